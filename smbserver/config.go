@@ -1,0 +1,126 @@
+package smbserver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+)
+
+// Dialects ([MS-SMB2] 2.2.3).
+const (
+	Dialect202 uint16 = 0x0202
+	Dialect210 uint16 = 0x0210
+	Dialect300 uint16 = 0x0300
+	Dialect302 uint16 = 0x0302
+	Dialect311 uint16 = 0x0311
+)
+
+// Share describes one disk share as the server serves it. The cluster's
+// namespace owns the authoritative copy; the server reads it through
+// ShareSource on every TREE_CONNECT so changes apply without a restart.
+type Share struct {
+	Name    string // as clients type it; matched case-insensitively
+	Comment string
+	Path    string // backing directory on the cluster shared volume
+	// ContinuouslyAvailable grants persistent handles and makes every
+	// WRITE write-through ([MS-SMB2] 2.2.10 SMB2_SHARE_CAP_CONTINUOUS_AVAILABILITY).
+	ContinuouslyAvailable bool
+	// EncryptData requires SMB3 encryption for every request on this share.
+	EncryptData bool
+	ReadOnly    bool
+	// Guest allows anonymous and guest sessions to connect to this share.
+	Guest bool
+}
+
+// ShareSource resolves share names. Implementations must be safe for
+// concurrent use.
+type ShareSource interface {
+	// Share returns the share named name (case-insensitive).
+	Share(name string) (Share, bool)
+	// Shares lists every disk share, for srvsvc enumeration.
+	Shares() []Share
+}
+
+// UserSource yields NT hashes for NTLM authentication. The hash is MD4 of
+// the UTF-16LE password ([MS-NLMP] 3.3.1 NTOWFv1); the clear-text password
+// is never stored.
+type UserSource interface {
+	NTHash(user string) (hash [16]byte, ok bool)
+}
+
+// Config configures a Server. Zero values of the numeric limits select the
+// documented defaults (see Validate).
+type Config struct {
+	Logger     zerolog.Logger
+	ServerGUID [16]byte
+	// ServerName is the NetBIOS computer name reported in NTLM and srvsvc.
+	ServerName string
+	// Domain is the NetBIOS domain (workgroup) reported in NTLM.
+	Domain string
+
+	Shares ShareSource
+	Users  UserSource
+
+	// RequireSigning sets SMB2_NEGOTIATE_SIGNING_REQUIRED; true by default
+	// in sofsd because unsigned SMB is trivially tampered with.
+	RequireSigning bool
+	// EncryptData requires encryption on every share (global EncryptData).
+	EncryptData bool
+	// AllowUnencrypted lets pre-3.0 clients reach encrypted shares
+	// (RejectUnencryptedAccess = false); off by default.
+	AllowUnencrypted bool
+
+	MinDialect uint16 // default 2.0.2
+	MaxDialect uint16 // default 3.1.1
+
+	MaxReadSize     uint32 // default 8 MiB
+	MaxWriteSize    uint32 // default 8 MiB
+	MaxTransactSize uint32 // default 8 MiB
+	// MaxCredits bounds the credits one connection may hold, and so the
+	// requests it may have in flight; default 8192.
+	MaxCredits uint16
+}
+
+// Defaults for Config's limits.
+const (
+	DefaultMaxIOSize  = 8 << 20
+	DefaultMaxCredits = 8192
+)
+
+// Validate fills defaults and rejects impossible settings.
+func (c *Config) Validate() error {
+	if c.Shares == nil {
+		return errors.New("smbserver: Config.Shares is nil")
+	}
+	if c.Users == nil {
+		return errors.New("smbserver: Config.Users is nil")
+	}
+	if c.MinDialect == 0 {
+		c.MinDialect = Dialect202
+	}
+	if c.MaxDialect == 0 {
+		c.MaxDialect = Dialect311
+	}
+	if c.MinDialect > c.MaxDialect {
+		return fmt.Errorf("smbserver: MinDialect %#x above MaxDialect %#x", c.MinDialect, c.MaxDialect)
+	}
+	for _, p := range []*uint32{&c.MaxReadSize, &c.MaxWriteSize, &c.MaxTransactSize} {
+		if *p == 0 {
+			*p = DefaultMaxIOSize
+		}
+		if *p < 64<<10 || *p > 16<<20 {
+			return fmt.Errorf("smbserver: I/O size %d outside [64 KiB, 16 MiB]", *p)
+		}
+	}
+	if c.MaxCredits == 0 {
+		c.MaxCredits = DefaultMaxCredits
+	}
+	if c.ServerName == "" {
+		c.ServerName = "SOFS"
+	}
+	if c.Domain == "" {
+		c.Domain = "WORKGROUP"
+	}
+	return nil
+}
