@@ -5,12 +5,41 @@ package smbserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/auth/ntlm"
 )
 
 // Server serves SMB2/3 on any number of listeners.
 type Server struct {
-	cfg Config
+	cfg       Config
+	log       zerolog.Logger
+	bufs      bufPool
+	sessions  *sessionTable
+	opens     *openTable
+	ntlm      *ntlm.Server
+	startTime time.Time
+	// sessionIDPrefix puts a per-process random value in the top bits of
+	// SessionIds so a restarted node does not hand out an id a client still
+	// holds from before ([MS-SMB2] 3.3.5.5.1 asks for unique ids).
+	sessionIDPrefix uint64
+
+	volMu   sync.Mutex
+	volumes map[string]*csv.Volume
+
+	connMu sync.Mutex
+	conns  map[*conn]struct{}
+	wg     sync.WaitGroup
 }
 
 // New validates cfg and returns a server ready to Serve.
@@ -18,11 +47,133 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg}, nil
+	var pfx [8]byte
+	if _, err := rand.Read(pfx[:]); err != nil {
+		return nil, fmt.Errorf("smbserver: random: %w", err)
+	}
+	s := &Server{
+		cfg:             cfg,
+		log:             cfg.Logger,
+		sessions:        newSessionTable(),
+		opens:           newOpenTable(),
+		startTime:       time.Now(),
+		sessionIDPrefix: (binary.LittleEndian.Uint64(pfx[:]) &^ 0xFFFFFFFF) &^ (1 << 63),
+		volumes:         make(map[string]*csv.Volume),
+		conns:           make(map[*conn]struct{}),
+	}
+	s.ntlm = ntlm.NewServer(ntlm.Config{
+		NetBIOSDomain:   strings.ToUpper(cfg.Domain),
+		NetBIOSComputer: strings.ToUpper(cfg.ServerName),
+		DNSDomain:       strings.ToLower(cfg.Domain),
+		DNSComputer:     strings.ToLower(cfg.ServerName),
+		Users:           cfg.Users,
+		AllowGuest:      s.anyGuestShare(),
+	})
+	return s, nil
 }
 
-// Serve accepts connections on ln until ctx is cancelled or ln fails.
+func (s *Server) anyGuestShare() bool {
+	for _, sh := range s.cfg.Shares.Shares() {
+		if sh.Guest {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve accepts connections on ln until ctx is cancelled or ln fails. On
+// return every connection it accepted has been closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	<-ctx.Done()
-	return ln.Close()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer s.wg.Wait()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				s.closeAll()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.closeAll()
+			return fmt.Errorf("smbserver: accept: %w", err)
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+			tc.SetKeepAlive(true)
+			tc.SetKeepAlivePeriod(30 * time.Second)
+		}
+		c := s.newConn(ctx, nc)
+		s.connMu.Lock()
+		s.conns[c] = struct{}{}
+		s.connMu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+		}()
+	}
+}
+
+func (s *Server) closeAll() {
+	s.connMu.Lock()
+	for c := range s.conns {
+		c.cancel()
+	}
+	s.connMu.Unlock()
+}
+
+// connClosed tears down what a closed connection owned: its sessions,
+// their tree connects and opens.
+func (s *Server) connClosed(c *conn) {
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+	for _, sess := range s.sessions.all() {
+		sess.mu.Lock()
+		mine := sess.conn == c
+		sess.mu.Unlock()
+		if mine {
+			s.logoff(sess)
+		}
+	}
+}
+
+// logoff closes every open and tree of sess and forgets it.
+func (s *Server) logoff(sess *session) {
+	sess.mu.Lock()
+	opens := make([]*open, 0, len(sess.opens))
+	for _, o := range sess.opens {
+		opens = append(opens, o)
+	}
+	sess.opens = make(map[uint64]*open)
+	sess.trees = make(map[uint32]*tree)
+	sess.state = sessionExpired
+	sess.mu.Unlock()
+	for _, o := range opens {
+		s.closeOpen(o)
+	}
+	s.sessions.remove(sess.id)
+}
+
+// volume returns the csv volume for a share path, opening it once.
+func (s *Server) volume(sh Share) (*csv.Volume, error) {
+	s.volMu.Lock()
+	defer s.volMu.Unlock()
+	key := sh.Path
+	if sh.ReadOnly {
+		key += "\x00ro"
+	}
+	if v := s.volumes[key]; v != nil {
+		return v, nil
+	}
+	v, err := csv.OpenVolume(sh.Path, csv.Options{ReadOnly: sh.ReadOnly, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("open volume for share %q: %w", sh.Name, err)
+	}
+	s.volumes[key] = v
+	return v, nil
 }

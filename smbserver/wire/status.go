@@ -112,3 +112,10 @@ func (s Status) Error() string { return fmt.Sprintf("NTSTATUS %#08x", uint32(s))
 
 // IsError reports whether s has severity error (top two bits 11).
 func (s Status) IsError() bool { return uint32(s)>>30 == 3 }
+
+// NTSTATUS values added with the command codecs.
+const (
+	StatusInvalidOplockProtocol            Status = 0xC00000E3
+	StatusSMBNoPreauthIntegrityHashOverlap Status = 0xC05D0000
+	StatusSMBBadClusterDialect             Status = 0xC05D0001
+)

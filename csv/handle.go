@@ -1,0 +1,444 @@
+package csv
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Path returns the handle's current path relative to the share root, in
+// backslash form; it follows renames made through any handle of the file.
+func (h *Handle) Path() string {
+	h.v.mu.Lock()
+	defer h.v.mu.Unlock()
+	return smbPath(h.f.disk)
+}
+
+func (h *Handle) diskPath() string {
+	h.v.mu.Lock()
+	defer h.v.mu.Unlock()
+	return h.f.disk
+}
+
+// check refuses use of a closed handle.
+func (h *Handle) check(op string) error {
+	if h.closed.Load() {
+		return newErr(op, h.Path(), ErrClosed)
+	}
+	return nil
+}
+
+// checkWrite refuses changes through a closed handle or on a read-only
+// volume.
+func (h *Handle) checkWrite(op string) error {
+	if err := h.check(op); err != nil {
+		return err
+	}
+	if h.v.readOnly {
+		return newErr(op, h.Path(), ErrReadOnly)
+	}
+	return nil
+}
+
+// Stat describes the open object.
+func (h *Handle) Stat() (FileInfo, error) {
+	if err := h.check("stat"); err != nil {
+		return FileInfo{}, err
+	}
+	_, name := splitDisk(h.diskPath())
+	return h.v.infoFD(context.Background(), h.fd, name)
+}
+
+// ReadAt reads len(p) bytes at off with pread, with the io.ReaderAt
+// contract of os.File: fewer bytes only together with an error, io.EOF at
+// the end of the file. It does not allocate on success.
+func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
+	if h.closed.Load() {
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		return 0, newErr("read", h.Path(), ErrInvalidParameter)
+	}
+	n := 0
+	for n < len(p) {
+		m, err := unix.Pread(h.fd, p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, sysErr("read", h.Path(), err)
+		}
+		if m == 0 {
+			return n, io.EOF
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// WriteAt writes p at off with pwrite. Data reaches stable storage only
+// after Sync (the server calls it for write-through and CA shares).
+func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
+	if h.closed.Load() {
+		return 0, ErrClosed
+	}
+	if !h.writable {
+		if h.isDir {
+			return 0, newErr("write", h.Path(), ErrIsDirectory)
+		}
+		return 0, newErr("write", h.Path(), ErrAccessDenied)
+	}
+	if off < 0 {
+		return 0, newErr("write", h.Path(), ErrInvalidParameter)
+	}
+	n := 0
+	for n < len(p) {
+		m, err := unix.Pwrite(h.fd, p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, sysErr("write", h.Path(), err)
+		}
+		if m == 0 {
+			return n, sysErr("write", h.Path(), io.ErrShortWrite)
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// Sync makes written data durable: fdatasync for files (metadata needed
+// to read the data back, such as the size, is included by its contract),
+// fsync for directories.
+func (h *Handle) Sync() error {
+	if err := h.check("sync"); err != nil {
+		return err
+	}
+	var err error
+	for range maxRetries {
+		if h.isDir {
+			err = unix.Fsync(h.fd)
+		} else {
+			err = unix.Fdatasync(h.fd)
+		}
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return sysErr("sync", h.Path(), err)
+	}
+	return nil
+}
+
+// checkData refuses size changes that need a writable file handle.
+func (h *Handle) checkData(op string, size int64) error {
+	if err := h.checkWrite(op); err != nil {
+		return err
+	}
+	switch {
+	case h.isDir:
+		return newErr(op, h.Path(), ErrIsDirectory)
+	case !h.writable:
+		return newErr(op, h.Path(), ErrAccessDenied)
+	case size < 0:
+		return newErr(op, h.Path(), ErrInvalidParameter)
+	}
+	return nil
+}
+
+// SetEndOfFile truncates or extends the file ([MS-FSCC] 2.4.14
+// FileEndOfFileInformation); extension leaves a hole.
+func (h *Handle) SetEndOfFile(size int64) error {
+	if err := h.checkData("set end of file", size); err != nil {
+		return err
+	}
+	if err := unix.Ftruncate(h.fd, size); err != nil {
+		return sysErr("set end of file", h.Path(), err)
+	}
+	return nil
+}
+
+// SetAllocationSize applies FileAllocationInformation ([MS-FSCC] 2.4.4):
+// below the end of file it truncates (Windows semantics); above the
+// current allocation it preallocates without changing the size. Shrinking
+// an allocation that lies beyond the end of file is not done: it would
+// need a truncate to a size read earlier, which races with writers.
+func (h *Handle) SetAllocationSize(size int64) error {
+	if err := h.checkData("set allocation", size); err != nil {
+		return err
+	}
+	var st unix.Statx_t
+	if err := statFD(h.fd, &st); err != nil {
+		return sysErr("set allocation", h.Path(), err)
+	}
+	if size < int64(st.Size) {
+		if err := unix.Ftruncate(h.fd, size); err != nil {
+			return sysErr("set allocation", h.Path(), err)
+		}
+		return nil
+	}
+	if size > int64(st.Blocks)*512 {
+		return preallocate(h.fd, size, h.Path())
+	}
+	return nil
+}
+
+// SetBasicInfo applies FileBasicInformation ([MS-FSCC] 2.4.7). Zero times
+// and zero attributes leave the value alone. Access and write times go to
+// the inode (utimensat); the creation time and the attributes go to the
+// meta record. The change time is the inode's ctime, which POSIX does not
+// let us set, so a requested change time is ignored. The SPARSE bit is not
+// changed here (only SetSparse, for FSCTL_SET_SPARSE, does); DIRECTORY on
+// a file or TEMPORARY on a directory is ErrInvalidParameter ([MS-FSA]
+// 2.1.5.14.2).
+func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attributes uint32) error {
+	if err := h.checkWrite("set basic info"); err != nil {
+		return err
+	}
+	_ = change
+	if attributes != 0 {
+		if (!h.isDir && attributes&AttrDirectory != 0) || (h.isDir && attributes&AttrTemporary != 0) {
+			return newErr("set basic info", h.Path(), ErrInvalidParameter)
+		}
+	}
+	if !creation.IsZero() || attributes != 0 {
+		err := h.updateMeta(func(m *meta) {
+			if !creation.IsZero() {
+				m.created, m.hasCreated = creation, true
+			}
+			if attributes != 0 {
+				m.attrs = attributes&persistedAttrs&^AttrSparseFile | m.attrs&AttrSparseFile
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !access.IsZero() || !write.IsZero() {
+		ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		if !access.IsZero() {
+			ts[0] = unix.NsecToTimespec(access.UnixNano())
+		}
+		if !write.IsZero() {
+			ts[1] = unix.NsecToTimespec(write.UnixNano())
+		}
+		if err := futimens(h.fd, &ts); err != nil {
+			return sysErr("set times", h.Path(), err)
+		}
+	}
+	return nil
+}
+
+// SetSparse sets or clears FILE_ATTRIBUTE_SPARSE_FILE (FSCTL_SET_SPARSE,
+// [MS-FSCC] 2.3.64). The bit is only recorded: holes are never inferred.
+func (h *Handle) SetSparse(on bool) error {
+	if err := h.checkWrite("set sparse"); err != nil {
+		return err
+	}
+	if h.isDir {
+		return newErr("set sparse", h.Path(), ErrInvalidParameter)
+	}
+	return h.updateMeta(func(m *meta) {
+		if on {
+			m.attrs |= AttrSparseFile
+		} else {
+			m.attrs &^= AttrSparseFile
+		}
+	})
+}
+
+// updateMeta reads, changes and writes back the meta record. Without
+// xattr support the change is silently lost (logged once at open).
+func (h *Handle) updateMeta(change func(*meta)) error {
+	m, ok, err := h.v.readMeta(h.fd)
+	if err != nil {
+		return sysErr("read meta", h.Path(), err)
+	}
+	if !ok {
+		var st unix.Statx_t
+		if err := statFD(h.fd, &st); err != nil {
+			return sysErr("read meta", h.Path(), err)
+		}
+		m = meta{attrs: defaultAttrs(h.isDir), created: defaultCreated(&st), hasCreated: true}
+	}
+	change(&m)
+	if err := h.v.writeMeta(h.fd, m); err != nil {
+		return sysErr("write meta", h.Path(), err)
+	}
+	return nil
+}
+
+// futimens is utimensat(fd, NULL, ts, 0); x/sys/unix offers only the
+// path-taking form.
+func futimens(fd int, ts *[2]unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// attrs returns the stored attributes of the open object.
+func (h *Handle) attrs() (uint32, error) {
+	m, ok, err := h.v.readMeta(h.fd)
+	if err != nil {
+		return 0, sysErr("read meta", h.Path(), err)
+	}
+	if !ok {
+		return defaultAttrs(h.isDir), nil
+	}
+	return m.attrs, nil
+}
+
+// SetDeletePending sets or clears delete pending ([MS-FSCC] 2.4.11
+// FileDispositionInformation). Setting it fails with ErrCannotDelete for
+// a read-only object or the root and ErrNotEmpty for a non-empty
+// directory. The object is removed when its last handle closes; until
+// then new opens fail with ErrDeletePending.
+func (h *Handle) SetDeletePending(on bool) error {
+	if err := h.checkWrite("set delete pending"); err != nil {
+		return err
+	}
+	if on {
+		if err := h.canDelete(); err != nil {
+			return err
+		}
+	}
+	if err := h.v.objects.SetDeletePending(context.Background(), h.f.id, on); err != nil {
+		return err
+	}
+	return nil
+}
+
+// canDelete applies the checks of [MS-FSA] 2.1.5.14.3.
+func (h *Handle) canDelete() error {
+	if h.diskPath() == "" {
+		return newErr("delete", "", ErrCannotDelete)
+	}
+	a, err := h.attrs()
+	if err != nil {
+		return err
+	}
+	if a&AttrReadonly != 0 {
+		return newErr("delete", h.Path(), ErrCannotDelete)
+	}
+	if h.isDir {
+		empty, err := dirEmpty(h.fd)
+		if err != nil {
+			return sysErr("delete", h.Path(), err)
+		}
+		if !empty {
+			return newErr("delete", h.Path(), ErrNotEmpty)
+		}
+	}
+	return nil
+}
+
+// dirEmpty reports whether a directory has no entries but "." and "..".
+func dirEmpty(fd int) (bool, error) {
+	dfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	f := os.NewFile(uintptr(dfd), "dir")
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err == io.EOF {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return len(names) == 0, nil
+}
+
+// Close ends the open. If it was opened delete-on-close, delete pending is
+// set first (a non-empty directory just stays, as on Windows); if this is
+// the object's last open and delete is pending, the object is removed.
+func (h *Handle) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return newErr("close", h.Path(), ErrClosed)
+	}
+	ctx := context.Background()
+	v := h.v
+	if h.deleteOnClose.Load() && !v.readOnly {
+		if err := h.canDelete(); err == nil {
+			if err := v.objects.SetDeletePending(ctx, h.f.id, true); err != nil {
+				v.log.Warn().Err(err).Str("path", h.Path()).Msg("delete on close")
+			}
+		} else {
+			v.log.Debug().Err(err).Str("path", h.Path()).Msg("delete on close refused")
+		}
+	}
+	var result error
+	last, pending, err := v.objects.Release(ctx, h.f.id)
+	if err != nil {
+		result = err
+	} else if last && pending {
+		if err := v.remove(h.f); err != nil {
+			v.log.Warn().Err(err).Str("path", h.Path()).Msg("removing delete-pending object")
+			result = err
+		}
+		if err := v.objects.Forget(ctx, h.f.id); err != nil && result == nil {
+			result = err
+		}
+	}
+	v.dropFile(h.f)
+	if err := unix.Close(h.fd); err != nil && result == nil {
+		result = sysErr("close", h.Path(), err)
+	}
+	return result
+}
+
+// remove deletes a delete-pending object at its current path, after
+// checking that the name still refers to it.
+func (v *Volume) remove(f *file) error {
+	v.life.RLock()
+	defer v.life.RUnlock()
+	if v.closed {
+		return newErr("delete", "", ErrClosed)
+	}
+	v.nsMu.Lock()
+	defer v.nsMu.Unlock()
+	v.mu.Lock()
+	disk := f.disk
+	v.mu.Unlock()
+	if disk == "" {
+		return newErr("delete", "", ErrCannotDelete)
+	}
+	parent, name := splitDisk(disk)
+	pfd := v.rootfd
+	if parent != "" {
+		fd, err := v.openBeneath(v.rootfd, parent, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return sysErr("delete", smbPath(disk), err)
+		}
+		defer unix.Close(fd)
+		pfd = fd
+	}
+	var st unix.Statx_t
+	if err := statAt(pfd, name, &st); err != nil {
+		return sysErr("delete", smbPath(disk), err)
+	}
+	if st.Ino != f.id {
+		return newErr("delete", smbPath(disk), ErrNotFound)
+	}
+	flags := 0
+	if f.isDir {
+		flags = unix.AT_REMOVEDIR
+	}
+	if err := unix.Unlinkat(pfd, name, flags); err != nil {
+		return sysErr("delete", smbPath(disk), err)
+	}
+	var pst unix.Statx_t
+	if statFD(pfd, &pst) == nil {
+		v.cache.forget(&pst)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package csv
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Rename moves the open object to newPath ([MS-FSCC] 2.4.42
+// FileRenameInformation, [MS-FSA] 2.1.5.14.11). An existing target is
+// ErrExists unless replaceIfExists; a directory target, a directory
+// source replacing anything, an open target or a read-only target is
+// ErrAccessDenied. A directory with open objects below it cannot be
+// renamed (ErrAccessDenied, as on Windows), which is also what keeps
+// every Handle's Path right. Renames that change only the case of the
+// name work on case-sensitive file systems.
+func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
+	const op = "rename"
+	if err := h.checkWrite(op); err != nil {
+		return err
+	}
+	comps, err := parsePath(newPath)
+	if err != nil {
+		return err
+	}
+	v := h.v
+	if len(comps) == 0 {
+		return newErr(op, newPath, ErrAccessDenied)
+	}
+	if err := v.enter(op, newPath); err != nil {
+		return err
+	}
+	defer v.life.RUnlock()
+	v.nsMu.Lock()
+	defer v.nsMu.Unlock()
+
+	oldDisk := h.diskPath()
+	if oldDisk == "" {
+		return newErr(op, newPath, ErrAccessDenied)
+	}
+	if h.isDir && v.hasOpenBelow(oldDisk) {
+		return newErr(op, newPath, ErrAccessDenied)
+	}
+	dst, err := v.walkDir(op, newPath, comps[:len(comps)-1])
+	if err != nil {
+		return err
+	}
+	defer dst.close()
+	if os, err := v.objects.State(context.Background(), dst.st.Ino); err != nil {
+		return err
+	} else if os.DeletePending {
+		return newErr(op, newPath, ErrDeletePending)
+	}
+	if h.isDir && (dst.disk == oldDisk || strings.HasPrefix(dst.disk, oldDisk+"/")) {
+		// Into itself: the kernel says EINVAL; Windows refuses it too.
+		return newErr(op, newPath, ErrAccessDenied)
+	}
+
+	oldParent, oldName := splitDisk(oldDisk)
+	src := &dirRef{fd: v.rootfd}
+	if oldParent != "" {
+		fd, err := v.openBeneath(v.rootfd, oldParent, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return sysErr(op, smbPath(oldDisk), err)
+		}
+		src.fd, src.owned = fd, true
+	}
+	defer src.close()
+	var st unix.Statx_t
+	if err := statAt(src.fd, oldName, &st); err != nil || st.Ino != h.f.id {
+		// Moved or removed behind our back.
+		return newErr(op, smbPath(oldDisk), ErrNotFound)
+	}
+
+	newName := comps[len(comps)-1]
+	existing, est, err := v.lookup(dst, newName)
+	switch {
+	case err == nil && est.Ino == h.f.id:
+		if existing == newName {
+			return nil // renamed to itself
+		}
+		// A case-only rename: newName itself does not exist.
+		err = renameNoReplace(src.fd, oldName, dst.fd, newName)
+	case err == nil:
+		if err := v.checkReplace(dst, existing, &est, h.isDir, replaceIfExists, newPath); err != nil {
+			return err
+		}
+		if existing != newName {
+			// The target differs in case: remove it, then take the
+			// client's spelling.
+			if err := unix.Unlinkat(dst.fd, existing, 0); err != nil {
+				return sysErr(op, newPath, err)
+			}
+			err = renameNoReplace(src.fd, oldName, dst.fd, newName)
+		} else {
+			err = unix.Renameat(src.fd, oldName, dst.fd, newName)
+		}
+	case errors.Is(err, ErrNotFound):
+		err = renameNoReplace(src.fd, oldName, dst.fd, newName)
+	default:
+		return sysErr(op, newPath, err)
+	}
+	if err != nil {
+		return sysErr(op, newPath, err)
+	}
+	v.mu.Lock()
+	h.f.disk = joinDisk(dst.disk, newName)
+	v.mu.Unlock()
+	var pst unix.Statx_t
+	if statFD(src.fd, &pst) == nil {
+		v.cache.forget(&pst)
+	}
+	if statFD(dst.fd, &pst) == nil {
+		v.cache.forget(&pst)
+	}
+	return nil
+}
+
+// checkReplace decides whether an existing target may be replaced.
+func (v *Volume) checkReplace(dst *dirRef, name string, st *unix.Statx_t, srcDir, replace bool, path string) error {
+	const op = "rename"
+	if !replace {
+		return newErr(op, path, ErrExists)
+	}
+	if srcDir || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return newErr(op, path, ErrAccessDenied)
+	}
+	if os, err := v.objects.State(context.Background(), st.Ino); err != nil {
+		return err
+	} else if os.Opens > 0 {
+		return newErr(op, path, ErrAccessDenied)
+	}
+	fd, err := v.openBeneath(dst.fd, name, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return sysErr(op, path, err)
+	}
+	defer unix.Close(fd)
+	m, ok, err := v.readMeta(fd)
+	if err != nil {
+		return sysErr(op, path, err)
+	}
+	if ok && m.attrs&AttrReadonly != 0 {
+		return newErr(op, path, ErrAccessDenied)
+	}
+	return nil
+}
+
+// renameNoReplace renames without ever clobbering a target that appeared
+// behind our back; file systems without RENAME_NOREPLACE get a checked
+// plain rename.
+func renameNoReplace(olddir int, oldname string, newdir int, newname string) error {
+	err := unix.Renameat2(olddir, oldname, newdir, newname, unix.RENAME_NOREPLACE)
+	if err != unix.EINVAL && err != unix.ENOSYS {
+		return err
+	}
+	var st unix.Statx_t
+	if err := statAt(newdir, newname, &st); err == nil {
+		return unix.EEXIST
+	} else if err != unix.ENOENT {
+		return err
+	}
+	return unix.Renameat(olddir, oldname, newdir, newname)
+}
+
+// hasOpenBelow reports whether any object below directory disk is open on
+// this node.
+func (v *Volume) hasOpenBelow(disk string) bool {
+	prefix := disk + "/"
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, f := range v.files {
+		if strings.HasPrefix(f.disk, prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,43 @@
+package sofs_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// forbidden lists, per package pattern, the sofs packages it must never
+// depend on, and why. The direction is the brief's: cmd -> (smbserver,
+// witness, admin API) -> (csv, namespace) -> etcd client.
+var forbidden = []struct {
+	pkg    string
+	denied []string
+	why    string
+}{
+	{"sofs.io/sofs/csv/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/namespace"}, "storage knows nothing of protocols or cluster shape"},
+	{"sofs.io/sofs/namespace/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv"}, "the namespace is below the protocol engines"},
+	{"sofs.io/sofs/smbserver/...", []string{"sofs.io/sofs/witness", "sofs.io/sofs/cmd"}, "the SMB engine does not reach up or sideways"},
+	{"sofs.io/sofs/witness/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/cmd"}, "witness and SMB are peers wired by cmd"},
+	{"sofs.io/sofs/smbserver/wire", []string{"sofs.io/sofs/"}, "wire codecs are pure"},
+	{"sofs.io/sofs/smbserver/fscc", []string{"sofs.io/sofs/"}, "info-class codecs are pure"},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	for _, f := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", f.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", f.pkg, err, out)
+		}
+		self := strings.TrimSuffix(f.pkg, "/...")
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == self || strings.HasPrefix(dep, self+"/") {
+				continue
+			}
+			for _, d := range f.denied {
+				if dep == d || strings.HasPrefix(dep, strings.TrimSuffix(d, "/")+"/") || (strings.HasSuffix(d, "/") && strings.HasPrefix(dep, d)) {
+					t.Errorf("%s depends on %s: %s", f.pkg, dep, f.why)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package namespace
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+)
+
+// Share is a disk share as stored in the namespace.
+type Share struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Comment string `json:"comment,omitempty"`
+	// ContinuouslyAvailable grants persistent handles and write-through.
+	ContinuouslyAvailable bool `json:"continuouslyAvailable"`
+	// EncryptData requires SMB3 encryption on the share.
+	EncryptData bool `json:"encryptData"`
+	ReadOnly    bool `json:"readOnly"`
+	// Guest admits anonymous and guest sessions.
+	Guest bool `json:"guest"`
+}
+
+// MaxCommentLen bounds a share comment; srvsvc carries it as a counted
+// UTF-16 string and Windows limits it to MAXCOMMENTSZ (256).
+const MaxCommentLen = 256
+
+// Validate reports why s cannot be stored, or nil.
+func (s Share) Validate() error {
+	if err := ValidateShareName(s.Name); err != nil {
+		return err
+	}
+	if s.Path == "" {
+		return fmt.Errorf("share %q: path is empty", s.Name)
+	}
+	// The path names a directory on the cluster shared volume, mounted at
+	// the same place on every node, so only absolute paths make sense.
+	if !path.IsAbs(s.Path) {
+		return fmt.Errorf("share %q: path %q is not absolute", s.Name, s.Path)
+	}
+	if len([]rune(s.Comment)) > MaxCommentLen {
+		return fmt.Errorf("share %q: comment longer than %d characters", s.Name, MaxCommentLen)
+	}
+	return nil
+}
+
+// User is a user as listed to operators. It deliberately has no hash field,
+// so an API that returns Users cannot leak credentials.
+type User struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// userRecord is the stored form of a user; it never leaves the package.
+type userRecord struct {
+	Name    string    `json:"name"`
+	NTHash  string    `json:"ntHash"` // hex of MD4(UTF-16LE(password))
+	Created time.Time `json:"created"`
+}
+
+func (r userRecord) hash() ([16]byte, error) {
+	var h [16]byte
+	b, err := hex.DecodeString(r.NTHash)
+	if err != nil {
+		return h, fmt.Errorf("user %q: bad ntHash: %w", r.Name, err)
+	}
+	if len(b) != len(h) {
+		return h, fmt.Errorf("user %q: ntHash has %d bytes, want 16", r.Name, len(b))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Cluster is the cluster-wide record, created once.
+type Cluster struct {
+	Name string `json:"name"`
+	// ServerGUID is the ServerGuid every node reports in NEGOTIATE
+	// ([MS-SMB2] 2.2.4); one value for the cluster so that a client moving
+	// between nodes sees the same server.
+	ServerGUID GUID `json:"serverGuid"`
+}
+
+// GUID is a GUID in its wire (packet) byte order ([MS-DTYP] 2.3.4.2).
+type GUID [16]byte
+
+// String formats g as the registry form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
+// ([MS-DTYP] 2.3.4.3): the first three fields are little-endian on the wire.
+func (g GUID) String() string {
+	b := [16]byte{g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6]}
+	copy(b[8:], g[8:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (g GUID) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler; it accepts the form
+// String produces.
+func (g *GUID) UnmarshalText(text []byte) error {
+	s := string(text)
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return fmt.Errorf("guid %q: want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", s)
+	}
+	b, err := hex.DecodeString(s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:36])
+	if err != nil {
+		return fmt.Errorf("guid %q: %w", s, err)
+	}
+	*g = GUID{b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]}
+	copy(g[8:], b[8:])
+	return nil
+}
+
+// Errors returned by Store.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// decodeShare parses a stored share record and checks it, so a corrupt or
+// hand-edited key cannot put an invalid share in front of clients.
+func decodeShare(b []byte) (Share, error) {
+	var s Share
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Share{}, fmt.Errorf("decode share: %w", err)
+	}
+	if err := s.Validate(); err != nil {
+		return Share{}, fmt.Errorf("decode share: %w", err)
+	}
+	return s, nil
+}
+
+// decodeUser parses a stored user record and checks its name and hash.
+func decodeUser(b []byte) (userRecord, [16]byte, error) {
+	var r userRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return userRecord{}, [16]byte{}, fmt.Errorf("decode user: %w", err)
+	}
+	if err := ValidateUserName(r.Name); err != nil {
+		return userRecord{}, [16]byte{}, fmt.Errorf("decode user: %w", err)
+	}
+	h, err := r.hash()
+	if err != nil {
+		return userRecord{}, [16]byte{}, fmt.Errorf("decode user: %w", err)
+	}
+	return r, h, nil
+}
+
+// decodeCluster parses the stored cluster record.
+func decodeCluster(b []byte) (Cluster, error) {
+	var c Cluster
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Cluster{}, fmt.Errorf("decode cluster: %w", err)
+	}
+	return c, nil
+}

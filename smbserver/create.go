@@ -1,0 +1,261 @@
+package smbserver
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/fscc"
+	"sofs.io/sofs/smbserver/rpc"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// handleCreate implements [MS-SMB2] 3.3.5.9 for disk files, directories
+// and named pipes.
+func (c *conn) handleCreate(r *request) wire.Status {
+	var req wire.CreateRequest
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	if st := validateCreate(&req); st != wire.StatusSuccess {
+		return st
+	}
+	if r.tree.ipc {
+		return c.createPipe(r, &req)
+	}
+	t := r.tree
+	access := mapGeneric(req.DesiredAccess)
+	if req.DesiredAccess&maximumAllowed != 0 {
+		access |= t.maxAccess
+	}
+	access &^= maximumAllowed
+	if access&^t.maxAccess&^accessSystemSec != 0 {
+		return wire.StatusAccessDenied
+	}
+	if access&accessSystemSec != 0 {
+		// SACL access needs SeSecurityPrivilege, which no sofs user holds.
+		return wire.StatusPrivilegeNotHeld
+	}
+	disp := csv.Disposition(req.CreateDisposition)
+	modifies := disp != csv.Open
+	if t.share.ReadOnly && (access&writeIntent != 0 || (modifies && disp != csv.OpenIf)) {
+		return wire.StatusAccessDenied
+	}
+	deleteOnClose := req.CreateOptions&optDeleteOnClose != 0
+	if deleteOnClose && access&accessDelete == 0 {
+		return wire.StatusAccessDenied
+	}
+	var allocSize int64
+	var wantMxAc, wantQFid bool
+	for _, cc := range req.Contexts {
+		switch cc.Name {
+		case wire.CreateContextMaximalAccess:
+			wantMxAc = true
+		case wire.CreateContextQueryOnDiskID:
+			wantQFid = true
+		case wire.CreateContextAllocationSize:
+			if len(cc.Data) != 8 {
+				return wire.StatusInvalidParameter
+			}
+			allocSize = int64(binary.LittleEndian.Uint64(cc.Data))
+		case wire.CreateContextEABuffer:
+			// Extended attributes are not supported yet ([MS-SMB2]
+			// 3.3.5.9.2 lets the server refuse them this way).
+			return wire.StatusEAsNotSupported
+		}
+	}
+	name := req.Name
+	h, action, err := t.vol.Open(r.ctx, csv.OpenRequest{
+		Path:           name,
+		Disposition:    disp,
+		Directory:      req.CreateOptions&optDirectoryFile != 0,
+		NonDirectory:   req.CreateOptions&optNonDirectoryFile != 0,
+		Write:          access&(fileWriteData|fileAppendData) != 0,
+		Attributes:     req.FileAttributes &^ attrDirectory,
+		AllocationSize: allocSize,
+		DeleteOnClose:  deleteOnClose,
+	})
+	if err != nil {
+		return c.mapErr(err)
+	}
+	info, err := h.Stat()
+	if err != nil {
+		h.Close()
+		return c.mapErr(err)
+	}
+	if deleteOnClose && info.Attributes&attrReadonly != 0 {
+		h.Close()
+		return wire.StatusCannotDelete
+	}
+	o := &open{sess: r.sess, tree: t, handle: h, isDir: info.IsDir, access: access, options: req.CreateOptions, name: name}
+	c.srv.opens.add(o)
+	r.sess.mu.Lock()
+	if r.sess.state != sessionValid {
+		r.sess.mu.Unlock()
+		c.srv.closeOpen(o)
+		return wire.StatusUserSessionDeleted
+	}
+	r.sess.opens[o.id.Volatile] = o
+	r.sess.mu.Unlock()
+	r.cs.fileID, r.cs.haveFileID = o.id, true
+
+	resp := wire.CreateResponse{
+		CreateAction:   uint32(action),
+		CreationTime:   fscc.FileTime(info.CreationTime),
+		LastAccessTime: fscc.FileTime(info.LastAccessTime),
+		LastWriteTime:  fscc.FileTime(info.LastWriteTime),
+		ChangeTime:     fscc.FileTime(info.ChangeTime),
+		AllocationSize: uint64(info.AllocationSize),
+		EndOfFile:      uint64(info.EndOfFile),
+		FileAttributes: info.Attributes,
+		FileID:         o.id,
+	}
+	if wantMxAc {
+		resp.Contexts = append(resp.Contexts, wire.CreateContext{
+			Name: wire.CreateContextMaximalAccess,
+			Data: wire.EncodeMaximalAccessResponse(0, t.maxAccess),
+		})
+	}
+	if wantQFid {
+		var id [32]byte
+		binary.LittleEndian.PutUint64(id[:8], info.FileID)
+		binary.LittleEndian.PutUint64(id[16:24], uint64(t.vol.ID()))
+		resp.Contexts = append(resp.Contexts, wire.CreateContext{Name: wire.CreateContextQueryOnDiskID, Data: id[:]})
+	}
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}
+
+// validateCreate applies the request checks of [MS-SMB2] 3.3.5.9 that do
+// not depend on the file.
+func validateCreate(req *wire.CreateRequest) wire.Status {
+	if req.ImpersonationLevel > 3 {
+		return wire.StatusBadImpersonationLevel
+	}
+	if req.CreateDisposition > uint32(csv.OverwriteIf) {
+		return wire.StatusInvalidParameter
+	}
+	if req.CreateOptions&optDirectoryFile != 0 && req.CreateOptions&optNonDirectoryFile != 0 {
+		return wire.StatusInvalidParameter
+	}
+	if req.CreateOptions&(optReserveOpfilter|optOpenByFileID) != 0 {
+		return wire.StatusNotSupported
+	}
+	if req.CreateOptions&0xFF000000 != 0 {
+		return wire.StatusInvalidParameter
+	}
+	if req.DesiredAccess&^validAccessBits != 0 || req.DesiredAccess == 0 {
+		return wire.StatusAccessDenied
+	}
+	if req.FileAttributes&^validAttrs != 0 {
+		return wire.StatusInvalidParameter
+	}
+	if req.ShareAccess&^0x7 != 0 {
+		return wire.StatusInvalidParameter
+	}
+	if strings.HasPrefix(req.Name, `\`) {
+		return wire.StatusInvalidParameter
+	}
+	if req.CreateOptions&optDirectoryFile != 0 {
+		switch csv.Disposition(req.CreateDisposition) {
+		case csv.Supersede, csv.Overwrite, csv.OverwriteIf:
+			return wire.StatusInvalidParameter
+		}
+	}
+	return wire.StatusSuccess
+}
+
+// createPipe opens a named pipe on IPC$ ([MS-SMB2] 3.3.5.9: "If the tree
+// connect is to a named pipe ...").
+func (c *conn) createPipe(r *request, req *wire.CreateRequest) wire.Status {
+	p, ok := rpc.NewPipe(req.Name, srvsvcBackend{c.srv})
+	if !ok {
+		return wire.StatusObjectNameNotFound
+	}
+	o := &open{sess: r.sess, tree: r.tree, pipe: p, access: mapGeneric(req.DesiredAccess) &^ maximumAllowed, name: req.Name}
+	c.srv.opens.add(o)
+	r.sess.mu.Lock()
+	r.sess.opens[o.id.Volatile] = o
+	r.sess.mu.Unlock()
+	r.cs.fileID, r.cs.haveFileID = o.id, true
+	resp := wire.CreateResponse{
+		CreateAction:   uint32(csv.Opened),
+		FileAttributes: attrNormal,
+		AllocationSize: 4096,
+		FileID:         o.id,
+	}
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}
+
+// srvsvcBackend feeds the srvsvc pipe from the server's share list.
+type srvsvcBackend struct{ s *Server }
+
+func (b srvsvcBackend) Shares() []rpc.ShareInfo {
+	var out []rpc.ShareInfo
+	for _, sh := range b.s.cfg.Shares.Shares() {
+		out = append(out, rpc.ShareInfo{Name: sh.Name, Type: 0, Comment: sh.Comment, Path: `C:\` + sh.Name})
+	}
+	out = append(out, rpc.ShareInfo{Name: "IPC$", Type: 3 | 0x80000000, Comment: "IPC Service"})
+	return out
+}
+
+func (b srvsvcBackend) Server() rpc.ServerInfo {
+	return rpc.ServerInfo{
+		Name:         b.s.cfg.ServerName,
+		Comment:      "sofs",
+		VersionMajor: 10,
+		VersionMinor: 0,
+		// SV_TYPE_WORKSTATION | SV_TYPE_SERVER | SV_TYPE_SERVER_NT
+		Type: 0x00000001 | 0x00000002 | 0x00008000,
+	}
+}
+
+// mapError is the one table from storage errors to NTSTATUS.
+func mapError(err error) wire.Status {
+	var st wire.Status
+	switch {
+	case err == nil:
+		return wire.StatusSuccess
+	case errors.As(err, &st):
+		return st
+	case errors.Is(err, csv.ErrNotFound):
+		return wire.StatusObjectNameNotFound
+	case errors.Is(err, csv.ErrPathNotFound):
+		return wire.StatusObjectPathNotFound
+	case errors.Is(err, csv.ErrExists):
+		return wire.StatusObjectNameCollision
+	case errors.Is(err, csv.ErrNotDirectory):
+		return wire.StatusNotADirectory
+	case errors.Is(err, csv.ErrIsDirectory):
+		return wire.StatusFileIsADirectory
+	case errors.Is(err, csv.ErrNotEmpty):
+		return wire.StatusDirectoryNotEmpty
+	case errors.Is(err, csv.ErrAccessDenied), errors.Is(err, csv.ErrReadOnly):
+		return wire.StatusAccessDenied
+	case errors.Is(err, csv.ErrInvalidName):
+		return wire.StatusObjectNameInvalid
+	case errors.Is(err, csv.ErrStreamsUnsupported):
+		return wire.StatusObjectNameInvalid
+	case errors.Is(err, csv.ErrDeletePending):
+		return wire.StatusDeletePending
+	case errors.Is(err, csv.ErrNoSpace):
+		return wire.StatusDiskFull
+	case errors.Is(err, csv.ErrCannotDelete):
+		return wire.StatusCannotDelete
+	case errors.Is(err, csv.ErrNameTooLong):
+		return wire.StatusObjectNameInvalid
+	}
+	return wire.StatusUnexpectedIOError
+}
+
+// mapErr maps a storage error and logs the ones the table does not know:
+// those are server faults an operator needs to see.
+func (c *conn) mapErr(err error) wire.Status {
+	st := mapError(err)
+	if st == wire.StatusUnexpectedIOError {
+		c.log.Warn().Err(err).Msg("unexpected storage error")
+	}
+	return st
+}

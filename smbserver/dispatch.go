@@ -1,0 +1,381 @@
+package smbserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"sofs.io/sofs/smbserver/smbcrypto"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// errDisconnect marks a protocol violation after which the connection is
+// closed without a response ([MS-SMB2] 3.3.5.2: framing, credit and
+// signature-of-transform failures).
+var errDisconnect = errors.New("protocol violation")
+
+// request is one SMB2 message being processed.
+type request struct {
+	c         *conn
+	hdr       wire.Header
+	msg       []byte // header + body of this message; aliases the frame
+	ctx       context.Context
+	cancel    context.CancelFunc
+	encrypted bool // arrived inside a transform header
+	sess      *session
+	tree      *tree
+	cs        *compoundState
+	last      bool // last message of its compound
+
+	out    []byte      // response under construction: header then body
+	status wire.Status // final status
+	// async state: set once the request went async (interim sent).
+	asyncID uint64
+	// errData is the ErrorData of an ERROR response (e.g. the symlink
+	// error context); nil for an empty one.
+	errData []byte
+	// noResponse suppresses the response (a successful OPLOCK_BREAK ack
+	// carries one, CANCEL never does).
+	noResponse bool
+	// sign forces the response to be signed even when the request was not
+	// (session setup completion, [MS-SMB2] 3.3.5.5.3).
+	sign bool
+	// signSess is the session whose key signs the response when it is not
+	// r.sess (the final SESSION_SETUP of a binding).
+	signSess *session
+	// setupSess is the session a SESSION_SETUP worked on, for the preauth
+	// hash of its response.
+	setupSess *session
+}
+
+// compoundState carries the implied session, tree and file of related
+// compounded requests ([MS-SMB2] 3.3.5.2.7.2).
+type compoundState struct {
+	sessionID  uint64
+	treeID     uint32
+	fileID     wire.FileID
+	haveFileID bool
+	lastStatus wire.Status
+	encrypted  bool
+	respSess   *session // session whose keys encrypt the compound response
+	related    bool
+}
+
+// commandInfo is the central validation table ([MS-SMB2] 3.3.5.2.x).
+type commandInfo struct {
+	needSession bool
+	needTree    bool
+	handle      func(c *conn, r *request) wire.Status
+}
+
+var commandTable [wire.NumCommands]commandInfo
+
+func init() {
+	commandTable = [wire.NumCommands]commandInfo{
+		wire.CmdNegotiate:      {handle: (*conn).handleNegotiate},
+		wire.CmdSessionSetup:   {handle: (*conn).handleSessionSetup},
+		wire.CmdLogoff:         {needSession: true, handle: (*conn).handleLogoff},
+		wire.CmdTreeConnect:    {needSession: true, handle: (*conn).handleTreeConnect},
+		wire.CmdTreeDisconnect: {needSession: true, needTree: true, handle: (*conn).handleTreeDisconnect},
+		wire.CmdCreate:         {needSession: true, needTree: true, handle: (*conn).handleCreate},
+		wire.CmdClose:          {needSession: true, needTree: true, handle: (*conn).handleClose},
+		wire.CmdFlush:          {needSession: true, needTree: true, handle: (*conn).handleFlush},
+		wire.CmdRead:           {needSession: true, needTree: true, handle: (*conn).handleRead},
+		wire.CmdWrite:          {needSession: true, needTree: true, handle: (*conn).handleWrite},
+		wire.CmdLock:           {needSession: true, needTree: true, handle: (*conn).handleLock},
+		wire.CmdIoctl:          {needSession: true, needTree: true, handle: (*conn).handleIoctl},
+		wire.CmdCancel:         {handle: nil},
+		wire.CmdEcho:           {handle: (*conn).handleEcho},
+		wire.CmdQueryDirectory: {needSession: true, needTree: true, handle: (*conn).handleQueryDirectory},
+		wire.CmdChangeNotify:   {needSession: true, needTree: true, handle: (*conn).handleChangeNotify},
+		wire.CmdQueryInfo:      {needSession: true, needTree: true, handle: (*conn).handleQueryInfo},
+		wire.CmdSetInfo:        {needSession: true, needTree: true, handle: (*conn).handleSetInfo},
+		wire.CmdOplockBreak:    {needSession: true, needTree: true, handle: (*conn).handleOplockBreak},
+	}
+}
+
+const anyID = ^uint64(0)
+
+// handleFrame processes one direct-TCP frame: SMB1 negotiate, an
+// encrypted transform, or a chain of SMB2 messages.
+func (c *conn) handleFrame(frame []byte) error {
+	if len(frame) < 4 {
+		return fmt.Errorf("%w: frame of %d bytes", errDisconnect, len(frame))
+	}
+	switch le32(frame) {
+	case smb1ProtocolID:
+		if c.negotiated {
+			return fmt.Errorf("%w: SMB1 after negotiate", errDisconnect)
+		}
+		return c.handleSMB1Negotiate(frame)
+	case transformProtocolID:
+		return c.handleTransform(frame)
+	case wire.ProtocolID:
+		return c.handleChain(frame, nil)
+	default:
+		return fmt.Errorf("%w: unknown protocol id %#x", errDisconnect, le32(frame))
+	}
+}
+
+const (
+	smb1ProtocolID      uint32 = 0x424D53FF
+	transformProtocolID uint32 = 0x424D53FD
+)
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// handleTransform decrypts an SMB2 TRANSFORM_HEADER message ([MS-SMB2]
+// 3.3.5.2.1.1). Any failure disconnects: the spec gives no error response
+// for a message the server cannot decrypt.
+func (c *conn) handleTransform(frame []byte) error {
+	if c.dialect < Dialect300 {
+		return fmt.Errorf("%w: transform before SMB 3", errDisconnect)
+	}
+	sid, err := smbcrypto.TransformSessionID(frame)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errDisconnect, err)
+	}
+	sess := c.srv.sessions.get(sid)
+	if sess == nil {
+		return fmt.Errorf("%w: transform for unknown session %#x", errDisconnect, sid)
+	}
+	dec := sess.decryptor()
+	if dec == nil {
+		return fmt.Errorf("%w: transform for session %#x without keys", errDisconnect, sid)
+	}
+	plain := c.srv.bufs.get(len(frame))
+	plain, err = dec.Open(plain, frame)
+	if err != nil {
+		c.srv.bufs.put(plain)
+		return fmt.Errorf("%w: decrypt: %v", errDisconnect, err)
+	}
+	defer c.srv.bufs.put(plain)
+	if len(plain) < 4 || le32(plain) != wire.ProtocolID {
+		return fmt.Errorf("%w: decrypted payload is not SMB2", errDisconnect)
+	}
+	return c.handleChain(plain, sess)
+}
+
+// handleChain processes a (possibly compounded) chain of SMB2 messages and
+// sends the responses as one frame ([MS-SMB2] 3.3.5.2.7).
+func (c *conn) handleChain(buf []byte, encSess *session) error {
+	cs := compoundState{encrypted: encSess != nil, respSess: encSess}
+	var resps []*request
+	defer func() {
+		for _, r := range resps {
+			c.srv.bufs.put(r.out)
+		}
+	}()
+	off := 0
+	for {
+		msg := buf[off:]
+		hdr, err := wire.DecodeHeader(msg)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errDisconnect, err)
+		}
+		if hdr.NextCommand != 0 {
+			next := int(hdr.NextCommand)
+			if next%8 != 0 || next < wire.HeaderSize || next > len(msg) {
+				return fmt.Errorf("%w: NextCommand %d", errDisconnect, next)
+			}
+			msg = msg[:next]
+		}
+		if hdr.Flags&wire.FlagServerToRedir != 0 {
+			return fmt.Errorf("%w: response flag on a request", errDisconnect)
+		}
+		if !c.negotiated && hdr.Command != wire.CmdNegotiate {
+			return fmt.Errorf("%w: %v before NEGOTIATE", errDisconnect, hdr.Command)
+		}
+		if encSess != nil && hdr.SessionID != encSess.id && !(off > 0 && hdr.Flags&wire.FlagRelatedOps != 0 && hdr.SessionID == anyID) {
+			return fmt.Errorf("%w: transform session %#x carries session %#x", errDisconnect, encSess.id, hdr.SessionID)
+		}
+		r := &request{c: c, hdr: hdr, msg: msg, encrypted: encSess != nil, cs: &cs, last: hdr.NextCommand == 0}
+		if off == 0 {
+			cs.related = false
+		}
+		if err := c.process(r, off == 0); err != nil {
+			return err
+		}
+		if !r.noResponse {
+			resps = append(resps, r)
+		}
+		if hdr.NextCommand == 0 {
+			break
+		}
+		off += int(hdr.NextCommand)
+	}
+	return c.sendResponses(resps, &cs)
+}
+
+// process validates one request against the central table, runs its
+// handler and fills r.out with the complete response message.
+func (c *conn) process(r *request, first bool) (err error) {
+	h := &r.hdr
+	if h.Command == wire.CmdCancel {
+		c.handleCancel(r)
+		r.noResponse = true
+		return nil
+	}
+	if int(h.Command) >= wire.NumCommands {
+		// Unknown command codes are answered, not fatal.
+		if err := c.credits.consume(h.MessageID, h.CreditCharge); err != nil {
+			return fmt.Errorf("%w: %v", errDisconnect, err)
+		}
+		c.finish(r, wire.StatusInvalidParameter)
+		return nil
+	}
+	if err := c.chargeCredits(r); err != nil {
+		return err
+	}
+	info := commandTable[h.Command]
+
+	r.ctx, r.cancel = context.WithCancel(c.ctx)
+	defer r.cancel()
+	c.track(r)
+	defer c.untrack(r)
+
+	status := c.resolveRelated(r, first)
+	if status == wire.StatusSuccess && (info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) || (h.Command == wire.CmdEcho && h.SessionID != 0 && h.SessionID != anyID && false)) {
+		status = c.lookupSession(r, info.needSession)
+	}
+	if status == wire.StatusSuccess && info.needTree {
+		status = c.lookupTree(r)
+	}
+	if status == wire.StatusSuccess {
+		r.out = c.srv.bufs.get(wire.HeaderSize + 1024)[:wire.HeaderSize]
+		status = c.runHandler(info, r)
+	}
+	c.finish(r, status)
+	return nil
+}
+
+// chargeCredits consumes the request's MessageIds from the window and
+// checks CreditCharge against the payload ([MS-SMB2] 3.3.5.2.3, 3.3.5.2.5).
+func (c *conn) chargeCredits(r *request) error {
+	h := &r.hdr
+	charge := h.CreditCharge
+	if c.dialect == Dialect202 || !c.negotiated {
+		charge = 1
+	}
+	if err := c.credits.consume(h.MessageID, charge); err != nil {
+		return fmt.Errorf("%w: %v", errDisconnect, err)
+	}
+	return nil
+}
+
+// runHandler calls the command handler, turning a panic into
+// STATUS_INTERNAL_ERROR so that no request can take the process down.
+func (c *conn) runHandler(info commandInfo, r *request) (status wire.Status) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).
+				Stringer("command", r.hdr.Command).Msg("handler panic")
+			status = wire.StatusInternalError
+		}
+	}()
+	return info.handle(c, r)
+}
+
+// resolveRelated substitutes the implied ids of a related compounded
+// request and propagates the failure of its predecessor.
+func (c *conn) resolveRelated(r *request, first bool) wire.Status {
+	h := &r.hdr
+	cs := r.cs
+	if h.Flags&wire.FlagRelatedOps == 0 {
+		cs.related = false
+		return wire.StatusSuccess
+	}
+	if first {
+		// [MS-SMB2] 3.3.5.2.7.2: a first request cannot be related.
+		return wire.StatusInvalidParameter
+	}
+	cs.related = true
+	if h.SessionID == anyID {
+		h.SessionID = cs.sessionID
+	}
+	if !h.IsAsync() && h.TreeID == ^uint32(0) {
+		h.TreeID = cs.treeID
+	}
+	if cs.lastStatus.IsError() && cs.lastStatus != wire.StatusSuccess {
+		return cs.lastStatus
+	}
+	return wire.StatusSuccess
+}
+
+// finish completes the response header (or an ERROR response) and records
+// compound state for the next related request.
+func (c *conn) finish(r *request, status wire.Status) {
+	r.status = status
+	if r.out == nil {
+		r.out = c.srv.bufs.get(wire.HeaderSize + 16)[:wire.HeaderSize]
+	}
+	if !successWithBody(r, status) {
+		r.out = r.out[:wire.HeaderSize]
+		e := wire.ErrorResponse{ErrorData: r.errData}
+		r.out = e.AppendTo(r.out)
+	}
+	cs := r.cs
+	cs.sessionID = r.hdr.SessionID
+	if !r.hdr.IsAsync() {
+		cs.treeID = r.hdr.TreeID
+	}
+	cs.lastStatus = status
+	if r.sess != nil && cs.respSess == nil && r.sess.encryptResponses(r) {
+		cs.respSess = r.sess
+	}
+	c.fillHeader(r)
+}
+
+// successWithBody reports whether a response keeps the command's body:
+// success, and the two statuses whose bodies carry data ([MS-SMB2] 3.3.4.4:
+// BUFFER_OVERFLOW with truncated data, MORE_PROCESSING_REQUIRED with the
+// next security token). Everything else is an ERROR response.
+func successWithBody(r *request, st wire.Status) bool {
+	switch st {
+	case wire.StatusSuccess:
+		return true
+	case wire.StatusBufferOverflow, wire.StatusMoreProcessingRequired:
+		return len(r.out) > wire.HeaderSize
+	}
+	return false
+}
+
+// fillHeader writes the response header into r.out[0:64].
+func (c *conn) fillHeader(r *request) {
+	rh := wire.Header{
+		CreditCharge: r.hdr.CreditCharge,
+		Status:       uint32(r.status),
+		Command:      r.hdr.Command,
+		Flags:        wire.FlagServerToRedir | (r.hdr.Flags & (wire.FlagRelatedOps | wire.FlagPriorityMask)),
+		MessageID:    r.hdr.MessageID,
+		SessionID:    r.hdr.SessionID,
+		TreeID:       r.hdr.TreeID,
+	}
+	if r.asyncID != 0 {
+		rh.Flags |= wire.FlagAsyncCommand
+		rh.AsyncID = r.asyncID
+		rh.Credits = 0 // credits went out with the interim response
+	} else {
+		rh.Credits = c.grantFor(r)
+	}
+	hb := rh.AppendTo(r.out[:0])
+	_ = hb
+}
+
+// grantFor decides the credits granted by a response: what the client
+// asked for (at least one), bounded by the window ([MS-SMB2] 3.3.1.2).
+func (c *conn) grantFor(r *request) uint16 {
+	want := r.hdr.Credits
+	if want == 0 {
+		want = 1
+	}
+	// Grant at least what the request charged so a multi-credit client
+	// keeps its window size.
+	if ch := r.hdr.CreditCharge; want < ch {
+		want = ch
+	}
+	return c.credits.grant(want)
+}

@@ -1,0 +1,119 @@
+package smbserver
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/rpc"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// open is an Open ([MS-SMB2] 3.3.1.10): a file, directory or pipe handle
+// held by a session through a tree connect.
+type open struct {
+	id      wire.FileID
+	sess    *session
+	tree    *tree
+	handle  *csv.Handle // nil for pipes
+	pipe    rpc.Pipe    // nil for files
+	isDir   bool
+	access  uint32 // granted access mask
+	options uint32 // CreateOptions
+	name    string // path as opened, relative to the share root
+
+	mu sync.Mutex // serialises pipe I/O, directory enumeration and position
+	// Directory enumeration state ([MS-SMB2] 3.3.5.18).
+	dirEntries []dirEntry
+	dirPos     int
+	dirPattern string
+	dirStarted bool
+	position   int64 // FilePositionInformation
+	mode       uint32
+	closed     bool
+}
+
+// dirEntry is one listed name with its metadata.
+type dirEntry struct {
+	name string
+	info csv.FileInfo
+}
+
+// openTable maps volatile FileIds to opens for the whole server, so a
+// lookup needs no session lock.
+type openTable struct {
+	mu   sync.RWMutex
+	m    map[uint64]*open
+	next atomic.Uint64
+}
+
+func newOpenTable() *openTable { return &openTable{m: make(map[uint64]*open)} }
+
+func (t *openTable) add(o *open) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		id := t.next.Add(1)
+		if id == 0 || id == anyID || t.m[id] != nil {
+			continue
+		}
+		// Persistent ids equal volatile ids until persistent handles
+		// give them a cluster-wide meaning.
+		o.id = wire.FileID{Persistent: id, Volatile: id}
+		t.m[id] = o
+		return
+	}
+}
+
+func (t *openTable) get(id uint64) *open {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.m[id]
+}
+
+func (t *openTable) remove(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, id)
+}
+
+// lookupOpen resolves a request's FileId ([MS-SMB2] 3.3.5.x: "If the Open
+// is not found ... STATUS_FILE_CLOSED"), honouring the compound-related
+// placeholder id.
+func (c *conn) lookupOpen(r *request, id wire.FileID) (*open, wire.Status) {
+	if id.Persistent == anyID && id.Volatile == anyID {
+		if !r.cs.related || !r.cs.haveFileID {
+			return nil, wire.StatusFileClosed
+		}
+		id = r.cs.fileID
+	}
+	o := c.srv.opens.get(id.Volatile)
+	if o == nil || o.sess != r.sess || o.id.Persistent != id.Persistent {
+		return nil, wire.StatusFileClosed
+	}
+	if o.tree != r.tree {
+		return nil, wire.StatusFileClosed
+	}
+	r.cs.fileID, r.cs.haveFileID = o.id, true
+	return o, wire.StatusSuccess
+}
+
+// closeOpen releases an open's storage handle or pipe. It is idempotent.
+func (s *Server) closeOpen(o *open) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	o.mu.Unlock()
+	s.opens.remove(o.id.Volatile)
+	if o.pipe != nil {
+		o.pipe.Close()
+	}
+	if o.handle != nil {
+		if err := o.handle.Close(); err != nil {
+			s.log.Warn().Err(err).Str("path", o.name).Msg("close failed")
+		}
+	}
+}

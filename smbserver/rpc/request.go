@@ -1,0 +1,160 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+
+	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/smbserver/rpc/srvsvc"
+)
+
+// Fault statuses ([C706] appendix E, [MS-RPCE] 2.2.2.11 and 3.3.2.4.3).
+const (
+	faultAccessDenied = 0x00000005 // nca_s_fault_access_denied
+	faultNDR          = 0x000006f7 // nca_s_fault_ndr: stub data does not decode
+	faultInvalidTag   = 0x1c000006 // nca_s_fault_invalid_tag
+	faultRemoteNoMem  = 0x1c00001b // nca_s_fault_remote_no_memory
+	faultOpRangeError = 0x1c010002 // nca_s_op_rng_error: unknown opnum
+	faultUnknownIf    = 0x1c010003 // nca_s_unk_if: context not negotiated
+	faultProtoError   = 0x1c01000b // nca_s_proto_error
+	faultUnspecified  = 0x1c000012 // nca_s_fault_unspec
+	objectUUIDLen     = 16
+)
+
+// faultFor maps an interface's error to the fault status a MIDL server stub
+// would send, and whether the call was not executed. This is the one table
+// from Go errors to faults.
+func faultFor(err error) (status uint32, notExecuted bool) {
+	switch {
+	case errors.Is(err, srvsvc.ErrUnknownOpnum):
+		return faultOpRangeError, true
+	case errors.Is(err, srvsvc.ErrInvalidTag):
+		return faultInvalidTag, true
+	case errors.Is(err, srvsvc.ErrBadStub):
+		return faultNDR, true
+	}
+	return faultUnspecified, false
+}
+
+// handleRequest reassembles request fragments and answers a complete call
+// with response fragments or a fault ([C706] 12.6.4.9, [MS-RPCE] 3.3.1.5.4).
+func (c *conn) handleRequest(h header, pdu []byte) error {
+	r := ndr.NewReader(pdu)
+	if err := r.Skip(headerLen); err != nil {
+		return err
+	}
+	if _, err := r.Uint32(); err != nil { // alloc_hint: only a hint
+		return fmt.Errorf("request: %w: %w", ErrMalformed, err)
+	}
+	ctxID, err := r.Uint16()
+	if err != nil {
+		return fmt.Errorf("request: %w: %w", ErrMalformed, err)
+	}
+	opnum, err := r.Uint16()
+	if err != nil {
+		return fmt.Errorf("request: %w: %w", ErrMalformed, err)
+	}
+	if h.flags&pfcObjectUUID != 0 {
+		// ncacn_np interfaces take no object UUID; skip it as Windows does.
+		if err := r.Skip(objectUUIDLen); err != nil {
+			return fmt.Errorf("request object: %w: %w", ErrMalformed, err)
+		}
+	}
+	stubEnd := len(pdu) - int(h.authLen)
+	if stubEnd < r.Offset() {
+		return fmt.Errorf("request auth_length %d: %w", h.authLen, ErrMalformed)
+	}
+	stub := pdu[r.Offset():stubEnd]
+
+	if !c.bound {
+		return c.queue(fault(h.callID, ctxID, faultProtoError, true))
+	}
+	if h.authLen != 0 {
+		c.req = nil
+		return c.queue(fault(h.callID, ctxID, faultAccessDenied, true))
+	}
+	first, last := h.flags&pfcFirstFrag != 0, h.flags&pfcLastFrag != 0
+	switch {
+	case first:
+		// A new first fragment abandons any unfinished call.
+		c.req = &partialRequest{callID: h.callID, ctxID: ctxID, opnum: opnum}
+	case c.req == nil || c.req.callID != h.callID:
+		// A middle or last fragment with no call to belong to.
+		c.req = nil
+		return c.queue(fault(h.callID, ctxID, faultProtoError, true))
+	}
+	if len(c.req.stub)+len(stub) > maxRequestStub {
+		c.req = nil
+		return c.queue(fault(h.callID, ctxID, faultRemoteNoMem, true))
+	}
+	if first && last {
+		// The common case: no copy.
+		c.req.stub = stub
+	} else {
+		c.req.stub = append(c.req.stub, stub...)
+	}
+	if !last {
+		return nil
+	}
+	call := c.req
+	c.req = nil
+	return c.dispatch(h.callID, call)
+}
+
+// dispatch runs a complete call and queues its answer.
+func (c *conn) dispatch(callID uint32, call *partialRequest) error {
+	if _, ok := c.contexts[call.ctxID]; !ok {
+		return c.queue(fault(callID, call.ctxID, faultUnknownIf, true))
+	}
+	out, err := c.iface.call(call.opnum, call.stub)
+	if err != nil {
+		status, notExec := faultFor(err)
+		return c.queue(fault(callID, call.ctxID, status, notExec))
+	}
+	return c.queueResponse(callID, call.ctxID, out)
+}
+
+// queueResponse splits a response stub into fragments of at most the
+// negotiated size, each one pipe message ([C706] 12.6.3.7). Every fragment
+// but the last carries a multiple of 8 stub bytes, so that NDR alignment
+// never straddles a fragment boundary.
+func (c *conn) queueResponse(callID uint32, ctxID uint16, stub []byte) error {
+	chunk := (c.xmitFrag - responseFixedLen) &^ 7
+	flags := uint8(pfcFirstFrag)
+	for {
+		n := min(chunk, len(stub))
+		if n == len(stub) {
+			flags |= pfcLastFrag
+		}
+		w := newPDU(ptypeResponse, flags, callID)
+		w.Uint32(uint32(len(stub))) // alloc_hint: stub bytes still to come
+		w.Uint16(ctxID)
+		w.Uint8(0) // cancel_count
+		w.Uint8(0) // reserved
+		w.Raw(stub[:n])
+		if err := c.queue(finishPDU(w)); err != nil {
+			return err
+		}
+		stub = stub[n:]
+		if flags&pfcLastFrag != 0 {
+			return nil
+		}
+		flags = 0
+	}
+}
+
+// fault encodes a fault PDU ([C706] 12.6.4.7, [MS-RPCE] 2.2.2.11).
+func fault(callID uint32, ctxID uint16, status uint32, notExecuted bool) []byte {
+	flags := uint8(pfcFirstFrag | pfcLastFrag)
+	if notExecuted {
+		flags |= pfcDidNotExecute
+	}
+	w := newPDU(ptypeFault, flags, callID)
+	w.Uint32(0) // alloc_hint
+	w.Uint16(ctxID)
+	w.Uint8(0) // cancel_count
+	w.Uint8(0) // reserved
+	w.Uint32(status)
+	w.Uint32(0) // reserved2
+	return finishPDU(w)
+}

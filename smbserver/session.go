@@ -1,0 +1,244 @@
+package smbserver
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"sofs.io/sofs/smbserver/auth/ntlm"
+	"sofs.io/sofs/smbserver/smbcrypto"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+type sessionState int
+
+const (
+	sessionInProgress sessionState = iota
+	sessionValid
+	sessionExpired
+)
+
+// session is an authenticated security context ([MS-SMB2] 3.3.1.8). It
+// lives at server scope because a durable or persistent handle (and SMB3
+// multichannel) outlives the connection that created it.
+type session struct {
+	id  uint64
+	srv *Server
+
+	mu              sync.Mutex
+	state           sessionState
+	conn            *conn
+	dialect         uint16
+	user            string
+	domain          string
+	anonymous       bool
+	guest           bool
+	exchange        *ntlm.Exchange
+	mechTypesDER    []byte // SPNEGO mechTypes of the first leg, for mechListMIC
+	preauth         smbcrypto.PreauthHash
+	sessionKey      []byte
+	signer          smbcrypto.Signer
+	enc             smbcrypto.Encryptor
+	dec             smbcrypto.Decryptor
+	signingRequired bool
+	encryptData     bool
+	trees           map[uint32]*tree
+	nextTreeID      uint32
+	opens           map[uint64]*open // by volatile id
+}
+
+func (s *session) getSigner() smbcrypto.Signer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signer
+}
+
+func (s *session) encryptor() smbcrypto.Encryptor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enc
+}
+
+func (s *session) decryptor() smbcrypto.Decryptor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dec
+}
+
+// encryptResponses reports whether r's response must be encrypted: the
+// request was, or the session or share demands it ([MS-SMB2] 3.3.4.1.4).
+func (s *session) encryptResponses(r *request) bool {
+	if r.encrypted {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.enc == nil || s.state != sessionValid {
+		return false
+	}
+	if s.encryptData {
+		return true
+	}
+	return r.tree != nil && r.tree.encrypt
+}
+
+// sessionTable maps SessionId to session for the whole server.
+type sessionTable struct {
+	mu   sync.RWMutex
+	m    map[uint64]*session
+	next atomic.Uint64
+}
+
+func newSessionTable() *sessionTable {
+	t := &sessionTable{m: make(map[uint64]*session)}
+	return t
+}
+
+func (t *sessionTable) get(id uint64) *session {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.m[id]
+}
+
+// create registers a new in-progress session with a fresh id. Ids are
+// never 0 or all-ones (those mean "none" and "related").
+func (t *sessionTable) create(srv *Server, c *conn) *session {
+	s := &session{srv: srv, conn: c, dialect: c.dialect, trees: make(map[uint32]*tree), opens: make(map[uint64]*open), nextTreeID: 1}
+	s.preauth = c.preauth
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		id := t.next.Add(1) | srv.sessionIDPrefix
+		if id == 0 || id == anyID || t.m[id] != nil {
+			continue
+		}
+		s.id = id
+		t.m[id] = s
+		return s
+	}
+}
+
+func (t *sessionTable) remove(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, id)
+}
+
+// all returns a snapshot of the sessions.
+func (t *sessionTable) all() []*session {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*session, 0, len(t.m))
+	for _, s := range t.m {
+		out = append(out, s)
+	}
+	return out
+}
+
+// lookupSession binds r to its session ([MS-SMB2] 3.3.5.2.9) and enforces
+// signing and encryption requirements.
+func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
+	s := c.srv.sessions.get(r.hdr.SessionID)
+	if s == nil {
+		return wire.StatusUserSessionDeleted
+	}
+	s.mu.Lock()
+	state, owner := s.state, s.conn
+	signer, required, encrypt := s.signer, s.signingRequired, s.encryptData
+	s.mu.Unlock()
+	if owner != c {
+		// Multichannel binding is not offered; a session is used only on
+		// the connection that set it up.
+		return wire.StatusUserSessionDeleted
+	}
+	if mustBeValid && state != sessionValid {
+		if state == sessionExpired {
+			return wire.StatusNetworkSessionExpired
+		}
+		return wire.StatusUserSessionDeleted
+	}
+	r.sess = s
+	if r.encrypted {
+		return wire.StatusSuccess
+	}
+	if encrypt && state == sessionValid && !c.srv.cfg.AllowUnencrypted {
+		return wire.StatusAccessDenied
+	}
+	if signer != nil && state == sessionValid {
+		signed := r.hdr.Flags&wire.FlagSigned != 0
+		if signed {
+			if !signer.Verify(r.msg) {
+				c.log.Warn().Uint64("session", s.id).Stringer("command", r.hdr.Command).Msg("bad signature")
+				return wire.StatusAccessDenied
+			}
+		} else if required && r.hdr.Command != wire.CmdSessionSetup {
+			return wire.StatusAccessDenied
+		}
+	}
+	return wire.StatusSuccess
+}
+
+// lookupTree binds r to its tree connect.
+func (c *conn) lookupTree(r *request) wire.Status {
+	s := r.sess
+	s.mu.Lock()
+	t := s.trees[r.hdr.TreeID]
+	s.mu.Unlock()
+	if t == nil {
+		return wire.StatusNetworkNameDeleted
+	}
+	if t.encrypt && !r.encrypted && !c.srv.cfg.AllowUnencrypted {
+		return wire.StatusAccessDenied
+	}
+	r.tree = t
+	return wire.StatusSuccess
+}
+
+// track records r for CANCEL by MessageId.
+func (c *conn) track(r *request) {
+	c.pendingMu.Lock()
+	c.pending[r.hdr.MessageID] = r
+	c.pendingMu.Unlock()
+}
+
+func (c *conn) untrack(r *request) {
+	c.pendingMu.Lock()
+	if c.pending[r.hdr.MessageID] == r {
+		delete(c.pending, r.hdr.MessageID)
+	}
+	if r.asyncID != 0 && c.async[r.asyncID] == r {
+		delete(c.async, r.asyncID)
+	}
+	c.pendingMu.Unlock()
+}
+
+// handleCancel cancels the request the CANCEL names ([MS-SMB2] 3.3.5.16):
+// by AsyncId for async requests, else by MessageId. CANCEL has no
+// response and consumes no credit.
+func (c *conn) handleCancel(r *request) {
+	c.pendingMu.Lock()
+	var target *request
+	if r.hdr.IsAsync() {
+		target = c.async[r.hdr.AsyncID]
+	} else {
+		target = c.pending[r.hdr.MessageID]
+	}
+	c.pendingMu.Unlock()
+	if target != nil && target.cancel != nil {
+		target.cancel()
+	}
+}
+
+// goAsync turns r into an async request: it gets an AsyncId, the interim
+// STATUS_PENDING response goes out now, and the final response later
+// carries the AsyncId ([MS-SMB2] 3.3.4.2).
+func (c *conn) goAsync(r *request) error {
+	if r.asyncID != 0 {
+		return nil
+	}
+	id := c.nextAsync.Add(1)
+	c.pendingMu.Lock()
+	r.asyncID = id
+	c.async[id] = r
+	c.pendingMu.Unlock()
+	return c.sendInterim(r)
+}

@@ -1,0 +1,260 @@
+package smbserver
+
+import (
+	"crypto/rand"
+	"errors"
+	"strings"
+
+	"sofs.io/sofs/smbserver/auth/ntlm"
+	"sofs.io/sofs/smbserver/auth/spnego"
+	"sofs.io/sofs/smbserver/smbcrypto"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+func randRead(b []byte) {
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand never fails on Linux; a failure means the kernel
+		// cannot supply randomness and continuing would be unsafe.
+		panic("crypto/rand: " + err.Error())
+	}
+}
+
+// handleSessionSetup implements [MS-SMB2] 3.3.5.5: SPNEGO-wrapped NTLMSSP
+// in two legs, key derivation, signing and encryption setup.
+func (c *conn) handleSessionSetup(r *request) wire.Status {
+	var req wire.SessionSetupRequest
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	if req.Flags&wire.SessionFlagBinding != 0 {
+		// Multichannel is not offered (no GlobalCapMultiChannel), so a
+		// binding request is refused as the spec directs.
+		return wire.StatusRequestNotAccepted
+	}
+	sess := r.sess
+	if r.hdr.SessionID == 0 {
+		sess = c.srv.sessions.create(c.srv, c)
+		r.hdr.SessionID = sess.id
+	} else if sess == nil {
+		return wire.StatusUserSessionDeleted
+	}
+	r.sess = sess
+	r.setupSess = sess
+	fresh := false
+	sess.mu.Lock()
+	if sess.exchange == nil {
+		sess.exchange = c.srv.ntlm.NewExchange()
+		fresh = true
+	}
+	ex := sess.exchange
+	if c.dialect == Dialect311 && sess.state == sessionInProgress {
+		sess.preauth.Update(r.msg)
+	}
+	sess.mu.Unlock()
+
+	tok, err := spnego.Decode(req.SecurityBuffer)
+	if err != nil {
+		c.failSetup(sess)
+		return wire.StatusInvalidParameter
+	}
+	if tok.Init {
+		if !hasNTLM(tok) {
+			c.failSetup(sess)
+			return wire.StatusNotSupported
+		}
+		sess.mu.Lock()
+		sess.mechTypesDER = tok.MechTypesDER
+		sess.mu.Unlock()
+	}
+	if len(tok.MechToken) == 0 {
+		c.failSetup(sess)
+		return wire.StatusInvalidParameter
+	}
+	if isNTLMNegotiate(tok.MechToken) {
+		if !fresh {
+			// A new NEGOTIATE on an exchange in progress restarts it.
+			sess.mu.Lock()
+			sess.exchange = c.srv.ntlm.NewExchange()
+			ex = sess.exchange
+			sess.mu.Unlock()
+		}
+		chal, err := ex.Negotiate(tok.MechToken)
+		if err != nil {
+			c.failSetup(sess)
+			return wire.StatusInvalidParameter
+		}
+		blob := chal
+		if !tok.Raw {
+			blob = spnego.EncodeResp(spnego.AcceptIncomplete, spnego.OIDNTLMSSP, chal, nil)
+		}
+		resp := wire.SessionSetupResponse{SecurityBuffer: blob}
+		r.out = resp.AppendTo(r.out)
+		return wire.StatusMoreProcessingRequired
+	}
+	res, err := ex.Authenticate(tok.MechToken)
+	if err != nil {
+		c.log.Info().Err(err).Uint64("session", sess.id).Msg("authentication failed")
+		c.failSetup(sess)
+		if errors.Is(err, ntlm.ErrMalformed) {
+			return wire.StatusInvalidParameter
+		}
+		return wire.StatusLogonFailure
+	}
+	sess.mu.Lock()
+	mechTypes := sess.mechTypesDER
+	sess.mu.Unlock()
+	var mic []byte
+	if !tok.Raw {
+		if len(tok.MechListMIC) > 0 && len(mechTypes) > 0 {
+			if err := ex.VerifyMIC(mechTypes, tok.MechListMIC); err != nil {
+				c.failSetup(sess)
+				return wire.StatusLogonFailure
+			}
+		}
+		if len(mechTypes) > 0 && !res.Anonymous {
+			mic = ex.MakeMIC(mechTypes)
+		}
+	}
+	return c.completeSetup(r, sess, &req, res, tok.Raw, mic)
+}
+
+// completeSetup finishes a successful authentication: it derives keys
+// (first authentication only; re-authentication keeps them, [MS-SMB2]
+// 3.3.5.5.3) and builds the final response.
+func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRequest, res ntlm.Result, raw bool, mic []byte) wire.Status {
+	cfg := &c.srv.cfg
+	var flags uint16
+	sess.mu.Lock()
+	first := sess.state == sessionInProgress
+	if !first && !strings.EqualFold(sess.user, res.User) {
+		// Re-authentication must be by the same user.
+		sess.mu.Unlock()
+		return wire.StatusAccessDenied
+	}
+	sess.exchange = nil
+	if first {
+		sess.user, sess.domain, sess.anonymous = res.User, res.Domain, res.Anonymous
+		if res.Anonymous {
+			flags |= wire.SessionFlagIsNull
+		} else {
+			sess.sessionKey = res.SessionKey
+			keys := smbcrypto.DeriveKeys(c.dialect, res.SessionKey, sess.preauth[:], c.cipher)
+			sg, err := smbcrypto.NewSigner(c.dialect, c.signingAlg, keys.Signing)
+			if err != nil {
+				sess.mu.Unlock()
+				c.failSetup(sess)
+				return wire.StatusInternalError
+			}
+			sess.signer = sg
+			sess.signingRequired = cfg.RequireSigning || req.SecurityMode&wire.NegotiateSigningRequired != 0 || c.clientSecMode&wire.NegotiateSigningRequired != 0
+			if c.dialect >= Dialect300 && c.cipher != 0 {
+				enc, err1 := smbcrypto.NewEncryptor(c.cipher, keys.ServerOut)
+				dec, err2 := smbcrypto.NewDecryptor(c.cipher, keys.ServerIn)
+				if err1 != nil || err2 != nil {
+					sess.mu.Unlock()
+					c.failSetup(sess)
+					return wire.StatusInternalError
+				}
+				sess.enc, sess.dec = enc, dec
+			}
+			if cfg.EncryptData {
+				if sess.enc == nil {
+					if !cfg.AllowUnencrypted {
+						sess.mu.Unlock()
+						c.failSetup(sess)
+						return wire.StatusAccessDenied
+					}
+				} else {
+					sess.encryptData = true
+					flags |= wire.SessionFlagEncryptData
+				}
+			}
+		}
+		sess.state = sessionValid
+	}
+	prev := req.PreviousSessionID
+	sess.mu.Unlock()
+
+	if first && prev != 0 && prev != sess.id {
+		c.srv.expirePrevious(prev, res.User)
+	}
+	blob := []byte(nil)
+	if !raw {
+		blob = spnego.EncodeResp(spnego.AcceptCompleted, nil, nil, mic)
+	}
+	resp := wire.SessionSetupResponse{SessionFlags: flags, SecurityBuffer: blob}
+	r.out = resp.AppendTo(r.out)
+	if !res.Anonymous {
+		r.sign = true
+	}
+	return wire.StatusSuccess
+}
+
+// failSetup forgets a session whose authentication failed ([MS-SMB2]
+// 3.3.5.5.3: the session is removed), unless it was already valid (a
+// failed re-authentication leaves the old context in place... except that
+// the spec expires it; clients then re-establish).
+func (c *conn) failSetup(sess *session) {
+	sess.mu.Lock()
+	valid := sess.state == sessionValid
+	sess.exchange = nil
+	sess.mu.Unlock()
+	if valid {
+		c.srv.logoff(sess)
+		return
+	}
+	c.srv.sessions.remove(sess.id)
+}
+
+// expirePrevious logs off the session a reconnecting client names in
+// PreviousSessionId, if the same user owns it ([MS-SMB2] 3.3.5.5.3).
+func (s *Server) expirePrevious(id uint64, user string) {
+	old := s.sessions.get(id)
+	if old == nil {
+		return
+	}
+	old.mu.Lock()
+	same := strings.EqualFold(old.user, user)
+	old.mu.Unlock()
+	if same {
+		s.logoff(old)
+	}
+}
+
+func hasNTLM(t spnego.Token) bool {
+	for _, m := range t.MechTypes {
+		if m.Equal(spnego.OIDNTLMSSP) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNTLMNegotiate(b []byte) bool {
+	return len(b) >= 12 && string(b[:8]) == "NTLMSSP\x00" && b[8] == 1 && b[9] == 0 && b[10] == 0 && b[11] == 0
+}
+
+// handleLogoff implements [MS-SMB2] 3.3.5.6.
+func (c *conn) handleLogoff(r *request) wire.Status {
+	var req wire.LogoffRequest
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	// The response is signed with the session's key before it goes away.
+	r.signSess = r.sess
+	c.srv.logoff(r.sess)
+	resp := wire.LogoffResponse{}
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}
+
+// handleEcho implements [MS-SMB2] 3.3.5.7.
+func (c *conn) handleEcho(r *request) wire.Status {
+	var req wire.EchoRequest
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	resp := wire.EchoResponse{}
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}

@@ -1,0 +1,48 @@
+// Package smbcrypto implements the SMB2/3 cryptography that the server's
+// request pipeline needs: key derivation ([MS-SMB2] 3.1.4.2, 3.3.5.5.3),
+// the SHA-512 preauthentication integrity hash ([MS-SMB2] 3.3.5.4),
+// message signing with HMAC-SHA256, AES-CMAC and AES-GMAC ([MS-SMB2]
+// 3.1.4.1) and message encryption with AES-CCM and AES-GCM inside the
+// SMB2 TRANSFORM_HEADER ([MS-SMB2] 2.2.41, 3.1.4.3, 3.3.5.2.1.1).
+//
+// The package does no I/O and keeps no global mutable state. Signers,
+// Encryptors and Decryptors expand their keys once when they are built and
+// are safe for concurrent use, so one value can serve every channel of a
+// session.
+package smbcrypto
+
+import "errors"
+
+// Signing algorithm identifiers from the SMB2_SIGNING_CAPABILITIES negotiate
+// context ([MS-SMB2] 2.2.3.1.7).
+const (
+	SigningHMACSHA256 uint16 = 0
+	SigningAESCMAC    uint16 = 1
+	SigningAESGMAC    uint16 = 2
+)
+
+// Cipher identifiers from the SMB2_ENCRYPTION_CAPABILITIES negotiate context
+// ([MS-SMB2] 2.2.3.1.2).
+const (
+	CipherAES128CCM uint16 = 1
+	CipherAES128GCM uint16 = 2
+	CipherAES256CCM uint16 = 3
+	CipherAES256GCM uint16 = 4
+)
+
+// Dialect revision numbers ([MS-SMB2] 2.2.3) that change how keys are
+// derived and messages are signed.
+const (
+	dialect202 uint16 = 0x0202
+	dialect300 uint16 = 0x0300
+	dialect302 uint16 = 0x0302
+	dialect311 uint16 = 0x0311
+)
+
+// ErrMalformed reports a message that is too short or whose framing fields
+// are inconsistent; the spec's answer is to disconnect.
+var ErrMalformed = errors.New("smbcrypto: malformed message")
+
+// ErrAuthFailed reports a message whose signature or authentication tag does
+// not match ([MS-SMB2] 3.3.5.2.1.1: the server disconnects).
+var ErrAuthFailed = errors.New("smbcrypto: message authentication failed")

@@ -1,0 +1,132 @@
+package smbserver
+
+import (
+	"strings"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// tree is a tree connect ([MS-SMB2] 3.3.1.10).
+type tree struct {
+	id        uint32
+	sess      *session
+	share     Share // snapshot taken at connect time
+	vol       *csv.Volume
+	ipc       bool
+	encrypt   bool
+	maxAccess uint32
+}
+
+// Maximal access masks reported in TREE_CONNECT and MxAc ([MS-DTYP] 2.4.3).
+const (
+	accessFull     uint32 = 0x001F01FF
+	accessReadOnly uint32 = 0x001200A9
+)
+
+// handleTreeConnect implements [MS-SMB2] 3.3.5.7.
+func (c *conn) handleTreeConnect(r *request) wire.Status {
+	var req wire.TreeConnectRequest
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	name := shareNameFromPath(req.Path)
+	if name == "" {
+		return wire.StatusBadNetworkName
+	}
+	sess := r.sess
+	sess.mu.Lock()
+	anon := sess.anonymous || sess.guest
+	canEncrypt := sess.enc != nil
+	sess.mu.Unlock()
+
+	t := &tree{sess: sess}
+	resp := wire.TreeConnectResponse{}
+	if strings.EqualFold(name, "IPC$") {
+		t.ipc = true
+		t.maxAccess = accessFull
+		resp.ShareType = wire.ShareTypePipe
+	} else {
+		sh, ok := c.srv.cfg.Shares.Share(name)
+		if !ok {
+			return wire.StatusBadNetworkName
+		}
+		if anon && !sh.Guest {
+			return wire.StatusAccessDenied
+		}
+		vol, err := c.srv.volume(sh)
+		if err != nil {
+			c.log.Error().Err(err).Str("share", sh.Name).Msg("share backing directory unavailable")
+			return wire.StatusBadNetworkName
+		}
+		t.share, t.vol = sh, vol
+		t.encrypt = (sh.EncryptData || c.srv.cfg.EncryptData) && c.dialect >= Dialect300
+		if (sh.EncryptData || c.srv.cfg.EncryptData) && !canEncrypt && !c.srv.cfg.AllowUnencrypted {
+			return wire.StatusAccessDenied
+		}
+		t.maxAccess = accessFull
+		if sh.ReadOnly {
+			t.maxAccess = accessReadOnly
+		}
+		resp.ShareType = wire.ShareTypeDisk
+		if t.encrypt {
+			resp.ShareFlags |= wire.ShareFlagEncryptData
+		}
+	}
+	resp.MaximalAccess = t.maxAccess
+	sess.mu.Lock()
+	if sess.state != sessionValid {
+		sess.mu.Unlock()
+		return wire.StatusUserSessionDeleted
+	}
+	for sess.trees[sess.nextTreeID] != nil || sess.nextTreeID == 0 || sess.nextTreeID == ^uint32(0) {
+		sess.nextTreeID++
+	}
+	t.id = sess.nextTreeID
+	sess.nextTreeID++
+	sess.trees[t.id] = t
+	sess.mu.Unlock()
+	r.hdr.TreeID = t.id
+	r.tree = t
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}
+
+// shareNameFromPath extracts SHARE from "\\server\SHARE" ([MS-SMB2]
+// 2.2.9: the path is a UNC name; some clients omit the server part).
+func shareNameFromPath(p string) string {
+	p = strings.TrimLeft(p, `\`)
+	if i := strings.IndexByte(p, '\\'); i >= 0 {
+		p = p[i+1:]
+	}
+	if strings.ContainsAny(p, `\/`) {
+		return ""
+	}
+	return p
+}
+
+// handleTreeDisconnect implements [MS-SMB2] 3.3.5.8: every open on the
+// tree is closed.
+func (c *conn) handleTreeDisconnect(r *request) wire.Status {
+	var req wire.TreeDisconnectRequest
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	sess, t := r.sess, r.tree
+	sess.mu.Lock()
+	delete(sess.trees, t.id)
+	var victims []*open
+	for id, o := range sess.opens {
+		if o.tree == t {
+			victims = append(victims, o)
+			delete(sess.opens, id)
+		}
+	}
+	sess.mu.Unlock()
+	for _, o := range victims {
+		c.srv.closeOpen(o)
+	}
+	resp := wire.TreeDisconnectResponse{}
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}
