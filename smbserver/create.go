@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"syscall"
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/fscc"
@@ -246,6 +247,9 @@ func mapError(err error) wire.Status {
 		return wire.StatusCannotDelete
 	case errors.Is(err, csv.ErrNameTooLong):
 		return wire.StatusObjectNameInvalid
+	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EOVERFLOW):
+		// Offsets and sizes past what the file system can hold.
+		return wire.StatusInvalidParameter
 	}
 	return wire.StatusUnexpectedIOError
 }

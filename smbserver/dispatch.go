@@ -238,8 +238,13 @@ func (c *conn) process(r *request, first bool) (err error) {
 	defer c.untrack(r)
 
 	status := c.resolveRelated(r, first)
-	if status == wire.StatusSuccess && (info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) || (h.Command == wire.CmdEcho && h.SessionID != 0 && h.SessionID != anyID && false)) {
-		status = c.lookupSession(r, info.needSession)
+	// The session is looked up even when the request already failed, so
+	// that its error response is signed like any other ([MS-SMB2]
+	// 3.3.4.1.1); clients that require signing reject unsigned errors.
+	if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) {
+		if st := c.lookupSession(r, info.needSession); status == wire.StatusSuccess {
+			status = st
+		}
 	}
 	if status == wire.StatusSuccess && info.needTree {
 		status = c.lookupTree(r)
@@ -327,6 +332,10 @@ func (c *conn) finish(r *request, status wire.Status) {
 		cs.respSess = r.sess
 	}
 	c.fillHeader(r)
+	if e := c.log.Debug(); e.Enabled() {
+		e.Stringer("cmd", r.hdr.Command).Uint64("mid", r.hdr.MessageID).Uint64("sid", r.hdr.SessionID).
+			Uint32("tid", r.hdr.TreeID).Str("status", fmt.Sprintf("%#08x", uint32(status))).Msg("response")
+	}
 }
 
 // successWithBody reports whether a response keeps the command's body:

@@ -93,6 +93,10 @@ func (c *conn) handleRead(r *request) wire.Status {
 	if o.access&(fileReadData|fileExecute) == 0 {
 		return wire.StatusAccessDenied
 	}
+	if req.Offset > maxFileSize {
+		// Nothing can lie there: reading past any end of file.
+		return wire.StatusEndOfFile
+	}
 	c.srv.bufs.put(r.out)
 	r.out = c.srv.bufs.get(readResponseFixed + int(req.Length))
 	buf := r.out[:readResponseFixed+int(req.Length)]
@@ -103,6 +107,9 @@ func (c *conn) handleRead(r *request) wire.Status {
 	if n == 0 && req.Length > 0 || uint32(n) < req.MinimumCount {
 		return wire.StatusEndOfFile
 	}
+	o.mu.Lock()
+	o.position = int64(req.Offset) + int64(n)
+	o.mu.Unlock()
 	resp := wire.ReadResponse{DataLength: uint32(n)}
 	r.out = resp.AppendFixedTo(buf[:wire.HeaderSize], uint32(n))
 	r.out = r.out[:readResponseFixed+n]
@@ -198,7 +205,7 @@ func (c *conn) handleWrite(r *request) wire.Status {
 			return c.mapErr(err)
 		}
 		off = info.EndOfFile
-	} else if off < 0 {
+	} else if off < 0 || off+int64(len(req.Data)) < off || off+int64(len(req.Data)) > maxFileSize {
 		return wire.StatusInvalidParameter
 	}
 	n, err := o.handle.WriteAt(req.Data, off)
@@ -210,10 +217,18 @@ func (c *conn) handleWrite(r *request) wire.Status {
 			return c.mapErr(err)
 		}
 	}
+	o.mu.Lock()
+	o.position = off + int64(n)
+	o.mu.Unlock()
 	resp := wire.WriteResponse{Count: uint32(n)}
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
 }
+
+// maxFileSize is the largest file end a WRITE may reach: NTFS's limit of
+// 2^44 - 64 KiB is what Windows clients are used to, and it stays below
+// every backing file system's limit so the error is ours, not EFBIG.
+const maxFileSize = 1<<44 - 64<<10
 
 // handleLock answers LOCK. Byte-range locks arrive with the cluster-wide
 // open state (issue #3); until then the request is refused honestly.
