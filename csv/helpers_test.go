@@ -25,6 +25,10 @@ func newVolume(t testing.TB, opt Options) (*Volume, string) {
 func openAt(t testing.TB, root string, opt Options) *Volume {
 	t.Helper()
 	opt.Logger = zerolog.New(zerolog.NewTestWriter(t))
+	if _, fuzz := t.(*testing.F); fuzz {
+		// A fuzz target may not call F.Helper, which the test writer does.
+		opt.Logger = zerolog.Nop()
+	}
 	v, err := OpenVolume(root, opt)
 	if err != nil {
 		t.Fatalf("OpenVolume: %v", err)
@@ -72,4 +76,13 @@ func writeFile(t testing.TB, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func isOneOf(err error, kinds ...error) bool {
+	for _, k := range kinds {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
 }

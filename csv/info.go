@@ -14,7 +14,7 @@ import (
 type FileInfo struct {
 	// FileID is the inode number: stable for the life of the file and
 	// unique in the volume (mount points inside the volume are refused).
-	FileID                                             uint64
+	FileID                                                  uint64
 	CreationTime, LastAccessTime, LastWriteTime, ChangeTime time.Time
 	// EndOfFile is the size; AllocationSize is st_blocks*512, the space
 	// actually allocated (directories: what the file system reports).

@@ -248,6 +248,11 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 			return nil, 0, newErr("open", req.Path, ErrAccessDenied)
 		}
 	}
+	if overwrite && m.attrs&(AttrHidden|AttrSystem)&^req.Attributes != 0 {
+		// Overwriting a hidden or system file must restate those bits, or
+		// Windows refuses it (CreateFile, CREATE_ALWAYS: ACCESS_DENIED).
+		return nil, 0, newErr("open", req.Path, ErrAccessDenied)
+	}
 	f, err := v.acquire(ctx, st.Ino, disk, isDir, req.Path)
 	if err != nil {
 		return nil, 0, err

@@ -56,6 +56,14 @@ func TestDispositions(t *testing.T) {
 		}
 		closeH(t, h)
 	}
+	// Overwriting a hidden file must restate HIDDEN.
+	v, _ := newVolume(t, Options{})
+	h, _ := open(t, v, OpenRequest{Path: "h", Disposition: Create, Attributes: AttrHidden})
+	closeH(t, h)
+	_, _, err := v.Open(bg, OpenRequest{Path: "h", Disposition: OverwriteIf, Attributes: AttrArchive})
+	wantErr(t, "overwrite hidden", err, ErrAccessDenied)
+	h, _ = open(t, v, OpenRequest{Path: "h", Disposition: OverwriteIf, Attributes: AttrHidden | AttrReadonly})
+	closeH(t, h)
 }
 
 func TestOpenErrors(t *testing.T) {

@@ -65,7 +65,7 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
-		Logger:         zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel),
+		Logger:         zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Shares:         staticShares{{Name: "share", Path: dir}},
 		Users:          staticUsers{"test": "test123"},
 		RequireSigning: true,

@@ -134,6 +134,11 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	// The REST gateway would be a second, unauthenticated API on the
 	// client port; sofs has its own admin API.
 	cfg.EnableGRPCGateway = false
+	// etcd warns about any apply slower than 100 ms; on a shared or
+	// virtual disk every fsync can take that long, and a warning per write
+	// drowns the log. A second is slow enough to be worth an operator's eye.
+	cfg.WarningApplyDuration = time.Second
+	cfg.WarningUnaryRequestDuration = time.Second
 
 	e, err := embed.StartEtcd(cfg)
 	stop := func() {

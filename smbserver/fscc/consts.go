@@ -88,7 +88,8 @@ const (
 	FileSupportsGhosting           uint32 = 0x40000000
 )
 
-// FileRenameInformationEx flags ([MS-FSCC] 2.4.42.2).
+// FileRenameInformationEx flags ([MS-FSCC] FILE_RENAME_INFORMATION_TYPE_2,
+// [MS-SMB2] 2.2.39).
 const (
 	RenameReplaceIfExists                   uint32 = 0x00000001
 	RenamePosixSemantics                    uint32 = 0x00000002
@@ -101,7 +102,8 @@ const (
 	RenameForceResizeSourceSR               uint32 = 0x00000100
 )
 
-// FileDispositionInformationEx flags ([MS-FSCC] 2.4.12).
+// FileDispositionInformationEx flags ([MS-FSCC] 2.4,
+// FileDispositionInformationEx).
 const (
 	DispositionDelete                 uint32 = 0x00000001
 	DispositionPosixSemantics         uint32 = 0x00000002
@@ -110,7 +112,7 @@ const (
 	DispositionIgnoreReadonly         uint32 = 0x00000010
 )
 
-// FileModeInformation bits ([MS-FSCC] 2.4.31).
+// FileModeInformation bits ([MS-FSCC] 2.4, FileModeInformation).
 const (
 	FileWriteThrough          uint32 = 0x00000002
 	FileSequentialOnly        uint32 = 0x00000004

@@ -27,21 +27,21 @@ var dirLayouts = map[uint8]dirLayout{
 	FileFullDirectoryInformation: {fixed: 68, nameLen: 60, common: true, ea: 64},
 	// 2.4.8 FILE_BOTH_DIR_INFORMATION
 	FileBothDirectoryInformation: {fixed: 94, nameLen: 60, common: true, ea: 64, short: 68},
-	// 2.4.33 FILE_NAMES_INFORMATION
+	// FILE_NAMES_INFORMATION
 	FileNamesInformation: {fixed: 12, nameLen: 8},
-	// 2.4.21 FILE_ID_BOTH_DIR_INFORMATION
+	// FILE_ID_BOTH_DIR_INFORMATION
 	FileIdBothDirectoryInformation: {fixed: 104, nameLen: 60, common: true, ea: 64, short: 68, id64: 96},
-	// 2.4.23 FILE_ID_FULL_DIR_INFORMATION
+	// FILE_ID_FULL_DIR_INFORMATION
 	FileIdFullDirectoryInformation: {fixed: 80, nameLen: 60, common: true, ea: 64, id64: 72},
 	// 2.4.22 FILE_ID_EXTD_DIR_INFORMATION
 	FileIdExtdDirectoryInformation: {fixed: 88, nameLen: 60, common: true, ea: 64, reparse: 68, id128: 72},
-	// 2.4.18 FILE_ID_64_EXTD_DIR_INFORMATION
+	// FILE_ID_64_EXTD_DIR_INFORMATION
 	FileId64ExtdDirectoryInformation: {fixed: 80, nameLen: 60, common: true, ea: 64, reparse: 68, id64: 72},
 	// 2.4.17 FILE_ID_64_EXTD_BOTH_DIR_INFORMATION
 	FileId64ExtdBothDirectoryInformation: {fixed: 106, nameLen: 60, common: true, ea: 64, reparse: 68, id64: 72, short: 80},
 	// 2.4.20 FILE_ID_ALL_EXTD_DIR_INFORMATION
 	FileIdAllExtdDirectoryInformation: {fixed: 96, nameLen: 60, common: true, ea: 64, reparse: 68, id64: 72, id128: 80},
-	// 2.4.19 FILE_ID_ALL_EXTD_BOTH_DIR_INFORMATION
+	// FILE_ID_ALL_EXTD_BOTH_DIR_INFORMATION
 	FileIdAllExtdBothDirectoryInformation: {fixed: 122, nameLen: 60, common: true, ea: 64, reparse: 68, id64: 72, id128: 80, short: 96},
 }
 
@@ -104,12 +104,23 @@ func (w *DirWriter) Add(fi *Info, fileIndex uint32) bool {
 		return false
 	}
 	w.buf = append(w.buf, zeros[:start-used]...)
-	e := len(w.buf)
-	w.buf = append(w.buf, zeros[:l.fixed]...)
-	w.buf = EncodeUTF16(w.buf, fi.Name)
-	ent := w.buf[e:]
+	w.buf = appendEntry(w.buf, l, fi, fileIndex)
+	if w.last >= 0 {
+		le.PutUint32(w.buf[w.base+w.last:], uint32(start-w.last))
+	}
+	w.last = start
+	w.n++
+	return true
+}
+
+// appendEntry appends one entry of layout l, NextEntryOffset 0.
+func appendEntry(b []byte, l *dirLayout, fi *Info, fileIndex uint32) []byte {
+	e := len(b)
+	b = append(b, zeros[:l.fixed]...)
+	b = EncodeUTF16(b, fi.Name)
+	ent := b[e:]
 	le.PutUint32(ent[4:], fileIndex)
-	le.PutUint32(ent[l.nameLen:], uint32(nameBytes))
+	le.PutUint32(ent[l.nameLen:], uint32(len(ent)-l.fixed))
 	if l.common {
 		le.PutUint64(ent[8:], fi.CreationTime)
 		le.PutUint64(ent[16:], fi.LastAccessTime)
@@ -143,12 +154,28 @@ func (w *DirWriter) Add(fi *Info, fileIndex uint32) bool {
 	if l.id128 != 0 {
 		le.PutUint64(ent[l.id128:], fi.FileID)
 	}
-	if w.last >= 0 {
-		le.PutUint32(w.buf[w.base+w.last:], uint32(start-w.last))
+	return b
+}
+
+// AppendDirEntry appends fi's entry of a QUERY_DIRECTORY class to b,
+// first padding b with zeros to a multiple of 8 bytes, and returns the
+// buffer and the entry's offset in it. The entry's NextEntryOffset is 0;
+// LinkDirEntry chains it to a later one. DirWriter does both and also
+// enforces the client's buffer limit.
+func AppendDirEntry(b []byte, class uint8, fi *Info, fileIndex uint32) ([]byte, int, error) {
+	l, ok := dirLayouts[class]
+	if !ok {
+		return b, 0, fmt.Errorf("directory information class %d: %w", class, ErrInvalidClass)
 	}
-	w.last = start
-	w.n++
-	return true
+	b = append(b, zeros[:(dirAlign-len(b)%dirAlign)%dirAlign]...)
+	start := len(b)
+	return appendEntry(b, &l, fi, fileIndex), start, nil
+}
+
+// LinkDirEntry sets the NextEntryOffset of the entry at offset prev in b
+// to reach the entry at offset next; both come from AppendDirEntry.
+func LinkDirEntry(b []byte, prev, next int) {
+	le.PutUint32(b[prev:], uint32(next-prev))
 }
 
 // Len returns the number of entries added.

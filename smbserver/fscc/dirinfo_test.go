@@ -205,3 +205,30 @@ func TestNewDirWriterClasses(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendDirEntryMatchesWriter(t *testing.T) {
+	infos := []*Info{{Name: "one"}, {Name: "two.txt", ShortName: "TWO.TXT"}, {Name: "three"}}
+	w, _ := NewDirWriter(FileIdBothDirectoryInformation, 1<<16, nil)
+	var b []byte
+	prev := -1
+	for i, fi := range infos {
+		w.Add(fi, uint32(i))
+		var start int
+		var err error
+		b, start, err = AppendDirEntry(b, FileIdBothDirectoryInformation, fi, uint32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if start%8 != 0 {
+			t.Fatalf("entry %d at %d", i, start)
+		}
+		if prev >= 0 {
+			LinkDirEntry(b, prev, start)
+		}
+		prev = start
+	}
+	wantBytes(t, "AppendDirEntry chain", b, w.Bytes())
+	if _, _, err := AppendDirEntry(nil, FileBasicInformation, infos[0], 0); !errors.Is(err, ErrInvalidClass) {
+		t.Fatalf("basic: %v", err)
+	}
+}

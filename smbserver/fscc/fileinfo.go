@@ -24,7 +24,7 @@ type Info struct {
 	// EASize is the FILE_EA_INFORMATION size of the file's EAs.
 	EASize uint32
 	// ReparseTag is the file's reparse tag when Attributes has
-	// FILE_ATTRIBUTE_REPARSE_POINT ([MS-FSCC] 2.4.6, 2.4.8).
+	// FILE_ATTRIBUTE_REPARSE_POINT ([MS-FSCC] FileAttributeTagInformation, 2.4.8).
 	ReparseTag uint32
 	// VolumeSerialNumber is reported by FileIdInformation.
 	VolumeSerialNumber uint64
@@ -43,8 +43,8 @@ type Extra struct {
 	// FullName is the path from the share root as FileNameInformation
 	// and FileAllInformation report it ("\\dir\\file").
 	FullName string
-	// FileIndex is reported by directory entries when the caller passes
-	// no explicit index.
+	// FileIndex is kept for callers that track one per open; the
+	// directory encoders take the entry's index as an argument instead.
 	FileIndex uint32
 }
 
@@ -84,7 +84,7 @@ func appendBasic(b []byte, fi *Info) []byte {
 	return le.AppendUint32(b, 0) // Reserved
 }
 
-// appendStandard appends FILE_STANDARD_INFORMATION ([MS-FSCC] 2.4.47).
+// appendStandard appends FILE_STANDARD_INFORMATION ([MS-FSCC] 2.4.45).
 func appendStandard(b []byte, fi *Info) []byte {
 	b = le.AppendUint64(b, uint64(fi.AllocationSize))
 	b = le.AppendUint64(b, uint64(fi.EndOfFile))
@@ -92,7 +92,8 @@ func appendStandard(b []byte, fi *Info) []byte {
 	return append(b, boolByte(fi.DeletePending), boolByte(fi.Directory), 0, 0)
 }
 
-// appendName appends FILE_NAME_INFORMATION ([MS-FSCC] 2.4.32): the name
+// appendName appends FILE_NAME_INFORMATION ([MS-FSCC] 2.4,
+// FileNameInformation): the name
 // length in bytes, then the UTF-16LE name.
 func appendName(b []byte, name string) []byte {
 	b = le.AppendUint32(b, uint32(utf16Len(name)))
@@ -100,7 +101,7 @@ func appendName(b []byte, name string) []byte {
 }
 
 // streamName is the name of a file's default data stream as
-// FileStreamInformation reports it ([MS-FSCC] 2.4.48).
+// FileStreamInformation reports it ([MS-FSCC] 2.4.43).
 const streamName = "::$DATA"
 
 // AppendFileInfo appends the encoding of the query class for fi and the
@@ -168,7 +169,7 @@ func AppendFileInfo(b []byte, class uint8, fi *Info, x *Extra) ([]byte, error) {
 		b = le.AppendUint16(b, 0) // CompressionFormat
 		return append(b, 0, 0, 0, 0, 0, 0), nil
 	case FileNetworkOpenInformation:
-		// [MS-FSCC] 2.4.34.
+		// [MS-FSCC] 2.4, FileNetworkOpenInformation.
 		b = le.AppendUint64(b, fi.CreationTime)
 		b = le.AppendUint64(b, fi.LastAccessTime)
 		b = le.AppendUint64(b, fi.LastWriteTime)
@@ -181,7 +182,7 @@ func AppendFileInfo(b []byte, class uint8, fi *Info, x *Extra) ([]byte, error) {
 		b = le.AppendUint32(b, wireAttributes(fi))
 		return le.AppendUint32(b, reparseTag(fi)), nil
 	case FileIdInformation:
-		// [MS-FSCC] 2.4.27: 64-bit volume serial and 128-bit file id.
+		// [MS-FSCC] 2.4.25 FileIdInformation: 64-bit volume serial and 128-bit file id.
 		b = le.AppendUint64(b, fi.VolumeSerialNumber)
 		b = le.AppendUint64(b, fi.FileID)
 		return le.AppendUint64(b, 0), nil

@@ -37,9 +37,10 @@ func DecodeBasicInfo(b []byte) (BasicInfo, error) {
 }
 
 // RenameInfo is a decoded FILE_RENAME_INFORMATION_TYPE_2 ([MS-FSCC]
-// 2.4.42.2), the 64-bit form SMB2 uses, or its Ex variant whose first
-// field is a 32-bit Flags word instead of the ReplaceIfExists byte.
-// FileLinkInformation ([MS-FSCC] 2.4.29) has the same layout.
+// FileRenameInformation; [MS-SMB2] 3.3.5.21.1), the 64-bit form SMB2
+// uses, or its Ex variant whose first field is a 32-bit Flags word
+// instead of the ReplaceIfExists byte.
+// FileLinkInformation ([MS-FSCC] 2.4) has the same layout.
 type RenameInfo struct {
 	// ReplaceIfExists is the non-Ex boolean, or RenameReplaceIfExists
 	// in Flags for the Ex form.
@@ -90,8 +91,8 @@ func DecodeRenameInfo(b []byte, ex bool) (RenameInfo, error) {
 	return ri, nil
 }
 
-// DispositionInfo is a decoded FILE_DISPOSITION_INFORMATION ([MS-FSCC]
-// 2.4.11) or FILE_DISPOSITION_INFORMATION_EX (2.4.12).
+// DispositionInfo is a decoded FILE_DISPOSITION_INFORMATION or
+// FILE_DISPOSITION_INFORMATION_EX ([MS-FSCC] 2.4).
 type DispositionInfo struct {
 	// Delete is DeletePending, or DispositionDelete in Flags.
 	Delete bool
@@ -129,29 +130,29 @@ func decodeInt64(what string, b []byte) (int64, error) {
 }
 
 // DecodeEndOfFile decodes FILE_END_OF_FILE_INFORMATION ([MS-FSCC]
-// 2.4.14). The value is returned as sent; negative sizes are the
+// 2.4). The value is returned as sent; negative sizes are the
 // caller's to reject (STATUS_INVALID_PARAMETER).
 func DecodeEndOfFile(b []byte) (int64, error) {
 	return decodeInt64("FILE_END_OF_FILE_INFORMATION", b)
 }
 
-// DecodeAllocation decodes FILE_ALLOCATION_INFORMATION ([MS-FSCC] 2.4.4).
+// DecodeAllocation decodes FILE_ALLOCATION_INFORMATION ([MS-FSCC] 2.4).
 func DecodeAllocation(b []byte) (int64, error) {
 	return decodeInt64("FILE_ALLOCATION_INFORMATION", b)
 }
 
 // DecodeValidDataLength decodes FILE_VALID_DATA_LENGTH_INFORMATION
-// ([MS-FSCC] 2.4.51).
+// ([MS-FSCC] 2.4).
 func DecodeValidDataLength(b []byte) (int64, error) {
 	return decodeInt64("FILE_VALID_DATA_LENGTH_INFORMATION", b)
 }
 
-// DecodePosition decodes FILE_POSITION_INFORMATION ([MS-FSCC] 2.4.40).
+// DecodePosition decodes FILE_POSITION_INFORMATION ([MS-FSCC] 2.4.39).
 func DecodePosition(b []byte) (int64, error) {
 	return decodeInt64("FILE_POSITION_INFORMATION", b)
 }
 
-// DecodeMode decodes FILE_MODE_INFORMATION ([MS-FSCC] 2.4.31); the caller
+// DecodeMode decodes FILE_MODE_INFORMATION ([MS-FSCC] 2.4); the caller
 // validates the bits.
 func DecodeMode(b []byte) (uint32, error) {
 	if len(b) < 4 {

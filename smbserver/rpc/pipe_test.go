@@ -467,3 +467,51 @@ func FuzzPipeWrite(f *testing.F) {
 		t.Fatal("pipe never ran dry")
 	})
 }
+
+// TestOrphanedAndCancel: orphaned abandons a call being reassembled
+// ([C706] 12.6.4.8), co_cancel is ignored, and neither gets an answer.
+func TestOrphanedAndCancel(t *testing.T) {
+	p := newTestPipe(t, sofsBackend())
+	bind(t, p, 4280)
+	stub := enumStub(1)
+	if err := p.Write(requestPDU(4, pfcFirstFrag, 0, srvsvc.OpNetrShareEnum, stub[:8])); err != nil {
+		t.Fatal(err)
+	}
+	w := newPDU(ptypeOrphaned, pfcFirstFrag|pfcLastFrag, 4)
+	if err := p.Write(finishPDU(w)); err != nil {
+		t.Fatal(err)
+	}
+	w = newPDU(ptypeCoCancel, pfcFirstFrag|pfcLastFrag, 4)
+	if err := p.Write(finishPDU(w)); err != nil {
+		t.Fatal(err)
+	}
+	msgs := callPipeFlags(t, p, 4, 0, srvsvc.OpNetrShareEnum, stub[8:], pfcLastFrag)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if f := parsePDU(t, msgs[0]); f.h.ptype != ptypeFault || f.status != faultProtoError {
+		t.Fatalf("last fragment of an orphaned call: %+v", f)
+	}
+}
+
+func TestBindMinorVersion(t *testing.T) {
+	p := newTestPipe(t, sofsBackend())
+	b := bindPDU(ptypeBind, 1, 4280, smbclientContexts())
+	b[1] = 2
+	out, _, err := p.Transact(b, 4280)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nak := parsePDU(t, out); nak.h.ptype != ptypeBindNak || nak.nakReason != nakProtocolVersionNotSupported {
+		t.Fatalf("bind 5.2: %+v", nak)
+	}
+	// 5.1 is the same format and is accepted.
+	b[1] = 1
+	out, _, err = p.Transact(b, 4280)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack := parsePDU(t, out); ack.h.ptype != ptypeBindAck {
+		t.Fatalf("bind 5.1: %+v", ack)
+	}
+}

@@ -100,7 +100,7 @@ func TestRecordedRpcclient(t *testing.T) {
 	// rpcclient asks for level 502; the share comes back without a
 	// security descriptor.
 	gi, err := srvsvc.UnmarshalShareGetInfoResponse(recordedCall(t, sofsBackend(), recRpcclientGetInfo))
-	if err != nil || gi.Status != srvsvc.StatusNetNameNotFnd || gi.Info != nil {
+	if err != nil || gi.Status != srvsvc.StatusNetNameNotFound || gi.Info != nil {
 		t.Fatalf("netsharegetinfo share (absent): %+v %v", gi, err)
 	}
 	withShare := sofsBackend()

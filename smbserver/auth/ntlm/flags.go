@@ -49,4 +49,4 @@ const signature = "NTLMSSP\x00"
 // serverVersion is the VERSION structure ([MS-NLMP] 2.2.2.10) sent when the
 // client negotiates NTLMSSP_NEGOTIATE_VERSION: 10.0 build 20348 (the
 // Windows Server 2022 numbering clients expect) and NTLMSSP_REVISION_W2K3.
-var serverVersion = [8]byte{10, 0, 0x4c, 0x4f, 0, 0, 0, 0x0f}
+const serverVersion = "\x0a\x00\x7c\x4f\x00\x00\x00\x0f"

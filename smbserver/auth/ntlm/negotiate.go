@@ -106,7 +106,7 @@ func (s *Server) buildChallenge(flags uint32, ch [8]byte, now time.Time) []byte 
 	copy(msg[24:32], ch[:])
 	putField(msg, 40, len(ti), challengeFixedLen+len(tn))
 	if flags&flagVersion != 0 {
-		copy(msg[48:56], serverVersion[:])
+		copy(msg[48:56], serverVersion)
 	}
 	msg = append(msg, tn...)
 	msg = append(msg, ti...)

@@ -340,3 +340,31 @@ func TestChallengeMessage(t *testing.T) {
 		t.Error("Version sent without NTLMSSP_NEGOTIATE_VERSION")
 	}
 }
+
+// TestMakeMICOnlyWhenDue pins when the server's mechListMIC is produced:
+// after an NTLM MIC, or after the client's own mechListMIC verified, and
+// not otherwise (a client that expects none rejects one).
+func TestMakeMICOnlyWhenDue(t *testing.T) {
+	e, _, _, err := run(t, newTestServer(false), ntlmtest.NewClient("alice", "SOFS", "S3cret!"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.MakeMIC(mechTypesDER) == nil {
+		t.Error("no mechListMIC after an NTLM MIC")
+	}
+	c := ntlmtest.NewClient("alice", "SOFS", "S3cret!")
+	c.NoMIC = true
+	e, _, _, err = run(t, newTestServer(false), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mic := e.MakeMIC(mechTypesDER); mic != nil {
+		t.Errorf("mechListMIC %x made with neither NTLM MIC nor client mechListMIC", mic)
+	}
+	if err := e.VerifyMIC(mechTypesDER, c.MakeMIC(mechTypesDER)); err != nil {
+		t.Fatal(err)
+	}
+	if e.MakeMIC(mechTypesDER) == nil {
+		t.Error("no mechListMIC after the client's verified")
+	}
+}

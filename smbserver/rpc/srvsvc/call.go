@@ -121,7 +121,7 @@ func shareGetInfo(b Backend, stub []byte) ([]byte, error) {
 	}
 	switch {
 	case found == nil:
-		resp.Status = StatusNetNameNotFnd
+		resp.Status = StatusNetNameNotFound
 	case !encodable:
 		resp.Status = StatusInvalidLevel
 	default:

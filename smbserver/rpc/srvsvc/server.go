@@ -70,7 +70,7 @@ func (p *ServerGetInfoResponse) Marshal() []byte {
 		}
 		if p.Level == 102 {
 			w.Uint32(0) // sv102_users: no configured limit
-			w.Uint32(defaultAutodisconect)
+			w.Uint32(defaultAutodisconnect)
 			w.Uint32(0) // sv102_hidden: visible in browse lists
 			w.Uint32(defaultAnnounce)
 			w.Uint32(defaultAnnDelta)

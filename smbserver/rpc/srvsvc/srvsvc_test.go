@@ -199,7 +199,7 @@ func TestShareGetInfo(t *testing.T) {
 		}
 	}
 	resp, err := call("nosuch", 1)
-	if err != nil || resp.Status != StatusNetNameNotFnd || resp.Info != nil {
+	if err != nil || resp.Status != StatusNetNameNotFound || resp.Info != nil {
 		t.Fatalf("unknown share: %+v, %v", resp, err)
 	}
 	resp, err = call("vms", 1004)

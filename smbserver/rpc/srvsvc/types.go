@@ -21,17 +21,21 @@ const (
 // Win32 and NERR status codes returned in the NET_API_STATUS of a response
 // ([MS-ERREF] 2.2, [MS-SRVS] 3.1.4).
 const (
-	StatusOK             uint32 = 0
-	StatusAccessDenied   uint32 = 5    // ERROR_ACCESS_DENIED
-	StatusInvalidLevel   uint32 = 124  // ERROR_INVALID_LEVEL
-	StatusMoreData       uint32 = 234  // ERROR_MORE_DATA
-	StatusNetNameNotFnd  uint32 = 2310 // NERR_NetNameNotFound, what Windows answers for an unknown share
-	platformIDNT         uint32 = 500  // PLATFORM_ID_NT ([MS-SRVS] 2.2.2.6)
-	maxPreferredLength   uint32 = 0xFFFFFFFF
-	shiUsesUnlimited     uint32 = 0xFFFFFFFF // SHI_USES_UNLIMITED ([MS-SRVS] 2.2.4.24)
-	defaultAutodisconect uint32 = 15         // minutes, the Windows default sv102_disc
-	defaultAnnounce      uint32 = 240        // seconds, the Windows default sv102_announce
-	defaultAnnDelta      uint32 = 3000       // milliseconds, the Windows default sv102_anndelta
+	StatusOK              uint32 = 0
+	StatusAccessDenied    uint32 = 5    // ERROR_ACCESS_DENIED
+	StatusInvalidLevel    uint32 = 124  // ERROR_INVALID_LEVEL
+	StatusMoreData        uint32 = 234  // ERROR_MORE_DATA
+	StatusNetNameNotFound uint32 = 2310 // NERR_NetNameNotFound, what Windows answers for an unknown share
+)
+
+// Fixed values the responses carry.
+const (
+	platformIDNT          uint32 = 500 // PLATFORM_ID_NT ([MS-SRVS] 2.2.2.6)
+	maxPreferredLength    uint32 = 0xFFFFFFFF
+	shiUsesUnlimited      uint32 = 0xFFFFFFFF // SHI_USES_UNLIMITED ([MS-SRVS] 2.2.4.24)
+	defaultAutodisconnect uint32 = 15         // minutes, the Windows default sv102_disc
+	defaultAnnounce       uint32 = 240        // seconds, the Windows default sv102_announce
+	defaultAnnDelta       uint32 = 3000       // milliseconds, the Windows default sv102_anndelta
 )
 
 // ShareInfo describes one share as srvsvc reports it.

@@ -43,7 +43,7 @@ const (
 )
 
 // clientVersion is a VERSION structure (Windows 10.0.19041, revision 15).
-var clientVersion = [8]byte{10, 0, 0x61, 0x4a, 0, 0, 0, 0x0f}
+const clientVersion = "\x0a\x00\x61\x4a\x00\x00\x00\x0f"
 
 // Client is one NTLMv2 authentication from the client side. The exported
 // fields may be changed between NewClient and Negotiate to vary what the
@@ -94,7 +94,7 @@ func (c *Client) Negotiate() []byte {
 	copy(m, "NTLMSSP\x00")
 	binary.LittleEndian.PutUint32(m[8:], 1)
 	binary.LittleEndian.PutUint32(m[12:], flags)
-	copy(m[32:], clientVersion[:])
+	copy(m[32:], clientVersion)
 	c.negotiate = m
 	return append([]byte(nil), m...)
 }
@@ -213,7 +213,7 @@ func (c *Client) buildAuth(lm, nt, encKey []byte, withMIC bool) []byte {
 	copy(m, "NTLMSSP\x00")
 	binary.LittleEndian.PutUint32(m[8:], 3)
 	binary.LittleEndian.PutUint32(m[60:], c.flags)
-	copy(m[64:], clientVersion[:])
+	copy(m[64:], clientVersion)
 	put := func(pos int, b []byte) {
 		binary.LittleEndian.PutUint16(m[pos:], uint16(len(b)))
 		binary.LittleEndian.PutUint16(m[pos+2:], uint16(len(b)))
