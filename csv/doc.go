@@ -30,4 +30,20 @@
 //
 // Metadata that POSIX cannot hold (creation time and DOS attributes) is
 // kept in one extended attribute per file, user.sofs.meta (see meta.go).
+// Where the backing file system refuses user xattrs the volume logs once
+// and reports the file system's birth time (or ctime) and default
+// attributes; attribute and creation-time changes are then not persisted.
+//
+// Known limits, by design for now:
+//   - ChangeTime is the inode ctime and cannot be set; SetBasicInfo
+//     ignores a requested change time.
+//   - SetAllocationSize does not release preallocated space beyond the end
+//     of file (that would race with concurrent writers).
+//   - The case-insensitive listing cache trusts a directory's mtime/ctime;
+//     changes made behind the server's back within one timestamp tick can
+//     be missed until the directory changes again. Changes made through
+//     the Volume update the cache themselves.
+//   - A file with several hard links has one Path: the name it was first
+//     opened by.
+//   - Lock order inside a Volume: life (read) -> nsMu -> mu.
 package csv

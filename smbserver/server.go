@@ -177,3 +177,21 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 	s.volumes[key] = v
 	return v, nil
 }
+
+// Close releases the volumes the server opened. Call it after Serve has
+// returned; opens still held by sessions are closed first.
+func (s *Server) Close() error {
+	for _, sess := range s.sessions.all() {
+		s.logoff(sess)
+	}
+	s.volMu.Lock()
+	defer s.volMu.Unlock()
+	var first error
+	for k, v := range s.volumes {
+		if err := v.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(s.volumes, k)
+	}
+	return first
+}

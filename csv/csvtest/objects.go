@@ -1,0 +1,95 @@
+// Package csvtest holds conformance suites that every implementation of a
+// csv interface must pass, in the spirit of testing/fstest.
+package csvtest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"sofs.io/sofs/csv"
+)
+
+// TestObjectTable checks the ObjectTable contract on tables made by
+// newTable (each call must return an empty table). The in-memory table
+// runs it in csv's tests; an etcd-backed table must run it too.
+func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
+	ctx := context.Background()
+	t.Run("OpenClose", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 42
+		for range 2 {
+			if err := tb.Acquire(ctx, id); err != nil {
+				t.Fatalf("Acquire: %v", err)
+			}
+		}
+		if st, err := tb.State(ctx, id); err != nil || st.Opens != 2 || st.DeletePending {
+			t.Fatalf("State = %+v, %v; want 2 opens", st, err)
+		}
+		if last, _, err := tb.Release(ctx, id); err != nil || last {
+			t.Fatalf("first Release: last=%v err=%v", last, err)
+		}
+		if last, pending, err := tb.Release(ctx, id); err != nil || !last || pending {
+			t.Fatalf("second Release: last=%v pending=%v err=%v", last, pending, err)
+		}
+		if st, err := tb.State(ctx, id); err != nil || st != (csv.ObjectState{}) {
+			t.Fatalf("State after last close = %+v, %v", st, err)
+		}
+		if _, _, err := tb.Release(ctx, id); err == nil {
+			t.Fatal("Release of an object that is not open succeeded")
+		}
+	})
+	t.Run("DeletePending", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 7
+		if err := tb.SetDeletePending(ctx, id, true); err == nil {
+			t.Fatal("SetDeletePending on an object that is not open succeeded")
+		}
+		tb.Acquire(ctx, id)
+		tb.Acquire(ctx, id)
+		if err := tb.SetDeletePending(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Acquire(ctx, id); !errors.Is(err, csv.ErrDeletePending) {
+			t.Fatalf("Acquire while delete pending: %v", err)
+		}
+		if last, pending, _ := tb.Release(ctx, id); last || !pending {
+			t.Fatalf("Release: last=%v pending=%v", last, pending)
+		}
+		if last, pending, _ := tb.Release(ctx, id); !last || !pending {
+			t.Fatalf("last Release: last=%v pending=%v", last, pending)
+		}
+		// Until Forget, the deleted object still refuses opens.
+		if err := tb.Acquire(ctx, id); !errors.Is(err, csv.ErrDeletePending) {
+			t.Fatalf("Acquire before Forget: %v", err)
+		}
+		if err := tb.Forget(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := tb.Acquire(ctx, id); err != nil {
+			t.Fatalf("Acquire of a new object with a reused id: %v", err)
+		}
+	})
+	t.Run("ClearPending", func(t *testing.T) {
+		tb := newTable(t)
+		tb.Acquire(ctx, 1)
+		tb.SetDeletePending(ctx, 1, true)
+		tb.SetDeletePending(ctx, 1, false)
+		if err := tb.Acquire(ctx, 1); err != nil {
+			t.Fatalf("Acquire after clearing: %v", err)
+		}
+		tb.Release(ctx, 1)
+		if last, pending, _ := tb.Release(ctx, 1); !last || pending {
+			t.Fatalf("Release: last=%v pending=%v", last, pending)
+		}
+	})
+	t.Run("Independent", func(t *testing.T) {
+		tb := newTable(t)
+		tb.Acquire(ctx, 1)
+		tb.Acquire(ctx, 2)
+		tb.SetDeletePending(ctx, 1, true)
+		if st, _ := tb.State(ctx, 2); st.DeletePending || st.Opens != 1 {
+			t.Fatalf("object 2 affected: %+v", st)
+		}
+	})
+}

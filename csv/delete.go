@@ -1,0 +1,157 @@
+package csv
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SetDeletePending sets or clears delete pending ([MS-FSCC] 2.4.11
+// FileDispositionInformation). Setting it fails with ErrCannotDelete for
+// a read-only object or the root and ErrNotEmpty for a non-empty
+// directory. The object is removed when its last handle closes; until
+// then new opens fail with ErrDeletePending.
+func (h *Handle) SetDeletePending(on bool) error {
+	if err := h.checkWrite("set delete pending"); err != nil {
+		return err
+	}
+	if on {
+		if err := h.canDelete(); err != nil {
+			return err
+		}
+	}
+	if err := h.v.objects.SetDeletePending(context.Background(), h.f.id, on); err != nil {
+		return err
+	}
+	return nil
+}
+
+// canDelete applies the checks of [MS-FSA] 2.1.5.14.3.
+func (h *Handle) canDelete() error {
+	if h.diskPath() == "" {
+		return newErr("delete", "", ErrCannotDelete)
+	}
+	a, err := h.attrs()
+	if err != nil {
+		return err
+	}
+	if a&AttrReadonly != 0 {
+		return newErr("delete", h.Path(), ErrCannotDelete)
+	}
+	if h.isDir {
+		empty, err := dirEmpty(h.fd)
+		if err != nil {
+			return sysErr("delete", h.Path(), err)
+		}
+		if !empty {
+			return newErr("delete", h.Path(), ErrNotEmpty)
+		}
+	}
+	return nil
+}
+
+// dirEmpty reports whether a directory has no entries but "." and "..".
+func dirEmpty(fd int) (bool, error) {
+	dfd, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	f := os.NewFile(uintptr(dfd), "dir")
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err == io.EOF {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return len(names) == 0, nil
+}
+
+// Close ends the open. If it was opened delete-on-close, delete pending is
+// set first (a non-empty directory just stays, as on Windows); if this is
+// the object's last open and delete is pending, the object is removed.
+func (h *Handle) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return newErr("close", h.Path(), ErrClosed)
+	}
+	ctx := context.Background()
+	v := h.v
+	if h.deleteOnClose.Load() && !v.readOnly {
+		if err := h.canDelete(); err == nil {
+			if err := v.objects.SetDeletePending(ctx, h.f.id, true); err != nil {
+				v.log.Warn().Err(err).Str("path", h.Path()).Msg("delete on close")
+			}
+		} else {
+			v.log.Debug().Err(err).Str("path", h.Path()).Msg("delete on close refused")
+		}
+	}
+	var result error
+	last, pending, err := v.objects.Release(ctx, h.f.id)
+	if err != nil {
+		result = err
+	} else if last && pending {
+		// A failed removal is logged, not returned: on Windows CLOSE
+		// always succeeds, and the object is no longer open either way.
+		if err := v.remove(h.f); err != nil {
+			v.log.Warn().Err(err).Str("path", h.Path()).Msg("removing delete-pending object")
+		}
+		if err := v.objects.Forget(ctx, h.f.id); err != nil {
+			result = err
+		}
+	}
+	v.dropFile(h.f)
+	if err := unix.Close(h.fd); err != nil && result == nil {
+		result = sysErr("close", h.Path(), err)
+	}
+	return result
+}
+
+// remove deletes a delete-pending object at its current path, after
+// checking that the name still refers to it.
+func (v *Volume) remove(f *file) error {
+	v.life.RLock()
+	defer v.life.RUnlock()
+	if v.closed {
+		return newErr("delete", "", ErrClosed)
+	}
+	v.nsMu.Lock()
+	defer v.nsMu.Unlock()
+	v.mu.Lock()
+	disk := f.disk
+	v.mu.Unlock()
+	if disk == "" {
+		return newErr("delete", "", ErrCannotDelete)
+	}
+	parent, name := splitDisk(disk)
+	pfd := v.rootfd
+	if parent != "" {
+		fd, err := v.openBeneath(v.rootfd, parent, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return sysErr("delete", smbPath(disk), err)
+		}
+		defer unix.Close(fd)
+		pfd = fd
+	}
+	var st unix.Statx_t
+	if err := statAt(pfd, name, &st); err != nil {
+		return sysErr("delete", smbPath(disk), err)
+	}
+	if st.Ino != f.id {
+		return newErr("delete", smbPath(disk), ErrNotFound)
+	}
+	flags := 0
+	if f.isDir {
+		flags = unix.AT_REMOVEDIR
+	}
+	if err := unix.Unlinkat(pfd, name, flags); err != nil {
+		return sysErr("delete", smbPath(disk), err)
+	}
+	var pst unix.Statx_t
+	if statFD(pfd, &pst) == nil {
+		v.cache.forget(&pst)
+	}
+	return nil
+}
