@@ -17,6 +17,11 @@ import (
 const (
 	minRelistBackoff = 50 * time.Millisecond
 	maxRelistBackoff = 5 * time.Second
+	// healthyWatch is how long a stream must have lasted for its failure
+	// to count as new rather than as another failed attempt.
+	healthyWatch = 10 * time.Second
+	// relistTimeout bounds one list request during recovery.
+	relistTimeout = 5 * time.Second
 )
 
 // View is a live, read-only snapshot of the namespace. It lists every key
@@ -33,8 +38,8 @@ type View struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.RWMutex
-	rev     int64
+	mu  sync.RWMutex
+	rev int64
 	// shares and users are keyed by the key's last segment, which the
 	// Store writes as the lower-cased name.
 	shares  map[string]Share
@@ -189,13 +194,14 @@ func (v *View) run(ctx context.Context, rev int64) {
 	defer close(v.done)
 	backoff := minRelistBackoff
 	for ctx.Err() == nil {
+		started := time.Now()
 		next, err := v.follow(ctx, rev)
 		if ctx.Err() != nil {
 			return
 		}
-		if next > rev {
-			// The stream delivered something before failing: the failure
-			// is fresh, so start again from the shortest wait.
+		if next > rev || time.Since(started) > healthyWatch {
+			// The stream worked for a while before failing: this is a new
+			// failure, not a repeat, so start again from the shortest wait.
 			backoff = minRelistBackoff
 		}
 		v.log.Warn().Err(err).Int64("revision", next).Dur("backoff", backoff).Msg("namespace watch ended; re-listing")
@@ -208,7 +214,7 @@ func (v *View) run(ctx context.Context, rev int64) {
 			case <-t.C:
 			}
 			backoff = min(2*backoff, maxRelistBackoff)
-			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			lctx, cancel := context.WithTimeout(ctx, relistTimeout)
 			r, err := v.load(lctx)
 			cancel()
 			if err == nil {

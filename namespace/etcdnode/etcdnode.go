@@ -49,8 +49,8 @@ type Config struct {
 type Node struct {
 	closing *atomic.Bool
 	etcd    *embed.Etcd
-	client *clientv3.Client
-	url    string
+	client  *clientv3.Client
+	url     string
 }
 
 // ParseURL accepts a URL or host:port and returns an http(s) or unix URL.

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/etcdnode"
+)
+
+// config is sofsd's validated configuration.
+type config struct {
+	Data           string
+	SMBListen      string
+	Shares         []namespace.Share
+	Users          []userSpec
+	RequireSigning bool
+	Encrypt        bool
+	NodeName       string
+	EtcdClient     string
+	EtcdPeer       string
+	LogLevel       zerolog.Level
+	LogFormat      string
+}
+
+// userSpec is a --user NAME:PASSWORD.
+type userSpec struct {
+	Name     string
+	Password string
+}
+
+// parseConfig reads flags, environment and config file into a validated
+// config. Every error is a usage error.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname func() (string, error)) (config, error) {
+	raw, err := gather(args, lookupEnv)
+	if err != nil {
+		return config{}, err
+	}
+	get := func(name string) string {
+		if v := raw[name]; len(v) > 0 {
+			return v[len(v)-1]
+		}
+		s, _ := lookupSetting(name)
+		return s.def
+	}
+	var c config
+	var errs []error
+	bad := func(name string, err error) { errs = append(errs, fmt.Errorf("--%s: %w", name, err)) }
+
+	if c.Data = get("data"); c.Data == "" {
+		bad("data", fmt.Errorf("required (or set %s)", envName("data")))
+	} else if c.Data, err = filepath.Abs(c.Data); err != nil {
+		bad("data", err)
+	}
+	c.SMBListen = get("smb-listen")
+	if err := checkHostPort(c.SMBListen); err != nil {
+		bad("smb-listen", err)
+	}
+	seen := map[string]bool{}
+	for _, spec := range raw["share"] {
+		sh, err := parseShareSpec(spec)
+		if err != nil {
+			bad("share", err)
+			continue
+		}
+		if k := strings.ToLower(sh.Name); seen[k] {
+			bad("share", fmt.Errorf("share %q given twice", sh.Name))
+		} else {
+			seen[k] = true
+		}
+		c.Shares = append(c.Shares, sh)
+	}
+	seen = map[string]bool{}
+	for _, spec := range raw["user"] {
+		u, err := parseUserSpec(spec)
+		if err != nil {
+			bad("user", err)
+			continue
+		}
+		if k := strings.ToLower(u.Name); seen[k] {
+			bad("user", fmt.Errorf("user %q given twice", u.Name))
+		} else {
+			seen[k] = true
+		}
+		c.Users = append(c.Users, u)
+	}
+	for name, dst := range map[string]*bool{"require-signing": &c.RequireSigning, "encrypt": &c.Encrypt} {
+		v, err := strconv.ParseBool(get(name))
+		if err != nil {
+			bad(name, fmt.Errorf("%q is not true or false", get(name)))
+		}
+		*dst = v
+	}
+	c.NodeName = get("node-name")
+	if raw["node-name"] == nil {
+		if c.NodeName, err = hostname(); err != nil {
+			bad("node-name", fmt.Errorf("no host name to default to: %w", err))
+		}
+	}
+	if err := checkNodeName(c.NodeName); err != nil {
+		bad("node-name", err)
+	}
+	c.EtcdClient, c.EtcdPeer = get("etcd-client-listen"), get("etcd-peer-listen")
+	if _, err := etcdnode.ParseURL(c.EtcdClient); err != nil {
+		bad("etcd-client-listen", err)
+	}
+	if _, err := etcdnode.ParseURL(c.EtcdPeer); err != nil {
+		bad("etcd-peer-listen", err)
+	}
+	if c.LogLevel, err = zerolog.ParseLevel(get("log-level")); err != nil || get("log-level") == "" {
+		bad("log-level", fmt.Errorf("%q is not one of debug, info, warn, error", get("log-level")))
+	}
+	if c.LogFormat = get("log-format"); c.LogFormat != "json" && c.LogFormat != "console" {
+		bad("log-format", fmt.Errorf("%q is not json or console", c.LogFormat))
+	}
+	return c, errors.Join(errs...)
+}
+
+// checkHostPort accepts host:port with a numeric port, as net.Listen does.
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", s, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	return nil
+}
+
+// checkNodeName accepts host-name characters only, so the derived NetBIOS
+// name is always valid.
+func checkNodeName(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if len(s) > 253 {
+		return fmt.Errorf("%q is longer than 253 characters", s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return fmt.Errorf("%q: only letters, digits, '-', '_' and '.' are allowed", s)
+		}
+	}
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "-") {
+		return fmt.Errorf("%q must start with a letter or digit", s)
+	}
+	return nil
+}
+
+// netbiosName derives the NetBIOS computer name: the first label of the
+// node name, upper-cased, at most 15 characters (the 16th byte of a
+// NetBIOS name is the suffix type).
+func netbiosName(node string) string {
+	n, _, _ := strings.Cut(node, ".")
+	n = strings.ToUpper(n)
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	return n
+}
+
+// parseShareSpec parses NAME=PATH[,ca][,encrypt][,readonly][,guest][,comment=TEXT].
+// The comment must be last and runs to the end, so it may contain commas.
+// A relative PATH is made absolute.
+func parseShareSpec(spec string) (namespace.Share, error) {
+	name, rest, ok := strings.Cut(spec, "=")
+	if !ok {
+		return namespace.Share{}, fmt.Errorf("share %q: want NAME=PATH[,options]", spec)
+	}
+	if err := namespace.ValidateShareName(name); err != nil {
+		return namespace.Share{}, err
+	}
+	sh := namespace.Share{Name: name}
+	path, opts, _ := strings.Cut(rest, ",")
+	if path == "" {
+		return namespace.Share{}, fmt.Errorf("share %q: empty path", name)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return namespace.Share{}, fmt.Errorf("share %q: %w", name, err)
+	}
+	sh.Path = abs
+	for opts != "" {
+		if c, ok := strings.CutPrefix(opts, "comment="); ok {
+			sh.Comment = c
+			break
+		}
+		var opt string
+		opt, opts, _ = strings.Cut(opts, ",")
+		switch strings.ToLower(opt) {
+		case "ca":
+			sh.ContinuouslyAvailable = true
+		case "encrypt":
+			sh.EncryptData = true
+		case "readonly":
+			sh.ReadOnly = true
+		case "guest":
+			sh.Guest = true
+		default:
+			return namespace.Share{}, fmt.Errorf("share %q: unknown option %q (want ca, encrypt, readonly, guest or comment=TEXT)", name, opt)
+		}
+	}
+	if err := sh.Validate(); err != nil {
+		return namespace.Share{}, err
+	}
+	return sh, nil
+}
+
+// parseUserSpec parses NAME:PASSWORD; the password may contain ':'.
+func parseUserSpec(spec string) (userSpec, error) {
+	name, pw, ok := strings.Cut(spec, ":")
+	if !ok {
+		// Do not echo spec: it may be a password typed in the wrong place.
+		return userSpec{}, errors.New("user: want NAME:PASSWORD")
+	}
+	if err := namespace.ValidateUserName(name); err != nil {
+		return userSpec{}, err
+	}
+	if err := namespace.ValidatePassword(pw); err != nil {
+		return userSpec{}, fmt.Errorf("user %q: %w", name, err)
+	}
+	return userSpec{Name: name, Password: pw}, nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func host() (string, error) { return "node1.example.com", nil }
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sofs.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestPrecedence checks flag > env > file > default for every kind of
+// setting, with lists replaced as a whole by the higher source.
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, `
+data: /from/file
+smb-listen: 127.0.0.1:1001
+log-level: debug
+require-signing: false
+share:
+  - fileshare=/srv/f
+  - other=/srv/o,readonly
+user: fileuser:pw
+`)
+	env := map[string]string{
+		"SOFS_CONFIG":     file,
+		"SOFS_SMB_LISTEN": "127.0.0.1:1002",
+		"SOFS_LOG_LEVEL":  "warn",
+		"SOFS_SHARE":      "envshare=/srv/e,ca;env2=/srv/e2",
+	}
+	flags := []string{"--smb-listen=127.0.0.1:1003", "--share", "flagshare=/srv/x", "--require-signing=true"}
+
+	c, err := parseConfig(flags, envOf(env), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMBListen != "127.0.0.1:1003" {
+		t.Errorf("flag lost: smb-listen = %s", c.SMBListen)
+	}
+	if len(c.Shares) != 1 || c.Shares[0].Name != "flagshare" {
+		t.Errorf("flag list did not replace env list: %+v", c.Shares)
+	}
+	if !c.RequireSigning {
+		t.Error("flag --require-signing=true lost to file's false")
+	}
+	if c.LogLevel != zerolog.WarnLevel {
+		t.Errorf("env lost to file: log-level = %v", c.LogLevel)
+	}
+	if c.Data != "/from/file" {
+		t.Errorf("file value lost: data = %s", c.Data)
+	}
+	if len(c.Users) != 1 || c.Users[0] != (userSpec{"fileuser", "pw"}) {
+		t.Errorf("file single-string list: %+v", c.Users)
+	}
+
+	// Without flags the environment wins.
+	c, err = parseConfig(nil, envOf(env), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMBListen != "127.0.0.1:1002" || len(c.Shares) != 2 || !c.Shares[0].ContinuouslyAvailable || c.RequireSigning {
+		t.Errorf("env layer: listen=%s shares=%+v signing=%v", c.SMBListen, c.Shares, c.RequireSigning)
+	}
+
+	// Without env the file wins; --config given as a flag works too.
+	c, err = parseConfig([]string{"--config", file}, envOf(nil), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMBListen != "127.0.0.1:1001" || c.LogLevel != zerolog.DebugLevel || len(c.Shares) != 2 || c.Shares[1].ReadOnly != true {
+		t.Errorf("file layer: %+v", c)
+	}
+
+	// Defaults.
+	c, err = parseConfig([]string{"--data", "/d"}, envOf(nil), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{Data: "/d", SMBListen: ":445", RequireSigning: true, NodeName: "node1.example.com",
+		EtcdClient: "127.0.0.1:2379", EtcdPeer: "127.0.0.1:2380", LogLevel: zerolog.InfoLevel, LogFormat: "json"}
+	if c.Data != want.Data || c.SMBListen != want.SMBListen || c.RequireSigning != want.RequireSigning || c.Encrypt ||
+		c.NodeName != want.NodeName || c.EtcdClient != want.EtcdClient || c.EtcdPeer != want.EtcdPeer ||
+		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Shares != nil || c.Users != nil {
+		t.Errorf("defaults = %+v, want %+v", c, want)
+	}
+	if got := netbiosName(c.NodeName); got != "NODE1" {
+		t.Errorf("netbiosName = %q", got)
+	}
+	if got := netbiosName("a-very-long-host-name-indeed"); got != "A-VERY-LONG-HOS" {
+		t.Errorf("netbiosName truncation = %q", got)
+	}
+	// A bare bool flag means true.
+	if c, err := parseConfig([]string{"--data=/d", "--encrypt"}, envOf(nil), host); err != nil || !c.Encrypt {
+		t.Errorf("--encrypt: %v %v", c.Encrypt, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{"no data", nil, nil, "", "--data: required"},
+		{"bad listen", []string{"--data=/d", "--smb-listen=445"}, nil, "", "--smb-listen"},
+		{"bad port", []string{"--data=/d", "--smb-listen=:99999"}, nil, "", "port"},
+		{"bad bool env", []string{"--data=/d"}, map[string]string{"SOFS_ENCRYPT": "yes please"}, "", "--encrypt"},
+		{"bad level", []string{"--data=/d", "--log-level=chatty"}, nil, "", "--log-level"},
+		{"bad format", []string{"--data=/d", "--log-format=xml"}, nil, "", "--log-format"},
+		{"bad share", []string{"--data=/d", "--share=IPC$=/x"}, nil, "", "reserved"},
+		{"dup share", []string{"--data=/d", "--share=a=/x", "--share=A=/y"}, nil, "", "given twice"},
+		{"bad user", []string{"--data=/d", "--user=nopassword"}, nil, "", "NAME:PASSWORD"},
+		{"bad node", []string{"--data=/d", "--node-name=my node"}, nil, "", "--node-name"},
+		{"bad etcd", []string{"--data=/d", "--etcd-peer-listen=ftp://x:1"}, nil, "", "--etcd-peer-listen"},
+		{"unknown flag", []string{"--data=/d", "--nope"}, nil, "", "nope"},
+		{"stray arg", []string{"--data=/d", "extra"}, nil, "", "unexpected argument"},
+		{"unknown key", nil, nil, "data: /d\nshrae: a=/b\n", "unknown setting \"shrae\""},
+		{"list for string", nil, nil, "data: [/a, /b]\n", "data"},
+		{"bad yaml", nil, nil, "data: [\n", "config file"},
+		{"missing file", []string{"--config=/nonexistent/sofs.yaml"}, nil, "", "config file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append(args, "--config="+writeFile(t, tc.file))
+			}
+			_, err := parseConfig(args, envOf(tc.env), host)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHelpDocumentsEverySetting runs the binary's entry point with --help.
+func TestHelpDocumentsEverySetting(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"--help"}, envOf(nil), &out, &errOut); code != exitOK {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, s := range settings {
+		for _, w := range []string{"--" + s.name, envName(s.name), s.def} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("--help lacks %q", w)
+			}
+		}
+	}
+	if code := run(t.Context(), []string{"--smb-listen=x"}, envOf(nil), &out, &errOut); code != exitUsage {
+		t.Fatalf("usage error exit %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(errOut.String(), "--data: required") {
+		t.Errorf("usage error output: %s", errOut.String())
+	}
+}

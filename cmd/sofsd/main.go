@@ -1,0 +1,215 @@
+// Command sofsd is the sofs node daemon: it runs an embedded etcd member
+// holding the cluster's namespace, and serves SMB2/3 from it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/etcdnode"
+	"sofs.io/sofs/smbserver"
+)
+
+// Bounds on start-up and shutdown, so a wedged dependency turns into an
+// error exit rather than a process that never ends.
+const (
+	// etcdReadyTimeout covers replaying a large WAL on a slow disk.
+	etcdReadyTimeout = 60 * time.Second
+	// shutdownTimeout bounds waiting for connections to close after
+	// SIGTERM; service managers typically kill at 30 s or more.
+	shutdownTimeout = 20 * time.Second
+	// etcdCloseTimeout bounds stopping the embedded member.
+	etcdCloseTimeout = 10 * time.Second
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, restore the default handlers so that a
+	// second one kills a shutdown that hangs.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
+	switch {
+	case errors.Is(err, errHelp):
+		printHelp(stdout)
+		return exitOK
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, "sofsd", version())
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "sofsd: %v\nRun 'sofsd --help' for usage.\n", err)
+		return exitUsage
+	}
+	log := newLogger(cfg, stderr)
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		if ctx.Err() != nil {
+			// A signal during start-up is a requested stop, not a failure.
+			log.Info().Err(err).Msg("stopped during start-up")
+			return exitOK
+		}
+		log.Error().Err(err).Msg("sofsd stopped with an error")
+		return exitFail
+	}
+	return exitOK
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
+	var w io.Writer = stderr
+	if cfg.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(cfg.LogLevel).With().Timestamp().Str("node", cfg.NodeName).Logger()
+}
+
+// serve runs the node until ctx is cancelled, then shuts down in order:
+// SMB first (no new work), then the namespace view, then etcd.
+func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	node, err := loadOrCreateNode(cfg.Data, cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	log = log.With().Str("node_id", node.ID).Logger()
+
+	etcd, err := etcdnode.Start(ctx, etcdnode.Config{
+		Dir: filepath.Join(cfg.Data, "etcd"),
+		// The member is named by node id, which survives renames; etcd
+		// keeps the name in its data and a mismatch would confuse peers.
+		Name:         node.ID,
+		ClientURL:    cfg.EtcdClient,
+		PeerURL:      cfg.EtcdPeer,
+		Logger:       log,
+		ReadyTimeout: etcdReadyTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer closeBounded(log, "etcd", etcdCloseTimeout, etcd.Close)
+
+	st := namespace.NewStore(etcd.Client())
+	cluster, err := st.InitCluster(ctx, "sofs")
+	if err != nil {
+		return err
+	}
+	if err := applyShares(ctx, st, cfg.Shares, log); err != nil {
+		return err
+	}
+	if err := applyUsers(ctx, st, cfg.Users, log); err != nil {
+		return err
+	}
+	if err := ensureAdmin(ctx, st, len(cfg.Users) > 0, stdout, log); err != nil {
+		return err
+	}
+	view, err := namespace.NewView(ctx, st, log)
+	if err != nil {
+		return err
+	}
+	defer view.Close()
+
+	srv, err := smbserver.New(smbserver.Config{
+		Logger:         log.With().Str("component", "smb").Logger(),
+		ServerGUID:     cluster.ServerGUID,
+		ServerName:     netbiosName(cfg.NodeName),
+		Shares:         shareSource{view},
+		Users:          userSource{view},
+		RequireSigning: cfg.RequireSigning,
+		EncryptData:    cfg.Encrypt,
+	})
+	if err != nil {
+		return fmt.Errorf("smb server: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.SMBListen)
+	if err != nil {
+		return fmt.Errorf("smb listen: %w", err)
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
+		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).Msg("smb listening")
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	select {
+	case err := <-done:
+		cerr := srv.Close()
+		if ctx.Err() == nil {
+			return fmt.Errorf("smb server: %w", errors.Join(errOr(err, errors.New("stopped unexpectedly")), cerr))
+		}
+		return errors.Join(err, cerr)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	t := time.NewTimer(shutdownTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		// Serve has returned, so its volumes can be released.
+		cerr := srv.Close()
+		if err = errors.Join(err, cerr); err != nil {
+			return fmt.Errorf("smb server: %w", err)
+		}
+	case <-t.C:
+		// Leave the stragglers to process exit; etcd still gets closed.
+		log.Error().Dur("timeout", shutdownTimeout).Msg("smb connections did not close in time")
+		return nil
+	}
+	log.Info().Msg("smb stopped")
+	return nil
+}
+
+func errOr(err, alt error) error {
+	if err != nil {
+		return err
+	}
+	return alt
+}
+
+// closeBounded runs closeFn, giving up after timeout.
+func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeFn func() error) {
+	done := make(chan error, 1)
+	go func() { done <- closeFn() }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error().Err(err).Str("what", what).Msg("close failed")
+		} else {
+			log.Info().Str("what", what).Msg("closed")
+		}
+	case <-t.C:
+		log.Error().Str("what", what).Dur("timeout", timeout).Msg("close timed out")
+	}
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// kind is how a setting's value is written.
+type kind int
+
+const (
+	kindString kind = iota
+	kindBool
+	kindList // repeatable flag; list in the config file; ';'-separated in env
+)
+
+// setting is one configuration knob. The same name is the flag (--name),
+// the config-file key (name) and, upper-cased with '-' as '_' and prefixed
+// with SOFS_, the environment variable.
+type setting struct {
+	name string
+	kind kind
+	def  string // shown in --help; "" for none
+	help string
+}
+
+// settings is the single table behind parsing, precedence and --help, so a
+// setting cannot be documented in one place and missing in another.
+var settings = []setting{
+	{"config", kindString, "", "YAML config file whose keys are the setting names below"},
+	{"data", kindString, "", "data directory (required): DATA/etcd holds the embedded etcd member, DATA/node.json the node id"},
+	{"smb-listen", kindString, ":445", "TCP address SMB listens on"},
+	{"share", kindList, "", "share to create or update at start: NAME=PATH[,ca][,encrypt][,readonly][,guest][,comment=TEXT] (repeatable; comment= must come last and may contain commas)"},
+	{"user", kindList, "", "user to create if absent: NAME:PASSWORD (repeatable; an existing user's password is never changed)"},
+	{"require-signing", kindBool, "true", "require SMB signing on every session"},
+	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
+	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
+	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL)"},
+	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL)"},
+	{"log-level", kindString, "info", "log level: debug, info, warn, error"},
+	{"log-format", kindString, "json", "log format: json or console"},
+}
+
+// envName returns the environment variable of a setting.
+func envName(name string) string {
+	return "SOFS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func lookupSetting(name string) (setting, bool) {
+	for _, s := range settings {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
+// Sentinel results of parsing that are not errors.
+var (
+	errHelp    = errors.New("help requested")
+	errVersion = errors.New("version requested")
+)
+
+// rawValues maps a setting name to its values from one source; a list has
+// many, the others one.
+type rawValues map[string][]string
+
+// flagValue collects one flag's values.
+type flagValue struct {
+	s    setting
+	into rawValues
+}
+
+func (f *flagValue) String() string { return "" }
+
+func (f *flagValue) Set(v string) error {
+	if f.s.kind == kindList {
+		f.into[f.s.name] = append(f.into[f.s.name], v)
+	} else {
+		f.into[f.s.name] = []string{v}
+	}
+	return nil
+}
+
+// IsBoolFlag lets "--encrypt" mean "--encrypt=true".
+func (f *flagValue) IsBoolFlag() bool { return f.s.kind == kindBool }
+
+// gather reads every source and returns, per setting, the values of the
+// source with the highest precedence: flag > env > file > default.
+func gather(args []string, lookupEnv func(string) (string, bool)) (rawValues, error) {
+	fromFlags := rawValues{}
+	fs := flag.NewFlagSet("sofsd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by run, help by printHelp
+	for _, s := range settings {
+		fs.Var(&flagValue{s: s, into: fromFlags}, s.name, s.help)
+	}
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	version := fs.Bool("version", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if *help {
+		return nil, errHelp
+	}
+	if *version {
+		return nil, errVersion
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (settings are given as --name=value)", fs.Arg(0))
+	}
+
+	fromEnv := rawValues{}
+	for _, s := range settings {
+		// An empty variable counts as unset, as shells make it easy to
+		// export one by accident.
+		v, ok := lookupEnv(envName(s.name))
+		if !ok || v == "" {
+			continue
+		}
+		if s.kind == kindList {
+			fromEnv[s.name] = splitEnvList(v)
+		} else {
+			fromEnv[s.name] = []string{v}
+		}
+	}
+
+	fromFile := rawValues{}
+	cfgPath := first(fromFlags["config"], fromEnv["config"])
+	if cfgPath != "" {
+		var err error
+		if fromFile, err = readConfigFile(cfgPath); err != nil {
+			return nil, err
+		}
+	}
+
+	out := rawValues{}
+	for _, s := range settings {
+		switch {
+		case fromFlags[s.name] != nil:
+			out[s.name] = fromFlags[s.name]
+		case fromEnv[s.name] != nil:
+			out[s.name] = fromEnv[s.name]
+		case fromFile[s.name] != nil:
+			out[s.name] = fromFile[s.name]
+		}
+	}
+	return out, nil
+}
+
+// splitEnvList splits a list from the environment: entries are separated
+// by newlines if there are any (so that ';' may appear in a password),
+// otherwise by ';'.
+func splitEnvList(v string) []string {
+	sep := ";"
+	if strings.Contains(v, "\n") {
+		sep = "\n"
+	}
+	var out []string
+	for _, e := range strings.Split(v, sep) {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func first(lists ...[]string) string {
+	for _, l := range lists {
+		if len(l) > 0 {
+			return l[len(l)-1]
+		}
+	}
+	return ""
+}
+
+// readConfigFile parses the YAML config file. Keys are setting names; a
+// list setting takes a YAML list or a single string.
+func readConfigFile(path string) (rawValues, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(j, &m); err != nil {
+		return nil, fmt.Errorf("config file %s: want a mapping of setting names to values: %w", path, err)
+	}
+	out := rawValues{}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, ok := lookupSetting(k)
+		if !ok || k == "config" {
+			return nil, fmt.Errorf("config file %s: unknown setting %q", path, k)
+		}
+		vals, err := fileValue(s, m[k])
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %s: %w", path, k, err)
+		}
+		out[k] = vals
+	}
+	return out, nil
+}
+
+func fileValue(s setting, raw json.RawMessage) ([]string, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case string:
+		return []string{x}, nil
+	case bool:
+		if s.kind != kindBool {
+			return nil, fmt.Errorf("want a string, got %v", x)
+		}
+		return []string{strconv.FormatBool(x)}, nil
+	case float64:
+		if s.kind != kindString {
+			return nil, fmt.Errorf("want %s, got %v", kindWord(s.kind), x)
+		}
+		return []string{strconv.FormatFloat(x, 'f', -1, 64)}, nil
+	case []any:
+		if s.kind != kindList {
+			return nil, fmt.Errorf("want %s, got a list", kindWord(s.kind))
+		}
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			str, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("list entries must be strings, got %v", e)
+			}
+			out = append(out, str)
+		}
+		return out, nil
+	case nil:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("want %s", kindWord(s.kind))
+	}
+}
+
+func kindWord(k kind) string {
+	switch k {
+	case kindBool:
+		return "true or false"
+	case kindList:
+		return "a list of strings"
+	default:
+		return "a string"
+	}
+}
+
+// printHelp documents every setting with its flag, environment variable
+// and default.
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `sofsd is the sofs node daemon: it runs an embedded etcd member and serves SMB3.
+
+Usage: sofsd --data DIR [settings]
+
+Every setting can be given as a flag, an environment variable or a key in
+the config file; a flag wins over the environment, which wins over the file.
+
+`)
+	for _, s := range settings {
+		arg := " VALUE"
+		switch s.kind {
+		case kindBool:
+			arg = "[=true|false]"
+		case kindList:
+			arg = " VALUE (repeatable)"
+		}
+		fmt.Fprintf(w, "  --%s%s\n      env %s", s.name, arg, envName(s.name))
+		if s.def != "" {
+			fmt.Fprintf(w, ", default %s", s.def)
+		}
+		fmt.Fprintf(w, "\n      %s\n", s.help)
+	}
+	fmt.Fprint(w, `  --help, --version
+
+In the environment, list settings are separated by ';', or by newlines if
+the value contains any.
+`)
+}
