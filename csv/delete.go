@@ -89,7 +89,7 @@ func (h *Handle) Close() error {
 		}
 	}
 	var result error
-	last, pending, err := v.objects.Release(ctx, h.f.id)
+	last, pending, err := v.objects.Release(ctx, h.f.id, h.openID)
 	if err != nil {
 		result = err
 	} else if last && pending {

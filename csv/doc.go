@@ -35,8 +35,9 @@
 // attributes; attribute and creation-time changes are then not persisted.
 //
 // Known limits, by design for now:
-//   - ChangeTime is the inode ctime and cannot be set; SetBasicInfo
-//     ignores a requested change time.
+//   - ChangeTime is the inode ctime, which POSIX cannot set; a change
+//     time set through SetBasicInfo is kept in the meta record and
+//     reported until the file's data (its mtime) changes.
 //   - SetAllocationSize does not release preallocated space beyond the end
 //     of file (that would race with concurrent writers).
 //   - The case-insensitive listing cache trusts a directory's mtime/ctime;

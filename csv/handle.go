@@ -192,33 +192,25 @@ func (h *Handle) SetAllocationSize(size int64) error {
 // and zero attributes leave the value alone. Access and write times go to
 // the inode (utimensat); the creation time and the attributes go to the
 // meta record. The change time is the inode's ctime, which POSIX does not
-// let us set, so a requested change time is ignored. The SPARSE bit is not
-// changed here (only SetSparse, for FSCTL_SET_SPARSE, does); DIRECTORY on
-// a file or TEMPORARY on a directory is ErrInvalidParameter ([MS-FSA]
+// let us set, so a requested change time is kept in the meta record with
+// the inode mtime it was set against: it is reported until the data
+// changes, after which the ctime shows again. Attribute changes keep it,
+// as on Windows once a handle has set the change time explicitly
+// ([MS-FSA] 2.1.5.14.2, Open.UserSetChangeTime). The SPARSE bit is not changed
+// here (only SetSparse, for FSCTL_SET_SPARSE, does); DIRECTORY on a file
+// or TEMPORARY on a directory is ErrInvalidParameter ([MS-FSA]
 // 2.1.5.14.2).
 func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attributes uint32) error {
 	if err := h.checkWrite("set basic info"); err != nil {
 		return err
 	}
-	_ = change
 	if attributes != 0 {
 		if (!h.isDir && attributes&AttrDirectory != 0) || (h.isDir && attributes&AttrTemporary != 0) {
 			return newErr("set basic info", h.Path(), ErrInvalidParameter)
 		}
 	}
-	if !creation.IsZero() || attributes != 0 {
-		err := h.updateMeta(func(m *meta) {
-			if !creation.IsZero() {
-				m.created, m.hasCreated = creation, true
-			}
-			if attributes != 0 {
-				m.attrs = attributes&persistedAttrs&^AttrSparseFile | m.attrs&AttrSparseFile
-			}
-		})
-		if err != nil {
-			return err
-		}
-	}
+	// Times first: the change time is recorded against the mtime they
+	// leave behind.
 	if !access.IsZero() || !write.IsZero() {
 		ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
 		if !access.IsZero() {
@@ -231,7 +223,28 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 			return sysErr("set times", h.Path(), err)
 		}
 	}
-	return nil
+	if creation.IsZero() && attributes == 0 && change.IsZero() {
+		return nil
+	}
+	var mtime int64
+	if !change.IsZero() {
+		var st unix.Statx_t
+		if err := statFD(h.fd, &st); err != nil {
+			return sysErr("set basic info", h.Path(), err)
+		}
+		mtime = tsTime(st.Mtime).UnixNano()
+	}
+	return h.updateMeta(func(m *meta) {
+		if !creation.IsZero() {
+			m.created, m.hasCreated = creation, true
+		}
+		if attributes != 0 {
+			m.attrs = attributes&persistedAttrs&^AttrSparseFile | m.attrs&AttrSparseFile
+		}
+		if !change.IsZero() {
+			m.changed, m.changedMtime, m.hasChanged = change, mtime, true
+		}
+	})
 }
 
 // SetSparse sets or clears FILE_ATTRIBUTE_SPARSE_FILE (FSCTL_SET_SPARSE,

@@ -59,7 +59,7 @@ func (v *Volume) writeMeta(fd int, m meta) error {
 	if !v.xattrs {
 		return nil
 	}
-	var buf [metaSizeV1]byte
+	var buf [metaSize]byte
 	return unix.Fsetxattr(fd, metaXattr, encodeMeta(&buf, m), 0)
 }
 
@@ -103,6 +103,11 @@ func buildInfo(st *unix.Statx_t, m meta, ok bool, name string) FileInfo {
 		IsDir:          isDir,
 		Name:           name,
 	}
+	if ok && m.hasChanged && m.changedMtime == tsTime(st.Mtime).UnixNano() {
+		// A client set the change time and the data has not changed
+		// since (see meta.changed).
+		fi.ChangeTime = m.changed
+	}
 	if ok && m.hasCreated {
 		fi.CreationTime = m.created
 	} else {
@@ -114,7 +119,10 @@ func buildInfo(st *unix.Statx_t, m meta, ok bool, name string) FileInfo {
 	}
 	fi.Attributes = composeAttrs(attrs, isDir)
 	if isDir {
+		// NTFS reports a directory's size and allocation as zero
+		// (its index is not file data), and Windows clients expect it.
 		fi.EndOfFile = 0
+		fi.AllocationSize = 0
 		fi.NumberOfLinks = 1
 	}
 	return fi

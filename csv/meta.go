@@ -28,21 +28,27 @@ const persistedAttrs = AttrReadonly | AttrHidden | AttrSystem | AttrArchive |
 // metaXattr is the extended attribute holding a file's meta record.
 const metaXattr = "user.sofs.meta"
 
-// The meta record layout, version 1, little-endian, 16 bytes:
+// The meta record layout, little-endian, 16 or 32 bytes:
 //
 //	offset size field
 //	0      1    version (1)
-//	1      1    flags: bit 0 = creation time present
+//	1      1    flags: bit 0 = creation time present,
+//	                   bit 1 = change time present (record is 32 bytes)
 //	2      2    reserved, zero
 //	4      4    DOS attributes (persistedAttrs bits only)
 //	8      8    creation time, nanoseconds since the Unix epoch (int64)
+//	16     8    change time, nanoseconds since the Unix epoch (int64)
+//	24     8    the inode mtime (ns) when the change time was set
 //
 // Later versions may only append fields, so a reader accepts any version
-// >= 1 whose record is at least metaSizeV1 bytes and reads the v1 prefix.
+// >= 1 whose record is at least metaSizeV1 bytes and reads the prefix it
+// knows; the change time is used only when the record is long enough.
 const (
 	metaVersion     = 1
 	metaSizeV1      = 16
+	metaSize        = 32 // the longest record this version writes
 	metaFlagCreated = 0x01
+	metaFlagChanged = 0x02
 )
 
 // meta is the decoded record.
@@ -50,18 +56,31 @@ type meta struct {
 	attrs      uint32
 	created    time.Time
 	hasCreated bool
+	// changed is a change time set by a client ([MS-FSCC] 2.4.7
+	// ChangeTime), valid while the inode mtime still equals
+	// changedMtime: POSIX cannot set ctime, and any later data change
+	// must show as a change again.
+	changed      time.Time
+	changedMtime int64
+	hasChanged   bool
 }
 
-// encodeMeta writes m into buf (which must hold metaSizeV1 bytes) and
-// returns the record.
-func encodeMeta(buf *[metaSizeV1]byte, m meta) []byte {
-	*buf = [metaSizeV1]byte{}
+// encodeMeta writes m into buf and returns the record: 16 bytes, or 32
+// when it carries a change time.
+func encodeMeta(buf *[metaSize]byte, m meta) []byte {
+	*buf = [metaSize]byte{}
 	buf[0] = metaVersion
 	if m.hasCreated {
-		buf[1] = metaFlagCreated
+		buf[1] |= metaFlagCreated
 		binary.LittleEndian.PutUint64(buf[8:], uint64(m.created.UnixNano()))
 	}
 	binary.LittleEndian.PutUint32(buf[4:], m.attrs&persistedAttrs)
+	if !m.hasChanged {
+		return buf[:metaSizeV1]
+	}
+	buf[1] |= metaFlagChanged
+	binary.LittleEndian.PutUint64(buf[16:], uint64(m.changed.UnixNano()))
+	binary.LittleEndian.PutUint64(buf[24:], uint64(m.changedMtime))
 	return buf[:]
 }
 
@@ -77,6 +96,11 @@ func decodeMeta(b []byte) (m meta, ok bool) {
 	if b[1]&metaFlagCreated != 0 {
 		m.created = time.Unix(0, int64(binary.LittleEndian.Uint64(b[8:16])))
 		m.hasCreated = true
+	}
+	if b[1]&metaFlagChanged != 0 && len(b) >= metaSize {
+		m.changed = time.Unix(0, int64(binary.LittleEndian.Uint64(b[16:24])))
+		m.changedMtime = int64(binary.LittleEndian.Uint64(b[24:32]))
+		m.hasChanged = true
 	}
 	return m, true
 }

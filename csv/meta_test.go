@@ -8,7 +8,7 @@ import (
 
 func TestMetaRoundTrip(t *testing.T) {
 	created := time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
-	var buf [metaSizeV1]byte
+	var buf [metaSize]byte
 	b := encodeMeta(&buf, meta{attrs: AttrHidden | AttrReadonly | AttrDirectory, created: created, hasCreated: true})
 	want := []byte{1, 1, 0, 0, 0x03, 0, 0, 0}
 	if !bytes.Equal(b[:8], want) {
@@ -32,7 +32,7 @@ func TestMetaRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeMeta(f *testing.F) {
-	var buf [metaSizeV1]byte
+	var buf [metaSize]byte
 	f.Add(encodeMeta(&buf, meta{attrs: AttrArchive, created: time.Unix(1e9, 5), hasCreated: true}))
 	f.Add([]byte{})
 	f.Add([]byte{2, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9})
@@ -45,7 +45,7 @@ func FuzzDecodeMeta(f *testing.F) {
 			t.Fatalf("decoded attrs %#x outside the persisted set", m.attrs)
 		}
 		// Re-encoding and decoding is stable.
-		var out [metaSizeV1]byte
+		var out [metaSize]byte
 		m2, ok := decodeMeta(encodeMeta(&out, m))
 		if !ok || m2.attrs != m.attrs || m2.hasCreated != m.hasCreated || !m2.created.Equal(m.created) {
 			t.Fatalf("round trip %+v -> %+v", m, m2)

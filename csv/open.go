@@ -58,6 +58,9 @@ type OpenRequest struct {
 	// DeleteOnClose is FILE_DELETE_ON_CLOSE: closing this handle sets
 	// delete pending, and the object goes when its last handle closes.
 	DeleteOnClose bool
+	// Entry, if set, makes the open take part in share modes, oplocks and
+	// leases (see ObjectTable.Acquire); the grant is Handle.Grant.
+	Entry *OpenEntry
 }
 
 // Handle is one open of a file or directory. Its methods are safe for
@@ -70,6 +73,8 @@ type Handle struct {
 	writable      bool
 	deleteOnClose atomic.Bool
 	closed        atomic.Bool
+	openID        uint64 // the ObjectTable entry's id; 0 if none
+	grant         Grant
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent
@@ -253,15 +258,15 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 		// Windows refuses it (CreateFile, CREATE_ALWAYS: ACCESS_DENIED).
 		return nil, 0, newErr("open", req.Path, ErrAccessDenied)
 	}
-	f, err := v.acquire(ctx, st.Ino, disk, isDir, req.Path)
+	f, g, err := v.acquire(ctx, st.Ino, disk, isDir, req.Path, req.Entry, true)
 	if err != nil {
 		return nil, 0, err
 	}
-	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir}
+	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: entryID(req.Entry), grant: g}
 	act = Opened
 	if overwrite {
 		if err := v.overwrite(fd, &st, m, req); err != nil {
-			v.releaseOpen(ctx, f)
+			v.releaseOpen(ctx, f, entryID(req.Entry))
 			return nil, 0, err
 		}
 		act = Overwritten
@@ -370,20 +375,28 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 		v.cache.added(&d.st, &after, name)
 		d.st = after
 	}
-	f, err := v.acquire(ctx, st.Ino, joinDisk(d.disk, name), req.Directory, req.Path)
+	f, g, err := v.acquire(ctx, st.Ino, joinDisk(d.disk, name), req.Directory, req.Path, req.Entry, false)
 	if err != nil {
 		return fail(err)
 	}
-	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory}
+	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory, openID: entryID(req.Entry), grant: g}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	return h, Created, nil
 }
 
 // acquire registers an open of object id in the object table and in the
 // node's file map.
-func (v *Volume) acquire(ctx context.Context, id uint64, disk string, isDir bool, path string) (*file, error) {
-	if err := v.objects.Acquire(ctx, id); err != nil {
-		return nil, fmt.Errorf("csv: open %q: %w", path, err)
+func (v *Volume) acquire(ctx context.Context, id uint64, disk string, isDir bool, path string, e *OpenEntry, existed bool) (*file, Grant, error) {
+	if e != nil {
+		e.Directory, e.Existed = isDir, existed
+	}
+	g, err := v.objects.Acquire(ctx, id, e)
+	if err != nil {
+		var bw *BreakWait
+		if errors.As(err, &bw) {
+			return nil, g, err
+		}
+		return nil, g, fmt.Errorf("csv: open %q: %w", path, err)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -393,13 +406,13 @@ func (v *Volume) acquire(ctx context.Context, id uint64, disk string, isDir bool
 		v.files[id] = f
 	}
 	f.refs++
-	return f, nil
+	return f, g, nil
 }
 
 // releaseOpen undoes acquire for an open that failed after it; it never
 // deletes (the failed open could not have set delete pending).
-func (v *Volume) releaseOpen(ctx context.Context, f *file) {
-	if _, _, err := v.objects.Release(ctx, f.id); err != nil {
+func (v *Volume) releaseOpen(ctx context.Context, f *file, openID uint64) {
+	if _, _, err := v.objects.Release(ctx, f.id, openID); err != nil {
 		v.log.Error().Err(err).Uint64("file_id", f.id).Msg("release of failed open")
 	}
 	v.dropFile(f)

@@ -73,7 +73,16 @@ const (
 	// settableAttrs are the attributes a client may set; the rest are
 	// maintained by the file system.
 	settableAttrs = attrReadonly | attrHidden | attrSystem | attrArchive | attrNormal | attrTemporary | attrOffline | attrNotIndexed | attrNoScrub
-	validAttrs    = 0x00037FB7 // [MS-FSCC] 2.6, bits a CREATE may carry
+	// createAttrs are the attributes a CREATE stores on a new or
+	// overwritten file ([MS-FSA] 2.1.5.1.2.1: the others, such as
+	// SPARSE_FILE, COMPRESSED or DIRECTORY, are accepted but not taken
+	// from FileAttributes).
+	createAttrs = attrReadonly | attrHidden | attrSystem | attrArchive | attrTemporary | attrOffline | attrNotIndexed
+	// validAttrs are the bits a CREATE may carry: [MS-FSCC] 2.6 minus
+	// VOLUME (0x8), DEVICE (0x40), INTEGRITY_STREAM (0x8000) and the
+	// bits from 0x10000 up (VIRTUAL, NO_SCRUB_DATA, ...), which Windows
+	// fails with STATUS_INVALID_PARAMETER.
+	validAttrs = 0x00007FB7
 )
 
 // CreateOptions ([MS-SMB2] 2.2.13).
@@ -85,6 +94,7 @@ const (
 	optSyncIOAlert           uint32 = 0x00000010
 	optSyncIONonalert        uint32 = 0x00000020
 	optNonDirectoryFile      uint32 = 0x00000040
+	optCreateTreeConnection  uint32 = 0x00000080
 	optCompleteIfOplocked    uint32 = 0x00000100
 	optNoEAKnowledge         uint32 = 0x00000200
 	optRandomAccess          uint32 = 0x00000800

@@ -3,6 +3,7 @@ package smbserver
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -31,6 +32,8 @@ type Share struct {
 	ReadOnly    bool
 	// Guest allows anonymous and guest sessions to connect to this share.
 	Guest bool
+	// DisableOplocks grants no oplocks or leases on this share.
+	DisableOplocks bool
 }
 
 // ShareSource resolves share names. Implementations must be safe for
@@ -80,6 +83,14 @@ type Config struct {
 	// MaxCredits bounds the credits one connection may hold, and so the
 	// requests it may have in flight; default 8192.
 	MaxCredits uint16
+
+	// OplockBreakTimeout is how long an open that conflicts with an oplock
+	// or lease waits for the holder's break acknowledgment before the
+	// break is forced; default 35 s (DefaultOplockBreakTimeout).
+	OplockBreakTimeout time.Duration
+	// DisableOplocks grants no oplocks or leases on any share and does
+	// not advertise leasing.
+	DisableOplocks bool
 }
 
 // Defaults for Config's limits.
@@ -115,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxCredits == 0 {
 		c.MaxCredits = DefaultMaxCredits
+	}
+	if c.OplockBreakTimeout <= 0 {
+		c.OplockBreakTimeout = DefaultOplockBreakTimeout
 	}
 	if c.ServerName == "" {
 		c.ServerName = "SOFS"

@@ -60,6 +60,8 @@ type conn struct {
 
 	credits *creditWindow
 	workers chan struct{}
+	order   orderGate
+	pins    pinTable
 
 	// pending tracks requests in flight by MessageId (for CANCEL) and
 	// async requests by AsyncId.
@@ -67,22 +69,35 @@ type conn struct {
 	pending   map[uint64]*request
 	async     map[uint64]*request
 	nextAsync atomic.Uint64
+	// earlyCancel holds CANCELs (MessageId -> SessionId) that arrived
+	// before the request they name; see handleCancel.
+	earlyCancel map[uint64]uint64
 
 	wg sync.WaitGroup
 }
 
 func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 	c := &conn{
-		srv:      s,
-		nc:       nc,
-		log:      s.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
-		credits:  newCreditWindow(s.cfg.MaxCredits),
-		workers:  make(chan struct{}, maxWorkersPerConn),
-		pending:  make(map[uint64]*request),
-		async:    make(map[uint64]*request),
-		maxFrame: preNegotiateFrameMax,
+		srv:         s,
+		nc:          nc,
+		log:         s.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
+		credits:     newCreditWindow(s.cfg.MaxCredits),
+		workers:     make(chan struct{}, maxWorkersPerConn),
+		pending:     make(map[uint64]*request),
+		async:       make(map[uint64]*request),
+		earlyCancel: make(map[uint64]uint64),
+		maxFrame:    preNegotiateFrameMax,
 	}
+	c.order.cond.L = &c.order.mu
+	c.pins.cond.L = &c.pins.mu
+	c.pins.n = make(map[uint64]int)
 	c.ctx, c.cancel = context.WithCancel(ctx)
+	// A CLOSE waiting for pins must not outlive the connection.
+	context.AfterFunc(c.ctx, func() {
+		c.pins.mu.Lock()
+		c.pins.cond.Broadcast()
+		c.pins.mu.Unlock()
+	})
 	return c
 }
 
@@ -131,11 +146,17 @@ func (c *conn) serve() {
 			c.srv.bufs.put(frame)
 			return
 		}
+		t := c.order.newTurn()
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			defer func() { <-c.workers }()
-			err := c.handleFrame(frame)
+			// A request that goes async gives its slot back early (goAsync)
+			// so that pending async requests never starve the reader.
+			var once sync.Once
+			release := func() { once.Do(func() { <-c.workers }) }
+			defer release()
+			defer t.done()
+			err := c.handleFrameWorker(frame, release, t)
 			c.srv.bufs.put(frame)
 			if err != nil {
 				c.log.Debug().Err(err).Msg("closing connection")

@@ -47,33 +47,25 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if deleteOnClose && access&accessDelete == 0 {
 		return wire.StatusAccessDenied
 	}
-	var allocSize int64
-	var wantMxAc, wantQFid bool
-	for _, cc := range req.Contexts {
-		switch cc.Name {
-		case wire.CreateContextMaximalAccess:
-			wantMxAc = true
-		case wire.CreateContextQueryOnDiskID:
-			wantQFid = true
-		case wire.CreateContextAllocationSize:
-			if len(cc.Data) != 8 {
-				return wire.StatusInvalidParameter
-			}
-			allocSize = int64(binary.LittleEndian.Uint64(cc.Data))
-		case wire.CreateContextEABuffer:
-			// Extended attributes are not supported yet ([MS-SMB2]
-			// 3.3.5.9.2 lets the server refuse them this way).
-			return wire.StatusEAsNotSupported
-		}
+	cx, st := parseCreateContexts(req.Contexts)
+	if st != wire.StatusSuccess {
+		return st
 	}
+	allocSize, wantMxAc, wantQFid := cx.allocSize, cx.maximalAccess, cx.queryOnDiskID
 	name := req.Name
-	h, action, err := t.vol.Open(r.ctx, csv.OpenRequest{
+	if req.FileAttributes&attrEncrypted != 0 && disp != csv.Open && !(disp == csv.OpenIf && nameExists(r, t, name)) {
+		// Creating or overwriting an encrypted file needs EFS, which a
+		// standalone Windows server refuses with STATUS_ACCESS_DENIED
+		// ([MS-FSA] 2.1.5.1: encryption processing); sofs has no EFS.
+		return wire.StatusAccessDenied
+	}
+	h, action, err := c.openForCreate(r, &req, access, csv.OpenRequest{
 		Path:           name,
 		Disposition:    disp,
 		Directory:      req.CreateOptions&optDirectoryFile != 0,
 		NonDirectory:   req.CreateOptions&optNonDirectoryFile != 0,
 		Write:          access&(fileWriteData|fileAppendData) != 0,
-		Attributes:     req.FileAttributes &^ attrDirectory,
+		Attributes:     req.FileAttributes & createAttrs,
 		AllocationSize: allocSize,
 		DeleteOnClose:  deleteOnClose,
 	})
@@ -124,8 +116,64 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		binary.LittleEndian.PutUint64(id[16:24], uint64(t.vol.ID()))
 		resp.Contexts = append(resp.Contexts, wire.CreateContext{Name: wire.CreateContextQueryOnDiskID, Data: id[:]})
 	}
+	c.createGranted(r, o, &req, &resp) // oplock.go
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
+}
+
+// createContexts is what handleCreate takes from the create contexts it
+// understands.
+type createContexts struct {
+	allocSize     int64
+	maximalAccess bool
+	queryOnDiskID bool
+}
+
+// parseCreateContexts validates the create context chain ([MS-SMB2]
+// 2.2.13.2, 3.3.5.9). Every context name is at least four bytes long:
+// Windows fails shorter ones with STATUS_INVALID_PARAMETER, while unknown
+// names of valid length are ignored as the spec requires.
+func parseCreateContexts(ccs []wire.CreateContext) (createContexts, wire.Status) {
+	var cx createContexts
+	for _, cc := range ccs {
+		if len(cc.Name) < 4 {
+			return cx, wire.StatusInvalidParameter
+		}
+		switch cc.Name {
+		case wire.CreateContextMaximalAccess:
+			// [MS-SMB2] 2.2.13.2.5: empty, or an 8-byte Timestamp.
+			if len(cc.Data) != 0 && len(cc.Data) != 8 {
+				return cx, wire.StatusInvalidParameter
+			}
+			cx.maximalAccess = true
+		case wire.CreateContextQueryOnDiskID:
+			cx.queryOnDiskID = true
+		case wire.CreateContextAllocationSize:
+			if len(cc.Data) != 8 {
+				return cx, wire.StatusInvalidParameter
+			}
+			cx.allocSize = int64(binary.LittleEndian.Uint64(cc.Data))
+		case wire.CreateContextTimewarp:
+			// [MS-SMB2] 3.3.5.9.4: the open is on the snapshot taken at
+			// the given time; sofs keeps no snapshots, so none exists
+			// and the request fails with STATUS_OBJECT_NAME_NOT_FOUND.
+			if len(cc.Data) != 8 {
+				return cx, wire.StatusInvalidParameter
+			}
+			return cx, wire.StatusObjectNameNotFound
+		case wire.CreateContextEABuffer:
+			// Extended attributes are not supported yet ([MS-SMB2]
+			// 3.3.5.9.2 lets the server refuse them this way).
+			return cx, wire.StatusEAsNotSupported
+		}
+	}
+	return cx, wire.StatusSuccess
+}
+
+// nameExists reports whether name names an existing object of t's share.
+func nameExists(r *request, t *tree, name string) bool {
+	_, err := t.vol.Stat(r.ctx, name)
+	return err == nil
 }
 
 // validateCreate applies the request checks of [MS-SMB2] 3.3.5.9 that do
@@ -140,7 +188,10 @@ func validateCreate(req *wire.CreateRequest) wire.Status {
 	if req.CreateOptions&optDirectoryFile != 0 && req.CreateOptions&optNonDirectoryFile != 0 {
 		return wire.StatusInvalidParameter
 	}
-	if req.CreateOptions&(optReserveOpfilter|optOpenByFileID) != 0 {
+	if req.CreateOptions&(optReserveOpfilter|optOpenByFileID|optCreateTreeConnection) != 0 {
+		// Windows refuses these as STATUS_NOT_SUPPORTED: opening by
+		// file id is not offered, FILE_CREATE_TREE_CONNECTION and
+		// FILE_RESERVE_OPFILTER are not meaningful to an SMB2 server.
 		return wire.StatusNotSupported
 	}
 	if req.CreateOptions&0xFF000000 != 0 {
@@ -247,6 +298,12 @@ func mapError(err error) wire.Status {
 		return wire.StatusCannotDelete
 	case errors.Is(err, csv.ErrNameTooLong):
 		return wire.StatusObjectNameInvalid
+	case errors.Is(err, csv.ErrInvalidParameter):
+		// Combinations [MS-FSA] refuses, e.g. TEMPORARY on a directory
+		// (2.1.5.14.2).
+		return wire.StatusInvalidParameter
+	case errors.Is(err, csv.ErrClosed):
+		return wire.StatusFileClosed
 	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EOVERFLOW):
 		// Offsets and sizes past what the file system can hold.
 		return wire.StatusInvalidParameter

@@ -82,6 +82,18 @@ func (w *creditWindow) grant(want uint16) uint16 {
 	return uint16(g)
 }
 
+// unconsumed reports whether id is granted and not yet used: a request
+// with this MessageId may still arrive.
+func (w *creditWindow) unconsumed(id uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if id < w.lo || id >= w.hi {
+		return false
+	}
+	wd, b := w.bit(id)
+	return w.used[wd]&b == 0
+}
+
 // outstanding is the number of ids granted and not yet consumed.
 func (w *creditWindow) outstanding() uint64 {
 	w.mu.Lock()

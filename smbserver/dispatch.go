@@ -47,19 +47,42 @@ type request struct {
 	// setupSess is the session a SESSION_SETUP worked on, for the preauth
 	// hash of its response.
 	setupSess *session
+	// pinned is set while r holds a pin on open pinnedID (order.go).
+	pinned   bool
+	pinnedID uint64
+	// sessOK and treeOK record that the request's session and tree connect
+	// were found valid (or were created by it), for the next related
+	// request of a compound.
+	sessOK, treeOK bool
 }
 
 // compoundState carries the implied session, tree and file of related
-// compounded requests ([MS-SMB2] 3.3.5.2.7.2).
+// compounded requests ([MS-SMB2] 3.3.5.2.7.2) and the responses of the
+// chain not yet sent.
 type compoundState struct {
 	sessionID  uint64
+	sessionOK  bool // the previous operation had (or created) a valid session
 	treeID     uint32
+	treeOK     bool // the previous operation had (or created) a tree connect
 	fileID     wire.FileID
 	haveFileID bool
-	lastStatus wire.Status
-	encrypted  bool
-	respSess   *session // session whose keys encrypt the compound response
-	related    bool
+	// createErr is the failure of a CREATE earlier in the compound, which
+	// every later related operation fails with (see resolveRelated).
+	createErr wire.Status
+	encrypted bool
+	respSess  *session // session whose keys encrypt the compound response
+	related   bool
+	// flushed is set once goAsync sent part of the chain's responses.
+	flushed bool
+	// resps are the responses produced so far and not yet sent; goAsync
+	// flushes them before the interim response.
+	resps []*request
+	// release gives up the frame's worker slot when a request goes async;
+	// nil when the frame runs inline on the reader.
+	release func()
+	// turn is the frame's place in the connection's request order; nil
+	// when the frame runs inline on the reader.
+	turn *turn
 }
 
 // commandInfo is the central validation table ([MS-SMB2] 3.3.5.2.x).
@@ -99,7 +122,12 @@ const anyID = ^uint64(0)
 
 // handleFrame processes one direct-TCP frame: SMB1 negotiate, an
 // encrypted transform, or a chain of SMB2 messages.
-func (c *conn) handleFrame(frame []byte) error {
+func (c *conn) handleFrame(frame []byte) error { return c.handleFrameWorker(frame, nil, nil) }
+
+// handleFrameWorker is handleFrame on a worker goroutine: release gives up
+// the worker's slot when a request of the frame goes async, t is the
+// frame's place in the connection's request order (order.go).
+func (c *conn) handleFrameWorker(frame []byte, release func(), t *turn) error {
 	if len(frame) < 4 {
 		return fmt.Errorf("%w: frame of %d bytes", errDisconnect, len(frame))
 	}
@@ -110,9 +138,9 @@ func (c *conn) handleFrame(frame []byte) error {
 		}
 		return c.handleSMB1Negotiate(frame)
 	case transformProtocolID:
-		return c.handleTransform(frame)
+		return c.handleTransform(frame, release, t)
 	case wire.ProtocolID:
-		return c.handleChain(frame, nil)
+		return c.handleChain(frame, nil, release, t)
 	default:
 		return fmt.Errorf("%w: unknown protocol id %#x", errDisconnect, le32(frame))
 	}
@@ -130,7 +158,7 @@ func le32(b []byte) uint32 {
 // handleTransform decrypts an SMB2 TRANSFORM_HEADER message ([MS-SMB2]
 // 3.3.5.2.1.1). Any failure disconnects: the spec gives no error response
 // for a message the server cannot decrypt.
-func (c *conn) handleTransform(frame []byte) error {
+func (c *conn) handleTransform(frame []byte, release func(), t *turn) error {
 	if c.dialect < Dialect300 {
 		return fmt.Errorf("%w: transform before SMB 3", errDisconnect)
 	}
@@ -156,19 +184,20 @@ func (c *conn) handleTransform(frame []byte) error {
 	if len(plain) < 4 || le32(plain) != wire.ProtocolID {
 		return fmt.Errorf("%w: decrypted payload is not SMB2", errDisconnect)
 	}
-	return c.handleChain(plain, sess)
+	return c.handleChain(plain, sess, release, t)
 }
 
 // handleChain processes a (possibly compounded) chain of SMB2 messages and
-// sends the responses as one frame ([MS-SMB2] 3.3.5.2.7).
-func (c *conn) handleChain(buf []byte, encSess *session) error {
-	cs := compoundState{encrypted: encSess != nil, respSess: encSess}
-	var resps []*request
-	defer func() {
-		for _, r := range resps {
-			c.srv.bufs.put(r.out)
-		}
-	}()
+// sends the responses as one frame ([MS-SMB2] 3.3.5.2.7). A request that
+// goes async has the responses before it sent early (see goAsync).
+func (c *conn) handleChain(buf []byte, encSess *session, release func(), t *turn) error {
+	cs := &compoundState{encrypted: encSess != nil, respSess: encSess, release: release, turn: t}
+	defer cs.freeResps(c)
+	if t != nil {
+		// Decryption above ran in parallel; the requests run in order.
+		t.wait()
+		defer t.pass()
+	}
 	off := 0
 	for {
 		msg := buf[off:]
@@ -192,22 +221,28 @@ func (c *conn) handleChain(buf []byte, encSess *session) error {
 		if encSess != nil && hdr.SessionID != encSess.id && !(off > 0 && hdr.Flags&wire.FlagRelatedOps != 0 && hdr.SessionID == anyID) {
 			return fmt.Errorf("%w: transform session %#x carries session %#x", errDisconnect, encSess.id, hdr.SessionID)
 		}
-		r := &request{c: c, hdr: hdr, msg: msg, encrypted: encSess != nil, cs: &cs, last: hdr.NextCommand == 0}
-		if off == 0 {
-			cs.related = false
-		}
+		r := &request{c: c, hdr: hdr, msg: msg, encrypted: encSess != nil, cs: cs, last: hdr.NextCommand == 0}
 		if err := c.process(r, off == 0); err != nil {
 			return err
 		}
 		if !r.noResponse {
-			resps = append(resps, r)
+			cs.resps = append(cs.resps, r)
 		}
 		if hdr.NextCommand == 0 {
 			break
 		}
 		off += int(hdr.NextCommand)
 	}
-	return c.sendResponses(resps, &cs)
+	return c.sendResponses(cs.resps, cs)
+}
+
+// freeResps returns the buffers of the chain's responses to the pool.
+func (cs *compoundState) freeResps(c *conn) {
+	for _, r := range cs.resps {
+		c.srv.bufs.put(r.out)
+		r.out = nil
+	}
+	cs.resps = cs.resps[:0]
 }
 
 // process validates one request against the central table, runs its
@@ -227,31 +262,54 @@ func (c *conn) process(r *request, first bool) (err error) {
 		c.finish(r, wire.StatusInvalidParameter)
 		return nil
 	}
-	if err := c.chargeCredits(r); err != nil {
-		return err
-	}
 	info := commandTable[h.Command]
-
+	// Tracked before its MessageId is consumed, so that a CANCEL racing
+	// with it on another worker finds it either here or as not yet
+	// arrived (handleCancel).
 	r.ctx, r.cancel = context.WithCancel(c.ctx)
 	defer r.cancel()
 	c.track(r)
 	defer c.untrack(r)
+	if err := c.chargeCredits(r); err != nil {
+		return err
+	}
 
-	status := c.resolveRelated(r, first)
+	status := c.resolveRelated(r, first, info)
 	// The session is looked up even when the request already failed, so
 	// that its error response is signed like any other ([MS-SMB2]
 	// 3.3.4.1.1); clients that require signing reject unsigned errors.
-	if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) {
-		if st := c.lookupSession(r, info.needSession); status == wire.StatusSuccess {
+	if h.Command == wire.CmdSessionSetup && h.SessionID != 0 && isBindingRequest(r.msg) {
+		if st := c.refuseBinding(r); status == wire.StatusSuccess {
+			status = st
+		}
+	} else if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) {
+		// [MS-SMB2] 3.3.5.2.9: LOGOFF is processed on a session that is not
+		// (or no longer) valid, so a client can abandon an authentication.
+		st := c.lookupSession(r, info.needSession && h.Command != wire.CmdLogoff)
+		r.sessOK = st == wire.StatusSuccess && info.needSession
+		if status == wire.StatusSuccess {
 			status = st
 		}
 	}
 	if status == wire.StatusSuccess && info.needTree {
 		status = c.lookupTree(r)
+		r.treeOK = status == wire.StatusSuccess
 	}
 	if status == wire.StatusSuccess {
 		r.out = c.srv.bufs.get(wire.HeaderSize + 1024)[:wire.HeaderSize]
+		c.pinOpen(r)
 		status = c.runHandler(info, r)
+		c.unpinOpen(r)
+	}
+	switch h.Command {
+	case wire.CmdSessionSetup:
+		r.sessOK = status == wire.StatusSuccess
+	case wire.CmdLogoff:
+		r.sessOK = r.sessOK && status != wire.StatusSuccess
+	case wire.CmdTreeConnect:
+		r.treeOK = status == wire.StatusSuccess
+	case wire.CmdTreeDisconnect:
+		r.treeOK = r.treeOK && status != wire.StatusSuccess
 	}
 	c.finish(r, status)
 	return nil
@@ -284,13 +342,21 @@ func (c *conn) runHandler(info commandInfo, r *request) (status wire.Status) {
 	return info.handle(c, r)
 }
 
-// resolveRelated substitutes the implied ids of a related compounded
-// request and propagates the failure of its predecessor.
-func (c *conn) resolveRelated(r *request, first bool) wire.Status {
+// resolveRelated applies [MS-SMB2] 3.3.5.2.7.2 to a related compounded
+// request: it runs with the SessionId and TreeId the previous operation
+// used or created (whatever its header says), fails with
+// STATUS_INVALID_PARAMETER when the previous operation had no valid session
+// or tree connect to hand on, and fails with the status of a CREATE that
+// failed earlier in the compound. Other failures do not propagate: as
+// Windows does (and smbtorture's compound tests check), a failed WRITE does
+// not stop a related READ on the same handle (<260>).
+func (c *conn) resolveRelated(r *request, first bool, info commandInfo) wire.Status {
 	h := &r.hdr
 	cs := r.cs
 	if h.Flags&wire.FlagRelatedOps == 0 {
+		// An unrelated request starts afresh: nothing is inherited.
 		cs.related = false
+		cs.haveFileID = false
 		return wire.StatusSuccess
 	}
 	if first {
@@ -298,14 +364,18 @@ func (c *conn) resolveRelated(r *request, first bool) wire.Status {
 		return wire.StatusInvalidParameter
 	}
 	cs.related = true
-	if h.SessionID == anyID {
-		h.SessionID = cs.sessionID
-	}
-	if !h.IsAsync() && h.TreeID == ^uint32(0) {
+	h.SessionID = cs.sessionID
+	if !h.IsAsync() {
 		h.TreeID = cs.treeID
 	}
-	if cs.lastStatus.IsError() && cs.lastStatus != wire.StatusSuccess {
-		return cs.lastStatus
+	if info.needSession && !cs.sessionOK {
+		return wire.StatusInvalidParameter
+	}
+	if cs.createErr != wire.StatusSuccess {
+		return cs.createErr
+	}
+	if info.needTree && !cs.treeOK {
+		return wire.StatusInvalidParameter
 	}
 	return wire.StatusSuccess
 }
@@ -323,11 +393,13 @@ func (c *conn) finish(r *request, status wire.Status) {
 		r.out = e.AppendTo(r.out)
 	}
 	cs := r.cs
-	cs.sessionID = r.hdr.SessionID
+	cs.sessionID, cs.sessionOK = r.hdr.SessionID, r.sessOK
 	if !r.hdr.IsAsync() {
-		cs.treeID = r.hdr.TreeID
+		cs.treeID, cs.treeOK = r.hdr.TreeID, r.treeOK
 	}
-	cs.lastStatus = status
+	if r.hdr.Command == wire.CmdCreate && status.IsError() {
+		cs.createErr = status
+	}
 	if r.sess != nil && cs.respSess == nil && r.sess.encryptResponses(r) {
 		cs.respSess = r.sess
 	}
@@ -362,6 +434,17 @@ func (c *conn) fillHeader(r *request) {
 		MessageID:    r.hdr.MessageID,
 		SessionID:    r.hdr.SessionID,
 		TreeID:       r.hdr.TreeID,
+	}
+	if r.hdr.Flags&wire.FlagSigned != 0 {
+		// [MS-SMB2] 3.3.4.3, 3.3.4.4: the response header matches the
+		// request's except for the fields the server changes. A response
+		// the server can sign gets its own signature in signResponse; one
+		// it cannot (the request named no session it knows, e.g.
+		// USER_SESSION_DELETED after LOGOFF) keeps the request's SIGNED
+		// flag and signature, which a signing client recognises as an
+		// error raised before signature verification.
+		rh.Flags |= wire.FlagSigned
+		rh.Signature = r.hdr.Signature
 	}
 	if r.asyncID != 0 {
 		rh.Flags |= wire.FlagAsyncCommand

@@ -3,6 +3,7 @@ package smbserver
 import (
 	"errors"
 	"io"
+	"math"
 
 	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/rpc"
@@ -80,6 +81,13 @@ func (c *conn) handleRead(r *request) wire.Status {
 	if st := c.checkCharge(r, req.Length); st != wire.StatusSuccess {
 		return st
 	}
+	// File offsets are signed 64-bit in the object store ([MS-FSA]
+	// 2.1.5.2: a negative ByteOffset, or a range whose end overflows,
+	// is STATUS_INVALID_PARAMETER). Windows checks this before it looks
+	// at the FileId.
+	if req.Offset > math.MaxInt64 || req.Offset+uint64(req.Length) > math.MaxInt64 {
+		return wire.StatusInvalidParameter
+	}
 	o, st := c.lookupOpen(r, req.FileID)
 	if st != wire.StatusSuccess {
 		return st
@@ -92,6 +100,13 @@ func (c *conn) handleRead(r *request) wire.Status {
 	}
 	if o.access&(fileReadData|fileExecute) == 0 {
 		return wire.StatusAccessDenied
+	}
+	if req.Length == 0 && req.MinimumCount == 0 {
+		// [MS-FSA] 2.1.5.2: a zero-length read succeeds with no data,
+		// wherever it is.
+		resp := wire.ReadResponse{}
+		r.out = resp.AppendFixedTo(r.out, 0)
+		return wire.StatusSuccess
 	}
 	if req.Offset > maxFileSize {
 		// Nothing can lie there: reading past any end of file.
@@ -175,6 +190,13 @@ func (c *conn) handleWrite(r *request) wire.Status {
 	if st := c.checkCharge(r, uint32(len(req.Data))); st != wire.StatusSuccess {
 		return st
 	}
+	// As for READ, a negative offset (including 0xFFFFFFFFFFFFFFFF,
+	// which the local FILE_WRITE_TO_END_OF_FILE convention would mean
+	// "append" but the SMB2 server refuses) is STATUS_INVALID_PARAMETER
+	// before the FileId is looked at ([MS-FSA] 2.1.5.3).
+	if req.Offset > math.MaxInt64 {
+		return wire.StatusInvalidParameter
+	}
 	o, st := c.lookupOpen(r, req.FileID)
 	if st != wire.StatusSuccess {
 		return st
@@ -197,21 +219,25 @@ func (c *conn) handleWrite(r *request) wire.Status {
 		return wire.StatusAccessDenied
 	}
 	off := int64(req.Offset)
-	if req.Offset == ^uint64(0) {
-		// 0xFFFFFFFFFFFFFFFF means "at end of file" for appenders
-		// ([MS-SMB2] 2.2.21, FILE_APPEND_DATA without FILE_WRITE_DATA).
-		info, err := o.handle.Stat()
-		if err != nil {
-			return c.mapErr(err)
-		}
-		off = info.EndOfFile
-	} else if off < 0 || off+int64(len(req.Data)) < off || off+int64(len(req.Data)) > maxFileSize {
+	if len(req.Data) == 0 {
+		// [MS-FSA] 2.1.5.3: writing nothing succeeds and changes
+		// nothing, at any valid offset.
+		resp := wire.WriteResponse{}
+		r.out = resp.AppendTo(r.out)
+		return wire.StatusSuccess
+	}
+	end := off + int64(len(req.Data))
+	if end > maxFileSize {
 		return wire.StatusInvalidParameter
+	}
+	if st := c.checkExtend(o, end); st != wire.StatusSuccess {
+		return st
 	}
 	n, err := o.handle.WriteAt(req.Data, off)
 	if err != nil {
 		return c.mapErr(err)
 	}
+	c.breakOnWrite(r, o) // oplock.go
 	if o.tree.share.ContinuouslyAvailable || req.Flags&writeFlagWriteThrough != 0 || o.options&optWriteThrough != 0 {
 		if err := o.handle.Sync(); err != nil {
 			return c.mapErr(err)
@@ -224,6 +250,39 @@ func (c *conn) handleWrite(r *request) wire.Status {
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
 }
+
+// checkExtend refuses to grow a non-sparse file past the free space of
+// the volume. On NTFS, extending a file that is not sparse allocates
+// every byte up to the new end of file, so a write far past the end
+// fails with STATUS_DISK_FULL instead of leaving a hole; the backing file
+// system would silently create a sparse hole, and a later fill of that
+// hole could fail where Windows had refused up front. The growth is at
+// most end, so the common case costs one statfs and no file Stat.
+func (c *conn) checkExtend(o *open, end int64) wire.Status {
+	if end <= extendCheckThreshold {
+		return wire.StatusSuccess
+	}
+	fs, err := o.tree.vol.StatFS()
+	if err != nil {
+		return c.mapErr(err)
+	}
+	if end <= fs.AvailableBytes {
+		return wire.StatusSuccess
+	}
+	info, err := o.handle.Stat()
+	if err != nil {
+		return c.mapErr(err)
+	}
+	if info.Attributes&attrSparse != 0 || end-info.EndOfFile <= fs.AvailableBytes {
+		return wire.StatusSuccess
+	}
+	return wire.StatusDiskFull
+}
+
+// extendCheckThreshold is the end of file below which checkExtend does not
+// ask the file system for its free space: such a write either fits or
+// fails with ENOSPC by itself.
+const extendCheckThreshold = 1 << 20
 
 // maxFileSize is the largest file end a WRITE may reach: NTFS's limit of
 // 2^44 - 64 KiB is what Windows clients are used to, and it stays below
@@ -258,10 +317,4 @@ func (c *conn) handleChangeNotify(r *request) wire.Status {
 		return wire.StatusInvalidParameter
 	}
 	return wire.StatusNotSupported
-}
-
-// handleOplockBreak answers OPLOCK_BREAK acknowledgements. No oplocks or
-// leases are granted yet, so there is never a break to acknowledge.
-func (c *conn) handleOplockBreak(r *request) wire.Status {
-	return wire.StatusInvalidOplockProtocol
 }

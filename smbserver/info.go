@@ -95,6 +95,11 @@ func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
 		return nil, wire.StatusAccessDenied
 	}
 	if class == fscc.FileFullEaInformation {
+		// [MS-FSA] 2.1.5.12.x (FileFullEaInformation): the EAs need
+		// FILE_READ_EA; without EA support no file has any.
+		if o.access&fileReadEA == 0 {
+			return nil, wire.StatusAccessDenied
+		}
 		return nil, wire.StatusNoEAsOnFile
 	}
 	info, err := o.handle.Stat()
@@ -148,6 +153,9 @@ func fsccStatus(err error) wire.Status {
 		return wire.StatusInvalidInfoClass
 	case errorIs(err, fscc.ErrNotSupported):
 		return wire.StatusNotSupported
+	case errorIs(err, fscc.ErrNoShortName):
+		// [MS-FSA] 2.1.5.12.5: a file without an 8.3 name.
+		return wire.StatusObjectNameNotFound
 	}
 	return wire.StatusInvalidParameter
 }
@@ -269,9 +277,16 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if size < 0 {
 			return wire.StatusInvalidParameter
 		}
+		if size > maxFileSize {
+			return wire.StatusInvalidParameter
+		}
+		if st := c.checkExtend(o, size); st != wire.StatusSuccess {
+			return st
+		}
 		if err := h.SetEndOfFile(size); err != nil {
 			return c.mapErr(err)
 		}
+		c.breakOnWrite(r, o) // oplock.go
 	case fscc.FileAllocationInformation:
 		if o.access&fileWriteData == 0 {
 			return wire.StatusAccessDenied
@@ -289,6 +304,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if err := h.SetAllocationSize(size); err != nil {
 			return c.mapErr(err)
 		}
+		c.breakOnWrite(r, o) // oplock.go
 	case fscc.FileDispositionInformation, fscc.FileDispositionInformationEx:
 		if o.access&accessDelete == 0 {
 			return wire.StatusAccessDenied

@@ -32,6 +32,10 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 	if err := req.Decode(r.msg); err != nil {
 		return wire.StatusInvalidParameter
 	}
+	if r.hdr.Flags&wire.FlagSigned != 0 {
+		// [MS-SMB2] 3.3.5.2.4: a signed NEGOTIATE is invalid.
+		return wire.StatusInvalidParameter
+	}
 	if len(req.Dialects) == 0 {
 		return wire.StatusInvalidParameter
 	}
@@ -84,6 +88,7 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 	c.clientCaps = req.Capabilities
 	c.clientSecMode = req.SecurityMode
 	c.clientDialects = append([]uint16(nil), req.Dialects...)
+	resp.Capabilities |= c.srv.leasingCap(dialect)
 	c.serverCaps = resp.Capabilities
 	c.serverSecMode = resp.SecurityMode
 	c.negotiated = true

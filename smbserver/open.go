@@ -28,9 +28,12 @@ type open struct {
 	dirPos     int
 	dirPattern string
 	dirStarted bool
-	position   int64 // FilePositionInformation
-	mode       uint32
-	closed     bool
+	// dirStamp is the directory's state when dirEntries was taken (see
+	// snapshotStale).
+	dirStamp dirStamp
+	position int64 // FilePositionInformation
+	mode     uint32
+	closed   bool
 }
 
 // dirEntry is one listed name with its metadata.
@@ -81,6 +84,7 @@ func (t *openTable) remove(id uint64) {
 // is not found ... STATUS_FILE_CLOSED"), honouring the compound-related
 // placeholder id.
 func (c *conn) lookupOpen(r *request, id wire.FileID) (*open, wire.Status) {
+	defer r.ordered() // later requests may run once this one has its open (order.go)
 	if id.Persistent == anyID && id.Volatile == anyID {
 		if !r.cs.related || !r.cs.haveFileID {
 			return nil, wire.StatusFileClosed
@@ -108,6 +112,7 @@ func (s *Server) closeOpen(o *open) {
 	o.closed = true
 	o.mu.Unlock()
 	s.opens.remove(o.id.Volatile)
+	s.oplockClosed(o)
 	if o.pipe != nil {
 		o.pipe.Close()
 	}

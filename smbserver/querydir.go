@@ -1,6 +1,9 @@
 package smbserver
 
 import (
+	"errors"
+	"time"
+
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/wire"
@@ -49,13 +52,18 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 		if pattern == "" {
 			pattern = "*"
 		}
-		entries, err := c.snapshotDir(r, o)
+		entries, stamp, err := c.snapshotDir(r, o)
 		if err != nil {
 			return c.mapErr(err)
 		}
-		o.dirEntries, o.dirPos, o.dirPattern = entries, 0, pattern
+		o.dirEntries, o.dirPos, o.dirPattern, o.dirStamp = entries, 0, pattern, stamp
 	}
 	first := restart
+	// A continued enumeration re-checks each entry it returns when the
+	// directory may have changed since the snapshot: Windows enumerates
+	// the live directory, so a name removed meanwhile is not returned,
+	// and the metadata is current.
+	recheck := !first && o.snapshotStale()
 	o.dirStarted = true
 	dw, err := fscc.NewDirWriter(req.FileInformationClass, int(req.OutputBufferLength), nil)
 	if err != nil {
@@ -67,6 +75,16 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 		if !fscc.Match(o.dirPattern, e.name) {
 			o.dirPos++
 			continue
+		}
+		if recheck && e.name != "." && e.name != ".." {
+			info, err := o.tree.vol.Stat(r.ctx, joinPath(o.handle.Path(), e.name))
+			if errors.Is(err, csv.ErrNotFound) || errors.Is(err, csv.ErrPathNotFound) {
+				o.dirPos++
+				continue
+			}
+			if err == nil {
+				e.info = info
+			}
 		}
 		fi := toFsccInfo(&e.info)
 		fi.Name = e.name
@@ -96,13 +114,38 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 	return wire.StatusSuccess
 }
 
+// dirStamp records a directory's modification and change times and when
+// they were read.
+type dirStamp struct {
+	mtime, ctime, taken time.Time
+}
+
+// stampTrustAge is how old a directory's mtime must be, when the snapshot
+// is taken, for an unchanged mtime to prove that nothing changed since:
+// file systems stamp with a coarse clock (a few milliseconds), so a
+// change right after a recent one can leave the mtime as it was.
+const stampTrustAge = time.Second
+
+// snapshotStale reports whether the directory of o may have changed since
+// its snapshot was taken. It costs one Stat of the open directory.
+func (o *open) snapshotStale() bool {
+	st := o.dirStamp
+	if st.taken.Sub(st.mtime) < stampTrustAge {
+		return true
+	}
+	cur, err := o.handle.Stat()
+	return err != nil || !cur.LastWriteTime.Equal(st.mtime) || !cur.ChangeTime.Equal(st.ctime)
+}
+
 // snapshotDir lists a directory with the "." and ".." entries Windows and
-// Samba return first.
-func (c *conn) snapshotDir(r *request, o *open) ([]dirEntry, error) {
+// Samba return first, and the directory's stamp before the listing.
+func (c *conn) snapshotDir(r *request, o *open) ([]dirEntry, dirStamp, error) {
+	taken := time.Now()
 	self, err := o.handle.Stat()
 	if err != nil {
-		return nil, err
+		return nil, dirStamp{}, err
 	}
+	stamp := dirStamp{mtime: self.LastWriteTime, ctime: self.ChangeTime, taken: taken}
 	parent := self
 	if p := parentPath(o.handle.Path()); p != o.handle.Path() {
 		if pi, err := o.tree.vol.Stat(r.ctx, p); err == nil {
@@ -111,14 +154,22 @@ func (c *conn) snapshotDir(r *request, o *open) ([]dirEntry, error) {
 	}
 	list, err := o.handle.ReadDir()
 	if err != nil {
-		return nil, err
+		return nil, dirStamp{}, err
 	}
 	out := make([]dirEntry, 0, len(list)+2)
 	out = append(out, dirEntry{name: ".", info: self}, dirEntry{name: "..", info: parent})
 	for i := range list {
 		out = append(out, dirEntry{name: list[i].Name, info: list[i]})
 	}
-	return out, nil
+	return out, stamp, nil
+}
+
+// joinPath joins a share-relative directory path and a name.
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + `\` + name
 }
 
 // parentPath returns the parent of a share-relative path ("" for the
@@ -134,6 +185,13 @@ func parentPath(p string) string {
 
 // toFsccInfo converts storage metadata to the wire-neutral form.
 func toFsccInfo(fi *csv.FileInfo) fscc.Info {
+	links := fi.NumberOfLinks
+	if fi.DeletePending && links > 0 {
+		// [MS-FSA] 2.1.5.11.27: NumberOfLinks counts the links that
+		// are not being deleted; delete pending removes the one the
+		// file was opened by.
+		links--
+	}
 	return fscc.Info{
 		FileID:         fi.FileID,
 		CreationTime:   fscc.FileTime(fi.CreationTime),
@@ -143,7 +201,7 @@ func toFsccInfo(fi *csv.FileInfo) fscc.Info {
 		EndOfFile:      fi.EndOfFile,
 		AllocationSize: fi.AllocationSize,
 		Attributes:     fi.Attributes,
-		NumberOfLinks:  fi.NumberOfLinks,
+		NumberOfLinks:  links,
 		DeletePending:  fi.DeletePending,
 		Directory:      fi.IsDir,
 		Name:           fi.Name,

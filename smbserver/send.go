@@ -15,6 +15,13 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 	if len(resps) == 0 {
 		return nil
 	}
+	if cs.flushed {
+		// The responses before an async request went out in their own
+		// frame; what follows starts a new one and is no longer related
+		// to a predecessor in it.
+		f := binary.LittleEndian.Uint32(resps[0].out[wire.OffFlags:])
+		binary.LittleEndian.PutUint32(resps[0].out[wire.OffFlags:], f&^uint32(wire.FlagRelatedOps))
+	}
 	pieces := make([][]byte, 0, len(resps))
 	for i, r := range resps {
 		if i < len(resps)-1 {
@@ -69,34 +76,11 @@ func (c *conn) signResponse(r *request) {
 	if sg == nil {
 		return
 	}
+	// A SESSION_SETUP response that is not the final success (a
+	// re-authentication's MORE_PROCESSING_REQUIRED or its failure) is
+	// signed with the session's key like any other ([MS-SMB2] 3.3.4.1.1);
+	// a first authentication has no key yet and so is never signed here.
 	if r.sign || r.hdr.Flags&wire.FlagSigned != 0 || s.signingRequired {
-		if r.status == wire.StatusMoreProcessingRequired {
-			return
-		}
 		sg.Sign(r.out)
 	}
-}
-
-// sendInterim sends the STATUS_PENDING interim response of a request that
-// goes async ([MS-SMB2] 3.3.4.2) and grants its credits.
-func (c *conn) sendInterim(r *request) error {
-	rh := wire.Header{
-		CreditCharge: r.hdr.CreditCharge,
-		Status:       uint32(wire.StatusPending),
-		Command:      r.hdr.Command,
-		Credits:      c.grantFor(r),
-		Flags:        wire.FlagServerToRedir | wire.FlagAsyncCommand | (r.hdr.Flags & wire.FlagRelatedOps),
-		MessageID:    r.hdr.MessageID,
-		AsyncID:      r.asyncID,
-		SessionID:    r.hdr.SessionID,
-	}
-	out := rh.AppendTo(make([]byte, 0, wire.HeaderSize+9))
-	e := wire.ErrorResponse{}
-	out = e.AppendTo(out)
-	tmp := &request{c: c, hdr: r.hdr, out: out, sess: r.sess, status: wire.StatusPending}
-	cs := &compoundState{}
-	if r.sess != nil && r.sess.encryptResponses(r) {
-		cs.respSess = r.sess
-	}
-	return c.sendResponses([]*request{tmp}, cs)
 }

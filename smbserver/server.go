@@ -27,6 +27,7 @@ type Server struct {
 	bufs      bufPool
 	sessions  *sessionTable
 	opens     *openTable
+	ol        *oplockRegistry // oplock.go
 	ntlm      *ntlm.Server
 	startTime time.Time
 	// sessionIDPrefix puts a per-process random value in the top bits of
@@ -56,6 +57,7 @@ func New(cfg Config) (*Server, error) {
 		log:             cfg.Logger,
 		sessions:        newSessionTable(),
 		opens:           newOpenTable(),
+		ol:              newOplockRegistry(),
 		startTime:       time.Now(),
 		sessionIDPrefix: (binary.LittleEndian.Uint64(pfx[:]) &^ 0xFFFFFFFF) &^ (1 << 63),
 		volumes:         make(map[string]*csv.Volume),

@@ -135,7 +135,10 @@ func (t *sessionTable) all() []*session {
 }
 
 // lookupSession binds r to its session ([MS-SMB2] 3.3.5.2.9) and enforces
-// signing and encryption requirements.
+// signing (3.3.5.2.4) and encryption requirements. r.sess is set as soon as
+// the session is found, before its state is checked, so that an error
+// response (NETWORK_SESSION_EXPIRED, a bad signature) is still signed with
+// the session's key: a client that requires signing rejects it otherwise.
 func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 	s := c.srv.sessions.get(r.hdr.SessionID)
 	if s == nil {
@@ -150,29 +153,27 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 		// the connection that set it up.
 		return wire.StatusUserSessionDeleted
 	}
+	r.sess = s
+	if !r.encrypted {
+		if encrypt && state == sessionValid && !c.srv.cfg.AllowUnencrypted {
+			return wire.StatusAccessDenied
+		}
+		if signer != nil {
+			if r.hdr.Flags&wire.FlagSigned != 0 {
+				if !signer.Verify(r.msg) {
+					c.log.Warn().Uint64("session", s.id).Stringer("command", r.hdr.Command).Msg("bad signature")
+					return wire.StatusAccessDenied
+				}
+			} else if required && state == sessionValid && r.hdr.Command != wire.CmdSessionSetup {
+				return wire.StatusAccessDenied
+			}
+		}
+	}
 	if mustBeValid && state != sessionValid {
 		if state == sessionExpired {
 			return wire.StatusNetworkSessionExpired
 		}
 		return wire.StatusUserSessionDeleted
-	}
-	r.sess = s
-	if r.encrypted {
-		return wire.StatusSuccess
-	}
-	if encrypt && state == sessionValid && !c.srv.cfg.AllowUnencrypted {
-		return wire.StatusAccessDenied
-	}
-	if signer != nil && state == sessionValid {
-		signed := r.hdr.Flags&wire.FlagSigned != 0
-		if signed {
-			if !signer.Verify(r.msg) {
-				c.log.Warn().Uint64("session", s.id).Stringer("command", r.hdr.Command).Msg("bad signature")
-				return wire.StatusAccessDenied
-			}
-		} else if required && r.hdr.Command != wire.CmdSessionSetup {
-			return wire.StatusAccessDenied
-		}
 	}
 	return wire.StatusSuccess
 }
@@ -191,54 +192,4 @@ func (c *conn) lookupTree(r *request) wire.Status {
 	}
 	r.tree = t
 	return wire.StatusSuccess
-}
-
-// track records r for CANCEL by MessageId.
-func (c *conn) track(r *request) {
-	c.pendingMu.Lock()
-	c.pending[r.hdr.MessageID] = r
-	c.pendingMu.Unlock()
-}
-
-func (c *conn) untrack(r *request) {
-	c.pendingMu.Lock()
-	if c.pending[r.hdr.MessageID] == r {
-		delete(c.pending, r.hdr.MessageID)
-	}
-	if r.asyncID != 0 && c.async[r.asyncID] == r {
-		delete(c.async, r.asyncID)
-	}
-	c.pendingMu.Unlock()
-}
-
-// handleCancel cancels the request the CANCEL names ([MS-SMB2] 3.3.5.16):
-// by AsyncId for async requests, else by MessageId. CANCEL has no
-// response and consumes no credit.
-func (c *conn) handleCancel(r *request) {
-	c.pendingMu.Lock()
-	var target *request
-	if r.hdr.IsAsync() {
-		target = c.async[r.hdr.AsyncID]
-	} else {
-		target = c.pending[r.hdr.MessageID]
-	}
-	c.pendingMu.Unlock()
-	if target != nil && target.cancel != nil {
-		target.cancel()
-	}
-}
-
-// goAsync turns r into an async request: it gets an AsyncId, the interim
-// STATUS_PENDING response goes out now, and the final response later
-// carries the AsyncId ([MS-SMB2] 3.3.4.2).
-func (c *conn) goAsync(r *request) error {
-	if r.asyncID != 0 {
-		return nil
-	}
-	id := c.nextAsync.Add(1)
-	c.pendingMu.Lock()
-	r.asyncID = id
-	c.async[id] = r
-	c.pendingMu.Unlock()
-	return c.sendInterim(r)
 }

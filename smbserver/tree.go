@@ -113,6 +113,7 @@ func (c *conn) handleTreeDisconnect(r *request) wire.Status {
 		return wire.StatusInvalidParameter
 	}
 	sess, t := r.sess, r.tree
+	c.cancelAsync(sess.id, t.id)
 	sess.mu.Lock()
 	delete(sess.trees, t.id)
 	var victims []*open

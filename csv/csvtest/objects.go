@@ -15,27 +15,31 @@ import (
 // runs it in csv's tests; an etcd-backed table must run it too.
 func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 	ctx := context.Background()
+	acq := func(tb csv.ObjectTable, id uint64) error {
+		_, err := tb.Acquire(ctx, id, nil)
+		return err
+	}
 	t.Run("OpenClose", func(t *testing.T) {
 		tb := newTable(t)
 		const id = 42
 		for range 2 {
-			if err := tb.Acquire(ctx, id); err != nil {
+			if err := acq(tb, id); err != nil {
 				t.Fatalf("Acquire: %v", err)
 			}
 		}
 		if st, err := tb.State(ctx, id); err != nil || st.Opens != 2 || st.DeletePending {
 			t.Fatalf("State = %+v, %v; want 2 opens", st, err)
 		}
-		if last, _, err := tb.Release(ctx, id); err != nil || last {
+		if last, _, err := tb.Release(ctx, id, 0); err != nil || last {
 			t.Fatalf("first Release: last=%v err=%v", last, err)
 		}
-		if last, pending, err := tb.Release(ctx, id); err != nil || !last || pending {
+		if last, pending, err := tb.Release(ctx, id, 0); err != nil || !last || pending {
 			t.Fatalf("second Release: last=%v pending=%v err=%v", last, pending, err)
 		}
 		if st, err := tb.State(ctx, id); err != nil || st != (csv.ObjectState{}) {
 			t.Fatalf("State after last close = %+v, %v", st, err)
 		}
-		if _, _, err := tb.Release(ctx, id); err == nil {
+		if _, _, err := tb.Release(ctx, id, 0); err == nil {
 			t.Fatal("Release of an object that is not open succeeded")
 		}
 	})
@@ -45,51 +49,52 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		if err := tb.SetDeletePending(ctx, id, true); err == nil {
 			t.Fatal("SetDeletePending on an object that is not open succeeded")
 		}
-		tb.Acquire(ctx, id)
-		tb.Acquire(ctx, id)
+		acq(tb, id)
+		acq(tb, id)
 		if err := tb.SetDeletePending(ctx, id, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := tb.Acquire(ctx, id); !errors.Is(err, csv.ErrDeletePending) {
+		if err := acq(tb, id); !errors.Is(err, csv.ErrDeletePending) {
 			t.Fatalf("Acquire while delete pending: %v", err)
 		}
-		if last, pending, _ := tb.Release(ctx, id); last || !pending {
+		if last, pending, _ := tb.Release(ctx, id, 0); last || !pending {
 			t.Fatalf("Release: last=%v pending=%v", last, pending)
 		}
-		if last, pending, _ := tb.Release(ctx, id); !last || !pending {
+		if last, pending, _ := tb.Release(ctx, id, 0); !last || !pending {
 			t.Fatalf("last Release: last=%v pending=%v", last, pending)
 		}
 		// Until Forget, the deleted object still refuses opens.
-		if err := tb.Acquire(ctx, id); !errors.Is(err, csv.ErrDeletePending) {
+		if err := acq(tb, id); !errors.Is(err, csv.ErrDeletePending) {
 			t.Fatalf("Acquire before Forget: %v", err)
 		}
 		if err := tb.Forget(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if err := tb.Acquire(ctx, id); err != nil {
+		if err := acq(tb, id); err != nil {
 			t.Fatalf("Acquire of a new object with a reused id: %v", err)
 		}
 	})
 	t.Run("ClearPending", func(t *testing.T) {
 		tb := newTable(t)
-		tb.Acquire(ctx, 1)
+		acq(tb, 1)
 		tb.SetDeletePending(ctx, 1, true)
 		tb.SetDeletePending(ctx, 1, false)
-		if err := tb.Acquire(ctx, 1); err != nil {
+		if err := acq(tb, 1); err != nil {
 			t.Fatalf("Acquire after clearing: %v", err)
 		}
-		tb.Release(ctx, 1)
-		if last, pending, _ := tb.Release(ctx, 1); !last || pending {
+		tb.Release(ctx, 1, 0)
+		if last, pending, _ := tb.Release(ctx, 1, 0); !last || pending {
 			t.Fatalf("Release: last=%v pending=%v", last, pending)
 		}
 	})
 	t.Run("Independent", func(t *testing.T) {
 		tb := newTable(t)
-		tb.Acquire(ctx, 1)
-		tb.Acquire(ctx, 2)
+		acq(tb, 1)
+		acq(tb, 2)
 		tb.SetDeletePending(ctx, 1, true)
 		if st, _ := tb.State(ctx, 2); st.DeletePending || st.Opens != 1 {
 			t.Fatalf("object 2 affected: %+v", st)
 		}
 	})
+	testOpenState(t, newTable)
 }

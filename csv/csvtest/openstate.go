@@ -1,0 +1,198 @@
+package csvtest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"sofs.io/sofs/csv"
+)
+
+// Access bits used by the suite ([MS-DTYP] 2.4.3).
+const (
+	readData   = 0x1
+	writeData  = 0x2
+	readAttrs  = 0x80
+	deleteBit  = 0x10000
+	shareAll   = csv.ShareRead | csv.ShareWrite | csv.ShareDelete
+	shareRead  = csv.ShareRead
+	shareNone  = 0
+	readWrite  = readData | writeData
+	waitBudget = 5 * time.Second
+)
+
+func lkey(b byte) csv.LeaseKey {
+	var k csv.LeaseKey
+	k.Client[0] = 0xC1
+	k.Key[0] = b
+	return k
+}
+
+// testOpenState covers share modes, oplocks and leases.
+func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
+	ctx := context.Background()
+	t.Run("ShareModes", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 11
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readData, ShareAccess: shareRead}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: writeData, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+			t.Fatalf("writer while reader shares read only: %v", err)
+		}
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 3, Access: readData, ShareAccess: csv.ShareWrite}); !errors.Is(err, csv.ErrSharingViolation) {
+			t.Fatalf("reader not sharing read: %v", err)
+		}
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 4, Access: readData, ShareAccess: shareAll}); err != nil {
+			t.Fatalf("compatible reader: %v", err)
+		}
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 5, Access: readAttrs, ShareAccess: shareNone}); err != nil {
+			t.Fatalf("attribute-only open: %v", err)
+		}
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 6, Access: deleteBit, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+			t.Fatalf("delete without FILE_SHARE_DELETE: %v", err)
+		}
+		for _, o := range []uint64{1, 4, 5} {
+			if _, _, err := tb.Release(ctx, id, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 7, Access: writeData, ShareAccess: shareNone}); err != nil {
+			t.Fatalf("writer after the readers closed: %v", err)
+		}
+		if st, _ := tb.State(ctx, id); st.Opens != 1 {
+			t.Fatalf("opens = %d", st.Opens)
+		}
+	})
+	t.Run("OplockBreakAck", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 12
+		g, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readWrite, ShareAccess: shareAll, Oplock: csv.OplockBatch})
+		if err != nil || g.Oplock != csv.OplockBatch {
+			t.Fatalf("first open: %+v %v", g, err)
+		}
+		e2 := &csv.OpenEntry{ID: 2, Access: readData, ShareAccess: shareAll, Oplock: csv.OplockBatch, Existed: true}
+		_, err = tb.Acquire(ctx, id, e2)
+		var bw *csv.BreakWait
+		if !errors.As(err, &bw) || len(bw.Breaks) != 1 {
+			t.Fatalf("conflicting open: %v", err)
+		}
+		if b := bw.Breaks[0]; b.IsLease || b.OpenID != 1 || !b.AckRequired || b.To != csv.CacheRead {
+			t.Fatalf("break = %+v", b)
+		}
+		// A retry before the acknowledgment still waits, without a
+		// second notification.
+		e2.Retry = true
+		_, err = tb.Acquire(ctx, id, e2)
+		var bw2 *csv.BreakWait
+		if !errors.As(err, &bw2) || len(bw2.Breaks) != 0 {
+			t.Fatalf("retry before ack: %v", err)
+		}
+		done := make(chan error, 1)
+		wctx, cancel := context.WithTimeout(ctx, waitBudget)
+		defer cancel()
+		go func() { done <- tb.Wait(wctx, id, bw2.Gen) }()
+		if lvl, err := tb.AckOplock(ctx, id, 1, csv.OplockLevelII); err != nil || lvl != csv.OplockLevelII {
+			t.Fatalf("ack: %d %v", lvl, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		g, err = tb.Acquire(ctx, id, e2)
+		if err != nil || g.Oplock != csv.OplockLevelII {
+			t.Fatalf("retry after ack: %+v %v", g, err)
+		}
+		if _, err := tb.AckOplock(ctx, id, 1, csv.OplockNone); !errors.Is(err, csv.ErrNotBreaking) {
+			t.Fatalf("ack without break: %v", err)
+		}
+		// A write through open 2 breaks open 1's level II to none, no ack.
+		brks, err := tb.BreakRead(ctx, id, 2)
+		if err != nil || len(brks) != 1 || brks[0].OpenID != 1 || brks[0].AckRequired || brks[0].To != csv.CacheNone {
+			t.Fatalf("BreakRead: %+v %v", brks, err)
+		}
+	})
+	t.Run("BreakTimeout", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 13
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readWrite, ShareAccess: shareRead, Oplock: csv.OplockExclusive})
+		e2 := &csv.OpenEntry{ID: 2, Access: readData, ShareAccess: shareAll}
+		if _, err := tb.Acquire(ctx, id, e2); !errors.Is(err, csv.ErrBreakPending) {
+			t.Fatalf("conflicting open: %v", err)
+		}
+		if err := tb.ExpireBreaks(ctx, id, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		e2.Retry = true
+		if _, err := tb.Acquire(ctx, id, e2); !errors.Is(err, csv.ErrBreakPending) {
+			t.Fatalf("a break younger than the cutoff must stand: %v", err)
+		}
+		if err := tb.ExpireBreaks(ctx, id, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.Acquire(ctx, id, e2); err != nil {
+			t.Fatalf("after timeout: %v", err)
+		}
+		// A writer conflicts with the holder's share mode: an exclusive
+		// oplock is not broken for a sharing violation (only handle
+		// caching is), the open just fails.
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 3, Access: writeData, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+			t.Fatalf("writer: %v", err)
+		}
+	})
+	t.Run("Lease", func(t *testing.T) {
+		tb := newTable(t)
+		const id, other = 14, 15
+		k1 := lkey(1)
+		g, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readWrite, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: 7, Version: 2, Epoch: 3}})
+		if err != nil || g.Lease == nil || g.Lease.State != 7 || g.Lease.Epoch != 4 {
+			t.Fatalf("lease grant: %+v %v", g.Lease, err)
+		}
+		// A second open with the same key shares the lease, no break.
+		g, err = tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: readWrite, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: 7, Version: 2}})
+		if err != nil || g.Lease.State != 7 {
+			t.Fatalf("same key: %+v %v", g.Lease, err)
+		}
+		if _, err := tb.Acquire(ctx, other, &csv.OpenEntry{ID: 3, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: 1}}); !errors.Is(err, csv.ErrLeaseKeyInUse) {
+			t.Fatalf("key on another object: %v", err)
+		}
+		e3 := &csv.OpenEntry{ID: 4, Access: readData, ShareAccess: shareAll}
+		_, err = tb.Acquire(ctx, id, e3)
+		var bw *csv.BreakWait
+		if !errors.As(err, &bw) || len(bw.Breaks) != 1 {
+			t.Fatalf("conflicting open: %v", err)
+		}
+		b := bw.Breaks[0]
+		if !b.IsLease || b.Key != k1 || b.From != 7 || b.To != csv.CacheRead|csv.CacheHandle || !b.AckRequired || b.Epoch != 5 || len(b.OpenIDs) != 2 {
+			t.Fatalf("break = %+v", b)
+		}
+		// A write while breaking lowers the required state: acking RH
+		// continues the cascade to none.
+		if brks, err := tb.BreakRead(ctx, id, 4); err != nil || len(brks) != 0 {
+			t.Fatalf("BreakRead while breaking: %+v %v", brks, err)
+		}
+		if _, err := tb.AckLease(ctx, id, k1, 7); !errors.Is(err, csv.ErrBadAck) {
+			t.Fatalf("ack above the break: %v", err)
+		}
+		next, err := tb.AckLease(ctx, id, k1, csv.CacheRead|csv.CacheHandle)
+		if err != nil || len(next) != 1 || next[0].To != csv.CacheNone || !next[0].AckRequired {
+			t.Fatalf("cascade: %+v %v", next, err)
+		}
+		if _, err := tb.AckLease(ctx, id, k1, csv.CacheNone); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.AckLease(ctx, id, k1, csv.CacheNone); !errors.Is(err, csv.ErrNotBreaking) {
+			t.Fatalf("ack without break: %v", err)
+		}
+		e3.Retry = true
+		if _, err := tb.Acquire(ctx, id, e3); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		// The lease dies with its last open; its key is free again.
+		tb.Release(ctx, id, 1)
+		tb.Release(ctx, id, 2)
+		if _, err := tb.Acquire(ctx, other, &csv.OpenEntry{ID: 5, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: 1}}); err != nil {
+			t.Fatalf("key after its lease ended: %v", err)
+		}
+	})
+}

@@ -1,0 +1,99 @@
+package smbserver
+
+import (
+	"errors"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// leaseRequest extracts the RqLs create context of a CREATE that asked for
+// SMB2_OPLOCK_LEVEL_LEASE ([MS-SMB2] 3.3.5.9.8 v1, 3.3.5.9.11 v2). No
+// lease (nil, success) when the dialect has no leasing or the context is
+// absent; v2 contexts count only on SMB 3.x.
+func (c *conn) leaseRequest(req *wire.CreateRequest) (*csv.LeaseRequest, wire.Status) {
+	if c.dialect < Dialect210 || req.RequestedOplockLevel != wire.OplockLevelLease {
+		return nil, wire.StatusSuccess
+	}
+	for _, cc := range req.Contexts {
+		if cc.Name != wire.CreateContextRequestLease {
+			continue
+		}
+		l, err := wire.DecodeLease(cc.Data)
+		if err != nil {
+			// [MS-SMB2] 3.3.5.9.8: a malformed lease context is ignored
+			// (Windows opens without a lease).
+			return nil, wire.StatusSuccess
+		}
+		if l.V2 && c.dialect < Dialect300 {
+			return nil, wire.StatusSuccess
+		}
+		lr := &csv.LeaseRequest{
+			Key:     csv.LeaseKey{Client: c.clientGUID, Key: l.LeaseKey},
+			State:   l.LeaseState & (wire.LeaseReadCaching | wire.LeaseHandleCache | wire.LeaseWriteCache),
+			Version: 1,
+		}
+		if l.V2 {
+			lr.Version = 2
+			lr.Epoch = l.Epoch
+			if l.LeaseFlags&wire.LeaseFlagParentKeySet != 0 {
+				lr.ParentKey, lr.HasParent = l.ParentLeaseKey, true
+			}
+		}
+		return lr, wire.StatusSuccess
+	}
+	return nil, wire.StatusSuccess
+}
+
+// leaseResponse is the RqLs response context of a granted lease
+// ([MS-SMB2] 2.2.14.2.10, 2.2.14.2.11).
+func leaseResponse(req *csv.LeaseRequest, g *csv.LeaseGrant) wire.Lease {
+	l := wire.Lease{
+		V2:         req.Version >= 2,
+		LeaseKey:   req.Key.Key,
+		LeaseState: g.State,
+	}
+	if g.Breaking {
+		l.LeaseFlags |= wire.LeaseFlagBreakInProgress
+	}
+	if l.V2 {
+		l.Epoch = g.Epoch
+		if g.HasParent {
+			l.LeaseFlags |= wire.LeaseFlagParentKeySet
+			l.ParentLeaseKey = g.ParentKey
+		}
+	}
+	return l
+}
+
+// handleLeaseBreakAck applies a lease break acknowledgment ([MS-SMB2]
+// 3.3.5.22.2) and answers with the acknowledged state.
+func (c *conn) handleLeaseBreakAck(r *request) wire.Status {
+	var req wire.LeaseBreakAcknowledgment
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	if c.dialect < Dialect210 {
+		return wire.StatusInvalidParameter
+	}
+	key := csv.LeaseKey{Client: c.clientGUID, Key: req.LeaseKey}
+	o := c.srv.ol.leaseOpen(key)
+	if o == nil || o.handle == nil {
+		return wire.StatusObjectNameNotFound
+	}
+	next, err := o.handle.AckLease(r.ctx, key, req.LeaseState)
+	switch {
+	case errors.Is(err, csv.ErrNoLease):
+		return wire.StatusObjectNameNotFound
+	case errors.Is(err, csv.ErrNotBreaking):
+		return wire.StatusUnsuccessful
+	case errors.Is(err, csv.ErrBadAck):
+		return wire.StatusRequestNotAccepted
+	case err != nil:
+		return c.mapErr(err)
+	}
+	resp := wire.LeaseBreakResponse{LeaseKey: req.LeaseKey, LeaseState: req.LeaseState}
+	r.out = resp.AppendTo(r.out)
+	c.srv.deliverBreaks(next)
+	return wire.StatusSuccess
+}

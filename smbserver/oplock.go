@@ -1,0 +1,373 @@
+package smbserver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// Oplocks and leases ([MS-SMB2] 3.3.5.9, 3.3.4.6, 3.3.4.7, 3.3.5.22).
+//
+// The state that decides grants and breaks (share modes, every holder's
+// caching state, breaks in progress) lives in the volume's csv object
+// table, keyed by file, so that a cluster-wide table gives cluster-wide
+// semantics. This file is the protocol side: it turns a CREATE into a csv
+// open entry, waits (async) while breaks are outstanding, delivers break
+// notifications to the holders' connections and applies acknowledgments.
+
+// DefaultOplockBreakTimeout is how long a conflicting open waits for a
+// break acknowledgment before the break is forced ([MS-SMB2] 3.3.2.1: the
+// oplock break acknowledgment timer, 35 seconds on Windows).
+const DefaultOplockBreakTimeout = 35 * time.Second
+
+// maxBreakRounds bounds the break-and-retry loop of one CREATE: each round
+// either makes progress (an acknowledgment, a close, a timeout) or ends.
+const maxBreakRounds = 64
+
+// oplockRegistry maps csv open ids to this node's opens, so breaks reach
+// their holders, and lease keys to the opens that share them.
+type oplockRegistry struct {
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	byID    map[uint64]*open
+	info    map[*open]olInfo
+	leases  map[csv.LeaseKey]map[*open]struct{}
+	pending map[uint64][]csv.Break // breaks for opens whose CREATE has not finished
+}
+
+type olInfo struct {
+	id       uint64
+	hasLease bool
+	lease    csv.LeaseKey
+}
+
+func newOplockRegistry() *oplockRegistry {
+	return &oplockRegistry{
+		byID:    make(map[uint64]*open),
+		info:    make(map[*open]olInfo),
+		leases:  make(map[csv.LeaseKey]map[*open]struct{}),
+		pending: make(map[uint64][]csv.Break),
+	}
+}
+
+func (s *Server) oplocksEnabled(t *tree) bool {
+	return !s.cfg.DisableOplocks && !t.share.DisableOplocks
+}
+
+func (s *Server) breakTimeout() time.Duration {
+	if s.cfg.OplockBreakTimeout > 0 {
+		return s.cfg.OplockBreakTimeout
+	}
+	return DefaultOplockBreakTimeout
+}
+
+// leasingCap is the NEGOTIATE capability bit for leasing: SMB 2.1 and
+// later, unless oplocks are disabled.
+func (s *Server) leasingCap(dialect uint16) uint32 {
+	if dialect >= Dialect210 && !s.cfg.DisableOplocks {
+		return wire.GlobalCapLeasing
+	}
+	return 0
+}
+
+// createEntry builds the csv open entry of a CREATE: access, share mode
+// and the requested oplock or lease.
+func (c *conn) createEntry(r *request, req *wire.CreateRequest, access uint32) (*csv.OpenEntry, wire.Status) {
+	e := &csv.OpenEntry{
+		ID:          c.srv.ol.nextID.Add(1),
+		Access:      access,
+		ShareAccess: req.ShareAccess,
+	}
+	switch csv.Disposition(req.CreateDisposition) {
+	case csv.Supersede, csv.Overwrite, csv.OverwriteIf:
+		e.Overwrite = true
+	}
+	if !c.srv.oplocksEnabled(r.tree) {
+		return e, wire.StatusSuccess
+	}
+	switch req.RequestedOplockLevel {
+	case wire.OplockLevelII, wire.OplockLevelExclusive, wire.OplockLevelBatch:
+		e.Oplock = req.RequestedOplockLevel
+	case wire.OplockLevelLease:
+		l, st := c.leaseRequest(req)
+		if st != wire.StatusSuccess {
+			return nil, st
+		}
+		e.Lease = l
+	}
+	return e, wire.StatusSuccess
+}
+
+// openForCreate runs the CREATE's open with share modes, oplocks and
+// leases: when holders must be broken first it delivers the breaks, sends
+// the interim response and waits for the acknowledgments (or the break
+// timeout, or CANCEL), then tries again.
+func (c *conn) openForCreate(r *request, req *wire.CreateRequest, access uint32, oreq csv.OpenRequest) (*csv.Handle, csv.Action, error) {
+	e, st := c.createEntry(r, req, access)
+	if st != wire.StatusSuccess {
+		return nil, 0, st
+	}
+	oreq.Entry = e
+	vol := r.tree.vol
+	timeout := c.srv.breakTimeout()
+	for round := 0; ; round++ {
+		h, act, err := vol.Open(r.ctx, oreq)
+		var bw *csv.BreakWait
+		if !errors.As(err, &bw) {
+			switch {
+			case err == nil:
+				c.srv.deliverBreaks(h.Grant().Breaks)
+				return h, act, nil
+			case errors.Is(err, csv.ErrSharingViolation):
+				return nil, 0, wire.StatusSharingViolation
+			case errors.Is(err, csv.ErrLeaseKeyInUse):
+				return nil, 0, wire.StatusInvalidParameter
+			}
+			return nil, 0, err
+		}
+		c.srv.deliverBreaks(bw.Breaks)
+		if round >= maxBreakRounds {
+			return nil, 0, wire.StatusSharingViolation
+		}
+		if err := c.goAsync(r); err != nil {
+			return nil, 0, err
+		}
+		started := time.Now()
+		wctx, cancel := context.WithTimeout(r.ctx, timeout)
+		err = vol.WaitObject(wctx, bw.Object, bw.Gen)
+		cancel()
+		if r.ctx.Err() != nil {
+			return nil, 0, wire.StatusCancelled
+		}
+		if err != nil {
+			// No acknowledgment in time: the breaks that were already
+			// out when this wait began are completed as if acknowledged.
+			if err := vol.ExpireBreaks(r.ctx, bw.Object, started); err != nil {
+				return nil, 0, err
+			}
+		}
+		e.Retry = true
+	}
+}
+
+// createGranted registers a new open with its oplock or lease and puts the
+// grant into the CREATE response.
+func (c *conn) createGranted(r *request, o *open, req *wire.CreateRequest, resp *wire.CreateResponse) {
+	if o.handle == nil || o.handle.OpenID() == 0 {
+		return
+	}
+	g := o.handle.Grant()
+	info := olInfo{id: o.handle.OpenID()}
+	resp.OplockLevel = g.Oplock
+	if g.Lease != nil {
+		l, _ := c.leaseRequest(req)
+		if l != nil {
+			info.hasLease, info.lease = true, l.Key
+			resp.OplockLevel = wire.OplockLevelLease
+			resp.Contexts = append(resp.Contexts, wire.CreateContext{
+				Name: wire.CreateContextRequestLease,
+				Data: leaseResponse(l, g.Lease).Encode(),
+			})
+		}
+	}
+	c.srv.ol.register(o, info, c.srv)
+}
+
+func (reg *oplockRegistry) register(o *open, info olInfo, s *Server) {
+	reg.mu.Lock()
+	reg.byID[info.id] = o
+	reg.info[o] = info
+	if info.hasLease {
+		m := reg.leases[info.lease]
+		if m == nil {
+			m = make(map[*open]struct{})
+			reg.leases[info.lease] = m
+		}
+		m[o] = struct{}{}
+	}
+	queued := reg.pending[info.id]
+	delete(reg.pending, info.id)
+	reg.mu.Unlock()
+	if len(queued) > 0 {
+		s.deliverBreaks(queued)
+	}
+}
+
+// oplockClosed forgets a closing open. The csv handle's Close releases its
+// table entry (and so its oplock or lease, waking waiters).
+func (s *Server) oplockClosed(o *open) {
+	reg := s.ol
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	info, ok := reg.info[o]
+	if !ok {
+		return
+	}
+	delete(reg.info, o)
+	delete(reg.byID, info.id)
+	delete(reg.pending, info.id)
+	if info.hasLease {
+		if m := reg.leases[info.lease]; m != nil {
+			delete(m, o)
+			if len(m) == 0 {
+				delete(reg.leases, info.lease)
+			}
+		}
+	}
+}
+
+// leaseOpen returns an open of lease key k, nil if this node has none.
+func (reg *oplockRegistry) leaseOpen(k csv.LeaseKey) *open {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	for o := range reg.leases[k] {
+		return o
+	}
+	return nil
+}
+
+// deliverBreaks sends break notifications to the holders' connections.
+// A break for an open whose CREATE is still finishing waits for it.
+func (s *Server) deliverBreaks(bs []csv.Break) {
+	for _, b := range bs {
+		reg := s.ol
+		reg.mu.Lock()
+		var o *open
+		if b.IsLease {
+			for _, id := range b.OpenIDs {
+				if x := reg.byID[id]; x != nil {
+					o = x
+					break
+				}
+			}
+			if o == nil && len(b.OpenIDs) > 0 {
+				reg.pending[b.OpenIDs[0]] = append(reg.pending[b.OpenIDs[0]], b)
+			}
+		} else {
+			o = reg.byID[b.OpenID]
+			if o == nil {
+				reg.pending[b.OpenID] = append(reg.pending[b.OpenID], b)
+			}
+		}
+		reg.mu.Unlock()
+		if o == nil {
+			continue
+		}
+		o.sess.mu.Lock()
+		c := o.sess.conn
+		o.sess.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		var body []byte
+		var sessID uint64
+		if b.IsLease {
+			n := wire.LeaseBreakNotification{
+				LeaseKey:          b.Key.Key,
+				CurrentLeaseState: b.From,
+				NewLeaseState:     b.To,
+			}
+			if b.Version >= 2 {
+				n.NewEpoch = b.Epoch
+			}
+			if b.AckRequired {
+				n.Flags = wire.LeaseBreakFlagAckRequired
+			}
+			body = n.AppendTo(nil)
+		} else {
+			lvl := wire.OplockLevelNone
+			if b.To&csv.CacheRead != 0 {
+				lvl = wire.OplockLevelII
+			}
+			n := wire.OplockBreakNotification{OplockLevel: lvl, FileID: o.id}
+			body = n.AppendTo(nil)
+			sessID = o.sess.id
+		}
+		if err := c.sendBreak(o.sess, sessID, body); err != nil {
+			c.log.Debug().Err(err).Msg("break notification not sent")
+		}
+	}
+}
+
+// sendBreak sends an unsolicited OPLOCK_BREAK notification ([MS-SMB2]
+// 3.3.4.6, 3.3.4.7): MessageId all ones, no credits, unsigned; sealed
+// when the session encrypts.
+func (c *conn) sendBreak(sess *session, sessID uint64, body []byte) error {
+	h := wire.Header{
+		Command:   wire.CmdOplockBreak,
+		Flags:     wire.FlagServerToRedir,
+		MessageID: anyID,
+		SessionID: sessID,
+	}
+	msg := h.AppendTo(make([]byte, 0, wire.HeaderSize+len(body)))
+	msg = append(msg, body...)
+	sess.mu.Lock()
+	encrypt := sess.encryptData && sess.enc != nil && sess.state == sessionValid
+	sess.mu.Unlock()
+	if encrypt {
+		if e := sess.encryptor(); e != nil {
+			sealed, err := e.Seal(nil, sess.id, msg)
+			if err != nil {
+				return err
+			}
+			return c.writeFrame(sealed)
+		}
+	}
+	return c.writeFrame(msg)
+}
+
+// breakOnWrite breaks the read caching of the file's other holders after
+// a WRITE or an end-of-file or allocation change through o (level II
+// oplocks and read leases go to none, no acknowledgment).
+func (c *conn) breakOnWrite(r *request, o *open) {
+	if o.handle == nil || o.handle.OpenID() == 0 {
+		return
+	}
+	bs, err := o.handle.BreakRead(r.ctx)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("break on write")
+		return
+	}
+	c.srv.deliverBreaks(bs)
+}
+
+// handleOplockBreak handles OPLOCK_BREAK acknowledgments of oplocks and
+// leases ([MS-SMB2] 3.3.5.22).
+func (c *conn) handleOplockBreak(r *request) wire.Status {
+	kind, err := wire.OplockBreakRequestKind(r.msg)
+	if err != nil {
+		return wire.StatusInvalidParameter
+	}
+	if kind == wire.LeaseBreakAck {
+		return c.handleLeaseBreakAck(r)
+	}
+	var req wire.OplockBreakAcknowledgment
+	if err := req.Decode(r.msg); err != nil {
+		return wire.StatusInvalidParameter
+	}
+	o, st := c.lookupOpen(r, req.FileID)
+	if st != wire.StatusSuccess {
+		return st
+	}
+	if o.handle == nil || o.handle.OpenID() == 0 {
+		return wire.StatusInvalidOplockProtocol
+	}
+	lvl, err := o.handle.AckOplock(r.ctx, req.OplockLevel)
+	switch {
+	case errors.Is(err, csv.ErrNotBreaking):
+		return wire.StatusInvalidOplockProtocol
+	case errors.Is(err, csv.ErrInvalidParameter):
+		return wire.StatusInvalidParameter
+	case err != nil:
+		return c.mapErr(err)
+	}
+	resp := wire.OplockBreakResponse{OplockLevel: lvl, FileID: o.id}
+	r.out = resp.AppendTo(r.out)
+	return wire.StatusSuccess
+}

@@ -1,0 +1,244 @@
+package smbserver
+
+import (
+	"testing"
+	"time"
+
+	"sofs.io/sofs/smbserver/wire"
+)
+
+// olClient is one raw connection with a session and a tree on "share".
+type olClient struct {
+	*rawConn
+	s   *rawSession
+	tid uint32
+}
+
+func olConnect(t *testing.T, ts *testServer, dialect uint16) *olClient {
+	t.Helper()
+	c := dialRaw(t, ts.addr, dialect)
+	s := c.login("test", "test123")
+	return &olClient{rawConn: c, s: s, tid: c.treeConnect(s, "share")}
+}
+
+// olCreate builds a CREATE for name with an oplock level, access and
+// share mode (FILE_OPEN_IF).
+func olCreate(name string, level uint8, access, share uint32) *wire.CreateRequest {
+	return &wire.CreateRequest{
+		RequestedOplockLevel: level,
+		ImpersonationLevel:   2,
+		DesiredAccess:        access,
+		ShareAccess:          share,
+		CreateDisposition:    3,
+		Name:                 name,
+		FileAttributes:       0x80,
+	}
+}
+
+func withLease(req *wire.CreateRequest, l wire.Lease) *wire.CreateRequest {
+	req.RequestedOplockLevel = wire.OplockLevelLease
+	req.Contexts = append(req.Contexts, wire.CreateContext{Name: wire.CreateContextRequestLease, Data: l.Encode()})
+	return req
+}
+
+// sendCreate sends a CREATE and returns its MessageId.
+func (c *olClient) sendCreate(req *wire.CreateRequest) uint64 {
+	h := c.header(wire.CmdCreate, c.s.id, c.tid)
+	c.send(c.s.signer, message(h, req))
+	return h.MessageID
+}
+
+// createOK opens and expects success.
+func (c *olClient) createOK(req *wire.CreateRequest) wire.CreateResponse {
+	c.t.Helper()
+	c.sendCreate(req)
+	resp := c.recvOne()
+	expect(c.t, resp, wire.CmdCreate, wire.StatusSuccess)
+	var cr wire.CreateResponse
+	if err := cr.Decode(resp); err != nil {
+		c.t.Fatal(err)
+	}
+	return cr
+}
+
+func (c *olClient) close(fid wire.FileID) {
+	c.t.Helper()
+	resp := c.roundTrip(c.s.signer, c.header(wire.CmdClose, c.s.id, c.tid), &wire.CloseRequest{FileID: fid})
+	expect(c.t, resp, wire.CmdClose, wire.StatusSuccess)
+}
+
+// isBreak reports whether msg is an unsolicited OPLOCK_BREAK notification.
+func isBreak(t testing.TB, msg []byte) bool {
+	h := hdrOf(t, msg)
+	return h.Command == wire.CmdOplockBreak && h.MessageID == anyID
+}
+
+func leaseOf(t testing.TB, cr wire.CreateResponse) wire.Lease {
+	t.Helper()
+	for _, cc := range cr.Contexts {
+		if cc.Name == wire.CreateContextRequestLease {
+			l, err := wire.DecodeLease(cc.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+	}
+	t.Fatal("no lease context in the CREATE response")
+	return wire.Lease{}
+}
+
+const (
+	rw       = 0x0012019F // generic read+write as Windows maps it
+	readOnly = 0x00120089
+	shareAll = 7
+)
+
+func TestSharingViolation(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	b := olConnect(t, ts, Dialect302)
+	cr := a.createOK(olCreate("sv.txt", 0, rw, 0x1)) // FILE_SHARE_READ
+	b.sendCreate(olCreate("sv.txt", 0, rw, shareAll))
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusSharingViolation)
+	rd := b.createOK(olCreate("sv.txt", 0, readOnly, shareAll))
+	a.close(cr.FileID)
+	b.close(rd.FileID)
+	w := b.createOK(olCreate("sv.txt", 0, rw, 0))
+	b.close(w.FileID)
+}
+
+func TestOplockBreakAck(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	b := olConnect(t, ts, Dialect302)
+	cr := a.createOK(olCreate("ob.txt", wire.OplockLevelBatch, rw, shareAll))
+	if cr.OplockLevel != wire.OplockLevelBatch {
+		t.Fatalf("granted %#x, want batch", cr.OplockLevel)
+	}
+	mid := b.sendCreate(olCreate("ob.txt", wire.OplockLevelBatch, readOnly, shareAll))
+	interim := b.recvOne()
+	if h := expect(t, interim, wire.CmdCreate, wire.StatusPending); h.MessageID != mid || !h.IsAsync() {
+		t.Fatalf("interim %+v", h)
+	}
+	brk := a.recvOne()
+	if !isBreak(t, brk) {
+		t.Fatalf("holder got %+v, want a break", hdrOf(t, brk))
+	}
+	var n wire.OplockBreakNotification
+	if err := n.Decode(brk); err != nil || n.FileID != cr.FileID || n.OplockLevel != wire.OplockLevelII {
+		t.Fatalf("break %+v %v", n, err)
+	}
+	ack := wire.OplockBreakAcknowledgment{OplockLevel: wire.OplockLevelII, FileID: cr.FileID}
+	resp := a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack)
+	expect(t, resp, wire.CmdOplockBreak, wire.StatusSuccess)
+	var ar wire.OplockBreakResponse
+	if err := ar.Decode(resp); err != nil || ar.OplockLevel != wire.OplockLevelII {
+		t.Fatalf("ack response %+v %v", ar, err)
+	}
+	final := b.recvOne()
+	expect(t, final, wire.CmdCreate, wire.StatusSuccess)
+	var cr2 wire.CreateResponse
+	cr2.Decode(final)
+	if cr2.OplockLevel != wire.OplockLevelII {
+		t.Fatalf("second open granted %#x, want level II", cr2.OplockLevel)
+	}
+	// A second acknowledgment has nothing to acknowledge.
+	resp = a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack)
+	expect(t, resp, wire.CmdOplockBreak, wire.StatusInvalidOplockProtocol)
+
+	// A write through b breaks a's level II to none; no ack expected.
+	wr := wire.WriteRequest{FileID: cr.FileID, Data: []byte("x")}
+	resp = a.roundTrip(a.s.signer, a.header(wire.CmdWrite, a.s.id, a.tid), &wr)
+	expect(t, resp, wire.CmdWrite, wire.StatusSuccess)
+	brk = b.recvOne()
+	if !isBreak(t, brk) {
+		t.Fatalf("level II holder got %+v, want a break", hdrOf(t, brk))
+	}
+	n.Decode(brk)
+	if n.OplockLevel != wire.OplockLevelNone || n.FileID != cr2.FileID {
+		t.Fatalf("write break %+v", n)
+	}
+}
+
+func TestOplockBreakTimeout(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.RequireSigning = false
+		c.OplockBreakTimeout = 200 * time.Millisecond
+	})
+	a := olConnect(t, ts, Dialect302)
+	b := olConnect(t, ts, Dialect302)
+	cr := a.createOK(olCreate("to.txt", wire.OplockLevelExclusive, rw, shareAll))
+	if cr.OplockLevel != wire.OplockLevelExclusive {
+		t.Fatalf("granted %#x", cr.OplockLevel)
+	}
+	b.sendCreate(olCreate("to.txt", 0, readOnly, shareAll))
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusPending)
+	if !isBreak(t, a.recvOne()) {
+		t.Fatal("no break")
+	}
+	// No acknowledgment: the open completes after the timeout.
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusSuccess)
+}
+
+func TestOplockCloseReleases(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	b := olConnect(t, ts, Dialect302)
+	cr := a.createOK(olCreate("cl.txt", wire.OplockLevelBatch, rw, 0))
+	b.sendCreate(olCreate("cl.txt", 0, readOnly, shareAll))
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusPending)
+	if !isBreak(t, a.recvOne()) {
+		t.Fatal("no break")
+	}
+	// The batch holder shares nothing; closing instead of acknowledging
+	// lets the open through.
+	a.close(cr.FileID)
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusSuccess)
+	// Directories never get oplocks.
+	d := olCreate("dir", wire.OplockLevelBatch, readOnly, shareAll)
+	d.CreateOptions, d.FileAttributes = 1, 0x10
+	if got := a.createOK(d).OplockLevel; got != 0 {
+		t.Fatalf("directory oplock %#x", got)
+	}
+}
+
+func TestLeaseBreakAck(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	b := olConnect(t, ts, Dialect302)
+	key := [16]byte{1, 2, 3}
+	cr := a.createOK(withLease(olCreate("ls.txt", 0, rw, shareAll), wire.Lease{V2: true, LeaseKey: key, LeaseState: 7, Epoch: 1}))
+	if l := leaseOf(t, cr); cr.OplockLevel != wire.OplockLevelLease || l.LeaseState != 7 || l.Epoch != 2 || l.LeaseKey != key {
+		t.Fatalf("lease grant %#x %+v", cr.OplockLevel, l)
+	}
+	// Same key, same client: the lease is shared, no break.
+	cr2 := a.createOK(withLease(olCreate("ls.txt", 0, rw, shareAll), wire.Lease{V2: true, LeaseKey: key, LeaseState: 7, Epoch: 1}))
+	if l := leaseOf(t, cr2); l.LeaseState != 7 {
+		t.Fatalf("shared lease %+v", l)
+	}
+	b.sendCreate(olCreate("ls.txt", 0, readOnly, shareAll))
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusPending)
+	brk := a.recvOne()
+	if !isBreak(t, brk) {
+		t.Fatal("no lease break")
+	}
+	var n wire.LeaseBreakNotification
+	if err := n.Decode(brk); err != nil || n.LeaseKey != key || n.CurrentLeaseState != 7 || n.NewLeaseState != 3 || n.Flags != wire.LeaseBreakFlagAckRequired || n.NewEpoch != 3 {
+		t.Fatalf("lease break %+v %v", n, err)
+	}
+	bad := wire.LeaseBreakAcknowledgment{LeaseKey: key, LeaseState: 7}
+	resp := a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &bad)
+	expect(t, resp, wire.CmdOplockBreak, wire.StatusRequestNotAccepted)
+	ack := wire.LeaseBreakAcknowledgment{LeaseKey: key, LeaseState: 3}
+	resp = a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack)
+	expect(t, resp, wire.CmdOplockBreak, wire.StatusSuccess)
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusSuccess)
+	resp = a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack)
+	expect(t, resp, wire.CmdOplockBreak, wire.StatusUnsuccessful)
+	a.close(cr.FileID)
+	a.close(cr2.FileID)
+	unknown := wire.LeaseBreakAcknowledgment{LeaseKey: key, LeaseState: 0}
+	resp = a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &unknown)
+	expect(t, resp, wire.CmdOplockBreak, wire.StatusObjectNameNotFound)
+}
