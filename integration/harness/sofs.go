@@ -1,0 +1,247 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SofsOptions are the sofsd settings a test can choose. The zero value runs
+// a one-node server with share "share", signing negotiable, no encryption.
+type SofsOptions struct {
+	// Share is the share name; "share" when empty.
+	Share string
+	// CA marks the share continuously available (",ca").
+	CA bool
+	// EncryptShare requires encryption on the share (",encrypt").
+	EncryptShare bool
+	// EncryptAll requires encryption server-wide (--encrypt).
+	EncryptAll bool
+	// RequireSigning, when set, is passed as --require-signing.
+	RequireSigning *bool
+	// LogLevel is passed as --log-level when set ("debug" helps when a test fails).
+	LogLevel string
+	// ExtraArgs are appended to the command line.
+	ExtraArgs []string
+	// Dir is the working directory for data, share and log; a fresh
+	// temporary directory when empty (StartSofs uses t.TempDir()).
+	Dir string
+}
+
+// Sofs test credentials, the same as samba-ref.sh's so that one test body
+// fits both servers.
+const (
+	defaultShare    = "share"
+	defaultUser     = "test"
+	defaultPassword = "test123"
+	loopback        = "127.0.0.1"
+)
+
+// Process is a running sofsd started by LaunchSofs.
+type Process struct {
+	Target *Target
+	// Dir holds data, share and log; the caller owns it.
+	Dir     string
+	LogPath string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+}
+
+// Exited is closed once the process has ended.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// stopGrace bounds how long Stop waits after SIGTERM before SIGKILL: long
+// enough for a clean etcd shutdown, short enough not to stall a test run.
+const stopGrace = 10 * time.Second
+
+// Stop ends the process: SIGTERM to its process group, then SIGKILL if it is
+// still running after stopGrace. It returns the process's exit error, if any
+// other than the termination itself.
+func (p *Process) Stop() error {
+	select {
+	case <-p.exited:
+		return p.waitErr
+	default:
+	}
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(stopGrace):
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	<-p.exited
+	return fmt.Errorf("harness: sofsd pid %d ignored SIGTERM for %v; killed", pgid, stopGrace)
+}
+
+// args builds the sofsd command line for opts.
+func (o SofsOptions) args(data, shareDir string, port, etcdClient, etcdPeer int) []string {
+	share := o.Share
+	if share == "" {
+		share = defaultShare
+	}
+	spec := share + "=" + shareDir
+	if o.CA {
+		spec += ",ca"
+	}
+	if o.EncryptShare {
+		spec += ",encrypt"
+	}
+	a := []string{
+		"--data", data,
+		"--smb-listen", loopback + ":" + strconv.Itoa(port),
+		"--share", spec,
+		"--user", defaultUser + ":" + defaultPassword,
+	}
+	if o.RequireSigning != nil {
+		a = append(a, "--require-signing="+strconv.FormatBool(*o.RequireSigning))
+	}
+	if o.EncryptAll {
+		a = append(a, "--encrypt")
+	}
+	// Always explicit etcd ports: the defaults (2379/2380) would collide
+	// between servers of tests running in parallel packages.
+	a = append(a,
+		"--etcd-client-listen", loopback+":"+strconv.Itoa(etcdClient),
+		"--etcd-peer-listen", loopback+":"+strconv.Itoa(etcdPeer))
+	if o.LogLevel != "" {
+		a = append(a, "--log-level", o.LogLevel)
+	}
+	return append(a, o.ExtraArgs...)
+}
+
+// launchAttempts bounds retries when a port FreePort picked was taken by
+// someone else before sofsd bound it (parallel test packages race for
+// ports); any other start failure is returned at once.
+const launchAttempts = 3
+
+// LaunchSofs builds sofsd (once per process), starts it with opts and waits
+// until its SMB port accepts connections. The caller must Stop it.
+func LaunchSofs(ctx context.Context, opts SofsOptions) (*Process, error) {
+	bin, err := sofsdBinary()
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "sofs-harness-"); err != nil {
+			return nil, fmt.Errorf("harness: temp dir: %w", err)
+		}
+	}
+	shareDir := filepath.Join(dir, "share")
+	if err := os.MkdirAll(shareDir, 0o755); err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		// A fresh data directory per attempt: a member that failed half-way
+		// must not leave etcd state naming the ports it did not get.
+		data := filepath.Join(dir, "data")
+		if attempt > 1 {
+			data += "." + strconv.Itoa(attempt)
+		}
+		p, err := launchOnce(ctx, bin, opts, dir, data, shareDir, attempt)
+		if err == nil || attempt == launchAttempts || !strings.Contains(err.Error(), "address already in use") {
+			return p, err
+		}
+	}
+}
+
+// launchOnce makes one start attempt on freshly picked ports.
+func launchOnce(ctx context.Context, bin string, opts SofsOptions, dir, data, shareDir string, attempt int) (*Process, error) {
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	var ports [3]int
+	for i := range ports {
+		var err error
+		if ports[i], err = FreePort(loopback); err != nil {
+			return nil, err
+		}
+	}
+	logPath := filepath.Join(dir, "sofsd.stderr.log")
+	if attempt > 1 {
+		logPath = filepath.Join(dir, "sofsd.stderr."+strconv.Itoa(attempt)+".log")
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("harness: sofsd log: %w", err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	cmd := exec.Command(bin, opts.args(data, shareDir, ports[0], ports[1], ports[2])...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Own process group, so Stop also reaches anything sofsd spawns.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("harness: start %s: %w", bin, err)
+	}
+	p := &Process{Dir: dir, LogPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	share := opts.Share
+	if share == "" {
+		share = defaultShare
+	}
+	p.Target = &Target{
+		Name: "sofs", Addr: loopback, Port: ports[0], Share: share,
+		User: defaultUser, Password: defaultPassword, ShareDir: shareDir,
+	}
+	if err := WaitForPort(ctx, loopback, ports[0], p.exited); err != nil {
+		stopErr := p.Stop()
+		return nil, errors.Join(fmt.Errorf("%w (sofsd %s)\n%s", err, strings.Join(cmd.Args[1:], " "), tailFile(logPath)), stopErr)
+	}
+	return p, nil
+}
+
+// StartSofs starts sofsd for the test and returns it as a Target. The
+// process is stopped when t ends; if the test failed, sofsd's stderr is
+// printed to the test log.
+func StartSofs(t testing.TB, opts SofsOptions) *Target {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p, err := LaunchSofs(ctx, opts)
+	if err != nil {
+		t.Fatalf("start sofsd: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop sofsd: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("sofsd stderr (%s):\n%s", p.LogPath, tailFile(p.LogPath))
+		}
+	})
+	return p.Target
+}
+
+// logTail bounds how much of a server log a failure prints: the end is
+// where the cause is, and a debug log of a long test can be huge.
+const logTail = 64 << 10
+
+// tailFile returns the last logTail bytes of the file at path.
+func tailFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
+	}
+	if len(b) > logTail {
+		b = append([]byte("...\n"), b[len(b)-logTail:]...)
+	}
+	return string(b)
+}

@@ -1,0 +1,143 @@
+package torture
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"sofs.io/sofs/integration/harness"
+)
+
+// DefaultSuites returns the smb2 suites CI runs.
+func DefaultSuites() []string {
+	return []string{
+		"smb2.connect", "smb2.read", "smb2.rw", "smb2.dir", "smb2.getinfo",
+		"smb2.setinfo", "smb2.compound", "smb2.credits", "smb2.tcon",
+		"smb2.session", "smb2.create",
+	}
+}
+
+// DefaultOptions returns the torture options Samba's selftest passes when
+// it runs these suites against smbd (source3/selftest/tests.py): share-mode
+// and write-time-update delays, in microseconds, that timing tests wait.
+func DefaultOptions() []string {
+	return []string{
+		"--option=torture:sharedelay=100000",
+		"--option=torture:writetimeupdatedelay=500000",
+	}
+}
+
+// DefaultSuiteTimeout bounds one suite. Against the reference smbd the
+// slowest suite (smb2.create) takes about 11 s; 3 minutes leaves room for
+// a slow server while a hung one costs CI at most that much per suite.
+const DefaultSuiteTimeout = 3 * time.Minute
+
+// killGrace bounds how long Run waits for output pipes after killing a
+// timed-out smbtorture.
+const killGrace = 5 * time.Second
+
+// Runner runs smbtorture suites against one target.
+type Runner struct {
+	// Binary is the smbtorture executable.
+	Binary string
+	// Target is the server under test.
+	Target *harness.Target
+	// Options are extra arguments before the suite name; DefaultOptions()
+	// when nil.
+	Options []string
+	// SuiteTimeout bounds each suite; DefaultSuiteTimeout when zero.
+	SuiteTimeout time.Duration
+}
+
+// SuiteResult is the outcome of one suite run.
+type SuiteResult struct {
+	Suite    string
+	Results  []Result
+	Duration time.Duration
+	// TimedOut is set when the suite hit its deadline and was killed.
+	TimedOut bool
+	// ExitErr is smbtorture's exit error; smbtorture exits 1 whenever any
+	// subtest fails, so this is informational.
+	ExitErr error
+	// Output is smbtorture's combined stdout and stderr.
+	Output []byte
+}
+
+// Args returns the smbtorture command line (without the binary) for suite.
+func (r *Runner) Args(suite string) []string {
+	t := r.Target
+	args := []string{
+		t.UNC(),
+		"-p", strconv.Itoa(t.Port),
+		"-U", t.User + "%" + t.Password,
+	}
+	opts := r.Options
+	if opts == nil {
+		opts = DefaultOptions()
+	}
+	args = append(args, opts...)
+	return append(args, suite)
+}
+
+// Run runs one suite and parses its results. The process runs in its own
+// process group, and the whole group is killed when the suite's deadline
+// passes or ctx ends, so a hung server cannot hang the caller. An error is
+// returned only when smbtorture could not be started or its output not
+// read; a suite that produced no results gets one Error result named after
+// the suite.
+func (r *Runner) Run(ctx context.Context, suite string) (SuiteResult, error) {
+	timeout := r.SuiteTimeout
+	if timeout == 0 {
+		timeout = DefaultSuiteTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.Binary, r.Args(suite)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// Negative pid: the whole group, including anything smbtorture forked.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = killGrace
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	start := time.Now()
+	err := cmd.Run()
+	sr := SuiteResult{Suite: suite, Duration: time.Since(start), ExitErr: err, Output: out.Bytes()}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) && ctx.Err() == nil {
+		return sr, fmt.Errorf("torture: run %s: %w", suite, err)
+	}
+	sr.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+	rs, perr := ParseOutput(bytes.NewReader(sr.Output), suite)
+	if perr != nil {
+		return sr, perr
+	}
+	if len(rs) == 0 {
+		why := "smbtorture reported no results"
+		if sr.TimedOut {
+			why = fmt.Sprintf("suite timed out after %v with no results", timeout)
+		} else if err != nil {
+			why = fmt.Sprintf("smbtorture reported no results (%v)", err)
+		}
+		rs = []Result{{Name: suite, Status: Error, Detail: why + "\n" + lastLines(sr.Output, 20)}}
+	}
+	sr.Results = rs
+	return sr, nil
+}
+
+// lastLines returns up to n trailing lines of b, for error details.
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,72 @@
+package torture
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sofs.io/sofs/integration/harness"
+)
+
+func fakeTorture(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "smbtorture")
+	if err := os.WriteFile(p, []byte("#!/bin/bash\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var fakeTarget = &harness.Target{Name: "fake", Addr: "127.0.0.1", Port: 1, Share: "share", User: "u", Password: "p"}
+
+// TestRunnerKillsHungSuite runs a stand-in smbtorture that reports one
+// result, starts a second test and hangs in a child process: Run must come
+// back soon after the suite timeout, with the finished result kept and the
+// unfinished test reported as an error.
+func TestRunnerKillsHungSuite(t *testing.T) {
+	bin := fakeTorture(t, "echo 'test: a'; echo 'success: a'; echo 'test: b'; sleep 600 & wait\n")
+	r := &Runner{Binary: bin, Target: fakeTarget, SuiteTimeout: 500 * time.Millisecond}
+	start := time.Now()
+	sr, err := r.Run(context.Background(), "smb2.fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Run returned after %v; the hung suite was not killed", d)
+	}
+	if !sr.TimedOut {
+		t.Error("TimedOut not set")
+	}
+	if len(sr.Results) != 2 || sr.Results[0].Status != Success || sr.Results[1].Name != "smb2.fake.b" || sr.Results[1].Status != Error {
+		t.Fatalf("results %+v, want a success and smb2.fake.b as error", sr.Results)
+	}
+}
+
+// TestRunnerNoResults checks that a suite that cannot even connect still
+// yields a failing result, so a dead server can never look like a pass.
+func TestRunnerNoResults(t *testing.T) {
+	bin := fakeTorture(t, "echo 'NT_STATUS_CONNECTION_REFUSED' >&2; exit 1\n")
+	r := &Runner{Binary: bin, Target: fakeTarget}
+	sr, err := r.Run(context.Background(), "smb2.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sr.Results) != 1 || sr.Results[0].Name != "smb2.read" || !sr.Results[0].Status.Failed() ||
+		!strings.Contains(sr.Results[0].Detail, "CONNECTION_REFUSED") {
+		t.Fatalf("results %+v, want one error for the suite carrying the output", sr.Results)
+	}
+}
+
+func TestRunnerArgs(t *testing.T) {
+	r := &Runner{Binary: "smbtorture", Target: fakeTarget}
+	got := r.Args("smb2.read")
+	want := []string{"//127.0.0.1/share", "-p", "1", "-U", "u%p",
+		"--option=torture:sharedelay=100000", "--option=torture:writetimeupdatedelay=500000", "smb2.read"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("args %q, want %q", got, want)
+	}
+}
