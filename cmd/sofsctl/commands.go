@@ -1,0 +1,459 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sofs.io/sofs/adminapi"
+)
+
+// commands maps noun and verb to the command; a noun whose only verb is
+// "" (cluster) runs without one (or with "show").
+var commands = map[string]map[string]leaf{
+	"cluster": {
+		"": {run: (*cli).clusterShow},
+	},
+	"node": {
+		"list":   {run: (*cli).nodeList},
+		"show":   {nargs: 1, args: "a node ID", run: (*cli).nodeShow},
+		"drain":  {nargs: 1, args: "a node ID", run: (*cli).nodeDrain},
+		"remove": {nargs: 1, args: "a node ID", run: (*cli).nodeRemove},
+	},
+	"share": {
+		"list":   {run: (*cli).shareList},
+		"show":   {nargs: 1, args: "a share NAME", run: (*cli).shareShow},
+		"create": {nargs: 1, args: "a share NAME", flags: shareFlags, run: (*cli).shareCreate},
+		"update": {nargs: 1, args: "a share NAME", flags: shareFlags, run: (*cli).shareUpdate},
+		"delete": {nargs: 1, args: "a share NAME", run: (*cli).shareDelete},
+	},
+	"user": {
+		"list":   {run: (*cli).userList},
+		"create": {nargs: 1, args: "a user NAME", flags: passwordFlags, run: (*cli).userCreate},
+		"passwd": {nargs: 1, args: "a user NAME", flags: passwordFlags, run: (*cli).userPasswd},
+		"delete": {nargs: 1, args: "a user NAME", run: (*cli).userDelete},
+	},
+	"session": {
+		"list": {run: (*cli).sessionList},
+	},
+	"openfile": {
+		"list": {run: (*cli).openFileList},
+	},
+}
+
+func init() {
+	// Plural and dashed spellings people type.
+	commands["nodes"] = commands["node"]
+	commands["shares"] = commands["share"]
+	commands["users"] = commands["user"]
+	commands["sessions"] = commands["session"]
+	commands["openfiles"] = commands["openfile"]
+	commands["open-file"] = commands["openfile"]
+	commands["open-files"] = commands["openfile"]
+}
+
+func (c *cli) json() bool { return c.g.output == "json" }
+
+// emit prints an answer: the API's JSON, indented, with -o json, or what
+// table prints otherwise.
+func (c *cli) emit(raw []byte, table func(w io.Writer)) error {
+	if c.json() {
+		if len(raw) > 0 {
+			writeIndented(c.stdout, raw)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func writeIndented(w io.Writer, raw []byte) {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
+		w.Write(raw)
+		return
+	}
+	buf.WriteByte('\n')
+	w.Write(buf.Bytes())
+}
+
+// say prints a confirmation in table mode; -o json prints the API's
+// answer instead (nothing for a 204).
+func (c *cli) say(raw []byte, format string, args ...any) error {
+	if c.json() {
+		if len(raw) > 0 {
+			writeIndented(c.stdout, raw)
+		}
+		return nil
+	}
+	_, err := fmt.Fprintf(c.stdout, format+"\n", args...)
+	return err
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// clean keeps a table row on one line whatever a field holds.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+// ---- cluster and nodes ----
+
+func (c *cli) clusterShow(fs *flag.FlagSet, _ []string) error {
+	var ci adminapi.ClusterInfo
+	raw, err := c.client.do("GET", "/cluster", nil, &ci)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintf(w, "Name:\t%s\n", clean(ci.Name))
+		fmt.Fprintf(w, "Server GUID:\t%s\n", ci.ServerGUID)
+		fmt.Fprintf(w, "Answering node:\t%s\n", clean(ci.Node))
+		fmt.Fprintf(w, "Nodes:\t%d\n", ci.Nodes)
+		fmt.Fprintf(w, "Shares:\t%d\n", ci.Shares)
+		fmt.Fprintf(w, "Users:\t%d\n", ci.Users)
+		fmt.Fprintf(w, "Namespace revision:\t%d\n", ci.NamespaceRevision)
+	})
+}
+
+func nodeRow(n adminapi.NodeInfo) string {
+	id := n.ID
+	if n.Self {
+		id += " *"
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", clean(id), clean(n.State), yesNo(n.Ready),
+		orDash(clean(strings.Join(n.SMBAddresses, ","))), orDash(clean(n.APIAddress)), orDash(clean(n.Version)))
+}
+
+const nodeHeader = "ID\tSTATE\tREADY\tSMB ADDRESSES\tAPI ADDRESS\tVERSION"
+
+func (c *cli) nodeList(fs *flag.FlagSet, _ []string) error {
+	var nl adminapi.NodeList
+	raw, err := c.client.do("GET", "/nodes", nil, &nl)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, nodeHeader)
+		for _, n := range nl.Nodes {
+			fmt.Fprintln(w, nodeRow(n))
+		}
+	})
+}
+
+func (c *cli) nodeShow(fs *flag.FlagSet, pos []string) error {
+	var n adminapi.NodeInfo
+	raw, err := c.client.do("GET", "/nodes/"+seg(pos[0]), nil, &n)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintf(w, "ID:\t%s\n", clean(n.ID))
+		fmt.Fprintf(w, "Name:\t%s\n", orDash(clean(n.Name)))
+		fmt.Fprintf(w, "State:\t%s\n", clean(n.State))
+		fmt.Fprintf(w, "Ready:\t%s\n", yesNo(n.Ready))
+		fmt.Fprintf(w, "This node:\t%s\n", yesNo(n.Self))
+		fmt.Fprintf(w, "SMB addresses:\t%s\n", orDash(clean(strings.Join(n.SMBAddresses, ", "))))
+		fmt.Fprintf(w, "API address:\t%s\n", orDash(clean(n.APIAddress)))
+		fmt.Fprintf(w, "Version:\t%s\n", orDash(clean(n.Version)))
+		if n.StartedAt != nil {
+			fmt.Fprintf(w, "Started:\t%s\n", stamp(*n.StartedAt))
+		}
+	})
+}
+
+func (c *cli) nodeDrain(fs *flag.FlagSet, pos []string) error {
+	raw, err := c.client.do("POST", "/nodes/"+seg(pos[0])+"/drain", nil, nil)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "node %s is draining", clean(pos[0]))
+}
+
+func (c *cli) nodeRemove(fs *flag.FlagSet, pos []string) error {
+	raw, err := c.client.do("DELETE", "/nodes/"+seg(pos[0]), nil, nil)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "node %s removed", clean(pos[0]))
+}
+
+// ---- shares ----
+
+func shareFlags(fs *flag.FlagSet) {
+	fs.String("path", "", "")
+	fs.String("comment", "", "")
+	fs.Bool("ca", false, "")
+	fs.Bool("encrypt", false, "")
+	fs.Bool("readonly", false, "")
+	fs.Bool("guest", false, "")
+}
+
+func (c *cli) shareList(fs *flag.FlagSet, _ []string) error {
+	var sl adminapi.ShareList
+	raw, err := c.client.do("GET", "/shares", nil, &sl)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "NAME\tPATH\tCA\tENCRYPT\tREADONLY\tGUEST\tCOMMENT")
+		for _, s := range sl.Shares {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(s.Name), clean(s.Path), yesNo(s.ContinuouslyAvailable),
+				yesNo(s.EncryptData), yesNo(s.ReadOnly), yesNo(s.Guest), clean(s.Comment))
+		}
+	})
+}
+
+func (c *cli) printShare(raw []byte, s adminapi.Share) error {
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintf(w, "Name:\t%s\n", clean(s.Name))
+		fmt.Fprintf(w, "Path:\t%s\n", clean(s.Path))
+		fmt.Fprintf(w, "Comment:\t%s\n", clean(s.Comment))
+		fmt.Fprintf(w, "Continuously available:\t%s\n", yesNo(s.ContinuouslyAvailable))
+		fmt.Fprintf(w, "Encrypt data:\t%s\n", yesNo(s.EncryptData))
+		fmt.Fprintf(w, "Read-only:\t%s\n", yesNo(s.ReadOnly))
+		fmt.Fprintf(w, "Guest access:\t%s\n", yesNo(s.Guest))
+	})
+}
+
+func (c *cli) shareShow(fs *flag.FlagSet, pos []string) error {
+	var s adminapi.Share
+	raw, err := c.client.do("GET", "/shares/"+seg(pos[0]), nil, &s)
+	if err != nil {
+		return err
+	}
+	return c.printShare(raw, s)
+}
+
+func boolFlag(fs *flag.FlagSet, name string) bool {
+	v, _ := strconv.ParseBool(fs.Lookup(name).Value.String())
+	return v
+}
+
+func (c *cli) shareCreate(fs *flag.FlagSet, pos []string) error {
+	req := adminapi.ShareCreate{
+		Name:                  pos[0],
+		Path:                  fs.Lookup("path").Value.String(),
+		Comment:               fs.Lookup("comment").Value.String(),
+		ContinuouslyAvailable: boolFlag(fs, "ca"),
+		EncryptData:           boolFlag(fs, "encrypt"),
+		ReadOnly:              boolFlag(fs, "readonly"),
+		Guest:                 boolFlag(fs, "guest"),
+	}
+	if req.Path == "" {
+		return usagef("share create needs --path, an absolute path on the cluster shared volume")
+	}
+	var s adminapi.Share
+	raw, err := c.client.do("POST", "/shares", req, &s)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "share %s created", clean(s.Name))
+}
+
+// shareUpdate changes only the settings given on the command line: it
+// reads the share, applies them, and writes the whole definition back.
+func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	changed := false
+	for _, n := range []string{"path", "comment", "ca", "encrypt", "readonly", "guest"} {
+		changed = changed || set[n]
+	}
+	if !changed {
+		return usagef("share update: nothing to change; give --path, --comment, --ca, --encrypt, --readonly or --guest")
+	}
+	var cur adminapi.Share
+	if _, err := c.client.do("GET", "/shares/"+seg(pos[0]), nil, &cur); err != nil {
+		return err
+	}
+	req := adminapi.ShareUpdate(cur)
+	if set["path"] {
+		req.Path = fs.Lookup("path").Value.String()
+	}
+	if set["comment"] {
+		req.Comment = fs.Lookup("comment").Value.String()
+	}
+	if set["ca"] {
+		req.ContinuouslyAvailable = boolFlag(fs, "ca")
+	}
+	if set["encrypt"] {
+		req.EncryptData = boolFlag(fs, "encrypt")
+	}
+	if set["readonly"] {
+		req.ReadOnly = boolFlag(fs, "readonly")
+	}
+	if set["guest"] {
+		req.Guest = boolFlag(fs, "guest")
+	}
+	var s adminapi.Share
+	raw, err := c.client.do("PUT", "/shares/"+seg(pos[0]), req, &s)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "share %s updated", clean(s.Name))
+}
+
+func (c *cli) shareDelete(fs *flag.FlagSet, pos []string) error {
+	raw, err := c.client.do("DELETE", "/shares/"+seg(pos[0]), nil, nil)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "share %s deleted", clean(pos[0]))
+}
+
+// ---- users ----
+
+func (c *cli) userList(fs *flag.FlagSet, _ []string) error {
+	var ul adminapi.UserList
+	raw, err := c.client.do("GET", "/users", nil, &ul)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "NAME\tCREATED")
+		for _, u := range ul.Users {
+			fmt.Fprintf(w, "%s\t%s\n", clean(u.Name), stamp(u.Created))
+		}
+	})
+}
+
+func (c *cli) userCreate(fs *flag.FlagSet, pos []string) error {
+	pw, err := c.readPassword(fs)
+	if err != nil {
+		return err
+	}
+	var u adminapi.User
+	raw, err := c.client.do("POST", "/users", adminapi.UserCreate{Name: pos[0], Password: pw}, &u)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "user %s created", clean(u.Name))
+}
+
+func (c *cli) userPasswd(fs *flag.FlagSet, pos []string) error {
+	pw, err := c.readPassword(fs)
+	if err != nil {
+		return err
+	}
+	raw, err := c.client.do("PUT", "/users/"+seg(pos[0])+"/password", adminapi.PasswordChange{Password: pw}, nil)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "password of user %s changed", clean(pos[0]))
+}
+
+func (c *cli) userDelete(fs *flag.FlagSet, pos []string) error {
+	raw, err := c.client.do("DELETE", "/users/"+seg(pos[0]), nil, nil)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "user %s deleted", clean(pos[0]))
+}
+
+// ---- sessions and open files ----
+
+func (c *cli) sessionList(fs *flag.FlagSet, _ []string) error {
+	var sl adminapi.SessionList
+	raw, err := c.client.do("GET", "/sessions", nil, &sl)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "SESSION ID\tNODE\tCLIENT\tUSER\tDIALECT\tSIGNED\tENCRYPTED\tOPENS\tCONNECTED")
+		for _, s := range sl.Sessions {
+			user := s.User
+			if s.Guest {
+				user += " (guest)"
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.SessionID, clean(s.Node), clean(s.ClientAddress),
+				orDash(clean(user)), clean(s.Dialect), yesNo(s.Signed), yesNo(s.Encrypted), s.Opens, stamp(s.ConnectedAt))
+		}
+	})
+}
+
+// accessString renders the commonly meaningful bits of an access mask,
+// R (read data), W (write or append data) and D (delete), with the mask.
+func accessString(mask uint32) string {
+	const (
+		readData    = 0x1
+		writeData   = 0x2
+		appendData  = 0x4
+		deleteRight = 0x10000
+		genericAll  = 0x10000000
+		genericWr   = 0x40000000
+		genericRd   = 0x80000000
+		maxAllowed  = 0x02000000
+	)
+	var b strings.Builder
+	if mask&(readData|genericRd|genericAll|maxAllowed) != 0 {
+		b.WriteByte('R')
+	}
+	if mask&(writeData|appendData|genericWr|genericAll) != 0 {
+		b.WriteByte('W')
+	}
+	if mask&(deleteRight|genericAll) != 0 {
+		b.WriteByte('D')
+	}
+	if b.Len() == 0 {
+		b.WriteByte('-')
+	}
+	return fmt.Sprintf("%s (0x%08x)", b.String(), mask)
+}
+
+func (c *cli) openFileList(fs *flag.FlagSet, _ []string) error {
+	var ol adminapi.OpenFileList
+	raw, err := c.client.do("GET", "/open-files", nil, &ol)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "FILE ID\tSESSION ID\tNODE\tUSER\tSHARE\tPATH\tACCESS\tHANDLE\tLOCKS")
+		for _, f := range ol.OpenFiles {
+			handle := "-"
+			switch {
+			case f.Persistent:
+				handle = "persistent"
+			case f.Durable:
+				handle = "durable"
+			}
+			path := f.Path
+			if path == "" {
+				path = `\`
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", clean(f.FileID), f.SessionID, clean(f.Node),
+				orDash(clean(f.User)), clean(f.Share), clean(path), accessString(f.Access), handle, f.Locks)
+		}
+	})
+}
