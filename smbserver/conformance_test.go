@@ -302,3 +302,23 @@ func TestPipelinedCloseAfterUse(t *testing.T) {
 		}
 	}
 }
+
+// A request whose signature does not verify fails with ACCESS_DENIED and
+// gets no signature from the server ([MS-SMB2] 3.3.5.2.4).
+func TestBadSignatureNotSigned(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr, Dialect302)
+	s := c.login("test", "test123")
+	msg := message(c.header(wire.CmdEcho, s.id, 0), &wire.EchoRequest{})
+	s.signer.Sign(msg)
+	msg[wire.OffSignature+3] ^= 0x40
+	c.send(nil, msg)
+	resp := c.recvOne()
+	expect(t, resp, wire.CmdEcho, wire.StatusAccessDenied)
+	if s.signer.Verify(resp) {
+		t.Fatal("response to a forged request signed")
+	}
+	// The session still works.
+	resp = c.roundTrip(s.signer, c.header(wire.CmdEcho, s.id, 0), &wire.EchoRequest{})
+	expect(t, resp, wire.CmdEcho, wire.StatusSuccess)
+}

@@ -233,6 +233,9 @@ func (c *conn) handleChain(buf []byte, encSess *session, release func(), t *turn
 		}
 		off += int(hdr.NextCommand)
 	}
+	if t != nil {
+		t.pass() // later frames need not wait for the write
+	}
 	return c.sendResponses(cs.resps, cs)
 }
 
@@ -282,7 +285,10 @@ func (c *conn) process(r *request, first bool) (err error) {
 		if st := c.refuseBinding(r); status == wire.StatusSuccess {
 			status = st
 		}
-	} else if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) {
+	} else if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) ||
+		(h.Flags&wire.FlagSigned != 0 && !r.encrypted && h.Command != wire.CmdNegotiate) {
+		// A signed request is verified whatever its command ([MS-SMB2]
+		// 3.3.5.2.4), and its response signed in turn (an ECHO included).
 		// [MS-SMB2] 3.3.5.2.9: LOGOFF is processed on a session that is not
 		// (or no longer) valid, so a client can abandon an authentication.
 		st := c.lookupSession(r, info.needSession && h.Command != wire.CmdLogoff)
@@ -435,11 +441,11 @@ func (c *conn) fillHeader(r *request) {
 		SessionID:    r.hdr.SessionID,
 		TreeID:       r.hdr.TreeID,
 	}
-	if r.hdr.Flags&wire.FlagSigned != 0 {
-		// [MS-SMB2] 3.3.4.3, 3.3.4.4: the response header matches the
-		// request's except for the fields the server changes. A response
-		// the server can sign gets its own signature in signResponse; one
-		// it cannot (the request named no session it knows, e.g.
+	if r.hdr.Flags&wire.FlagSigned != 0 && r.status.IsError() {
+		// [MS-SMB2] 3.3.4.4: an error response's header matches the
+		// request's except for the fields the server changes. One the
+		// server can sign gets its own signature in signResponse; one it
+		// cannot (the request named no session it knows, e.g.
 		// USER_SESSION_DELETED after LOGOFF) keeps the request's SIGNED
 		// flag and signature, which a signing client recognises as an
 		// error raised before signature verification.

@@ -3,6 +3,7 @@ package smbserver
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/rpc"
@@ -21,6 +22,7 @@ type open struct {
 	access  uint32 // granted access mask
 	options uint32 // CreateOptions
 	name    string // path as opened, relative to the share root
+	opened  time.Time
 
 	mu sync.Mutex // serialises pipe I/O, directory enumeration and position
 	// Directory enumeration state ([MS-SMB2] 3.3.5.18).
@@ -63,6 +65,7 @@ func (t *openTable) add(o *open) {
 		// Persistent ids equal volatile ids until persistent handles
 		// give them a cluster-wide meaning.
 		o.id = wire.FileID{Persistent: id, Volatile: id}
+		o.opened = time.Now()
 		t.m[id] = o
 		return
 	}

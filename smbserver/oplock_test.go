@@ -147,10 +147,14 @@ func TestOplockBreakAck(t *testing.T) {
 	resp = a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack)
 	expect(t, resp, wire.CmdOplockBreak, wire.StatusInvalidOplockProtocol)
 
-	// A write through b breaks a's level II to none; no ack expected.
+	// A write through a breaks every level II to none, a's own included
+	// (ahead of the WRITE response); no ack expected.
 	wr := wire.WriteRequest{FileID: cr.FileID, Data: []byte("x")}
-	resp = a.roundTrip(a.s.signer, a.header(wire.CmdWrite, a.s.id, a.tid), &wr)
-	expect(t, resp, wire.CmdWrite, wire.StatusSuccess)
+	a.send(a.s.signer, message(a.header(wire.CmdWrite, a.s.id, a.tid), &wr))
+	if self := a.recvOne(); !isBreak(t, self) {
+		t.Fatalf("writer got %+v, want its own break first", hdrOf(t, self))
+	}
+	expect(t, a.recvOne(), wire.CmdWrite, wire.StatusSuccess)
 	brk = b.recvOne()
 	if !isBreak(t, brk) {
 		t.Fatalf("level II holder got %+v, want a break", hdrOf(t, brk))

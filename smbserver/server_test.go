@@ -57,6 +57,7 @@ func ntHash(pw string) [16]byte {
 type testServer struct {
 	addr string
 	dir  string
+	srv  *Server
 }
 
 // startServer runs a Server on a loopback port over a temporary share
@@ -96,7 +97,7 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 			t.Error("server did not stop within 10s")
 		}
 	})
-	return &testServer{addr: ln.Addr().String(), dir: dir}
+	return &testServer{addr: ln.Addr().String(), dir: dir, srv: srv}
 }
 
 func (ts *testServer) mount(t *testing.T, user, pass string) (*smb2.Share, error) {

@@ -3,6 +3,7 @@ package smbserver
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"sofs.io/sofs/smbserver/auth/ntlm"
 	"sofs.io/sofs/smbserver/smbcrypto"
@@ -21,8 +22,9 @@ const (
 // lives at server scope because a durable or persistent handle (and SMB3
 // multichannel) outlives the connection that created it.
 type session struct {
-	id  uint64
-	srv *Server
+	id      uint64
+	srv     *Server
+	created time.Time
 
 	mu              sync.Mutex
 	state           sessionState
@@ -102,7 +104,7 @@ func (t *sessionTable) get(id uint64) *session {
 // create registers a new in-progress session with a fresh id. Ids are
 // never 0 or all-ones (those mean "none" and "related").
 func (t *sessionTable) create(srv *Server, c *conn) *session {
-	s := &session{srv: srv, conn: c, dialect: c.dialect, trees: make(map[uint32]*tree), opens: make(map[uint64]*open), nextTreeID: 1}
+	s := &session{srv: srv, conn: c, created: time.Now(), dialect: c.dialect, trees: make(map[uint32]*tree), opens: make(map[uint64]*open), nextTreeID: 1}
 	s.preauth = c.preauth
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -162,6 +164,9 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 			if r.hdr.Flags&wire.FlagSigned != 0 {
 				if !signer.Verify(r.msg) {
 					c.log.Warn().Uint64("session", s.id).Stringer("command", r.hdr.Command).Msg("bad signature")
+					// Not signed in return: the server signs nothing
+					// for a sender that does not hold the key.
+					r.sess = nil
 					return wire.StatusAccessDenied
 				}
 			} else if required && state == sessionValid && r.hdr.Command != wire.CmdSessionSetup {

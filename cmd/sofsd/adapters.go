@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+
+	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
 )
@@ -47,3 +50,62 @@ var (
 	_ smbserver.ShareSource = shareSource{}
 	_ smbserver.UserSource  = userSource{}
 )
+
+// sessionSource publishes the SMB server's sessions and opens to the admin
+// API, converting smbserver's views to the API's types.
+type sessionSource struct{ srv *smbserver.Server }
+
+func (s sessionSource) Sessions() []adminapi.SessionInfo {
+	views := s.srv.Sessions()
+	out := make([]adminapi.SessionInfo, 0, len(views))
+	for _, v := range views {
+		out = append(out, adminapi.SessionInfo{
+			SessionID:     v.SessionID,
+			ClientAddress: v.ClientAddress,
+			User:          v.User,
+			Guest:         v.Guest,
+			Dialect:       dialectName(v.Dialect),
+			Signed:        v.Signed,
+			Encrypted:     v.Encrypted,
+			Opens:         v.Opens,
+			TreeConnects:  v.TreeConnects,
+			ConnectedAt:   v.ConnectedAt,
+		})
+	}
+	return out
+}
+
+func (s sessionSource) OpenFiles() []adminapi.OpenFileInfo {
+	views := s.srv.OpenFiles()
+	out := make([]adminapi.OpenFileInfo, 0, len(views))
+	for _, v := range views {
+		out = append(out, adminapi.OpenFileInfo{
+			FileID:        v.FileID,
+			SessionID:     v.SessionID,
+			Share:         v.Share,
+			Path:          v.Path,
+			ClientAddress: v.ClientAddress,
+			User:          v.User,
+			Access:        v.Access,
+			OpenedAt:      v.OpenedAt,
+		})
+	}
+	return out
+}
+
+// dialectName spells an SMB2 dialect revision as operators know it.
+func dialectName(d uint16) string {
+	switch d {
+	case smbserver.Dialect202:
+		return "2.0.2"
+	case smbserver.Dialect210:
+		return "2.1"
+	case smbserver.Dialect300:
+		return "3.0"
+	case smbserver.Dialect302:
+		return "3.0.2"
+	case smbserver.Dialect311:
+		return "3.1.1"
+	}
+	return fmt.Sprintf("%#04x", d)
+}

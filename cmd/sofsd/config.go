@@ -25,6 +25,10 @@ type config struct {
 	NodeName       string
 	EtcdClient     string
 	EtcdPeer       string
+	APIListen      string // "" when the API is off
+	APITokenFile   string
+	APITLSCert     string
+	APITLSKey      string
 	LogLevel       zerolog.Level
 	LogFormat      string
 }
@@ -112,6 +116,22 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	if _, err := etcdnode.ParseURL(c.EtcdPeer); err != nil {
 		bad("etcd-peer-listen", err)
+	}
+	if c.APIListen = get("api-listen"); c.APIListen == "off" {
+		c.APIListen = ""
+	} else if err := checkHostPort(c.APIListen); err != nil {
+		bad("api-listen", err)
+	}
+	if raw["api-token-file"] != nil {
+		if c.APITokenFile, err = filepath.Abs(get("api-token-file")); err != nil {
+			bad("api-token-file", err)
+		}
+	} else if c.Data != "" {
+		c.APITokenFile = filepath.Join(c.Data, "api-token")
+	}
+	c.APITLSCert, c.APITLSKey = get("api-tls-cert"), get("api-tls-key")
+	if (c.APITLSCert == "") != (c.APITLSKey == "") {
+		bad("api-tls-cert", errors.New("api-tls-cert and api-tls-key must be given together"))
 	}
 	if c.LogLevel, err = zerolog.ParseLevel(get("log-level")); err != nil || get("log-level") == "" {
 		bad("log-level", fmt.Errorf("%q is not one of debug, info, warn, error", get("log-level")))

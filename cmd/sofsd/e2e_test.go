@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,10 +151,10 @@ func TestEndToEnd(t *testing.T) {
 	bin := buildSofsd(t)
 	data := filepath.Join(t.TempDir(), "data")
 	shareDir := filepath.Join(t.TempDir(), "share")
-	smbAddr, etcdAddr, peerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	smbAddr, etcdAddr, peerAddr, apiAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	common := []string{
 		"--data", data, "--smb-listen", smbAddr,
-		"--etcd-client-listen", etcdAddr, "--etcd-peer-listen", peerAddr,
+		"--etcd-client-listen", etcdAddr, "--etcd-peer-listen", peerAddr, "--api-listen", apiAddr,
 		"--node-name", "e2e-node",
 	}
 
@@ -167,6 +169,7 @@ func TestEndToEnd(t *testing.T) {
 	if st, err := os.Stat(shareDir); err != nil || !st.IsDir() {
 		t.Fatalf("share directory not created: %v", err)
 	}
+	checkAPI(t, apiAddr, filepath.Join(data, "api-token"))
 	d.stop(t)
 	if d.stdout.Len() != 0 {
 		t.Fatalf("stdout %q: nothing should be printed when a user is given", d.stdout.String())
@@ -208,5 +211,41 @@ func TestEndToEnd(t *testing.T) {
 	d.stop(t)
 	if d.stdout.Len() != 0 {
 		t.Fatalf("restart printed %q", d.stdout.String())
+	}
+}
+
+// checkAPI proves the admin API is wired: it refuses a request without the
+// token from the data directory and lists the share with it.
+func checkAPI(t *testing.T, addr, tokenFile string) {
+	t.Helper()
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatalf("token file: %v", err)
+	}
+	token := ""
+	for _, line := range strings.Split(string(tok), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			token = line
+			break
+		}
+	}
+	get := func(auth string) (int, string) {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/api/v1/shares", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("API: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get(""); code != http.StatusUnauthorized {
+		t.Fatalf("API without token: %d, want 401", code)
+	}
+	if code, body := get(token); code != http.StatusOK || !strings.Contains(body, `"share"`) {
+		t.Fatalf("API shares: %d %s", code, body)
 	}
 }

@@ -6,12 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sofs.io/sofs/adminapi"
 	"syscall"
 	"time"
 
@@ -156,9 +159,30 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("smb listen: %w", err)
 	}
+
+	// The API stops when serve returns for any reason, not only on a
+	// signal, so waiting for it below can never hang.
+	apiCtx, apiCancel := context.WithCancel(ctx)
+	defer apiCancel()
+	apiDone, err := startAPI(apiCtx, cfg, st, view, srv, node.ID, log)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		return err
+	}
+	// The API's handlers use the store: wait for it before the deferred
+	// closes of the view and etcd run.
+	defer func() {
+		apiCancel()
+		if apiDone != nil {
+			if err := <-apiDone; err != nil {
+				log.Error().Err(err).Msg("admin API stopped with an error")
+			}
+		}
+	}()
+
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).Msg("smb listening")
-
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	select {
@@ -212,4 +236,49 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 	case <-t.C:
 		log.Error().Str("what", what).Dur("timeout", timeout).Msg("close timed out")
 	}
+}
+
+// startAPI opens the admin REST API unless it is switched off. The
+// returned channel yields Serve's result once ctx is cancelled.
+func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, srv *smbserver.Server, nodeID string, log zerolog.Logger) (<-chan error, error) {
+	if cfg.APIListen == "" {
+		log.Info().Msg("admin API disabled")
+		return nil, nil
+	}
+	created, err := adminapi.EnsureTokenFile(cfg.APITokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("admin API token: %w", err)
+	}
+	if created {
+		// The token itself is never logged: the file is the secret.
+		log.Info().Str("file", cfg.APITokenFile).Msg("created admin API token file")
+	}
+	tokens, err := adminapi.NewTokenFile(cfg.APITokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("admin API token: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	apiLog := log.With().Str("component", "api").Logger()
+	h, err := adminapi.New(adminapi.Config{
+		Store:    st,
+		View:     view,
+		Sessions: sessionSource{srv},
+		Token:    tokens,
+		Logger:   apiLog,
+		NodeID:   nodeID,
+		Ready:    func() error { return nil },
+		Metrics:  reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
+	ln, err := adminapi.Listen(adminapi.ListenConfig{Addr: cfg.APIListen, CertFile: cfg.APITLSCert, KeyFile: cfg.APITLSKey, Logger: apiLog})
+	if err != nil {
+		return nil, fmt.Errorf("admin API listen: %w", err)
+	}
+	log.Info().Str("addr", ln.Addr().String()).Bool("tls", cfg.APITLSCert != "").Msg("admin API listening")
+	done := make(chan error, 1)
+	go func() { done <- adminapi.Serve(ctx, ln, h, apiLog) }()
+	return done, nil
 }

@@ -46,6 +46,10 @@ var settings = []setting{
 	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
 	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL)"},
 	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL)"},
+	{"api-listen", kindString, "127.0.0.1:4480", "admin REST API address (host:port; port 0 picks a free one; \"off\" disables the API)"},
+	{"api-token-file", kindString, "DATA/api-token", "bearer tokens the API accepts, one per line; created with a random token at first start; rotate by adding the new line, moving clients, then removing the old one"},
+	{"api-tls-cert", kindString, "", "PEM certificate: the API serves HTTPS when this and api-tls-key are set"},
+	{"api-tls-key", kindString, "", "PEM private key for api-tls-cert"},
 	{"log-level", kindString, "info", "log level: debug, info, warn, error"},
 	{"log-format", kindString, "json", "log format: json or console"},
 }

@@ -113,7 +113,9 @@ func (o SofsOptions) args(data, shareDir string, port, etcdClient, etcdPeer int)
 	// between servers of tests running in parallel packages.
 	a = append(a,
 		"--etcd-client-listen", loopback+":"+strconv.Itoa(etcdClient),
-		"--etcd-peer-listen", loopback+":"+strconv.Itoa(etcdPeer))
+		"--etcd-peer-listen", loopback+":"+strconv.Itoa(etcdPeer),
+		// A free port per node, so parallel test servers never collide.
+		"--api-listen", loopback+":0")
 	if o.LogLevel != "" {
 		a = append(a, "--log-level", o.LogLevel)
 	}
