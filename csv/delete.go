@@ -17,6 +17,7 @@ func (h *Handle) SetDeletePending(on bool) error {
 	if err := h.checkWrite("set delete pending"); err != nil {
 		return err
 	}
+	defer h.release()
 	if on {
 		if err := h.canDelete(); err != nil {
 			return err
@@ -103,6 +104,7 @@ func (h *Handle) Close() error {
 		}
 	}
 	v.dropFile(h.f)
+	h.waitUnpinned()
 	if err := unix.Close(h.fd); err != nil && result == nil {
 		result = sysErr("close", h.Path(), err)
 	}

@@ -25,10 +25,51 @@ func (h *Handle) diskPath() string {
 
 // check refuses use of a closed handle.
 func (h *Handle) check(op string) error {
-	if h.closed.Load() {
+	if !h.acquire() {
 		return newErr(op, h.Path(), ErrClosed)
 	}
 	return nil
+}
+
+// acquire pins the file descriptor for one operation; every successful
+// acquire (and check, checkWrite, checkData) is paired with a release.
+// Close waits for pinned operations before it closes the descriptor, so
+// an operation racing a CLOSE can never read or write through a
+// descriptor number the kernel has already handed to another file.
+// Operations may nest (a counter, not a lock).
+func (h *Handle) acquire() bool {
+	h.pinMu.Lock()
+	defer h.pinMu.Unlock()
+	if h.closed.Load() {
+		return false
+	}
+	h.pins++
+	return true
+}
+
+// release ends an operation begun by acquire.
+func (h *Handle) release() {
+	h.pinMu.Lock()
+	h.pins--
+	if h.pins == 0 && h.unpinned != nil {
+		close(h.unpinned)
+		h.unpinned = nil
+	}
+	h.pinMu.Unlock()
+}
+
+// waitUnpinned blocks until no operation holds the descriptor. It is
+// called by Close after closed is set, so the count only falls.
+func (h *Handle) waitUnpinned() {
+	h.pinMu.Lock()
+	if h.pins == 0 {
+		h.pinMu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	h.unpinned = ch
+	h.pinMu.Unlock()
+	<-ch
 }
 
 // checkWrite refuses changes through a closed handle or on a read-only
@@ -38,6 +79,7 @@ func (h *Handle) checkWrite(op string) error {
 		return err
 	}
 	if h.v.readOnly {
+		h.release()
 		return newErr(op, h.Path(), ErrReadOnly)
 	}
 	return nil
@@ -48,6 +90,7 @@ func (h *Handle) Stat() (FileInfo, error) {
 	if err := h.check("stat"); err != nil {
 		return FileInfo{}, err
 	}
+	defer h.release()
 	_, name := splitDisk(h.diskPath())
 	return h.v.infoFD(context.Background(), h.fd, name)
 }
@@ -56,9 +99,10 @@ func (h *Handle) Stat() (FileInfo, error) {
 // contract of os.File: fewer bytes only together with an error, io.EOF at
 // the end of the file. It does not allocate on success.
 func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
-	if h.closed.Load() {
+	if !h.acquire() {
 		return 0, ErrClosed
 	}
+	defer h.release()
 	if off < 0 {
 		return 0, newErr("read", h.Path(), ErrInvalidParameter)
 	}
@@ -82,9 +126,10 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes p at off with pwrite. Data reaches stable storage only
 // after Sync (the server calls it for write-through and CA shares).
 func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
-	if h.closed.Load() {
+	if !h.acquire() {
 		return 0, ErrClosed
 	}
+	defer h.release()
 	if !h.writable {
 		if h.isDir {
 			return 0, newErr("write", h.Path(), ErrIsDirectory)
@@ -118,6 +163,7 @@ func (h *Handle) Sync() error {
 	if err := h.check("sync"); err != nil {
 		return err
 	}
+	defer h.release()
 	var err error
 	for range maxRetries {
 		if h.isDir {
@@ -140,15 +186,19 @@ func (h *Handle) checkData(op string, size int64) error {
 	if err := h.checkWrite(op); err != nil {
 		return err
 	}
+	var err error
 	switch {
 	case h.isDir:
-		return newErr(op, h.Path(), ErrIsDirectory)
+		err = newErr(op, h.Path(), ErrIsDirectory)
 	case !h.writable:
-		return newErr(op, h.Path(), ErrAccessDenied)
+		err = newErr(op, h.Path(), ErrAccessDenied)
 	case size < 0:
-		return newErr(op, h.Path(), ErrInvalidParameter)
+		err = newErr(op, h.Path(), ErrInvalidParameter)
 	}
-	return nil
+	if err != nil {
+		h.release()
+	}
+	return err
 }
 
 // SetEndOfFile truncates or extends the file ([MS-FSCC] 2.4.14
@@ -157,6 +207,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 	if err := h.checkData("set end of file", size); err != nil {
 		return err
 	}
+	defer h.release()
 	if err := unix.Ftruncate(h.fd, size); err != nil {
 		return sysErr("set end of file", h.Path(), err)
 	}
@@ -172,6 +223,7 @@ func (h *Handle) SetAllocationSize(size int64) error {
 	if err := h.checkData("set allocation", size); err != nil {
 		return err
 	}
+	defer h.release()
 	var st unix.Statx_t
 	if err := statFD(h.fd, &st); err != nil {
 		return sysErr("set allocation", h.Path(), err)
@@ -204,6 +256,7 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 	if err := h.checkWrite("set basic info"); err != nil {
 		return err
 	}
+	defer h.release()
 	if attributes != 0 {
 		if (!h.isDir && attributes&AttrDirectory != 0) || (h.isDir && attributes&AttrTemporary != 0) {
 			return newErr("set basic info", h.Path(), ErrInvalidParameter)
@@ -253,6 +306,7 @@ func (h *Handle) SetSparse(on bool) error {
 	if err := h.checkWrite("set sparse"); err != nil {
 		return err
 	}
+	defer h.release()
 	if h.isDir {
 		return newErr("set sparse", h.Path(), ErrInvalidParameter)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,8 +74,13 @@ type Handle struct {
 	writable      bool
 	deleteOnClose atomic.Bool
 	closed        atomic.Bool
-	openID        uint64 // the ObjectTable entry's id; 0 if none
-	grant         Grant
+	// pinMu guards pins and unpinned: the operations using fd right now
+	// and the channel Close waits on (see acquire).
+	pinMu    sync.Mutex
+	pins     int
+	unpinned chan struct{}
+	openID   uint64 // the ObjectTable entry's id; 0 if none
+	grant    Grant
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent
@@ -263,6 +269,12 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 		return nil, 0, err
 	}
 	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: entryID(req.Entry), grant: g}
+	if err := statFD(fd, &st); err == nil && st.Nlink == 0 {
+		// Deleted (a delete-pending close) between our lookup and the
+		// acquire: the object is gone, not open.
+		v.releaseOpen(ctx, f, entryID(req.Entry))
+		return nil, 0, newErr("open", req.Path, ErrNotFound)
+	}
 	act = Opened
 	if overwrite {
 		if err := v.overwrite(fd, &st, m, req); err != nil {

@@ -21,6 +21,7 @@ func (h *Handle) ReadDir() ([]FileInfo, error) {
 	if err := h.check("read dir"); err != nil {
 		return nil, err
 	}
+	defer h.release()
 	if !h.isDir {
 		return nil, newErr("read dir", h.Path(), ErrNotDirectory)
 	}

@@ -21,6 +21,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	if err := h.checkWrite(op); err != nil {
 		return err
 	}
+	defer h.release()
 	comps, err := parsePath(newPath)
 	if err != nil {
 		return err
