@@ -113,7 +113,8 @@ func (t *MemoryObjectTable) update(id uint64, create bool, fn func(s *FileState)
 	next := cur.clone()
 	before := next.Gen
 	err := fn(next)
-	if err != nil && next.Gen == before {
+	bw, waiting := err.(*BreakWait)
+	if err != nil && next.Gen == before && !waiting {
 		return err
 	}
 	if next.Gen != before {
@@ -124,7 +125,7 @@ func (t *MemoryObjectTable) update(id uint64, create bool, fn func(s *FileState)
 	} else {
 		t.objects[id] = next
 	}
-	if bw, ok := err.(*BreakWait); ok {
+	if waiting {
 		bw.Object, bw.Gen = id, next.Gen
 	}
 	return err

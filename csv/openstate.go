@@ -319,14 +319,18 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 			}
 		}
 	}
+	// Truncating adds FILE_WRITE_DATA to what the open does to the file:
+	// an attribute-only overwrite still breaks and is granted like a
+	// writer (Samba's open_access_mask).
+	statBreak := stat && !e.Overwrite
 	var breaks []Break
 	delay := false
-	if !stat {
+	if !statBreak {
 		delayMask := CacheWrite
 		if violation {
 			delayMask = CacheHandle
 		}
-		leaseStat := isLeaseStatOpen(e.Access)
+		leaseStat := isLeaseStatOpen(e.Access) && !e.Overwrite
 		consider := func(cur uint32, breaking, isLease bool) (to uint32, brk bool) {
 			to = cur &^ delayMask
 			if e.Overwrite && delayMask&CacheHandle == 0 {
@@ -375,7 +379,12 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 		}
 	}
 	if delay {
-		s.Gen++
+		// Only new breaks move the generation: a retry that merely
+		// keeps waiting must not wake the other waiters (they would
+		// wake each other in turn).
+		if len(breaks) > 0 {
+			s.Gen++
+		}
 		return Grant{}, &BreakWait{Gen: s.Gen, Breaks: breaks}
 	}
 	if violation {
@@ -389,7 +398,7 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 	rec := OpenRecord{ID: e.ID, Access: e.Access, ShareAccess: e.ShareAccess}
 	if e.Lease != nil {
 		g.Lease = s.grantLease(e, &rec)
-	} else if !(stat && e.Existed) {
+	} else if !(statBreak && e.Existed) {
 		rec.Oplock = CachingOplock(s.grantable(e, OplockCaching(e.Oplock), nil))
 		g.Oplock = rec.Oplock
 	}
@@ -574,18 +583,29 @@ func (s *FileState) AckLease(k LeaseKey, state uint32, now time.Time) ([]Break, 
 	l.State = state
 	l.Breaking = false
 	s.Gen++
-	if l.State&^l.Required != 0 {
-		b, ok := s.breakLease(l, l.Required&l.State, now)
-		if ok {
-			return []Break{b}, nil
-		}
+	if l.State&^l.Required == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	// Further breaks arrived while this one was out: continue in steps,
+	// as Windows does (first to R, then R to none without an
+	// acknowledgment), under the same epoch.
+	to := l.Required & l.State
+	b := Break{IsLease: true, Key: l.Key, OpenIDs: s.leaseOpens(l.Key), From: l.State, Version: l.Version, Epoch: l.Epoch}
+	if l.State&(CacheWrite|CacheHandle) != 0 {
+		to |= l.State & CacheRead
+		b.To, b.AckRequired = to, true
+		l.Breaking, l.BreakTo, l.BreakStarted = true, to, now
+	} else {
+		b.To = CacheNone
+		l.State, l.Required = CacheNone, CacheNone
+	}
+	return []Break{b}, nil
 }
 
-// BreakRead breaks the read caching of every holder but the open id and its
-// lease, as a WRITE or an end-of-file change does ([MS-FSA] 2.1.4.12:
-// level II and read leases break to none without an acknowledgment).
+// BreakRead breaks the read caching of every level II oplock (the writer's
+// own included, as Windows does) and of every read lease but the writer's,
+// as a WRITE or an end-of-file change does ([MS-FSA] 2.1.4.12: they break
+// to none without an acknowledgment).
 func (s *FileState) BreakRead(id uint64, now time.Time) []Break {
 	var own *LeaseKey
 	if o := s.entry(id); o != nil && o.HasLease {
@@ -594,7 +614,7 @@ func (s *FileState) BreakRead(id uint64, now time.Time) []Break {
 	var out []Break
 	for i := range s.Entries {
 		o := &s.Entries[i]
-		if o.ID == id || o.HasLease || o.Oplock != OplockLevelII {
+		if o.HasLease || o.Oplock != OplockLevelII || o.Breaking {
 			continue
 		}
 		if b, ok := s.breakOplock(o, OplockNone, now); ok {
@@ -616,21 +636,24 @@ func (s *FileState) BreakRead(id uint64, now time.Time) []Break {
 	return out
 }
 
-// ExpireBreaks completes, as if acknowledged, every break started at or
-// before cutoff ([MS-SMB2] 3.3.2.1 oplock break acknowledgment timer).
+// ExpireBreaks ends every break started at or before cutoff whose holder
+// never acknowledged it ([MS-SMB2] 3.3.2.1 oplock break acknowledgment
+// timer): the oplock or lease is revoked (none).
 func (s *FileState) ExpireBreaks(cutoff time.Time) bool {
 	changed := false
 	for i := range s.Entries {
 		o := &s.Entries[i]
 		if o.Breaking && !o.BreakStarted.After(cutoff) {
-			o.Breaking, o.Oplock = false, o.BreakTo
+			// An unacknowledged break revokes the oplock entirely, as
+			// Windows and Samba do.
+			o.Breaking, o.Oplock = false, OplockNone
 			changed = true
 		}
 	}
 	for i := range s.Leases {
 		l := &s.Leases[i]
 		if l.Breaking && !l.BreakStarted.After(cutoff) {
-			l.Breaking, l.State = false, l.Required&l.BreakTo
+			l.Breaking, l.State, l.Required = false, CacheNone, CacheNone
 			changed = true
 		}
 	}

@@ -49,7 +49,7 @@ func (c *conn) leaseRequest(req *wire.CreateRequest) (*csv.LeaseRequest, wire.St
 // ([MS-SMB2] 2.2.14.2.10, 2.2.14.2.11).
 func leaseResponse(req *csv.LeaseRequest, g *csv.LeaseGrant) wire.Lease {
 	l := wire.Lease{
-		V2:         req.Version >= 2,
+		V2:         g.Version >= 2, // the lease's version, not the request's
 		LeaseKey:   req.Key.Key,
 		LeaseState: g.State,
 	}

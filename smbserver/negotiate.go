@@ -88,7 +88,7 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 	c.clientCaps = req.Capabilities
 	c.clientSecMode = req.SecurityMode
 	c.clientDialects = append([]uint16(nil), req.Dialects...)
-	resp.Capabilities |= c.srv.leasingCap(dialect)
+	resp.Capabilities |= c.leasingCap(dialect, req.ClientGUID) // oplock.go
 	c.serverCaps = resp.Capabilities
 	c.serverSecMode = resp.SecurityMode
 	c.negotiated = true

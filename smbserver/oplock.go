@@ -27,7 +27,7 @@ const DefaultOplockBreakTimeout = 35 * time.Second
 
 // maxBreakRounds bounds the break-and-retry loop of one CREATE: each round
 // either makes progress (an acknowledgment, a close, a timeout) or ends.
-const maxBreakRounds = 64
+const maxBreakRounds = 1024
 
 // oplockRegistry maps csv open ids to this node's opens, so breaks reach
 // their holders, and lease keys to the opens that share them.
@@ -39,6 +39,7 @@ type oplockRegistry struct {
 	info    map[*open]olInfo
 	leases  map[csv.LeaseKey]map[*open]struct{}
 	pending map[uint64][]csv.Break // breaks for opens whose CREATE has not finished
+	clients map[[16]byte][]*conn   // leasing connections by ClientGuid, oldest first
 }
 
 type olInfo struct {
@@ -53,6 +54,7 @@ func newOplockRegistry() *oplockRegistry {
 		info:    make(map[*open]olInfo),
 		leases:  make(map[csv.LeaseKey]map[*open]struct{}),
 		pending: make(map[uint64][]csv.Break),
+		clients: make(map[[16]byte][]*conn),
 	}
 }
 
@@ -68,12 +70,38 @@ func (s *Server) breakTimeout() time.Duration {
 }
 
 // leasingCap is the NEGOTIATE capability bit for leasing: SMB 2.1 and
-// later, unless oplocks are disabled.
-func (s *Server) leasingCap(dialect uint16) uint32 {
-	if dialect >= Dialect210 && !s.cfg.DisableOplocks {
-		return wire.GlobalCapLeasing
+// later, unless oplocks are disabled. It also records the connection
+// under its ClientGuid: lease breaks go to the client, on its oldest
+// connection (as Windows does), not to the connection of an open.
+func (c *conn) leasingCap(dialect uint16, client [16]byte) uint32 {
+	if dialect < Dialect210 || c.srv.cfg.DisableOplocks {
+		return 0
 	}
-	return 0
+	c.srv.ol.addClientConn(client, c)
+	return wire.GlobalCapLeasing
+}
+
+func (reg *oplockRegistry) addClientConn(client [16]byte, c *conn) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	live := reg.clients[client][:0]
+	for _, x := range reg.clients[client] {
+		if x.ctx.Err() == nil {
+			live = append(live, x)
+		}
+	}
+	reg.clients[client] = append(live, c)
+}
+
+// clientConn returns the oldest live connection of a client. Call with
+// reg.mu held.
+func (reg *oplockRegistry) clientConn(client [16]byte) *conn {
+	for _, x := range reg.clients[client] {
+		if x.ctx.Err() == nil {
+			return x
+		}
+	}
+	return nil
 }
 
 // createEntry builds the csv open entry of a CREATE: access, share mode
@@ -239,7 +267,9 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 		reg := s.ol
 		reg.mu.Lock()
 		var o *open
+		var lc *conn
 		if b.IsLease {
+			lc = reg.clientConn(b.Key.Client)
 			for _, id := range b.OpenIDs {
 				if x := reg.byID[id]; x != nil {
 					o = x
@@ -262,11 +292,15 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 		o.sess.mu.Lock()
 		c := o.sess.conn
 		o.sess.mu.Unlock()
+		if lc != nil {
+			c = lc
+		}
 		if c == nil {
 			continue
 		}
 		var body []byte
 		var sessID uint64
+		var sess *session // seals the notification when it encrypts
 		if b.IsLease {
 			n := wire.LeaseBreakNotification{
 				LeaseKey:          b.Key.Key,
@@ -287,17 +321,18 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 			}
 			n := wire.OplockBreakNotification{OplockLevel: lvl, FileID: o.id}
 			body = n.AppendTo(nil)
-			sessID = o.sess.id
+			sessID, sess = o.sess.id, o.sess
 		}
-		if err := c.sendBreak(o.sess, sessID, body); err != nil {
+		if err := c.sendBreak(sess, sessID, body); err != nil {
 			c.log.Debug().Err(err).Msg("break notification not sent")
 		}
 	}
 }
 
 // sendBreak sends an unsolicited OPLOCK_BREAK notification ([MS-SMB2]
-// 3.3.4.6, 3.3.4.7): MessageId all ones, no credits, unsigned; sealed
-// when the session encrypts.
+// 3.3.4.6, 3.3.4.7): MessageId all ones, no credits, unsigned; an oplock
+// break names its open's session and is sealed when that session
+// encrypts, a lease break names no session (as smbd does).
 func (c *conn) sendBreak(sess *session, sessID uint64, body []byte) error {
 	h := wire.Header{
 		Command:   wire.CmdOplockBreak,
@@ -307,9 +342,12 @@ func (c *conn) sendBreak(sess *session, sessID uint64, body []byte) error {
 	}
 	msg := h.AppendTo(make([]byte, 0, wire.HeaderSize+len(body)))
 	msg = append(msg, body...)
-	sess.mu.Lock()
-	encrypt := sess.encryptData && sess.enc != nil && sess.state == sessionValid
-	sess.mu.Unlock()
+	encrypt := false
+	if sess != nil {
+		sess.mu.Lock()
+		encrypt = sess.encryptData && sess.enc != nil && sess.state == sessionValid
+		sess.mu.Unlock()
+	}
 	if encrypt {
 		if e := sess.encryptor(); e != nil {
 			sealed, err := e.Seal(nil, sess.id, msg)

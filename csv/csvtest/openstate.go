@@ -89,6 +89,11 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if !errors.As(err, &bw2) || len(bw2.Breaks) != 0 {
 			t.Fatalf("retry before ack: %v", err)
 		}
+		// A retry that keeps waiting changes nothing: it must not wake
+		// other waiters (two waiters would wake each other forever).
+		if bw2.Gen != bw.Gen {
+			t.Fatalf("waiting retry moved the generation %d -> %d", bw.Gen, bw2.Gen)
+		}
 		done := make(chan error, 1)
 		wctx, cancel := context.WithTimeout(ctx, waitBudget)
 		defer cancel()
@@ -106,10 +111,19 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if _, err := tb.AckOplock(ctx, id, 1, csv.OplockNone); !errors.Is(err, csv.ErrNotBreaking) {
 			t.Fatalf("ack without break: %v", err)
 		}
-		// A write through open 2 breaks open 1's level II to none, no ack.
+		// A write through open 2 breaks every level II to none (the
+		// writer's own too, as Windows does), with no ack.
 		brks, err := tb.BreakRead(ctx, id, 2)
-		if err != nil || len(brks) != 1 || brks[0].OpenID != 1 || brks[0].AckRequired || brks[0].To != csv.CacheNone {
+		if err != nil || len(brks) != 2 {
 			t.Fatalf("BreakRead: %+v %v", brks, err)
+		}
+		for _, b := range brks {
+			if b.AckRequired || b.To != csv.CacheNone || b.From != csv.CacheRead {
+				t.Fatalf("BreakRead: %+v", b)
+			}
+		}
+		if brks, _ := tb.BreakRead(ctx, id, 2); len(brks) != 0 {
+			t.Fatalf("second BreakRead: %+v", brks)
 		}
 	})
 	t.Run("BreakTimeout", func(t *testing.T) {
@@ -174,12 +188,15 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if _, err := tb.AckLease(ctx, id, k1, 7); !errors.Is(err, csv.ErrBadAck) {
 			t.Fatalf("ack above the break: %v", err)
 		}
+		// The cascade goes in steps: RH to R (ack required), then R to
+		// none (no ack), under the same epoch.
 		next, err := tb.AckLease(ctx, id, k1, csv.CacheRead|csv.CacheHandle)
-		if err != nil || len(next) != 1 || next[0].To != csv.CacheNone || !next[0].AckRequired {
+		if err != nil || len(next) != 1 || next[0].To != csv.CacheRead || !next[0].AckRequired || next[0].Epoch != 5 {
 			t.Fatalf("cascade: %+v %v", next, err)
 		}
-		if _, err := tb.AckLease(ctx, id, k1, csv.CacheNone); err != nil {
-			t.Fatal(err)
+		next, err = tb.AckLease(ctx, id, k1, csv.CacheRead)
+		if err != nil || len(next) != 1 || next[0].To != csv.CacheNone || next[0].AckRequired {
+			t.Fatalf("cascade to none: %+v %v", next, err)
 		}
 		if _, err := tb.AckLease(ctx, id, k1, csv.CacheNone); !errors.Is(err, csv.ErrNotBreaking) {
 			t.Fatalf("ack without break: %v", err)
