@@ -26,6 +26,9 @@ func (h *Handle) SetDeletePending(on bool) error {
 	if err := h.v.objects.SetDeletePending(context.Background(), h.f.id, on); err != nil {
 		return err
 	}
+	if h.isDir {
+		h.v.notifyDeletePending(h.f.id, on)
+	}
 	return nil
 }
 
@@ -80,10 +83,16 @@ func (h *Handle) Close() error {
 	}
 	ctx := context.Background()
 	v := h.v
+	h.unwatch()
+	if h.renamed.Load() {
+		h.notifyObject(ActionModified, NotifyAttributes|NotifyCreation)
+	}
 	if h.deleteOnClose.Load() && !v.readOnly {
 		if err := h.canDelete(); err == nil {
 			if err := v.objects.SetDeletePending(ctx, h.f.id, true); err != nil {
 				v.log.Warn().Err(err).Str("path", h.Path()).Msg("delete on close")
+			} else if h.isDir {
+				v.notifyDeletePending(h.f.id, true)
 			}
 		} else {
 			v.log.Debug().Err(err).Str("path", h.Path()).Msg("delete on close refused")
@@ -151,6 +160,7 @@ func (v *Volume) remove(f *file) error {
 	if err := unix.Unlinkat(pfd, name, flags); err != nil {
 		return sysErr("delete", smbPath(disk), err)
 	}
+	v.emit(Event{Dir: parent, Name: name, Action: ActionRemoved, Filter: nameFilter(f.isDir)})
 	var pst unix.Statx_t
 	if statFD(pfd, &pst) == nil {
 		v.cache.forget(&pst)

@@ -139,6 +139,7 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, newErr("write", h.Path(), ErrInvalidParameter)
 	}
+	before := h.sizeIfWatched()
 	n := 0
 	for n < len(p) {
 		m, err := unix.Pwrite(h.fd, p[n:], off+int64(n))
@@ -153,6 +154,7 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 		}
 		n += m
 	}
+	h.notifyWrite(off+int64(n), before)
 	return n, nil
 }
 
@@ -211,6 +213,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 	if err := unix.Ftruncate(h.fd, size); err != nil {
 		return sysErr("set end of file", h.Path(), err)
 	}
+	h.notifyObject(ActionModified, NotifySize|NotifyLastWrite)
 	return nil
 }
 
@@ -232,6 +235,7 @@ func (h *Handle) SetAllocationSize(size int64) error {
 		if err := unix.Ftruncate(h.fd, size); err != nil {
 			return sysErr("set allocation", h.Path(), err)
 		}
+		h.notifyObject(ActionModified, NotifySize|NotifyLastWrite)
 		return nil
 	}
 	if size > int64(st.Blocks)*512 {
@@ -252,11 +256,16 @@ func (h *Handle) SetAllocationSize(size int64) error {
 // here (only SetSparse, for FSCTL_SET_SPARSE, does); DIRECTORY on a file
 // or TEMPORARY on a directory is ErrInvalidParameter ([MS-FSA]
 // 2.1.5.14.2).
-func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attributes uint32) error {
+func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attributes uint32) (err error) {
 	if err := h.checkWrite("set basic info"); err != nil {
 		return err
 	}
 	defer h.release()
+	defer func() {
+		if err == nil {
+			h.notifyObject(ActionModified, basicInfoFilter(!creation.IsZero(), !access.IsZero(), !write.IsZero(), attributes))
+		}
+	}()
 	if attributes != 0 {
 		if (!h.isDir && attributes&AttrDirectory != 0) || (h.isDir && attributes&AttrTemporary != 0) {
 			return newErr("set basic info", h.Path(), ErrInvalidParameter)
@@ -310,13 +319,17 @@ func (h *Handle) SetSparse(on bool) error {
 	if h.isDir {
 		return newErr("set sparse", h.Path(), ErrInvalidParameter)
 	}
-	return h.updateMeta(func(m *meta) {
+	err := h.updateMeta(func(m *meta) {
 		if on {
 			m.attrs |= AttrSparseFile
 		} else {
 			m.attrs &^= AttrSparseFile
 		}
 	})
+	if err == nil {
+		h.notifyObject(ActionModified, NotifyAttributes)
+	}
+	return err
 }
 
 // updateMeta reads, changes and writes back the meta record. Without

@@ -14,6 +14,9 @@ type ObjectState struct {
 	// DeletePending is set by SetDeletePending or by closing a
 	// delete-on-close handle; the object is removed when Opens reaches 0.
 	DeletePending bool
+	// Access is the union of the granted access of the opens acquired
+	// with an entry.
+	Access uint32
 }
 
 // ObjectTable holds the per-file open state of one volume, keyed by FileID:
@@ -57,8 +60,12 @@ type ObjectTable interface {
 	// BreakRead breaks every other holder's read caching to none, as a
 	// write or an end-of-file change through open openID does.
 	BreakRead(ctx context.Context, id, openID uint64) ([]Break, error)
-	// ExpireBreaks completes every break of id started at or before
-	// cutoff, as if its holder had acknowledged it.
+	// BreakHandle breaks the handle caching of every other lease on id
+	// before a rename through openID (when openID holds a lease). wait
+	// tells whether some lease still holds H; then Wait on gen.
+	BreakHandle(ctx context.Context, id, openID uint64) (breaks []Break, wait bool, gen uint64, err error)
+	// ExpireBreaks revokes every oplock or lease of id whose break started
+	// at or before cutoff and was never acknowledged.
 	ExpireBreaks(ctx context.Context, id uint64, cutoff time.Time) error
 	// Wait blocks until the object's generation differs from gen (any
 	// transition), or ctx ends.
@@ -204,7 +211,11 @@ func (t *MemoryObjectTable) State(_ context.Context, id uint64) (ObjectState, er
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if o := t.objects[id]; o != nil {
-		return ObjectState{Opens: o.Opens, DeletePending: o.DeletePending}, nil
+		st := ObjectState{Opens: o.Opens, DeletePending: o.DeletePending}
+		for _, e := range o.Entries {
+			st.Access |= e.Access
+		}
+		return st, nil
 	}
 	return ObjectState{}, nil
 }
@@ -256,6 +267,23 @@ func (t *MemoryObjectTable) BreakRead(_ context.Context, id, openID uint64) ([]B
 		return nil
 	})
 	return out, err
+}
+
+// BreakHandle implements ObjectTable.
+func (t *MemoryObjectTable) BreakHandle(_ context.Context, id, openID uint64) ([]Break, bool, uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Break
+	var wait bool
+	var gen uint64
+	err := t.update(id, false, func(s *FileState) error {
+		out, wait = s.BreakHandle(openID, t.now())
+		return nil
+	})
+	if o := t.objects[id]; o != nil {
+		gen = o.Gen
+	}
+	return out, wait, gen, err
 }
 
 // ExpireBreaks implements ObjectTable.

@@ -81,6 +81,12 @@ type Handle struct {
 	unpinned chan struct{}
 	openID   uint64 // the ObjectTable entry's id; 0 if none
 	grant    Grant
+	// watch is the directory's change-notify state (notify.go); guarded
+	// by Volume.watches.mu.
+	watch *Watch
+	// renamed is set when a file was renamed through the handle: its
+	// close reports an attribute change, as Windows does (notify.go).
+	renamed atomic.Bool
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent
@@ -285,6 +291,7 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 		if req.Disposition == Supersede {
 			act = Superseded
 		}
+		h.notifyObject(ActionModified, NotifyAttributes|NotifySize|NotifyLastWrite)
 	}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	return h, act, nil
@@ -393,6 +400,7 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 	}
 	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory, openID: entryID(req.Entry), grant: g}
 	h.deleteOnClose.Store(req.DeleteOnClose)
+	v.emit(Event{Dir: d.disk, Name: name, Action: ActionAdded, Filter: nameFilter(req.Directory)})
 	return h, Created, nil
 }
 

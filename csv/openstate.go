@@ -662,3 +662,29 @@ func (s *FileState) ExpireBreaks(cutoff time.Time) bool {
 	}
 	return changed
 }
+
+// BreakHandle breaks the handle caching of every lease on the object but
+// the one of open id, as a rename through id does when id holds a lease
+// (other clients must close their cached handles first; Samba's
+// delay_rename_for_lease_break). wait reports whether some lease still
+// holds H (its break is out), so the rename must wait.
+func (s *FileState) BreakHandle(id uint64, now time.Time) (out []Break, wait bool) {
+	o := s.entry(id)
+	if o == nil || !o.HasLease {
+		return nil, false
+	}
+	for i := range s.Leases {
+		l := &s.Leases[i]
+		if l.Key == o.Lease || l.State&CacheHandle == 0 {
+			continue
+		}
+		wait = true
+		if b, ok := s.breakLease(l, l.State&^CacheHandle, now); ok {
+			out = append(out, b)
+		}
+	}
+	if len(out) > 0 {
+		s.Gen++
+	}
+	return out, wait
+}

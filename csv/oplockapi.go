@@ -42,6 +42,15 @@ func (h *Handle) BreakRead(ctx context.Context) ([]Break, error) {
 	return h.v.objects.BreakRead(ctx, h.f.id, h.openID)
 }
 
+// BreakHandle breaks the handle caching of the object's other leases
+// before a rename through h (see ObjectTable.BreakHandle).
+func (h *Handle) BreakHandle(ctx context.Context) (breaks []Break, wait bool, gen uint64, err error) {
+	if h.openID == 0 {
+		return nil, false, 0, nil
+	}
+	return h.v.objects.BreakHandle(ctx, h.f.id, h.openID)
+}
+
 // WaitObject blocks until object id's state moves past generation gen
 // (see BreakWait) or ctx ends.
 func (v *Volume) WaitObject(ctx context.Context, id, gen uint64) error {

@@ -53,6 +53,10 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 		return err
 	} else if os.DeletePending {
 		return newErr(op, newPath, ErrDeletePending)
+	} else if os.Access&accDelete != 0 {
+		// The destination directory is open for DELETE: Windows refuses
+		// the rename with a sharing violation (Samba does too).
+		return newErr(op, newPath, ErrSharingViolation)
 	}
 	if h.isDir && (dst.disk == oldDisk || strings.HasPrefix(dst.disk, oldDisk+"/")) {
 		// Into itself: the kernel says EINVAL; Windows refuses it too.
@@ -77,6 +81,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 
 	newName := comps[len(comps)-1]
 	existing, est, err := v.lookup(dst, newName)
+	replaced := "" // the target a rename replaced, for change notify
 	switch {
 	case err == nil && est.Ino == h.f.id:
 		if existing == newName {
@@ -88,6 +93,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 		if err := v.checkReplace(dst, existing, &est, h.isDir, replaceIfExists, newPath); err != nil {
 			return err
 		}
+		replaced = existing
 		if existing != newName {
 			// The target differs in case: remove it, then take the
 			// client's spelling.
@@ -116,6 +122,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	if statFD(dst.fd, &pst) == nil {
 		v.cache.forget(&pst)
 	}
+	h.notifyRename(oldDisk, dst.disk, newName, replaced)
 	return nil
 }
 

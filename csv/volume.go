@@ -60,6 +60,10 @@ type Volume struct {
 	// path (which follows renames) and shared delete-on-close handling.
 	mu    sync.Mutex
 	files map[uint64]*file
+
+	// watches are the watched directory handles (change notify,
+	// notify.go).
+	watches notifyHub
 }
 
 // file is one open object on this node, shared by its handles.

@@ -290,6 +290,8 @@ func mapError(err error) wire.Status {
 		return wire.StatusObjectNameInvalid
 	case errors.Is(err, csv.ErrStreamsUnsupported):
 		return wire.StatusObjectNameInvalid
+	case errors.Is(err, csv.ErrSharingViolation): // share modes, oplock.go
+		return wire.StatusSharingViolation
 	case errors.Is(err, csv.ErrDeletePending):
 		return wire.StatusDeletePending
 	case errors.Is(err, csv.ErrNoSpace):

@@ -301,20 +301,3 @@ func (c *conn) handleLock(r *request) wire.Status {
 	}
 	return wire.StatusNotSupported
 }
-
-// handleChangeNotify answers CHANGE_NOTIFY. Change notification arrives
-// with issue #3; clients treat STATUS_NOT_SUPPORTED as "no notifications".
-func (c *conn) handleChangeNotify(r *request) wire.Status {
-	var req wire.ChangeNotifyRequest
-	if err := req.Decode(r.msg); err != nil {
-		return wire.StatusInvalidParameter
-	}
-	o, st := c.lookupOpen(r, req.FileID)
-	if st != wire.StatusSuccess {
-		return st
-	}
-	if !o.isDir {
-		return wire.StatusInvalidParameter
-	}
-	return wire.StatusNotSupported
-}

@@ -341,6 +341,9 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 			return wire.StatusNotSupported
 		}
 		replace := ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0
+		if st := c.breakForRename(r, o); st != wire.StatusSuccess { // oplock.go
+			return st
+		}
 		if err := h.Rename(target, replace); err != nil {
 			return c.mapErr(err)
 		}

@@ -409,3 +409,42 @@ func (c *conn) handleOplockBreak(r *request) wire.Status {
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
 }
+
+// breakForRename breaks the handle caching of the file's other leases
+// before a rename through o, when o holds a lease, and waits (async) until
+// none holds H any more: their clients must close cached handles first
+// (Windows; Samba's delay_rename_for_lease_break). A request that cannot
+// go async (inside a compound) waits in place.
+func (c *conn) breakForRename(r *request, o *open) wire.Status {
+	if o.handle == nil || o.handle.OpenID() == 0 {
+		return wire.StatusSuccess
+	}
+	vol := o.tree.vol
+	timeout := c.srv.breakTimeout()
+	for range maxBreakRounds {
+		bs, wait, gen, err := o.handle.BreakHandle(r.ctx)
+		if err != nil {
+			return c.mapErr(err)
+		}
+		c.srv.deliverBreaks(bs)
+		if !wait {
+			return wire.StatusSuccess
+		}
+		if err := c.goAsync(r); err != nil {
+			c.log.Debug().Err(err).Msg("rename waits for lease breaks synchronously")
+		}
+		started := time.Now()
+		wctx, cancel := context.WithTimeout(r.ctx, timeout)
+		err = vol.WaitObject(wctx, o.handle.ObjectID(), gen)
+		cancel()
+		if r.ctx.Err() != nil {
+			return wire.StatusCancelled
+		}
+		if err != nil {
+			if err := vol.ExpireBreaks(r.ctx, o.handle.ObjectID(), started); err != nil {
+				return c.mapErr(err)
+			}
+		}
+	}
+	return wire.StatusSharingViolation
+}

@@ -1,8 +1,12 @@
 package smbserver
 
 import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"sofs.io/sofs/smbserver/wire"
 )
@@ -245,4 +249,68 @@ func TestLeaseBreakAck(t *testing.T) {
 	unknown := wire.LeaseBreakAcknowledgment{LeaseKey: key, LeaseState: 0}
 	resp = a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &unknown)
 	expect(t, resp, wire.CmdOplockBreak, wire.StatusObjectNameNotFound)
+}
+
+// renameBuf is a FILE_RENAME_INFORMATION_TYPE_2 buffer ([MS-FSCC] 2.4.42).
+func renameBuf(name string, replace bool) []byte {
+	u := utf16.Encode([]rune(name))
+	b := make([]byte, 20, 20+2*len(u))
+	if replace {
+		b[0] = 1
+	}
+	binary.LittleEndian.PutUint32(b[16:], uint32(2*len(u)))
+	for _, c := range u {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return b
+}
+
+// A rename through a lease holder breaks the handle caching of the other
+// clients' leases first and completes only once they acknowledge.
+func TestRenameWaitsForHandleLeaseBreak(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	b := olConnect(t, ts, Dialect302)
+	k1, k2 := [16]byte{1}, [16]byte{2}
+	const rhState = wire.LeaseReadCaching | wire.LeaseHandleCache
+	cr := a.createOK(withLease(olCreate("src.txt", 0, rw|0x10000, shareAll), wire.Lease{LeaseKey: k1, LeaseState: rhState}))
+	if l := leaseOf(t, cr); l.LeaseState != rhState {
+		t.Fatalf("a's lease %+v", l)
+	}
+	cr2 := b.createOK(withLease(olCreate("src.txt", 0, readOnly, shareAll), wire.Lease{LeaseKey: k2, LeaseState: rhState}))
+	if l := leaseOf(t, cr2); l.LeaseState != rhState {
+		t.Fatalf("b's lease %+v", l)
+	}
+	si := wire.SetInfoRequest{InfoType: wire.InfoFile, FileInfoClass: 10, FileID: cr.FileID, Buffer: renameBuf("dst.txt", false)}
+	a.send(nil, message(a.header(wire.CmdSetInfo, a.s.id, a.tid), &si))
+	expect(t, a.recvOne(), wire.CmdSetInfo, wire.StatusPending)
+	brk := b.recvOne()
+	var n wire.LeaseBreakNotification
+	if !isBreak(t, brk) || n.Decode(brk) != nil || n.LeaseKey != k2 || n.CurrentLeaseState != rhState || n.NewLeaseState != wire.LeaseReadCaching || n.Flags != wire.LeaseBreakFlagAckRequired {
+		t.Fatalf("b got %+v", n)
+	}
+	if _, err := os.Stat(filepath.Join(ts.dir, "dst.txt")); err == nil {
+		t.Fatal("renamed before the break was acknowledged")
+	}
+	ack := wire.LeaseBreakAcknowledgment{LeaseKey: k2, LeaseState: wire.LeaseReadCaching}
+	expect(t, b.roundTrip(nil, b.header(wire.CmdOplockBreak, b.s.id, b.tid), &ack), wire.CmdOplockBreak, wire.StatusSuccess)
+	expect(t, a.recvOne(), wire.CmdSetInfo, wire.StatusSuccess)
+	if _, err := os.Stat(filepath.Join(ts.dir, "dst.txt")); err != nil {
+		t.Fatalf("rename did not happen: %v", err)
+	}
+}
+
+// Renaming into a directory that is open for DELETE is a sharing
+// violation.
+func TestRenameIntoDirOpenForDelete(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	d := olCreate("d", 0, 0x10000|readOnly, shareAll)
+	d.CreateOptions, d.FileAttributes = 1, 0x10
+	dir := a.createOK(d)
+	f := a.createOK(olCreate(`d\f.txt`, 0, rw|0x10000, shareAll))
+	si := wire.SetInfoRequest{InfoType: wire.InfoFile, FileInfoClass: 10, FileID: f.FileID, Buffer: renameBuf(`d\g.txt`, false)}
+	expect(t, a.roundTrip(nil, a.header(wire.CmdSetInfo, a.s.id, a.tid), &si), wire.CmdSetInfo, wire.StatusSharingViolation)
+	a.close(dir.FileID)
+	expect(t, a.roundTrip(nil, a.header(wire.CmdSetInfo, a.s.id, a.tid), &si), wire.CmdSetInfo, wire.StatusSuccess)
 }

@@ -61,8 +61,8 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 7, Access: writeData, ShareAccess: shareNone}); err != nil {
 			t.Fatalf("writer after the readers closed: %v", err)
 		}
-		if st, _ := tb.State(ctx, id); st.Opens != 1 {
-			t.Fatalf("opens = %d", st.Opens)
+		if st, _ := tb.State(ctx, id); st.Opens != 1 || st.Access != writeData {
+			t.Fatalf("state = %+v, want 1 open with access %#x", st, writeData)
 		}
 	})
 	t.Run("OplockBreakAck", func(t *testing.T) {
@@ -210,6 +210,33 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		tb.Release(ctx, id, 2)
 		if _, err := tb.Acquire(ctx, other, &csv.OpenEntry{ID: 5, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: 1}}); err != nil {
 			t.Fatalf("key after its lease ended: %v", err)
+		}
+	})
+	t.Run("BreakHandleForRename", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 16
+		k1, k2 := lkey(1), lkey(2)
+		rh := csv.CacheRead | csv.CacheHandle
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readData | deleteBit, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: rh, Version: 1}})
+		if g, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k2, State: rh, Version: 1}}); err != nil || g.Lease.State != rh {
+			t.Fatalf("second lease: %+v %v", g.Lease, err)
+		}
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 3, Access: readData, ShareAccess: shareAll})
+		if bs, wait, _, err := tb.BreakHandle(ctx, id, 3); err != nil || wait || len(bs) != 0 {
+			t.Fatalf("rename through an open without a lease: %+v %v %v", bs, wait, err)
+		}
+		bs, wait, _, err := tb.BreakHandle(ctx, id, 1)
+		if err != nil || !wait || len(bs) != 1 || bs[0].Key != k2 || bs[0].To != csv.CacheRead || !bs[0].AckRequired {
+			t.Fatalf("BreakHandle: %+v %v %v", bs, wait, err)
+		}
+		if bs, wait, _, _ := tb.BreakHandle(ctx, id, 1); !wait || len(bs) != 0 {
+			t.Fatalf("while breaking: %+v %v", bs, wait)
+		}
+		if _, err := tb.AckLease(ctx, id, k2, csv.CacheRead); err != nil {
+			t.Fatal(err)
+		}
+		if bs, wait, _, _ := tb.BreakHandle(ctx, id, 1); wait || len(bs) != 0 {
+			t.Fatalf("after ack: %+v %v", bs, wait)
 		}
 	})
 }
