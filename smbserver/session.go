@@ -72,6 +72,13 @@ func (s *session) encryptResponses(r *request) bool {
 	if r.encrypted {
 		return true
 	}
+	if r.hdr.Command == wire.CmdSessionSetup {
+		// The response completing authentication is signed, never
+		// encrypted: the client derives its keys only after reading it
+		// ([MS-SMB2] 3.3.5.5.3). Re-authentication of an encrypting
+		// session arrives encrypted and is answered encrypted above.
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.enc == nil || s.state != sessionValid {
