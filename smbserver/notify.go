@@ -32,7 +32,16 @@ func (c *conn) handleChangeNotify(r *request) wire.Status {
 	if err := req.Decode(r.msg); err != nil {
 		return wire.StatusInvalidParameter
 	}
+	// The request keeps its turn (order.go) until it is armed and waits,
+	// not just until it has its open: a change pipelined right behind the
+	// first CHANGE_NOTIFY of an open must find the watch in place.
+	// lookupOpen passes the turn only for the last request of a frame, so
+	// it is told this is not one; the turn then passes when r goes async
+	// or completes.
+	last := r.last
+	r.last = false
 	o, st := c.lookupOpen(r, req.FileID)
+	r.last = last
 	if st != wire.StatusSuccess {
 		return st
 	}

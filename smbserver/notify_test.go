@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -311,5 +312,30 @@ func TestEncodeNotify(t *testing.T) {
 	}
 	if _, ok := encodeNotify([]csv.Change{{Action: 1, Name: "a"}, {Action: 2, Name: "bcd"}}, len(want)-1); ok {
 		t.Fatal("encoded beyond the limit")
+	}
+}
+
+// The first CHANGE_NOTIFY of an open arms its watch before a request
+// pipelined behind it (another frame, not waiting for the interim
+// response) runs, so the change that request makes is reported.
+func TestChangeNotifyPipelined(t *testing.T) {
+	ts := startServer(t, nil)
+	n := newNotifyClient(t, ts, Dialect302)
+	for i := range 20 {
+		name := fmt.Sprint("p", i)
+		dir := n.c.create(n.s, n.tid, name, true)
+		n.notify(dir, wire.FileNotifyChangeFileName, false, 4096)
+		n.c.send(n.s.signer, message(n.c.header(wire.CmdCreate, n.s.id, n.tid), createReq(name+`\f`, false)))
+		var note []byte
+		for range 3 {
+			m := n.c.recvOne()
+			if hdrOf(t, m).Command == wire.CmdChangeNotify && status(m) != wire.StatusPending {
+				note = m
+			}
+		}
+		if note == nil {
+			t.Fatal("no final CHANGE_NOTIFY response")
+		}
+		n.want(note, wire.StatusSuccess, notifyEntry{actionAdded, "f"})
 	}
 }

@@ -64,6 +64,15 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 		sess.mu.Lock()
 		sess.mechTypesDER = tok.MechTypesDER
 		sess.mu.Unlock()
+		if len(tok.MechTypes) > 0 && !tok.MechTypes[0].Equal(spnego.OIDNTLMSSP) {
+			// The client preferred another mechanism (Kerberos) and may
+			// have sent an optimistic token for it. RFC 4178 4.2.2: the
+			// acceptor names the mechanism it selects and the client
+			// starts over with that mechanism's first token.
+			resp := wire.SessionSetupResponse{SecurityBuffer: spnego.EncodeResp(spnego.AcceptIncomplete, spnego.OIDNTLMSSP, nil, nil)}
+			r.out = resp.AppendTo(r.out)
+			return wire.StatusMoreProcessingRequired
+		}
 	}
 	if len(tok.MechToken) == 0 {
 		c.failSetup(sess)

@@ -25,12 +25,23 @@ type config struct {
 	NodeName       string
 	EtcdClient     string
 	EtcdPeer       string
-	APIListen      string // "" when the API is off
-	APITokenFile   string
-	APITLSCert     string
-	APITLSKey      string
-	LogLevel       zerolog.Level
-	LogFormat      string
+	// EtcdInitialCluster, EtcdJoin and EtcdEndpoints choose how the node
+	// reaches etcd; see settings.go.
+	EtcdInitialCluster string
+	EtcdJoin           []string
+	EtcdEndpoints      []string
+	EtcdCACert         string
+	EtcdCert           string
+	EtcdKey            string
+	APIListen          string // "" when the API is off
+	// APIListenSet is true when api-listen was given (a witness serves
+	// its health endpoints only then).
+	APIListenSet bool
+	APITokenFile string
+	APITLSCert   string
+	APITLSKey    string
+	LogLevel     zerolog.Level
+	LogFormat    string
 }
 
 // userSpec is a --user NAME:PASSWORD.
@@ -117,6 +128,56 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	if _, err := etcdnode.ParseURL(c.EtcdPeer); err != nil {
 		bad("etcd-peer-listen", err)
 	}
+	c.EtcdInitialCluster = get("etcd-initial-cluster")
+	if c.EtcdInitialCluster != "" {
+		if _, _, err := etcdnode.ParseInitialCluster(c.EtcdInitialCluster); err != nil {
+			bad("etcd-initial-cluster", err)
+		}
+	}
+	for _, name := range []string{"etcd-join", "etcd-endpoints"} {
+		v := get(name)
+		if v == "" {
+			continue
+		}
+		var urls []string
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u == "" {
+				continue
+			}
+			if _, err := etcdnode.ParseURL(u); err != nil {
+				bad(name, err)
+			}
+			urls = append(urls, u)
+		}
+		if name == "etcd-join" {
+			c.EtcdJoin = urls
+		} else {
+			c.EtcdEndpoints = urls
+		}
+	}
+	n := 0
+	for _, set := range []bool{c.EtcdInitialCluster != "", len(c.EtcdJoin) > 0, len(c.EtcdEndpoints) > 0} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		bad("etcd-endpoints", errors.New("etcd-initial-cluster, etcd-join and etcd-endpoints exclude each other"))
+	}
+	for name, dst := range map[string]*string{"etcd-cacert": &c.EtcdCACert, "etcd-cert": &c.EtcdCert, "etcd-key": &c.EtcdKey} {
+		if v := get(name); v != "" {
+			if len(c.EtcdEndpoints) == 0 {
+				bad(name, errors.New("only applies with etcd-endpoints"))
+			}
+			if *dst, err = filepath.Abs(v); err != nil {
+				bad(name, err)
+			}
+		}
+	}
+	if (c.EtcdCert == "") != (c.EtcdKey == "") {
+		bad("etcd-cert", errors.New("etcd-cert and etcd-key must be given together"))
+	}
+	c.APIListenSet = raw["api-listen"] != nil
 	if c.APIListen = get("api-listen"); c.APIListen == "off" {
 		c.APIListen = ""
 	} else if err := checkHostPort(c.APIListen); err != nil {

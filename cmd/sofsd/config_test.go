@@ -130,6 +130,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad user", []string{"--data=/d", "--user=nopassword"}, nil, "", "NAME:PASSWORD"},
 		{"bad node", []string{"--data=/d", "--node-name=my node"}, nil, "", "--node-name"},
 		{"bad etcd", []string{"--data=/d", "--etcd-peer-listen=ftp://x:1"}, nil, "", "--etcd-peer-listen"},
+		{"bad initial cluster", []string{"--data=/d", "--etcd-initial-cluster=a"}, nil, "", "--etcd-initial-cluster"},
+		{"bad join", []string{"--data=/d", "--etcd-join=ftp://x:1"}, nil, "", "--etcd-join"},
+		{"join and endpoints", []string{"--data=/d", "--etcd-join=127.0.0.1:1", "--etcd-endpoints=127.0.0.1:2"}, nil, "", "exclude each other"},
+		{"cacert without endpoints", []string{"--data=/d", "--etcd-cacert=/ca.pem"}, nil, "", "only applies with etcd-endpoints"},
+		{"cert without key", []string{"--data=/d", "--etcd-endpoints=https://e:1", "--etcd-cert=/c.pem"}, nil, "", "together"},
 		{"unknown flag", []string{"--data=/d", "--nope"}, nil, "", "nope"},
 		{"stray arg", []string{"--data=/d", "extra"}, nil, "", "unexpected argument"},
 		{"unknown key", nil, nil, "data: /d\nshrae: a=/b\n", "unknown setting \"shrae\""},
@@ -147,6 +152,25 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestEtcdModes(t *testing.T) {
+	c, err := parseConfig([]string{"--data=/d", "--node-name=n1", "--etcd-initial-cluster=n1=127.0.0.1:2380,n2=127.0.0.2:2380"}, envOf(nil), host)
+	if err != nil || c.EtcdInitialCluster == "" {
+		t.Fatalf("initial cluster: %+v %v", c, err)
+	}
+	c, err = parseConfig(nil, envOf(map[string]string{"SOFS_DATA": "/d", "SOFS_ETCD_JOIN": "127.0.0.1:2379, http://127.0.0.2:2379"}), host)
+	if err != nil || len(c.EtcdJoin) != 2 {
+		t.Fatalf("join: %+v %v", c.EtcdJoin, err)
+	}
+	c, err = parseConfig([]string{"--data=/d", "--etcd-endpoints=https://e1:2379,https://e2:2379", "--etcd-cacert=ca.pem",
+		"--etcd-cert=/c.pem", "--etcd-key=/k.pem"}, envOf(nil), host)
+	if err != nil || len(c.EtcdEndpoints) != 2 || !filepath.IsAbs(c.EtcdCACert) || c.EtcdKey != "/k.pem" {
+		t.Fatalf("endpoints: %+v %v", c, err)
+	}
+	if args, ok := witnessCommand([]string{"witness", "--data=/d"}); !ok || len(args) != 1 {
+		t.Fatalf("witnessCommand: %v %v", args, ok)
 	}
 }
 

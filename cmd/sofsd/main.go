@@ -12,16 +12,16 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"sofs.io/sofs/adminapi"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/namespace"
-	"sofs.io/sofs/namespace/etcdnode"
 	"sofs.io/sofs/smbserver"
 )
 
@@ -56,6 +56,7 @@ func main() {
 
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	args, witness := witnessCommand(args)
 	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
 	switch {
 	case errors.Is(err, errHelp):
@@ -69,7 +70,13 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
-	if err := serve(ctx, cfg, log, stdout); err != nil {
+	serveFn := serve
+	if witness {
+		serveFn = func(ctx context.Context, cfg config, log zerolog.Logger, _ io.Writer) error {
+			return runWitness(ctx, cfg, log)
+		}
+	}
+	if err := serveFn(ctx, cfg, log, stdout); err != nil {
 		if ctx.Err() != nil {
 			// A signal during start-up is a requested stop, not a failure.
 			log.Info().Err(err).Msg("stopped during start-up")
@@ -108,16 +115,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 	log = log.With().Str("node_id", node.ID).Logger()
 
-	etcd, err := etcdnode.Start(ctx, etcdnode.Config{
-		Dir: filepath.Join(cfg.Data, "etcd"),
-		// The member is named by node id, which survives renames; etcd
-		// keeps the name in its data and a mismatch would confuse peers.
-		Name:         node.ID,
-		ClientURL:    cfg.EtcdClient,
-		PeerURL:      cfg.EtcdPeer,
-		Logger:       log,
-		ReadyTimeout: etcdReadyTimeout,
-	})
+	etcd, err := openEtcd(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -142,6 +140,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return err
 	}
 	defer view.Close()
+	members, err := namespace.NewMembers(ctx, st, log)
+	if err != nil {
+		return err
+	}
+	defer members.Close()
+	mship := &membership{self: node.ID, store: st, members: members, etcd: etcd}
 
 	srv, err := smbserver.New(smbserver.Config{
 		Logger:         log.With().Str("component", "smb").Logger(),
@@ -164,7 +168,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// signal, so waiting for it below can never hang.
 	apiCtx, apiCancel := context.WithCancel(ctx)
 	defer apiCancel()
-	apiDone, err := startAPI(apiCtx, cfg, st, view, srv, node.ID, log)
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, srv, mship, node.ID, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -181,10 +185,43 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 	}()
 
+	// Join the membership: registered "joining" now, "up" once SMB serves.
+	fenced := new(atomic.Bool)
+	hooks := fenceHooks{func(f bool) {
+		fenced.Store(f)
+		if f {
+			log.Error().Msg("fenced: readiness is false and new SMB connections are refused until the etcd lease is back; " +
+				"the SMB server has no per-open fencing yet")
+		}
+	}}
+	rec := namespace.NodeRecord{
+		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{ln.Addr().String()}, APIAddress: apiAddr,
+		Version: version(), State: namespace.NodeJoining, StartedAt: time.Now().UTC(),
+	}
+	if id := etcd.MemberID(); id != 0 {
+		rec.EtcdMember = strconv.FormatUint(id, 16)
+	}
+	reg, err := st.Register(ctx, rec, namespace.RegisterOptions{Logger: log, OnFence: hooks.call})
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		return err
+	}
+	mship.reg.Store(reg)
+	defer func() {
+		// Revoking the lease shows the node down at once.
+		closeBounded(log, "membership", etcdCloseTimeout, func() error { return reg.Close(context.WithoutCancel(ctx)) })
+	}()
+
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).Msg("smb listening")
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
+	if err := reg.SetState(ctx, namespace.NodeUp); err != nil {
+		// The lease loop re-registers if etcd is the problem; the state
+		// stays "joining" in the records until the next change.
+		log.Error().Err(err).Msg("could not record the node as up")
+	}
 	select {
 	case err := <-done:
 		cerr := srv.Close()
@@ -240,14 +277,15 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
-func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, srv *smbserver.Server, nodeID string, log zerolog.Logger) (<-chan error, error) {
+func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, srv *smbserver.Server,
+	mship *membership, nodeID string, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
-		return nil, nil
+		return nil, "", nil
 	}
 	created, err := adminapi.EnsureTokenFile(cfg.APITokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("admin API token: %w", err)
+		return nil, "", fmt.Errorf("admin API token: %w", err)
 	}
 	if created {
 		// The token itself is never logged: the file is the secret.
@@ -255,10 +293,19 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 	}
 	tokens, err := adminapi.NewTokenFile(cfg.APITokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("admin API token: %w", err)
+		return nil, "", fmt.Errorf("admin API token: %w", err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sofs_node_lease_held",
+		Help: "1 while this node holds its etcd membership lease, 0 while it is fenced or not yet registered.",
+	}, func() float64 {
+		if r := mship.reg.Load(); r != nil && r.Healthy() == nil {
+			return 1
+		}
+		return 0
+	}))
 	apiLog := log.With().Str("component", "api").Logger()
 	h, err := adminapi.New(adminapi.Config{
 		Store:    st,
@@ -267,18 +314,19 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Token:    tokens,
 		Logger:   apiLog,
 		NodeID:   nodeID,
-		Ready:    func() error { return nil },
+		Members:  mship,
+		Ready:    mship.ready,
 		Metrics:  reg,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("admin API: %w", err)
+		return nil, "", fmt.Errorf("admin API: %w", err)
 	}
 	ln, err := adminapi.Listen(adminapi.ListenConfig{Addr: cfg.APIListen, CertFile: cfg.APITLSCert, KeyFile: cfg.APITLSKey, Logger: apiLog})
 	if err != nil {
-		return nil, fmt.Errorf("admin API listen: %w", err)
+		return nil, "", fmt.Errorf("admin API listen: %w", err)
 	}
 	log.Info().Str("addr", ln.Addr().String()).Bool("tls", cfg.APITLSCert != "").Msg("admin API listening")
 	done := make(chan error, 1)
 	go func() { done <- adminapi.Serve(ctx, ln, h, apiLog) }()
-	return done, nil
+	return done, ln.Addr().String(), nil
 }

@@ -44,8 +44,14 @@ var settings = []setting{
 	{"require-signing", kindBool, "true", "require SMB signing on every session"},
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
 	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
-	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL)"},
-	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL)"},
+	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0"},
+	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0"},
+	{"etcd-initial-cluster", kindString, "", "form a new multi-member cluster on first start: NODE-NAME=PEER-URL,... listing every member by node name (this node's entry must match node-name and etcd-peer-listen); give the same value to every member and start them together. Ignored once DATA/etcd holds member data"},
+	{"etcd-join", kindString, "", "join a running cluster on first start: CLIENT-URL[,CLIENT-URL...] of existing members; the node adds itself as a voting member. Ignored once DATA/etcd holds member data"},
+	{"etcd-endpoints", kindString, "", "use an external etcd cluster instead of an embedded member: CLIENT-URL[,CLIENT-URL...] (https:// for TLS); excludes etcd-initial-cluster and etcd-join"},
+	{"etcd-cacert", kindString, "", "external etcd: PEM CA bundle to verify the servers with (default: system roots for https endpoints)"},
+	{"etcd-cert", kindString, "", "external etcd: PEM client certificate (with etcd-key)"},
+	{"etcd-key", kindString, "", "external etcd: PEM private key of etcd-cert"},
 	{"api-listen", kindString, "127.0.0.1:4480", "admin REST API address (host:port; port 0 picks a free one; \"off\" disables the API)"},
 	{"api-token-file", kindString, "DATA/api-token", "bearer tokens the API accepts, one per line; created with a random token at first start; rotate by adding the new line, moving clients, then removing the old one"},
 	{"api-tls-cert", kindString, "", "PEM certificate: the API serves HTTPS when this and api-tls-key are set"},
@@ -280,6 +286,14 @@ func printHelp(w io.Writer) {
 	fmt.Fprint(w, `sofsd is the sofs node daemon: it runs an embedded etcd member and serves SMB3.
 
 Usage: sofsd --data DIR [settings]
+       sofsd witness --data DIR [settings]
+
+"sofsd witness" runs only a voting embedded etcd member (quorum witness):
+no SMB and no API. Of the settings below it uses data, node-name,
+etcd-client-listen, etcd-peer-listen, etcd-initial-cluster, etcd-join,
+log-level and log-format; given api-listen explicitly (and optionally
+api-tls-cert/api-tls-key) it serves only GET /healthz and GET /readyz
+(ready while its member knows a leader), without a token.
 
 Every setting can be given as a flag, an environment variable or a key in
 the config file; a flag wins over the environment, which wins over the file.

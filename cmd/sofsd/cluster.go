@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
+	"sofs.io/sofs/adminapi"
+	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/etcdnode"
+)
+
+// openEtcd starts the embedded member (alone, forming a cluster from
+// etcd-initial-cluster, or joining through etcd-join) or connects to the
+// external cluster of etcd-endpoints. The embedded member is named after
+// the node name, which is what operators write in etcd-initial-cluster.
+func openEtcd(ctx context.Context, cfg config, log zerolog.Logger) (*etcdnode.Node, error) {
+	if len(cfg.EtcdEndpoints) > 0 {
+		return etcdnode.Connect(ctx, etcdnode.ClientConfig{
+			Endpoints: cfg.EtcdEndpoints, CACert: cfg.EtcdCACert, Cert: cfg.EtcdCert, Key: cfg.EtcdKey,
+			Logger: log, ReadyTimeout: etcdReadyTimeout,
+		})
+	}
+	return etcdnode.Start(ctx, etcdnode.Config{
+		Dir:            filepath.Join(cfg.Data, "etcd"),
+		Name:           cfg.NodeName,
+		ClientURL:      cfg.EtcdClient,
+		PeerURL:        cfg.EtcdPeer,
+		InitialCluster: cfg.EtcdInitialCluster,
+		Join:           cfg.EtcdJoin,
+		Logger:         log,
+		ReadyTimeout:   etcdReadyTimeout,
+	})
+}
+
+// runWitness is "sofsd witness": a voting embedded etcd member and nothing
+// else, so that two sofs nodes plus a witness keep quorum when any one of
+// the three is lost.
+func runWitness(ctx context.Context, cfg config, log zerolog.Logger) error {
+	if len(cfg.EtcdEndpoints) > 0 {
+		return errors.New("a witness is an embedded etcd member; etcd-endpoints does not apply")
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	node, err := loadOrCreateNode(cfg.Data, cfg.NodeName)
+	if err != nil {
+		return err
+	}
+	log = log.With().Str("node_id", node.ID).Str("role", "witness").Logger()
+	etcd, err := openEtcd(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBounded(log, "etcd", etcdCloseTimeout, etcd.Close)
+	var apiDone chan error
+	if cfg.APIListenSet && cfg.APIListen != "" {
+		apiLog := log.With().Str("component", "api").Logger()
+		ln, err := adminapi.Listen(adminapi.ListenConfig{Addr: cfg.APIListen, CertFile: cfg.APITLSCert, KeyFile: cfg.APITLSKey, Logger: apiLog})
+		if err != nil {
+			return fmt.Errorf("health API listen: %w", err)
+		}
+		log.Info().Str("addr", ln.Addr().String()).Msg("witness health endpoints listening")
+		apiDone = make(chan error, 1)
+		go func() { apiDone <- adminapi.Serve(ctx, ln, witnessHealth(etcd), apiLog) }()
+	}
+	log.Info().Str("member", strconv.FormatUint(etcd.MemberID(), 16)).Msg("quorum witness running")
+	<-ctx.Done()
+	log.Info().Msg("shutting down")
+	if apiDone != nil {
+		if err := <-apiDone; err != nil {
+			log.Error().Err(err).Msg("health API stopped with an error")
+		}
+	}
+	return nil
+}
+
+// witnessHealth serves a witness's only endpoints: GET /healthz (the
+// process runs) and GET /readyz (its etcd member knows a leader, so it is
+// part of a quorum). Neither needs a token; they reveal nothing else.
+func witnessHealth(etcd *etcdnode.Node) http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, code int, body string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		io.WriteString(w, body+"\n")
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		reply(w, http.StatusOK, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !etcd.HasLeader() {
+			reply(w, http.StatusServiceUnavailable, `{"error":{"code":"not_ready","message":"not ready: the etcd member has no leader"}}`)
+			return
+		}
+		reply(w, http.StatusOK, `{"status":"ready"}`)
+	})
+	return mux
+}
+
+// witnessCommand strips a leading "witness" argument.
+func witnessCommand(args []string) ([]string, bool) {
+	if len(args) > 0 && args[0] == "witness" {
+		return args[1:], true
+	}
+	return args, false
+}
+
+// membership is the node's view of the cluster for the admin API: it
+// implements adminapi.Members and adminapi.NodeController over the
+// namespace membership records, and readiness over the node's lease.
+type membership struct {
+	self    string
+	store   *namespace.Store
+	members *namespace.Members
+	etcd    *etcdnode.Node
+	reg     atomic.Pointer[namespace.Registration]
+}
+
+var (
+	_ adminapi.Members        = (*membership)(nil)
+	_ adminapi.NodeController = (*membership)(nil)
+)
+
+func (m *membership) info(n namespace.NodeStatus) adminapi.NodeInfo {
+	ni := adminapi.NodeInfo{
+		ID: n.ID, Name: n.Name, State: n.State, SMBAddresses: n.SMBAddresses,
+		APIAddress: n.APIAddress, Version: n.Version,
+		Ready: n.Live && n.State == namespace.NodeUp,
+	}
+	if !n.StartedAt.IsZero() {
+		t := n.StartedAt
+		ni.StartedAt = &t
+	}
+	if n.ID == m.self {
+		ni.Ready = m.ready() == nil
+	}
+	return ni
+}
+
+func (m *membership) Nodes(context.Context) ([]adminapi.NodeInfo, error) {
+	list := m.members.Nodes()
+	out := make([]adminapi.NodeInfo, 0, len(list))
+	for _, n := range list {
+		out = append(out, m.info(n))
+	}
+	return out, nil
+}
+
+func (m *membership) Node(_ context.Context, id string) (adminapi.NodeInfo, error) {
+	n, ok := m.members.Node(id)
+	if !ok {
+		return adminapi.NodeInfo{}, fmt.Errorf("node %q: %w", id, adminapi.ErrNodeNotFound)
+	}
+	return m.info(n), nil
+}
+
+func mapNodeErr(err error) error {
+	switch {
+	case errors.Is(err, namespace.ErrNotFound):
+		return fmt.Errorf("%w: %w", adminapi.ErrNodeNotFound, err)
+	case errors.Is(err, namespace.ErrBusy):
+		return fmt.Errorf("%w: %w", adminapi.ErrNodeBusy, err)
+	}
+	return err
+}
+
+// Drain records the drain; the node's clients are moved by the witness
+// service once it exists.
+func (m *membership) Drain(ctx context.Context, id string) error {
+	return mapNodeErr(m.store.DrainNode(ctx, id))
+}
+
+// Remove forgets a down node and removes its embedded etcd member, so the
+// quorum is computed over the nodes that remain.
+func (m *membership) Remove(ctx context.Context, id string) error {
+	rec, err := m.store.RemoveNode(ctx, id)
+	if err != nil {
+		return mapNodeErr(err)
+	}
+	if rec.EtcdMember == "" {
+		return nil
+	}
+	mid, err := strconv.ParseUint(rec.EtcdMember, 16, 64)
+	if err != nil {
+		return fmt.Errorf("node %s: etcd member id %q: %w", id, rec.EtcdMember, err)
+	}
+	if _, err := m.etcd.Client().MemberRemove(ctx, mid); err != nil && !errors.Is(err, rpctypes.ErrMemberNotFound) {
+		return fmt.Errorf("node %s removed, but not its etcd member %s: %w", id, rec.EtcdMember, err)
+	}
+	return nil
+}
+
+// ready is the node's readiness: registered, holding its lease, and not
+// draining.
+func (m *membership) ready() error {
+	reg := m.reg.Load()
+	if reg == nil {
+		return errors.New("starting: not registered in the cluster yet")
+	}
+	if err := reg.Healthy(); err != nil {
+		return err
+	}
+	// A drain may come from any node: the watched view has it first.
+	if n, ok := m.members.Node(m.self); reg.Record().State == namespace.NodeDraining || ok && n.State == namespace.NodeDraining {
+		return errors.New("draining")
+	}
+	return nil
+}
+
+// fenceHooks are told when the node loses (true) or regains (false) its
+// etcd lease. The SMB server has no per-open fencing yet; when it does, it
+// registers here to stop I/O on its opens.
+type fenceHooks []func(fenced bool)
+
+func (h fenceHooks) call(fenced bool) {
+	for _, f := range h {
+		f(fenced)
+	}
+}
+
+// fencingListener refuses new SMB connections while the node is fenced:
+// it accepts and at once closes them, so clients try another node instead
+// of starting work here. Connections accepted before keep running (the SMB
+// server has no per-open fencing yet).
+type fencingListener struct {
+	net.Listener
+	fenced *atomic.Bool
+	log    zerolog.Logger
+}
+
+func (l fencingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || !l.fenced.Load() {
+			return c, err
+		}
+		l.log.Warn().Str("client", c.RemoteAddr().String()).Msg("fenced: refused a new SMB connection")
+		c.Close()
+	}
+}

@@ -1,0 +1,185 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ClusterNode is one sofsd process of a multi-node test (a sofs node or a
+// quorum witness) on its own loopback address, with ports chosen once so
+// that a restart reuses them: etcd peers know a member by its peer URL.
+type ClusterNode struct {
+	Name string
+	// Addr is the node's loopback address, such as 127.0.0.2.
+	Addr string
+	// Dir holds the node's data directory (Dir/data) and log.
+	Dir string
+	// Witness runs "sofsd witness" instead of a node.
+	Witness bool
+	// Ports.
+	SMBPort, APIPort, EtcdClientPort, EtcdPeerPort int
+	// Args are appended to every start's command line (etcd mode, ...).
+	Args []string
+
+	proc   *Process
+	killed bool // the current process was ended by Kill
+}
+
+// NewClusterNode picks free ports on addr for a node named name, keeping
+// its files under dir.
+func NewClusterNode(name, addr, dir string) (*ClusterNode, error) {
+	n := &ClusterNode{Name: name, Addr: addr, Dir: dir}
+	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort} {
+		var err error
+		if *p, err = FreePort(addr); err != nil {
+			return nil, err
+		}
+	}
+	return n, os.MkdirAll(dir, 0o755)
+}
+
+// Data returns the node's data directory.
+func (n *ClusterNode) Data() string { return filepath.Join(n.Dir, "data") }
+
+// LogPath returns the file the node's stdout and stderr go to (appended
+// across restarts).
+func (n *ClusterNode) LogPath() string { return filepath.Join(n.Dir, "sofsd.log") }
+
+// PeerURL and ClientURL are the node's embedded etcd URLs.
+func (n *ClusterNode) PeerURL() string   { return "http://" + n.hostPort(n.EtcdPeerPort) }
+func (n *ClusterNode) ClientURL() string { return "http://" + n.hostPort(n.EtcdClientPort) }
+
+// APIURL is the node's admin API.
+func (n *ClusterNode) APIURL() string { return "http://" + n.hostPort(n.APIPort) }
+
+// TokenFile is the node's admin API token file.
+func (n *ClusterNode) TokenFile() string { return filepath.Join(n.Data(), "api-token") }
+
+// SMBHostPort is the node's SMB address.
+func (n *ClusterNode) SMBHostPort() string { return n.hostPort(n.SMBPort) }
+
+func (n *ClusterNode) hostPort(p int) string { return n.Addr + ":" + strconv.Itoa(p) }
+
+// InitialCluster returns the etcd-initial-cluster value for members.
+func InitialCluster(members ...*ClusterNode) string {
+	parts := make([]string, len(members))
+	for i, m := range members {
+		parts[i] = m.Name + "=" + m.PeerURL()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (n *ClusterNode) args() []string {
+	var a []string
+	if n.Witness {
+		a = append(a, "witness")
+	}
+	a = append(a,
+		"--data", n.Data(),
+		"--node-name", n.Name,
+		"--etcd-client-listen", n.hostPort(n.EtcdClientPort),
+		"--etcd-peer-listen", n.hostPort(n.EtcdPeerPort),
+	)
+	// A witness serves only /healthz and /readyz on its API address.
+	a = append(a, "--api-listen", n.hostPort(n.APIPort))
+	if !n.Witness {
+		a = append(a, "--smb-listen", n.SMBHostPort())
+	}
+	return append(a, n.Args...)
+}
+
+// Start launches the process without waiting for it to serve (members of
+// a new etcd cluster only become ready together); see Wait.
+func (n *ClusterNode) Start() error {
+	if n.proc != nil {
+		select {
+		case <-n.proc.exited:
+		default:
+			return fmt.Errorf("harness: node %s is already running", n.Name)
+		}
+	}
+	bin, err := sofsdBinary()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("harness: node log: %w", err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "==== harness: starting %s %s\n", bin, strings.Join(n.args(), " "))
+	cmd := exec.Command(bin, n.args()...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start %s: %w", bin, err)
+	}
+	p := &Process{Dir: n.Dir, LogPath: n.LogPath(), cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	n.proc, n.killed = p, false
+	return nil
+}
+
+// Wait waits until the node serves: its SMB port (a witness: its etcd
+// client port) accepts connections.
+func (n *ClusterNode) Wait(ctx context.Context) error {
+	if n.proc == nil {
+		return fmt.Errorf("harness: node %s not started", n.Name)
+	}
+	port := n.SMBPort
+	if n.Witness {
+		port = n.EtcdClientPort
+	}
+	if err := WaitForPort(ctx, n.Addr, port, n.proc.exited); err != nil {
+		return fmt.Errorf("node %s: %w\n%s", n.Name, err, tailFile(n.LogPath()))
+	}
+	return nil
+}
+
+// Kill ends the node with SIGKILL (a crash) and waits for it to exit.
+func (n *ClusterNode) Kill() {
+	if n.proc == nil {
+		return
+	}
+	n.killed = true
+	_ = syscall.Kill(-n.proc.cmd.Process.Pid, syscall.SIGKILL)
+	<-n.proc.exited
+}
+
+// Stop ends the node with SIGTERM (SIGKILL after a grace period). A node
+// already ended by Kill is not an error.
+func (n *ClusterNode) Stop() error {
+	if n.proc == nil || n.killed {
+		return nil
+	}
+	return n.proc.Stop()
+}
+
+// Log returns the end of the node's log.
+func (n *ClusterNode) Log() string { return tailFile(n.LogPath()) }
+
+// BuildSofsctl builds ./cmd/sofsctl of the module into dir and returns the
+// binary's path.
+func BuildSofsctl(ctx context.Context, dir string) (string, error) {
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "sofsctl")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sofsctl")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("harness: go build ./cmd/sofsctl: %w\n%s", err, out)
+	}
+	return bin, nil
+}

@@ -1,0 +1,150 @@
+package namespace
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// waitMembers waits through Changed until cond holds, failing after limit.
+func waitMembers(t *testing.T, m *Members, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		ch := m.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("members did not reach %s within %s: %+v", what, limit, m.Nodes())
+		}
+	}
+}
+
+func stateOf(m *Members, id string) string {
+	n, ok := m.Node(id)
+	if !ok {
+		return ""
+	}
+	return n.State
+}
+
+func TestMembership(t *testing.T) {
+	cli := startEtcd(t)
+	ctx := testCtx(t)
+	st := NewStore(cli)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	m, err := NewMembers(ctx, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	var mu sync.Mutex
+	var fences []bool
+	fenceCh := make(chan bool, 8)
+	reg, err := st.Register(ctx, NodeRecord{ID: "n1", Name: "one", SMBAddresses: []string{"127.0.0.1:445"}}, RegisterOptions{
+		TTL: 3 * time.Second, Logger: log,
+		OnFence: func(f bool) { mu.Lock(); fences = append(fences, f); mu.Unlock(); fenceCh <- f },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, m, 5*time.Second, "n1 joining", func() bool { return stateOf(m, "n1") == NodeJoining })
+	if err := reg.SetState(ctx, NodeUp); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, m, 5*time.Second, "n1 up", func() bool { return stateOf(m, "n1") == NodeUp })
+	if _, err := st.RemoveNode(ctx, "n1"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("remove live node: %v", err)
+	}
+	if err := st.DrainNode(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("drain unknown: %v", err)
+	}
+
+	// Someone revokes the lease: the node fences, re-registers, unfences.
+	if _, err := cli.Revoke(ctx, clientv3.LeaseID(reg.lease)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{true, false} {
+		select {
+		case f := <-fenceCh:
+			if f != want {
+				t.Fatalf("fence callback %v, want %v", f, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no fence callback %v", want)
+		}
+	}
+	if reg.Healthy() != nil {
+		t.Fatal("unhealthy after re-registration")
+	}
+	waitMembers(t, m, 5*time.Second, "n1 back", func() bool { n, _ := m.Node("n1"); return n.Live })
+
+	// Drain survives the node's own SetState(up).
+	if err := st.DrainNode(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, m, 5*time.Second, "n1 draining", func() bool { return stateOf(m, "n1") == NodeDraining })
+	if err := reg.SetState(ctx, NodeUp); err != nil {
+		t.Fatal(err)
+	}
+	if reg.Record().State != NodeDraining {
+		t.Fatalf("SetState(up) overrode drain: %s", reg.Record().State)
+	}
+
+	// Close revokes: down at once, then removable.
+	if err := reg.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitMembers(t, m, 5*time.Second, "n1 down", func() bool { return stateOf(m, "n1") == NodeDown })
+	list, err := st.ListNodes(ctx)
+	if err != nil || len(list) != 1 || list[0].State != NodeDown || list[0].Live {
+		t.Fatalf("ListNodes: %+v %v", list, err)
+	}
+	rec, err := st.RemoveNode(ctx, "n1")
+	if err != nil || rec.Name != "one" {
+		t.Fatalf("remove: %+v %v", rec, err)
+	}
+	waitMembers(t, m, 5*time.Second, "n1 gone", func() bool { _, ok := m.Node("n1"); return !ok })
+	if _, err := st.RemoveNode(ctx, "n1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("remove twice: %v", err)
+	}
+}
+
+// TestFenceWhenEtcdUnreachable closes the client under a registration: it
+// must fence before the lease's TTL has passed.
+func TestFenceWhenEtcdUnreachable(t *testing.T) {
+	cli := startEtcd(t)
+	ctx := testCtx(t)
+	c2, err := clientv3.New(clientv3.Config{Endpoints: cli.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(c2)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	reg, err := st.Register(ctx, NodeRecord{ID: "n2"}, RegisterOptions{TTL: 3 * time.Second, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := reg.Changed()
+	cut := time.Now()
+	c2.Close()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not fenced")
+	}
+	if took := time.Since(cut); took >= 3*time.Second || reg.Healthy() == nil {
+		t.Fatalf("fenced after %s (TTL 3s), healthy=%v", took, reg.Healthy())
+	}
+	reg.cancel()
+	<-reg.done
+}
