@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,13 +31,22 @@ func startEtcd(t *testing.T) *clientv3.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := etcdnode.Start(ctx, etcdnode.Config{
-		Dir:          t.TempDir(),
-		ClientURL:    freeAddr(t),
-		PeerURL:      freeAddr(t),
-		Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		ReadyTimeout: 20 * time.Second,
-	})
+	// The free ports are found by binding and closing, so another
+	// test can take one in between: retry a few times on that race.
+	var n *etcdnode.Node
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		n, err = etcdnode.Start(ctx, etcdnode.Config{
+			Dir:          t.TempDir(),
+			ClientURL:    freeAddr(t),
+			PeerURL:      freeAddr(t),
+			Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+			ReadyTimeout: 20 * time.Second,
+		})
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,13 +55,22 @@ func Start(t testing.TB, o Options) *Server {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	n, err := etcdnode.Start(ctx, etcdnode.Config{
-		Dir:          t.TempDir(),
-		ClientURL:    freeAddr(t),
-		PeerURL:      freeAddr(t),
-		Logger:       log,
-		ReadyTimeout: 20 * time.Second,
-	})
+	// The free ports are found by binding and closing, so another
+	// test can take one in between: retry a few times on that race.
+	var n *etcdnode.Node
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		n, err = etcdnode.Start(ctx, etcdnode.Config{
+			Dir:          t.TempDir(),
+			ClientURL:    freeAddr(t),
+			PeerURL:      freeAddr(t),
+			Logger:       log,
+			ReadyTimeout: 20 * time.Second,
+		})
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
