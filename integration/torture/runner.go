@@ -40,6 +40,15 @@ func DefaultOptions() []string {
 // a slow server while a hung one costs CI at most that much per suite.
 const DefaultSuiteTimeout = 3 * time.Minute
 
+// slowSuites get more time: their tests wait out break and notification
+// timeouts on purpose (each "no break expected" check waits seconds), so
+// even a correct server needs minutes.
+var slowSuites = map[string]time.Duration{
+	"smb2.oplock": 6 * time.Minute,
+	"smb2.lease":  8 * time.Minute,
+	"smb2.notify": 5 * time.Minute,
+}
+
 // killGrace bounds how long Run waits for output pipes after killing a
 // timed-out smbtorture.
 const killGrace = 5 * time.Second
@@ -97,6 +106,9 @@ func (r *Runner) Run(ctx context.Context, suite string) (SuiteResult, error) {
 	timeout := r.SuiteTimeout
 	if timeout == 0 {
 		timeout = DefaultSuiteTimeout
+		if t, ok := slowSuites[suite]; ok {
+			timeout = t
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -21,7 +21,7 @@ const StrictEnv = "SOFS_TORTURE_STRICT"
 // totalBudget caps the whole smbtorture run so that CI stays well inside
 // its 45-minute budget even if sofs hangs several suites until their
 // per-suite timeouts; suites left when it runs out are reported as errors.
-const totalBudget = 15 * time.Minute
+const totalBudget = 30 * time.Minute
 
 // expectations loads what TestSmbtorture compares against: the sofs
 // known-failures list, or, when the target is the reference smbd itself,
