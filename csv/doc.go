@@ -35,6 +35,8 @@
 // attributes; attribute and creation-time changes are then not persisted.
 //
 // Known limits, by design for now:
+//   - 8.3 short names are computed from the long name (shortname.go), not
+//     stored; they are not guaranteed unique within a directory.
 //   - ChangeTime is the inode ctime, which POSIX cannot set; a change
 //     time set through SetBasicInfo is kept in the meta record and
 //     reported until the file's data (its mtime) changes.

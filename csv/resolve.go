@@ -208,8 +208,9 @@ func (v *Volume) walkDir(op, path string, comps []string) (*dirRef, error) {
 }
 
 // lookup finds the on-disk spelling of name in directory d: the exact name
-// if it exists (no scan), else a case-insensitive match from the cache. It
-// returns ErrNotFound (bare) when there is none.
+// if it exists (no scan), else a case-insensitive match from the cache,
+// else the name whose 8.3 short name name is (see ShortName). It returns
+// ErrNotFound (bare) when there is none.
 func (v *Volume) lookup(d *dirRef, name string) (string, unix.Statx_t, error) {
 	var st unix.Statx_t
 	err := statAt(d.fd, name, &st)
@@ -224,7 +225,9 @@ func (v *Volume) lookup(d *dirRef, name string) (string, unix.Statx_t, error) {
 		return "", st, err
 	}
 	if found == "" {
-		return "", st, ErrNotFound
+		// Not a long name: perhaps the short name of one (shortname.go).
+		found, err := v.statShort(d, name, &st)
+		return found, st, err
 	}
 	if err := statAt(d.fd, found, &st); err != nil {
 		if err == unix.ENOENT {

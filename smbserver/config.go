@@ -52,6 +52,14 @@ type UserSource interface {
 	NTHash(user string) (hash [16]byte, ok bool)
 }
 
+// RequestObserver receives one call per handled request, for metrics. It
+// must be cheap and safe for concurrent use: it runs on the request path.
+// command is the SMB2 command code, status the NTSTATUS returned, in and
+// out the request and response message sizes in bytes.
+type RequestObserver interface {
+	ObserveRequest(command uint16, status uint32, elapsed time.Duration, in, out int)
+}
+
 // Config configures a Server. Zero values of the numeric limits select the
 // documented defaults (see Validate).
 type Config struct {
@@ -64,6 +72,8 @@ type Config struct {
 
 	Shares ShareSource
 	Users  UserSource
+	// Observer, when set, sees every handled request (metrics).
+	Observer RequestObserver
 
 	// RequireSigning sets SMB2_NEGOTIATE_SIGNING_REQUIRED; true by default
 	// in sofsd because unsigned SMB is trivially tampered with.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
@@ -338,11 +339,19 @@ func (c *conn) chargeCredits(r *request) error {
 // runHandler calls the command handler, turning a panic into
 // STATUS_INTERNAL_ERROR so that no request can take the process down.
 func (c *conn) runHandler(info commandInfo, r *request) (status wire.Status) {
+	obs := c.srv.cfg.Observer
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error().Interface("panic", p).Str("stack", string(debug.Stack())).
 				Stringer("command", r.hdr.Command).Msg("handler panic")
 			status = wire.StatusInternalError
+		}
+		if obs != nil {
+			obs.ObserveRequest(uint16(r.hdr.Command), uint32(status), time.Since(start), len(r.msg), len(r.out))
 		}
 	}()
 	return info.handle(c, r)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/wire"
 )
@@ -125,11 +126,26 @@ func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
 			x.FullName = o.handle.Path()
 		}
 	}
+	if class == fscc.FileAlternateNameInformation {
+		fi.ShortName = alternateName(o.handle.Path())
+	}
 	data, err := fscc.AppendFileInfo(nil, class, &fi, &x)
 	if err != nil {
 		return nil, fsccStatus(err)
 	}
 	return data, wire.StatusSuccess
+}
+
+// alternateName is the 8.3 name FileAlternateNameInformation reports for
+// the share-relative path p ([MS-FSCC] 2.4.5): the generated short name,
+// or the name itself when it is already a valid 8.3 name (NTFS then keeps
+// one name for both namespaces). The share root has none.
+func alternateName(p string) string {
+	name := p[strings.LastIndexByte(p, '\\')+1:]
+	if sn := csv.ShortName(name); sn != "" {
+		return sn
+	}
+	return name
 }
 
 // queryPipeInfo answers the few classes Windows answers on a pipe.

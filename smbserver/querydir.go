@@ -88,6 +88,9 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 		}
 		fi := toFsccInfo(&e.info)
 		fi.Name = e.name
+		if e.name != "." && e.name != ".." {
+			fi.ShortName = csv.ShortName(e.name)
+		}
 		if !dw.Add(&fi, 0) {
 			if added == 0 {
 				// Not even one entry fits: [MS-SMB2] 3.3.5.18 answers
