@@ -248,4 +248,17 @@ func checkAPI(t *testing.T, addr, tokenFile string) {
 	if code, body := get(token); code != http.StatusOK || !strings.Contains(body, `"share"`) {
 		t.Fatalf("API shares: %d %s", code, body)
 	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"sofs_smb_request_duration_seconds", "sofs_smb_sessions", "sofs_node_lease_held"} {
+		if !strings.Contains(string(b), name) {
+			t.Fatalf("/metrics lacks %s", name)
+		}
+	}
 }

@@ -147,7 +147,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	defer members.Close()
 	mship := &membership{self: node.ID, store: st, members: members, etcd: etcd}
 
+	// One registry for the node: SMB request metrics are observed from
+	// the first request on; the admin API serves them at /metrics.
+	reg := prometheus.NewRegistry()
+	var srvRef atomic.Pointer[smbserver.Server]
+	smbObs := newSMBMetrics(reg, srvRef.Load)
 	srv, err := smbserver.New(smbserver.Config{
+		Observer:       smbObs,
 		Logger:         log.With().Str("component", "smb").Logger(),
 		ServerGUID:     cluster.ServerGUID,
 		ServerName:     netbiosName(cfg.NodeName),
@@ -159,6 +165,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
 	}
+	srvRef.Store(srv)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		return fmt.Errorf("smb listen: %w", err)
@@ -168,7 +175,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// signal, so waiting for it below can never hang.
 	apiCtx, apiCancel := context.WithCancel(ctx)
 	defer apiCancel()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, srv, mship, node.ID, log)
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, srv, mship, node.ID, reg, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -201,23 +208,23 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if id := etcd.MemberID(); id != 0 {
 		rec.EtcdMember = strconv.FormatUint(id, 16)
 	}
-	reg, err := st.Register(ctx, rec, namespace.RegisterOptions{Logger: log, OnFence: hooks.call})
+	registration, err := st.Register(ctx, rec, namespace.RegisterOptions{Logger: log, OnFence: hooks.call})
 	if err != nil {
 		ln.Close()
 		srv.Close()
 		return err
 	}
-	mship.reg.Store(reg)
+	mship.reg.Store(registration)
 	defer func() {
 		// Revoking the lease shows the node down at once.
-		closeBounded(log, "membership", etcdCloseTimeout, func() error { return reg.Close(context.WithoutCancel(ctx)) })
+		closeBounded(log, "membership", etcdCloseTimeout, func() error { return registration.Close(context.WithoutCancel(ctx)) })
 	}()
 
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).Msg("smb listening")
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
-	if err := reg.SetState(ctx, namespace.NodeUp); err != nil {
+	if err := registration.SetState(ctx, namespace.NodeUp); err != nil {
 		// The lease loop re-registers if etcd is the problem; the state
 		// stays "joining" in the records until the next change.
 		log.Error().Err(err).Msg("could not record the node as up")
@@ -278,7 +285,7 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
 func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, srv *smbserver.Server,
-	mship *membership, nodeID string, log zerolog.Logger) (<-chan error, string, error) {
+	mship *membership, nodeID string, reg *prometheus.Registry, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
 		return nil, "", nil
@@ -295,7 +302,6 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API token: %w", err)
 	}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sofs_node_lease_held",
