@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"net"
 	"net/http"
@@ -24,11 +25,11 @@ import (
 // etcd-initial-cluster, or joining through etcd-join) or connects to the
 // external cluster of etcd-endpoints. The embedded member is named after
 // the node name, which is what operators write in etcd-initial-cluster.
-func openEtcd(ctx context.Context, cfg config, log zerolog.Logger) (*etcdnode.Node, error) {
+func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.DialOption) (*etcdnode.Node, error) {
 	if len(cfg.EtcdEndpoints) > 0 {
 		return etcdnode.Connect(ctx, etcdnode.ClientConfig{
 			Endpoints: cfg.EtcdEndpoints, CACert: cfg.EtcdCACert, Cert: cfg.EtcdCert, Key: cfg.EtcdKey,
-			Logger: log, ReadyTimeout: etcdReadyTimeout,
+			Logger: log, ReadyTimeout: etcdReadyTimeout, DialOptions: dial,
 		})
 	}
 	return etcdnode.Start(ctx, etcdnode.Config{
@@ -40,6 +41,7 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger) (*etcdnode.No
 		Join:           cfg.EtcdJoin,
 		Logger:         log,
 		ReadyTimeout:   etcdReadyTimeout,
+		DialOptions:    dial,
 	})
 }
 

@@ -256,7 +256,7 @@ func checkAPI(t *testing.T, addr, tokenFile string) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, name := range []string{"sofs_smb_request_duration_seconds", "sofs_smb_sessions", "sofs_node_lease_held"} {
+	for _, name := range []string{"sofs_smb_request_duration_seconds", "sofs_smb_sessions", "sofs_node_lease_held", "sofs_etcd_requests_total"} {
 		if !strings.Contains(string(b), name) {
 			t.Fatalf("/metrics lacks %s", name)
 		}

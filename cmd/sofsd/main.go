@@ -115,7 +115,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 	log = log.With().Str("node_id", node.ID).Logger()
 
-	etcd, err := openEtcd(ctx, cfg, log)
+	// One registry for the node: etcd round trips and SMB requests are
+	// observed from the start; the admin API serves them at /metrics.
+	reg := prometheus.NewRegistry()
+	etcd, err := openEtcd(ctx, cfg, log, etcdDialOptions(reg)...)
 	if err != nil {
 		return err
 	}
@@ -147,9 +150,6 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	defer members.Close()
 	mship := &membership{self: node.ID, store: st, members: members, etcd: etcd}
 
-	// One registry for the node: SMB request metrics are observed from
-	// the first request on; the admin API serves them at /metrics.
-	reg := prometheus.NewRegistry()
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
 	srv, err := smbserver.New(smbserver.Config{

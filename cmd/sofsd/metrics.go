@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"sofs.io/sofs/smbserver"
 	"sofs.io/sofs/smbserver/wire"
@@ -97,4 +99,32 @@ func (m *smbMetrics) counter(command uint16, status uint32) prometheus.Counter {
 		m.counters[key] = c
 	}
 	return c
+}
+
+// etcdDialOptions counts and times every etcd round trip the node's
+// client makes (namespace, membership, later handle state), so an operator
+// can see what the cluster costs and spot a slow etcd.
+func etcdDialOptions(reg *prometheus.Registry) []grpc.DialOption {
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sofs_etcd_requests_total",
+		Help: "etcd round trips (unary gRPC calls), by method and result.",
+	}, []string{"method", "result"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sofs_etcd_request_duration_seconds",
+		Help:    "etcd round-trip time, by method.",
+		Buckets: prometheus.ExponentialBuckets(100e-6, 4, 9),
+	}, []string{"method"})
+	reg.MustRegister(calls, latency)
+	unary := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		start := time.Now()
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		calls.WithLabelValues(method, result).Inc()
+		return err
+	}
+	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary)}
 }

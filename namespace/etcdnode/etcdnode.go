@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,6 +66,9 @@ type Config struct {
 	Logger zerolog.Logger
 	// ReadyTimeout bounds the wait for the member to serve.
 	ReadyTimeout time.Duration
+	// DialOptions are added to the node's client connection (for example
+	// an interceptor counting etcd round trips).
+	DialOptions []grpc.DialOption
 }
 
 // Node is a running embedded etcd member and a client connected to it.
@@ -266,6 +270,7 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 		DialTimeout: dialTimeout,
 		Logger:      zl,
 		Context:     context.WithoutCancel(ctx),
+		DialOptions: c.DialOptions,
 	})
 	if err != nil {
 		stop()
@@ -355,6 +360,8 @@ type ClientConfig struct {
 	Logger            zerolog.Logger
 	// ReadyTimeout bounds the first successful round trip.
 	ReadyTimeout time.Duration
+	// DialOptions are added to the client connection.
+	DialOptions []grpc.DialOption
 }
 
 // Connect returns a Node that is only a client of an external cluster: it
@@ -384,7 +391,7 @@ func Connect(ctx context.Context, c ClientConfig) (*Node, error) {
 	log := c.Logger.With().Str("component", "etcd").Logger()
 	closing := new(atomic.Bool)
 	zl := newZapLogger(log, closing)
-	cc := clientv3.Config{Endpoints: eps, DialTimeout: dialTimeout, Logger: zl, Context: context.WithoutCancel(ctx)}
+	cc := clientv3.Config{Endpoints: eps, DialTimeout: dialTimeout, Logger: zl, Context: context.WithoutCancel(ctx), DialOptions: c.DialOptions}
 	if secure || c.CACert != "" || c.Cert != "" {
 		ti := transport.TLSInfo{CertFile: c.Cert, KeyFile: c.Key, TrustedCAFile: c.CACert}
 		tc, err := ti.ClientConfig()
