@@ -84,6 +84,7 @@ func (h *Handle) Close() error {
 	ctx := context.Background()
 	v := h.v
 	h.unwatch()
+	h.releaseLocks(ctx)
 	if h.renamed.Load() {
 		h.notifyObject(ActionModified, NotifyAttributes|NotifyCreation)
 	}

@@ -87,6 +87,9 @@ type Handle struct {
 	// renamed is set when a file was renamed through the handle: its
 	// close reports an attribute change, as Windows does (notify.go).
 	renamed atomic.Bool
+	// lockOwner identifies the handle in the LockTable; 0 until it
+	// first locks (locks.go).
+	lockOwner atomic.Uint64
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent

@@ -23,6 +23,8 @@ type Options struct {
 	// Objects is the per-file open state; nil means a new in-memory table
 	// (single node).
 	Objects ObjectTable
+	// Locks holds the byte-range locks; nil means a new in-memory table.
+	Locks LockTable
 	// Label is the volume label reported by StatFS; "" means the base name
 	// of the backing directory.
 	Label string
@@ -35,6 +37,7 @@ type Volume struct {
 	readOnly bool
 	label    string
 	objects  ObjectTable
+	locks    LockTable
 	cache    *dirCache
 
 	// life guards rootfd against Close: operations that use it hold a
@@ -97,6 +100,9 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 	}
 	if v.objects == nil {
 		v.objects = NewMemoryObjectTable()
+	}
+	if v.locks = opt.Locks; v.locks == nil {
+		v.locks = NewMemoryLockTable()
 	}
 	if err := v.probe(); err != nil {
 		unix.Close(fd)

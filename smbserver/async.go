@@ -124,7 +124,7 @@ func (c *conn) track(r *request) {
 		early = sid == r.hdr.SessionID
 	}
 	c.pendingMu.Unlock()
-	if early {
+	if early && r.cancel != nil {
 		r.cancel()
 	}
 }
@@ -148,6 +148,7 @@ func (c *conn) untrack(r *request) {
 func (c *conn) handleCancel(r *request) {
 	c.pendingMu.Lock()
 	var target *request
+	var cancel func()
 	if r.hdr.IsAsync() {
 		target = c.async[r.hdr.AsyncID]
 	} else {
@@ -160,9 +161,13 @@ func (c *conn) handleCancel(r *request) {
 			c.earlyCancel[r.hdr.MessageID] = r.hdr.SessionID
 		}
 	}
+	// Read under the lock: once untracked, a request may be recycled.
+	if target != nil && target.hdr.SessionID == r.hdr.SessionID {
+		cancel = target.cancel
+	}
 	c.pendingMu.Unlock()
-	if target != nil && target.cancel != nil && target.hdr.SessionID == r.hdr.SessionID {
-		target.cancel()
+	if cancel != nil {
+		cancel()
 	}
 }
 
@@ -173,14 +178,14 @@ func (c *conn) handleCancel(r *request) {
 // holds). Each completes with the status its handler chooses.
 func (c *conn) cancelAsync(sid uint64, tid uint32) {
 	c.pendingMu.Lock()
-	var victims []*request
+	var victims []func()
 	for _, r := range c.async {
-		if r.hdr.SessionID == sid && (tid == 0 || (r.tree != nil && r.tree.id == tid)) {
-			victims = append(victims, r)
+		if r.hdr.SessionID == sid && (tid == 0 || (r.tree != nil && r.tree.id == tid)) && r.cancel != nil {
+			victims = append(victims, r.cancel)
 		}
 	}
 	c.pendingMu.Unlock()
-	for _, r := range victims {
-		r.cancel()
+	for _, cancel := range victims {
+		cancel()
 	}
 }

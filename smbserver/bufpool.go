@@ -7,6 +7,9 @@ import "sync"
 // 4 KiB; the largest covers MaxReadSize plus header room (16 MiB + slack).
 type bufPool struct {
 	classes [8]sync.Pool
+	// boxes recycles the *[]byte holders the classes store, so that put
+	// does not allocate one per call (a sync.Pool needs a pointer).
+	boxes sync.Pool
 }
 
 const (
@@ -31,8 +34,11 @@ func (p *bufPool) get(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if v := p.classes[c].Get(); v != nil {
-		b := v.(*[]byte)
-		return (*b)[:0]
+		box := v.(*[]byte)
+		b := (*box)[:0]
+		*box = nil
+		p.boxes.Put(box)
+		return b
 	}
 	return make([]byte, 0, size)
 }
@@ -43,6 +49,10 @@ func (p *bufPool) put(b []byte) {
 	if cap(b) != 1<<(minBufShift+2*c) {
 		return
 	}
-	b = b[:0]
-	p.classes[c].Put(&b)
+	box, _ := p.boxes.Get().(*[]byte)
+	if box == nil {
+		box = new([]byte)
+	}
+	*box = b[:0]
+	p.classes[c].Put(box)
 }

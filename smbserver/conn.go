@@ -33,7 +33,7 @@ const (
 
 // conn is one transport connection. The reader goroutine owns framing and
 // the negotiate state; requests run on bounded worker goroutines; writes
-// are serialised by writeMu so a response is never interleaved.
+// go through the send queue (writeFrame), which coalesces them.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
@@ -41,7 +41,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	writeMu sync.Mutex
+	sendq sendQueue // see writeFrame
 
 	// Negotiate state: written by the reader before any worker starts.
 	negotiated     bool
@@ -59,7 +59,8 @@ type conn struct {
 	maxFrame       int
 
 	credits *creditWindow
-	workers chan struct{}
+	workers chan struct{} // worker slots (see dispatch)
+	jobs    chan job      // frames for idle workers
 	order   orderGate
 	pins    pinTable
 
@@ -83,6 +84,7 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 		log:         s.log.With().Str("remote", nc.RemoteAddr().String()).Logger(),
 		credits:     newCreditWindow(s.cfg.MaxCredits),
 		workers:     make(chan struct{}, maxWorkersPerConn),
+		jobs:        make(chan job),
 		pending:     make(map[uint64]*request),
 		async:       make(map[uint64]*request),
 		earlyCancel: make(map[uint64]uint64),
@@ -90,6 +92,7 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 	}
 	c.order.cond.L = &c.order.mu
 	c.pins.cond.L = &c.pins.mu
+	c.sendq.space.L = &c.sendq.mu
 	c.pins.n = make(map[uint64]int)
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	// A CLOSE waiting for pins must not outlive the connection.
@@ -140,29 +143,92 @@ func (c *conn) serve() {
 			}
 			continue
 		}
-		select {
-		case c.workers <- struct{}{}:
-		case <-c.ctx.Done():
+		if !c.dispatch(job{frame: frame, seq: c.order.nextSeq()}) {
 			c.srv.bufs.put(frame)
 			return
 		}
-		t := c.order.newTurn()
+	}
+}
+
+// Workers.
+//
+// A connection runs its frames on long-lived worker goroutines, at most
+// maxWorkersPerConn of them, started as load needs them (a new goroutine
+// per frame cost a stack growth and a scheduler round trip per request).
+// The reader hands a frame to an idle worker, else starts a worker when
+// a slot is free, else waits for whichever comes first. A frame whose
+// request goes async gives its worker's slot back (goAsync calls the
+// release function): its goroutine stays with the async request and
+// exits when it completes, while the freed slot lets the reader start
+// another worker, so pending async requests never starve the connection
+// (they are bounded by maxAsyncPerConn instead).
+
+// job is one frame for a worker, with its place in the request order.
+type job struct {
+	frame []byte
+	seq   uint64
+}
+
+// worker is the state of one worker goroutine, reused frame after frame.
+type worker struct {
+	c        *conn
+	t        turn
+	released bool   // the slot was given back (the frame went async)
+	release  func() // w.giveBack, bound once
+}
+
+// dispatch hands j to a worker. It reports false when the connection is
+// going away.
+func (c *conn) dispatch(j job) bool {
+	select {
+	case c.jobs <- j: // an idle worker took it
+		return true
+	default:
+	}
+	select {
+	case c.jobs <- j:
+	case c.workers <- struct{}{}:
+		w := &worker{c: c}
+		w.release = w.giveBack
 		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			// A request that goes async gives its slot back early (goAsync)
-			// so that pending async requests never starve the reader.
-			var once sync.Once
-			release := func() { once.Do(func() { <-c.workers }) }
-			defer release()
-			defer t.done()
-			err := c.handleFrameWorker(frame, release, t)
-			c.srv.bufs.put(frame)
-			if err != nil {
-				c.log.Debug().Err(err).Msg("closing connection")
-				c.cancel()
-			}
-		}()
+		go w.run(j)
+	case <-c.ctx.Done():
+		return false
+	}
+	return true
+}
+
+// giveBack returns the worker's slot; only the first call counts.
+func (w *worker) giveBack() {
+	if !w.released {
+		w.released = true
+		<-w.c.workers
+	}
+}
+
+func (w *worker) run(j job) {
+	c := w.c
+	defer c.wg.Done()
+	defer w.giveBack()
+	for {
+		w.t = turn{g: &c.order, seq: j.seq}
+		err := c.handleFrameWorker(j.frame, w.release, &w.t)
+		w.t.done()
+		c.srv.bufs.put(j.frame)
+		if err != nil {
+			c.log.Debug().Err(err).Msg("closing connection")
+			c.cancel()
+		}
+		if w.released {
+			// The slot went to another worker while this goroutine
+			// served an async request.
+			return
+		}
+		select {
+		case j = <-c.jobs:
+		case <-c.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -183,7 +249,61 @@ func (c *conn) close() {
 	c.srv.connClosed(c)
 }
 
-// writeFrame sends one direct-TCP frame made of the given pieces.
+// Response writing.
+//
+// Workers build, sign and encrypt their responses in parallel; only the
+// socket write is serialised. A worker queues its frame on the
+// connection's send queue and waits until it is on the wire (its buffers
+// stay the worker's, so nothing is copied). Whoever finds the queue
+// without a writer becomes the writer: it takes every frame queued so far
+// and writes them with one writev (net.Buffers), then the frames queued
+// meanwhile, until the queue is empty. Under load one syscall carries the
+// responses of many requests; an idle connection pays no hand-off to a
+// writer goroutine. Frames never interleave: each is its 4-byte length
+// followed by its pieces, in queue order.
+
+// sendQueueMax bounds the frames waiting for the writer. Every queued frame
+// belongs to a goroutine blocked until it is written, so the queue never
+// holds more than the connection's workers (maxWorkersPerConn) plus its
+// async requests completing (maxAsyncPerConn); the bound is the worker
+// count, so that a connection's ordinary traffic never waits for space and
+// one writev carries at most that many frames (well under IOV_MAX for
+// the 2-4 pieces of a frame), while a burst of async completions (a
+// thousand change notifies firing at once) against a slow client waits
+// for space instead of growing one batch without bound.
+const sendQueueMax = maxWorkersPerConn
+
+// writeDeadline bounds one write to a stalled client, so that it cannot
+// pin the connection's workers forever.
+const writeDeadline = 60 * time.Second
+
+// sendItem is one queued frame. Items are pooled; done is buffered so
+// the writer never blocks signalling.
+type sendItem struct {
+	nb     [4]byte
+	pieces [][]byte
+	done   chan error
+}
+
+var sendItemPool = sync.Pool{New: func() any { return &sendItem{done: make(chan error, 1)} }}
+
+// sendQueue is a connection's queue of frames to write. space.L is &mu
+// (newConn).
+type sendQueue struct {
+	mu      sync.Mutex
+	space   sync.Cond
+	items   []*sendItem
+	spare   []*sendItem // the other half of the items double buffer
+	writing bool        // a goroutine is the writer
+	err     error       // the first write failure; later frames fail with it
+	bufs    net.Buffers // the writer's iovecs, reused
+	wbufs   net.Buffers // what WriteTo consumes of bufs
+	// deadline is when the write deadline last set expires (writer only).
+	deadline time.Time
+}
+
+// writeFrame sends one direct-TCP frame made of the given pieces and
+// returns once it is written (or failed).
 func (c *conn) writeFrame(pieces ...[]byte) error {
 	n := 0
 	for _, p := range pieces {
@@ -192,15 +312,82 @@ func (c *conn) writeFrame(pieces ...[]byte) error {
 	if n > 1<<24-1 {
 		return fmt.Errorf("response frame of %d bytes exceeds the 24-bit length", n)
 	}
-	var nb [4]byte
-	nb[1], nb[2], nb[3] = byte(n>>16), byte(n>>8), byte(n)
-	bufs := make(net.Buffers, 0, len(pieces)+1)
-	bufs = append(bufs, nb[:])
-	bufs = append(bufs, pieces...)
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	// A stalled client must not pin a worker forever.
-	c.nc.SetWriteDeadline(time.Now().Add(60 * time.Second))
-	_, err := bufs.WriteTo(c.nc)
+	it := sendItemPool.Get().(*sendItem)
+	it.nb = [4]byte{0, byte(n >> 16), byte(n >> 8), byte(n)}
+	it.pieces = append(it.pieces[:0], pieces...)
+	q := &c.sendq
+	q.mu.Lock()
+	for len(q.items) >= sendQueueMax && q.err == nil {
+		q.space.Wait()
+	}
+	if err := q.err; err != nil {
+		q.mu.Unlock()
+		c.freeItem(it)
+		return err
+	}
+	q.items = append(q.items, it)
+	if !q.writing {
+		q.writing = true
+		c.writeQueued() // unlocks q.mu
+	} else {
+		q.mu.Unlock()
+	}
+	err := <-it.done
+	c.freeItem(it)
 	return err
+}
+
+func (c *conn) freeItem(it *sendItem) {
+	clear(it.pieces)
+	it.pieces = it.pieces[:0]
+	sendItemPool.Put(it)
+}
+
+// writeQueued is the writer: called with q.mu held and q.writing set, it
+// writes batches until the queue is empty, then gives up the role.
+func (c *conn) writeQueued() {
+	q := &c.sendq
+	for len(q.items) > 0 {
+		batch := q.items
+		q.items = q.spare[:0]
+		q.space.Broadcast()
+		q.mu.Unlock()
+
+		q.bufs = q.bufs[:0]
+		for _, it := range batch {
+			q.bufs = append(q.bufs, it.nb[:])
+			q.bufs = append(q.bufs, it.pieces...)
+		}
+		// Re-arming the deadline costs a timer update (and on some
+		// net.Conns an allocation): refresh it when less than
+		// writeDeadline-1s remains, so it stays within a second of
+		// writeDeadline from the start of every write.
+		if now := time.Now(); q.deadline.Sub(now) < writeDeadline-time.Second {
+			q.deadline = now.Add(writeDeadline)
+			c.nc.SetWriteDeadline(q.deadline)
+		}
+		q.wbufs = q.bufs // WriteTo consumes the slice it is called on
+		_, err := q.wbufs.WriteTo(c.nc)
+		clear(q.bufs)
+		for _, it := range batch {
+			it.done <- err
+		}
+		clear(batch)
+
+		q.mu.Lock()
+		q.spare = batch[:0]
+		if err != nil && q.err == nil {
+			q.err = err
+			q.space.Broadcast()
+		}
+		if q.err != nil {
+			for _, it := range q.items {
+				it.done <- q.err
+			}
+			clear(q.items)
+			q.items = q.items[:0]
+		}
+	}
+	q.writing = false
+	q.mu.Unlock()
 }

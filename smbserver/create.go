@@ -19,6 +19,9 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if err := req.Decode(r.msg); err != nil {
 		return wire.StatusInvalidParameter
 	}
+	if st, done := c.durableCreate(r, &req); done { // durable.go: reconnect, replay
+		return st
+	}
 	if st := validateCreate(&req); st != wire.StatusSuccess {
 		return st
 	}
@@ -116,7 +119,8 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		binary.LittleEndian.PutUint64(id[16:24], uint64(t.vol.ID()))
 		resp.Contexts = append(resp.Contexts, wire.CreateContext{Name: wire.CreateContextQueryOnDiskID, Data: id[:]})
 	}
-	c.createGranted(r, o, &req, &resp) // oplock.go
+	c.createGranted(r, o, &req, &resp)  // oplock.go
+	c.durableGranted(r, o, &req, &resp) // durable.go
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
 }

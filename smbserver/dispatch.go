@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"sofs.io/sofs/smbserver/smbcrypto"
@@ -84,13 +85,56 @@ type compoundState struct {
 	// turn is the frame's place in the connection's request order; nil
 	// when the frame runs inline on the reader.
 	turn *turn
+	// reqs are the chain's requests, recycled when the chain is done;
+	// pieces is sendResponses' scratch list of response buffers.
+	reqs   []*request
+	pieces [][]byte
+}
+
+// Requests and compound states are recycled (a READ or WRITE in steady
+// state allocates nothing). Nothing keeps a request past its chain: the
+// pending and async maps drop it in process, and handleCancel and
+// cancelAsync copy what they need under pendingMu. A request that went
+// async is not recycled all the same, in case a handler left a waiter
+// behind that still names it.
+var (
+	requestPool  = sync.Pool{New: func() any { return new(request) }}
+	compoundPool = sync.Pool{New: func() any { return new(compoundState) }}
+)
+
+// newCompound returns a reset compound state from the pool.
+func newCompound(encSess *session, release func(), t *turn) *compoundState {
+	cs := compoundPool.Get().(*compoundState)
+	reqs, pieces, resps := cs.reqs[:0], cs.pieces[:0], cs.resps[:0]
+	*cs = compoundState{encrypted: encSess != nil, respSess: encSess, release: release, turn: t,
+		reqs: reqs, pieces: pieces, resps: resps}
+	return cs
+}
+
+// freeCompound returns cs, its requests and their buffers to the pools.
+func (c *conn) freeCompound(cs *compoundState) {
+	cs.freeResps(c)
+	for _, r := range cs.reqs {
+		if r.asyncID == 0 {
+			*r = request{}
+			requestPool.Put(r)
+		}
+	}
+	clear(cs.reqs)
+	cs.reqs = cs.reqs[:0]
+	cs.respSess, cs.release, cs.turn = nil, nil, nil
+	compoundPool.Put(cs)
 }
 
 // commandInfo is the central validation table ([MS-SMB2] 3.3.5.2.x).
 type commandInfo struct {
 	needSession bool
 	needTree    bool
-	handle      func(c *conn, r *request) wire.Status
+	// noCancel marks commands whose handlers never wait on r.ctx nor go
+	// async (READ and WRITE complete with the file system call): they
+	// get no context of their own, which a CANCEL could not use anyway.
+	noCancel bool
+	handle   func(c *conn, r *request) wire.Status
 }
 
 var commandTable [wire.NumCommands]commandInfo
@@ -105,8 +149,8 @@ func init() {
 		wire.CmdCreate:         {needSession: true, needTree: true, handle: (*conn).handleCreate},
 		wire.CmdClose:          {needSession: true, needTree: true, handle: (*conn).handleClose},
 		wire.CmdFlush:          {needSession: true, needTree: true, handle: (*conn).handleFlush},
-		wire.CmdRead:           {needSession: true, needTree: true, handle: (*conn).handleRead},
-		wire.CmdWrite:          {needSession: true, needTree: true, handle: (*conn).handleWrite},
+		wire.CmdRead:           {needSession: true, needTree: true, noCancel: true, handle: (*conn).handleRead},
+		wire.CmdWrite:          {needSession: true, needTree: true, noCancel: true, handle: (*conn).handleWrite},
 		wire.CmdLock:           {needSession: true, needTree: true, handle: (*conn).handleLock},
 		wire.CmdIoctl:          {needSession: true, needTree: true, handle: (*conn).handleIoctl},
 		wire.CmdCancel:         {handle: nil},
@@ -192,8 +236,8 @@ func (c *conn) handleTransform(frame []byte, release func(), t *turn) error {
 // sends the responses as one frame ([MS-SMB2] 3.3.5.2.7). A request that
 // goes async has the responses before it sent early (see goAsync).
 func (c *conn) handleChain(buf []byte, encSess *session, release func(), t *turn) error {
-	cs := &compoundState{encrypted: encSess != nil, respSess: encSess, release: release, turn: t}
-	defer cs.freeResps(c)
+	cs := newCompound(encSess, release, t)
+	defer c.freeCompound(cs)
 	if t != nil {
 		// Decryption above ran in parallel; the requests run in order.
 		t.wait()
@@ -222,7 +266,9 @@ func (c *conn) handleChain(buf []byte, encSess *session, release func(), t *turn
 		if encSess != nil && hdr.SessionID != encSess.id && !(off > 0 && hdr.Flags&wire.FlagRelatedOps != 0 && hdr.SessionID == anyID) {
 			return fmt.Errorf("%w: transform session %#x carries session %#x", errDisconnect, encSess.id, hdr.SessionID)
 		}
-		r := &request{c: c, hdr: hdr, msg: msg, encrypted: encSess != nil, cs: cs, last: hdr.NextCommand == 0}
+		r := requestPool.Get().(*request)
+		*r = request{c: c, hdr: hdr, msg: msg, encrypted: encSess != nil, cs: cs, last: hdr.NextCommand == 0}
+		cs.reqs = append(cs.reqs, r)
 		if err := c.process(r, off == 0); err != nil {
 			return err
 		}
@@ -270,8 +316,14 @@ func (c *conn) process(r *request, first bool) (err error) {
 	// Tracked before its MessageId is consumed, so that a CANCEL racing
 	// with it on another worker finds it either here or as not yet
 	// arrived (handleCancel).
-	r.ctx, r.cancel = context.WithCancel(c.ctx)
-	defer r.cancel()
+	if info.noCancel {
+		// Nothing in the handler waits: the request runs under the
+		// connection's context and a CANCEL finds nothing to stop.
+		r.ctx = c.ctx
+	} else {
+		r.ctx, r.cancel = context.WithCancel(c.ctx)
+		defer r.cancel()
+	}
 	c.track(r)
 	defer c.untrack(r)
 	if err := c.chargeCredits(r); err != nil {
@@ -435,6 +487,10 @@ func successWithBody(r *request, st wire.Status) bool {
 		return true
 	case wire.StatusBufferOverflow, wire.StatusMoreProcessingRequired:
 		return len(r.out) > wire.HeaderSize
+	case wire.StatusInvalidParameter:
+		// FSCTL_SRV_COPYCHUNK over the limits answers them in its body
+		// (3.3.4.4, 3.3.5.15.6; fsctl_copy.go).
+		return r.hdr.Command == wire.CmdIoctl && len(r.out) > wire.HeaderSize
 	}
 	return false
 }

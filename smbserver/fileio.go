@@ -108,6 +108,9 @@ func (c *conn) handleRead(r *request) wire.Status {
 		r.out = resp.AppendFixedTo(r.out, 0)
 		return wire.StatusSuccess
 	}
+	if st := ioLockConflict(o, req.Offset, uint64(req.Length), false); st != wire.StatusSuccess {
+		return st // lock.go
+	}
 	if req.Offset > maxFileSize {
 		// Nothing can lie there: reading past any end of file.
 		return wire.StatusEndOfFile
@@ -226,6 +229,9 @@ func (c *conn) handleWrite(r *request) wire.Status {
 		r.out = resp.AppendTo(r.out)
 		return wire.StatusSuccess
 	}
+	if st := ioLockConflict(o, req.Offset, uint64(len(req.Data)), true); st != wire.StatusSuccess {
+		return st // lock.go
+	}
 	end := off + int64(len(req.Data))
 	if end > maxFileSize {
 		return wire.StatusInvalidParameter
@@ -288,16 +294,3 @@ const extendCheckThreshold = 1 << 20
 // 2^44 - 64 KiB is what Windows clients are used to, and it stays below
 // every backing file system's limit so the error is ours, not EFBIG.
 const maxFileSize = 1<<44 - 64<<10
-
-// handleLock answers LOCK. Byte-range locks arrive with the cluster-wide
-// open state (issue #3); until then the request is refused honestly.
-func (c *conn) handleLock(r *request) wire.Status {
-	var req wire.LockRequest
-	if err := req.Decode(r.msg); err != nil {
-		return wire.StatusInvalidParameter
-	}
-	if _, st := c.lookupOpen(r, req.FileID); st != wire.StatusSuccess {
-		return st
-	}
-	return wire.StatusNotSupported
-}

@@ -207,7 +207,7 @@ func (c *conn) queryFSInfo(o *open, class uint8) ([]byte, wire.Status) {
 		VolumeCreationTime:             fscc.FileTime(st.CreationTime),
 		VolumeLabel:                    o.tree.share.Name,
 		FileSystemName:                 "NTFS",
-		FileSystemAttributes:           fsAttributes,
+		FileSystemAttributes:           fsAttributes | fsCapabilities(o.tree.vol),
 		MaxComponentNameLength:         255,
 	}
 	data, err := fscc.AppendFSInfo(nil, class, &fs)

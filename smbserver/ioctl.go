@@ -35,6 +35,12 @@ func (c *conn) handleIoctl(r *request) wire.Status {
 		return c.pipeTransceive(r, &req)
 	case wire.FsctlPipeWait:
 		return c.pipeWait(r, &req)
+	case wire.FsctlSetSparse, wire.FsctlQueryAllocatedRanges, wire.FsctlSetZeroData, wire.FsctlFileLevelTrim,
+		wire.FsctlCreateOrGetObjectID, wire.FsctlGetObjectID, wire.FsctlGetIntegrityInformation, wire.FsctlSetIntegrityInformation,
+		wire.FsctlLmrRequestResiliency, wire.FsctlQueryNetworkInterfaceInfo, wire.FsctlSrvRequestResumeKey,
+		wire.FsctlSrvCopychunk, wire.FsctlSrvCopychunkWrite, wire.FsctlOffloadRead, wire.FsctlOffloadWrite,
+		wire.FsctlDuplicateExtentsToFile:
+		return c.fsctl(r, &req) // fsctl.go
 	}
 	if _, st := c.lookupOpen(r, req.FileID); st != wire.StatusSuccess {
 		return st

@@ -116,6 +116,7 @@ func (s *Server) closeOpen(o *open) {
 	o.mu.Unlock()
 	s.opens.remove(o.id.Volatile)
 	s.oplockClosed(o)
+	s.durableClosed(o) // durable.go
 	if o.pipe != nil {
 		o.pipe.Close()
 	}

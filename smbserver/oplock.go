@@ -264,6 +264,9 @@ func (reg *oplockRegistry) leaseOpen(k csv.LeaseKey) *open {
 // A break for an open whose CREATE is still finishing waits for it.
 func (s *Server) deliverBreaks(bs []csv.Break) {
 	for _, b := range bs {
+		if s.durableBreak(b) { // durable.go: disconnected holders are closed
+			continue
+		}
 		reg := s.ol
 		reg.mu.Lock()
 		var o *open

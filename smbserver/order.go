@@ -29,20 +29,22 @@ type orderGate struct {
 	seq  uint64 // next sequence number to assign (reader goroutine only)
 }
 
-// turn is one frame's place in its connection's order.
+// turn is one frame's place in its connection's order. Its flags are
+// only touched by the goroutine running the frame (goAsync and ordered run
+// on it too); a worker reuses its turn for frame after frame.
 type turn struct {
 	g      *orderGate
 	seq    uint64
-	waited bool // only touched by the frame's worker
-	once   sync.Once
+	waited bool
+	passed bool
 }
 
-// newTurn assigns the next place in arrival order. It is called by the
+// nextSeq assigns the next place in arrival order. It is called by the
 // reader goroutine, in the order frames arrive.
-func (g *orderGate) newTurn() *turn {
-	t := &turn{g: g, seq: g.seq}
+func (g *orderGate) nextSeq() uint64 {
+	s := g.seq
 	g.seq++
-	return t
+	return s
 }
 
 // wait blocks until every earlier frame has passed its turn.
@@ -61,13 +63,15 @@ func (t *turn) wait() {
 
 // pass lets the next frame run. Only the first call counts.
 func (t *turn) pass() {
-	t.once.Do(func() {
-		g := t.g
-		g.mu.Lock()
-		g.next = t.seq + 1
-		g.cond.Broadcast()
-		g.mu.Unlock()
-	})
+	if t.passed {
+		return
+	}
+	t.passed = true
+	g := t.g
+	g.mu.Lock()
+	g.next = t.seq + 1
+	g.cond.Broadcast()
+	g.mu.Unlock()
 }
 
 // done ends the frame's turn, in order even when the frame failed before

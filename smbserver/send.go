@@ -22,7 +22,8 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 		f := binary.LittleEndian.Uint32(resps[0].out[wire.OffFlags:])
 		binary.LittleEndian.PutUint32(resps[0].out[wire.OffFlags:], f&^uint32(wire.FlagRelatedOps))
 	}
-	pieces := make([][]byte, 0, len(resps))
+	pieces := cs.pieces[:0]
+	defer func() { clear(pieces); cs.pieces = pieces[:0] }()
 	for i, r := range resps {
 		if i < len(resps)-1 {
 			r.out = wire.Pad8(r.out)

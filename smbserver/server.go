@@ -28,6 +28,7 @@ type Server struct {
 	sessions  *sessionTable
 	opens     *openTable
 	ol        *oplockRegistry // oplock.go
+	dh        durableTable    // durable.go
 	ntlm      *ntlm.Server
 	startTime time.Time
 	// sessionIDPrefix puts a per-process random value in the top bits of
@@ -139,7 +140,7 @@ func (s *Server) connClosed(c *conn) {
 		mine := sess.conn == c
 		sess.mu.Unlock()
 		if mine {
-			s.logoff(sess)
+			s.connLost(sess) // durable.go: keeps durable opens
 		}
 	}
 }

@@ -225,7 +225,7 @@ func (s *Server) expirePrevious(id uint64, user string) {
 	same := strings.EqualFold(old.user, user)
 	old.mu.Unlock()
 	if same {
-		s.logoff(old)
+		s.connLost(old) // durable.go: durable opens survive
 	}
 }
 
@@ -280,7 +280,7 @@ func (c *conn) handleLogoff(r *request) wire.Status {
 	// The response is signed with the session's key before it goes away.
 	r.signSess = r.sess
 	c.cancelAsync(r.sess.id, 0)
-	c.srv.logoff(r.sess)
+	c.srv.connLost(r.sess) // durable.go: Windows keeps durable opens across LOGOFF
 	resp := wire.LogoffResponse{}
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess

@@ -51,6 +51,7 @@ const (
 	StatusRangeNotLocked              Status = 0xC000007E
 	StatusFileLockConflict            Status = 0xC0000054
 	StatusLockNotGranted              Status = 0xC0000055
+	StatusInvalidLockRange            Status = 0xC00001A1
 	StatusInsufficientResources       Status = 0xC000009A
 	StatusFileIsADirectory            Status = 0xC00000BA
 	StatusNotSupported                Status = 0xC00000BB

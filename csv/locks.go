@@ -1,0 +1,319 @@
+package csv
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Byte-range locks ([MS-FSA] 2.1.5.7, 2.1.4.2).
+//
+// Locks belong to an open (a Handle), not to a process, and are keyed by
+// the object's FileID like the ObjectTable. They live behind LockTable so
+// that a cluster-wide (etcd-backed) table can replace the in-memory one;
+// csvtest.TestLockTable is the contract both must pass.
+
+var (
+	// ErrLockConflict means a lock, or a READ/WRITE, conflicts with a
+	// byte-range lock held through another open (or, for a write, a
+	// shared lock held through any open). The server answers a LOCK with
+	// STATUS_LOCK_NOT_GRANTED and a READ/WRITE with
+	// STATUS_FILE_LOCK_CONFLICT.
+	ErrLockConflict = errors.New("csv: byte-range lock conflict")
+	// ErrRangeNotLocked means an unlock names no lock of its open with
+	// exactly that offset and length.
+	ErrRangeNotLocked = errors.New("csv: range not locked")
+	// ErrInvalidLockRange means Offset+Length-1 overflows 64 bits.
+	ErrInvalidLockRange = errors.New("csv: invalid lock range")
+)
+
+// LockRange is one byte range: Length bytes from Offset. A zero Length is
+// legal; such a lock conflicts only with a lock of non-zero length that
+// strictly contains its offset ([MS-FSA] 2.1.5.7, as Windows does).
+type LockRange struct {
+	Offset    uint64
+	Length    uint64
+	Exclusive bool
+}
+
+// Valid reports whether the range's last byte fits in 64 bits.
+func (r LockRange) Valid() bool {
+	return r.Length == 0 || r.Offset+(r.Length-1) >= r.Offset
+}
+
+// overlaps reports whether r and o cover a common byte. The last byte is
+// Offset+Length-1, so a range may end at 2^64-1 without overflowing.
+func (r LockRange) overlaps(o LockRange) bool {
+	switch {
+	case r.Length == 0 && o.Length == 0:
+		return false
+	case r.Length == 0:
+		return o.Offset < r.Offset && r.Offset <= o.Offset+(o.Length-1)
+	case o.Length == 0:
+		return r.Offset < o.Offset && o.Offset <= r.Offset+(r.Length-1)
+	}
+	return r.Offset <= o.Offset+(o.Length-1) && o.Offset <= r.Offset+(r.Length-1)
+}
+
+// LockTable holds the byte-range locks of a volume's objects. Owners are
+// opaque identifiers of opens, unique among the opens of an object.
+type LockTable interface {
+	// Lock grants every range in ranges to owner on object id, in order,
+	// or none of them. A range conflicts with an overlapping exclusive
+	// lock of another owner, and an exclusive range with any overlapping
+	// lock of another owner or a shared one of its own (a shared range
+	// may stack on an exclusive lock of the same owner). Ranges earlier in
+	// the same call count as held. On conflict it returns ErrLockConflict
+	// and a channel that is closed the next time a lock on the object is
+	// released, for a blocking caller to retry on; the channel is taken
+	// atomically with the check, so no release is missed.
+	Lock(ctx context.Context, id, owner uint64, ranges []LockRange) (<-chan struct{}, error)
+	// Unlock releases owner's lock with exactly r's offset and length
+	// (an exclusive one before a shared one), or returns
+	// ErrRangeNotLocked.
+	Unlock(ctx context.Context, id, owner uint64, r LockRange) error
+	// ReleaseOwner releases every lock owner holds on object id (the
+	// open is closing).
+	ReleaseOwner(ctx context.Context, id, owner uint64) error
+	// CheckIO returns ErrLockConflict when reading (or, with write set,
+	// writing) length bytes at offset through owner conflicts with a
+	// lock ([MS-FSA] 2.1.4.2). It is on the READ/WRITE path: when the
+	// object has no locks it must cost no more than an atomic load.
+	CheckIO(id, owner uint64, offset, length uint64, write bool) error
+}
+
+// heldLock is one granted lock.
+type heldLock struct {
+	owner uint64
+	r     LockRange
+}
+
+// fileLocks is the lock list of one object.
+type fileLocks struct {
+	n       atomic.Int64 // len(locks), readable without mu
+	mu      sync.Mutex
+	locks   []heldLock
+	changed chan struct{} // closed on a release; nil until someone waits
+	dead    bool          // emptied and removed from the table's map
+}
+
+// MemoryLockTable is the single-node LockTable.
+type MemoryLockTable struct {
+	files sync.Map // uint64 → *fileLocks
+}
+
+// NewMemoryLockTable returns an empty in-memory lock table.
+func NewMemoryLockTable() *MemoryLockTable { return &MemoryLockTable{} }
+
+// lockFile returns id's lock list with its mutex held, creating it.
+func (t *MemoryLockTable) lockFile(id uint64) *fileLocks {
+	for {
+		v, ok := t.files.Load(id)
+		if !ok {
+			v, _ = t.files.LoadOrStore(id, &fileLocks{})
+		}
+		f := v.(*fileLocks)
+		f.mu.Lock()
+		if !f.dead {
+			return f
+		}
+		f.mu.Unlock()
+	}
+}
+
+// released records that locks were dropped from f (f.mu held): waiters
+// wake, and an empty list leaves the map.
+func (t *MemoryLockTable) released(id uint64, f *fileLocks) {
+	f.n.Store(int64(len(f.locks)))
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+	if len(f.locks) == 0 {
+		f.dead = true
+		t.files.Delete(id)
+	}
+}
+
+// conflicts reports whether owner's new range r conflicts with held lock h.
+func conflicts(h heldLock, owner uint64, r LockRange) bool {
+	if !h.r.overlaps(r) {
+		return false
+	}
+	if h.owner == owner {
+		// Own locks: only an exclusive range over any of them conflicts
+		// (a shared one stacks on the owner's exclusive lock).
+		return r.Exclusive
+	}
+	return h.r.Exclusive || r.Exclusive
+}
+
+// Lock implements LockTable.
+func (t *MemoryLockTable) Lock(_ context.Context, id, owner uint64, ranges []LockRange) (<-chan struct{}, error) {
+	for _, r := range ranges {
+		if !r.Valid() {
+			return nil, ErrInvalidLockRange
+		}
+	}
+	f := t.lockFile(id)
+	defer f.mu.Unlock()
+	base := len(f.locks)
+	for _, r := range ranges {
+		for _, h := range f.locks {
+			if conflicts(h, owner, r) {
+				clear(f.locks[base:])
+				f.locks = f.locks[:base]
+				if f.changed == nil {
+					f.changed = make(chan struct{})
+				}
+				return f.changed, ErrLockConflict
+			}
+		}
+		f.locks = append(f.locks, heldLock{owner: owner, r: r})
+	}
+	f.n.Store(int64(len(f.locks)))
+	return nil, nil
+}
+
+// Unlock implements LockTable.
+func (t *MemoryLockTable) Unlock(_ context.Context, id, owner uint64, r LockRange) error {
+	if _, ok := t.files.Load(id); !ok {
+		return ErrRangeNotLocked
+	}
+	f := t.lockFile(id)
+	defer f.mu.Unlock()
+	remove := func(i int) {
+		f.locks = append(f.locks[:i], f.locks[i+1:]...)
+		t.released(id, f)
+	}
+	shared := -1
+	for i, h := range f.locks {
+		if h.owner != owner || h.r.Offset != r.Offset || h.r.Length != r.Length {
+			continue
+		}
+		if h.r.Exclusive {
+			remove(i)
+			return nil
+		}
+		if shared < 0 {
+			shared = i
+		}
+	}
+	if shared < 0 {
+		if len(f.locks) == 0 && f.changed == nil {
+			f.dead = true
+			t.files.Delete(id)
+		}
+		return ErrRangeNotLocked
+	}
+	remove(shared)
+	return nil
+}
+
+// ReleaseOwner implements LockTable.
+func (t *MemoryLockTable) ReleaseOwner(_ context.Context, id, owner uint64) error {
+	if _, ok := t.files.Load(id); !ok {
+		return nil
+	}
+	f := t.lockFile(id)
+	defer f.mu.Unlock()
+	kept := f.locks[:0]
+	for _, h := range f.locks {
+		if h.owner != owner {
+			kept = append(kept, h)
+		}
+	}
+	if len(kept) == len(f.locks) {
+		return nil
+	}
+	clear(f.locks[len(kept):])
+	f.locks = kept
+	t.released(id, f)
+	return nil
+}
+
+// CheckIO implements LockTable.
+func (t *MemoryLockTable) CheckIO(id, owner uint64, offset, length uint64, write bool) error {
+	if length == 0 {
+		return nil
+	}
+	v, ok := t.files.Load(id)
+	if !ok || v.(*fileLocks).n.Load() == 0 {
+		return nil
+	}
+	f := v.(*fileLocks)
+	r := LockRange{Offset: offset, Length: length}
+	if !r.Valid() {
+		r.Length = -offset // up to the last byte
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.locks {
+		if h.r.Length == 0 || !h.r.overlaps(r) {
+			continue
+		}
+		// [MS-FSA] 2.1.4.2: a read conflicts with another open's
+		// exclusive lock; a write also with any shared lock.
+		if h.owner != owner && h.r.Exclusive || write && !h.r.Exclusive {
+			return ErrLockConflict
+		}
+	}
+	return nil
+}
+
+// lockOwners hands out the lock owners of this process's handles.
+var lockOwners atomic.Uint64
+
+// owner returns h's lock owner, assigning it on first use.
+func (h *Handle) owner() uint64 {
+	if o := h.lockOwner.Load(); o != 0 {
+		return o
+	}
+	h.lockOwner.CompareAndSwap(0, lockOwners.Add(1))
+	return h.lockOwner.Load()
+}
+
+// hasLocks reports whether h may hold locks (so Close must release them).
+func (h *Handle) hasLocks() bool { return h.lockOwner.Load() != 0 }
+
+// Lock takes ranges through h, all or none (see LockTable.Lock). On
+// ErrLockConflict the channel is closed when a lock on the object is next
+// released.
+func (h *Handle) Lock(ctx context.Context, ranges []LockRange) (<-chan struct{}, error) {
+	if h.closed.Load() {
+		return nil, ErrClosed
+	}
+	ch, err := h.v.locks.Lock(ctx, h.f.id, h.owner(), ranges)
+	if err == nil && h.closed.Load() {
+		// Close ran concurrently and may have released before we took
+		// them: release again so nothing outlives the open.
+		h.v.locks.ReleaseOwner(ctx, h.f.id, h.owner())
+		return nil, ErrClosed
+	}
+	return ch, err
+}
+
+// Unlock releases h's lock with exactly r's offset and length.
+func (h *Handle) Unlock(ctx context.Context, r LockRange) error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	return h.v.locks.Unlock(ctx, h.f.id, h.owner(), r)
+}
+
+// CheckIO returns ErrLockConflict when a read (or write) of length bytes
+// at offset through h conflicts with a byte-range lock.
+func (h *Handle) CheckIO(offset, length uint64, write bool) error {
+	return h.v.locks.CheckIO(h.f.id, h.lockOwner.Load(), offset, length, write)
+}
+
+// releaseLocks drops h's locks; Close calls it.
+func (h *Handle) releaseLocks(ctx context.Context) {
+	if !h.hasLocks() {
+		return
+	}
+	if err := h.v.locks.ReleaseOwner(ctx, h.f.id, h.owner()); err != nil {
+		h.v.log.Warn().Err(err).Str("path", h.Path()).Msg("releasing byte-range locks")
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package smbserver
+
+const raceEnabled = false
