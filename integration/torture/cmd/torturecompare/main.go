@@ -31,7 +31,7 @@ func main() {
 	baseline := flag.String("baseline", "integration/torture/samba-baseline.txt", "where to write Samba's per-test results (empty: don't)")
 	suites := flag.String("suites", strings.Join(torture.DefaultSuites(), ","), "comma-separated smbtorture suites")
 	targets := flag.String("targets", "sofs,samba", "servers to run against, in column order")
-	timeout := flag.Duration("suite-timeout", torture.DefaultSuiteTimeout, "per-suite time limit")
+	timeout := flag.Duration("suite-timeout", 0, "per-suite time limit (0: the runner's per-suite defaults)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if err := run(*out, *baseline, splitList(*suites), splitList(*targets), *timeout); err != nil {
