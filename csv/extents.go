@@ -3,7 +3,6 @@ package csv
 import (
 	"crypto/rand"
 	"errors"
-	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -320,18 +319,19 @@ func (v *Volume) SupportsReflink() bool {
 }
 
 func probeReflink(root string) bool {
-	f, err := os.CreateTemp(root, ".sofs-reflink-probe-*")
+	// An unnamed temporary file: no client ever sees it, and no change
+	// notification fires.
+	fd, err := unix.Open(root, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return false
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	defer unix.Close(fd)
 	buf := make([]byte, 4096)
-	if _, err := f.Write(buf); err != nil {
+	if n, err := unix.Pwrite(fd, buf, 0); err != nil || n != len(buf) {
 		return false
 	}
-	return unix.IoctlFileCloneRange(int(f.Fd()), &unix.FileCloneRange{
-		Src_fd: int64(f.Fd()), Src_offset: 0, Src_length: 4096, Dest_offset: 4096,
+	return unix.IoctlFileCloneRange(fd, &unix.FileCloneRange{
+		Src_fd: int64(fd), Src_offset: 0, Src_length: 4096, Dest_offset: 4096,
 	}) == nil
 }
 

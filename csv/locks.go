@@ -74,7 +74,8 @@ type LockTable interface {
 	// ErrRangeNotLocked.
 	Unlock(ctx context.Context, id, owner uint64, r LockRange) error
 	// ReleaseOwner releases every lock owner holds on object id (the
-	// open is closing).
+	// open is closing) and wakes every waiter on the object, including
+	// a blocking Lock of owner itself.
 	ReleaseOwner(ctx context.Context, id, owner uint64) error
 	// CheckIO returns ErrLockConflict when reading (or, with write set,
 	// writing) length bytes at offset through owner conflicts with a
@@ -100,7 +101,8 @@ type fileLocks struct {
 
 // MemoryLockTable is the single-node LockTable.
 type MemoryLockTable struct {
-	files sync.Map // uint64 → *fileLocks
+	files sync.Map     // uint64 → *fileLocks
+	nfile atomic.Int64 // entries in files: 0 lets CheckIO skip the map
 }
 
 // NewMemoryLockTable returns an empty in-memory lock table.
@@ -111,7 +113,10 @@ func (t *MemoryLockTable) lockFile(id uint64) *fileLocks {
 	for {
 		v, ok := t.files.Load(id)
 		if !ok {
-			v, _ = t.files.LoadOrStore(id, &fileLocks{})
+			var loaded bool
+			if v, loaded = t.files.LoadOrStore(id, &fileLocks{}); !loaded {
+				t.nfile.Add(1)
+			}
 		}
 		f := v.(*fileLocks)
 		f.mu.Lock()
@@ -133,6 +138,7 @@ func (t *MemoryLockTable) released(id uint64, f *fileLocks) {
 	if len(f.locks) == 0 {
 		f.dead = true
 		t.files.Delete(id)
+		t.nfile.Add(-1)
 	}
 }
 
@@ -204,6 +210,7 @@ func (t *MemoryLockTable) Unlock(_ context.Context, id, owner uint64, r LockRang
 		if len(f.locks) == 0 && f.changed == nil {
 			f.dead = true
 			t.files.Delete(id)
+			t.nfile.Add(-1)
 		}
 		return ErrRangeNotLocked
 	}
@@ -225,6 +232,12 @@ func (t *MemoryLockTable) ReleaseOwner(_ context.Context, id, owner uint64) erro
 		}
 	}
 	if len(kept) == len(f.locks) {
+		// Nothing held, but a blocking Lock of this owner may be
+		// waiting: wake it so it sees its open is gone.
+		if f.changed != nil {
+			close(f.changed)
+			f.changed = nil
+		}
 		return nil
 	}
 	clear(f.locks[len(kept):])
@@ -235,7 +248,7 @@ func (t *MemoryLockTable) ReleaseOwner(_ context.Context, id, owner uint64) erro
 
 // CheckIO implements LockTable.
 func (t *MemoryLockTable) CheckIO(id, owner uint64, offset, length uint64, write bool) error {
-	if length == 0 {
+	if length == 0 || t.nfile.Load() == 0 {
 		return nil
 	}
 	v, ok := t.files.Load(id)
@@ -316,4 +329,46 @@ func (h *Handle) releaseLocks(ctx context.Context) {
 	if err := h.v.locks.ReleaseOwner(ctx, h.f.id, h.owner()); err != nil {
 		h.v.log.Warn().Err(err).Str("path", h.Path()).Msg("releasing byte-range locks")
 	}
+}
+
+// lockSequences is an open's LockSequenceArray ([MS-SMB2] 3.3.1.10,
+// 3.3.5.14): for each of the 64 buckets, the sequence number of the last
+// successful LOCK that named it. Later: a cluster-wide table must carry
+// it with the durable handle so that a replay on another node is seen.
+type lockSequences struct {
+	mu    sync.Mutex
+	valid uint64 // bit i-1: bucket i holds a sequence number
+	seq   [64]uint8
+}
+
+// LockReplayed implements the replay check of [MS-SMB2] 3.3.5.14 for
+// bucket index (1..64; others are ignored) and sequence number seq: it
+// reports true when the bucket holds seq (the LOCK was already done and
+// succeeds again without effect); otherwise the bucket is invalidated
+// until LockSequenceDone.
+func (h *Handle) LockReplayed(index uint32, seq uint8) bool {
+	if index < 1 || index > 64 {
+		return false
+	}
+	ls := &h.lockSeq
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	bit := uint64(1) << (index - 1)
+	if ls.valid&bit != 0 && ls.seq[index-1] == seq {
+		return true
+	}
+	ls.valid &^= bit
+	return false
+}
+
+// LockSequenceDone records a successful LOCK's bucket and sequence.
+func (h *Handle) LockSequenceDone(index uint32, seq uint8) {
+	if index < 1 || index > 64 {
+		return
+	}
+	ls := &h.lockSeq
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.valid |= uint64(1) << (index - 1)
+	ls.seq[index-1] = seq
 }

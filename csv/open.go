@@ -90,6 +90,7 @@ type Handle struct {
 	// lockOwner identifies the handle in the LockTable; 0 until it
 	// first locks (locks.go).
 	lockOwner atomic.Uint64
+	lockSeq   lockSequences
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent

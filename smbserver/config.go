@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/csv"
 )
 
 // Dialects ([MS-SMB2] 2.2.3).
@@ -98,6 +100,9 @@ type Config struct {
 	// or lease waits for the holder's break acknowledgment before the
 	// break is forced; default 35 s (DefaultOplockBreakTimeout).
 	OplockBreakTimeout time.Duration
+	// HandleStore keeps the records of persistent handles (durable.go);
+	// nil keeps them in this process's memory only.
+	HandleStore csv.HandleStore
 	// DisableOplocks grants no oplocks or leases on any share and does
 	// not advertise leasing.
 	DisableOplocks bool

@@ -487,9 +487,10 @@ func successWithBody(r *request, st wire.Status) bool {
 		return true
 	case wire.StatusBufferOverflow, wire.StatusMoreProcessingRequired:
 		return len(r.out) > wire.HeaderSize
-	case wire.StatusInvalidParameter:
-		// FSCTL_SRV_COPYCHUNK over the limits answers them in its body
-		// (3.3.4.4, 3.3.5.15.6; fsctl_copy.go).
+	case wire.StatusInvalidParameter, wire.StatusInvalidViewSize, wire.StatusFileLockConflict:
+		// FSCTL_SRV_COPYCHUNK over the limits answers them in its body,
+		// and a chunk past the source's end or a lock conflict the
+		// progress so far (3.3.4.4, 3.3.5.15.6; fsctl_copy.go).
 		return r.hdr.Command == wire.CmdIoctl && len(r.out) > wire.HeaderSize
 	}
 	return false

@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,25 @@ const (
 	durableV2MaxTimeout = 300 * time.Second
 )
 
+// persistentCap is SMB2_GLOBAL_CAP_PERSISTENT_HANDLES for SMB 3.x
+// ([MS-SMB2] 3.3.5.4): persistent handles are granted on continuously
+// available shares only.
+func persistentCap(dialect uint16) uint32 {
+	if dialect >= Dialect300 {
+		return wire.GlobalCapPersistentHandles
+	}
+	return 0
+}
+
+// shareCapCA is SMB2_SHARE_CAP_CONTINUOUS_AVAILABILITY for a CA share on
+// SMB 3.x ([MS-SMB2] 3.3.5.7).
+func shareCapCA(sh Share, dialect uint16) uint32 {
+	if sh.ContinuouslyAvailable && dialect >= Dialect300 {
+		return wire.ShareCapContinuousAvailability
+	}
+	return 0
+}
+
 // durableOpen is the durable part of an open.
 type durableOpen struct {
 	o          *open
@@ -48,12 +68,17 @@ type durableOpen struct {
 	// 2.2.13.2.13), zero when none was given.
 	appInstance [16]byte
 
+	// reply is the CREATE response that made the open, repeated for a
+	// replay of that CREATE ([MS-SMB2] 3.3.5.9.10; smbtorture smb2.replay
+	// compares every field with the original).
+	reply wire.CreateResponse
+
 	// Guarded by durableTable.mu.
 	disconnected bool
 	// lostHandle: a break took the handle caching (batch oplock, H
 	// lease) away; the open is no longer kept when its client goes.
 	lostHandle bool
-	timer        *time.Timer
+	timer      *time.Timer
 }
 
 type createKey struct{ client, create [16]byte }
@@ -65,6 +90,9 @@ type durableTable struct {
 	byOpen       map[*open]*durableOpen
 	byPersistent map[uint64]*durableOpen
 	byCreate     map[createKey]*durableOpen
+	// store keeps persistent handle records (Config.HandleStore, or
+	// memory); set on first use.
+	store csv.HandleStore
 	// events, when set (tests), gets "detach" and "close" without
 	// blocking.
 	events chan string
@@ -99,6 +127,42 @@ func (t *durableTable) get(o *open) *durableOpen {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.byOpen[o]
+}
+
+// handleStore returns the persistent handle store.
+func (s *Server) handleStore() csv.HandleStore {
+	t := &s.dh
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.store == nil {
+		t.store = s.cfg.HandleStore
+		if t.store == nil {
+			t.store = csv.NewMemoryHandleStore()
+		}
+	}
+	return t.store
+}
+
+// storeTimeout bounds one handle store round trip.
+const storeTimeout = 10 * time.Second
+
+// persistRecord commits d's record; the CREATE is answered only after it.
+func (s *Server) persistRecord(d *durableOpen, disconnected time.Time) error {
+	o := d.o
+	rec := csv.HandleRecord{
+		Persistent: o.id.Persistent, CreateGUID: d.createGUID, ClientGUID: d.clientGUID,
+		AppInstance: d.appInstance, Share: d.share, Path: o.name, User: d.user,
+		Access: o.access, Options: o.options, HasLease: d.lease, LeaseKey: d.leaseKey,
+		Timeout: d.timeout, Owner: s.cfg.ServerName, Disconnected: disconnected,
+	}
+	g := o.handle.Grant()
+	rec.Oplock = g.Oplock
+	if g.Lease != nil {
+		rec.LeaseState = g.Lease.State
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	return s.handleStore().Put(ctx, rec)
 }
 
 // durableCount is the number of durable opens (tests).
@@ -218,7 +282,8 @@ func (c *conn) durableCreate(r *request, req *wire.CreateRequest) (wire.Status, 
 	if st := c.reattach(r, d, false); st != wire.StatusSuccess {
 		return st, true
 	}
-	return c.existingOpenResponse(r, d, true), true
+	r.out = d.reply.AppendTo(r.out)
+	return wire.StatusSuccess, true
 }
 
 // closeAppInstance closes the durable opens of the same file that an
@@ -228,16 +293,19 @@ func (c *conn) durableCreate(r *request, req *wire.CreateRequest) (wire.Status, 
 // share modes and oplock see them gone.
 func (c *conn) closeAppInstance(r *request, req *wire.CreateRequest, app [16]byte) {
 	t := &c.srv.dh
-	var old []*open
+	var old, sessOf = []*open(nil), map[*open]*session{}
 	t.mu.Lock()
 	for o, d := range t.byOpen {
 		if d.appInstance == app && strings.EqualFold(d.share, r.tree.share.Name) && strings.EqualFold(o.name, req.Name) {
 			old = append(old, o)
+			if !d.disconnected {
+				sessOf[o] = o.sess
+			}
 		}
 	}
 	t.mu.Unlock()
 	for _, o := range old {
-		if s := o.sess; s != nil {
+		if s := sessOf[o]; s != nil {
 			s.mu.Lock()
 			if s.opens[o.id.Volatile] == o {
 				delete(s.opens, o.id.Volatile)
@@ -293,7 +361,7 @@ func (c *conn) durableReconnect(r *request, req *wire.CreateRequest, dq *durable
 	if st := c.reattach(r, d, true); st != wire.StatusSuccess {
 		return st
 	}
-	return c.existingOpenResponse(r, d, false)
+	return c.existingOpenResponse(r, d)
 }
 
 // reconnectLeaseKey is the lease key of a reconnect's RqLs context. The
@@ -356,11 +424,10 @@ func (c *conn) reattach(r *request, d *durableOpen, reconnect bool) wire.Status 
 	return wire.StatusSuccess
 }
 
-// existingOpenResponse answers a reconnect or replay with the open's
-// attributes and caching state. A reconnect carries no durable context
-// (Windows and Samba send none: smbtorture durable-open reopen tests); a
-// replay repeats the original response's.
-func (c *conn) existingOpenResponse(r *request, d *durableOpen, replay bool) wire.Status {
+// existingOpenResponse answers a reconnect with the open's attributes and
+// caching state. It carries no durable context (Windows and Samba send
+// none: smbtorture durable-open reopen tests).
+func (c *conn) existingOpenResponse(r *request, d *durableOpen) wire.Status {
 	o := d.o
 	info, err := o.handle.Stat()
 	if err != nil {
@@ -386,9 +453,6 @@ func (c *conn) existingOpenResponse(r *request, d *durableOpen, replay bool) wir
 			Name: wire.CreateContextRequestLease,
 			Data: leaseResponse(lr, g.Lease).Encode(),
 		})
-	}
-	if replay {
-		resp.Contexts = append(resp.Contexts, d.responseContext())
 	}
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
@@ -421,13 +485,16 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 	}
 	g := o.handle.Grant()
 	leased := g.Lease != nil && resp.OplockLevel == wire.OplockLevelLease
-	if !(g.Oplock == wire.OplockLevelBatch && !leased) && !(leased && g.Lease.State&csv.CacheHandle != 0) {
+	// [MS-SMB2] 3.3.5.9.10: a persistent handle needs no caching, only a
+	// continuously available share.
+	persistent := dq.v2 && dq.q2.Flags&wire.DurableHandleFlagPersistent != 0 && r.tree.share.ContinuouslyAvailable
+	if !persistent && !(g.Oplock == wire.OplockLevelBatch && !leased) && !(leased && g.Lease.State&csv.CacheHandle != 0) {
 		return
 	}
 	r.sess.mu.Lock()
 	user := r.sess.user
 	r.sess.mu.Unlock()
-	d := &durableOpen{o: o, v2: dq.v2, clientGUID: c.clientGUID, user: user, share: r.tree.share.Name, timeout: durableV1Timeout}
+	d := &durableOpen{o: o, v2: dq.v2, persistent: persistent, clientGUID: c.clientGUID, user: user, share: r.tree.share.Name, timeout: durableV1Timeout}
 	if leased {
 		if lr, _ := c.leaseRequest(req); lr != nil {
 			d.lease, d.leaseKey = true, lr.Key.Key
@@ -440,8 +507,18 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 			d.timeout = min(time.Duration(dq.q2.Timeout)*time.Millisecond, durableV2MaxTimeout)
 		}
 	}
-	c.srv.dh.add(d)
+	if persistent {
+		if err := c.srv.persistRecord(d, time.Time{}); err != nil {
+			// Without its record the handle could not outlive this
+			// process: it is not granted ([MS-SMB2] lets the server
+			// refuse durability; the open itself stands).
+			c.log.Warn().Err(err).Str("path", o.name).Msg("persistent handle record not stored")
+			return
+		}
+	}
 	resp.Contexts = append(resp.Contexts, d.responseContext())
+	d.reply = *resp
+	c.srv.dh.add(d)
 }
 
 // connLost ends a session whose connection is gone ([MS-SMB2] 3.3.7.1):
@@ -465,6 +542,16 @@ func (s *Server) connLost(sess *session) {
 	}
 	t.mu.Unlock()
 	sess.mu.Unlock()
+	now := time.Now()
+	for _, d := range keep {
+		if d.persistent {
+			// The record learns when its timeout started, for the
+			// scavenger of a restarted process.
+			if err := s.persistRecord(d, now); err != nil {
+				s.log.Warn().Err(err).Str("path", d.o.name).Msg("persistent handle record not updated")
+			}
+		}
+	}
 	s.logoff(sess)
 }
 
@@ -494,6 +581,18 @@ func (s *Server) durableClosed(o *open) {
 		d.timer = nil
 	}
 	delete(t.byOpen, o)
+	if d.persistent && t.store != nil {
+		// The record goes with the handle (close or scavenge). The
+		// delete runs outside t.mu: it may be an etcd round trip.
+		store, owner, id := t.store, s.cfg.ServerName, o.id.Persistent
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			defer cancel()
+			if err := store.Delete(ctx, owner, id); err != nil {
+				s.log.Warn().Err(err).Str("path", o.name).Msg("persistent handle record not removed")
+			}
+		}()
+	}
 	if t.byPersistent[o.id.Persistent] == d {
 		delete(t.byPersistent, o.id.Persistent)
 	}
@@ -523,10 +622,13 @@ func (s *Server) durableBreak(b csv.Break) bool {
 			continue
 		}
 		d := s.dh.byOpen[o]
-		if d != nil && !d.disconnected && b.To&csv.CacheHandle == 0 {
+		if d != nil && !d.disconnected && b.To&csv.CacheHandle == 0 && !d.persistent {
 			d.lostHandle = true
 		}
-		if d == nil || !d.disconnected {
+		if d == nil || !d.disconnected || d.persistent {
+			// A persistent open is protected while its client
+			// reconnects: the break waits and times out as for an
+			// unresponsive client.
 			continue
 		}
 		gone = append(gone, o)

@@ -241,3 +241,45 @@ func TestDurableSurvivesLogoff(t *testing.T) {
 		t.Fatalf("%d durable opens left", all)
 	}
 }
+
+func TestPersistentOnlyOnCAShares(t *testing.T) {
+	for _, ca := range []bool{false, true} {
+		ts := startServer(t, func(c *Config) {
+			c.RequireSigning = false
+			c.Shares.(staticShares)[0].ContinuouslyAvailable = ca
+		})
+		ev := make(chan string, 16)
+		ts.srv.dh.mu.Lock()
+		ts.srv.dh.events = ev
+		ts.srv.dh.mu.Unlock()
+		g, cg := guid(), guid()
+		a := duConnect(t, ts, g)
+		req := olCreate("p.txt", 0, rw, 0)
+		q := wire.DurableHandleRequestV2{Flags: wire.DurableHandleFlagPersistent, CreateGUID: cg}
+		req.Contexts = append(req.Contexts, wire.CreateContext{Name: wire.CreateContextDurableHandleV2, Data: q.Encode()})
+		cr := a.createOK(req)
+		d := hasContext(cr, wire.CreateContextDurableHandleV2)
+		if !ca {
+			if d != nil {
+				t.Fatal("persistent handle without oplock granted on a non-CA share")
+			}
+			continue
+		}
+		r, err := wire.DecodeDurableHandleResponseV2(d)
+		if err != nil || r.Flags != wire.DurableHandleFlagPersistent {
+			t.Fatalf("CA share: DH2Q response %+v %v", r, err)
+		}
+		// It survives the connection and comes back with DH2C.
+		a.nc.Close()
+		waitEvent(t, ev, "detach")
+		b := duConnect(t, ts, g)
+		rq := olCreate("p.txt", 0, 0, 0)
+		rq.Contexts = append(rq.Contexts, wire.CreateContext{Name: wire.CreateContextDurableReconnectV2,
+			Data: wire.DurableHandleReconnectV2{FileID: cr.FileID, CreateGUID: cg, Flags: wire.DurableHandleFlagPersistent}.Encode()})
+		b.createOK(rq)
+		b.close(cr.FileID)
+		if all, _ := ts.srv.dh.count(); all != 0 {
+			t.Fatalf("%d durable opens left", all)
+		}
+	}
+}

@@ -44,6 +44,10 @@ func (c *conn) fsctl(r *request, req *wire.IoctlRequest) wire.Status {
 		return c.offloadWrite(r, req, o)
 	case wire.FsctlDuplicateExtentsToFile:
 		return c.duplicateExtents(r, req, o)
+	case wire.FsctlGetCompression:
+		return c.getCompression(r, req, o)
+	case wire.FsctlSetCompression:
+		return c.setCompression(r, req, o)
 	}
 	return wire.StatusInvalidDeviceRequest
 }

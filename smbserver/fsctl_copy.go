@@ -150,37 +150,59 @@ func (c *conn) copychunk(r *request, req *wire.IoctlRequest, o *open) wire.Statu
 	if src == nil || !c.srv.live(src) || src.handle == nil {
 		return wire.StatusObjectNameNotFound
 	}
-	if src.access&fileReadData == 0 {
+	// Read or execute access suffices on the source, as on Windows.
+	if src.access&(fileReadData|fileExecute) == 0 {
 		return wire.StatusAccessDenied
 	}
 	if src.isDir || o.isDir {
 		return wire.StatusInvalidDeviceRequest
 	}
 	var resp wire.SrvCopychunkResponse
+	// partial ends the request after some chunks: the response body
+	// tells the client how far the copy got.
+	partial := func(st wire.Status) wire.Status {
+		if resp.TotalBytesWritten > 0 {
+			c.breakOnWrite(r, o)
+		}
+		ioctlOut(r, req, o, resp.Encode())
+		return st
+	}
 	for _, ch := range in.Chunks {
 		if int64(ch.SourceOffset) < 0 || int64(ch.TargetOffset) < 0 {
 			return wire.StatusInvalidParameter
 		}
-		n, err := o.handle.CopyRange(src.handle, int64(ch.SourceOffset), int64(ch.TargetOffset), int64(ch.Length))
-		resp.TotalBytesWritten += uint32(n)
+		// A lock conflict also carries the progress (smbtorture
+		// smb2.ioctl.copy_chunk_src_lock).
+		if st := ioLockConflict(src, ch.SourceOffset, uint64(ch.Length), false); st != wire.StatusSuccess {
+			return partial(st)
+		}
+		if st := ioLockConflict(o, ch.TargetOffset, uint64(ch.Length), true); st != wire.StatusSuccess {
+			return partial(st)
+		}
+		fi, err := src.handle.Stat()
 		if err != nil {
 			return c.mapErr(err)
 		}
-		if n < int64(ch.Length) {
-			// The chunk runs past the end of the source ([MS-SMB2]
-			// 3.3.5.15.6; Windows: STATUS_INVALID_VIEW_SIZE).
-			if n > 0 {
+		if ch.SourceOffset+uint64(ch.Length) > uint64(fi.EndOfFile) {
+			// The chunk runs past the end of the source: nothing of it
+			// is copied ([MS-SMB2] 3.3.5.15.6; Windows answers
+			// STATUS_INVALID_VIEW_SIZE with the progress so far).
+			return partial(wire.StatusInvalidViewSize)
+		}
+		n, err := o.handle.CopyRange(src.handle, int64(ch.SourceOffset), int64(ch.TargetOffset), int64(ch.Length))
+		resp.TotalBytesWritten += uint32(n)
+		if err != nil {
+			if resp.TotalBytesWritten > 0 {
 				c.breakOnWrite(r, o)
 			}
-			return wire.StatusInvalidViewSize
+			return c.mapErr(err)
+		}
+		if n < int64(ch.Length) {
+			return partial(wire.StatusInvalidViewSize) // the source shrank meanwhile
 		}
 		resp.ChunksWritten++
 	}
-	if resp.TotalBytesWritten > 0 {
-		c.breakOnWrite(r, o)
-	}
-	ioctlOut(r, req, o, resp.Encode())
-	return wire.StatusSuccess
+	return partial(wire.StatusSuccess)
 }
 
 // Offload (ODX) parameters ([MS-FSCC] 2.3.77-2.3.81).
@@ -221,6 +243,9 @@ func (c *conn) offloadRead(r *request, req *wire.IoctlRequest, o *open) wire.Sta
 		return wire.StatusEndOfFile
 	}
 	n := min(int64(in.CopyLength), fi.EndOfFile-off)
+	if st := ioLockConflict(o, in.FileOffset, uint64(n), false); st != wire.StatusSuccess {
+		return st
+	}
 	var out wire.OffloadReadOutput
 	if off+n >= fi.EndOfFile {
 		out.Flags = offloadFlagAllZeroPast
@@ -296,6 +321,9 @@ func (c *conn) offloadWrite(r *request, req *wire.IoctlRequest, o *open) wire.St
 		return wire.StatusInvalidParameter
 	}
 	n := min(int64(in.CopyLength), tok.n-int64(in.TransferOffset))
+	if st := ioLockConflict(o, in.FileOffset, uint64(n), true); st != wire.StatusSuccess {
+		return st
+	}
 	done, err := o.handle.CopyRange(tok.src.handle, tok.off+int64(in.TransferOffset), int64(in.FileOffset), n)
 	if done > 0 {
 		c.breakOnWrite(r, o)

@@ -94,20 +94,37 @@ const maxResiliencyTimeout = 300000
 
 // resiliency holds the timeout granted by FSCTL_LMR_REQUEST_RESILIENCY
 // per open, for the durable-handle code ([MS-SMB2] 3.3.1.10
-// Open.IsResilient, Open.ResiliencyTimeout).
-var resiliency sync.Map // *open → time.Duration
+// Open.IsResilient, Open.ResiliencyTimeout). closeOpen must call
+// forgetResiliency; the table is not swept, since a disconnected
+// resilient open is exactly the one whose entry must survive.
+var resiliency struct {
+	mu sync.Mutex
+	m  map[*open]time.Duration
+}
 
 // resiliencyTimeout reports whether o was made resilient and for how long.
 func resiliencyTimeout(o *open) (time.Duration, bool) {
-	d, ok := resiliency.Load(o)
-	if !ok {
-		return 0, false
-	}
-	return d.(time.Duration), true
+	resiliency.mu.Lock()
+	defer resiliency.mu.Unlock()
+	d, ok := resiliency.m[o]
+	return d, ok
 }
 
 // forgetResiliency drops o's entry when it closes.
-func forgetResiliency(o *open) { resiliency.Delete(o) }
+func forgetResiliency(o *open) {
+	resiliency.mu.Lock()
+	delete(resiliency.m, o)
+	resiliency.mu.Unlock()
+}
+
+func setResiliency(o *open, d time.Duration) {
+	resiliency.mu.Lock()
+	defer resiliency.mu.Unlock()
+	if resiliency.m == nil {
+		resiliency.m = make(map[*open]time.Duration)
+	}
+	resiliency.m[o] = d
+}
 
 // requestResiliency implements FSCTL_LMR_REQUEST_RESILIENCY ([MS-SMB2]
 // 2.2.31.3, 3.3.5.15.9).
@@ -126,7 +143,7 @@ func (c *conn) requestResiliency(r *request, req *wire.IoctlRequest, o *open) wi
 	if in.Timeout == 0 {
 		d = 120 * time.Second // a server-chosen default (3.3.5.15.9)
 	}
-	resiliency.Store(o, d)
+	setResiliency(o, d)
 	ioctlOut(r, req, o, nil)
 	return wire.StatusSuccess
 }
@@ -137,6 +154,11 @@ func (c *conn) requestResiliency(r *request, req *wire.IoctlRequest, o *open) wi
 // one it listens on. Neither RSS nor RDMA is claimed.
 func (c *conn) queryNetworkInterfaces(r *request, req *wire.IoctlRequest) wire.Status {
 	r.ordered()
+	// It names no file: FileId must be all ones (Windows; smbtorture
+	// smb2.ioctl.bug14788).
+	if req.FileID.Persistent != anyID || req.FileID.Volatile != anyID {
+		return wire.StatusInvalidParameter
+	}
 	var ip net.IP
 	if ta, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
 		ip = ta.IP
@@ -210,3 +232,8 @@ func fsCapabilities(v *csv.Volume) uint32 {
 	}
 	return f
 }
+
+// ssinfoFlags are the FileFsSectorSizeInformation flags ([MS-FSCC]
+// 2.5.7): SSINFO_FLAGS_TRIM_ENABLED, since FSCTL_FILE_LEVEL_TRIM is
+// served (fsctl_sparse.go).
+const ssinfoFlags uint32 = 0x00000008

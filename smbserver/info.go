@@ -209,6 +209,7 @@ func (c *conn) queryFSInfo(o *open, class uint8) ([]byte, wire.Status) {
 		FileSystemName:                 "NTFS",
 		FileSystemAttributes:           fsAttributes | fsCapabilities(o.tree.vol),
 		MaxComponentNameLength:         255,
+		SectorSizeFlags:                ssinfoFlags, // fsctl_misc.go
 	}
 	data, err := fscc.AppendFSInfo(nil, class, &fs)
 	if err != nil {

@@ -39,7 +39,7 @@ func (c *conn) handleIoctl(r *request) wire.Status {
 		wire.FsctlCreateOrGetObjectID, wire.FsctlGetObjectID, wire.FsctlGetIntegrityInformation, wire.FsctlSetIntegrityInformation,
 		wire.FsctlLmrRequestResiliency, wire.FsctlQueryNetworkInterfaceInfo, wire.FsctlSrvRequestResumeKey,
 		wire.FsctlSrvCopychunk, wire.FsctlSrvCopychunkWrite, wire.FsctlOffloadRead, wire.FsctlOffloadWrite,
-		wire.FsctlDuplicateExtentsToFile:
+		wire.FsctlDuplicateExtentsToFile, wire.FsctlGetCompression, wire.FsctlSetCompression:
 		return c.fsctl(r, &req) // fsctl.go
 	}
 	if _, st := c.lookupOpen(r, req.FileID); st != wire.StatusSuccess {

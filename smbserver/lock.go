@@ -13,9 +13,9 @@ import (
 // ([MS-FSA] 2.1.4.2). Locks belong to the open and go when its csv
 // handle closes (CLOSE, LOGOFF, TREE_DISCONNECT, connection loss).
 //
-// Later: LockSequence replay detection for resilient and durable opens
-// (3.3.5.14 step 3) needs per-open sequence state that survives
-// reconnect; the request's sequence is ignored for now.
+// LockSequence replay detection (3.3.5.14) applies to resilient opens
+// (SMB 2.1 and 3.x) and durable or persistent ones (3.x); the buckets
+// live with the csv handle.
 
 // lockFlags are the valid flag combinations of a lock (not unlock)
 // element ([MS-SMB2] 3.3.5.14).
@@ -45,6 +45,16 @@ func (c *conn) handleLock(r *request) wire.Status {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	seq := c.lockSequenced(o)
+	if seq && o.handle.LockReplayed(req.LockSequenceIndex, req.LockSequenceNumber) {
+		return c.lockDone(r)
+	}
+	done := func() wire.Status {
+		if seq {
+			o.handle.LockSequenceDone(req.LockSequenceIndex, req.LockSequenceNumber)
+		}
+		return c.lockDone(r)
+	}
 	if req.Locks[0].Flags&wire.LockFlagUnlock != 0 {
 		// An unlock list: each element in turn; one that is not a plain
 		// unlock, or names no lock, ends it (earlier ones stay done).
@@ -56,7 +66,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 				return lockStatus(err)
 			}
 		}
-		return c.lockDone(r)
+		return done()
 	}
 	ranges := make([]csv.LockRange, len(req.Locks))
 	blocking := false
@@ -80,7 +90,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 	}
 	wait, err := o.handle.Lock(ctx, ranges)
 	if err == nil {
-		return c.lockDone(r)
+		return done()
 	}
 	if !blocking || !errors.Is(err, csv.ErrLockConflict) {
 		return lockStatus(err)
@@ -94,7 +104,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 		select {
 		case <-wait:
 		case <-r.ctx.Done():
-			if c.tearingDown(r) {
+			if c.tearingDown(r) || openClosed(o) {
 				// LOGOFF or TREE_DISCONNECT closing the opens: Windows
 				// answers the pending lock with RANGE_NOT_LOCKED.
 				return wire.StatusRangeNotLocked
@@ -103,7 +113,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 		}
 		wait, err = o.handle.Lock(ctx, ranges)
 		if err == nil {
-			return c.lockDone(r)
+			return done()
 		}
 		if !errors.Is(err, csv.ErrLockConflict) {
 			if errors.Is(err, csv.ErrClosed) {
@@ -112,6 +122,25 @@ func (c *conn) handleLock(r *request) wire.Status {
 			return lockStatus(err)
 		}
 	}
+}
+
+// lockSequenced reports whether LOCKs on o are checked for replay by
+// LockSequence ([MS-SMB2] 3.3.5.14).
+func (c *conn) lockSequenced(o *open) bool {
+	if c.dialect < Dialect210 {
+		return false
+	}
+	if _, ok := resiliencyTimeout(o); ok { // fsctl_misc.go
+		return true
+	}
+	return c.dialect >= Dialect300 && c.srv.dh.get(o) != nil // durable.go
+}
+
+// openClosed reports whether o has been closed.
+func openClosed(o *open) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closed
 }
 
 func (c *conn) lockDone(r *request) wire.Status {

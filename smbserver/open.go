@@ -116,7 +116,8 @@ func (s *Server) closeOpen(o *open) {
 	o.mu.Unlock()
 	s.opens.remove(o.id.Volatile)
 	s.oplockClosed(o)
-	s.durableClosed(o) // durable.go
+	s.durableClosed(o)  // durable.go
+	forgetResiliency(o) // fsctl_misc.go
 	if o.pipe != nil {
 		o.pipe.Close()
 	}

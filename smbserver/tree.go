@@ -69,6 +69,7 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 			t.maxAccess = accessReadOnly
 		}
 		resp.ShareType = wire.ShareTypeDisk
+		resp.Capabilities |= shareCapCA(sh, c.dialect) // durable.go
 		if t.encrypt {
 			resp.ShareFlags |= wire.ShareFlagEncryptData
 		}

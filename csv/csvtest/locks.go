@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,5 +118,53 @@ func TestLockTable(t *testing.T, newTable func(t *testing.T) csv.LockTable) {
 		}
 		want(t, "other object unaffected", func() error { _, err := tb.Lock(ctx, id+1, a, []csv.LockRange{x(0, 1)}); return err }(), nil)
 		want(t, "b now", lock(tb, b, x(0, 1)), nil)
+	})
+	t.Run("BlockingContention", func(t *testing.T) {
+		// Owners take one exclusive range by waiting on the channel,
+		// never polling: no wakeup may be lost, and holders never
+		// overlap.
+		tb := newTable(t)
+		const owners, rounds = 8, 50
+		var inside atomic.Int32
+		var wg sync.WaitGroup
+		errs := make(chan error, owners)
+		for o := uint64(1); o <= owners; o++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := x(100, 10)
+				for range rounds {
+					for {
+						wait, err := tb.Lock(ctx, id, o, []csv.LockRange{r})
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, csv.ErrLockConflict) {
+							errs <- err
+							return
+						}
+						select {
+						case <-wait:
+						case <-time.After(10 * time.Second):
+							errs <- errors.New("lost wakeup")
+							return
+						}
+					}
+					if inside.Add(1) != 1 {
+						errs <- errors.New("two holders of an exclusive range")
+					}
+					inside.Add(-1)
+					if err := tb.Unlock(ctx, id, o, r); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
 	})
 }

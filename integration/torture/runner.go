@@ -21,7 +21,7 @@ func DefaultSuites() []string {
 		"smb2.setinfo", "smb2.compound", "smb2.credits", "smb2.tcon",
 		"smb2.session", "smb2.create",
 		// Semantics suites (issue #3), added as each feature lands.
-		"smb2.oplock", "smb2.lease", "smb2.notify", "smb2.lock",
+		"smb2.oplock", "smb2.lease", "smb2.notify", "smb2.lock", "smb2.ioctl",
 	}
 }
 
