@@ -567,13 +567,14 @@ func (s *Server) durableExpired(d *durableOpen) {
 	}
 }
 
-// durableClosed forgets a closing open (hook in closeOpen).
+// durableClosed forgets a closing open (hook in closeOpen); a persistent
+// open's record goes with it (close or scavenge).
 func (s *Server) durableClosed(o *open) {
 	t := &s.dh
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	d := t.byOpen[o]
 	if d == nil {
+		t.mu.Unlock()
 		return
 	}
 	if d.timer != nil {
@@ -581,18 +582,6 @@ func (s *Server) durableClosed(o *open) {
 		d.timer = nil
 	}
 	delete(t.byOpen, o)
-	if d.persistent && t.store != nil {
-		// The record goes with the handle (close or scavenge). The
-		// delete runs outside t.mu: it may be an etcd round trip.
-		store, owner, id := t.store, s.cfg.ServerName, o.id.Persistent
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			defer cancel()
-			if err := store.Delete(ctx, owner, id); err != nil {
-				s.log.Warn().Err(err).Str("path", o.name).Msg("persistent handle record not removed")
-			}
-		}()
-	}
 	if t.byPersistent[o.id.Persistent] == d {
 		delete(t.byPersistent, o.id.Persistent)
 	}
@@ -600,7 +589,19 @@ func (s *Server) durableClosed(o *open) {
 	if d.v2 && t.byCreate[k] == d {
 		delete(t.byCreate, k)
 	}
+	store := t.store
+	t.mu.Unlock()
+	if d.persistent && store != nil {
+		// Outside t.mu: with etcd this is a round trip.
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		if err := store.Delete(ctx, s.cfg.ServerName, o.id.Persistent); err != nil {
+			s.log.Warn().Err(err).Str("path", o.name).Msg("persistent handle record not removed")
+		}
+		cancel()
+	}
+	t.mu.Lock()
 	t.event("close")
+	t.mu.Unlock()
 }
 
 // durableBreak handles a break aimed at disconnected durable opens: with

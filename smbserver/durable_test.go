@@ -2,11 +2,13 @@ package smbserver
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"net"
 	"testing"
 	"time"
 
+	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -277,9 +279,32 @@ func TestPersistentOnlyOnCAShares(t *testing.T) {
 		rq.Contexts = append(rq.Contexts, wire.CreateContext{Name: wire.CreateContextDurableReconnectV2,
 			Data: wire.DurableHandleReconnectV2{FileID: cr.FileID, CreateGUID: cg, Flags: wire.DurableHandleFlagPersistent}.Encode()})
 		b.createOK(rq)
+		store := ts.srv.handleStore().(*csv.MemoryHandleStore)
+		recs, _ := store.List(context.Background(), ts.srv.cfg.ServerName)
+		if len(recs) != 1 || recs[0].Persistent != cr.FileID.Persistent || recs[0].CreateGUID != cg || recs[0].Disconnected.IsZero() {
+			t.Fatalf("handle records %+v", recs)
+		}
 		b.close(cr.FileID)
 		if all, _ := ts.srv.dh.count(); all != 0 {
 			t.Fatalf("%d durable opens left", all)
+		}
+		if n := store.Len(); n != 0 {
+			t.Fatalf("%d handle records left behind after CLOSE", n)
+		}
+
+		// Scavenging removes the record too.
+		cg2 := guid()
+		q.CreateGUID, q.Timeout = cg2, 1
+		req.Contexts = []wire.CreateContext{{Name: wire.CreateContextDurableHandleV2, Data: q.Encode()}}
+		b.createOK(req)
+		if n := store.Len(); n != 1 {
+			t.Fatalf("%d handle records, want 1", n)
+		}
+		b.nc.Close()
+		waitEvent(t, ev, "detach")
+		waitEvent(t, ev, "close")
+		if n := store.Len(); n != 0 {
+			t.Fatalf("%d handle records left behind after scavenging", n)
 		}
 	}
 }
