@@ -71,6 +71,20 @@ func (t *openTable) add(o *open) {
 	}
 }
 
+// addRestored enters a restored open under the id its client knows
+// (restore.go); false if the id is invalid or taken.
+func (t *openTable) addRestored(o *open, id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id == 0 || id == anyID || t.m[id] != nil {
+		return false
+	}
+	o.id = wire.FileID{Persistent: id, Volatile: id}
+	o.opened = time.Now()
+	t.m[id] = o
+	return true
+}
+
 func (t *openTable) get(id uint64) *open {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
