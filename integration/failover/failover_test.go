@@ -291,3 +291,72 @@ func TestKill9DuringWrites(t *testing.T) {
 func describe(b []byte) string {
 	return fmt.Sprintf("header says block %d at offset %d", binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:]))
 }
+
+// TestGracefulRestartKeepsDurableHandle: a durable (not persistent)
+// handle on an ordinary share has no record while its client is
+// connected; a graceful stop records it as the connections close, the
+// restarted process restores it, the client reclaims it with DH2C, and
+// CLOSE removes the record.
+func TestGracefulRestartKeepsDurableHandle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := harness.StartSofsProcess(t, harness.SofsOptions{})
+	target := p.Target
+
+	var clientGUID, createGUID, leaseKey [16]byte
+	rand.Read(clientGUID[:])
+	rand.Read(createGUID[:])
+	rand.Read(leaseKey[:])
+	const name = "durable.txt"
+	s := connect(ctx, t, target, clientGUID)
+	req := smbtest.PersistentOpen(name, createGUID, leaseKey, 60000)
+	// Plain DH2Q: durable through the RWH lease, not persistent.
+	req.Contexts[0].Data = wire.DurableHandleRequestV2{Timeout: 60000, CreateGUID: createGUID}.Encode()
+	cr, err := s.c.Create(ctx, s.tid, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dh := smbtest.Context(cr, wire.CreateContextDurableHandleV2)
+	if r, err := wire.DecodeDurableHandleResponseV2(dh); dh == nil || err != nil || r.Flags&wire.DurableHandleFlagPersistent != 0 {
+		t.Fatalf("DH2Q response %+v %v, want durable and not persistent", r, err)
+	}
+	resp, err := s.c.Call(ctx, wire.CmdWrite, s.tid, &wire.WriteRequest{FileID: cr.FileID, Data: []byte("before the restart")}, 0)
+	if err != nil || resp.Status() != wire.StatusSuccess {
+		t.Fatalf("WRITE: %v %v", resp.Status(), err)
+	}
+	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 0 {
+		t.Fatalf("a connected durable handle has records %v; its CREATE should not pay a round trip", keys)
+	}
+
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 1 {
+		t.Fatalf("records after the graceful restart: %v, want the restored handle", keys)
+	}
+	s2 := connect(ctx, t, target, clientGUID)
+	rq := smbtest.PersistentReconnect(name, cr.FileID, createGUID, leaseKey)
+	rq.Contexts[0].Data = wire.DurableHandleReconnectV2{FileID: cr.FileID, CreateGUID: createGUID}.Encode()
+	rc, err := s2.c.Create(ctx, s2.tid, rq)
+	if err != nil {
+		t.Fatalf("DH2C after restart: %v", err)
+	}
+	// Reclaimed, a durable handle has no record any more.
+	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 0 {
+		t.Fatalf("records after reconnect: %v", keys)
+	}
+	resp, err = s2.c.Call(ctx, wire.CmdWrite, s2.tid, &wire.WriteRequest{FileID: rc.FileID, Offset: 18, Data: []byte(", and after")}, 0)
+	if err != nil || resp.Status() != wire.StatusSuccess {
+		t.Fatalf("WRITE after reconnect: %v %v", resp.Status(), err)
+	}
+	if err := s2.c.CloseFile(ctx, s2.tid, rc.FileID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(target.ShareDir, name))
+	if err != nil || string(got) != "before the restart, and after" {
+		t.Fatalf("file holds %q (%v)", got, err)
+	}
+}
