@@ -224,6 +224,9 @@ func (s *Server) retryRemoval(id uint64) bool {
 	rs.mu.Lock()
 	delete(rs.pending, id)
 	rs.mu.Unlock()
+	s.dh.mu.Lock()
+	s.dh.event("removed")
+	s.dh.mu.Unlock()
 	s.log.Info().Str("path", path).Uint64("file_id", id).Msg("handle record removed after retry")
 	return true
 }

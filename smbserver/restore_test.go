@@ -3,6 +3,7 @@ package smbserver
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -315,5 +316,53 @@ func TestScavengeLeavesNothingInEtcd(t *testing.T) {
 	}
 	if all, _ := ts.srv.dh.count(); all != 0 {
 		t.Fatalf("%d durable opens left", all)
+	}
+}
+
+// slowStore makes the next slow Deletes hang until their deadline, as an
+// etcd without a leader does, and the fail ones after them fail at once.
+type slowStore struct {
+	*csv.MemoryHandleStore
+	slow, fail atomic.Int32
+}
+
+func (s *slowStore) Delete(ctx context.Context, owner string, id uint64) error {
+	if s.slow.Add(-1) >= 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if s.fail.Add(-1) >= 0 {
+		return errors.New("etcdserver: no leader")
+	}
+	return s.MemoryHandleStore.Delete(ctx, owner, id)
+}
+
+// TestCloseWithSlowStore: a store that does not answer delays CLOSE by at
+// most closeDeleteWait and never fails it; the record is removed by the
+// background retry once the store answers again.
+func TestCloseWithSlowStore(t *testing.T) {
+	store := &slowStore{MemoryHandleStore: csv.NewMemoryHandleStore()}
+	ts, _ := startCA(t, t.TempDir(), store)
+	ev := ts.srv.dh.events
+	a := duConnect(t, ts, guid())
+	rwh := csv.CacheRead | csv.CacheWrite | csv.CacheHandle
+	cr := a.createOK(persistentCreate("p.txt", guid(), wire.Lease{V2: true, LeaseKey: guid(), LeaseState: rwh}, 60000))
+	if store.Len() != 1 {
+		t.Fatalf("%d records after CREATE, want 1", store.Len())
+	}
+	// The CLOSE's attempt hangs, the first retry fails.
+	store.slow.Store(1)
+	store.fail.Store(1)
+	start := time.Now()
+	a.close(cr.FileID) // fails the test unless STATUS_SUCCESS within 5 s
+	if d := time.Since(start); d < closeDeleteWait || d > closeDeleteWait+3*time.Second {
+		t.Fatalf("CLOSE took %v, want about %v (the bounded wait)", d, closeDeleteWait)
+	}
+	if n := ts.srv.dh.recs.pendingRemovals(); n != 1 || store.Len() != 1 {
+		t.Fatalf("after CLOSE: %d pending removals, %d records; want 1 and 1", n, store.Len())
+	}
+	waitEvent(t, ev, "removed")
+	if n := ts.srv.dh.recs.pendingRemovals(); n != 0 || store.Len() != 0 {
+		t.Fatalf("after the retry: %d pending removals, %d records; want none", n, store.Len())
 	}
 }
