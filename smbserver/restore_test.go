@@ -103,7 +103,7 @@ func startCA(t *testing.T, dir string, store csv.HandleStore) (*testServer, Rest
 	cfg := Config{
 		Logger:             zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Shares:             staticShares{{Name: "share", Path: dir, ContinuouslyAvailable: true}},
-		Users:              staticUsers{"test": "test123"},
+		Users:              staticUsers{"test": "test123", "other": "other123"},
 		HandleStore:        store,
 		HandleOwner:        "node1",
 		OplockBreakTimeout: 200 * time.Millisecond,
@@ -236,10 +236,15 @@ func TestRestoreAfterCrash(t *testing.T) {
 	}
 	c.close(ocr.FileID)
 
-	// The wrong CreateGuid does not get it.
+	// The wrong CreateGuid, or another user, does not get it.
 	b := duConnect(t, ts2, g)
 	b.sendCreate(reconnectCreate("vm.vhdx", cr.FileID, guid(), lk))
 	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusObjectNameNotFound)
+	oc := dialGUID(t, ts2.addr, Dialect302, g)
+	osess := oc.login("other", "other123")
+	other := &olClient{rawConn: oc, s: osess, tid: oc.treeConnect(osess, "share")}
+	other.sendCreate(reconnectCreate("vm.vhdx", cr.FileID, cg, lk))
+	expect(t, other.recvOne(), wire.CmdCreate, wire.StatusAccessDenied)
 
 	rc := b.createOK(reconnectCreate("vm.vhdx", cr.FileID, cg, lk))
 	if rc.FileID.Persistent != cr.FileID.Persistent {
