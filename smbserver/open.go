@@ -85,6 +85,17 @@ func (t *openTable) addRestored(o *open, id uint64) bool {
 	return true
 }
 
+// reserve makes later ids larger than id, so a new open never takes the
+// FileId of a handle record from an earlier process, restored or not.
+func (t *openTable) reserve(id uint64) {
+	for {
+		cur := t.next.Load()
+		if cur >= id || t.next.CompareAndSwap(cur, id) {
+			return
+		}
+	}
+}
+
 func (t *openTable) get(id uint64) *open {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

@@ -49,6 +49,9 @@ func (s *Server) RestoreHandles(ctx context.Context) (RestoreStats, error) {
 		s.log.Error().Err(err).Msg("unreadable handle records left in the store")
 		st.Failed++
 	}
+	for _, rec := range recs {
+		s.opens.reserve(rec.Persistent)
+	}
 	now := time.Now()
 	for _, rec := range recs {
 		log := s.log.With().Uint64("file_id", rec.Persistent).Str("share", rec.Share).Str("path", rec.Path).Logger()

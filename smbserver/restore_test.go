@@ -214,6 +214,11 @@ func TestRestoreAfterCrash(t *testing.T) {
 	if keys := handleKeys(t, cli); len(keys) != 1 || !strings.Contains(keys[0], "/node1/") {
 		t.Fatalf("records after restore: %v", keys)
 	}
+	// New opens get FileIds above every recorded one (0xdead included,
+	// though its record was dropped), never an earlier process's.
+	if id := ts2.srv.opens.next.Load(); id < 0xdead {
+		t.Fatalf("next FileId %#x is below the recorded ones", id)
+	}
 
 	// Another client's open and lock meet the restored share mode and
 	// lock: the lock still conflicts.
