@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -524,13 +525,17 @@ func (s *Server) connLost(sess *session) {
 	}
 	t.mu.Unlock()
 	sess.mu.Unlock()
+	// One bound for the whole batch: an unreachable store must not hold
+	// the connection's teardown for a timeout per open.
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
 	for _, d := range keep {
 		// Now, and only now, a durable (non-persistent) open gets a
 		// record: the CREATE of a non-CA share pays no store round
 		// trip, and a record exists exactly while the open waits for
 		// its client. A persistent record learns when its timeout
 		// started.
-		if err := s.putRecord(d); err != nil {
+		if err := s.putRecordCtx(ctx, d); err != nil {
 			s.log.Warn().Err(err).Str("path", d.o.name).Msg("durable handle record not stored")
 		}
 	}

@@ -117,6 +117,13 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 
 // putRecord commits d's current record and returns once it is durable.
 func (s *Server) putRecord(d *durableOpen) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	return s.putRecordCtx(ctx, d)
+}
+
+// putRecordCtx is putRecord within ctx.
+func (s *Server) putRecordCtx(ctx context.Context, d *durableOpen) error {
 	store := s.handleStore()
 	id := d.o.id.Persistent
 	mu := s.dh.recs.stripe(id)
@@ -131,8 +138,6 @@ func (s *Server) putRecord(d *durableOpen) error {
 	rs.mu.Unlock()
 	// A failed put may still have committed: the record may exist.
 	d.stored = true
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	return store.Put(ctx, rec)
 }
 
