@@ -87,6 +87,10 @@ type durableOpen struct {
 	// record (records.go).
 	disconnectedAt time.Time
 	locks          []csv.LockRange
+	// leaseState is the state the last lease break was acknowledged
+	// with, when leaseAcked (the grant at CREATE until then).
+	leaseState uint32
+	leaseAcked bool
 
 	// stored: a record of the open may exist in the handle store; guarded
 	// by the open's record stripe (records.go).

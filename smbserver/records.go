@@ -106,6 +106,9 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 		rec.HasLease, rec.LeaseKey, rec.LeaseVersion = true, d.leaseKey, 1
 		if g.Lease != nil {
 			rec.LeaseState, rec.LeaseEpoch = g.Lease.State, g.Lease.Epoch
+			if d.leaseAcked {
+				rec.LeaseState = d.leaseState
+			}
 			rec.LeaseParent, rec.HasLeaseParent = g.Lease.ParentKey, g.Lease.HasParent
 			if g.Lease.Version == 2 {
 				rec.LeaseVersion = 2
@@ -281,6 +284,37 @@ func (s *Server) durableLocked(o *open, ranges []csv.LockRange, unlock bool) {
 	if persistent {
 		if err := s.putRecord(d); err != nil {
 			s.log.Warn().Err(err).Str("path", o.name).Msg("persistent handle record not updated with its locks")
+		}
+	}
+}
+
+// durableLeaseAcked records the state a lease break was acknowledged
+// with ([MS-SMB2] 3.3.5.22.2) for the lease's durable opens here, so a
+// restore does not ask for caching the client gave up; a persistent
+// open's record is rewritten before the acknowledgment is answered.
+func (s *Server) durableLeaseAcked(key csv.LeaseKey, state uint32) {
+	reg := s.ol
+	reg.mu.Lock()
+	opens := make([]*open, 0, len(reg.leases[key]))
+	for o := range reg.leases[key] {
+		opens = append(opens, o)
+	}
+	reg.mu.Unlock()
+	var persistent []*durableOpen
+	t := &s.dh
+	t.mu.Lock()
+	for _, o := range opens {
+		if d := t.byOpen[o]; d != nil && d.lease {
+			d.leaseState, d.leaseAcked = state, true
+			if d.persistent {
+				persistent = append(persistent, d)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, d := range persistent {
+		if err := s.putRecord(d); err != nil {
+			s.log.Warn().Err(err).Str("path", d.o.name).Msg("persistent handle record not updated with its lease state")
 		}
 	}
 }

@@ -376,3 +376,43 @@ func TestCloseWithSlowStore(t *testing.T) {
 		t.Fatalf("after the retry: %d pending removals, %d records; want none", n, store.Len())
 	}
 }
+
+// TestRecordFollowsLeaseBreakAck: a persistent handle's record carries
+// the lease state its client acknowledged a break with, and a restore
+// asks for that state, not the one granted at CREATE.
+func TestRecordFollowsLeaseBreakAck(t *testing.T) {
+	store := csv.NewMemoryHandleStore()
+	dir := t.TempDir()
+	ts, _ := startCA(t, dir, store)
+	a := duConnect(t, ts, guid())
+	b := duConnect(t, ts, guid())
+	key, cg := guid(), guid()
+	rwh := csv.CacheRead | csv.CacheWrite | csv.CacheHandle
+	cr := a.createOK(persistentCreate("l.txt", cg, wire.Lease{V2: true, LeaseKey: key, LeaseState: rwh}, 60000))
+	b.sendCreate(olCreate("l.txt", 0, readOnly, shareAll))
+	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusPending)
+	if brk := a.recvOne(); !isBreak(t, brk) {
+		t.Fatal("no lease break")
+	}
+	rh := csv.CacheRead | csv.CacheHandle
+	ack := wire.LeaseBreakAcknowledgment{LeaseKey: key, LeaseState: rh}
+	expect(t, a.roundTrip(a.s.signer, a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack), wire.CmdOplockBreak, wire.StatusSuccess)
+	recs, _ := store.List(context.Background(), "node1")
+	if len(recs) != 1 || recs[0].LeaseState != rh {
+		t.Fatalf("records after the acknowledged break: %+v, want lease state RH", recs)
+	}
+
+	ts2, st := startCA(t, dir, store)
+	if st.Restored != 1 {
+		t.Fatalf("restore: %+v", st)
+	}
+	ts2.srv.dh.mu.Lock()
+	d := ts2.srv.dh.byPersistent[cr.FileID.Persistent]
+	ts2.srv.dh.mu.Unlock()
+	if d == nil {
+		t.Fatal("handle not restored")
+	}
+	if g := d.o.handle.Grant(); g.Lease == nil || g.Lease.State != rh {
+		t.Fatalf("restored lease %+v, want RH", g.Lease)
+	}
+}
