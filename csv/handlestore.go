@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 )
 
-// HandleRecord is the durable state of one persistent handle ([MS-SMB2]
-// 3.3.1.10 Open with IsPersistent): what a server process needs to give
-// the handle back to its client after the process (or the node) died.
-// It is committed before the CREATE that made the handle is answered and
-// removed when the handle is closed or scavenged.
+// HandleRecord is the durable state of one durable or persistent handle
+// ([MS-SMB2] 3.3.1.10 Open with IsDurable or IsPersistent): what a server
+// process needs to give the handle back to its client after the process
+// (or the node) died. A persistent handle's record is committed before
+// the CREATE that made the handle is answered; a durable (non-persistent)
+// handle's only while its client is disconnected. It is removed when the
+// handle is closed or scavenged.
 type HandleRecord struct {
 	Persistent  uint64   // FileId.Persistent
 	CreateGUID  [16]byte // DH2Q CreateGuid
@@ -34,6 +37,25 @@ type HandleRecord struct {
 	// Disconnected is when the client was lost, zero while connected; a
 	// record whose Disconnected+Timeout has passed is scavenged.
 	Disconnected time.Time
+
+	// What a restore needs beyond the open itself:
+
+	// V2 tells a DH2Q handle (reclaimed by DH2C with CreateGuid) from a
+	// DHnQ one; IsPersistent a persistent one (SMB2_DHANDLE_FLAG_PERSISTENT),
+	// which keeps its caching while disconnected ([MS-SMB2] 3.3.5.9.10).
+	V2           bool
+	IsPersistent bool
+	// LeaseVersion (1 or 2), LeaseEpoch, LeaseParent and HasLeaseParent
+	// rebuild a lease as granted ([MS-SMB2] 2.2.13.2.10); a v2 lease
+	// reports its epoch and parent on reconnect.
+	LeaseVersion   int
+	LeaseEpoch     uint16
+	LeaseParent    [16]byte
+	HasLeaseParent bool
+	// Locks are the byte-range locks held through the open; they outlive
+	// the process with a persistent handle ([MS-SMB2] 3.3.5.14: locks
+	// belong to the open, and a persistent open is resumed with them).
+	Locks []LockRange
 }
 
 // Key is the record's key under a store prefix (see HandleStore).
@@ -41,7 +63,7 @@ func (r *HandleRecord) Key() string {
 	return fmt.Sprintf("%016x/%s", r.Persistent, hex.EncodeToString(r.CreateGUID[:]))
 }
 
-// HandleStore keeps persistent handle records.
+// HandleStore keeps durable and persistent handle records.
 //
 // Key layout (the etcd implementation uses it under the cluster prefix):
 //
@@ -53,7 +75,8 @@ type HandleStore interface {
 	// Put commits a record (create or replace). It returns only once the
 	// record is durable.
 	Put(ctx context.Context, r HandleRecord) error
-	// Delete removes the record of a persistent id; absent is no error.
+	// Delete removes the record of a persistent id (whatever its
+	// CreateGuid); absent is no error.
 	Delete(ctx context.Context, owner string, persistent uint64) error
 	// List returns the records of an owner, by persistent id.
 	List(ctx context.Context, owner string) ([]HandleRecord, error)
@@ -71,8 +94,13 @@ func NewMemoryHandleStore() *MemoryHandleStore {
 	return &MemoryHandleStore{m: make(map[string]map[uint64]HandleRecord)}
 }
 
-// Put implements HandleStore.
+// Put implements HandleStore. It refuses what EncodeHandleRecord would,
+// so tests on memory catch records etcd would not take.
 func (s *MemoryHandleStore) Put(_ context.Context, r HandleRecord) error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	r.Locks = slices.Clone(r.Locks)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.m[r.Owner]
@@ -103,6 +131,7 @@ func (s *MemoryHandleStore) List(_ context.Context, owner string) ([]HandleRecor
 	defer s.mu.Unlock()
 	out := make([]HandleRecord, 0, len(s.m[owner]))
 	for _, r := range s.m[owner] {
+		r.Locks = slices.Clone(r.Locks)
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Persistent < out[j].Persistent })

@@ -103,6 +103,10 @@ type Config struct {
 	// HandleStore keeps the records of persistent handles (durable.go);
 	// nil keeps them in this process's memory only.
 	HandleStore csv.HandleStore
+	// HandleOwner names this server's records in HandleStore (the node
+	// name in sofsd); ServerName when empty. RestoreHandles brings back
+	// the records of this owner.
+	HandleOwner string
 	// DisableOplocks grants no oplocks or leases on any share and does
 	// not advertise leasing.
 	DisableOplocks bool

@@ -67,6 +67,9 @@ type durableOpen struct {
 	// appInstance is the AppInstanceId of the CREATE ([MS-SMB2]
 	// 2.2.13.2.13), zero when none was given.
 	appInstance [16]byte
+	// shareAccess is the CREATE's ShareAccess, which a restore (restore.go)
+	// needs to take the open's share mode again.
+	shareAccess uint32
 
 	// reply is the CREATE response that made the open, repeated for a
 	// replay of that CREATE ([MS-SMB2] 3.3.5.9.10; smbtorture smb2.replay
@@ -79,6 +82,19 @@ type durableOpen struct {
 	// lease) away; the open is no longer kept when its client goes.
 	lostHandle bool
 	timer      *time.Timer
+	// disconnectedAt is when the client was lost (zero while connected);
+	// locks are the byte-range locks held through the open, kept for its
+	// record (records.go).
+	disconnectedAt time.Time
+	locks          []csv.LockRange
+	// leaseState is the state the last lease break was acknowledged
+	// with, when leaseAcked (the grant at CREATE until then).
+	leaseState uint32
+	leaseAcked bool
+
+	// stored: a record of the open may exist in the handle store; guarded
+	// by the open's record stripe (records.go).
+	stored bool
 }
 
 type createKey struct{ client, create [16]byte }
@@ -96,6 +112,9 @@ type durableTable struct {
 	// events, when set (tests), gets "detach" and "close" without
 	// blocking.
 	events chan string
+	// recs serialises and retries the writes of handle records
+	// (records.go).
+	recs recordSync
 }
 
 // event reports to a test. Call with t.mu held.
@@ -127,42 +146,6 @@ func (t *durableTable) get(o *open) *durableOpen {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.byOpen[o]
-}
-
-// handleStore returns the persistent handle store.
-func (s *Server) handleStore() csv.HandleStore {
-	t := &s.dh
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.store == nil {
-		t.store = s.cfg.HandleStore
-		if t.store == nil {
-			t.store = csv.NewMemoryHandleStore()
-		}
-	}
-	return t.store
-}
-
-// storeTimeout bounds one handle store round trip.
-const storeTimeout = 10 * time.Second
-
-// persistRecord commits d's record; the CREATE is answered only after it.
-func (s *Server) persistRecord(d *durableOpen, disconnected time.Time) error {
-	o := d.o
-	rec := csv.HandleRecord{
-		Persistent: o.id.Persistent, CreateGUID: d.createGUID, ClientGUID: d.clientGUID,
-		AppInstance: d.appInstance, Share: d.share, Path: o.name, User: d.user,
-		Access: o.access, Options: o.options, HasLease: d.lease, LeaseKey: d.leaseKey,
-		Timeout: d.timeout, Owner: s.cfg.ServerName, Disconnected: disconnected,
-	}
-	g := o.handle.Grant()
-	rec.Oplock = g.Oplock
-	if g.Lease != nil {
-		rec.LeaseState = g.Lease.State
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	return s.handleStore().Put(ctx, rec)
 }
 
 // durableCount is the number of durable opens (tests).
@@ -405,6 +388,7 @@ func (c *conn) reattach(r *request, d *durableOpen, reconnect bool) wire.Status 
 		return wire.StatusSuccess
 	}
 	d.disconnected = false
+	d.disconnectedAt = time.Time{}
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
@@ -412,6 +396,7 @@ func (c *conn) reattach(r *request, d *durableOpen, reconnect bool) wire.Status 
 	o := d.o
 	o.sess, o.tree = r.sess, r.tree
 	t.mu.Unlock()
+	c.srv.reconnectedRecord(d) // records.go
 	r.sess.mu.Lock()
 	if r.sess.state != sessionValid {
 		r.sess.mu.Unlock()
@@ -494,7 +479,8 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 	r.sess.mu.Lock()
 	user := r.sess.user
 	r.sess.mu.Unlock()
-	d := &durableOpen{o: o, v2: dq.v2, persistent: persistent, clientGUID: c.clientGUID, user: user, share: r.tree.share.Name, timeout: durableV1Timeout}
+	d := &durableOpen{o: o, v2: dq.v2, persistent: persistent, clientGUID: c.clientGUID, user: user, share: r.tree.share.Name,
+		timeout: durableV1Timeout, shareAccess: req.ShareAccess}
 	if leased {
 		if lr, _ := c.leaseRequest(req); lr != nil {
 			d.lease, d.leaseKey = true, lr.Key.Key
@@ -508,7 +494,7 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 		}
 	}
 	if persistent {
-		if err := c.srv.persistRecord(d, time.Time{}); err != nil {
+		if err := c.srv.putRecord(d); err != nil {
 			// Without its record the handle could not outlive this
 			// process: it is not granted ([MS-SMB2] lets the server
 			// refuse durability; the open itself stands).
@@ -535,23 +521,33 @@ func (s *Server) connLost(sess *session) {
 			delete(sess.opens, id)
 		}
 	}
+	now := time.Now()
 	for _, d := range keep {
 		d.disconnected = true
+		d.disconnectedAt = now
 		d.timer = time.AfterFunc(d.timeout, func() { s.durableExpired(d) })
-		t.event("detach")
 	}
 	t.mu.Unlock()
 	sess.mu.Unlock()
-	now := time.Now()
+	// One bound for the whole batch: an unreachable store must not hold
+	// the connection's teardown for a timeout per open.
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
 	for _, d := range keep {
-		if d.persistent {
-			// The record learns when its timeout started, for the
-			// scavenger of a restarted process.
-			if err := s.persistRecord(d, now); err != nil {
-				s.log.Warn().Err(err).Str("path", d.o.name).Msg("persistent handle record not updated")
-			}
+		// Now, and only now, a durable (non-persistent) open gets a
+		// record: the CREATE of a non-CA share pays no store round
+		// trip, and a record exists exactly while the open waits for
+		// its client. A persistent record learns when its timeout
+		// started.
+		if err := s.putRecordCtx(ctx, d); err != nil {
+			s.log.Warn().Err(err).Str("path", d.o.name).Msg("durable handle record not stored")
 		}
 	}
+	t.mu.Lock()
+	for range keep {
+		t.event("detach")
+	}
+	t.mu.Unlock()
 	s.logoff(sess)
 }
 
@@ -589,16 +585,8 @@ func (s *Server) durableClosed(o *open) {
 	if d.v2 && t.byCreate[k] == d {
 		delete(t.byCreate, k)
 	}
-	store := t.store
 	t.mu.Unlock()
-	if d.persistent && store != nil {
-		// Outside t.mu: with etcd this is a round trip.
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		if err := store.Delete(ctx, s.cfg.ServerName, o.id.Persistent); err != nil {
-			s.log.Warn().Err(err).Str("path", o.name).Msg("persistent handle record not removed")
-		}
-		cancel()
-	}
+	s.closedRecord(d) // records.go: outside t.mu, with etcd a round trip
 	t.mu.Lock()
 	t.event("close")
 	t.mu.Unlock()

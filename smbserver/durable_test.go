@@ -281,7 +281,10 @@ func TestPersistentOnlyOnCAShares(t *testing.T) {
 		b.createOK(rq)
 		store := ts.srv.handleStore().(*csv.MemoryHandleStore)
 		recs, _ := store.List(context.Background(), ts.srv.cfg.ServerName)
-		if len(recs) != 1 || recs[0].Persistent != cr.FileID.Persistent || recs[0].CreateGUID != cg || recs[0].Disconnected.IsZero() {
+		// Reclaimed, the record is of a connected open again: no
+		// disconnect time for a restart to count from.
+		if len(recs) != 1 || recs[0].Persistent != cr.FileID.Persistent || recs[0].CreateGUID != cg || !recs[0].Disconnected.IsZero() ||
+			!recs[0].IsPersistent || !recs[0].V2 || recs[0].ShareAccess != 0 {
 			t.Fatalf("handle records %+v", recs)
 		}
 		b.close(cr.FileID)

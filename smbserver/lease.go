@@ -92,6 +92,7 @@ func (c *conn) handleLeaseBreakAck(r *request) wire.Status {
 	case err != nil:
 		return c.mapErr(err)
 	}
+	c.srv.durableLeaseAcked(key, req.LeaseState) // records.go
 	resp := wire.LeaseBreakResponse{LeaseKey: req.LeaseKey, LeaseState: req.LeaseState}
 	r.out = resp.AppendTo(r.out)
 	c.srv.deliverBreaks(next)

@@ -58,6 +58,8 @@ func (c *conn) handleLock(r *request) wire.Status {
 	if req.Locks[0].Flags&wire.LockFlagUnlock != 0 {
 		// An unlock list: each element in turn; one that is not a plain
 		// unlock, or names no lock, ends it (earlier ones stay done).
+		var unlocked []csv.LockRange
+		defer func() { c.srv.durableLocked(o, unlocked, true) }() // records.go
 		for _, el := range req.Locks {
 			if el.Flags != wire.LockFlagUnlock {
 				return wire.StatusInvalidParameter
@@ -65,6 +67,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 			if err := o.handle.Unlock(ctx, csv.LockRange{Offset: el.Offset, Length: el.Length}); err != nil {
 				return lockStatus(err)
 			}
+			unlocked = append(unlocked, csv.LockRange{Offset: el.Offset, Length: el.Length})
 		}
 		return done()
 	}
@@ -90,6 +93,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 	}
 	wait, err := o.handle.Lock(ctx, ranges)
 	if err == nil {
+		c.srv.durableLocked(o, ranges, false) // records.go
 		return done()
 	}
 	if !blocking || !errors.Is(err, csv.ErrLockConflict) {
@@ -113,6 +117,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 		}
 		wait, err = o.handle.Lock(ctx, ranges)
 		if err == nil {
+			c.srv.durableLocked(o, ranges, false)
 			return done()
 		}
 		if !errors.Is(err, csv.ErrLockConflict) {

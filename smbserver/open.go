@@ -71,6 +71,31 @@ func (t *openTable) add(o *open) {
 	}
 }
 
+// addRestored enters a restored open under the id its client knows
+// (restore.go); false if the id is invalid or taken.
+func (t *openTable) addRestored(o *open, id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id == 0 || id == anyID || t.m[id] != nil {
+		return false
+	}
+	o.id = wire.FileID{Persistent: id, Volatile: id}
+	o.opened = time.Now()
+	t.m[id] = o
+	return true
+}
+
+// reserve makes later ids larger than id, so a new open never takes the
+// FileId of a handle record from an earlier process, restored or not.
+func (t *openTable) reserve(id uint64) {
+	for {
+		cur := t.next.Load()
+		if cur >= id || t.next.CompareAndSwap(cur, id) {
+			return
+		}
+	}
+}
+
 func (t *openTable) get(id uint64) *open {
 	t.mu.RLock()
 	defer t.mu.RUnlock()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
 )
@@ -161,11 +162,25 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		Users:          userSource{view},
 		RequireSigning: cfg.RequireSigning,
 		EncryptData:    cfg.Encrypt,
+		// Durable and persistent handle records live in etcd under the
+		// cluster prefix, owned by this node's name, so they survive a
+		// crash of the process (docs/architecture.md, handle persistence).
+		HandleStore: etcdhandles.New(etcd.Client(), namespace.Prefix),
+		HandleOwner: cfg.NodeName,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
 	}
 	srvRef.Store(srv)
+	// Before the SMB port opens: a client reconnecting after a restart
+	// must find its handle, and new opens must meet the restored share
+	// modes, leases and locks.
+	restored, err := srv.RestoreHandles(ctx)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("restore handles: %w", err)
+	}
+	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		return fmt.Errorf("smb listen: %w", err)

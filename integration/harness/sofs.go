@@ -51,9 +51,14 @@ type Process struct {
 	// Dir holds data, share and log; the caller owns it.
 	Dir     string
 	LogPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	// EtcdClientPort is the loopback port of the embedded etcd member,
+	// for tests that inspect the cluster's keys.
+	EtcdClientPort int
+	bin            string
+	args           []string
+	cmd            *exec.Cmd
+	exited         chan struct{}
+	waitErr        error
 }
 
 // Exited is closed once the process has ended.
@@ -174,24 +179,10 @@ func launchOnce(ctx context.Context, bin string, opts SofsOptions, dir, data, sh
 	if attempt > 1 {
 		logPath = filepath.Join(dir, "sofsd.stderr."+strconv.Itoa(attempt)+".log")
 	}
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("harness: sofsd log: %w", err)
+	p := &Process{Dir: dir, LogPath: logPath, EtcdClientPort: ports[1], bin: bin, args: opts.args(data, shareDir, ports[0], ports[1], ports[2])}
+	if err := p.start(os.O_TRUNC); err != nil {
+		return nil, err
 	}
-	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(bin, opts.args(data, shareDir, ports[0], ports[1], ports[2])...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	// Own process group, so Stop also reaches anything sofsd spawns.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("harness: start %s: %w", bin, err)
-	}
-	p := &Process{Dir: dir, LogPath: logPath, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
 	share := opts.Share
 	if share == "" {
 		share = defaultShare
@@ -202,15 +193,90 @@ func launchOnce(ctx context.Context, bin string, opts SofsOptions, dir, data, sh
 	}
 	if err := WaitForPort(ctx, loopback, ports[0], p.exited); err != nil {
 		stopErr := p.Stop()
-		return nil, errors.Join(fmt.Errorf("%w (sofsd %s)\n%s", err, strings.Join(cmd.Args[1:], " "), tailFile(logPath)), stopErr)
+		return nil, errors.Join(fmt.Errorf("%w (sofsd %s)\n%s", err, strings.Join(p.args, " "), tailFile(logPath)), stopErr)
 	}
 	return p, nil
+}
+
+// start runs the process with p's command line, its output going to
+// LogPath (truncated or appended to, by logFlag).
+func (p *Process) start(logFlag int) error {
+	logf, err := os.OpenFile(p.LogPath, os.O_WRONLY|os.O_CREATE|logFlag, 0o644)
+	if err != nil {
+		return fmt.Errorf("harness: sofsd log: %w", err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Own process group, so Stop also reaches anything sofsd spawns.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start %s: %w", p.bin, err)
+	}
+	exited := make(chan struct{})
+	p.cmd, p.exited, p.waitErr = cmd, exited, nil
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(exited)
+	}()
+	return nil
+}
+
+// killWait bounds how long Kill waits for the kernel to reap a SIGKILLed
+// process (it cannot ignore the signal; this only guards a wedged host).
+const killWait = 30 * time.Second
+
+// Kill crashes sofsd: SIGKILL to its process group, no shutdown of any
+// kind (connections reset, etcd not closed), as a node losing power. It
+// returns once the process is gone.
+func (p *Process) Kill() error {
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-p.exited:
+		p.waitErr = nil // the death was asked for, not a failure to report
+		return nil
+	case <-time.After(killWait):
+		return fmt.Errorf("harness: sofsd pid %d still running %v after SIGKILL", p.cmd.Process.Pid, killWait)
+	}
+}
+
+// Restart starts sofsd again after it ended (Kill or Stop), with the same
+// command line: the same data directory, share and ports. It returns once
+// the SMB port accepts connections. Not safe for use concurrently with
+// the other methods.
+func (p *Process) Restart(ctx context.Context) error {
+	select {
+	case <-p.exited:
+	default:
+		return errors.New("harness: Restart of a running sofsd")
+	}
+	if err := p.start(os.O_APPEND); err != nil {
+		return err
+	}
+	if err := WaitForPort(ctx, loopback, p.Target.Port, p.exited); err != nil {
+		stopErr := p.Stop()
+		return errors.Join(fmt.Errorf("harness: restart: %w\n%s", err, tailFile(p.LogPath)), stopErr)
+	}
+	return nil
 }
 
 // StartSofs starts sofsd for the test and returns it as a Target. The
 // process is stopped when t ends; if the test failed, sofsd's stderr is
 // printed to the test log.
 func StartSofs(t testing.TB, opts SofsOptions) *Target {
+	t.Helper()
+	return StartSofsProcess(t, opts).Target
+}
+
+// StartSofsProcess is StartSofs for tests that need the process itself
+// (Kill, Restart, the etcd port).
+func StartSofsProcess(t testing.TB, opts SofsOptions) *Process {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
@@ -229,7 +295,7 @@ func StartSofs(t testing.TB, opts SofsOptions) *Target {
 			t.Logf("sofsd stderr (%s):\n%s", p.LogPath, tailFile(p.LogPath))
 		}
 	})
-	return p.Target
+	return p
 }
 
 // logTail bounds how much of a server log a failure prints: the end is

@@ -1,0 +1,126 @@
+// Package etcdhandles keeps durable and persistent handle records
+// (csv.HandleStore) in etcd, so that they outlive the process and the
+// node that serves the handles.
+package etcdhandles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"sofs.io/sofs/csv"
+)
+
+// handlesDir is the segment under the store's prefix (see csv.HandleStore
+// for the whole layout).
+const handlesDir = "handles/"
+
+// Store is a csv.HandleStore over an etcd client. It holds no state but
+// the client and prefix, and is safe for concurrent use.
+type Store struct {
+	cli    *clientv3.Client
+	prefix string
+}
+
+var _ csv.HandleStore = (*Store)(nil)
+
+// New returns a store keeping its records under prefix (the cluster's
+// key prefix, ending in '/'): prefix + "handles/<owner>/<id>/<CreateGuid>".
+func New(cli *clientv3.Client, prefix string) *Store {
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return &Store{cli: cli, prefix: prefix}
+}
+
+// ownerPrefix is where an owner's records live; the trailing slash keeps
+// owner "a" from listing owner "ab".
+func (s *Store) ownerPrefix(owner string) string {
+	return s.prefix + handlesDir + owner + "/"
+}
+
+// idPrefix is where the record of one persistent id lives.
+func (s *Store) idPrefix(owner string, id uint64) string {
+	return fmt.Sprintf("%s%016x/", s.ownerPrefix(owner), id)
+}
+
+// Put implements csv.HandleStore: one transaction, which etcd answers
+// only once it is committed to a quorum's WAL (fsynced), so the record
+// survives a crash of this node and of etcd members alike.
+func (s *Store) Put(ctx context.Context, r csv.HandleRecord) error {
+	val, err := csv.EncodeHandleRecord(r)
+	if err != nil {
+		return err
+	}
+	// A persistent id keeps one CreateGuid for its life (the server
+	// allocates ids and never reuses a live one), so the key is stable
+	// and a replace is a plain put of the same key.
+	key := s.prefix + handlesDir + r.Owner + "/" + r.Key()
+	if _, err := s.cli.Txn(ctx).Then(clientv3.OpPut(key, string(val))).Commit(); err != nil {
+		return fmt.Errorf("etcdhandles: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete implements csv.HandleStore.
+func (s *Store) Delete(ctx context.Context, owner string, persistent uint64) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	p := s.idPrefix(owner, persistent)
+	if _, err := s.cli.Delete(ctx, p, clientv3.WithPrefix()); err != nil {
+		return fmt.Errorf("etcdhandles: delete %s: %w", p, err)
+	}
+	return nil
+}
+
+// List implements csv.HandleStore. A record that does not decode is an
+// error naming its key: the caller (restore) must not silently drop a
+// handle a client may still come back for, and an operator can remove
+// the key by hand.
+func (s *Store) List(ctx context.Context, owner string) ([]csv.HandleRecord, error) {
+	if err := checkOwner(owner); err != nil {
+		return nil, err
+	}
+	p := s.ownerPrefix(owner)
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("etcdhandles: list %s: %w", p, err)
+	}
+	out := make([]csv.HandleRecord, 0, len(resp.Kvs))
+	var errs []error
+	for _, kv := range resp.Kvs {
+		r, err := csv.DecodeHandleRecord(kv.Value)
+		if err == nil {
+			err = checkKey(string(kv.Key)[len(p):], r)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("etcdhandles: %s: %w", kv.Key, err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// checkKey verifies that a record sits under its own key, so a record
+// copied to another owner or id is refused rather than restored twice.
+func checkKey(rest string, r csv.HandleRecord) error {
+	id, guid, ok := strings.Cut(rest, "/")
+	n, err := strconv.ParseUint(id, 16, 64)
+	if !ok || err != nil || len(id) != 16 || n != r.Persistent || rest != r.Key() || guid == "" {
+		return fmt.Errorf("%w: key does not match record %s", csv.ErrBadHandleRecord, r.Key())
+	}
+	return nil
+}
+
+func checkOwner(owner string) error {
+	if owner == "" || strings.ContainsAny(owner, "/\x00") {
+		return fmt.Errorf("%w: owner %q", csv.ErrBadHandleRecord, owner)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package etcdhandles
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/csvtest"
+	"sofs.io/sofs/namespace/etcdnode"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startEtcd runs a real single-member etcd in a temporary directory.
+func startEtcd(t *testing.T) *clientv3.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n *etcdnode.Node
+	var err error
+	for range 4 { // the free-port race with parallel packages
+		n, err = etcdnode.Start(ctx, etcdnode.Config{
+			Dir: t.TempDir(), ClientURL: freeAddr(t), PeerURL: freeAddr(t),
+			Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+			ReadyTimeout: 20 * time.Second,
+		})
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n.Client()
+}
+
+func TestStoreConformance(t *testing.T) {
+	cli := startEtcd(t)
+	n := 0
+	csvtest.TestHandleStore(t, func(*testing.T) csv.HandleStore {
+		n++ // an empty store per sub-test: a fresh prefix
+		return New(cli, "/test/"+strings.Repeat("x", n)+"/")
+	})
+}
+
+func TestStoreLayout(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := New(cli, "/sofs/v1")
+	r := csv.HandleRecord{Persistent: 0xab, CreateGUID: [16]byte{0xcd}, Share: "s", Owner: "node1", Timeout: time.Minute}
+	if err := s.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	const key = "/sofs/v1/handles/node1/00000000000000ab/cd000000000000000000000000000000"
+	resp, err := cli.Get(ctx, "/sofs/v1/handles/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != key {
+		t.Fatalf("keys %v, want %s", resp.Kvs, key)
+	}
+	got, err := csv.DecodeHandleRecord(resp.Kvs[0].Value)
+	if err != nil || got.Persistent != 0xab {
+		t.Fatalf("stored value %q: %v", resp.Kvs[0].Value, err)
+	}
+
+	// A malformed value, and a good record under the wrong key, are
+	// reported by List (with their keys) while the good ones still come.
+	if _, err := cli.Put(ctx, "/sofs/v1/handles/node1/0000000000000001/00", "{garbage"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/sofs/v1/handles/node1/0000000000000002/cd000000000000000000000000000000", string(resp.Kvs[0].Value)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.List(ctx, "node1")
+	if !errors.Is(err, csv.ErrBadHandleRecord) || !strings.Contains(err.Error(), "0000000000000001") || !strings.Contains(err.Error(), "0000000000000002") {
+		t.Fatalf("List error %v, want both bad keys named", err)
+	}
+	if len(list) != 1 || list[0].Persistent != 0xab {
+		t.Fatalf("List = %+v", list)
+	}
+}
