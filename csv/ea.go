@@ -356,3 +356,7 @@ func (v *Volume) applyCreateEAs(fd int, eas []EA, replace bool, path string) err
 	defer v.eaMu.Unlock()
 	return v.writeEAs(fd, next, path)
 }
+
+// SupportsEAs reports whether the backing file system stores extended
+// attributes (and so whether the volume can keep EAs).
+func (v *Volume) SupportsEAs() bool { return v.xattrs }
