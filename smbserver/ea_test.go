@@ -292,3 +292,52 @@ func TestStreamsOverTheWire(t *testing.T) {
 		t.Fatalf("hidden area missing on disk: %v", err)
 	}
 }
+
+// TestStreamsGoClient drives streams through a real third-party client
+// (cloudsoda/go-smb2), which passes "file:stream" names through as is.
+func TestStreamsGoClient(t *testing.T) {
+	ts := startServer(t, nil)
+	fs, err := ts.mount(t, "test", "test123")
+	if err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer fs.Umount()
+	if err := fs.WriteFile("doc.txt", []byte("main data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.WriteFile("doc.txt:Zone.Identifier", []byte("[ZoneTransfer]\r\nZoneId=3\r\n"), 0o644); err != nil {
+		t.Fatalf("write stream: %v", err)
+	}
+	got, err := fs.ReadFile("doc.txt:zone.identifier:$DATA")
+	if err != nil || string(got) != "[ZoneTransfer]\r\nZoneId=3\r\n" {
+		t.Fatalf("read stream: %q, %v", got, err)
+	}
+	if got, err := fs.ReadFile("doc.txt"); err != nil || string(got) != "main data" {
+		t.Fatalf("read file: %q, %v", got, err)
+	}
+	ents, err := fs.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "doc.txt" || ents[0].Size() != 9 {
+		for _, e := range ents {
+			t.Errorf("listed %q (%d bytes)", e.Name(), e.Size())
+		}
+		t.Fatal("the root should list doc.txt alone, with its default stream's size")
+	}
+	if err := fs.Remove("doc.txt:Zone.Identifier"); err != nil {
+		t.Fatalf("remove stream: %v", err)
+	}
+	if _, err := fs.Stat("doc.txt"); err != nil {
+		t.Fatalf("removing the stream removed the file: %v", err)
+	}
+	if _, err := fs.ReadFile("doc.txt:Zone.Identifier"); err == nil {
+		t.Fatal("stream still readable after removal")
+	}
+	if err := fs.Remove("doc.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(ts.dir, ".sofs", "streams")); len(ents) != 0 {
+		t.Fatalf("%d stream directories left after the file was removed", len(ents))
+	}
+}
