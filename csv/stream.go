@@ -428,7 +428,9 @@ func (h *Handle) Streams() ([]StreamInfo, error) {
 
 // RenameStream renames the named stream the handle is open on to
 // newName ("" is the default stream), as FileRenameInformation with a
-// ":name" target does ([MS-FSA] 2.1.5.14.11.1). An existing target is
+// ":name" target does ([MS-FSA] 2.1.5.15.11.1, Algorithm for Performing
+// Stream Rename; a malformed name is ErrInvalidParameter there, not an
+// invalid object name). An existing target is
 // ErrExists without replace; with it, only an empty target that is not
 // open may be replaced (NTFS refuses others: ErrInvalidParameter, and
 // ErrSharingViolation when open). Renaming onto the default stream
@@ -444,7 +446,7 @@ func (h *Handle) RenameStream(newName string, replace bool) error {
 	}
 	sp, err := parseStreamSuffix(newName)
 	if err != nil {
-		return newErr(op, newName, err)
+		return newErr(op, newName, ErrInvalidParameter)
 	}
 	v := h.v
 	if err := v.enter(op, h.Path()); err != nil {

@@ -185,7 +185,7 @@ func (c *conn) queryStreams(o *open) ([]byte, wire.Status) {
 }
 
 // renameStream handles FileRenameInformation on a stream handle
-// ([MS-FSA] 2.1.5.14.11): a ":name[:$DATA]" target renames the stream
+// ([MS-FSA] 2.1.5.15.11.1, Algorithm for Performing Stream Rename): a ":name[:$DATA]" target renames the stream
 // within its file. Windows answers a full-path target that names a
 // stream with STATUS_SHARING_VIOLATION (smb2.streams.rename2) and moves
 // no stream to another file.
