@@ -237,7 +237,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 	if err := unix.Ftruncate(h.fd, size); err != nil {
 		return sysErr("set end of file", h.Path(), err)
 	}
-	h.notifyObject(ActionModified, NotifySize|NotifyLastWrite)
+	h.notifyData(NotifySize | NotifyLastWrite)
 	return nil
 }
 
@@ -259,7 +259,7 @@ func (h *Handle) SetAllocationSize(size int64) error {
 		if err := unix.Ftruncate(h.fd, size); err != nil {
 			return sysErr("set allocation", h.Path(), err)
 		}
-		h.notifyObject(ActionModified, NotifySize|NotifyLastWrite)
+		h.notifyData(NotifySize | NotifyLastWrite)
 		return nil
 	}
 	if size > int64(st.Blocks)*512 {

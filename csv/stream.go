@@ -294,7 +294,7 @@ func (v *Volume) openStreamOf(ctx context.Context, bh *Handle, name string, req 
 				v.nsMu.Unlock()
 				continue
 			}
-			fd, err = unix.Openat(dfd, streamFilePrefix+name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|flags&^unix.O_RDONLY, 0o600)
+			fd, err = unix.Openat(dfd, streamFilePrefix+name, flags|unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
 			v.nsMu.Unlock()
 			if err == unix.EEXIST {
 				continue
@@ -312,11 +312,15 @@ func (v *Volume) openStreamOf(ctx context.Context, bh *Handle, name string, req 
 			}
 			return nil, 0, err
 		}
-		if existed && overwrite {
+		switch {
+		case existed && overwrite:
 			act = Overwritten
 			if req.Disposition == Supersede {
 				act = Superseded
 			}
+			h.notifyData(NotifySize | NotifyLastWrite)
+		case act == Created:
+			h.notifyStream(ActionAddedStream, NotifyStreamName, stored)
 		}
 		return h, act, nil
 	}
@@ -506,6 +510,8 @@ func (h *Handle) RenameStream(newName string, replace bool) error {
 	v.mu.Lock()
 	h.f.stream.name = sp.name
 	v.mu.Unlock()
+	h.notifyStream(ActionRemovedStream, NotifyStreamName, old)
+	h.notifyStream(ActionAddedStream, NotifyStreamName, sp.name)
 	return nil
 }
 
@@ -572,6 +578,18 @@ func (v *Volume) removeStream(f *file) error {
 	}
 	if err := unix.Unlinkat(dfd, streamFilePrefix+loc.name, 0); err != nil {
 		return sysErr("delete stream", loc.name, err)
+	}
+	if v.watchingFor(NotifyStreamName) {
+		v.mu.Lock()
+		var disk string
+		if base := v.files[loc.baseID]; base != nil {
+			disk = base.disk
+		}
+		v.mu.Unlock()
+		if disk != "" {
+			dir, name := splitDisk(disk)
+			v.emit(Event{Dir: dir, Name: name + ":" + loc.name, Action: ActionRemovedStream, Filter: NotifyStreamName})
+		}
 	}
 	return nil
 }

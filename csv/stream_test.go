@@ -345,3 +345,25 @@ func FuzzDecodeStoredEAs(f *testing.F) {
 		}
 	})
 }
+
+func TestStreamNotify(t *testing.T) {
+	v, _ := newVolume(t, Options{})
+	create(t, v, "d", true)
+	_, w := watchDir(t, v, "d", NotifyStreamName|NotifyStreamSize|NotifyStreamWrite|NotifyFileName|NotifySize, false, 4096)
+	s, _ := open(t, v, OpenRequest{Path: `d\f:s1`, Disposition: Create, Write: true})
+	// The file is created along with its first stream.
+	wantChanges(t, w.Wait(), Change{Action: ActionAdded, Name: "f"}, Change{Action: ActionAddedStream, Name: "f:s1"})
+	if _, err := s.WriteAt([]byte("abc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	wantChanges(t, w.Wait(), Change{Action: ActionModifiedStream, Name: "f:s1"})
+	if err := s.RenameStream("s2", false); err != nil {
+		t.Fatal(err)
+	}
+	wantChanges(t, w.Wait(), Change{Action: ActionRemovedStream, Name: "f:s1"}, Change{Action: ActionAddedStream, Name: "f:s2"})
+	if err := s.SetDeletePending(true); err != nil {
+		t.Fatal(err)
+	}
+	closeH(t, s)
+	wantChanges(t, w.Wait(), Change{Action: ActionRemovedStream, Name: "f:s2"})
+}
