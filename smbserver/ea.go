@@ -40,7 +40,7 @@ func decodeEAList(b []byte) ([]csv.EA, wire.Status) {
 }
 
 // queryEAs answers QUERY_INFO FileFullEaInformation ([MS-SMB2]
-// 3.3.5.20.1, [MS-FSCC] 2.4.15) with NTFS's semantics: with a
+// 3.3.5.20.1, [MS-FSCC] 2.4.15, [MS-FSA] 2.1.5.12.12): with a
 // FILE_GET_EA_INFORMATION list in the input buffer, the named EAs in
 // that order (an absent one with an empty value); otherwise the file's
 // EAs from the open's scan position, restarted by SL_RESTART_SCAN or set
@@ -168,20 +168,29 @@ func checkNeedEA(h *csv.Handle) wire.Status {
 	return wire.StatusSuccess
 }
 
-// queryStreams answers FileStreamInformation ([MS-FSCC] 2.4.43): the
-// default stream and the named ones, for a stream handle those of its
-// file.
-func (c *conn) queryStreams(o *open) ([]byte, wire.Status) {
+// queryStreams answers FileStreamInformation ([MS-FSCC] 2.4.43,
+// [MS-FSA] 2.1.5.12.29): the default stream and the named ones (for a
+// stream handle, those of its file), as many whole entries as fit, with
+// STATUS_BUFFER_OVERFLOW when one did not.
+func (c *conn) queryStreams(r *request, o *open, req *wire.QueryInfoRequest) wire.Status {
+	if minSize, ok := fscc.MinQuerySize(fscc.FileStreamInformation); ok && int(req.OutputBufferLength) < minSize {
+		return wire.StatusInfoLengthMismatch
+	}
 	ss, err := o.handle.Streams()
 	if err != nil {
-		return nil, c.mapErr(err)
+		return c.mapErr(err)
 	}
 	list := make([]fscc.Stream, len(ss))
 	for i, s := range ss {
 		list[i] = fscc.Stream{Name: s.Name, Size: s.Size, AllocationSize: s.AllocationSize}
 	}
-	data, _ := fscc.AppendStreamInformation(nil, list, 0)
-	return data, wire.StatusSuccess
+	data, overflow := fscc.AppendStreamInformation(nil, list, int(req.OutputBufferLength))
+	resp := wire.QueryInfoResponse{Buffer: data}
+	r.out = resp.AppendTo(r.out)
+	if overflow {
+		return wire.StatusBufferOverflow
+	}
+	return wire.StatusSuccess
 }
 
 // renameStream handles FileRenameInformation on a stream handle

@@ -225,6 +225,16 @@ func TestStreamsOverTheWire(t *testing.T) {
 	if got := streamEntries(t, data); st != wire.StatusSuccess || !slices.Equal(got, []string{"::$DATA 4", ":Zone.Identifier:$DATA 6"}) {
 		t.Fatalf("streams: %v %q", st, got)
 	}
+	// Only whole entries: room for the first leaves the second out.
+	qreq := wire.QueryInfoRequest{InfoType: infoFile, FileInfoClass: fscc.FileStreamInformation, OutputBufferLength: 60, FileID: b.FileID}
+	h, msg := c.call(wire.CmdQueryInfo, qreq.AppendTo)
+	var qresp wire.QueryInfoResponse
+	if wire.Status(h.Status) != wire.StatusBufferOverflow || qresp.Decode(msg) != nil {
+		t.Fatalf("60-byte stream query: %v", wire.Status(h.Status))
+	}
+	if got := streamEntries(t, qresp.Buffer); !slices.Equal(got, []string{"::$DATA 4"}) || len(qresp.Buffer) != 38 {
+		t.Fatalf("60-byte stream query returned %q in %d bytes", got, len(qresp.Buffer))
+	}
 	// The stream's data is its own; the base file on disk holds only its
 	// default stream.
 	if st, got := c.read(s.FileID, 0, 100); st != wire.StatusSuccess || string(got) != "zone=3" {

@@ -33,6 +33,9 @@ func (c *conn) handleQueryInfo(r *request) wire.Status {
 	if req.InfoType == infoFile && req.FileInfoClass == fscc.FileFullEaInformation && o.handle != nil {
 		return c.queryEAs(r, o, &req) // ea.go: whole entries, scan state
 	}
+	if req.InfoType == infoFile && req.FileInfoClass == fscc.FileStreamInformation && o.handle != nil {
+		return c.queryStreams(r, o, &req) // ea.go: whole entries
+	}
 	var data []byte
 	switch req.InfoType {
 	case infoFile:
@@ -97,9 +100,6 @@ func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
 	}
 	if fileClassNeedsReadAttributes(class) && o.access&fileReadAttributes == 0 {
 		return nil, wire.StatusAccessDenied
-	}
-	if class == fscc.FileStreamInformation {
-		return c.queryStreams(o) // ea.go
 	}
 	info, err := o.handle.Stat()
 	if err != nil {
