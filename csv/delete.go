@@ -118,6 +118,13 @@ func (h *Handle) Close() error {
 	if err := unix.Close(h.fd); err != nil && result == nil {
 		result = sysErr("close", h.Path(), err)
 	}
+	if h.base != nil {
+		// The stream's hold on its base file: the base's last close
+		// removes a delete-pending base (and so all its streams).
+		if err := h.base.Close(); err != nil && result == nil {
+			result = err
+		}
+	}
 	return result
 }
 
@@ -131,6 +138,9 @@ func (v *Volume) remove(f *file) error {
 	}
 	v.nsMu.Lock()
 	defer v.nsMu.Unlock()
+	if f.stream != nil {
+		return v.removeStream(f)
+	}
 	v.mu.Lock()
 	disk := f.disk
 	v.mu.Unlock()
@@ -160,6 +170,12 @@ func (v *Volume) remove(f *file) error {
 	}
 	if err := unix.Unlinkat(pfd, name, flags); err != nil {
 		return sysErr("delete", smbPath(disk), err)
+	}
+	if f.isDir || st.Nlink <= 1 {
+		// The last name is gone, and with it the file's streams.
+		if err := v.removeStreamDir(f.id); err != nil {
+			v.log.Warn().Err(err).Uint64("file_id", f.id).Msg("removing the streams of a deleted file")
+		}
 	}
 	v.emit(Event{Dir: parent, Name: name, Action: ActionRemoved, Filter: nameFilter(f.isDir)})
 	var pst unix.Statx_t

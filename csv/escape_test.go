@@ -72,7 +72,7 @@ func TestNoEscape(t *testing.T) {
 		{`\etc\passwd`, Open, false, ErrInvalidName},
 		{"dir\\inside\x00x", Open, false, ErrInvalidName},
 		{`NUL`, OpenIf, false, ErrInvalidName},
-		{`dir\inside:secret`, Open, false, ErrStreamsUnsupported},
+		{`dir\inside:secret`, Open, false, ErrNotFound}, // a stream it does not have
 		{`dir\inside::$DATA`, Open, false, nil},
 		{`DIR\INSIDE`, Open, false, nil},
 	}
@@ -146,4 +146,93 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
+}
+
+// TestHiddenAreaUnreachable: no client path reaches the volume's private
+// area, whatever its spelling, and listings never show it.
+func TestHiddenAreaUnreachable(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "openat2", true: "per-component"}[fallback], func(t *testing.T) {
+			testHiddenAreaUnreachable(t, fallback)
+		})
+	}
+}
+
+func testHiddenAreaUnreachable(t *testing.T, fallback bool) {
+	v, root := newVolume(t, Options{})
+	v.noOpenat2 = fallback
+	ctx := context.Background()
+	s, _ := open(t, v, OpenRequest{Path: `f:one`, Disposition: Create, Write: true})
+	closeH(t, s)
+	if !exists(filepath.Join(root, streamsRel)) {
+		t.Fatal("streams area not created")
+	}
+	rootH, _ := open(t, v, OpenRequest{Path: "", Disposition: Open, Directory: true})
+	defer closeH(t, rootH)
+	ents, err := rootH.ReadDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name != "f" {
+			t.Fatalf("root lists %q", e.Name)
+		}
+	}
+	short := ShortName(hiddenDir)
+	for _, p := range []string{".sofs", ".SOFS", `.sofs\streams`, `.Sofs\streams\x`, `.sofs:s`, `.sofs\streams:s`, short, short + `\streams`} {
+		if p == "" || p == `\streams` {
+			continue
+		}
+		for _, d := range []Disposition{Open, OpenIf, Create} {
+			h, _, err := v.Open(ctx, OpenRequest{Path: p, Disposition: d})
+			if err == nil {
+				info, _ := h.Stat()
+				h.Close()
+				// Only a fresh object of the client's own (a short-name
+				// spelling that named nothing) may come back.
+				if info.IsDir || h.Path() != p {
+					t.Fatalf("Open(%q, %v) reached %q", p, d, h.Path())
+				}
+				continue
+			}
+			if !isOneOf(err, ErrAccessDenied, ErrNotFound, ErrPathNotFound, ErrInvalidName, ErrExists) {
+				t.Fatalf("Open(%q, %v): %v", p, d, err)
+			}
+		}
+		if _, err := v.Stat(ctx, p); err == nil {
+			if fi, _ := v.Stat(ctx, p); fi.IsDir {
+				t.Fatalf("Stat(%q) reached the hidden area", p)
+			}
+		}
+	}
+	f, _ := open(t, v, OpenRequest{Path: "f", Disposition: Open})
+	defer closeH(t, f)
+	for _, p := range []string{".sofs", `.SOFS\x`} {
+		if err := f.Rename(p, true); err == nil {
+			t.Fatalf("rename to %q succeeded", p)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, streamsRel)); len(ents) != 1 {
+		t.Fatalf("hidden area disturbed: %d entries", len(ents))
+	}
+}
+
+// TestHiddenAreaNoSymlinkEscape: a symbolic link planted at the hidden
+// area's place (by someone with access to the backing directory) is
+// never followed when streams are created or listed.
+func TestHiddenAreaNoSymlinkEscape(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		v, base := baitTree(t, fallback)
+		root := filepath.Join(base, "share")
+		if err := os.Symlink("../secret", filepath.Join(root, hiddenDir)); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := v.Open(context.Background(), OpenRequest{Path: `dir\inside:s`, Disposition: OpenIf, Write: true})
+		if err == nil {
+			t.Fatalf("fallback=%v: stream created through a symlinked hidden area", fallback)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(base, "secret")); len(ents) != 1 {
+			t.Fatalf("fallback=%v: secret directory changed: %d entries", fallback, len(ents))
+		}
+	}
 }

@@ -353,7 +353,7 @@ func (h *Handle) readObjectID() (id [16]byte, ok bool, err error) {
 		return id, false, nil
 	}
 	var buf [32]byte
-	n, err := unix.Fgetxattr(h.fd, objectIDXattr, buf[:])
+	n, err := unix.Fgetxattr(h.metaFD(), objectIDXattr, buf[:])
 	switch {
 	case err == unix.ENODATA || err == unix.ERANGE:
 		return id, false, nil
@@ -387,7 +387,7 @@ func (h *Handle) CreateFileObjectID() ([16]byte, error) {
 	}
 	if !h.v.xattrs {
 		var st unix.Statx_t
-		if err := statFD(h.fd, &st); err != nil {
+		if err := statFD(h.metaFD(), &st); err != nil {
 			return id, sysErr("create object id", h.Path(), err)
 		}
 		putU64(id[:8], h.v.id)
@@ -395,7 +395,7 @@ func (h *Handle) CreateFileObjectID() ([16]byte, error) {
 		return id, nil
 	}
 	rand.Read(id[:])
-	if err := unix.Fsetxattr(h.fd, objectIDXattr, id[:], 0); err != nil {
+	if err := unix.Fsetxattr(h.metaFD(), objectIDXattr, id[:], 0); err != nil {
 		return id, sysErr("create object id", h.Path(), err)
 	}
 	return id, nil

@@ -12,12 +12,18 @@ import (
 // Path returns the handle's current path relative to the share root, in
 // backslash form; it follows renames made through any handle of the file.
 func (h *Handle) Path() string {
+	if h.base != nil {
+		return h.base.Path()
+	}
 	h.v.mu.Lock()
 	defer h.v.mu.Unlock()
 	return smbPath(h.f.disk)
 }
 
 func (h *Handle) diskPath() string {
+	if h.base != nil {
+		return h.base.diskPath()
+	}
 	h.v.mu.Lock()
 	defer h.v.mu.Unlock()
 	return h.f.disk
@@ -92,7 +98,25 @@ func (h *Handle) Stat() (FileInfo, error) {
 	}
 	defer h.release()
 	_, name := splitDisk(h.diskPath())
-	return h.v.infoFD(context.Background(), h.fd, name)
+	if h.base == nil {
+		return h.v.infoFD(context.Background(), h.fd, name)
+	}
+	// A named stream shares the base file's times, attributes and
+	// FileId; only its size is its own ([MS-FSA] 2.1.5.12).
+	fi, err := h.v.infoFD(context.Background(), h.base.fd, name)
+	if err != nil {
+		return fi, err
+	}
+	var st unix.Statx_t
+	if err := statFD(h.fd, &st); err != nil {
+		return FileInfo{}, sysErr("stat", h.Path(), err)
+	}
+	fi.EndOfFile, fi.AllocationSize, fi.IsDir = int64(st.Size), int64(st.Blocks)*512, false
+	fi.Attributes &^= AttrDirectory
+	if fi.Attributes == 0 {
+		fi.Attributes = AttrNormal
+	}
+	return fi, nil
 }
 
 // ReadAt reads len(p) bytes at off with pread, with the io.ReaderAt
@@ -213,7 +237,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 	if err := unix.Ftruncate(h.fd, size); err != nil {
 		return sysErr("set end of file", h.Path(), err)
 	}
-	h.notifyObject(ActionModified, NotifySize|NotifyLastWrite)
+	h.notifyData(NotifySize | NotifyLastWrite)
 	return nil
 }
 
@@ -235,7 +259,7 @@ func (h *Handle) SetAllocationSize(size int64) error {
 		if err := unix.Ftruncate(h.fd, size); err != nil {
 			return sysErr("set allocation", h.Path(), err)
 		}
-		h.notifyObject(ActionModified, NotifySize|NotifyLastWrite)
+		h.notifyData(NotifySize | NotifyLastWrite)
 		return nil
 	}
 	if size > int64(st.Blocks)*512 {
@@ -281,7 +305,7 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 		if !write.IsZero() {
 			ts[1] = unix.NsecToTimespec(write.UnixNano())
 		}
-		if err := futimens(h.fd, &ts); err != nil {
+		if err := futimens(h.metaFD(), &ts); err != nil {
 			return sysErr("set times", h.Path(), err)
 		}
 	}
@@ -291,7 +315,7 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 	var mtime int64
 	if !change.IsZero() {
 		var st unix.Statx_t
-		if err := statFD(h.fd, &st); err != nil {
+		if err := statFD(h.metaFD(), &st); err != nil {
 			return sysErr("set basic info", h.Path(), err)
 		}
 		mtime = tsTime(st.Mtime).UnixNano()
@@ -335,19 +359,20 @@ func (h *Handle) SetSparse(on bool) error {
 // updateMeta reads, changes and writes back the meta record. Without
 // xattr support the change is silently lost (logged once at open).
 func (h *Handle) updateMeta(change func(*meta)) error {
-	m, ok, err := h.v.readMeta(h.fd)
+	fd := h.metaFD()
+	m, ok, err := h.v.readMeta(fd)
 	if err != nil {
 		return sysErr("read meta", h.Path(), err)
 	}
 	if !ok {
 		var st unix.Statx_t
-		if err := statFD(h.fd, &st); err != nil {
+		if err := statFD(fd, &st); err != nil {
 			return sysErr("read meta", h.Path(), err)
 		}
-		m = meta{attrs: defaultAttrs(h.isDir), created: defaultCreated(&st), hasCreated: true}
+		m = meta{attrs: defaultAttrs(st.Mode&unix.S_IFMT == unix.S_IFDIR), created: defaultCreated(&st), hasCreated: true}
 	}
 	change(&m)
-	if err := h.v.writeMeta(h.fd, m); err != nil {
+	if err := h.v.writeMeta(fd, m); err != nil {
 		return sysErr("write meta", h.Path(), err)
 	}
 	return nil
@@ -365,7 +390,7 @@ func futimens(fd int, ts *[2]unix.Timespec) error {
 
 // attrs returns the stored attributes of the open object.
 func (h *Handle) attrs() (uint32, error) {
-	m, ok, err := h.v.readMeta(h.fd)
+	m, ok, err := h.v.readMeta(h.metaFD())
 	if err != nil {
 		return 0, sysErr("read meta", h.Path(), err)
 	}

@@ -22,6 +22,9 @@ type FileInfo struct {
 	// Attributes are FILE_ATTRIBUTE_* bits: DIRECTORY for directories,
 	// the persisted bits, NORMAL only when nothing else is set.
 	Attributes uint32
+	// EASize is the size of the file's EA list in FILE_FULL_EA_INFORMATION
+	// form (FileEaInformation, directory entries); 0 without EAs.
+	EASize uint32
 	// NumberOfLinks is st_nlink for files and 1 for directories (whose
 	// POSIX link count counts subdirectories, which Windows does not).
 	NumberOfLinks uint32
@@ -152,6 +155,9 @@ func (v *Volume) infoFD(ctx context.Context, fd int, name string) (FileInfo, err
 		return FileInfo{}, sysErr("stat", name, err)
 	}
 	fi := buildInfo(&st, m, ok, name)
+	if fi.EASize, err = v.eaSize(fd, m, ok); err != nil {
+		return FileInfo{}, sysErr("stat", name, err)
+	}
 	os, err := v.objects.State(ctx, st.Ino)
 	if err != nil {
 		return FileInfo{}, err

@@ -33,7 +33,8 @@ const metaXattr = "user.sofs.meta"
 //	offset size field
 //	0      1    version (1)
 //	1      1    flags: bit 0 = creation time present,
-//	                   bit 1 = change time present (record is 32 bytes)
+//	                   bit 1 = change time present (record is 32 bytes),
+//	                   bit 2 = the file has EAs (user.sofs.ea, ea.go)
 //	2      2    reserved, zero
 //	4      4    DOS attributes (persistedAttrs bits only)
 //	8      8    creation time, nanoseconds since the Unix epoch (int64)
@@ -49,6 +50,7 @@ const (
 	metaSize        = 32 // the longest record this version writes
 	metaFlagCreated = 0x01
 	metaFlagChanged = 0x02
+	metaFlagEAs     = 0x04
 )
 
 // meta is the decoded record.
@@ -63,6 +65,9 @@ type meta struct {
 	changed      time.Time
 	changedMtime int64
 	hasChanged   bool
+	// hasEAs says the file has an EA list (ea.go), so that files
+	// without one need no xattr lookup to report EaSize 0.
+	hasEAs bool
 }
 
 // encodeMeta writes m into buf and returns the record: 16 bytes, or 32
@@ -75,6 +80,9 @@ func encodeMeta(buf *[metaSize]byte, m meta) []byte {
 		binary.LittleEndian.PutUint64(buf[8:], uint64(m.created.UnixNano()))
 	}
 	binary.LittleEndian.PutUint32(buf[4:], m.attrs&persistedAttrs)
+	if m.hasEAs {
+		buf[1] |= metaFlagEAs
+	}
 	if !m.hasChanged {
 		return buf[:metaSizeV1]
 	}
@@ -97,6 +105,7 @@ func decodeMeta(b []byte) (m meta, ok bool) {
 		m.created = time.Unix(0, int64(binary.LittleEndian.Uint64(b[8:16])))
 		m.hasCreated = true
 	}
+	m.hasEAs = b[1]&metaFlagEAs != 0
 	if b[1]&metaFlagChanged != 0 && len(b) >= metaSize {
 		m.changed = time.Unix(0, int64(binary.LittleEndian.Uint64(b[16:24])))
 		m.changedMtime = int64(binary.LittleEndian.Uint64(b[24:32]))

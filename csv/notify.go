@@ -62,6 +62,10 @@ const (
 	ActionModified       NotifyAction = 3
 	ActionRenamedOldName NotifyAction = 4
 	ActionRenamedNewName NotifyAction = 5
+	// The stream actions name "file:stream" (stream.go).
+	ActionAddedStream    NotifyAction = 6
+	ActionRemovedStream  NotifyAction = 7
+	ActionModifiedStream NotifyAction = 8
 )
 
 // Event is one change to the volume.
@@ -514,5 +518,37 @@ func (h *Handle) notifyWrite(end, before int64) {
 	if end > before {
 		f |= NotifySize
 	}
-	h.notifyObject(ActionModified, f)
+	h.notifyData(f)
+}
+
+// notifyData publishes a change of the handle's data (NotifySize and
+// NotifyLastWrite bits): a modification of the file, or for a named stream
+// FILE_ACTION_MODIFIED_STREAM under the stream filters, named
+// "file:stream" as Windows reports it.
+func (h *Handle) notifyData(filter uint32) {
+	if h.base == nil {
+		h.notifyObject(ActionModified, filter)
+		return
+	}
+	var sf uint32
+	if filter&NotifySize != 0 {
+		sf |= NotifyStreamSize
+	}
+	if filter&NotifyLastWrite != 0 {
+		sf |= NotifyStreamWrite
+	}
+	h.notifyStream(ActionModifiedStream, sf, h.StreamName())
+}
+
+// notifyStream publishes an event about stream name of the handle's file.
+func (h *Handle) notifyStream(action NotifyAction, filter uint32, name string) {
+	if !h.v.watchingFor(filter) {
+		return
+	}
+	disk := h.diskPath()
+	if disk == "" {
+		return
+	}
+	dir, base := splitDisk(disk)
+	h.v.emit(Event{Dir: dir, Name: base + ":" + name, Action: action, Filter: filter})
 }

@@ -17,6 +17,9 @@ type ObjectState struct {
 	// Access is the union of the granted access of the opens acquired
 	// with an entry.
 	Access uint32
+	// Denied is the union of the FILE_SHARE_* bits those opens do not
+	// grant: what at least one of them refuses to share.
+	Denied uint32
 }
 
 // ObjectTable holds the per-file open state of one volume, keyed by FileID:
@@ -214,6 +217,7 @@ func (t *MemoryObjectTable) State(_ context.Context, id uint64) (ObjectState, er
 		st := ObjectState{Opens: o.Opens, DeletePending: o.DeletePending}
 		for _, e := range o.Entries {
 			st.Access |= e.Access
+			st.Denied |= ^e.ShareAccess & (ShareRead | ShareWrite | ShareDelete)
 		}
 		return st, nil
 	}

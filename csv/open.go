@@ -62,6 +62,9 @@ type OpenRequest struct {
 	// Entry, if set, makes the open take part in share modes, oplocks and
 	// leases (see ObjectTable.Acquire); the grant is Handle.Grant.
 	Entry *OpenEntry
+	// EAs, if any, are the extended attributes of a created, overwritten
+	// or superseded file (the CREATE's EA buffer; ea.go).
+	EAs []EA
 }
 
 // Handle is one open of a file or directory. Its methods are safe for
@@ -91,6 +94,9 @@ type Handle struct {
 	// first locks (locks.go).
 	lockOwner atomic.Uint64
 	lockSeq   lockSequences
+	// base is, for a named stream, the open of the file the stream
+	// belongs to (stream.go); nil otherwise.
+	base *Handle
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent
@@ -107,9 +113,22 @@ func (v *Volume) Open(ctx context.Context, req OpenRequest) (*Handle, Action, er
 	if err := checkRequest(req, v.readOnly); err != nil {
 		return nil, 0, err
 	}
-	comps, err := parsePath(req.Path)
+	comps, sp, err := parseStreamPath(req.Path)
 	if err != nil {
 		return nil, 0, err
+	}
+	if sp.name != "" || sp.explicit {
+		// A data stream is never a directory ([MS-FSA] 2.1.5.1:
+		// "dir::$DATA" with FILE_DIRECTORY_FILE is
+		// STATUS_NOT_A_DIRECTORY, without it
+		// STATUS_FILE_IS_A_DIRECTORY).
+		if req.Directory || len(comps) == 0 {
+			return nil, 0, newErr("open", req.Path, ErrNotDirectory)
+		}
+		if sp.name != "" {
+			return v.openStream(ctx, comps, sp, req)
+		}
+		req.NonDirectory = true
 	}
 	if err := v.enter("open", req.Path); err != nil {
 		return nil, 0, err
@@ -274,6 +293,11 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 		// Windows refuses it (CreateFile, CREATE_ALWAYS: ACCESS_DENIED).
 		return nil, 0, newErr("open", req.Path, ErrAccessDenied)
 	}
+	if req.Entry != nil && req.Entry.Access&accDelete != 0 {
+		if err := v.checkStreamsShareDelete(ctx, st.Ino, req.Path); err != nil {
+			return nil, 0, err
+		}
+	}
 	f, g, err := v.acquire(ctx, st.Ino, disk, isDir, req.Path, req.Entry, true)
 	if err != nil {
 		return nil, 0, err
@@ -315,6 +339,14 @@ func (v *Volume) overwrite(fd int, st *unix.Statx_t, m meta, req OpenRequest) er
 	}
 	if err := v.writeMeta(fd, m); err != nil {
 		return sysErr("overwrite", req.Path, err)
+	}
+	// Overwriting a file replaces all of its data: the named streams
+	// go too (smb2.streams.create-disposition).
+	if err := v.removeStreamDir(st.Ino); err != nil {
+		return sysErr("overwrite", req.Path, err)
+	}
+	if err := v.applyCreateEAs(fd, req.EAs, len(req.EAs) > 0, req.Path); err != nil {
+		return err
 	}
 	return preallocate(fd, req.AllocationSize, req.Path)
 }
@@ -387,6 +419,9 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 	}
 	if err := v.writeMeta(fd, m); err != nil {
 		return fail(sysErr("create", req.Path, err))
+	}
+	if err := v.applyCreateEAs(fd, req.EAs, false, req.Path); err != nil {
+		return fail(err)
 	}
 	if !req.Directory {
 		if err := preallocate(fd, req.AllocationSize, req.Path); err != nil {

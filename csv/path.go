@@ -14,42 +14,105 @@ const (
 	maxPathBytes      = 32767
 )
 
-// defaultStreamSuffix names the unnamed data stream ([MS-FSCC] 2.1.5.1:
-// "::$DATA" is the default stream of a file); "name::$DATA" is the file
-// itself, so we accept it on the final component.
-const defaultStreamSuffix = "::$DATA"
-
 // parsePath validates an SMB path relative to the share root (backslash
 // separated, no leading backslash, "" for the root) and returns its
 // components. It rejects everything that could escape the root or that
 // Windows rejects in names ([MS-FSCC] 2.1.5.2 filename rules): empty, "."
 // and ".." components, '/', control characters, the wildcard and quoting
-// characters " * < > ? |, invalid UTF-8, and reserved DOS device names.
-// A ':' means a stream: "::$DATA" on the last component is stripped, any
-// other stream is ErrStreamsUnsupported (ErrInvalidName in a directory
-// component).
+// characters " * < > ? |, invalid UTF-8, and reserved DOS device names,
+// and it keeps clients out of the volume's hidden area (hiddenDir). A
+// "::$DATA" suffix on the last component is the file itself; a named
+// stream is ErrStreamsUnsupported (callers that open streams use
+// parseStreamPath).
 func parsePath(p string) ([]string, error) {
+	comps, sp, err := parseStreamPath(p)
+	if err != nil {
+		return nil, err
+	}
+	if sp.name != "" {
+		return nil, newErr("parse", p, ErrStreamsUnsupported)
+	}
+	return comps, nil
+}
+
+// streamPart is the stream part of a path's last component ([MS-FSCC]
+// 2.1.5.3: "file:stream:type").
+type streamPart struct {
+	// name is the stream name as the client spelled it; "" for the
+	// default (unnamed) data stream.
+	name string
+	// explicit is set when the client named the default stream
+	// ("file::$DATA"), which a directory does not have.
+	explicit bool
+}
+
+// parseStreamPath is parsePath that also accepts a named data stream on
+// the last component: "name:stream" or "name:stream:$DATA" (the type
+// compared case-insensitively). Any other type, an empty type
+// ("name:stream:") or an empty stream name without a type ("name:") is
+// ErrInvalidName, as are stream names containing '/', '\', ':' or NUL
+// (smb2.streams.names2).
+func parseStreamPath(p string) ([]string, streamPart, error) {
+	var sp streamPart
 	if p == "" {
-		return nil, nil
+		return nil, sp, nil
 	}
 	if len(p) > maxPathBytes {
-		return nil, newErr("parse", p, ErrNameTooLong)
+		return nil, sp, newErr("parse", p, ErrNameTooLong)
 	}
 	if !utf8.ValidString(p) {
-		return nil, newErr("parse", p, ErrInvalidName)
+		return nil, sp, newErr("parse", p, ErrInvalidName)
 	}
 	comps := strings.Split(p, `\`)
 	last := len(comps) - 1
-	if len(comps[last]) >= len(defaultStreamSuffix) &&
-		strings.EqualFold(comps[last][len(comps[last])-len(defaultStreamSuffix):], defaultStreamSuffix) {
-		comps[last] = comps[last][:len(comps[last])-len(defaultStreamSuffix)]
+	if i := strings.IndexByte(comps[last], ':'); i >= 0 {
+		var err error
+		sp, err = parseStreamSuffix(comps[last][i+1:])
+		if err != nil {
+			return nil, sp, newErr("parse", p, err)
+		}
+		comps[last] = comps[last][:i]
 	}
 	for i, c := range comps {
 		if err := checkComponent(c, i == last); err != nil {
-			return nil, newErr("parse", p, err)
+			return nil, sp, newErr("parse", p, err)
 		}
 	}
-	return comps, nil
+	if strings.EqualFold(comps[0], hiddenDir) {
+		// The hidden area does not exist for clients; refusing the name
+		// (rather than reporting it absent) also keeps a client from
+		// creating a second spelling of it on a case-sensitive disk.
+		return nil, sp, newErr("parse", p, ErrAccessDenied)
+	}
+	return comps, sp, nil
+}
+
+// maxStreamNameBytes bounds a stream name: the name is stored as a file
+// name with a two-byte prefix (stream.go), and NAME_MAX is 255 bytes.
+const maxStreamNameBytes = maxComponentBytes - len(streamFilePrefix)
+
+// parseStreamSuffix parses what follows the first ':' of a component.
+func parseStreamSuffix(s string) (streamPart, error) {
+	name, typ, hasType := strings.Cut(s, ":")
+	if hasType && !strings.EqualFold(typ, "$DATA") {
+		return streamPart{}, ErrInvalidName
+	}
+	if name == "" {
+		if !hasType {
+			return streamPart{}, ErrInvalidName // "file:"
+		}
+		return streamPart{explicit: true}, nil // "file::$DATA"
+	}
+	if len(name) > maxStreamNameBytes {
+		return streamPart{}, ErrNameTooLong
+	}
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case 0, '/', '\\':
+			return streamPart{}, ErrInvalidName
+		}
+	}
+	return streamPart{name: name}, nil
 }
 
 // checkComponent validates one name component and returns the sentinel

@@ -42,6 +42,9 @@ func (h *Handle) ReadDir() ([]FileInfo, error) {
 		if t := e.Type(); t&^fs.ModeDir != 0 || !listable(name) {
 			continue
 		}
+		if name == hiddenDir && h.f.id == h.v.rootIno {
+			continue // the volume's private area (stream.go)
+		}
 		fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			// Gone since the listing, or replaced by a link: skip it.

@@ -44,6 +44,14 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	if h.isDir && v.hasOpenBelow(oldDisk) {
 		return newErr(op, newPath, ErrAccessDenied)
 	}
+	if h.base != nil {
+		// A stream handle renames only its stream (RenameStream).
+		return newErr(op, newPath, ErrInvalidParameter)
+	}
+	if v.hasOpenStreams(h.f.id) {
+		// As Windows does (smb2.streams.basefile-rename-with-open-stream).
+		return newErr(op, newPath, ErrAccessDenied)
+	}
 	dst, err := v.walkDir(op, newPath, comps[:len(comps)-1])
 	if err != nil {
 		return err

@@ -212,6 +212,16 @@ func (v *Volume) walkDir(op, path string, comps []string) (*dirRef, error) {
 // else the name whose 8.3 short name name is (see ShortName). It returns
 // ErrNotFound (bare) when there is none.
 func (v *Volume) lookup(d *dirRef, name string) (string, unix.Statx_t, error) {
+	found, st, err := v.lookupName(d, name)
+	if err == nil && d.disk == "" && strings.EqualFold(found, hiddenDir) {
+		// No spelling of a name at the root, short names included,
+		// reaches the volume's private area (stream.go).
+		return "", st, ErrNotFound
+	}
+	return found, st, err
+}
+
+func (v *Volume) lookupName(d *dirRef, name string) (string, unix.Statx_t, error) {
 	var st unix.Statx_t
 	err := statAt(d.fd, name, &st)
 	if err == nil {

@@ -58,6 +58,8 @@ type Volume struct {
 	// nsMu serialises changes to the namespace (create, rename, delete)
 	// so that two case variants of one name can never both be created.
 	nsMu sync.Mutex
+	// eaMu serialises EA list read-modify-write cycles (ea.go).
+	eaMu sync.Mutex
 
 	// mu guards files: the open objects of this node, for their current
 	// path (which follows renames) and shared delete-on-close handling.
@@ -75,6 +77,9 @@ type file struct {
 	refs  int
 	isDir bool
 	disk  string // current on-disk path relative to the root; guarded by Volume.mu
+	// stream locates a named stream's file (stream.go); nil for files
+	// and directories.
+	stream *streamLoc
 }
 
 // OpenVolume opens the backing directory root, which must exist and be a

@@ -71,9 +71,16 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		Attributes:     req.FileAttributes & createAttrs,
 		AllocationSize: allocSize,
 		DeleteOnClose:  deleteOnClose,
+		EAs:            cx.eas,
 	})
 	if err != nil {
 		return c.mapErr(err)
+	}
+	if req.CreateOptions&optNoEAKnowledge != 0 {
+		if st := checkNeedEA(h); st != wire.StatusSuccess { // ea.go
+			h.Close()
+			return st
+		}
 	}
 	info, err := h.Stat()
 	if err != nil {
@@ -131,6 +138,7 @@ type createContexts struct {
 	allocSize     int64
 	maximalAccess bool
 	queryOnDiskID bool
+	eas           []csv.EA // ExtA (ea.go)
 }
 
 // parseCreateContexts validates the create context chain ([MS-SMB2]
@@ -166,9 +174,13 @@ func parseCreateContexts(ccs []wire.CreateContext) (createContexts, wire.Status)
 			}
 			return cx, wire.StatusObjectNameNotFound
 		case wire.CreateContextEABuffer:
-			// Extended attributes are not supported yet ([MS-SMB2]
-			// 3.3.5.9.2 lets the server refuse them this way).
-			return cx, wire.StatusEAsNotSupported
+			// [MS-SMB2] 2.2.13.2.1, 3.3.5.9.2: applied to a created or
+			// overwritten file.
+			eas, st := decodeEAList(cc.Data)
+			if st != wire.StatusSuccess {
+				return cx, st
+			}
+			cx.eas = eas
 		}
 	}
 	return cx, wire.StatusSuccess
@@ -310,6 +322,10 @@ func mapError(err error) wire.Status {
 		return wire.StatusInvalidParameter
 	case errors.Is(err, csv.ErrClosed):
 		return wire.StatusFileClosed
+	case errors.Is(err, csv.ErrEATooLarge):
+		return wire.StatusEATooLarge
+	case errors.Is(err, csv.ErrNoEAs):
+		return wire.StatusEAsNotSupported
 	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EFBIG), errors.Is(err, syscall.EOVERFLOW):
 		// Offsets and sizes past what the file system can hold.
 		return wire.StatusInvalidParameter

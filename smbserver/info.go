@@ -30,6 +30,12 @@ func (c *conn) handleQueryInfo(r *request) wire.Status {
 	if st != wire.StatusSuccess {
 		return st
 	}
+	if req.InfoType == infoFile && req.FileInfoClass == fscc.FileFullEaInformation && o.handle != nil {
+		return c.queryEAs(r, o, &req) // ea.go: whole entries, scan state
+	}
+	if req.InfoType == infoFile && req.FileInfoClass == fscc.FileStreamInformation && o.handle != nil {
+		return c.queryStreams(r, o, &req) // ea.go: whole entries
+	}
 	var data []byte
 	switch req.InfoType {
 	case infoFile:
@@ -95,14 +101,6 @@ func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
 	if fileClassNeedsReadAttributes(class) && o.access&fileReadAttributes == 0 {
 		return nil, wire.StatusAccessDenied
 	}
-	if class == fscc.FileFullEaInformation {
-		// [MS-FSA] 2.1.5.12.x (FileFullEaInformation): the EAs need
-		// FILE_READ_EA; without EA support no file has any.
-		if o.access&fileReadEA == 0 {
-			return nil, wire.StatusAccessDenied
-		}
-		return nil, wire.StatusNoEAsOnFile
-	}
 	info, err := o.handle.Stat()
 	if err != nil {
 		return nil, c.mapErr(err)
@@ -113,7 +111,7 @@ func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
 		AccessFlags:       o.access,
 		CurrentByteOffset: o.position,
 		Mode:              o.mode,
-		FullName:          `\` + o.handle.Path(),
+		FullName:          streamFullName(o, `\`+o.handle.Path()),
 	}
 	o.mu.Unlock()
 	if class == fscc.FileNormalizedNameInformation && c.dialect < Dialect311 {
@@ -123,7 +121,7 @@ func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
 		// The name is relative to the share, without the leading
 		// backslash for the normalized form ([MS-FSCC] 2.4.28).
 		if class == fscc.FileNormalizedNameInformation {
-			x.FullName = o.handle.Path()
+			x.FullName = streamFullName(o, o.handle.Path())
 		}
 	}
 	if class == fscc.FileAlternateNameInformation {
@@ -207,7 +205,7 @@ func (c *conn) queryFSInfo(o *open, class uint8) ([]byte, wire.Status) {
 		VolumeCreationTime:             fscc.FileTime(st.CreationTime),
 		VolumeLabel:                    o.tree.share.Name,
 		FileSystemName:                 "NTFS",
-		FileSystemAttributes:           fsAttributes | fsCapabilities(o.tree.vol),
+		FileSystemAttributes:           fsAttributes | fsCapabilities(o.tree.vol) | fsStreamsAndEAs(o.tree.vol), // ea.go
 		MaxComponentNameLength:         255,
 		SectorSizeFlags:                ssinfoFlags, // fsctl_misc.go
 	}
@@ -354,6 +352,9 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 			return wire.StatusInvalidParameter
 		}
 		target := strings.TrimPrefix(ri.FileName, `\`)
+		if h.IsStream() {
+			return c.renameStream(o, target, ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0) // ea.go
+		}
 		if strings.HasPrefix(target, ":") {
 			return wire.StatusNotSupported
 		}
@@ -389,7 +390,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		o.mode = mode
 		o.mu.Unlock()
 	case fscc.FileFullEaInformation:
-		return wire.StatusEAsNotSupported
+		return c.setEAs(o, buf) // ea.go
 	default:
 		if _, ok := fscc.MinQuerySize(class); ok {
 			return wire.StatusNotSupported

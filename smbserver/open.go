@@ -34,6 +34,7 @@ type open struct {
 	// snapshotStale).
 	dirStamp dirStamp
 	position int64 // FilePositionInformation
+	eaPos    int   // next EA of a FileFullEaInformation scan (ea.go)
 	mode     uint32
 	closed   bool
 }

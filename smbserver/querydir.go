@@ -204,6 +204,7 @@ func toFsccInfo(fi *csv.FileInfo) fscc.Info {
 		EndOfFile:      fi.EndOfFile,
 		AllocationSize: fi.AllocationSize,
 		Attributes:     fi.Attributes,
+		EASize:         fi.EASize,
 		NumberOfLinks:  links,
 		DeletePending:  fi.DeletePending,
 		Directory:      fi.IsDir,

@@ -96,5 +96,29 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 			t.Fatalf("object 2 affected: %+v", st)
 		}
 	})
+	t.Run("DeniedShare", func(t *testing.T) {
+		// State.Denied is what streams need to refuse an open of their
+		// file for DELETE (csv/stream.go).
+		tb := newTable(t)
+		const id = 9
+		e1 := &csv.OpenEntry{ID: 1, Access: 0x1, ShareAccess: csv.ShareRead | csv.ShareWrite | csv.ShareDelete}
+		e2 := &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: csv.ShareRead | csv.ShareDelete}
+		if _, err := tb.Acquire(ctx, id, e1); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := tb.State(ctx, id); st.Denied != 0 {
+			t.Fatalf("Denied = %#x with one open sharing everything", st.Denied)
+		}
+		if _, err := tb.Acquire(ctx, id, e2); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := tb.State(ctx, id); st.Denied != csv.ShareWrite {
+			t.Fatalf("Denied = %#x, want FILE_SHARE_WRITE", st.Denied)
+		}
+		tb.Release(ctx, id, 2)
+		if st, _ := tb.State(ctx, id); st.Denied != 0 {
+			t.Fatalf("Denied = %#x after the refusing open closed", st.Denied)
+		}
+	})
 	testOpenState(t, newTable)
 }

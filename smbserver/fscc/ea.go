@@ -99,3 +99,71 @@ func AppendFullEA(b []byte, eas []EA) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// getEAHeader is the fixed part of a FILE_GET_EA_INFORMATION entry:
+// NextEntryOffset (4) and EaNameLength (1).
+const getEAHeader = 5
+
+// DecodeGetEA decodes a FILE_GET_EA_INFORMATION list ([MS-FSCC] 2.4.15.1),
+// the names a QUERY_INFO for FileFullEaInformation asks for. Each entry
+// must fit in b with a non-empty, NUL-terminated name, and a non-zero
+// NextEntryOffset must point past the entry's end and stay within b
+// (Windows fails a malformed list with STATUS_EA_LIST_INCONSISTENT). The
+// number of names is bounded by len(b)/6.
+func DecodeGetEA(b []byte) ([]string, error) {
+	var out []string
+	off := 0
+	for {
+		rem := len(b) - off
+		if rem < getEAHeader+2 {
+			return nil, fmt.Errorf("FILE_GET_EA_INFORMATION entry at %d: %d bytes left: %w", off, rem, ErrMalformed)
+		}
+		e := b[off:]
+		next := int(le.Uint32(e))
+		nameLen := int(e[4])
+		size := getEAHeader + nameLen + 1
+		if nameLen == 0 || size > rem {
+			return nil, fmt.Errorf("FILE_GET_EA_INFORMATION entry at %d: name of %d bytes, %d left: %w", off, nameLen, rem, ErrMalformed)
+		}
+		name := e[getEAHeader : getEAHeader+nameLen]
+		if e[getEAHeader+nameLen] != 0 || bytes.IndexByte(name, 0) >= 0 {
+			return nil, fmt.Errorf("FILE_GET_EA_INFORMATION entry at %d: name not NUL-terminated: %w", off, ErrMalformed)
+		}
+		out = append(out, string(name))
+		if next == 0 {
+			return out, nil
+		}
+		if next < size || next > rem {
+			return nil, fmt.Errorf("FILE_GET_EA_INFORMATION entry at %d: NextEntryOffset %d (entry %d bytes, %d left): %w",
+				off, next, size, rem, ErrMalformed)
+		}
+		off += next
+	}
+}
+
+// eaNameInvalid lists the characters an EA name may not contain besides
+// controls: those FAT and NTFS reserve in EA names ([MS-FSCC] 2.4.15:
+// EaName; FsRtlIsFatDbcsLegal rules, which Windows applies to EA names).
+const eaNameInvalid = "\"*+,/:;<=>?[\\]|"
+
+// ValidEAName reports whether name is an EA name Windows accepts: 1 to
+// 255 bytes of printable ASCII without the reserved characters. sofs
+// takes only ASCII because EA names are OEM-code-page strings and the
+// server has no code page to translate other bytes with; an invalid name
+// is STATUS_INVALID_EA_NAME.
+func ValidEAName(name string) bool {
+	if len(name) == 0 || len(name) > 255 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c < 0x20 || c > 0x7E || strings.IndexByte(eaNameInvalid, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// EAEntrySize is the size of one FILE_FULL_EA_INFORMATION entry without
+// trailing padding.
+func EAEntrySize(ea *EA) int { return eaHeader + len(ea.Name) + 1 + len(ea.Value) }

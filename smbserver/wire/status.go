@@ -13,6 +13,9 @@ const (
 	StatusNotifyEnumDir               Status = 0x0000010C
 	StatusBufferOverflow              Status = 0x80000005
 	StatusNoMoreFiles                 Status = 0x80000006
+	StatusNoMoreEAs                   Status = 0x80000012
+	StatusInvalidEAName               Status = 0x80000013
+	StatusEAListInconsistent          Status = 0x80000014
 	StatusStoppedOnSymlink            Status = 0x8000002D
 	StatusUnsuccessful                Status = 0xC0000001
 	StatusNotImplemented              Status = 0xC0000002
