@@ -82,3 +82,45 @@ func TestCompoundLastResponsePadded(t *testing.T) {
 		t.Fatalf("lone READ: body %d bytes, want 19 (no padding)", n)
 	}
 }
+
+// A CREATE refused with ACCESS_DENIED fails every related request after
+// it with the same status, NOTIFY and IOCTL included, which must neither
+// go async nor reach their handlers (smb2.compound.related4 and related7
+// check this once a DACL denies the open; here a reserved access bit does).
+func TestCompoundDeniedCreatePropagates(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialRaw(t, ts.addr, Dialect302)
+	s := c.login("test", "test123")
+	tid := c.treeConnect(s, "share")
+	anyFID := wire.FileID{Persistent: anyID, Volatile: anyID}
+	related := func(cmd wire.Command) wire.Header {
+		h := c.header(cmd, anyID, ^uint32(0))
+		h.Flags |= wire.FlagRelatedOps
+		return h
+	}
+	const fsctlCreateOrGetObjectID = 0x000900C0
+	cr := createReq("denied.dat", false)
+	cr.DesiredAccess = 0x08000000 // reserved: STATUS_ACCESS_DENIED ([MS-SMB2] 3.3.5.9)
+	setSD := &wire.SetInfoRequest{InfoType: 3, AdditionalInformation: 4, FileID: anyFID, Buffer: make([]byte, 20)}
+	for _, second := range []struct {
+		cmd  wire.Command
+		body appender
+	}{
+		{wire.CmdIoctl, &wire.IoctlRequest{CtlCode: fsctlCreateOrGetObjectID, FileID: anyFID, Flags: 1, MaxOutputResponse: 64}},
+		{wire.CmdChangeNotify, &wire.ChangeNotifyRequest{Flags: 1, OutputBufferLength: 0x1000, FileID: anyFID, CompletionFilter: 0x3}},
+	} {
+		c.send(s.signer,
+			message(c.header(wire.CmdCreate, s.id, tid), cr),
+			message(related(second.cmd), second.body),
+			message(related(wire.CmdClose), &wire.CloseRequest{FileID: anyFID}),
+			message(related(wire.CmdSetInfo), setSD))
+		r := c.recvFrame()
+		if len(r) != 4 {
+			t.Fatalf("%v: %d responses in the frame, want 4", second.cmd, len(r))
+		}
+		expect(t, r[0], wire.CmdCreate, wire.StatusAccessDenied)
+		expect(t, r[1], second.cmd, wire.StatusAccessDenied)
+		expect(t, r[2], wire.CmdClose, wire.StatusAccessDenied)
+		expect(t, r[3], wire.CmdSetInfo, wire.StatusAccessDenied)
+	}
+}

@@ -44,7 +44,7 @@ func (c *conn) newExchangeLocked(sess *session) *ntlm.Exchange {
 
 // reidentifyLocked applies a successful re-authentication's identity to
 // sess, whose mu the caller holds, and re-evaluates its tree connects.
-func reidentifyLocked(r *request, sess *session, user, domain string, anonymous bool) wire.Status {
+func (c *conn) reidentifyLocked(r *request, sess *session, user, domain string, anonymous bool) wire.Status {
 	same := anonymous == sess.anonymous && strings.EqualFold(user, sess.user)
 	if same {
 		return wire.StatusSuccess
@@ -58,6 +58,9 @@ func reidentifyLocked(r *request, sess *session, user, domain string, anonymous 
 		// lookupSession verified the signature of a signed request.
 		return wire.StatusAccessDenied
 	}
+	// An operator must be able to see whose session it became.
+	c.log.Info().Uint64("session", sess.id).Str("from", qualifiedUser(sess.domain, sess.user)).Bool("from_anonymous", sess.anonymous).
+		Str("to", qualifiedUser(domain, user)).Bool("to_anonymous", anonymous).Msg("re-authentication changed the session's identity")
 	sess.user, sess.domain, sess.anonymous = user, domain, anonymous
 	for _, t := range sess.trees {
 		t.refused.Store(!t.admits(anonymous))

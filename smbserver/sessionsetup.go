@@ -137,7 +137,7 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 	sess.exchange = nil
 	if !first {
 		// Re-authentication may change the session's identity (reauth.go).
-		if st := reidentifyLocked(r, sess, res.User, res.Domain, res.Anonymous); st != wire.StatusSuccess {
+		if st := c.reidentifyLocked(r, sess, res.User, res.Domain, res.Anonymous); st != wire.StatusSuccess {
 			sess.mu.Unlock()
 			return st
 		}
