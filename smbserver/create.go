@@ -25,6 +25,9 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if st := validateCreate(&req); st != wire.StatusSuccess {
 		return st
 	}
+	if st := checkTreeAdmits(r.tree); st != wire.StatusSuccess { // reauth.go
+		return st
+	}
 	if r.tree.ipc {
 		return c.createPipe(r, &req)
 	}

@@ -359,6 +359,9 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 			return wire.StatusNotSupported
 		}
 		replace := ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0
+		if st := checkTreeAdmits(r.tree); st != wire.StatusSuccess { // reauth.go: the target needs a fresh access check
+			return st
+		}
 		if st := c.breakForRename(r, o); st != wire.StatusSuccess { // oplock.go
 			return st
 		}

@@ -11,6 +11,13 @@ import (
 // request frame ([MS-SMB2] 3.3.4.1: compound responses are padded to 8
 // bytes and each is signed on its own; an encrypted compound is sealed as
 // one transform).
+//
+// Every response of a compound is padded, the last one included: Windows
+// does so and smbtorture's smb2.compound.compound-padding checks that a
+// 3-byte READ answered last in a compound has a 24-byte body. A response
+// sent on its own (a plain request, an interim response, the final
+// response of an async request whose predecessors were already sent) is
+// not padded.
 func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 	if len(resps) == 0 {
 		return nil
@@ -24,10 +31,13 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 	}
 	pieces := cs.pieces[:0]
 	defer func() { clear(pieces); cs.pieces = pieces[:0] }()
+	padAll := len(resps) > 1 || (len(cs.reqs) > 1 && !cs.flushed)
 	for i, r := range resps {
 		if i < len(resps)-1 {
 			r.out = wire.Pad8(r.out)
 			binary.LittleEndian.PutUint32(r.out[wire.OffNextCommand:], uint32(len(r.out)))
+		} else if padAll {
+			r.out = wire.Pad8(r.out)
 		}
 		pieces = append(pieces, r.out)
 	}

@@ -42,7 +42,7 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 	fresh := false
 	sess.mu.Lock()
 	if sess.exchange == nil {
-		sess.exchange = c.srv.ntlm.NewExchange()
+		sess.exchange = c.newExchangeLocked(sess) // reauth.go
 		fresh = true
 	}
 	ex := sess.exchange
@@ -82,7 +82,7 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 		if !fresh {
 			// A new NEGOTIATE on an exchange in progress restarts it.
 			sess.mu.Lock()
-			sess.exchange = c.srv.ntlm.NewExchange()
+			sess.exchange = c.newExchangeLocked(sess)
 			ex = sess.exchange
 			sess.mu.Unlock()
 		}
@@ -134,12 +134,14 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 	var flags uint16
 	sess.mu.Lock()
 	first := sess.state == sessionInProgress
-	if !first && !strings.EqualFold(sess.user, res.User) {
-		// Re-authentication must be by the same user.
-		sess.mu.Unlock()
-		return wire.StatusAccessDenied
-	}
 	sess.exchange = nil
+	if !first {
+		// Re-authentication may change the session's identity (reauth.go).
+		if st := c.reidentifyLocked(r, sess, res.User, res.Domain, res.Anonymous); st != wire.StatusSuccess {
+			sess.mu.Unlock()
+			return st
+		}
+	}
 	if first {
 		sess.user, sess.domain, sess.anonymous = res.User, res.Domain, res.Anonymous
 		if res.Anonymous {

@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/wire"
@@ -16,6 +17,10 @@ type tree struct {
 	ipc       bool
 	encrypt   bool
 	maxAccess uint32
+	// refused is set while the session's identity, changed by a
+	// re-authentication, could not have made this tree connect
+	// (reauth.go): new opens on it are refused.
+	refused atomic.Bool
 }
 
 // Maximal access masks reported in TREE_CONNECT and MxAc ([MS-DTYP] 2.4.3).

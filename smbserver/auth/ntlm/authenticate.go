@@ -109,7 +109,7 @@ func (e *Exchange) Authenticate(authenticateMsg []byte) (Result, error) {
 
 	if m.user == "" && len(m.nt) == 0 && (len(m.lm) == 0 || len(m.lm) == 1 && m.lm[0] == 0) {
 		// [MS-NLMP] 3.2.5.1.2: the anonymous (null session) logon.
-		if !e.srv.cfg.AllowGuest {
+		if !e.srv.cfg.AllowGuest && !e.anonOK {
 			return Result{}, fmt.Errorf("%w: anonymous logon not allowed", ErrLogonFailure)
 		}
 		res.Anonymous = true

@@ -108,6 +108,7 @@ type Exchange struct {
 	challenge []byte  // the CHALLENGE_MESSAGE we sent, kept for the MIC
 	serverCh  [8]byte // ServerChallenge
 	chFlags   uint32  // flags sent in CHALLENGE
+	anonOK    bool    // accept an anonymous logon even without AllowGuest
 
 	// Set after a successful non-anonymous Authenticate.
 	authed  bool
@@ -119,4 +120,15 @@ type Exchange struct {
 // NewExchange starts a new authentication.
 func (s *Server) NewExchange() *Exchange {
 	return &Exchange{srv: s}
+}
+
+// AcceptAnonymous makes this Exchange accept an anonymous (null session)
+// logon whatever Config.AllowGuest says. SMB uses it for the
+// re-authentication of a session that is already authenticated, which
+// Windows lets drop to the anonymous identity ([MS-SMB2] 3.3.5.5.3): it
+// never opens a new session.
+func (e *Exchange) AcceptAnonymous() {
+	e.mu.Lock()
+	e.anonOK = true
+	e.mu.Unlock()
 }

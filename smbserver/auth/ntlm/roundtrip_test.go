@@ -205,6 +205,45 @@ func TestAnonymous(t *testing.T) {
 	}
 }
 
+// AcceptAnonymous lets one Exchange take a null-session logon on a server
+// that refuses them, and nothing else: named users still need their
+// password, and other Exchanges still refuse anonymous.
+func TestAcceptAnonymous(t *testing.T) {
+	s := newTestServer(false)
+	c := ntlmtest.NewClient("", "", "")
+	e := s.NewExchange()
+	e.AcceptAnonymous()
+	ch, err := e.Negotiate(c.Negotiate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, _, err := c.Authenticate(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Authenticate(auth)
+	if err != nil || !res.Anonymous || res.SessionKey != nil {
+		t.Fatalf("anonymous on an accepting exchange: %+v, %v", res, err)
+	}
+	if _, _, _, err := run(t, s, ntlmtest.NewClient("", "", ""), nil); !errors.Is(err, ErrLogonFailure) {
+		t.Fatalf("anonymous on another exchange: err = %v", err)
+	}
+	e = s.NewExchange()
+	e.AcceptAnonymous()
+	bad := ntlmtest.NewClient("alice", "SOFS", "wrong")
+	ch, err = e.Negotiate(bad.Negotiate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, _, err = bad.Authenticate(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Authenticate(auth); !errors.Is(err, ErrLogonFailure) {
+		t.Fatalf("wrong password on an anonymous-accepting exchange: err = %v", err)
+	}
+}
+
 func TestExchangeSingleUse(t *testing.T) {
 	s := newTestServer(false)
 	c := ntlmtest.NewClient("alice", "SOFS", "S3cret!")
