@@ -1,0 +1,154 @@
+package csv
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// sdXattr is the extended attribute holding an object's Windows security
+// descriptor, in self-relative form ([MS-DTYP] 2.4.6). csv stores the
+// bytes opaquely; the SMB server encodes, decodes and evaluates them.
+const sdXattr = "user.sofs.sd"
+
+// maxSDSize bounds a stored descriptor: the largest self-relative
+// descriptor [MS-DTYP] allows (two ACLs of at most 64 KiB and two SIDs)
+// fits. A larger attribute is treated as absent, never allocated for.
+const maxSDSize = 20 + 2*68 + 2*0xFFFF
+
+// ErrSecurityUnsupported means the backing file system stores no user
+// extended attributes, so security descriptors cannot be kept.
+var ErrSecurityUnsupported = errors.New("csv: security descriptors need user xattrs on the backing file system")
+
+// readSD reads the descriptor stored on fd; ok is false when there is
+// none (or the file system has no xattrs).
+func (v *Volume) readSD(fd int) (sd []byte, ok bool, err error) {
+	if !v.xattrs {
+		return nil, false, nil
+	}
+	// Most descriptors are a few hundred bytes: try a small buffer
+	// first and ask for the size only when it is too small.
+	buf := make([]byte, 512)
+	for range 3 {
+		n, err := unix.Fgetxattr(fd, sdXattr, buf)
+		switch {
+		case err == unix.ENODATA:
+			return nil, false, nil
+		case err == unix.ERANGE:
+			size, err := unix.Fgetxattr(fd, sdXattr, nil)
+			if err != nil {
+				if err == unix.ENODATA {
+					return nil, false, nil
+				}
+				return nil, false, err
+			}
+			if size > maxSDSize {
+				return nil, false, nil
+			}
+			buf = make([]byte, size)
+			continue
+		case err != nil:
+			return nil, false, err
+		}
+		return buf[:n], true, nil
+	}
+	// The attribute kept growing between calls; report none rather
+	// than loop.
+	return nil, false, nil
+}
+
+// writeSD stores sd on fd.
+func (v *Volume) writeSD(fd int, sd []byte) error {
+	if !v.xattrs {
+		return ErrSecurityUnsupported
+	}
+	return unix.Fsetxattr(fd, sdXattr, sd, 0)
+}
+
+// SecurityDescriptor returns the descriptor stored with the open object;
+// ok is false when none was ever stored (the server then computes a
+// default).
+func (h *Handle) SecurityDescriptor() (sd []byte, ok bool, err error) {
+	if err := h.check("get security"); err != nil {
+		return nil, false, err
+	}
+	defer h.release()
+	sd, ok, err = h.v.readSD(h.fd)
+	if err != nil {
+		return nil, false, sysErr("get security", h.Path(), err)
+	}
+	return sd, ok, nil
+}
+
+// SetSecurityDescriptor stores sd with the open object, replacing any
+// previous descriptor. Without xattr support it fails with
+// ErrSecurityUnsupported: a change that cannot be kept is refused, not
+// silently dropped.
+func (h *Handle) SetSecurityDescriptor(sd []byte) error {
+	if err := h.check("set security"); err != nil {
+		return err
+	}
+	defer h.release()
+	if h.v.readOnly {
+		return newErr("set security", h.Path(), ErrReadOnly)
+	}
+	if err := h.v.writeSD(h.fd, sd); err != nil {
+		if errors.Is(err, ErrSecurityUnsupported) {
+			return newErr("set security", h.Path(), ErrSecurityUnsupported)
+		}
+		return sysErr("set security", h.Path(), err)
+	}
+	h.notifyObject(ActionModified, NotifySecurity)
+	return nil
+}
+
+// SecurityDescriptorAt returns the descriptor stored with the object at
+// path without opening a Handle on it (the access check of CREATE needs
+// it before the open takes effect). ok is false when none is stored. The
+// error wraps ErrNotFound when the object does not exist.
+func (v *Volume) SecurityDescriptorAt(ctx context.Context, path string) (sd []byte, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	comps, err := parsePath(path)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := v.enter("get security", path); err != nil {
+		return nil, false, err
+	}
+	defer v.life.RUnlock()
+	if len(comps) == 0 {
+		sd, ok, err := v.readSD(v.rootfd)
+		if err != nil {
+			return nil, false, sysErr("get security", path, err)
+		}
+		return sd, ok, nil
+	}
+	d, err := v.walkDir("get security", path, comps[:len(comps)-1])
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.close()
+	name, st, err := v.lookup(d, comps[len(comps)-1])
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, false, newErr("get security", path, ErrNotFound)
+		}
+		return nil, false, sysErr("get security", path, err)
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+		return nil, false, newErr("get security", path, ErrAccessDenied)
+	}
+	fd, err := v.openBeneath(d.fd, name, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, false, sysErr("get security", path, err)
+	}
+	defer unix.Close(fd)
+	sd, ok, err = v.readSD(fd)
+	if err != nil {
+		return nil, false, sysErr("get security", path, err)
+	}
+	return sd, ok, nil
+}
