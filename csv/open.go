@@ -62,9 +62,9 @@ type OpenRequest struct {
 	// Entry, if set, makes the open take part in share modes, oplocks and
 	// leases (see ObjectTable.Acquire); the grant is Handle.Grant.
 	Entry *OpenEntry
-	// SecurityDescriptor, if set, is stored with a newly created object
+	// Security, if set, is a security descriptor stored with a newly created object
 	// (security.go); an existing object keeps its own.
-	SecurityDescriptor []byte
+	Security []byte
 }
 
 // Handle is one open of a file or directory. Its methods are safe for
@@ -391,8 +391,8 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 	if err := v.writeMeta(fd, m); err != nil {
 		return fail(sysErr("create", req.Path, err))
 	}
-	if req.SecurityDescriptor != nil && v.xattrs {
-		if err := v.writeSD(fd, req.SecurityDescriptor); err != nil {
+	if req.Security != nil && v.xattrs {
+		if err := v.writeSD(fd, req.Security); err != nil {
 			return fail(sysErr("create", req.Path, err))
 		}
 	}

@@ -104,10 +104,11 @@ func (h *Handle) SetSecurityDescriptor(sd []byte) error {
 }
 
 // SecurityDescriptorAt returns the descriptor stored with the object at
-// path without opening a Handle on it (the access check of CREATE needs
-// it before the open takes effect). ok is false when none is stored. The
+// path (nil when none is stored: the server then computes a default) and
+// whether the object is a directory, without opening a Handle on it: the
+// access check of CREATE needs both before the open takes effect. The
 // error wraps ErrNotFound when the object does not exist.
-func (v *Volume) SecurityDescriptorAt(ctx context.Context, path string) (sd []byte, ok bool, err error) {
+func (v *Volume) SecurityDescriptorAt(ctx context.Context, path string) (sd []byte, isDir bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -120,11 +121,11 @@ func (v *Volume) SecurityDescriptorAt(ctx context.Context, path string) (sd []by
 	}
 	defer v.life.RUnlock()
 	if len(comps) == 0 {
-		sd, ok, err := v.readSD(v.rootfd)
+		sd, _, err := v.readSD(v.rootfd)
 		if err != nil {
-			return nil, false, sysErr("get security", path, err)
+			return nil, true, sysErr("get security", path, err)
 		}
-		return sd, ok, nil
+		return sd, true, nil
 	}
 	d, err := v.walkDir("get security", path, comps[:len(comps)-1])
 	if err != nil {
@@ -138,7 +139,8 @@ func (v *Volume) SecurityDescriptorAt(ctx context.Context, path string) (sd []by
 		}
 		return nil, false, sysErr("get security", path, err)
 	}
-	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+	t := st.Mode & unix.S_IFMT
+	if t != unix.S_IFREG && t != unix.S_IFDIR {
 		return nil, false, newErr("get security", path, ErrAccessDenied)
 	}
 	fd, err := v.openBeneath(d.fd, name, unix.O_RDONLY|unix.O_NONBLOCK, 0)
@@ -146,9 +148,9 @@ func (v *Volume) SecurityDescriptorAt(ctx context.Context, path string) (sd []by
 		return nil, false, sysErr("get security", path, err)
 	}
 	defer unix.Close(fd)
-	sd, ok, err = v.readSD(fd)
+	sd, _, err = v.readSD(fd)
 	if err != nil {
 		return nil, false, sysErr("get security", path, err)
 	}
-	return sd, ok, nil
+	return sd, t == unix.S_IFDIR, nil
 }

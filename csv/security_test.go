@@ -14,7 +14,7 @@ func TestSecurityDescriptorStorage(t *testing.T) {
 	}
 	ctx := context.Background()
 	sd := []byte("opaque descriptor bytes")
-	h, act := open(t, v, OpenRequest{Path: "d", Disposition: Create, Directory: true, SecurityDescriptor: sd})
+	h, act := open(t, v, OpenRequest{Path: "d", Disposition: Create, Directory: true, Security: sd})
 	if act != Created {
 		t.Fatalf("action %v", act)
 	}
@@ -25,11 +25,11 @@ func TestSecurityDescriptorStorage(t *testing.T) {
 	closeH(t, h)
 
 	// An existing object keeps its descriptor when opened with another.
-	h, _ = open(t, v, OpenRequest{Path: "d", Disposition: OpenIf, Directory: true, SecurityDescriptor: []byte("other")})
+	h, _ = open(t, v, OpenRequest{Path: "d", Disposition: OpenIf, Directory: true, Security: []byte("other")})
 	closeH(t, h)
-	got, ok, err = v.SecurityDescriptorAt(ctx, "D")
-	if err != nil || !ok || !bytes.Equal(got, sd) {
-		t.Fatalf("SecurityDescriptorAt = %q %v %v", got, ok, err)
+	got, isDir, err := v.SecurityDescriptorAt(ctx, "D")
+	if err != nil || !isDir || !bytes.Equal(got, sd) {
+		t.Fatalf("SecurityDescriptorAt = %q %v %v", got, isDir, err)
 	}
 
 	// A large descriptor (beyond the first read buffer) round-trips, and
@@ -45,12 +45,12 @@ func TestSecurityDescriptorStorage(t *testing.T) {
 	closeH(t, h)
 	v.Close()
 	v2 := openAt(t, root, Options{})
-	got, ok, err = v2.SecurityDescriptorAt(ctx, `d\f`)
-	if err != nil || !ok || !bytes.Equal(got, big) {
-		t.Fatalf("after reopen: %d bytes %v %v", len(got), ok, err)
+	got, isDir, err = v2.SecurityDescriptorAt(ctx, `d\f`)
+	if err != nil || isDir || !bytes.Equal(got, big) {
+		t.Fatalf("after reopen: %d bytes %v %v", len(got), isDir, err)
 	}
-	if _, ok, err := v2.SecurityDescriptorAt(ctx, ""); err != nil || ok {
-		t.Fatalf("root: %v %v", ok, err)
+	if got, isDir, err := v2.SecurityDescriptorAt(ctx, ""); err != nil || got != nil || !isDir {
+		t.Fatalf("root: %q %v %v", got, isDir, err)
 	}
 	if _, _, err := v2.SecurityDescriptorAt(ctx, `d\missing`); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing: %v", err)
@@ -60,7 +60,7 @@ func TestSecurityDescriptorStorage(t *testing.T) {
 func TestSecurityDescriptorWithoutXattrs(t *testing.T) {
 	v, _ := newVolume(t, Options{})
 	v.xattrs = false // as probe sets it on a file system that refuses them
-	h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create, SecurityDescriptor: []byte("x")})
+	h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create, Security: []byte("x")})
 	defer closeH(t, h)
 	if _, ok, err := h.SecurityDescriptor(); ok || err != nil {
 		t.Fatalf("SecurityDescriptor = %v %v", ok, err)

@@ -237,9 +237,7 @@ func (c *conn) handleSetInfo(r *request) wire.Status {
 	case infoFilesystem:
 		st = wire.StatusNotSupported
 	case infoSecurity:
-		// Security descriptors are stored per file with issue #3; until
-		// then a change is refused rather than silently dropped.
-		st = wire.StatusNotSupported
+		st = c.setSecurity(o, req.AdditionalInformation, req.Buffer) // security.go
 	case infoQuota:
 		st = wire.StatusNotSupported
 	default:

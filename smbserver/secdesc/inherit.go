@@ -169,3 +169,18 @@ func inheritACEs(l *ACL, isDir bool, owner, group SID, autoInherit bool, m Gener
 	}
 	return out
 }
+
+// MapACL returns a copy of l with the generic rights of every ACE that
+// applies to the object mapped through m, as an object manager stores an
+// ACL a client sets; inherit-only ACEs keep their generic rights for the
+// children that will inherit them.
+func MapACL(l *ACL, m GenericMapping) *ACL {
+	out := &ACL{Revision: l.Revision, ACEs: make([]ACE, 0, len(l.ACEs))}
+	for _, a := range l.ACEs {
+		if a.Flags&InheritOnly == 0 {
+			a.Mask = m.Map(a.Mask)
+		}
+		out.ACEs = append(out.ACEs, a)
+	}
+	return out
+}

@@ -187,7 +187,9 @@ func (sd *SecurityDescriptor) Select(info uint32) *SecurityDescriptor {
 // Merge applies the parts of upd named by info to sd, as SET_INFO does
 // ([MS-DTYP] 2.5.3.4 SetSecurityInfo, simplified: the client's parts
 // replace the stored ones). The control bits of a replaced part come from
-// upd; AUTO_INHERIT_REQ turns into AUTO_INHERITED as on Windows.
+// upd, except that AUTO_INHERIT_REQ is never stored and AUTO_INHERITED is
+// kept only when the caller sets both (what Windows does, as
+// smbtorture's smb2.acls.INHERITFLAGS records).
 func (sd *SecurityDescriptor) Merge(upd *SecurityDescriptor, info uint32) {
 	if info&OwnerSecurityInformation != 0 && !upd.Owner.IsZero() {
 		sd.Owner = upd.Owner
@@ -198,17 +200,17 @@ func (sd *SecurityDescriptor) Merge(upd *SecurityDescriptor, info uint32) {
 		sd.Control = sd.Control&^GroupDefaulted | upd.Control&GroupDefaulted
 	}
 	if info&DACLSecurityInformation != 0 {
-		c := upd.Control & daclControl
-		if c&DACLAutoInheritReq != 0 {
-			c = c&^DACLAutoInheritReq | DACLAutoInherited
+		c := upd.Control & daclControl &^ (DACLAutoInheritReq | DACLAutoInherited)
+		if upd.Control&(DACLAutoInheritReq|DACLAutoInherited) == DACLAutoInheritReq|DACLAutoInherited {
+			c |= DACLAutoInherited
 		}
 		sd.Control = sd.Control&^daclControl | c
 		sd.DACL = upd.DACL.clone()
 	}
 	if info&SACLSecurityInformation != 0 {
-		c := upd.Control & saclControl
-		if c&SACLAutoInheritReq != 0 {
-			c = c&^SACLAutoInheritReq | SACLAutoInherited
+		c := upd.Control & saclControl &^ (SACLAutoInheritReq | SACLAutoInherited)
+		if upd.Control&(SACLAutoInheritReq|SACLAutoInherited) == SACLAutoInheritReq|SACLAutoInherited {
+			c |= SACLAutoInherited
 		}
 		sd.Control = sd.Control&^saclControl | c
 		sd.SACL = upd.SACL.clone()

@@ -273,10 +273,15 @@ func TestSelectMerge(t *testing.T) {
 		t.Errorf("Select(SACL) = %v %#x", none, none.Control)
 	}
 	upd := dacl(other, ACE{Type: AccessAllowed, Mask: 1, SID: other})
+	upd.Control |= DACLAutoInherited
+	sd.Merge(upd, DACLSecurityInformation)
+	if sd.Owner != user || len(sd.DACL.ACEs) != 1 || sd.Control&DACLAutoInherited != 0 {
+		t.Errorf("Merge(DACL, AI without REQ) = %v %#x", sd, sd.Control)
+	}
 	upd.Control |= DACLAutoInheritReq
 	sd.Merge(upd, DACLSecurityInformation)
-	if sd.Owner != user || len(sd.DACL.ACEs) != 1 || sd.Control&DACLAutoInherited == 0 || sd.Control&DACLAutoInheritReq != 0 {
-		t.Errorf("Merge(DACL) = %v %#x", sd, sd.Control)
+	if sd.Control&DACLAutoInherited == 0 || sd.Control&DACLAutoInheritReq != 0 {
+		t.Errorf("Merge(DACL, AI|REQ) = %v %#x", sd, sd.Control)
 	}
 	sd.Merge(upd, OwnerSecurityInformation)
 	if sd.Owner != other {
