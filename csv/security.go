@@ -2,68 +2,64 @@ package csv
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 
 	"golang.org/x/sys/unix"
 )
 
-// sdXattr is the extended attribute holding an object's Windows security
-// descriptor, in self-relative form ([MS-DTYP] 2.4.6). csv stores the
-// bytes opaquely; the SMB server encodes, decodes and evaluates them.
+// sdXattr is the extended attribute naming an object's Windows security
+// descriptor (a self-relative SECURITY_DESCRIPTOR, [MS-DTYP] 2.4.6) in the
+// volume's descriptor store (sdstore.go). csv stores the bytes opaquely;
+// the SMB server encodes, decodes and evaluates them.
 const sdXattr = "user.sofs.sd"
 
 // maxSDSize bounds a stored descriptor: the largest self-relative
 // descriptor [MS-DTYP] allows (two ACLs of at most 64 KiB and two SIDs)
-// fits. A larger attribute is treated as absent, never allocated for.
+// fits. A larger store file is an error, never read whole.
 const maxSDSize = 20 + 2*68 + 2*0xFFFF
 
 // ErrSecurityUnsupported means the backing file system stores no user
 // extended attributes, so security descriptors cannot be kept.
 var ErrSecurityUnsupported = errors.New("csv: security descriptors need user xattrs on the backing file system")
 
-// readSD reads the descriptor stored on fd; ok is false when there is
-// none (or the file system has no xattrs).
+// readSD reads the descriptor of the object open as fd; ok is false when
+// there is none (or the file system has no xattrs). The attribute holds
+// a security id (sdstore.go); an attribute of another size, or an id the
+// store does not know, reads as none, so the server falls back to its
+// default rather than failing the open.
 func (v *Volume) readSD(fd int) (sd []byte, ok bool, err error) {
 	if !v.xattrs {
 		return nil, false, nil
 	}
-	// Most descriptors are a few hundred bytes: try a small buffer
-	// first and ask for the size only when it is too small.
-	buf := make([]byte, 512)
-	for range 3 {
-		n, err := unix.Fgetxattr(fd, sdXattr, buf)
-		switch {
-		case err == unix.ENODATA:
-			return nil, false, nil
-		case err == unix.ERANGE:
-			size, err := unix.Fgetxattr(fd, sdXattr, nil)
-			if err != nil {
-				if err == unix.ENODATA {
-					return nil, false, nil
-				}
-				return nil, false, err
-			}
-			if size > maxSDSize {
-				return nil, false, nil
-			}
-			buf = make([]byte, size)
-			continue
-		case err != nil:
-			return nil, false, err
-		}
-		return buf[:n], true, nil
+	var buf [sdIDSize]byte
+	n, err := unix.Fgetxattr(fd, sdXattr, buf[:])
+	switch {
+	case err == unix.ENODATA || err == unix.ERANGE:
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case n != sdIDSize:
+		return nil, false, nil
 	}
-	// The attribute kept growing between calls; report none rather
-	// than loop.
-	return nil, false, nil
+	return v.sds.get(v, binary.LittleEndian.Uint32(buf[:]))
 }
 
-// writeSD stores sd on fd.
+// writeSD stores sd for the object open as fd.
 func (v *Volume) writeSD(fd int, sd []byte) error {
 	if !v.xattrs {
 		return ErrSecurityUnsupported
 	}
-	return unix.Fsetxattr(fd, sdXattr, sd, 0)
+	if len(sd) > maxSDSize {
+		return newErr("set security", "", ErrInvalidParameter)
+	}
+	id, err := v.sds.put(v, sd)
+	if err != nil {
+		return err
+	}
+	var buf [sdIDSize]byte
+	binary.LittleEndian.PutUint32(buf[:], id)
+	return unix.Fsetxattr(fd, sdXattr, buf[:], 0)
 }
 
 // SecurityDescriptor returns the descriptor stored with the open object;

@@ -3,8 +3,15 @@ package csv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestSecurityDescriptorStorage(t *testing.T) {
@@ -67,5 +74,69 @@ func TestSecurityDescriptorWithoutXattrs(t *testing.T) {
 	}
 	if err := h.SetSecurityDescriptor([]byte("x")); !errors.Is(err, ErrSecurityUnsupported) {
 		t.Fatalf("SetSecurityDescriptor = %v, want ErrSecurityUnsupported", err)
+	}
+}
+
+func TestSecurityDescriptorStore(t *testing.T) {
+	v, root := newVolume(t, Options{})
+	if !v.xattrs {
+		t.Skip("backing file system has no user xattrs")
+	}
+	ctx := context.Background()
+	sd := bytes.Repeat([]byte("descriptor"), 20)
+	// Occupy the id sd hashes to with another descriptor, so storing sd
+	// must probe to the next id.
+	sum := sha256.Sum256(sd)
+	first := binary.LittleEndian.Uint32(sum[:4])
+	if err := os.Mkdir(filepath.Join(root, sdStoreDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, sdStoreDir, sdFileName(first)), []byte("someone else"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := open(t, v, OpenRequest{Path: "plain", Disposition: Create})
+	closeH(t, plain)
+	for _, name := range []string{"a", "b"} {
+		h, _ := open(t, v, OpenRequest{Path: name, Disposition: Create, Security: sd})
+		closeH(t, h)
+	}
+	var ids []uint32
+	for _, name := range []string{"a", "b"} {
+		b := make([]byte, 8)
+		n, err := unix.Getxattr(filepath.Join(root, name), sdXattr, b)
+		if err != nil || n != sdIDSize {
+			t.Fatalf("%s: xattr %x %v", name, b[:max(n, 0)], err)
+		}
+		ids = append(ids, binary.LittleEndian.Uint32(b))
+	}
+	if ids[0] != first+1 || ids[1] != ids[0] {
+		t.Errorf("ids %x, want both %x (probed past %x)", ids, first+1, first)
+	}
+	// A fresh volume (another node) reads the descriptors from the store.
+	v2 := openAt(t, root, Options{})
+	if got, _, err := v2.SecurityDescriptorAt(ctx, "b"); err != nil || !bytes.Equal(got, sd) {
+		t.Fatalf("other volume: %q %v", got, err)
+	}
+	// The descriptor costs the file no allocation (the id fits inside
+	// the inode where the file system keeps small attributes).
+	a, _ := v2.Stat(ctx, "a")
+	p, _ := v2.Stat(ctx, "plain")
+	if a.AllocationSize != p.AllocationSize {
+		t.Errorf("AllocationSize with descriptor %d, without %d", a.AllocationSize, p.AllocationSize)
+	}
+	// The store is invisible and unreachable through the volume.
+	h, _ := open(t, v2, OpenRequest{Path: "", Disposition: Open, Directory: true})
+	defer closeH(t, h)
+	list, err := h.ReadDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range list {
+		if strings.Contains(fi.Name, "security") {
+			t.Errorf("store listed: %q", fi.Name)
+		}
+	}
+	if _, _, err := v2.Open(ctx, OpenRequest{Path: sdStoreDir, Disposition: Open}); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("open store: %v, want ErrInvalidName", err)
 	}
 }

@@ -121,6 +121,11 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 	ca := createAccess{token: tok}
 	raw, isDir, err := t.vol.SecurityDescriptorAt(r.ctx, req.Name)
 	switch {
+	case err == nil && csv.Disposition(req.CreateDisposition) == csv.Create:
+		// FILE_CREATE of an existing name fails with
+		// STATUS_OBJECT_NAME_COLLISION before any access check
+		// ([MS-FSA] 2.1.5.1.2; smb2.delete-on-close-perms.CREATE
+		// Existing): the open reports it.
 	case err == nil:
 		ca.existed = true
 		max := c.objectMaxAccess(r, tok, req.Name, isDir, raw, desired|overwriteNeeds(req))
@@ -145,6 +150,12 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 		}
 		if pmax&need == 0 {
 			return ca, wire.StatusAccessDenied
+		}
+		if req.CreateOptions&optDeleteOnClose != 0 && req.FileAttributes&attrReadonly != 0 {
+			// [MS-FSA] 2.1.5.1.1: a new read-only file cannot be
+			// delete-on-close; it is refused before it exists
+			// (smb2.delete-on-close-perms.READONLY).
+			return ca, wire.StatusCannotDelete
 		}
 		sd := secdesc.Create(psd, creator, dir, tok, secdesc.FileMapping)
 		ca.newSD = sd.Encode()

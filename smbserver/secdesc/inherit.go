@@ -8,9 +8,11 @@ package secdesc
 //
 // Owner and group come from the creator's descriptor when it has them,
 // else from the token. A DACL the creator supplies (and does not mark
-// defaulted) is used as given, followed by the parent's inheritable ACEs
-// when the parent is auto-inherited and the creator's DACL is not
-// protected. Otherwise the parent's inheritable ACEs make the DACL, and
+// defaulted) is used as given, generic rights mapped, with its
+// PROTECTED and AUTO_INHERITED bits: NTFS does not merge the parent's
+// ACEs into an explicit DACL on create (smbtorture's smb2.create.aclfile
+// reads back exactly the DACL it sent, INHERITED_ACE flags included).
+// Otherwise the parent's inheritable ACEs make the DACL, and
 // when there are none the token's default applies: full control for the
 // owner and for SYSTEM, which is what Windows gives (and what smbtorture's
 // smb2.acls.INHERITANCE expects). SACLs follow the same rules, with no
@@ -42,14 +44,9 @@ func Create(parent, creator *SecurityDescriptor, isDir bool, tok *Token, m Gener
 
 	// DACL.
 	if creator != nil && creator.Control&DACLPresent != 0 && creator.Control&DACLDefaulted == 0 {
-		sd.Control |= DACLPresent | creator.Control&DACLProtected
+		sd.Control |= DACLPresent | creator.Control&(DACLProtected|DACLAutoInherited)
 		if creator.DACL != nil {
-			l := &ACL{Revision: ACLRevision, ACEs: explicitACEs(creator.DACL, m)}
-			if daclAI && creator.Control&DACLProtected == 0 {
-				l.ACEs = append(l.ACEs, inheritACEs(pd, isDir, sd.Owner, sd.Group, true, m)...)
-				sd.Control |= DACLAutoInherited
-			}
-			sd.DACL = l
+			sd.DACL = MapACL(creator.DACL, m)
 		}
 	} else {
 		sd.Control |= DACLPresent
@@ -67,14 +64,9 @@ func Create(parent, creator *SecurityDescriptor, isDir bool, tok *Token, m Gener
 
 	// SACL.
 	if creator != nil && creator.Control&SACLPresent != 0 && creator.Control&SACLDefaulted == 0 {
-		sd.Control |= SACLPresent | creator.Control&SACLProtected
+		sd.Control |= SACLPresent | creator.Control&(SACLProtected|SACLAutoInherited)
 		if creator.SACL != nil {
-			l := &ACL{Revision: ACLRevision, ACEs: explicitACEs(creator.SACL, m)}
-			if saclAI && creator.Control&SACLProtected == 0 {
-				l.ACEs = append(l.ACEs, inheritACEs(ps, isDir, sd.Owner, sd.Group, true, m)...)
-				sd.Control |= SACLAutoInherited
-			}
-			sd.SACL = l
+			sd.SACL = MapACL(creator.SACL, m)
 		}
 	} else if inh := inheritACEs(ps, isDir, sd.Owner, sd.Group, saclAI, m); len(inh) > 0 {
 		sd.Control |= SACLPresent
@@ -84,21 +76,6 @@ func Create(parent, creator *SecurityDescriptor, isDir bool, tok *Token, m Gener
 		sd.SACL = &ACL{Revision: ACLRevision, ACEs: inh}
 	}
 	return sd
-}
-
-// explicitACEs copies a creator-supplied ACL: generic rights are mapped
-// in ACEs that apply to the object, and INHERITED_ACE is dropped since the
-// creator states these ACEs itself.
-func explicitACEs(l *ACL, m GenericMapping) []ACE {
-	out := make([]ACE, 0, len(l.ACEs))
-	for _, a := range l.ACEs {
-		a.Flags &^= Inherited
-		if a.Flags&InheritOnly == 0 {
-			a.Mask = m.Map(a.Mask)
-		}
-		out = append(out, a)
-	}
-	return out
 }
 
 // inheritACEs returns the ACEs a new object inherits from its parent's

@@ -204,8 +204,14 @@ func (sd *SecurityDescriptor) Merge(upd *SecurityDescriptor, info uint32) {
 		if upd.Control&(DACLAutoInheritReq|DACLAutoInherited) == DACLAutoInheritReq|DACLAutoInherited {
 			c |= DACLAutoInherited
 		}
-		sd.Control = sd.Control&^daclControl | c
-		sd.DACL = upd.DACL.clone()
+		// A DACL that is not present is a NULL DACL: setting the DACL
+		// always leaves one present ([MS-DTYP] 2.4.6, SE_DACL_PRESENT;
+		// smbtorture's smb2.create.nulldacl).
+		sd.Control = sd.Control&^daclControl | c | DACLPresent
+		sd.DACL = nil
+		if upd.Control&DACLPresent != 0 {
+			sd.DACL = upd.DACL.clone()
+		}
 	}
 	if info&SACLSecurityInformation != 0 {
 		c := upd.Control & saclControl &^ (SACLAutoInheritReq | SACLAutoInherited)

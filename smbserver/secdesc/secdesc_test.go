@@ -246,17 +246,17 @@ func TestInheritanceAutoInherited(t *testing.T) {
 		"D:AI(A;ID;0x001f01ff;"+user.String()+")(A;OICIIOID;0x10000000;S-1-3-0)(A;OICIID;0x001301bf;S-1-5-11)"; got != want {
 		t.Errorf("dir:\n got %s\nwant %s", got, want)
 	}
-	// A creator's explicit, unprotected DACL is followed by the inherited
-	// ACEs; a protected one stands alone.
-	creator := dacl(SID{}, ACE{Type: AccessAllowed, Mask: GenericRead, SID: other})
+	// A creator's DACL is taken as given (generic rights mapped, flags
+	// and order kept), never merged with the parent's.
+	creator := dacl(SID{},
+		ACE{Type: AccessAllowed, Flags: Inherited, Mask: 0x1F01FF, SID: user},
+		ACE{Type: AccessAllowed, Mask: GenericRead, SID: other})
+	creator.DACL.Revision = ACLRevisionDS
+	creator.Control |= DACLAutoInherited | DACLProtected
 	sd := Create(parent, creator, false, tok, FileMapping)
-	if len(sd.DACL.ACEs) != 3 || sd.DACL.ACEs[0].Mask != FileMapping.Read || sd.Owner != user {
-		t.Errorf("explicit+inherited: %v", sd)
-	}
-	creator.Control |= DACLProtected
-	sd = Create(parent, creator, false, tok, FileMapping)
-	if len(sd.DACL.ACEs) != 1 || sd.Control&DACLProtected == 0 {
-		t.Errorf("protected: %v", sd)
+	if got, want := sd.String(), "O:"+user.String()+"G:"+group.String()+
+		"D:PAI(A;ID;0x001f01ff;"+user.String()+")(A;;0x00120089;"+other.String()+")"; got != want || sd.DACL.Revision != ACLRevisionDS {
+		t.Errorf("explicit:\n got %s\nwant %s (revision %d)", got, want, sd.DACL.Revision)
 	}
 }
 
@@ -282,6 +282,10 @@ func TestSelectMerge(t *testing.T) {
 	sd.Merge(upd, DACLSecurityInformation)
 	if sd.Control&DACLAutoInherited == 0 || sd.Control&DACLAutoInheritReq != 0 {
 		t.Errorf("Merge(DACL, AI|REQ) = %v %#x", sd, sd.Control)
+	}
+	sd.Merge(&SecurityDescriptor{}, DACLSecurityInformation)
+	if sd.Control&DACLPresent == 0 || sd.DACL != nil {
+		t.Errorf("Merge(absent DACL) = %v %#x, want a NULL DACL", sd, sd.Control)
 	}
 	sd.Merge(upd, OwnerSecurityInformation)
 	if sd.Owner != other {
