@@ -28,6 +28,10 @@ const (
 // itself Authenticated Users have full control: sofs has no administrator
 // accounts, so its users are the share's operators and must be able to
 // open and manage the root as before (share permissions restrict them).
+// The price is FILE_DELETE_CHILD on the root, so any user may delete a
+// file at the top of the share whatever its own permissions say; private
+// data belongs in a directory below, whose inherited Modify right has no
+// FILE_DELETE_CHILD. A descriptor set on the root replaces all this.
 // On a guest share Everyone gets what Authenticated Users get, so guest
 // and anonymous sessions can work as they could before.
 func shareRootSD(sh Share) *secdesc.SecurityDescriptor {
@@ -116,7 +120,10 @@ type createAccess struct {
 // client sees the same status as before.
 func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *secdesc.SecurityDescriptor) (createAccess, wire.Status) {
 	t := r.tree
-	tok := c.srv.tokenFor(r.sess)
+	tok := t.token
+	if tok == nil {
+		tok = c.srv.tokenFor(r.sess)
+	}
 	desired := req.DesiredAccess &^ accessSystemSec
 	ca := createAccess{token: tok}
 	raw, isDir, err := t.vol.SecurityDescriptorAt(r.ctx, req.Name)

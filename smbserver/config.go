@@ -36,6 +36,9 @@ type Share struct {
 	Guest bool
 	// DisableOplocks grants no oplocks or leases on this share.
 	DisableOplocks bool
+	// Permissions is the share-level access list (sharesec.go); empty
+	// grants Everyone full control.
+	Permissions []SharePermission
 }
 
 // ShareSource resolves share names. Implementations must be safe for

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/secdesc"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -16,6 +17,7 @@ type tree struct {
 	ipc       bool
 	encrypt   bool
 	maxAccess uint32
+	token     *secdesc.Token // the session's SIDs (identity.go)
 }
 
 // Maximal access masks reported in TREE_CONNECT and MxAc ([MS-DTYP] 2.4.3).
@@ -64,9 +66,13 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 		if (sh.EncryptData || c.srv.cfg.EncryptData) && !canEncrypt && !c.srv.cfg.AllowUnencrypted {
 			return wire.StatusAccessDenied
 		}
-		t.maxAccess = accessFull
+		t.token = c.srv.tokenFor(sess)
+		t.maxAccess = c.srv.shareAccess(sh, t.token) // sharesec.go
 		if sh.ReadOnly {
-			t.maxAccess = accessReadOnly
+			t.maxAccess &= accessReadOnly
+		}
+		if t.maxAccess == 0 {
+			return wire.StatusAccessDenied
 		}
 		resp.ShareType = wire.ShareTypeDisk
 		resp.Capabilities |= shareCapCA(sh, c.dialect) // durable.go

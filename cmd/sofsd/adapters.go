@@ -21,7 +21,19 @@ func toServerShare(sh namespace.Share) smbserver.Share {
 		EncryptData:           sh.EncryptData,
 		ReadOnly:              sh.ReadOnly,
 		Guest:                 sh.Guest,
+		Permissions:           toServerPermissions(sh.Permissions),
 	}
+}
+
+func toServerPermissions(ps []namespace.SharePermission) []smbserver.SharePermission {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]smbserver.SharePermission, len(ps))
+	for i, p := range ps {
+		out[i] = smbserver.SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+	}
+	return out
 }
 
 func (s shareSource) Share(name string) (smbserver.Share, bool) {
