@@ -44,7 +44,9 @@ Commands:
   share list                   list shares
   share show NAME              show one share
   share create NAME --path P [--comment C] [--ca] [--encrypt] [--readonly] [--guest]
+                    [--allow ACCOUNT:RIGHT]... [--deny ACCOUNT:RIGHT]...
   share update NAME [--path P] [--comment C] [--ca=BOOL] [--encrypt=BOOL] [--readonly=BOOL] [--guest=BOOL]
+                    [--allow ACCOUNT:RIGHT]... [--deny ACCOUNT:RIGHT]...  (replace the share permissions)
                                change only the given settings
   share delete NAME            delete a share (its files stay)
   user list                    list users
