@@ -63,7 +63,7 @@ func (c *conn) querySecurity(o *open, addl uint32) ([]byte, wire.Status) {
 // setSecurity handles SET_INFO for SMB2_0_INFO_SECURITY ([MS-SMB2]
 // 3.3.5.21.3, [MS-FSA] 2.1.5.16): owner and group need WRITE_OWNER, the
 // DACL WRITE_DAC, the SACL ACCESS_SYSTEM_SECURITY. The new owner must be a
-// caller's user SID or the current owner (no SeRestorePrivilege or
+// SID of the caller's token or the current owner (no SeRestorePrivilege or
 // SeTakeOwnershipPrivilege is modelled), else STATUS_INVALID_OWNER.
 // Generic rights in the new ACEs are mapped, as NTFS stores them.
 func (c *conn) setSecurity(o *open, addl uint32, buf []byte) wire.Status {
@@ -91,9 +91,11 @@ func (c *conn) setSecurity(o *open, addl uint32, buf []byte) wire.Status {
 		return st
 	}
 	if addl&secOwner != 0 && !upd.Owner.IsZero() && upd.Owner != sd.Owner {
-		// Only the caller's own user SID may become the owner: sofs
-		// gives no group the SE_GROUP_OWNER attribute.
-		if upd.Owner != c.srv.tokenFor(o.sess).User {
+		// The new owner must be one of the caller's own SIDs. Windows
+		// also requires SE_GROUP_OWNER on a group; sofs, like Samba,
+		// accepts any SID of the token (smbtorture's
+		// smb2.acls.SDFLAGSVSCHOWN hands a file to Everyone and back).
+		if !c.srv.tokenFor(o.sess).Has(upd.Owner) {
 			return statusInvalidOwner
 		}
 	}

@@ -163,6 +163,13 @@ func TestFilePermissionsAcrossUsers(t *testing.T) {
 	if st := alice.setSD(t, h, secOwner, &secdesc.SecurityDescriptor{Owner: bobSID}); st != statusInvalidOwner {
 		t.Fatalf("give ownership away: %v, want STATUS_INVALID_OWNER", st)
 	}
+	// A group of her own token is accepted, and she can take it back.
+	if st := alice.setSD(t, h, secOwner, &secdesc.SecurityDescriptor{Owner: secdesc.AuthenticatedUsers}); st != wire.StatusSuccess {
+		t.Fatalf("owner to Authenticated Users: %v", st)
+	}
+	if st := alice.setSD(t, h, secOwner, &secdesc.SecurityDescriptor{Owner: aliceSID}); st != wire.StatusSuccess {
+		t.Fatalf("owner back to alice: %v", st)
+	}
 	alice.close(t, h)
 	st, h, _ = alice.open(t, `team\doc.txt`, readControl, dispOpen)
 	if st != wire.StatusSuccess {
