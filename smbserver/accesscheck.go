@@ -239,3 +239,41 @@ func overwriteNeeds(req *wire.CreateRequest) uint32 {
 	}
 	return 0
 }
+
+// checkRenameAccess is the access check of a rename beyond the DELETE the
+// open already holds ([MS-FSA] 2.1.5.14.11): the target directory must
+// grant FILE_ADD_FILE (FILE_ADD_SUBDIRECTORY for a directory), and
+// replacing an existing target needs DELETE on it. Errors resolving the
+// target are left to the rename, which reports them with their usual
+// status.
+func (c *conn) checkRenameAccess(r *request, o *open, target string, replace bool) wire.Status {
+	t := o.tree
+	tok := t.token
+	if tok == nil {
+		tok = c.srv.tokenFor(o.sess)
+	}
+	parent := parentPath(target)
+	praw, _, err := t.vol.SecurityDescriptorAt(r.ctx, parent)
+	if err != nil {
+		return wire.StatusSuccess
+	}
+	pmax := secdesc.MaximalAccess(objectSD(t.share, parent, true, praw), tok, secdesc.FileMapping) & t.maxAccess
+	need := fileAddFile
+	if o.isDir {
+		need = fileAddSubdirectory
+	}
+	if pmax&need == 0 {
+		return wire.StatusAccessDenied
+	}
+	if !replace {
+		return wire.StatusSuccess
+	}
+	raw, isDir, err := t.vol.SecurityDescriptorAt(r.ctx, target)
+	if err != nil {
+		return wire.StatusSuccess
+	}
+	if c.objectMaxAccess(r, tok, target, isDir, raw, accessDelete)&accessDelete == 0 {
+		return wire.StatusAccessDenied
+	}
+	return wire.StatusSuccess
+}

@@ -356,6 +356,9 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 			return wire.StatusNotSupported
 		}
 		replace := ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0
+		if st := c.checkRenameAccess(r, o, target, replace); st != wire.StatusSuccess { // accesscheck.go
+			return st
+		}
 		if st := c.breakForRename(r, o); st != wire.StatusSuccess { // oplock.go
 			return st
 		}

@@ -3,6 +3,7 @@ package smbserver
 import (
 	"testing"
 
+	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/secdesc"
 	"sofs.io/sofs/smbserver/wire"
 )
@@ -271,4 +272,59 @@ func TestSharePermissions(t *testing.T) {
 		t.Fatalf("bob MAXIMUM_ALLOWED: %v MxAc %#x, want %#x", st, mx, shareRightRead)
 	}
 	bob.close(t, h)
+}
+
+// TestRenameAccess checks the rename rules: the target directory must let
+// the caller add files, and replacing a file needs DELETE on it.
+func TestRenameAccess(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Users = staticUsers{"alice": "a-pass", "bob": "b-pass"} })
+	alice := secLogin(t, ts, "alice", "a-pass")
+	bob := secLogin(t, ts, "bob", "b-pass")
+	aliceSID := UserSID(ts.srv.cfg.ServerGUID, "alice")
+	private := &secdesc.SecurityDescriptor{Control: secdesc.DACLPresent, DACL: &secdesc.ACL{ACEs: []secdesc.ACE{
+		{Type: secdesc.AccessAllowed, Flags: secdesc.ObjectInherit | secdesc.ContainerInherit, Mask: fileAllAccess, SID: aliceSID},
+		{Type: secdesc.AccessAllowed, Mask: shareRightRead, SID: secdesc.AuthenticatedUsers},
+	}}}
+	// "box" lets others read but not add; "shared" has the inherited
+	// default (others may add, but not delete what is not theirs) and
+	// holds a private file of alice's.
+	for _, d := range []string{"box", "shared"} {
+		alice.close(t, alice.c.create(alice.s, alice.tid, d, true))
+	}
+	st, h, _ := alice.open(t, "box", fileAllAccess, dispOpen)
+	if st != wire.StatusSuccess || alice.setSD(t, h, secDACL, private) != wire.StatusSuccess {
+		t.Fatalf("close box: %v", st)
+	}
+	alice.close(t, h)
+	st, h, _ = alice.open(t, `shared\a.txt`, fileAllAccess, dispCreate, wire.CreateContext{Name: wire.CreateContextSDBuffer, Data: private.Encode()})
+	if st != wire.StatusSuccess {
+		t.Fatalf("private file: %v", st)
+	}
+	alice.close(t, h)
+
+	rename := func(sc *secClient, id wire.FileID, target string, replace bool) wire.Status {
+		b := renameInfo(target)
+		if replace {
+			b[0] = 1
+		}
+		req := &wire.SetInfoRequest{InfoType: infoFile, FileInfoClass: fscc.FileRenameInformation, FileID: id, Buffer: b}
+		return status(sc.c.roundTrip(sc.s.signer, sc.c.header(wire.CmdSetInfo, sc.s.id, sc.tid), req))
+	}
+	st, hb, _ := bob.open(t, "bobs.txt", fileAllAccess, dispCreate)
+	if st != wire.StatusSuccess {
+		t.Fatalf("bob creates: %v", st)
+	}
+	if st := rename(bob, hb, `box\bobs.txt`, false); st != wire.StatusAccessDenied {
+		t.Fatalf("bob moves into a directory he may not add to: %v, want ACCESS_DENIED", st)
+	}
+	if st := rename(bob, hb, `shared\a.txt`, true); st != wire.StatusAccessDenied {
+		t.Fatalf("bob replaces a file he may not delete: %v, want ACCESS_DENIED", st)
+	}
+	if st := rename(bob, hb, `shared\b.txt`, false); st != wire.StatusSuccess {
+		t.Fatalf("bob moves into a directory he may add to: %v", st)
+	}
+	bob.close(t, hb)
+	if st, _, _ := alice.open(t, `shared\a.txt`, fileReadData, dispOpen); st != wire.StatusSuccess {
+		t.Fatalf("alice's file after the refused replace: %v", st)
+	}
 }
