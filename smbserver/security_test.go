@@ -328,3 +328,30 @@ func TestRenameAccess(t *testing.T) {
 		t.Fatalf("alice's file after the refused replace: %v", st)
 	}
 }
+
+// BenchmarkCreateCloseExisting measures CREATE+CLOSE of an existing file
+// in a subdirectory, the path that pays for reading the descriptor (and
+// the parent's when DELETE or READ_ATTRIBUTES is asked for).
+func BenchmarkCreateCloseExisting(b *testing.B) {
+	ts := startServer(b, nil)
+	c := dialRaw(b, ts.addr, Dialect302)
+	s := c.login("test", "test123")
+	tid := c.treeConnect(s, "share")
+	closeReq := func(id wire.FileID) {
+		expect(b, c.roundTrip(s.signer, c.header(wire.CmdClose, s.id, tid), &wire.CloseRequest{FileID: id}), wire.CmdClose, wire.StatusSuccess)
+	}
+	closeReq(c.create(s, tid, "d", true))
+	closeReq(c.create(s, tid, `d\f`, false))
+	req := createReq(`d\f`, false)
+	req.DesiredAccess = fileReadData | fileReadAttributes | synchronize
+	req.CreateDisposition = dispOpen
+	b.ResetTimer()
+	for range b.N {
+		resp := c.roundTrip(s.signer, c.header(wire.CmdCreate, s.id, tid), req)
+		var cr wire.CreateResponse
+		if err := cr.Decode(resp); err != nil {
+			b.Fatal(status(resp), err)
+		}
+		closeReq(cr.FileID)
+	}
+}
