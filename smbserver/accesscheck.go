@@ -165,6 +165,10 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 			return ca, wire.StatusCannotDelete
 		}
 		sd := secdesc.Create(psd, creator, dir, tok, secdesc.FileMapping)
+		if sd.Valid() != nil {
+			// Inheritance would overflow the 64 KiB ACL limit.
+			return ca, statusInvalidACL
+		}
 		ca.newSD = sd.Encode()
 		ca.maximal = secdesc.MaximalAccess(sd, tok, secdesc.FileMapping) & t.maxAccess
 		granted, ok := secdesc.Check(t.maxAccess, desired, secdesc.FileMapping)

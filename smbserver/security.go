@@ -17,6 +17,10 @@ const (
 	secLabel = secdesc.LabelSecurityInformation
 )
 
+// statusInvalidACL is STATUS_INVALID_ACL ([MS-ERREF] 2.3.1): the ACL
+// structure is not valid (here: inheritance would make it too large).
+const statusInvalidACL wire.Status = 0xC0000077
+
 // statusInvalidOwner is STATUS_INVALID_OWNER ([MS-ERREF] 2.3.1): the SID
 // may not be assigned as the owner of an object.
 const statusInvalidOwner wire.Status = 0xC000005A

@@ -24,7 +24,21 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = sd.String()
 		_ = MaximalAccess(sd, tok, FileMapping)
-		_ = Create(sd, sd, true, tok, FileMapping).Encode()
+		for _, dir := range []bool{false, true} {
+			c := Create(sd, nil, dir, tok, FileMapping)
+			if c.Valid() != nil {
+				continue
+			}
+			if _, err := Decode(c.Encode()); err != nil {
+				t.Fatalf("inherited descriptor does not decode: %v", err)
+			}
+		}
+		merged := Create(nil, nil, false, tok, FileMapping)
+		merged.Merge(sd, OwnerSecurityInformation|GroupSecurityInformation|DACLSecurityInformation|SACLSecurityInformation)
+		if _, err := Decode(merged.Encode()); err != nil {
+			t.Fatalf("merged descriptor does not decode: %v", err)
+		}
+		_ = sd.Select(0xFF).Encode()
 		enc := sd.Encode()
 		sd2, err := Decode(enc)
 		if err != nil {

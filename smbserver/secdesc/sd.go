@@ -2,6 +2,7 @@ package secdesc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -285,4 +286,19 @@ func aceFlagsString(f uint8) string {
 		}
 	}
 	return b.String()
+}
+
+// ErrTooLarge is returned by Valid for a descriptor whose ACL would not
+// fit the 16-bit AclSize (inheritance can grow an ACL: one parent ACE may
+// become two).
+var ErrTooLarge = errors.New("secdesc: ACL larger than 64 KiB")
+
+// Valid reports whether sd can be encoded faithfully.
+func (sd *SecurityDescriptor) Valid() error {
+	for _, l := range []*ACL{sd.DACL, sd.SACL} {
+		if l != nil && (l.Size() > maxACLSize || len(l.ACEs) > 0xFFFF) {
+			return ErrTooLarge
+		}
+	}
+	return nil
 }

@@ -292,3 +292,30 @@ func TestSelectMerge(t *testing.T) {
 		t.Errorf("Merge(OWNER) = %v", sd)
 	}
 }
+
+func TestInheritanceTooLarge(t *testing.T) {
+	// 3000 CREATOR OWNER ACEs of 20 bytes fit one ACL (60 KiB), but a
+	// child directory gets two ACEs from each, and a file one with the
+	// (longer) owner SID in place of CREATOR OWNER.
+	var aces []ACE
+	for range 3000 {
+		aces = append(aces, ACE{Type: AccessAllowed, Flags: OIandCI, Mask: GenericAll, SID: CreatorOwner})
+	}
+	parent := dacl(user, aces...)
+	if parent.Valid() != nil {
+		t.Fatal("parent invalid")
+	}
+	if _, err := Decode(parent.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(parent, nil, true, tok, FileMapping).Valid(); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Valid = %v, want ErrTooLarge", err)
+	}
+	if err := Create(parent, nil, false, tok, FileMapping).Valid(); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("file: Valid = %v, want ErrTooLarge", err)
+	}
+	small := dacl(user, aces[:100]...)
+	if err := Create(small, nil, true, tok, FileMapping).Valid(); err != nil {
+		t.Errorf("small: %v", err)
+	}
+}
