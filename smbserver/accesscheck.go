@@ -135,7 +135,7 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 		// Existing): the open reports it.
 	case err == nil:
 		ca.existed = true
-		max := c.objectMaxAccess(r, tok, req.Name, isDir, raw, desired|overwriteNeeds(req))
+		max := c.objectMaxAccess(r, tok, req.Name, isDir, raw)
 		granted, ok := secdesc.Check(max, desired, secdesc.FileMapping)
 		if !ok || overwriteNeeds(req)&^max != 0 {
 			return ca, wire.StatusAccessDenied
@@ -187,17 +187,14 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 }
 
 // objectMaxAccess is what tok may do to the existing object at name,
-// within the share's permissions. The parent is consulted only when
-// DELETE or FILE_READ_ATTRIBUTES is wanted (or MAXIMUM_ALLOWED) and the
-// object's own descriptor does not grant it.
-func (c *conn) objectMaxAccess(r *request, tok *secdesc.Token, name string, isDir bool, raw []byte, desired uint32) uint32 {
+// within the share's permissions. The parent is read only when the
+// object's own descriptor lacks DELETE or FILE_READ_ATTRIBUTES (rare:
+// owners and the default Modify right have both), whatever was asked
+// for, so that the MxAc answer is complete too.
+func (c *conn) objectMaxAccess(r *request, tok *secdesc.Token, name string, isDir bool, raw []byte) uint32 {
 	t := r.tree
 	max := secdesc.MaximalAccess(objectSD(t.share, name, isDir, raw), tok, secdesc.FileMapping)
-	want := mapGeneric(desired &^ maximumAllowed)
-	if desired&maximumAllowed != 0 {
-		want |= accessDelete | fileReadAttributes
-	}
-	if missing := want &^ max & (accessDelete | fileReadAttributes); missing != 0 && name != "" {
+	if missing := ^max & (accessDelete | fileReadAttributes); missing != 0 && name != "" {
 		parent := parentPath(name)
 		if praw, _, err := t.vol.SecurityDescriptorAt(r.ctx, parent); err == nil {
 			pmax := secdesc.MaximalAccess(objectSD(t.share, parent, true, praw), tok, secdesc.FileMapping)
@@ -222,7 +219,7 @@ func (c *conn) recheckOpened(r *request, req *wire.CreateRequest, h *csv.Handle,
 		return c.mapErr(err)
 	}
 	desired := req.DesiredAccess &^ accessSystemSec
-	max := c.objectMaxAccess(r, ca.token, req.Name, isDir, raw, desired|overwriteNeeds(req))
+	max := c.objectMaxAccess(r, ca.token, req.Name, isDir, raw)
 	granted, ok := secdesc.Check(max, desired, secdesc.FileMapping)
 	if !ok || overwriteNeeds(req)&^max != 0 {
 		return wire.StatusAccessDenied
@@ -276,7 +273,7 @@ func (c *conn) checkRenameAccess(r *request, o *open, target string, replace boo
 	if err != nil {
 		return wire.StatusSuccess
 	}
-	if c.objectMaxAccess(r, tok, target, isDir, raw, accessDelete)&accessDelete == 0 {
+	if c.objectMaxAccess(r, tok, target, isDir, raw)&accessDelete == 0 {
 		return wire.StatusAccessDenied
 	}
 	return wire.StatusSuccess

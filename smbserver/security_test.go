@@ -196,6 +196,12 @@ func TestFilePermissionsAcrossUsers(t *testing.T) {
 		t.Fatalf("bob MAXIMUM_ALLOWED at the root: %v, MxAc %#x", st, mx)
 	}
 	bob.close(t, hb)
+	// MxAc reports the same whatever the open asked for.
+	st, hb, mx = bob.open(t, "top.txt", fileReadAttributes, dispOpen)
+	if st != wire.StatusSuccess || mx != fileReadAttributes|accessDelete {
+		t.Fatalf("bob READ_ATTRIBUTES at the root: %v, MxAc %#x", st, mx)
+	}
+	bob.close(t, hb)
 }
 
 // TestCreateWithSecD checks the SD create context: the descriptor sent
