@@ -283,6 +283,7 @@ func decodeShareCreate(b []byte) (namespace.Share, *apiError) {
 		Name: req.Name, Path: req.Path, Comment: req.Comment,
 		ContinuouslyAvailable: req.ContinuouslyAvailable, EncryptData: req.EncryptData,
 		ReadOnly: req.ReadOnly, Guest: req.Guest, Permissions: permissionsIn(req.Permissions),
+		AccessBasedEnumeration: req.AccessBasedEnumeration,
 	}
 	return sh, checkShare(sh)
 }
@@ -301,6 +302,7 @@ func decodeShareUpdate(b []byte, name string) (namespace.Share, *apiError) {
 		Name: name, Path: req.Path, Comment: req.Comment,
 		ContinuouslyAvailable: req.ContinuouslyAvailable, EncryptData: req.EncryptData,
 		ReadOnly: req.ReadOnly, Guest: req.Guest, Permissions: permissionsIn(req.Permissions),
+		AccessBasedEnumeration: req.AccessBasedEnumeration,
 	}
 	return sh, checkShare(sh)
 }

@@ -147,18 +147,21 @@ type Share struct {
 	// Permissions is the share-level access list; empty grants Everyone
 	// full control.
 	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from listings what a user may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration"`
 }
 
 func shareOut(s namespace.Share) Share {
 	return Share{
-		Name:                  s.Name,
-		Path:                  s.Path,
-		Comment:               s.Comment,
-		ContinuouslyAvailable: s.ContinuouslyAvailable,
-		EncryptData:           s.EncryptData,
-		ReadOnly:              s.ReadOnly,
-		Guest:                 s.Guest,
-		Permissions:           permissionsOut(s.Permissions),
+		Name:                   s.Name,
+		Path:                   s.Path,
+		Comment:                s.Comment,
+		ContinuouslyAvailable:  s.ContinuouslyAvailable,
+		EncryptData:            s.EncryptData,
+		ReadOnly:               s.ReadOnly,
+		Guest:                  s.Guest,
+		Permissions:            permissionsOut(s.Permissions),
+		AccessBasedEnumeration: s.AccessBasedEnumeration,
 	}
 }
 
@@ -206,6 +209,8 @@ type ShareCreate struct {
 	// Permissions is the share-level access list; empty grants Everyone
 	// full control.
 	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from listings what a user may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration"`
 }
 
 // ShareUpdate is the body of PUT /api/v1/shares/{name}: the share's whole
@@ -222,6 +227,8 @@ type ShareUpdate struct {
 	// Permissions is the share-level access list; empty grants Everyone
 	// full control.
 	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from listings what a user may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration"`
 }
 
 // User is a user as the API shows it; there is no hash or password field.

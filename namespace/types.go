@@ -25,6 +25,9 @@ type Share struct {
 	// Permissions is the share-level access list; empty grants Everyone
 	// full control (the files' own permissions still apply).
 	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from directory listings what the user
+	// may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration,omitempty"`
 }
 
 // SharePermission is one entry of a share's access list, as Windows'

@@ -278,3 +278,40 @@ func (c *conn) checkRenameAccess(r *request, o *open, target string, replace boo
 	}
 	return wire.StatusSuccess
 }
+
+// abeNeeds is what a user must be granted on an entry to see it in a
+// listing of a share with access-based enumeration: the read rights of
+// FILE_GENERIC_READ (smbtorture's smb2.acls.ACCESSBASED hides an entry
+// that lacks any of READ_DATA, READ_ATTRIBUTES or READ_EA).
+const abeNeeds = fileReadData | fileReadAttributes | fileReadEA
+
+// hideUnreadable drops from a directory listing the entries the session
+// may not read, on shares with access-based enumeration ([MS-SMB2] 2.2.10
+// SMB2_SHAREFLAG_ACCESS_BASED_DIRECTORY_ENUM; 3.3.5.18: the server
+// filters what it returns). Each entry's own descriptor decides, without
+// the parent's FILE_LIST_DIRECTORY, which the lister has anyway. It reads
+// one descriptor per entry, a cost only such shares pay.
+func (c *conn) hideUnreadable(r *request, o *open, list []csv.FileInfo) []csv.FileInfo {
+	t := o.tree
+	if !t.share.AccessBasedEnumeration {
+		return list
+	}
+	tok := t.token
+	if tok == nil {
+		tok = c.srv.tokenFor(o.sess)
+	}
+	dir := o.handle.Path()
+	out := list[:0]
+	for _, fi := range list {
+		name := joinPath(dir, fi.Name)
+		raw, isDir, err := t.vol.SecurityDescriptorAt(r.ctx, name)
+		if err != nil {
+			continue // gone since the listing
+		}
+		max := secdesc.MaximalAccess(objectSD(t.share, name, isDir, raw), tok, secdesc.FileMapping) & t.maxAccess
+		if max&abeNeeds == abeNeeds {
+			out = append(out, fi)
+		}
+	}
+	return out
+}

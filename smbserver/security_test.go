@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"sofs.io/sofs/smbserver/fscc"
@@ -359,5 +360,71 @@ func BenchmarkCreateCloseExisting(b *testing.B) {
 			b.Fatal(status(resp), err)
 		}
 		closeReq(cr.FileID)
+	}
+}
+
+// TestAccessBasedEnumeration checks that a share with access-based
+// enumeration announces it and lists only what the user may read, and
+// that a share without it lists everything.
+func TestAccessBasedEnumeration(t *testing.T) {
+	for _, abe := range []bool{true, false} {
+		ts := startServer(t, func(c *Config) {
+			c.Users = staticUsers{"alice": "a-pass", "bob": "b-pass"}
+			c.Shares = staticShares{{Name: "share", Path: t.TempDir(), AccessBasedEnumeration: abe}}
+		})
+		alice := secLogin(t, ts, "alice", "a-pass")
+		bob := secLogin(t, ts, "bob", "b-pass")
+		if got := bob.tc.ShareFlags&wire.ShareFlagAccessBasedDirEnum != 0; got != abe {
+			t.Fatalf("abe %v: share flags %#x", abe, bob.tc.ShareFlags)
+		}
+		aliceSID := UserSID(ts.srv.cfg.ServerGUID, "alice")
+		private := &secdesc.SecurityDescriptor{Control: secdesc.DACLPresent, DACL: &secdesc.ACL{ACEs: []secdesc.ACE{
+			{Type: secdesc.AccessAllowed, Mask: fileAllAccess, SID: aliceSID},
+		}}}
+		for _, f := range []string{"public.txt", "private.txt"} {
+			var cx []wire.CreateContext
+			if f == "private.txt" {
+				cx = append(cx, wire.CreateContext{Name: wire.CreateContextSDBuffer, Data: private.Encode()})
+			}
+			st, h, _ := alice.open(t, f, fileAllAccess, dispCreate, cx...)
+			if st != wire.StatusSuccess {
+				t.Fatalf("create %s: %v", f, st)
+			}
+			alice.close(t, h)
+		}
+		list := func(sc *secClient) map[string]bool {
+			d := sc.c.create(sc.s, sc.tid, "", true)
+			defer sc.close(t, d)
+			req := &wire.QueryDirectoryRequest{FileInformationClass: 12, FileID: d, FileName: "*", OutputBufferLength: 65536}
+			resp := sc.c.roundTrip(sc.s.signer, sc.c.header(wire.CmdQueryDirectory, sc.s.id, sc.tid), req)
+			var qr wire.QueryDirectoryResponse
+			if st := status(resp); st != wire.StatusSuccess || qr.Decode(resp) != nil {
+				t.Fatalf("query directory: %v", st)
+			}
+			names := map[string]bool{}
+			for b := qr.Buffer; len(b) >= 12; {
+				next := binary.LittleEndian.Uint32(b)
+				n := binary.LittleEndian.Uint32(b[8:])
+				if int(12+n) > len(b) {
+					t.Fatalf("bad entry %x", b)
+				}
+				name, err := fscc.DecodeUTF16(b[12 : 12+n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				names[name] = true
+				if next == 0 || int(next) > len(b) {
+					break
+				}
+				b = b[next:]
+			}
+			return names
+		}
+		if got := list(alice); !got["public.txt"] || !got["private.txt"] {
+			t.Errorf("abe %v: alice lists %v", abe, got)
+		}
+		if got := list(bob); !got["public.txt"] || got["private.txt"] != !abe {
+			t.Errorf("abe %v: bob lists %v", abe, got)
+		}
 	}
 }

@@ -79,6 +79,9 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 		if t.encrypt {
 			resp.ShareFlags |= wire.ShareFlagEncryptData
 		}
+		if sh.AccessBasedEnumeration {
+			resp.ShareFlags |= wire.ShareFlagAccessBasedDirEnum
+		}
 	}
 	resp.MaximalAccess = t.maxAccess
 	sess.mu.Lock()

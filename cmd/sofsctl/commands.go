@@ -218,6 +218,7 @@ func shareFlags(fs *flag.FlagSet) {
 	fs.Bool("encrypt", false, "")
 	fs.Bool("readonly", false, "")
 	fs.Bool("guest", false, "")
+	fs.Bool("abe", false, "")
 	fs.Var(&permFlag{}, "allow", "")
 	fs.Var(&permFlag{deny: true}, "deny", "")
 }
@@ -270,6 +271,7 @@ func (c *cli) printShare(raw []byte, s adminapi.Share) error {
 		fmt.Fprintf(w, "Encrypt data:\t%s\n", yesNo(s.EncryptData))
 		fmt.Fprintf(w, "Read-only:\t%s\n", yesNo(s.ReadOnly))
 		fmt.Fprintf(w, "Guest access:\t%s\n", yesNo(s.Guest))
+		fmt.Fprintf(w, "Access-based enum:\t%s\n", yesNo(s.AccessBasedEnumeration))
 		perms := "Everyone: full (default)"
 		if len(s.Permissions) > 0 {
 			var parts []string
@@ -302,14 +304,15 @@ func boolFlag(fs *flag.FlagSet, name string) bool {
 
 func (c *cli) shareCreate(fs *flag.FlagSet, pos []string) error {
 	req := adminapi.ShareCreate{
-		Name:                  pos[0],
-		Path:                  fs.Lookup("path").Value.String(),
-		Comment:               fs.Lookup("comment").Value.String(),
-		ContinuouslyAvailable: boolFlag(fs, "ca"),
-		EncryptData:           boolFlag(fs, "encrypt"),
-		ReadOnly:              boolFlag(fs, "readonly"),
-		Guest:                 boolFlag(fs, "guest"),
-		Permissions:           permissions(fs),
+		Name:                   pos[0],
+		Path:                   fs.Lookup("path").Value.String(),
+		Comment:                fs.Lookup("comment").Value.String(),
+		ContinuouslyAvailable:  boolFlag(fs, "ca"),
+		EncryptData:            boolFlag(fs, "encrypt"),
+		ReadOnly:               boolFlag(fs, "readonly"),
+		Guest:                  boolFlag(fs, "guest"),
+		Permissions:            permissions(fs),
+		AccessBasedEnumeration: boolFlag(fs, "abe"),
 	}
 	if req.Path == "" {
 		return usagef("share create needs --path, an absolute path on the cluster shared volume")
@@ -328,11 +331,11 @@ func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	changed := false
-	for _, n := range []string{"path", "comment", "ca", "encrypt", "readonly", "guest", "allow", "deny"} {
+	for _, n := range []string{"path", "comment", "ca", "encrypt", "readonly", "guest", "abe", "allow", "deny"} {
 		changed = changed || set[n]
 	}
 	if !changed {
-		return usagef("share update: nothing to change; give --path, --comment, --ca, --encrypt, --readonly, --guest, --allow or --deny")
+		return usagef("share update: nothing to change; give --path, --comment, --ca, --encrypt, --readonly, --guest, --abe, --allow or --deny")
 	}
 	var cur adminapi.Share
 	if _, err := c.client.do("GET", "/shares/"+seg(pos[0]), nil, &cur); err != nil {
@@ -356,6 +359,9 @@ func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
 	}
 	if set["guest"] {
 		req.Guest = boolFlag(fs, "guest")
+	}
+	if set["abe"] {
+		req.AccessBasedEnumeration = boolFlag(fs, "abe")
 	}
 	if set["allow"] || set["deny"] {
 		// The given entries replace the whole list.

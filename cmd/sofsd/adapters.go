@@ -14,14 +14,15 @@ type shareSource struct{ v *namespace.View }
 
 func toServerShare(sh namespace.Share) smbserver.Share {
 	return smbserver.Share{
-		Name:                  sh.Name,
-		Comment:               sh.Comment,
-		Path:                  sh.Path,
-		ContinuouslyAvailable: sh.ContinuouslyAvailable,
-		EncryptData:           sh.EncryptData,
-		ReadOnly:              sh.ReadOnly,
-		Guest:                 sh.Guest,
-		Permissions:           toServerPermissions(sh.Permissions),
+		Name:                   sh.Name,
+		Comment:                sh.Comment,
+		Path:                   sh.Path,
+		ContinuouslyAvailable:  sh.ContinuouslyAvailable,
+		EncryptData:            sh.EncryptData,
+		ReadOnly:               sh.ReadOnly,
+		Guest:                  sh.Guest,
+		Permissions:            toServerPermissions(sh.Permissions),
+		AccessBasedEnumeration: sh.AccessBasedEnumeration,
 	}
 }
 

@@ -248,7 +248,7 @@ func netbiosName(node string) string {
 }
 
 // parseShareSpec parses
-// NAME=PATH[,ca][,encrypt][,readonly][,guest][,allow=ACCOUNT:RIGHT]...[,deny=ACCOUNT:RIGHT]...[,comment=TEXT].
+// NAME=PATH[,ca][,encrypt][,readonly][,guest][,abe][,allow=ACCOUNT:RIGHT]...[,deny=ACCOUNT:RIGHT]...[,comment=TEXT].
 // The comment must be last and runs to the end, so it may contain commas.
 // A relative PATH is made absolute.
 func parseShareSpec(spec string) (namespace.Share, error) {
@@ -285,6 +285,8 @@ func parseShareSpec(spec string) (namespace.Share, error) {
 			sh.ReadOnly = true
 		case "guest":
 			sh.Guest = true
+		case "abe":
+			sh.AccessBasedEnumeration = true
 		default:
 			// allow=ACCOUNT:RIGHT and deny=ACCOUNT:RIGHT add share
 			// permissions (RIGHT is read, change or full).
@@ -294,7 +296,7 @@ func parseShareSpec(spec string) (namespace.Share, error) {
 				sh.Permissions = append(sh.Permissions, namespace.SharePermission{Account: account, Access: access, Deny: k == "deny"})
 				continue
 			}
-			return namespace.Share{}, fmt.Errorf("share %q: unknown option %q (want ca, encrypt, readonly, guest, allow=ACCOUNT:RIGHT, deny=ACCOUNT:RIGHT or comment=TEXT)", name, opt)
+			return namespace.Share{}, fmt.Errorf("share %q: unknown option %q (want ca, encrypt, readonly, guest, abe, allow=ACCOUNT:RIGHT, deny=ACCOUNT:RIGHT or comment=TEXT)", name, opt)
 		}
 	}
 	if err := sh.Validate(); err != nil {

@@ -29,6 +29,7 @@ func TestParseShareSpec(t *testing.T) {
 		{spec: "a:b=/p", err: "contains"},
 		{spec: "p=/p,allow=Everyone:read,deny=bob:Change,allow=S-1-5-11:full", want: namespace.Share{Name: "p", Path: "/p", Permissions: []namespace.SharePermission{
 			{Account: "Everyone", Access: "read"}, {Account: "bob", Access: "Change", Deny: true}, {Account: "S-1-5-11", Access: "full"}}}},
+		{spec: "a=/p,abe", want: namespace.Share{Name: "a", Path: "/p", AccessBasedEnumeration: true}},
 		{spec: "s=/p,allow=bob:write", err: `access "write"`},
 		{spec: "s=/p,allow=bob", err: `unknown option "allow=bob"`},
 		{spec: "s=/p,fast", err: `unknown option "fast"`},
