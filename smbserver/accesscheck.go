@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"errors"
+	"strings"
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/secdesc"
@@ -126,16 +127,18 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 	}
 	desired := req.DesiredAccess &^ accessSystemSec
 	ca := createAccess{token: tok}
-	raw, isDir, err := t.vol.SecurityDescriptorAt(r.ctx, req.Name)
+	name := streamBase(req.Name)
+	raw, isDir, err := t.vol.SecurityDescriptorAt(r.ctx, name)
 	switch {
-	case err == nil && csv.Disposition(req.CreateDisposition) == csv.Create:
+	case err == nil && csv.Disposition(req.CreateDisposition) == csv.Create && name == req.Name:
 		// FILE_CREATE of an existing name fails with
 		// STATUS_OBJECT_NAME_COLLISION before any access check
 		// ([MS-FSA] 2.1.5.1.2; smb2.delete-on-close-perms.CREATE
-		// Existing): the open reports it.
+		// Existing): the open reports it. (A new stream of an
+		// existing file is checked against the file below.)
 	case err == nil:
 		ca.existed = true
-		max := c.objectMaxAccess(r, tok, req.Name, isDir, raw)
+		max := c.objectMaxAccess(r, tok, name, isDir, raw)
 		granted, ok := secdesc.Check(max, desired, secdesc.FileMapping)
 		if !ok || overwriteNeeds(req)&^max != 0 {
 			return ca, wire.StatusAccessDenied
@@ -143,7 +146,7 @@ func (c *conn) checkCreateAccess(r *request, req *wire.CreateRequest, creator *s
 		ca.granted, ca.maximal = granted, max
 		return ca, wire.StatusSuccess
 	case errors.Is(err, csv.ErrNotFound) && csv.Disposition(req.CreateDisposition) != csv.Open:
-		parent := parentPath(req.Name)
+		parent := parentPath(name)
 		praw, _, perr := t.vol.SecurityDescriptorAt(r.ctx, parent)
 		if perr != nil {
 			break
@@ -219,13 +222,25 @@ func (c *conn) recheckOpened(r *request, req *wire.CreateRequest, h *csv.Handle,
 		return c.mapErr(err)
 	}
 	desired := req.DesiredAccess &^ accessSystemSec
-	max := c.objectMaxAccess(r, ca.token, req.Name, isDir, raw)
+	max := c.objectMaxAccess(r, ca.token, streamBase(req.Name), isDir, raw)
 	granted, ok := secdesc.Check(max, desired, secdesc.FileMapping)
 	if !ok || overwriteNeeds(req)&^max != 0 {
 		return wire.StatusAccessDenied
 	}
 	ca.granted, ca.maximal = granted, max
 	return wire.StatusSuccess
+}
+
+// streamBase is the file a path names, without a stream suffix
+// ("file:stream:$DATA", "file::$DATA"): named streams have no descriptor
+// of their own, an open of one is checked against its file's ([MS-FSA]
+// 2.1.5.1: security applies to the file).
+func streamBase(name string) string {
+	last := strings.LastIndexByte(name, '\\') + 1
+	if i := strings.IndexByte(name[last:], ':'); i >= 0 {
+		return name[:last+i]
+	}
+	return name
 }
 
 // overwriteNeeds is the right replacing an existing file's contents

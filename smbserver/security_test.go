@@ -428,3 +428,19 @@ func TestAccessBasedEnumeration(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamBase(t *testing.T) {
+	for in, want := range map[string]string{
+		"f":                 "f",
+		`d\f:s`:             `d\f`,
+		`d\f:s:$DATA`:       `d\f`,
+		`d\f::$DATA`:        `d\f`,
+		`d:x\f`:             `d:x\f`, // only the last component names a stream
+		"":                  "",
+		`a\b\c.txt:zone:$D`: `a\b\c.txt`,
+	} {
+		if got := streamBase(in); got != want {
+			t.Errorf("streamBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
