@@ -21,6 +21,7 @@ var forbidden = []struct {
 	{"sofs.io/sofs/adminapi/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv"}, "the admin API sees the server only through the views cmd adapts"},
 	{"sofs.io/sofs/smbserver/wire", []string{"sofs.io/sofs/"}, "wire codecs are pure"},
 	{"sofs.io/sofs/smbserver/fscc", []string{"sofs.io/sofs/"}, "info-class codecs are pure"},
+	{"sofs.io/sofs/smbserver/secdesc", []string{"sofs.io/sofs/"}, "the security descriptor codec is pure"},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -348,18 +349,21 @@ func TestShares(t *testing.T) {
 	tok := apitest.Token
 	ctx := t.Context()
 
-	vms := adminapi.ShareCreate{Name: "VMs", Path: "/csv/vms", Comment: "Hyper-V", ContinuouslyAvailable: true, EncryptData: true}
+	vms := adminapi.ShareCreate{Name: "VMs", Path: "/csv/vms", Comment: "Hyper-V", ContinuouslyAvailable: true, EncryptData: true,
+		Permissions: []adminapi.SharePermission{{Account: "Authenticated Users", Access: "change"}, {Account: "bob", Access: "full", Deny: true}}}
 	r := call(t, s.URL, "POST", v1+"/shares", tok, vms)
 	if r.status != 201 || r.header.Get("Location") != v1+"/shares/VMs" {
 		t.Fatalf("create: %d %v %s", r.status, r.header, r.body)
 	}
 	var got adminapi.Share
 	r.decode(t, &got)
-	if got != adminapi.Share(vms) {
+	if !reflect.DeepEqual(got, adminapi.Share(vms)) {
 		t.Fatalf("create returned %+v", got)
 	}
+	bad := adminapi.ShareCreate{Name: "bad", Path: "/p", Permissions: []adminapi.SharePermission{{Account: "bob", Access: "write"}}}
+	expectError(t, call(t, s.URL, "POST", v1+"/shares", tok, bad), 400, adminapi.CodeInvalidValue, "permissions")
 	stored, err := s.Store.GetShare(ctx, "vms")
-	if err != nil || stored.Path != "/csv/vms" || !stored.ContinuouslyAvailable {
+	if err != nil || stored.Path != "/csv/vms" || !stored.ContinuouslyAvailable || len(stored.Permissions) != 2 || !stored.Permissions[1].Deny {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
 	// Duplicates, in any case, conflict and change nothing.

@@ -211,6 +211,14 @@ func checkShare(sh namespace.Share) *apiError {
 	if strings.ContainsFunc(sh.Comment, unicode.IsControl) {
 		return badValue("comment", "comment contains a control character")
 	}
+	if len(sh.Permissions) > namespace.MaxSharePermissions {
+		return badValue("permissions", "%d permissions, at most %d", len(sh.Permissions), namespace.MaxSharePermissions)
+	}
+	for _, p := range sh.Permissions {
+		if err := p.Validate(); err != nil {
+			return badValue("permissions", "%v", err)
+		}
+	}
 	if err := sh.Validate(); err != nil {
 		return badValue("", "%v", err)
 	}
@@ -274,7 +282,8 @@ func decodeShareCreate(b []byte) (namespace.Share, *apiError) {
 	sh := namespace.Share{
 		Name: req.Name, Path: req.Path, Comment: req.Comment,
 		ContinuouslyAvailable: req.ContinuouslyAvailable, EncryptData: req.EncryptData,
-		ReadOnly: req.ReadOnly, Guest: req.Guest,
+		ReadOnly: req.ReadOnly, Guest: req.Guest, Permissions: permissionsIn(req.Permissions),
+		AccessBasedEnumeration: req.AccessBasedEnumeration,
 	}
 	return sh, checkShare(sh)
 }
@@ -292,7 +301,8 @@ func decodeShareUpdate(b []byte, name string) (namespace.Share, *apiError) {
 	sh := namespace.Share{
 		Name: name, Path: req.Path, Comment: req.Comment,
 		ContinuouslyAvailable: req.ContinuouslyAvailable, EncryptData: req.EncryptData,
-		ReadOnly: req.ReadOnly, Guest: req.Guest,
+		ReadOnly: req.ReadOnly, Guest: req.Guest, Permissions: permissionsIn(req.Permissions),
+		AccessBasedEnumeration: req.AccessBasedEnumeration,
 	}
 	return sh, checkShare(sh)
 }

@@ -144,18 +144,57 @@ type Share struct {
 	EncryptData           bool   `json:"encryptData"`
 	ReadOnly              bool   `json:"readOnly"`
 	Guest                 bool   `json:"guest"`
+	// Permissions is the share-level access list; empty grants Everyone
+	// full control.
+	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from listings what a user may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration"`
 }
 
 func shareOut(s namespace.Share) Share {
 	return Share{
-		Name:                  s.Name,
-		Path:                  s.Path,
-		Comment:               s.Comment,
-		ContinuouslyAvailable: s.ContinuouslyAvailable,
-		EncryptData:           s.EncryptData,
-		ReadOnly:              s.ReadOnly,
-		Guest:                 s.Guest,
+		Name:                   s.Name,
+		Path:                   s.Path,
+		Comment:                s.Comment,
+		ContinuouslyAvailable:  s.ContinuouslyAvailable,
+		EncryptData:            s.EncryptData,
+		ReadOnly:               s.ReadOnly,
+		Guest:                  s.Guest,
+		Permissions:            permissionsOut(s.Permissions),
+		AccessBasedEnumeration: s.AccessBasedEnumeration,
 	}
+}
+
+// SharePermission is one entry of a share's access list: Account is
+// "Everyone", "Authenticated Users", "Users", "Guests", "Administrators",
+// a SID (S-1-...) or a user name; Access is read, change or full; Deny
+// refuses instead of granting.
+type SharePermission struct {
+	Account string `json:"account"`
+	Access  string `json:"access"`
+	Deny    bool   `json:"deny,omitempty"`
+}
+
+func permissionsOut(ps []namespace.SharePermission) []SharePermission {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]SharePermission, len(ps))
+	for i, p := range ps {
+		out[i] = SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+	}
+	return out
+}
+
+func permissionsIn(ps []SharePermission) []namespace.SharePermission {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]namespace.SharePermission, len(ps))
+	for i, p := range ps {
+		out[i] = namespace.SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+	}
+	return out
 }
 
 // ShareCreate is the body of POST /api/v1/shares.
@@ -167,6 +206,11 @@ type ShareCreate struct {
 	EncryptData           bool   `json:"encryptData"`
 	ReadOnly              bool   `json:"readOnly"`
 	Guest                 bool   `json:"guest"`
+	// Permissions is the share-level access list; empty grants Everyone
+	// full control.
+	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from listings what a user may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration"`
 }
 
 // ShareUpdate is the body of PUT /api/v1/shares/{name}: the share's whole
@@ -180,6 +224,11 @@ type ShareUpdate struct {
 	EncryptData           bool   `json:"encryptData"`
 	ReadOnly              bool   `json:"readOnly"`
 	Guest                 bool   `json:"guest"`
+	// Permissions is the share-level access list; empty grants Everyone
+	// full control.
+	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from listings what a user may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration"`
 }
 
 // User is a user as the API shows it; there is no hash or password field.

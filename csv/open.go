@@ -65,6 +65,9 @@ type OpenRequest struct {
 	// EAs, if any, are the extended attributes of a created, overwritten
 	// or superseded file (the CREATE's EA buffer; ea.go).
 	EAs []EA
+	// Security, if set, is a security descriptor stored with a newly created object
+	// (security.go); an existing object keeps its own.
+	Security []byte
 }
 
 // Handle is one open of a file or directory. Its methods are safe for
@@ -422,6 +425,11 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 	}
 	if err := v.applyCreateEAs(fd, req.EAs, false, req.Path); err != nil {
 		return fail(err)
+	}
+	if req.Security != nil && v.xattrs {
+		if err := v.writeSD(fd, req.Security); err != nil {
+			return fail(sysErr("create", req.Path, err))
+		}
 	}
 	if !req.Directory {
 		if err := preallocate(fd, req.AllocationSize, req.Path); err != nil {

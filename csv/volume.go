@@ -55,6 +55,8 @@ type Volume struct {
 	serial    uint32
 	created   time.Time
 
+	sds sdStore // security descriptors (sdstore.go)
+
 	// nsMu serialises changes to the namespace (create, rename, delete)
 	// so that two case variants of one name can never both be created.
 	nsMu sync.Mutex

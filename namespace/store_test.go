@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +29,7 @@ func TestShareCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != vms {
+	if !reflect.DeepEqual(got, vms) {
 		t.Fatalf("GetShare = %+v, want %+v", got, vms)
 	}
 	// Replacing through another spelling updates the same share.
@@ -41,7 +42,7 @@ func TestShareCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[0].Name != "images" || list[1] != vms2 {
+	if len(list) != 2 || list[0].Name != "images" || !reflect.DeepEqual(list[1], vms2) {
 		t.Fatalf("ListShares = %+v", list)
 	}
 	if err := s.DeleteShare(ctx, "VMS"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,42 @@ type Share struct {
 	ReadOnly    bool `json:"readOnly"`
 	// Guest admits anonymous and guest sessions.
 	Guest bool `json:"guest"`
+	// Permissions is the share-level access list; empty grants Everyone
+	// full control (the files' own permissions still apply).
+	Permissions []SharePermission `json:"permissions,omitempty"`
+	// AccessBasedEnumeration hides from directory listings what the user
+	// may not read.
+	AccessBasedEnumeration bool `json:"accessBasedEnumeration,omitempty"`
+}
+
+// SharePermission is one entry of a share's access list, as Windows'
+// Grant-SmbShareAccess and Block-SmbShareAccess set them.
+type SharePermission struct {
+	// Account is "Everyone", "Authenticated Users", "Users", "Guests",
+	// "Administrators", a SID (S-1-...), or a user name.
+	Account string `json:"account"`
+	// Access is "read", "change" or "full".
+	Access string `json:"access"`
+	// Deny refuses the rights instead of granting them.
+	Deny bool `json:"deny,omitempty"`
+}
+
+// MaxSharePermissions bounds a share's access list; Windows shares rarely
+// carry more than a handful of entries, and the list is evaluated on
+// every TREE_CONNECT.
+const MaxSharePermissions = 64
+
+// Validate reports why p cannot be stored, or nil.
+func (p SharePermission) Validate() error {
+	if p.Account == "" || len(p.Account) > 256 {
+		return fmt.Errorf("share permission: account %q must be 1 to 256 bytes", p.Account)
+	}
+	switch strings.ToLower(p.Access) {
+	case "read", "change", "full":
+	default:
+		return fmt.Errorf("share permission for %q: access %q, want read, change or full", p.Account, p.Access)
+	}
+	return nil
 }
 
 // MaxCommentLen bounds a share comment; srvsvc carries it as a counted
@@ -42,6 +79,14 @@ func (s Share) Validate() error {
 	}
 	if len([]rune(s.Comment)) > MaxCommentLen {
 		return fmt.Errorf("share %q: comment longer than %d characters", s.Name, MaxCommentLen)
+	}
+	if len(s.Permissions) > MaxSharePermissions {
+		return fmt.Errorf("share %q: %d permissions, at most %d", s.Name, len(s.Permissions), MaxSharePermissions)
+	}
+	for _, p := range s.Permissions {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("share %q: %w", s.Name, err)
+		}
 	}
 	return nil
 }

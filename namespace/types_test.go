@@ -3,6 +3,8 @@ package namespace
 import (
 	"encoding/hex"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/md4"
@@ -77,4 +79,33 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 		decodeCluster(b)
 	})
+}
+
+func TestSharePermissionsValidate(t *testing.T) {
+	ok := Share{Name: "s", Path: "/p", Permissions: []SharePermission{{Account: "Everyone", Access: "READ"}, {Account: "bob", Access: "full", Deny: true}}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid permissions refused: %v", err)
+	}
+	for _, p := range []SharePermission{{Account: "", Access: "read"}, {Account: "bob", Access: "write"}, {Account: strings.Repeat("a", 257), Access: "read"}} {
+		sh := Share{Name: "s", Path: "/p", Permissions: []SharePermission{p}}
+		if err := sh.Validate(); err == nil {
+			t.Errorf("permission %+v accepted", p)
+		}
+	}
+	many := Share{Name: "s", Path: "/p", Permissions: make([]SharePermission, MaxSharePermissions+1)}
+	for i := range many.Permissions {
+		many.Permissions[i] = SharePermission{Account: "Everyone", Access: "read"}
+	}
+	if err := many.Validate(); err == nil {
+		t.Error("too many permissions accepted")
+	}
+	// The list survives the JSON round trip of the store.
+	b, err := json.Marshal(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeShare(b)
+	if err != nil || !reflect.DeepEqual(got, ok) {
+		t.Fatalf("decodeShare = %+v %v", got, err)
+	}
 }

@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func TestViewFollowsChanges(t *testing.T) {
 	if err := s.PutShare(ctx, changed); err != nil {
 		t.Fatal(err)
 	}
-	waitView(t, v, visible, "updated share", func() bool { sh, _ := v.Share("after"); return sh == changed })
+	waitView(t, v, visible, "updated share", func() bool { sh, _ := v.Share("after"); return reflect.DeepEqual(sh, changed) })
 
 	if err := s.DeleteShare(ctx, "before"); err != nil {
 		t.Fatal(err)
@@ -72,7 +73,7 @@ func TestViewFollowsChanges(t *testing.T) {
 	}
 	waitView(t, v, visible, "deleted user", func() bool { _, ok := v.NTHash("alice"); return !ok })
 
-	if got := v.Shares(); len(got) != 1 || got[0] != changed {
+	if got := v.Shares(); len(got) != 1 || !reflect.DeepEqual(got[0], changed) {
 		t.Fatalf("Shares = %+v", got)
 	}
 	// Lookups keep working from memory after the view stops.

@@ -36,6 +36,13 @@ type Share struct {
 	Guest bool
 	// DisableOplocks grants no oplocks or leases on this share.
 	DisableOplocks bool
+	// Permissions is the share-level access list (sharesec.go); empty
+	// grants Everyone full control.
+	Permissions []SharePermission
+	// AccessBasedEnumeration hides from QUERY_DIRECTORY the entries the
+	// user may not read ([MS-SMB2] 2.2.10
+	// SMB2_SHAREFLAG_ACCESS_BASED_DIRECTORY_ENUM).
+	AccessBasedEnumeration bool
 }
 
 // ShareSource resolves share names. Implementations must be safe for

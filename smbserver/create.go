@@ -9,6 +9,7 @@ import (
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/rpc"
+	"sofs.io/sofs/smbserver/secdesc"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -34,10 +35,10 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	t := r.tree
 	access := mapGeneric(req.DesiredAccess)
 	if req.DesiredAccess&maximumAllowed != 0 {
-		access |= t.maxAccess
+		access |= t.maxAccess()
 	}
 	access &^= maximumAllowed
-	if access&^t.maxAccess&^accessSystemSec != 0 {
+	if access&^t.maxAccess()&^accessSystemSec != 0 {
 		return wire.StatusAccessDenied
 	}
 	if access&accessSystemSec != 0 {
@@ -58,6 +59,14 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		return st
 	}
 	allocSize, wantMxAc, wantQFid := cx.allocSize, cx.maximalAccess, cx.queryOnDiskID
+	ca, st := c.checkCreateAccess(r, &req, cx.secDesc) // accesscheck.go
+	if st != wire.StatusSuccess {
+		return st
+	}
+	access = ca.granted
+	if deleteOnClose && access&accessDelete == 0 {
+		return wire.StatusAccessDenied
+	}
 	name := req.Name
 	if req.FileAttributes&attrEncrypted != 0 && disp != csv.Open && !(disp == csv.OpenIf && nameExists(r, t, name)) {
 		// Creating or overwriting an encrypted file needs EFS, which a
@@ -75,6 +84,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		AllocationSize: allocSize,
 		DeleteOnClose:  deleteOnClose,
 		EAs:            cx.eas,
+		Security:       ca.newSD,
 	})
 	if err != nil {
 		return c.mapErr(err)
@@ -93,6 +103,14 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if deleteOnClose && info.Attributes&attrReadonly != 0 {
 		h.Close()
 		return wire.StatusCannotDelete
+	}
+	if !ca.existed && action != csv.Created && ca.newSD != nil {
+		// Created by someone else between the check and the open.
+		if st := c.recheckOpened(r, &req, h, info.IsDir, &ca); st != wire.StatusSuccess {
+			h.Close()
+			return st
+		}
+		access = ca.granted
 	}
 	o := &open{sess: r.sess, tree: t, handle: h, isDir: info.IsDir, access: access, options: req.CreateOptions, name: name}
 	c.srv.opens.add(o)
@@ -120,7 +138,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if wantMxAc {
 		resp.Contexts = append(resp.Contexts, wire.CreateContext{
 			Name: wire.CreateContextMaximalAccess,
-			Data: wire.EncodeMaximalAccessResponse(0, t.maxAccess),
+			Data: wire.EncodeMaximalAccessResponse(0, ca.maximal),
 		})
 	}
 	if wantQFid {
@@ -141,7 +159,8 @@ type createContexts struct {
 	allocSize     int64
 	maximalAccess bool
 	queryOnDiskID bool
-	eas           []csv.EA // ExtA (ea.go)
+	eas           []csv.EA                    // ExtA (ea.go)
+	secDesc       *secdesc.SecurityDescriptor // SecD, [MS-SMB2] 2.2.13.2.1
 }
 
 // parseCreateContexts validates the create context chain ([MS-SMB2]
@@ -163,6 +182,12 @@ func parseCreateContexts(ccs []wire.CreateContext) (createContexts, wire.Status)
 			cx.maximalAccess = true
 		case wire.CreateContextQueryOnDiskID:
 			cx.queryOnDiskID = true
+		case wire.CreateContextSDBuffer:
+			sd, err := secdesc.Decode(cc.Data)
+			if err != nil {
+				return cx, wire.StatusInvalidSecurityDescr
+			}
+			cx.secDesc = sd
 		case wire.CreateContextAllocationSize:
 			if len(cc.Data) != 8 {
 				return cx, wire.StatusInvalidParameter

@@ -62,8 +62,11 @@ func fuzzConn(t testing.TB, logs io.Writer) (*conn, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess.trees[1] = &tree{id: 1, sess: sess, share: sh, vol: vol, maxAccess: accessFull}
-	sess.trees[2] = &tree{id: 2, sess: sess, ipc: true, maxAccess: accessFull}
+	disk := &tree{id: 1, sess: sess, share: sh, vol: vol}
+	disk.access.Store(&treeAccess{token: srv.tokenFor(sess), maxAccess: accessFull})
+	ipc := &tree{id: 2, sess: sess, ipc: true}
+	ipc.access.Store(&treeAccess{maxAccess: accessFull})
+	sess.trees[1], sess.trees[2] = disk, ipc
 	// Widen the credit window so MessageIds from the fuzzer are accepted.
 	c.credits.grant(c.srv.cfg.MaxCredits)
 	return c, func() {

@@ -235,9 +235,7 @@ func (c *conn) handleSetInfo(r *request) wire.Status {
 	case infoFilesystem:
 		st = wire.StatusNotSupported
 	case infoSecurity:
-		// Security descriptors are stored per file with issue #3; until
-		// then a change is refused rather than silently dropped.
-		st = wire.StatusNotSupported
+		st = c.setSecurity(o, req.AdditionalInformation, req.Buffer) // security.go
 	case infoQuota:
 		st = wire.StatusNotSupported
 	default:
@@ -360,6 +358,9 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		}
 		replace := ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0
 		if st := checkTreeAdmits(r.tree); st != wire.StatusSuccess { // reauth.go: the target needs a fresh access check
+			return st
+		}
+		if st := c.checkRenameAccess(r, o, target, replace); st != wire.StatusSuccess { // accesscheck.go
 			return st
 		}
 		if st := c.breakForRename(r, o); st != wire.StatusSuccess { // oplock.go

@@ -159,6 +159,7 @@ func (c *conn) snapshotDir(r *request, o *open) ([]dirEntry, dirStamp, error) {
 	if err != nil {
 		return nil, dirStamp{}, err
 	}
+	list = c.hideUnreadable(r, o, list) // accesscheck.go
 	out := make([]dirEntry, 0, len(list)+2)
 	out = append(out, dirEntry{name: ".", info: self}, dirEntry{name: "..", info: parent})
 	for i := range list {

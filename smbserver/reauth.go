@@ -62,8 +62,16 @@ func (c *conn) reidentifyLocked(r *request, sess *session, user, domain string, 
 	c.log.Info().Uint64("session", sess.id).Str("from", qualifiedUser(sess.domain, sess.user)).Bool("from_anonymous", sess.anonymous).
 		Str("to", qualifiedUser(domain, user)).Bool("to_anonymous", anonymous).Msg("re-authentication changed the session's identity")
 	sess.user, sess.domain, sess.anonymous = user, domain, anonymous
+	tok := c.srv.identityToken(user, anonymous, sess.guest) // not tokenFor: the caller holds sess.mu
 	for _, t := range sess.trees {
-		t.refused.Store(!t.admits(anonymous))
+		if t.ipc {
+			continue
+		}
+		// The share's permissions are re-evaluated for the new identity
+		// (as they were when t was connected): neither the old user's
+		// SIDs nor its share access may outlive the change.
+		max := c.diskAccess(t.share, tok)
+		t.access.Store(&treeAccess{token: tok, maxAccess: max, refused: !t.admits(anonymous) || max == 0})
 	}
 	return wire.StatusSuccess
 }
@@ -78,7 +86,7 @@ func (t *tree) admits(anonymous bool) bool {
 // checkTreeAdmits fails a request that needs a fresh access check on a
 // tree connect its session's current identity could not make.
 func checkTreeAdmits(t *tree) wire.Status {
-	if t != nil && t.refused.Load() {
+	if t != nil && t.access.Load().refused {
 		return wire.StatusAccessDenied
 	}
 	return wire.StatusSuccess

@@ -62,7 +62,7 @@ type testServer struct {
 
 // startServer runs a Server on a loopback port over a temporary share
 // and stops it when the test ends.
-func startServer(t *testing.T, mutate func(*Config)) *testServer {
+func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{

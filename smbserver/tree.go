@@ -5,22 +5,46 @@ import (
 	"sync/atomic"
 
 	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/secdesc"
 	"sofs.io/sofs/smbserver/wire"
 )
 
 // tree is a tree connect ([MS-SMB2] 3.3.1.10).
 type tree struct {
-	id        uint32
-	sess      *session
-	share     Share // snapshot taken at connect time
-	vol       *csv.Volume
-	ipc       bool
-	encrypt   bool
-	maxAccess uint32
-	// refused is set while the session's identity, changed by a
-	// re-authentication, could not have made this tree connect
-	// (reauth.go): new opens on it are refused.
-	refused atomic.Bool
+	id      uint32
+	sess    *session
+	share   Share // snapshot taken at connect time
+	vol     *csv.Volume
+	ipc     bool
+	encrypt bool
+	// access is the session's identity as this tree sees it: replaced
+	// as a whole when a re-authentication changes who the session is
+	// (reauth.go), so a request never mixes two identities.
+	access atomic.Pointer[treeAccess]
+}
+
+// treeAccess is what a tree connect grants the session's current identity.
+type treeAccess struct {
+	token     *secdesc.Token // the session's SIDs (identity.go); nil on IPC$
+	maxAccess uint32         // the share's permissions for token
+	// refused is set while the identity could not have made this tree
+	// connect (reauth.go): new opens on it are refused.
+	refused bool
+}
+
+// maxAccess is the access the share grants the session's current identity.
+func (t *tree) maxAccess() uint32 { return t.access.Load().maxAccess }
+
+// token is the session's current token (nil on IPC$).
+func (t *tree) token() *secdesc.Token { return t.access.Load().token }
+
+// diskAccess computes what share sh grants tok.
+func (c *conn) diskAccess(sh Share, tok *secdesc.Token) uint32 {
+	max := c.srv.shareAccess(sh, tok) // sharesec.go
+	if sh.ReadOnly {
+		max &= accessReadOnly
+	}
+	return max
 }
 
 // Maximal access masks reported in TREE_CONNECT and MxAc ([MS-DTYP] 2.4.3).
@@ -49,7 +73,7 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 	resp := wire.TreeConnectResponse{}
 	if strings.EqualFold(name, "IPC$") {
 		t.ipc = true
-		t.maxAccess = accessFull
+		t.access.Store(&treeAccess{maxAccess: accessFull})
 		resp.ShareType = wire.ShareTypePipe
 	} else {
 		sh, ok := c.srv.cfg.Shares.Share(name)
@@ -69,17 +93,22 @@ func (c *conn) handleTreeConnect(r *request) wire.Status {
 		if (sh.EncryptData || c.srv.cfg.EncryptData) && !canEncrypt && !c.srv.cfg.AllowUnencrypted {
 			return wire.StatusAccessDenied
 		}
-		t.maxAccess = accessFull
-		if sh.ReadOnly {
-			t.maxAccess = accessReadOnly
+		tok := c.srv.tokenFor(sess)
+		max := c.diskAccess(sh, tok)
+		if max == 0 {
+			return wire.StatusAccessDenied
 		}
+		t.access.Store(&treeAccess{token: tok, maxAccess: max})
 		resp.ShareType = wire.ShareTypeDisk
 		resp.Capabilities |= shareCapCA(sh, c.dialect) // durable.go
 		if t.encrypt {
 			resp.ShareFlags |= wire.ShareFlagEncryptData
 		}
+		if sh.AccessBasedEnumeration {
+			resp.ShareFlags |= wire.ShareFlagAccessBasedDirEnum
+		}
 	}
-	resp.MaximalAccess = t.maxAccess
+	resp.MaximalAccess = t.maxAccess()
 	sess.mu.Lock()
 	if sess.state != sessionValid {
 		sess.mu.Unlock()

@@ -218,6 +218,33 @@ func shareFlags(fs *flag.FlagSet) {
 	fs.Bool("encrypt", false, "")
 	fs.Bool("readonly", false, "")
 	fs.Bool("guest", false, "")
+	fs.Bool("abe", false, "")
+	fs.Var(&permFlag{}, "allow", "")
+	fs.Var(&permFlag{deny: true}, "deny", "")
+}
+
+// permFlag collects repeated --allow/--deny ACCOUNT:RIGHT share permissions.
+type permFlag struct {
+	deny  bool
+	perms []adminapi.SharePermission
+}
+
+func (p *permFlag) String() string { return "" }
+
+func (p *permFlag) Set(v string) error {
+	account, access, ok := strings.Cut(v, ":")
+	if !ok || account == "" || access == "" {
+		return fmt.Errorf("want ACCOUNT:RIGHT (RIGHT is read, change or full), got %q", v)
+	}
+	p.perms = append(p.perms, adminapi.SharePermission{Account: account, Access: access, Deny: p.deny})
+	return nil
+}
+
+// permissions returns the --allow and --deny entries, deny first.
+func permissions(fs *flag.FlagSet) []adminapi.SharePermission {
+	deny := fs.Lookup("deny").Value.(*permFlag).perms
+	allow := fs.Lookup("allow").Value.(*permFlag).perms
+	return append(append([]adminapi.SharePermission(nil), deny...), allow...)
 }
 
 func (c *cli) shareList(fs *flag.FlagSet, _ []string) error {
@@ -244,6 +271,20 @@ func (c *cli) printShare(raw []byte, s adminapi.Share) error {
 		fmt.Fprintf(w, "Encrypt data:\t%s\n", yesNo(s.EncryptData))
 		fmt.Fprintf(w, "Read-only:\t%s\n", yesNo(s.ReadOnly))
 		fmt.Fprintf(w, "Guest access:\t%s\n", yesNo(s.Guest))
+		fmt.Fprintf(w, "Access-based enum:\t%s\n", yesNo(s.AccessBasedEnumeration))
+		perms := "Everyone: full (default)"
+		if len(s.Permissions) > 0 {
+			var parts []string
+			for _, p := range s.Permissions {
+				verb := "allow"
+				if p.Deny {
+					verb = "deny"
+				}
+				parts = append(parts, fmt.Sprintf("%s %s: %s", verb, clean(p.Account), clean(p.Access)))
+			}
+			perms = strings.Join(parts, "; ")
+		}
+		fmt.Fprintf(w, "Permissions:\t%s\n", perms)
 	})
 }
 
@@ -263,13 +304,15 @@ func boolFlag(fs *flag.FlagSet, name string) bool {
 
 func (c *cli) shareCreate(fs *flag.FlagSet, pos []string) error {
 	req := adminapi.ShareCreate{
-		Name:                  pos[0],
-		Path:                  fs.Lookup("path").Value.String(),
-		Comment:               fs.Lookup("comment").Value.String(),
-		ContinuouslyAvailable: boolFlag(fs, "ca"),
-		EncryptData:           boolFlag(fs, "encrypt"),
-		ReadOnly:              boolFlag(fs, "readonly"),
-		Guest:                 boolFlag(fs, "guest"),
+		Name:                   pos[0],
+		Path:                   fs.Lookup("path").Value.String(),
+		Comment:                fs.Lookup("comment").Value.String(),
+		ContinuouslyAvailable:  boolFlag(fs, "ca"),
+		EncryptData:            boolFlag(fs, "encrypt"),
+		ReadOnly:               boolFlag(fs, "readonly"),
+		Guest:                  boolFlag(fs, "guest"),
+		Permissions:            permissions(fs),
+		AccessBasedEnumeration: boolFlag(fs, "abe"),
 	}
 	if req.Path == "" {
 		return usagef("share create needs --path, an absolute path on the cluster shared volume")
@@ -288,11 +331,11 @@ func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	changed := false
-	for _, n := range []string{"path", "comment", "ca", "encrypt", "readonly", "guest"} {
+	for _, n := range []string{"path", "comment", "ca", "encrypt", "readonly", "guest", "abe", "allow", "deny"} {
 		changed = changed || set[n]
 	}
 	if !changed {
-		return usagef("share update: nothing to change; give --path, --comment, --ca, --encrypt, --readonly or --guest")
+		return usagef("share update: nothing to change; give --path, --comment, --ca, --encrypt, --readonly, --guest, --abe, --allow or --deny")
 	}
 	var cur adminapi.Share
 	if _, err := c.client.do("GET", "/shares/"+seg(pos[0]), nil, &cur); err != nil {
@@ -316,6 +359,13 @@ func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
 	}
 	if set["guest"] {
 		req.Guest = boolFlag(fs, "guest")
+	}
+	if set["abe"] {
+		req.AccessBasedEnumeration = boolFlag(fs, "abe")
+	}
+	if set["allow"] || set["deny"] {
+		// The given entries replace the whole list.
+		req.Permissions = permissions(fs)
 	}
 	var s adminapi.Share
 	raw, err := c.client.do("PUT", "/shares/"+seg(pos[0]), req, &s)

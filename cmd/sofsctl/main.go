@@ -43,8 +43,10 @@ Commands:
   node remove ID               remove a drained or dead node
   share list                   list shares
   share show NAME              show one share
-  share create NAME --path P [--comment C] [--ca] [--encrypt] [--readonly] [--guest]
-  share update NAME [--path P] [--comment C] [--ca=BOOL] [--encrypt=BOOL] [--readonly=BOOL] [--guest=BOOL]
+  share create NAME --path P [--comment C] [--ca] [--encrypt] [--readonly] [--guest] [--abe]
+                    [--allow ACCOUNT:RIGHT]... [--deny ACCOUNT:RIGHT]...
+  share update NAME [--path P] [--comment C] [--ca=BOOL] [--encrypt=BOOL] [--readonly=BOOL] [--guest=BOOL] [--abe=BOOL]
+                    [--allow ACCOUNT:RIGHT]... [--deny ACCOUNT:RIGHT]...  (replace the share permissions)
                                change only the given settings
   share delete NAME            delete a share (its files stay)
   user list                    list users

@@ -64,6 +64,12 @@ func TestShareCommands(t *testing.T) {
 	}
 	// Flags before the name, globals after the command.
 	expect(t, run("", "share", "create", "--path=/csv/img", "--readonly", "--guest", "images", "-o", "json"), 0, `"name": "images"`)
+	expect(t, run("", "share", "create", "--path=/csv/team", "--allow", "Everyone:read", "--deny", "bob:full", "--allow", "alice:change", "team"), 0, "created")
+	expect(t, run("", "share", "show", "team"), 0, "deny bob: full; allow Everyone: read; allow alice: change")
+	expect(t, run("", "share", "update", "team", "--allow", "Everyone:full", "--abe"), 0, "updated")
+	expect(t, run("", "share", "show", "team"), 0, "allow Everyone: full", "Access-based enum:       yes")
+	expect(t, run("", "share", "create", "--path=/p", "--allow", "nocolon", "bad"), 2)
+	expect(t, run("", "share", "delete", "team"), 0)
 	// A duplicate is an API error: exit 1, message on stderr.
 	r := run("", "share", "create", "VMS", "--path", "/x")
 	expect(t, r, 1)

@@ -14,14 +14,27 @@ type shareSource struct{ v *namespace.View }
 
 func toServerShare(sh namespace.Share) smbserver.Share {
 	return smbserver.Share{
-		Name:                  sh.Name,
-		Comment:               sh.Comment,
-		Path:                  sh.Path,
-		ContinuouslyAvailable: sh.ContinuouslyAvailable,
-		EncryptData:           sh.EncryptData,
-		ReadOnly:              sh.ReadOnly,
-		Guest:                 sh.Guest,
+		Name:                   sh.Name,
+		Comment:                sh.Comment,
+		Path:                   sh.Path,
+		ContinuouslyAvailable:  sh.ContinuouslyAvailable,
+		EncryptData:            sh.EncryptData,
+		ReadOnly:               sh.ReadOnly,
+		Guest:                  sh.Guest,
+		Permissions:            toServerPermissions(sh.Permissions),
+		AccessBasedEnumeration: sh.AccessBasedEnumeration,
 	}
+}
+
+func toServerPermissions(ps []namespace.SharePermission) []smbserver.SharePermission {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]smbserver.SharePermission, len(ps))
+	for i, p := range ps {
+		out[i] = smbserver.SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+	}
+	return out
 }
 
 func (s shareSource) Share(name string) (smbserver.Share, bool) {

@@ -247,7 +247,8 @@ func netbiosName(node string) string {
 	return n
 }
 
-// parseShareSpec parses NAME=PATH[,ca][,encrypt][,readonly][,guest][,comment=TEXT].
+// parseShareSpec parses
+// NAME=PATH[,ca][,encrypt][,readonly][,guest][,abe][,allow=ACCOUNT:RIGHT]...[,deny=ACCOUNT:RIGHT]...[,comment=TEXT].
 // The comment must be last and runs to the end, so it may contain commas.
 // A relative PATH is made absolute.
 func parseShareSpec(spec string) (namespace.Share, error) {
@@ -284,8 +285,18 @@ func parseShareSpec(spec string) (namespace.Share, error) {
 			sh.ReadOnly = true
 		case "guest":
 			sh.Guest = true
+		case "abe":
+			sh.AccessBasedEnumeration = true
 		default:
-			return namespace.Share{}, fmt.Errorf("share %q: unknown option %q (want ca, encrypt, readonly, guest or comment=TEXT)", name, opt)
+			// allow=ACCOUNT:RIGHT and deny=ACCOUNT:RIGHT add share
+			// permissions (RIGHT is read, change or full).
+			key, val, _ := strings.Cut(opt, "=")
+			account, access, ok := strings.Cut(val, ":")
+			if k := strings.ToLower(key); (k == "allow" || k == "deny") && ok {
+				sh.Permissions = append(sh.Permissions, namespace.SharePermission{Account: account, Access: access, Deny: k == "deny"})
+				continue
+			}
+			return namespace.Share{}, fmt.Errorf("share %q: unknown option %q (want ca, encrypt, readonly, guest, abe, allow=ACCOUNT:RIGHT, deny=ACCOUNT:RIGHT or comment=TEXT)", name, opt)
 		}
 	}
 	if err := sh.Validate(); err != nil {

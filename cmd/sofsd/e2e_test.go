@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -198,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("share lost across restart: %v", err)
 	}
-	if want := (namespace.Share{Name: "share", Path: shareDir, ContinuouslyAvailable: true}); sh != want {
+	if want := (namespace.Share{Name: "share", Path: shareDir, ContinuouslyAvailable: true}); !reflect.DeepEqual(sh, want) {
 		t.Fatalf("share = %+v, want %+v", sh, want)
 	}
 	if h, err := st.LookupNTHash(ctx, "test"); err != nil || h != namespace.NTHash("test123") {

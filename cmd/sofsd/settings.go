@@ -39,7 +39,7 @@ var settings = []setting{
 	{"config", kindString, "", "YAML config file whose keys are the setting names below"},
 	{"data", kindString, "", "data directory (required): DATA/etcd holds the embedded etcd member, DATA/node.json the node id"},
 	{"smb-listen", kindString, ":445", "TCP address SMB listens on"},
-	{"share", kindList, "", "share to create or update at start: NAME=PATH[,ca][,encrypt][,readonly][,guest][,comment=TEXT] (repeatable; comment= must come last and may contain commas)"},
+	{"share", kindList, "", "share to create or update at start: NAME=PATH[,ca][,encrypt][,readonly][,guest][,abe][,allow=ACCOUNT:RIGHT][,deny=ACCOUNT:RIGHT][,comment=TEXT] (repeatable; abe hides what a user cannot read from listings; allow/deny set share permissions, RIGHT is read, change or full; comment= must come last and may contain commas)"},
 	{"user", kindList, "", "user to create if absent: NAME:PASSWORD (repeatable; an existing user's password is never changed)"},
 	{"require-signing", kindBool, "true", "require SMB signing on every session"},
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},

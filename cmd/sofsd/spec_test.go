@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -26,6 +27,11 @@ func TestParseShareSpec(t *testing.T) {
 		{spec: "s=,ca", err: "empty path"},
 		{spec: "IPC$=/p", err: "reserved"},
 		{spec: "a:b=/p", err: "contains"},
+		{spec: "p=/p,allow=Everyone:read,deny=bob:Change,allow=S-1-5-11:full", want: namespace.Share{Name: "p", Path: "/p", Permissions: []namespace.SharePermission{
+			{Account: "Everyone", Access: "read"}, {Account: "bob", Access: "Change", Deny: true}, {Account: "S-1-5-11", Access: "full"}}}},
+		{spec: "a=/p,abe", want: namespace.Share{Name: "a", Path: "/p", AccessBasedEnumeration: true}},
+		{spec: "s=/p,allow=bob:write", err: `access "write"`},
+		{spec: "s=/p,allow=bob", err: `unknown option "allow=bob"`},
 		{spec: "s=/p,fast", err: `unknown option "fast"`},
 		{spec: "s=/p,,ca", err: `unknown option ""`},
 	} {
@@ -40,7 +46,7 @@ func TestParseShareSpec(t *testing.T) {
 			t.Errorf("parseShareSpec(%q): %v", tc.spec, err)
 			continue
 		}
-		if got != tc.want {
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("parseShareSpec(%q) = %+v, want %+v", tc.spec, got, tc.want)
 		}
 	}

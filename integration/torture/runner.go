@@ -24,6 +24,7 @@ func DefaultSuites() []string {
 		"smb2.oplock", "smb2.lease", "smb2.notify", "smb2.lock", "smb2.ioctl",
 		"smb2.durable-open", "smb2.durable-open-disconnect", "smb2.durable-v2-open", "smb2.durable-v2-delay",
 		"smb2.streams", "smb2.ioctl-on-stream",
+		"smb2.acls", "smb2.delete-on-close-perms",
 	}
 }
 

@@ -61,7 +61,11 @@ func TestSmbtorture(t *testing.T) {
 		t.Run(suite, func(t *testing.T) {
 			// A fresh server per suite: a suite that crashes or wedges the
 			// server must not turn the next suites' results into noise.
-			target := harness.FromEnv(t)
+			// Like samba-ref.sh, offer the share "hideunread" with
+			// access-based enumeration (smb2.acls.ACCESSBASED).
+			target := harness.FromEnvWith(t, harness.SofsOptions{
+				ExtraArgs: []string{"--share", "hideunread=" + t.TempDir() + ",abe"},
+			})
 			kf := expectations(t, target)
 			r := &Runner{Binary: bin, Target: target}
 			sr, err := r.Run(ctx, suite)
