@@ -70,6 +70,9 @@ type ObjectTable interface {
 	// Wait blocks until the object's generation differs from gen (any
 	// transition), or ctx ends.
 	Wait(ctx context.Context, id uint64, gen uint64) error
+	// BreakPending reports whether a break of open openID's oplock or
+	// lease waits for its acknowledgment (FileState.BreakPending).
+	BreakPending(ctx context.Context, id, openID uint64) (bool, error)
 }
 
 // MemoryObjectTable is the single-node ObjectTable. Its zero value is not
@@ -297,6 +300,17 @@ func (t *MemoryObjectTable) ExpireBreaks(_ context.Context, id uint64, cutoff ti
 		s.ExpireBreaks(cutoff)
 		return nil
 	})
+}
+
+// BreakPending implements ObjectTable.
+func (t *MemoryObjectTable) BreakPending(_ context.Context, id, openID uint64) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.objects[id]
+	if o == nil {
+		return false, nil
+	}
+	return o.BreakPending(openID), nil
 }
 
 // Wait implements ObjectTable.

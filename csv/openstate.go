@@ -663,6 +663,20 @@ func (s *FileState) ExpireBreaks(cutoff time.Time) bool {
 	return changed
 }
 
+// BreakPending reports whether open id's oplock, or the lease it belongs
+// to, is being broken and the break waits for an acknowledgment.
+func (s *FileState) BreakPending(id uint64) bool {
+	o := s.entry(id)
+	switch {
+	case o == nil:
+		return false
+	case o.HasLease:
+		l := s.lease(o.Lease)
+		return l != nil && l.Breaking
+	}
+	return o.Breaking
+}
+
 // BreakHandle breaks the handle caching of every lease on the object but
 // the one of open id, as a rename through id does when id holds a lease
 // (other clients must close their cached handles first; Samba's

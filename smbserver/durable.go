@@ -550,9 +550,34 @@ func (s *Server) connLost(sess *session) {
 			if err := s.persistRecord(d, now); err != nil {
 				s.log.Warn().Err(err).Str("path", d.o.name).Msg("persistent handle record not updated")
 			}
+		} else {
+			s.durableBreakOrphaned(d)
 		}
 	}
 	s.logoff(sess)
+}
+
+// durableBreakOrphaned closes a just-detached durable open whose oplock or
+// lease break is still unacknowledged: the break went to the lost
+// connection and nobody will answer it. This is durableBreak's rule for a
+// break that arrives after the disconnect, applied to one that arrived
+// just before it, so the conflicting open waiting for the break proceeds
+// at once and sees the open gone (smbtorture durable-open.lease: the
+// second open gets RWH, not RH after the 35 s break timeout). The csv
+// state is written before durableBreak reads d.disconnected, and
+// connLost sets d.disconnected before this reads the csv state, so one
+// of the two always sees the other.
+func (s *Server) durableBreakOrphaned(d *durableOpen) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	pending, err := d.o.handle.BreakPending(ctx)
+	cancel()
+	if err != nil {
+		s.log.Warn().Err(err).Str("path", d.o.name).Msg("break state of a disconnected durable open unknown")
+		return
+	}
+	if pending {
+		s.durableExpired(d)
+	}
 }
 
 // durableExpired closes a durable open whose timer fired while it was

@@ -81,6 +81,12 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if b := bw.Breaks[0]; b.IsLease || b.OpenID != 1 || !b.AckRequired || b.To != csv.CacheRead {
 			t.Fatalf("break = %+v", b)
 		}
+		if p, err := tb.BreakPending(ctx, id, 1); err != nil || !p {
+			t.Fatalf("BreakPending(holder) = %v, %v while its break is out", p, err)
+		}
+		if p, err := tb.BreakPending(ctx, id, 2); err != nil || p {
+			t.Fatalf("BreakPending(waiter) = %v, %v", p, err)
+		}
 		// A retry before the acknowledgment still waits, without a
 		// second notification.
 		e2.Retry = true
@@ -103,6 +109,9 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		}
 		if err := <-done; err != nil {
 			t.Fatalf("Wait: %v", err)
+		}
+		if p, err := tb.BreakPending(ctx, id, 1); err != nil || p {
+			t.Fatalf("BreakPending after the ack = %v, %v", p, err)
 		}
 		g, err = tb.Acquire(ctx, id, e2)
 		if err != nil || g.Oplock != csv.OplockLevelII {
@@ -179,6 +188,12 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		b := bw.Breaks[0]
 		if !b.IsLease || b.Key != k1 || b.From != 7 || b.To != csv.CacheRead|csv.CacheHandle || !b.AckRequired || b.Epoch != 5 || len(b.OpenIDs) != 2 {
 			t.Fatalf("break = %+v", b)
+		}
+		// Every open of the breaking lease sees the break pending.
+		for _, o := range []uint64{1, 2} {
+			if p, err := tb.BreakPending(ctx, id, o); err != nil || !p {
+				t.Fatalf("BreakPending(%d) = %v, %v while the lease breaks", o, p, err)
+			}
 		}
 		// A write while breaking lowers the required state: acking RH
 		// continues the cascade to none.
