@@ -93,9 +93,16 @@ func TestVirtualDiskNeverSparseUnlessAsked(t *testing.T) {
 	if after := allocatedBytes(t, backing); after < before {
 		t.Fatalf("SET_ZERO_DATA on a file that is not sparse deallocated it: %d -> %d bytes", before, after)
 	}
-	trim := wire.FileLevelTrim{Ranges: []wire.AllocatedRange{{FileOffset: 4 << 20, Length: 4096}}}
+	// A VM's SCSI UNMAP becomes FILE_LEVEL_TRIM: on a file that is not
+	// sparse the allocation stays, so a fixed disk never meets a full
+	// volume inside its own size.
+	before = allocatedBytes(t, backing)
+	trim := wire.FileLevelTrim{Ranges: []wire.AllocatedRange{{FileOffset: 4 << 20, Length: 64 << 10}}}
 	if st := c.fsctl(fid, wire.FsctlFileLevelTrim, trim.Encode()); st != wire.StatusSuccess {
 		t.Fatalf("FILE_LEVEL_TRIM: %v", st)
+	}
+	if after := allocatedBytes(t, backing); after < before {
+		t.Fatalf("FILE_LEVEL_TRIM on a file that is not sparse deallocated it: %d -> %d bytes", before, after)
 	}
 	// Attribute bits the client may not set through SET_INFO are
 	// ignored ([MS-FSA] 2.1.5.14.2).
