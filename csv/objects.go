@@ -64,6 +64,9 @@ type ObjectTable interface {
 	// before a rename through openID (when openID holds a lease). wait
 	// tells whether some lease still holds H; then Wait on gen.
 	BreakHandle(ctx context.Context, id, openID uint64) (breaks []Break, wait bool, gen uint64, err error)
+	// BreakHandleAll is BreakHandle for setting delete pending through
+	// openID: every other lease loses H whether or not openID holds one.
+	BreakHandleAll(ctx context.Context, id, openID uint64) (breaks []Break, wait bool, gen uint64, err error)
 	// ExpireBreaks revokes every oplock or lease of id whose break started
 	// at or before cutoff and was never acknowledged.
 	ExpireBreaks(ctx context.Context, id uint64, cutoff time.Time) error
@@ -281,6 +284,23 @@ func (t *MemoryObjectTable) BreakHandle(_ context.Context, id, openID uint64) ([
 	var gen uint64
 	err := t.update(id, false, func(s *FileState) error {
 		out, wait = s.BreakHandle(openID, t.now())
+		return nil
+	})
+	if o := t.objects[id]; o != nil {
+		gen = o.Gen
+	}
+	return out, wait, gen, err
+}
+
+// BreakHandleAll implements ObjectTable.
+func (t *MemoryObjectTable) BreakHandleAll(_ context.Context, id, openID uint64) ([]Break, bool, uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Break
+	var wait bool
+	var gen uint64
+	err := t.update(id, false, func(s *FileState) error {
+		out, wait = s.BreakHandleAll(openID, t.now())
 		return nil
 	})
 	if o := t.objects[id]; o != nil {

@@ -254,4 +254,27 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 			t.Fatalf("after ack: %+v %v", bs, wait)
 		}
 	})
+	t.Run("BreakHandleForDelete", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 17
+		k1, k2 := lkey(1), lkey(2)
+		rh := csv.CacheRead | csv.CacheHandle
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: rh, Version: 1}})
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k2, State: rh, Version: 1}})
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 3, Access: deleteBit, ShareAccess: shareAll})
+		// Unlike a rename, a delete through an open without a lease
+		// breaks every lease's H.
+		bs, wait, _, err := tb.BreakHandleAll(ctx, id, 3)
+		if err != nil || !wait || len(bs) != 2 {
+			t.Fatalf("BreakHandleAll without a lease: %+v %v %v", bs, wait, err)
+		}
+		for _, k := range []csv.LeaseKey{k1, k2} {
+			if _, err := tb.AckLease(ctx, id, k, csv.CacheRead); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bs, wait, _, _ := tb.BreakHandleAll(ctx, id, 3); wait || len(bs) != 0 {
+			t.Fatalf("after the acks: %+v %v", bs, wait)
+		}
+	})
 }
