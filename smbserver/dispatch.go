@@ -89,6 +89,10 @@ type compoundState struct {
 	// pieces is sendResponses' scratch list of response buffers.
 	reqs   []*request
 	pieces [][]byte
+	// afterSend runs once the chain's responses are written (or the
+	// chain failed): what must not reach the client before a response,
+	// such as the first break of an open the client has not seen yet.
+	afterSend []func()
 }
 
 // Requests and compound states are recycled (a READ or WRITE in steady
@@ -113,6 +117,9 @@ func newCompound(encSess *session, release func(), t *turn) *compoundState {
 
 // freeCompound returns cs, its requests and their buffers to the pools.
 func (c *conn) freeCompound(cs *compoundState) {
+	for _, fn := range cs.afterSend {
+		fn()
+	}
 	cs.freeResps(c)
 	for _, r := range cs.reqs {
 		if r.asyncID == 0 {

@@ -204,11 +204,22 @@ func (c *conn) createGranted(r *request, o *open, req *wire.CreateRequest, resp 
 			})
 		}
 	}
-	c.srv.ol.register(o, info, c.srv)
+	// Until the CREATE response is out, breaks for the open are queued
+	// (deliverBreaks): a client ignores a break naming a lease or FileId
+	// it has not been granted yet ([MS-SMB2] 3.2.5.19), and the open that
+	// caused the break would wait out the break timeout.
+	r.cs.afterSend = append(r.cs.afterSend, func() { c.srv.ol.register(o, info, c.srv) })
 }
 
 func (reg *oplockRegistry) register(o *open, info olInfo, s *Server) {
 	reg.mu.Lock()
+	if openClosed(o) {
+		// Closed before its response went out (a compounded CLOSE, a
+		// lost connection): oplockClosed found nothing to forget.
+		delete(reg.pending, info.id)
+		reg.mu.Unlock()
+		return
+	}
 	reg.byID[info.id] = o
 	reg.info[o] = info
 	if info.hasLease {
