@@ -130,3 +130,45 @@ func TestVirtualDiskNeverSparseUnlessAsked(t *testing.T) {
 	}
 	c.close(fid)
 }
+
+// TestBlockRefcountingMeansDuplicateExtents checks [MS-HVRS] C0007 and
+// C0009 as Hyper-V reads them from FileFsAttributeInformation: a volume
+// that advertises FILE_SUPPORTS_BLOCK_REFCOUNTING must serve
+// FSCTL_DUPLICATE_EXTENTS_TO_FILE (Hyper-V then clones blocks for
+// checkpoint merges), one that does not refuses it; and
+// FILE_SUPPORTS_SPARSE_VDL is never advertised, so Hyper-V keeps refusing
+// sparse virtual disks, which sofs never makes on its own.
+func TestBlockRefcountingMeansDuplicateExtents(t *testing.T) {
+	ts := startServer(t, nil)
+	c := dialFS(t, ts)
+	src := c.mustCreate(wire.CreateRequest{DesiredAccess: rw, CreateDisposition: 2, Name: "parent.vhdx"})
+	if st := c.write(src.FileID, 0, bytes.Repeat([]byte{7}, 8192)); st != wire.StatusSuccess {
+		t.Fatalf("write: %v", st)
+	}
+	dst := c.mustCreate(wire.CreateRequest{DesiredAccess: rw, CreateDisposition: 2, Name: "child.vhdx"})
+	st, fsa := c.queryInfo(dst.FileID, 2, fscc.FileFsAttributeInformation, 0)
+	if st != wire.StatusSuccess || len(fsa) < 4 {
+		t.Fatalf("FileFsAttributeInformation: %v, %d bytes", st, len(fsa))
+	}
+	flags := binary.LittleEndian.Uint32(fsa)
+	if flags&fscc.FileSupportsSparseVDL != 0 {
+		t.Fatalf("FILE_SUPPORTS_SPARSE_VDL advertised (flags %#x)", flags)
+	}
+	de := wire.DuplicateExtentsData{FileHandle: src.FileID, ByteCount: 4096}
+	st = c.fsctl(dst.FileID, wire.FsctlDuplicateExtentsToFile, de.Encode())
+	refcounting := flags&fscc.FileSupportsBlockRefcounting != 0
+	switch {
+	case refcounting && st != wire.StatusSuccess:
+		t.Fatalf("BLOCK_REFCOUNTING advertised but DUPLICATE_EXTENTS_TO_FILE fails: %v", st)
+	case !refcounting && st != wire.StatusInvalidDeviceRequest:
+		t.Fatalf("BLOCK_REFCOUNTING not advertised, DUPLICATE_EXTENTS_TO_FILE answers %v", st)
+	}
+	if refcounting {
+		if rs, got := c.read(dst.FileID, 0, 4096); rs != wire.StatusSuccess || !bytes.Equal(got, bytes.Repeat([]byte{7}, 4096)) {
+			t.Fatalf("cloned range reads %v", rs)
+		}
+	}
+	t.Logf("volume reflinks: %v", refcounting)
+	c.close(dst.FileID)
+	c.close(src.FileID)
+}
