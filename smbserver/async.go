@@ -70,6 +70,7 @@ func (c *conn) goAsync(r *request) error {
 		for _, fn := range cs.afterSend {
 			fn()
 		}
+		clear(cs.afterSend)
 		cs.afterSend = cs.afterSend[:0]
 	}
 	if err := c.sendInterim(r); err != nil {

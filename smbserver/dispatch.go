@@ -109,9 +109,9 @@ var (
 // newCompound returns a reset compound state from the pool.
 func newCompound(encSess *session, release func(), t *turn) *compoundState {
 	cs := compoundPool.Get().(*compoundState)
-	reqs, pieces, resps := cs.reqs[:0], cs.pieces[:0], cs.resps[:0]
+	reqs, pieces, resps, after := cs.reqs[:0], cs.pieces[:0], cs.resps[:0], cs.afterSend[:0]
 	*cs = compoundState{encrypted: encSess != nil, respSess: encSess, release: release, turn: t,
-		reqs: reqs, pieces: pieces, resps: resps}
+		reqs: reqs, pieces: pieces, resps: resps, afterSend: after}
 	return cs
 }
 
@@ -120,6 +120,8 @@ func (c *conn) freeCompound(cs *compoundState) {
 	for _, fn := range cs.afterSend {
 		fn()
 	}
+	clear(cs.afterSend) // the pooled state must not keep opens alive
+	cs.afterSend = cs.afterSend[:0]
 	cs.freeResps(c)
 	for _, r := range cs.reqs {
 		if r.asyncID == 0 {
