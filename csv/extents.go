@@ -114,10 +114,14 @@ func (h *Handle) ZeroRange(off, end int64) error {
 
 // Trim tells the storage the ranges' contents are no longer needed
 // (FSCTL_FILE_LEVEL_TRIM, [MS-FSCC] 2.3.76): their data becomes undefined.
-// Ranges past the end of file are ignored; inside it, the range is
-// punched (reads return zeros, the size is kept) where the file system
-// can, and left alone where it cannot, which trim's contract allows. It
-// returns how many ranges were processed.
+// Ranges past the end of file are ignored; inside it, on a sparse file,
+// the range is punched (reads return zeros, the size is kept) where the
+// file system can. A file that is not sparse keeps its allocation, as on
+// NTFS, where trim reaches the device but never the file's allocation: a
+// fixed VHDX must never hit a full disk on a write inside its own size
+// (Hyper-V sends FILE_LEVEL_TRIM for a VM's SCSI UNMAP, [MS-HVRS]
+// C0006). Leaving data alone is within trim's contract. It returns how
+// many ranges were processed.
 func (h *Handle) Trim(rs []Range) (int, error) {
 	if err := h.checkData("trim", 0); err != nil {
 		return 0, err
@@ -132,6 +136,13 @@ func (h *Handle) Trim(rs []Range) (int, error) {
 		if r.Offset < 0 || r.Length < 0 || r.Offset+r.Length < r.Offset {
 			return 0, newErr("trim", h.Path(), ErrInvalidParameter)
 		}
+	}
+	attrs, err := h.attrs()
+	if err != nil {
+		return 0, err
+	}
+	if attrs&AttrSparseFile == 0 {
+		return len(rs), nil
 	}
 	for _, r := range rs {
 		end := min(r.Offset+r.Length, size)

@@ -67,12 +67,18 @@ type ObjectTable interface {
 	// before a rename through openID (when openID holds a lease). wait
 	// tells whether some lease still holds H; then Wait on gen.
 	BreakHandle(ctx context.Context, id, openID uint64) (breaks []Break, wait bool, gen uint64, err error)
+	// BreakHandleAll is BreakHandle for setting delete pending through
+	// openID: every other lease loses H whether or not openID holds one.
+	BreakHandleAll(ctx context.Context, id, openID uint64) (breaks []Break, wait bool, gen uint64, err error)
 	// ExpireBreaks revokes every oplock or lease of id whose break started
 	// at or before cutoff and was never acknowledged.
 	ExpireBreaks(ctx context.Context, id uint64, cutoff time.Time) error
 	// Wait blocks until the object's generation differs from gen (any
 	// transition), or ctx ends.
 	Wait(ctx context.Context, id uint64, gen uint64) error
+	// BreakPending reports whether a break of open openID's oplock or
+	// lease waits for its acknowledgment (FileState.BreakPending).
+	BreakPending(ctx context.Context, id, openID uint64) (bool, error)
 }
 
 // MemoryObjectTable is the single-node ObjectTable. Its zero value is not
@@ -290,6 +296,23 @@ func (t *MemoryObjectTable) BreakHandle(_ context.Context, id, openID uint64) ([
 	return out, wait, gen, err
 }
 
+// BreakHandleAll implements ObjectTable.
+func (t *MemoryObjectTable) BreakHandleAll(_ context.Context, id, openID uint64) ([]Break, bool, uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Break
+	var wait bool
+	var gen uint64
+	err := t.update(id, false, func(s *FileState) error {
+		out, wait = s.BreakHandleAll(openID, t.now())
+		return nil
+	})
+	if o := t.objects[id]; o != nil {
+		gen = o.Gen
+	}
+	return out, wait, gen, err
+}
+
 // ExpireBreaks implements ObjectTable.
 func (t *MemoryObjectTable) ExpireBreaks(_ context.Context, id uint64, cutoff time.Time) error {
 	t.mu.Lock()
@@ -301,6 +324,17 @@ func (t *MemoryObjectTable) ExpireBreaks(_ context.Context, id uint64, cutoff ti
 		s.ExpireBreaks(cutoff)
 		return nil
 	})
+}
+
+// BreakPending implements ObjectTable.
+func (t *MemoryObjectTable) BreakPending(_ context.Context, id, openID uint64) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.objects[id]
+	if o == nil {
+		return false, nil
+	}
+	return o.BreakPending(openID), nil
 }
 
 // Wait implements ObjectTable.

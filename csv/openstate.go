@@ -663,6 +663,20 @@ func (s *FileState) ExpireBreaks(cutoff time.Time) bool {
 	return changed
 }
 
+// BreakPending reports whether open id's oplock, or the lease it belongs
+// to, is being broken and the break waits for an acknowledgment.
+func (s *FileState) BreakPending(id uint64) bool {
+	o := s.entry(id)
+	switch {
+	case o == nil:
+		return false
+	case o.HasLease:
+		l := s.lease(o.Lease)
+		return l != nil && l.Breaking
+	}
+	return o.Breaking
+}
+
 // BreakHandle breaks the handle caching of every lease on the object but
 // the one of open id, as a rename through id does when id holds a lease
 // (other clients must close their cached handles first; Samba's
@@ -673,9 +687,29 @@ func (s *FileState) BreakHandle(id uint64, now time.Time) (out []Break, wait boo
 	if o == nil || !o.HasLease {
 		return nil, false
 	}
+	return s.breakHandles(&o.Lease, now)
+}
+
+// BreakHandleAll breaks the handle caching of every lease on the object
+// but the one of open id (if it has one), as setting delete pending
+// through id does, whether or not id holds a lease ([MS-FSA] 2.1.5.14.3,
+// 2.1.4.12: FileDispositionInformation breaks H; Windows does the same
+// for an open with FILE_DELETE_ON_CLOSE; smbtorture smb2.lease.unlink).
+// A client that caches a closed handle must close it, or the file stays.
+// wait reports whether some lease still holds H (its break is out).
+func (s *FileState) BreakHandleAll(id uint64, now time.Time) (out []Break, wait bool) {
+	var own *LeaseKey
+	if o := s.entry(id); o != nil && o.HasLease {
+		own = &o.Lease
+	}
+	return s.breakHandles(own, now)
+}
+
+// breakHandles breaks H on every lease but own (nil: none).
+func (s *FileState) breakHandles(own *LeaseKey, now time.Time) (out []Break, wait bool) {
 	for i := range s.Leases {
 		l := &s.Leases[i]
-		if l.Key == o.Lease || l.State&CacheHandle == 0 {
+		if own != nil && l.Key == *own || l.State&CacheHandle == 0 {
 			continue
 		}
 		wait = true

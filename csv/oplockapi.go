@@ -51,6 +51,24 @@ func (h *Handle) BreakHandle(ctx context.Context) (breaks []Break, wait bool, ge
 	return h.v.objects.BreakHandle(ctx, h.f.id, h.openID)
 }
 
+// BreakHandleAll breaks the handle caching of the object's other leases
+// before delete is set pending through h (see ObjectTable.BreakHandleAll).
+func (h *Handle) BreakHandleAll(ctx context.Context) (breaks []Break, wait bool, gen uint64, err error) {
+	if h.openID == 0 {
+		return nil, false, 0, nil
+	}
+	return h.v.objects.BreakHandleAll(ctx, h.f.id, h.openID)
+}
+
+// BreakPending reports whether a break of the handle's oplock or lease
+// waits for its acknowledgment.
+func (h *Handle) BreakPending(ctx context.Context) (bool, error) {
+	if h.openID == 0 {
+		return false, nil
+	}
+	return h.v.objects.BreakPending(ctx, h.f.id, h.openID)
+}
+
 // WaitObject blocks until object id's state moves past generation gen
 // (see BreakWait) or ctx ends.
 func (v *Volume) WaitObject(ctx context.Context, id, gen uint64) error {

@@ -113,6 +113,14 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		access = ca.granted
 	}
 	o := &open{sess: r.sess, tree: t, handle: h, isDir: info.IsDir, access: access, options: req.CreateOptions, name: name}
+	if deleteOnClose && action == csv.Opened {
+		// The file will go when this handle closes: other clients'
+		// cached handles must go first (oplock.go).
+		if st := c.breakForDelete(r, o); st != wire.StatusSuccess {
+			h.Close()
+			return st
+		}
+	}
 	c.srv.opens.add(o)
 	r.sess.mu.Lock()
 	if r.sess.state != sessionValid {

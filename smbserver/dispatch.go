@@ -89,6 +89,10 @@ type compoundState struct {
 	// pieces is sendResponses' scratch list of response buffers.
 	reqs   []*request
 	pieces [][]byte
+	// afterSend runs once the chain's responses are written (or the
+	// chain failed): what must not reach the client before a response,
+	// such as the first break of an open the client has not seen yet.
+	afterSend []func()
 }
 
 // Requests and compound states are recycled (a READ or WRITE in steady
@@ -105,14 +109,19 @@ var (
 // newCompound returns a reset compound state from the pool.
 func newCompound(encSess *session, release func(), t *turn) *compoundState {
 	cs := compoundPool.Get().(*compoundState)
-	reqs, pieces, resps := cs.reqs[:0], cs.pieces[:0], cs.resps[:0]
+	reqs, pieces, resps, after := cs.reqs[:0], cs.pieces[:0], cs.resps[:0], cs.afterSend[:0]
 	*cs = compoundState{encrypted: encSess != nil, respSess: encSess, release: release, turn: t,
-		reqs: reqs, pieces: pieces, resps: resps}
+		reqs: reqs, pieces: pieces, resps: resps, afterSend: after}
 	return cs
 }
 
 // freeCompound returns cs, its requests and their buffers to the pools.
 func (c *conn) freeCompound(cs *compoundState) {
+	for _, fn := range cs.afterSend {
+		fn()
+	}
+	clear(cs.afterSend) // the pooled state must not keep opens alive
+	cs.afterSend = cs.afterSend[:0]
 	cs.freeResps(c)
 	for _, r := range cs.reqs {
 		if r.asyncID == 0 {

@@ -534,12 +534,15 @@ func (s *Server) connLost(sess *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	for _, d := range keep {
+		if !d.persistent && s.durableBreakOrphaned(d) {
+			continue // closed: its break went to the lost connection
+		}
 		// Now, and only now, a durable (non-persistent) open gets a
 		// record: the CREATE of a non-CA share pays no store round
 		// trip, and a record exists exactly while the open waits for
 		// its client. A persistent record learns when its timeout
 		// started.
-		if err := s.putRecordCtx(ctx, d); err != nil {
+		if err := s.putLiveRecord(ctx, d); err != nil {
 			s.log.Warn().Err(err).Str("path", d.o.name).Msg("durable handle record not stored")
 		}
 	}
@@ -549,6 +552,31 @@ func (s *Server) connLost(sess *session) {
 	}
 	t.mu.Unlock()
 	s.logoff(sess)
+}
+
+// durableBreakOrphaned closes a just-detached durable open whose oplock or
+// lease break is still unacknowledged: the break went to the lost
+// connection and nobody will answer it. This is durableBreak's rule for a
+// break that arrives after the disconnect, applied to one that arrived
+// just before it, so the conflicting open waiting for the break proceeds
+// at once and sees the open gone (smbtorture durable-open.lease: the
+// second open gets RWH, not RH after the 35 s break timeout). The csv
+// state is written before durableBreak reads d.disconnected, and
+// connLost sets d.disconnected before this reads the csv state, so one
+// of the two always sees the other.
+// It reports whether it closed d.
+func (s *Server) durableBreakOrphaned(d *durableOpen) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	pending, err := d.o.handle.BreakPending(ctx)
+	cancel()
+	if err != nil {
+		s.log.Warn().Err(err).Str("path", d.o.name).Msg("break state of a disconnected durable open unknown")
+		return false
+	}
+	if pending {
+		s.durableExpired(d)
+	}
+	return pending
 }
 
 // durableExpired closes a durable open whose timer fired while it was

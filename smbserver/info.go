@@ -334,6 +334,9 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 			if info.Attributes&attrReadonly != 0 && di.Flags&fscc.DispositionIgnoreReadonly == 0 {
 				return wire.StatusCannotDelete
 			}
+			if st := c.breakForDelete(r, o); st != wire.StatusSuccess { // oplock.go
+				return st
+			}
 		}
 		if err := h.SetDeletePending(di.Delete); err != nil {
 			return c.mapErr(err)

@@ -91,6 +91,11 @@ func (c *conn) handleLock(r *request) wire.Status {
 	if o.access&(fileReadData|fileWriteData) == 0 {
 		return wire.StatusAccessDenied
 	}
+	// [MS-FSA] 2.1.5.7, 2.1.4.12: a byte-range lock request breaks level
+	// II oplocks (the requester's own too) and other read leases to none,
+	// as a write does: their holders cache reads the lock may fence off
+	// (smbtorture smb2.oplock.brl1, brl3, smb2.lease.lock1).
+	c.breakOnWrite(r, o)
 	wait, err := o.handle.Lock(ctx, ranges)
 	if err == nil {
 		c.srv.durableLocked(o, ranges, false) // records.go

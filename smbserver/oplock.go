@@ -204,11 +204,22 @@ func (c *conn) createGranted(r *request, o *open, req *wire.CreateRequest, resp 
 			})
 		}
 	}
-	c.srv.ol.register(o, info, c.srv)
+	// Until the CREATE response is out, breaks for the open are queued
+	// (deliverBreaks): a client ignores a break naming a lease or FileId
+	// it has not been granted yet ([MS-SMB2] 3.2.5.19), and the open that
+	// caused the break would wait out the break timeout.
+	r.cs.afterSend = append(r.cs.afterSend, func() { c.srv.ol.register(o, info, c.srv) })
 }
 
 func (reg *oplockRegistry) register(o *open, info olInfo, s *Server) {
 	reg.mu.Lock()
+	if openClosed(o) {
+		// Closed before its response went out (a compounded CLOSE, a
+		// lost connection): oplockClosed found nothing to forget.
+		delete(reg.pending, info.id)
+		reg.mu.Unlock()
+		return
+	}
 	reg.byID[info.id] = o
 	reg.info[o] = info
 	if info.hasLease {
@@ -419,13 +430,35 @@ func (c *conn) handleOplockBreak(r *request) wire.Status {
 // (Windows; Samba's delay_rename_for_lease_break). A request that cannot
 // go async (inside a compound) waits in place.
 func (c *conn) breakForRename(r *request, o *open) wire.Status {
-	if o.handle == nil || o.handle.OpenID() == 0 {
+	if o.handle == nil {
+		return wire.StatusSuccess
+	}
+	return c.breakHandleCaching(r, o, o.handle.BreakHandle)
+}
+
+// breakForDelete breaks the handle caching of the file's other leases
+// before delete is set pending through o (a disposition, or an open with
+// FILE_DELETE_ON_CLOSE), whether or not o holds a lease, and waits as
+// breakForRename does ([MS-FSA] 2.1.5.14.3; smbtorture
+// smb2.lease.unlink): clients must close the handles they cache, or the
+// file cannot go.
+func (c *conn) breakForDelete(r *request, o *open) wire.Status {
+	if o.handle == nil {
+		return wire.StatusSuccess
+	}
+	return c.breakHandleCaching(r, o, o.handle.BreakHandleAll)
+}
+
+// breakHandleCaching delivers the breaks brk starts and waits (async when
+// it can) until no lease it broke holds H any more.
+func (c *conn) breakHandleCaching(r *request, o *open, brk func(context.Context) ([]csv.Break, bool, uint64, error)) wire.Status {
+	if o.handle.OpenID() == 0 {
 		return wire.StatusSuccess
 	}
 	vol := o.tree.vol
 	timeout := c.srv.breakTimeout()
 	for range maxBreakRounds {
-		bs, wait, gen, err := o.handle.BreakHandle(r.ctx)
+		bs, wait, gen, err := brk(r.ctx)
 		if err != nil {
 			return c.mapErr(err)
 		}
@@ -434,7 +467,7 @@ func (c *conn) breakForRename(r *request, o *open) wire.Status {
 			return wire.StatusSuccess
 		}
 		if err := c.goAsync(r); err != nil {
-			c.log.Debug().Err(err).Msg("rename waits for lease breaks synchronously")
+			c.log.Debug().Err(err).Msg("waiting for handle lease breaks synchronously")
 		}
 		started := time.Now()
 		wctx, cancel := context.WithTimeout(r.ctx, timeout)

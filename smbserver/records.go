@@ -127,12 +127,28 @@ func (s *Server) putRecord(d *durableOpen) error {
 
 // putRecordCtx is putRecord within ctx.
 func (s *Server) putRecordCtx(ctx context.Context, d *durableOpen) error {
+	return s.putRecordIf(ctx, d, false)
+}
+
+// putLiveRecord is putRecordCtx for an open that is already in the
+// durable table, skipped once the open has left it: a close (or a
+// scavenge) racing the write then either sees no record or removes the
+// one written here, because both hold the open's record stripe.
+func (s *Server) putLiveRecord(ctx context.Context, d *durableOpen) error {
+	return s.putRecordIf(ctx, d, true)
+}
+
+func (s *Server) putRecordIf(ctx context.Context, d *durableOpen, onlyLive bool) error {
 	store := s.handleStore()
 	id := d.o.id.Persistent
 	mu := s.dh.recs.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
 	s.dh.mu.Lock()
+	if onlyLive && s.dh.byOpen[d.o] != d {
+		s.dh.mu.Unlock()
+		return nil
+	}
 	rec := s.record(d)
 	s.dh.mu.Unlock()
 	rs := &s.dh.recs

@@ -81,6 +81,12 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if b := bw.Breaks[0]; b.IsLease || b.OpenID != 1 || !b.AckRequired || b.To != csv.CacheRead {
 			t.Fatalf("break = %+v", b)
 		}
+		if p, err := tb.BreakPending(ctx, id, 1); err != nil || !p {
+			t.Fatalf("BreakPending(holder) = %v, %v while its break is out", p, err)
+		}
+		if p, err := tb.BreakPending(ctx, id, 2); err != nil || p {
+			t.Fatalf("BreakPending(waiter) = %v, %v", p, err)
+		}
 		// A retry before the acknowledgment still waits, without a
 		// second notification.
 		e2.Retry = true
@@ -103,6 +109,9 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		}
 		if err := <-done; err != nil {
 			t.Fatalf("Wait: %v", err)
+		}
+		if p, err := tb.BreakPending(ctx, id, 1); err != nil || p {
+			t.Fatalf("BreakPending after the ack = %v, %v", p, err)
 		}
 		g, err = tb.Acquire(ctx, id, e2)
 		if err != nil || g.Oplock != csv.OplockLevelII {
@@ -180,6 +189,12 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		if !b.IsLease || b.Key != k1 || b.From != 7 || b.To != csv.CacheRead|csv.CacheHandle || !b.AckRequired || b.Epoch != 5 || len(b.OpenIDs) != 2 {
 			t.Fatalf("break = %+v", b)
 		}
+		// Every open of the breaking lease sees the break pending.
+		for _, o := range []uint64{1, 2} {
+			if p, err := tb.BreakPending(ctx, id, o); err != nil || !p {
+				t.Fatalf("BreakPending(%d) = %v, %v while the lease breaks", o, p, err)
+			}
+		}
 		// A write while breaking lowers the required state: acking RH
 		// continues the cascade to none.
 		if brks, err := tb.BreakRead(ctx, id, 4); err != nil || len(brks) != 0 {
@@ -237,6 +252,29 @@ func testOpenState(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
 		}
 		if bs, wait, _, _ := tb.BreakHandle(ctx, id, 1); wait || len(bs) != 0 {
 			t.Fatalf("after ack: %+v %v", bs, wait)
+		}
+	})
+	t.Run("BreakHandleForDelete", func(t *testing.T) {
+		tb := newTable(t)
+		const id = 17
+		k1, k2 := lkey(1), lkey(2)
+		rh := csv.CacheRead | csv.CacheHandle
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k1, State: rh, Version: 1}})
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: readData, ShareAccess: shareAll, Lease: &csv.LeaseRequest{Key: k2, State: rh, Version: 1}})
+		tb.Acquire(ctx, id, &csv.OpenEntry{ID: 3, Access: deleteBit, ShareAccess: shareAll})
+		// Unlike a rename, a delete through an open without a lease
+		// breaks every lease's H.
+		bs, wait, _, err := tb.BreakHandleAll(ctx, id, 3)
+		if err != nil || !wait || len(bs) != 2 {
+			t.Fatalf("BreakHandleAll without a lease: %+v %v %v", bs, wait, err)
+		}
+		for _, k := range []csv.LeaseKey{k1, k2} {
+			if _, err := tb.AckLease(ctx, id, k, csv.CacheRead); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bs, wait, _, _ := tb.BreakHandleAll(ctx, id, 3); wait || len(bs) != 0 {
+			t.Fatalf("after the acks: %+v %v", bs, wait)
 		}
 	})
 }

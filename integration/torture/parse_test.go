@@ -113,7 +113,7 @@ func TestParseKnownFailuresRejects(t *testing.T) {
 }
 
 func TestBaselineRoundTrip(t *testing.T) {
-	rs := []Result{{Name: "smb2.read.eof", Status: Success}, {Name: "smb2.dir.one", Status: Failure}}
+	rs := []Result{{Name: "smb2.read.eof", Status: Success}, {Name: "smb2.dir.one", Status: Failure}, {Name: "smb2.ioctl.copy-chunk streams", Status: Success}}
 	var b strings.Builder
 	if err := FormatResults(&b, rs); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ func DefaultSuites() []string {
 		"smb2.durable-open", "smb2.durable-open-disconnect", "smb2.durable-v2-open", "smb2.durable-v2-delay",
 		"smb2.streams", "smb2.ioctl-on-stream",
 		"smb2.acls", "smb2.delete-on-close-perms",
+		"smb2.sharemode", "smb2.deny", "smb2.set-sparse-ioctl", "smb2.zero-data-ioctl",
 	}
 }
 
@@ -96,6 +97,7 @@ func (r *Runner) Args(suite string) []string {
 		opts = DefaultOptions()
 	}
 	args = append(args, opts...)
+	args = append(args, manualSuites[suite].options...) // manual.go
 	return append(args, suite)
 }
 
@@ -115,6 +117,12 @@ func (r *Runner) Run(ctx context.Context, suite string) (SuiteResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	manual, isManual := manualSuites[suite]
+	if isManual {
+		if err := manual.prepare(r.Target.ShareDir); err != nil {
+			return SuiteResult{Suite: suite}, fmt.Errorf("torture: prepare %s: %w", suite, err)
+		}
+	}
 	cmd := exec.CommandContext(ctx, r.Binary, r.Args(suite)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
@@ -145,6 +153,13 @@ func (r *Runner) Run(ctx context.Context, suite string) (SuiteResult, error) {
 			why = fmt.Sprintf("smbtorture reported no results (%v)", err)
 		}
 		rs = []Result{{Name: suite, Status: Error, Detail: why + "\n" + lastLines(sr.Output, 20)}}
+	}
+	if isManual && !sr.TimedOut {
+		st, detail := Success, ""
+		if err := manual.check(r.Target.ShareDir); err != nil {
+			st, detail = Failure, err.Error()
+		}
+		rs = append(rs, Result{Name: suite + ".stored", Status: st, Detail: detail})
 	}
 	sr.Results = rs
 	return sr, nil

@@ -70,3 +70,37 @@ func TestRunnerArgs(t *testing.T) {
 		t.Fatalf("args %q, want %q", got, want)
 	}
 }
+
+// TestRunnerManualSuite: a manual suite gets its options and fixture, and
+// the check after the run catches a server that reports success without
+// doing the work.
+func TestRunnerManualSuite(t *testing.T) {
+	share := t.TempDir()
+	target := *fakeTarget
+	target.ShareDir = share
+	// A stand-in that zeroes the file its options name, as SET_ZERO_DATA
+	// on a working server does.
+	zeroes := fakeTorture(t, `for a; do case $a in --option=torture:filename=*) f=${a##*=};; esac; done
+echo 'test: zero-data-ioctl'
+head -c 131072 /dev/zero > '`+share+`'/"$f"
+echo 'success: zero-data-ioctl'
+`)
+	// One that claims success and changes nothing.
+	lies := fakeTorture(t, "echo 'test: zero-data-ioctl'; echo 'success: zero-data-ioctl'\n")
+	for _, tc := range []struct {
+		bin  string
+		want Status
+	}{{zeroes, Success}, {lies, Failure}} {
+		r := &Runner{Binary: tc.bin, Target: &target}
+		if args := strings.Join(r.Args("smb2.zero-data-ioctl"), " "); !strings.Contains(args, "torture:filename="+manualFile) || !strings.Contains(args, "torture:beyond_final_zero=131072") {
+			t.Fatalf("args %q lack the manual options", args)
+		}
+		sr, err := r.Run(context.Background(), "smb2.zero-data-ioctl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sr.Results) != 2 || !sr.Results[0].Status.Passed() || sr.Results[1].Name != "smb2.zero-data-ioctl.stored" || sr.Results[1].Status != tc.want {
+			t.Fatalf("results %+v, want the check to report %s", sr.Results, tc.want)
+		}
+	}
+}

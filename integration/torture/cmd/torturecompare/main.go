@@ -107,7 +107,8 @@ func start(ctx context.Context, name string) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := harness.LaunchSofs(ctx, harness.SofsOptions{Dir: dir})
+		// A continuously available share, as TestSmbtorture uses.
+		p, err := harness.LaunchSofs(ctx, harness.SofsOptions{Dir: dir, CA: true})
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
