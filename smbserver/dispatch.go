@@ -47,8 +47,14 @@ type request struct {
 	// r.sess (the final SESSION_SETUP of a binding).
 	signSess *session
 	// setupSess is the session a SESSION_SETUP worked on, for the preauth
-	// hash of its response.
+	// hash of its response; setupChan the channel a binding works on.
 	setupSess *session
+	setupChan *channel
+	// bindSess is the session a binding SESSION_SETUP names, found in the
+	// global table whether or not its signature verified; bindVerified
+	// says it did (multichannel.go).
+	bindSess     *session
+	bindVerified bool
 	// pinned is set while r holds a pin on open pinnedID (order.go).
 	pinned   bool
 	pinnedID uint64
@@ -215,9 +221,9 @@ func (c *conn) handleTransform(frame []byte, release func(), t *turn) error {
 	if sess == nil {
 		return fmt.Errorf("%w: transform for unknown session %#x", errDisconnect, sid)
 	}
-	dec := sess.decryptor()
+	dec := sess.decryptorFor(c) // multichannel.go: only on a bound channel
 	if dec == nil {
-		return fmt.Errorf("%w: transform for session %#x without keys", errDisconnect, sid)
+		return fmt.Errorf("%w: transform for session %#x without keys on this connection", errDisconnect, sid)
 	}
 	plain := c.srv.bufs.get(len(frame))
 	plain, err = dec.Open(plain, frame)
@@ -335,7 +341,7 @@ func (c *conn) process(r *request, first bool) (err error) {
 	// that its error response is signed like any other ([MS-SMB2]
 	// 3.3.4.1.1); clients that require signing reject unsigned errors.
 	if h.Command == wire.CmdSessionSetup && h.SessionID != 0 && isBindingRequest(r.msg) {
-		if st := c.refuseBinding(r); status == wire.StatusSuccess {
+		if st := c.lookupBinding(r); status == wire.StatusSuccess { // multichannel.go
 			status = st
 		}
 	} else if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) ||

@@ -24,6 +24,8 @@ type rawConn struct {
 	br      *bufio.Reader
 	mid     uint64
 	dialect uint16
+	// serverCaps are the NEGOTIATE response's Capabilities.
+	serverCaps uint32
 }
 
 // rawSession is an authenticated session seen from the client.
@@ -48,6 +50,11 @@ func dialRaw(t testing.TB, addr string, dialect uint16) *rawConn {
 	if st := status(resp); st != wire.StatusSuccess {
 		t.Fatalf("negotiate: %v", st)
 	}
+	var nr wire.NegotiateResponse
+	if err := nr.Decode(resp); err != nil {
+		t.Fatal(err)
+	}
+	c.serverCaps = nr.Capabilities
 	return c
 }
 

@@ -73,7 +73,7 @@ func (c *conn) signResponse(r *request) {
 	if s == nil || r.hdr.Command == wire.CmdNegotiate {
 		return
 	}
-	sg := s.getSigner()
+	sg := s.responseSigner(c, r) // multichannel.go
 	if sg == nil {
 		return
 	}

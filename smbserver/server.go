@@ -136,10 +136,8 @@ func (s *Server) connClosed(c *conn) {
 	delete(s.conns, c)
 	s.connMu.Unlock()
 	for _, sess := range s.sessions.all() {
-		sess.mu.Lock()
-		mine := sess.conn == c
-		sess.mu.Unlock()
-		if mine {
+		// multichannel.go: a session outlives one of its channels.
+		if sess.dropChannel(c) {
 			s.connLost(sess) // durable.go: keeps durable opens
 		}
 	}

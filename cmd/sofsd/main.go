@@ -153,14 +153,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
 	srv, err := smbserver.New(smbserver.Config{
-		Observer:       smbObs,
-		Logger:         log.With().Str("component", "smb").Logger(),
-		ServerGUID:     cluster.ServerGUID,
-		ServerName:     netbiosName(cfg.NodeName),
-		Shares:         shareSource{view},
-		Users:          userSource{view},
-		RequireSigning: cfg.RequireSigning,
-		EncryptData:    cfg.Encrypt,
+		Observer:            smbObs,
+		Logger:              log.With().Str("component", "smb").Logger(),
+		ServerGUID:          cluster.ServerGUID,
+		ServerName:          netbiosName(cfg.NodeName),
+		Shares:              shareSource{view},
+		Users:               userSource{view},
+		RequireSigning:      cfg.RequireSigning,
+		EncryptData:         cfg.Encrypt,
+		DisableMultiChannel: !cfg.MultiChannel,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
