@@ -55,6 +55,13 @@ type request struct {
 	// says it did (multichannel.go).
 	bindSess     *session
 	bindVerified bool
+	// replayKey and replayEntry are the replay table entry of a DH2Q
+	// CREATE in progress; csnOpen and csnSeq the open whose channel
+	// sequence counts this request (replay.go).
+	replayKey   createKey
+	replayEntry *replayEntry
+	csnOpen     *open
+	csnSeq      uint16
 	// pinned is set while r holds a pin on open pinnedID (order.go).
 	pinned   bool
 	pinnedID uint64
@@ -326,6 +333,11 @@ func (c *conn) process(r *request, first bool) (err error) {
 		// Nothing in the handler waits: the request runs under the
 		// connection's context and a CANCEL finds nothing to stop.
 		r.ctx = c.ctx
+	} else if h.Command == wire.CmdCreate {
+		var stop func() bool
+		r.ctx, r.cancel, stop = c.createContext(h.SessionID) // multichannel.go
+		defer stop()
+		defer r.cancel()
 	} else {
 		r.ctx, r.cancel = context.WithCancel(c.ctx)
 		defer r.cancel()
@@ -364,6 +376,9 @@ func (c *conn) process(r *request, first bool) (err error) {
 		r.out = c.srv.bufs.get(wire.HeaderSize + 1024)[:wire.HeaderSize]
 		c.pinOpen(r)
 		status = c.runHandler(info, r)
+		if r.csnOpen != nil {
+			r.csnOpen.channelSequenceDone(r.csnSeq) // replay.go
+		}
 		c.unpinOpen(r)
 	}
 	switch h.Command {

@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -368,4 +369,38 @@ func (c *conn) bindingLeg(r *request, s *session, ch *channel, req *wire.Session
 	r.sign = true
 	c.log.Debug().Uint64("session", s.id).Msg("channel bound")
 	return wire.StatusSuccess
+}
+
+// createContext returns the context of a CREATE. A CREATE waiting for an
+// oplock or lease break outlives the loss of its connection while its
+// session has another live channel: the client replays it there, finds
+// it still pending (STATUS_FILE_NOT_AVAILABLE) and, once it completes,
+// gets the open it made ([MS-SMB2] 3.3.5.9.10; smbtorture
+// smb2.replay.dhv2-pending2*). Without another channel, or when the
+// server stops, it ends with its connection as any request does.
+func (c *conn) createContext(sid uint64) (context.Context, context.CancelFunc, func() bool) {
+	if c.dialect < Dialect300 || c.srv.cfg.DisableMultiChannel || c.base == nil {
+		ctx, cancel := context.WithCancel(c.ctx)
+		return ctx, cancel, func() bool { return true }
+	}
+	ctx, cancel := context.WithCancel(c.base)
+	stop := context.AfterFunc(c.ctx, func() {
+		if s := c.srv.sessions.get(sid); s == nil || !s.hasOtherLiveChannel(c) {
+			cancel()
+		}
+	})
+	return ctx, cancel, stop
+}
+
+// hasOtherLiveChannel reports whether s has an authenticated channel on a
+// live connection other than c.
+func (s *session) hasOtherLiveChannel(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.channels {
+		if ch.conn != c && ch.signer != nil && ch.conn.ctx.Err() == nil {
+			return true
+		}
+	}
+	return false
 }

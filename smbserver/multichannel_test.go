@@ -233,3 +233,85 @@ func TestMultichannelCapability(t *testing.T) {
 		}
 	}
 }
+
+// A CREATE waiting for a break survives the loss of its channel while the
+// session has another: a replay there finds it pending, then the open it
+// made ([MS-SMB2] 3.3.5.9.10; smbtorture replay.dhv2-pending2*).
+func TestMultichannelPendingCreateSurvivesChannel(t *testing.T) {
+	ts := startServer(t, nil)
+	holder := dialRaw(t, ts.addr, Dialect302)
+	hs := holder.login("test", "test123")
+	htid := holder.treeConnect(hs, "share")
+	resp := holder.roundTrip(hs.signer, holder.header(wire.CmdCreate, hs.id, htid), olCreate("pc.dat", wire.OplockLevelBatch, rw, shareAll))
+	expect(t, resp, wire.CmdCreate, wire.StatusSuccess)
+	var hc wire.CreateResponse
+	hc.Decode(resp)
+
+	client := guid()
+	a := dialRawGUID(t, ts.addr, Dialect302, client)
+	s := a.login("test", "test123")
+	tid := a.treeConnect(s, "share")
+	b := dialRawGUID(t, ts.addr, Dialect302, client)
+	sg2 := b.bind(s, "test", "test123")
+
+	g := guid()
+	req := withDH2Q(olCreate("pc.dat", 0, rw, shareAll), 0, g)
+	a.send(s.signer, message(a.header(wire.CmdCreate, s.id, tid), req))
+	expect(t, a.recvOne(), wire.CmdCreate, wire.StatusPending)
+	if !isBreak(t, holder.recvOne()) {
+		t.Fatal("holder got no break")
+	}
+	a.nc.Close()
+	// Wait until the server has cancelled the lost connection.
+	deadline := time.Now().Add(5 * time.Second)
+	for liveConns(ts) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("server has %d live connections, want 2", liveConns(ts))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	replay := func() []byte {
+		h := b.header(wire.CmdCreate, s.id, tid)
+		h.Flags |= wire.FlagReplayOperation
+		return b.roundTrip(sg2, h, req)
+	}
+	expect(t, replay(), wire.CmdCreate, wire.StatusFileNotAvailable)
+	ack := wire.OplockBreakAcknowledgment{OplockLevel: wire.OplockLevelII, FileID: hc.FileID}
+	expect(t, holder.roundTrip(hs.signer, holder.header(wire.CmdOplockBreak, hs.id, htid), &ack), wire.CmdOplockBreak, wire.StatusSuccess)
+	// The original completes on the server without a connection to
+	// answer on; the replay sees it pending until then.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		resp = replay()
+		if status(resp) != wire.StatusFileNotAvailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pending CREATE never completed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	expect(t, resp, wire.CmdCreate, wire.StatusSuccess)
+	var cr wire.CreateResponse
+	cr.Decode(resp)
+	if o := ts.srv.opens.get(cr.FileID.Volatile); o == nil || o.sess == nil || o.sess.id != s.id {
+		t.Fatal("the replay did not return an open of the session")
+	}
+	if cr.CreateAction != 1 { // FILE_OPENED
+		t.Fatalf("create action %d", cr.CreateAction)
+	}
+}
+
+// liveConns counts the server's connections not yet cancelled.
+func liveConns(ts *testServer) int {
+	ts.srv.connMu.Lock()
+	defer ts.srv.connMu.Unlock()
+	n := 0
+	for c := range ts.srv.conns {
+		if c.ctx.Err() == nil {
+			n++
+		}
+	}
+	return n
+}

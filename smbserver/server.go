@@ -29,6 +29,7 @@ type Server struct {
 	opens     *openTable
 	ol        *oplockRegistry // oplock.go
 	dh        durableTable    // durable.go
+	replays   replayTable     // replay.go
 	ntlm      *ntlm.Server
 	startTime time.Time
 	// sessionIDPrefix puts a per-process random value in the top bits of

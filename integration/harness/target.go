@@ -44,9 +44,16 @@ const TargetEnv = "SOFS_TEST_TARGET"
 // default options and returns it; the server is stopped when t ends.
 func FromEnv(t testing.TB) *Target {
 	t.Helper()
+	return FromEnvWith(t, SofsOptions{})
+}
+
+// FromEnvWith is FromEnv with the options sofs runs with; the reference
+// smbd ignores them.
+func FromEnvWith(t testing.TB, opts SofsOptions) *Target {
+	t.Helper()
 	switch name := os.Getenv(TargetEnv); name {
 	case "", "sofs":
-		return StartSofs(t, SofsOptions{})
+		return StartSofs(t, opts)
 	case "samba":
 		return StartSambaRef(t)
 	default:

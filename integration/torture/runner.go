@@ -23,8 +23,20 @@ func DefaultSuites() []string {
 		// Semantics suites (issue #3), added as each feature lands.
 		"smb2.oplock", "smb2.lease", "smb2.notify", "smb2.lock", "smb2.ioctl",
 		"smb2.durable-open", "smb2.durable-open-disconnect", "smb2.durable-v2-open", "smb2.durable-v2-delay",
+		"smb2.replay",
 	}
 }
+
+// caSuites run against a continuously available share: their tests need
+// persistent handles (smb2.replay.replay5 and the DH2Q persistent cases),
+// which sofs grants only there.
+var caSuites = map[string]bool{
+	"smb2.replay": true,
+}
+
+// NeedsCA reports whether suite runs against a continuously available
+// share.
+func NeedsCA(suite string) bool { return caSuites[suite] }
 
 // DefaultOptions returns the torture options Samba's selftest passes when
 // it runs these suites against smbd (source3/selftest/tests.py): share-mode
@@ -48,6 +60,9 @@ var slowSuites = map[string]time.Duration{
 	"smb2.oplock": 6 * time.Minute,
 	"smb2.lease":  8 * time.Minute,
 	"smb2.notify": 5 * time.Minute,
+	// smb2.replay's pending-open cases wait out 5 s client timeouts and
+	// break acknowledgements on purpose, about 10 s each.
+	"smb2.replay": 8 * time.Minute,
 }
 
 // killGrace bounds how long Run waits for output pipes after killing a

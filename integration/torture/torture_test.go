@@ -61,7 +61,7 @@ func TestSmbtorture(t *testing.T) {
 		t.Run(suite, func(t *testing.T) {
 			// A fresh server per suite: a suite that crashes or wedges the
 			// server must not turn the next suites' results into noise.
-			target := harness.FromEnv(t)
+			target := harness.FromEnvWith(t, harness.SofsOptions{CA: NeedsCA(suite)})
 			kf := expectations(t, target)
 			r := &Runner{Binary: bin, Target: target}
 			sr, err := r.Run(ctx, suite)
