@@ -23,7 +23,7 @@ func DefaultSuites() []string {
 		// Semantics suites (issue #3), added as each feature lands.
 		"smb2.oplock", "smb2.lease", "smb2.notify", "smb2.lock", "smb2.ioctl",
 		"smb2.durable-open", "smb2.durable-open-disconnect", "smb2.durable-v2-open", "smb2.durable-v2-delay",
-		"smb2.replay",
+		"smb2.replay", "smb2.multichannel",
 	}
 }
 
