@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"sofs.io/sofs/smbserver/wire"
@@ -174,5 +175,39 @@ func TestReplayPendingCreate(t *testing.T) {
 	cr.Decode(resp)
 	if cr.FileID != orig.FileID || cr.CreateAction != orig.CreateAction {
 		t.Fatalf("replay after completion: fid %v action %d, want %v %d", cr.FileID, cr.CreateAction, orig.FileID, orig.CreateAction)
+	}
+}
+
+// The channel sequence check on SMB 3.x READ and WRITE allocates nothing
+// (pipeline_test.go runs the same requests on 2.1, without it): neither on
+// the open's current sequence nor when every request moves to a newer one.
+func TestChannelSequenceAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	c, read, write, done := pipelineFixture(t, 4096)
+	defer done()
+	c.dialect = Dialect302
+	mid := uint64(3)
+	var csn uint16
+	for _, tc := range []struct {
+		name    string
+		frame   []byte
+		advance bool
+		want    float64
+	}{{"READ", read, false, 0}, {"WRITE", write, false, 2}, {"READ new sequence", read, true, 0}, {"WRITE new sequence", write, true, 2}} {
+		n := testing.AllocsPerRun(200, func() {
+			if tc.advance {
+				csn++
+			}
+			binary.LittleEndian.PutUint32(tc.frame[wire.OffStatus:], uint32(csn))
+			runFrame(t, c, tc.frame, &mid)
+		})
+		if n != tc.want {
+			t.Errorf("%s: %v allocations per request, want %v", tc.name, n, tc.want)
+		}
+	}
+	if o := c.srv.opens.get(1); o == nil || uint16(o.csn.Load()) != csn || o.csnOutstanding != 0 || o.csnPre != 0 {
+		t.Fatalf("open's channel sequence state after the run: %+v", o)
 	}
 }
