@@ -117,6 +117,10 @@ type Config struct {
 	// DisableOplocks grants no oplocks or leases on any share and does
 	// not advertise leasing.
 	DisableOplocks bool
+	// DisableMultiChannel stops advertising SMB2_GLOBAL_CAP_MULTI_CHANNEL
+	// and refuses session binding ([MS-SMB2] 3.3.5.5,
+	// IsMultiChannelCapable FALSE). Multichannel is on by default.
+	DisableMultiChannel bool
 }
 
 // Defaults for Config's limits.

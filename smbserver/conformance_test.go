@@ -97,12 +97,14 @@ func TestReauthResponsesSigned(t *testing.T) {
 	}
 }
 
-// Binding is refused with STATUS_REQUEST_NOT_ACCEPTED (no multichannel,
-// [MS-SMB2] 3.3.5.5), signed with the bound session's key when the request
-// verified with it, so that a signing client sees the status
-// (smb2.session.bind_negative_smb202/smb210*/smb3to2*).
+// With multichannel disabled, binding is refused with
+// STATUS_REQUEST_NOT_ACCEPTED ([MS-SMB2] 3.3.5.5), signed with the bound
+// session's key when the request verified with it, so that a signing
+// client sees the status (on 2.x the same happens with multichannel on:
+// smb2.session.bind_negative_smb202/smb210*/smb3to2*); a badly signed one
+// gets an unsigned ACCESS_DENIED.
 func TestBindingRefusedSigned(t *testing.T) {
-	ts := startServer(t, nil)
+	ts := startServer(t, func(c *Config) { c.DisableMultiChannel = true })
 	a := dialRaw(t, ts.addr, Dialect302)
 	s := a.login("test", "test123")
 	for _, d := range rawDialects {
@@ -123,7 +125,7 @@ func TestBindingRefusedSigned(t *testing.T) {
 			msg[wire.OffSignature] ^= 1
 			b.send(nil, msg)
 			resp = b.recvOne()
-			expect(t, resp, wire.CmdSessionSetup, wire.StatusRequestNotAccepted)
+			expect(t, resp, wire.CmdSessionSetup, wire.StatusAccessDenied)
 			if s.signer.Verify(resp) {
 				t.Fatal("refusal of a badly signed binding request was signed")
 			}

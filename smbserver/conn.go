@@ -40,6 +40,9 @@ type conn struct {
 	log    zerolog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+	// base is the server's context, which ctx derives from (see
+	// createContext in multichannel.go).
+	base context.Context
 
 	sendq sendQueue // see writeFrame
 
@@ -94,6 +97,7 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 	c.pins.cond.L = &c.pins.mu
 	c.sendq.space.L = &c.sendq.mu
 	c.pins.n = make(map[uint64]int)
+	c.base = ctx
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	// A CLOSE waiting for pins must not outlive the connection.
 	context.AfterFunc(c.ctx, func() {

@@ -20,6 +20,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	if err := req.Decode(r.msg); err != nil {
 		return wire.StatusInvalidParameter
 	}
+	defer c.replayEnd(r)                            // replay.go
 	if st, done := c.durableCreate(r, &req); done { // durable.go: reconnect, replay
 		return st
 	}
@@ -122,6 +123,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 		}
 	}
 	c.srv.opens.add(o)
+	o.csn.Store(uint32(r.hdr.ChannelSequence())) // replay.go: Open.ChannelSequence
 	r.sess.mu.Lock()
 	if r.sess.state != sessionValid {
 		r.sess.mu.Unlock()
@@ -157,6 +159,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 	}
 	c.createGranted(r, o, &req, &resp)  // oplock.go
 	c.durableGranted(r, o, &req, &resp) // durable.go
+	c.replayGranted(r, o, &resp)        // replay.go
 	r.out = resp.AppendTo(r.out)
 	return wire.StatusSuccess
 }

@@ -47,8 +47,21 @@ type request struct {
 	// r.sess (the final SESSION_SETUP of a binding).
 	signSess *session
 	// setupSess is the session a SESSION_SETUP worked on, for the preauth
-	// hash of its response.
+	// hash of its response; setupChan the channel a binding works on.
 	setupSess *session
+	setupChan *channel
+	// bindSess is the session a binding SESSION_SETUP names, found in the
+	// global table whether or not its signature verified; bindVerified
+	// says it did (multichannel.go).
+	bindSess     *session
+	bindVerified bool
+	// replayKey and replayEntry are the replay table entry of a DH2Q
+	// CREATE in progress; csnOpen and csnSeq the open whose channel
+	// sequence counts this request (replay.go).
+	replayKey   createKey
+	replayEntry *replayEntry
+	csnOpen     *open
+	csnSeq      uint16
 	// pinned is set while r holds a pin on open pinnedID (order.go).
 	pinned   bool
 	pinnedID uint64
@@ -224,9 +237,9 @@ func (c *conn) handleTransform(frame []byte, release func(), t *turn) error {
 	if sess == nil {
 		return fmt.Errorf("%w: transform for unknown session %#x", errDisconnect, sid)
 	}
-	dec := sess.decryptor()
+	dec := sess.decryptorFor(c) // multichannel.go: only on a bound channel
 	if dec == nil {
-		return fmt.Errorf("%w: transform for session %#x without keys", errDisconnect, sid)
+		return fmt.Errorf("%w: transform for session %#x without keys on this connection", errDisconnect, sid)
 	}
 	plain := c.srv.bufs.get(len(frame))
 	plain, err = dec.Open(plain, frame)
@@ -329,6 +342,11 @@ func (c *conn) process(r *request, first bool) (err error) {
 		// Nothing in the handler waits: the request runs under the
 		// connection's context and a CANCEL finds nothing to stop.
 		r.ctx = c.ctx
+	} else if h.Command == wire.CmdCreate {
+		var stop func() bool
+		r.ctx, r.cancel, stop = c.createContext(h.SessionID) // multichannel.go
+		defer stop()
+		defer r.cancel()
 	} else {
 		r.ctx, r.cancel = context.WithCancel(c.ctx)
 		defer r.cancel()
@@ -344,7 +362,7 @@ func (c *conn) process(r *request, first bool) (err error) {
 	// that its error response is signed like any other ([MS-SMB2]
 	// 3.3.4.1.1); clients that require signing reject unsigned errors.
 	if h.Command == wire.CmdSessionSetup && h.SessionID != 0 && isBindingRequest(r.msg) {
-		if st := c.refuseBinding(r); status == wire.StatusSuccess {
+		if st := c.lookupBinding(r); status == wire.StatusSuccess { // multichannel.go
 			status = st
 		}
 	} else if info.needSession || (h.Command == wire.CmdSessionSetup && h.SessionID != 0) ||
@@ -367,6 +385,9 @@ func (c *conn) process(r *request, first bool) (err error) {
 		r.out = c.srv.bufs.get(wire.HeaderSize + 1024)[:wire.HeaderSize]
 		c.pinOpen(r)
 		status = c.runHandler(info, r)
+		if r.csnOpen != nil {
+			r.csnOpen.channelSequenceDone(r.csnSeq) // replay.go
+		}
 		c.unpinOpen(r)
 	}
 	switch h.Command {

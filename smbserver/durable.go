@@ -244,17 +244,22 @@ func (c *conn) durableCreate(r *request, req *wire.CreateRequest) (wire.Status, 
 	if !dq.v2 {
 		return wire.StatusSuccess, false
 	}
-	if dq.app != ([16]byte{}) {
-		c.closeAppInstance(r, req, dq.app)
+	key := createKey{c.clientGUID, dq.q2.CreateGUID}
+	if st, done := c.replayLookup(r, req, &dq, key); done { // replay.go
+		return st, true
 	}
 	t := &c.srv.dh
 	t.mu.Lock()
 	var d *durableOpen
 	if t.byCreate != nil {
-		d = t.byCreate[createKey{c.clientGUID, dq.q2.CreateGUID}]
+		d = t.byCreate[key]
 	}
 	t.mu.Unlock()
 	if d == nil {
+		if dq.app != ([16]byte{}) {
+			c.closeAppInstance(r, req, dq.app)
+		}
+		c.replayBegin(r, key) // replay.go: a replay meanwhile waits
 		return wire.StatusSuccess, false
 	}
 	// [MS-SMB2] 3.3.5.9.10: an Open with this CreateGuid exists. A replay
@@ -265,8 +270,7 @@ func (c *conn) durableCreate(r *request, req *wire.CreateRequest) (wire.Status, 
 	if st := c.reattach(r, d, false); st != wire.StatusSuccess {
 		return st, true
 	}
-	r.out = d.reply.AppendTo(r.out)
-	return wire.StatusSuccess, true
+	return c.replayResponse(r, req, &dq, &d.reply, d.o, d), true // replay.go
 }
 
 // closeAppInstance closes the durable opens of the same file that an

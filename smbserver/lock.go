@@ -14,7 +14,8 @@ import (
 // handle closes (CLOSE, LOGOFF, TREE_DISCONNECT, connection loss).
 //
 // LockSequence replay detection (3.3.5.14) applies to resilient opens
-// (SMB 2.1 and 3.x) and durable or persistent ones (3.x); the buckets
+// (SMB 2.1 and 3.x), durable or persistent ones (3.x) and, when
+// multichannel is offered, every 3.x open; the buckets
 // live with the csv handle.
 
 // lockFlags are the valid flag combinations of a lock (not unlock)
@@ -143,7 +144,10 @@ func (c *conn) lockSequenced(o *open) bool {
 	if _, ok := resiliencyTimeout(o); ok { // fsctl_misc.go
 		return true
 	}
-	return c.dialect >= Dialect300 && c.srv.dh.get(o) != nil // durable.go
+	// On 3.x also every open when multichannel is offered: a client
+	// may resend a LOCK on another channel ([MS-SMB2] 3.3.5.14;
+	// smbtorture smb2.lock.replay_smb3_specification_multi).
+	return c.dialect >= Dialect300 && (c.srv.dh.get(o) != nil || c.serverCaps&wire.GlobalCapMultiChannel != 0) // durable.go
 }
 
 // openClosed reports whether o has been closed.

@@ -90,6 +90,7 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 	c.clientDialects = append([]uint16(nil), req.Dialects...)
 	resp.Capabilities |= c.leasingCap(dialect, req.ClientGUID) // oplock.go
 	resp.Capabilities |= persistentCap(dialect)                // durable.go
+	resp.Capabilities |= c.multiChannelCap(dialect)            // multichannel.go
 	c.serverCaps = resp.Capabilities
 	c.serverSecMode = resp.SecurityMode
 	c.negotiated = true
@@ -229,7 +230,11 @@ func (c *conn) updatePreauth(r *request) {
 	case wire.CmdSessionSetup:
 		if r.status == wire.StatusMoreProcessingRequired && r.setupSess != nil {
 			r.setupSess.mu.Lock()
-			r.setupSess.preauth.Update(r.out)
+			if r.setupChan != nil {
+				r.setupChan.preauth.Update(r.out) // a binding's own hash
+			} else {
+				r.setupSess.preauth.Update(r.out)
+			}
 			r.setupSess.mu.Unlock()
 		}
 	}

@@ -37,6 +37,21 @@ type open struct {
 	eaPos    int   // next EA of a FileFullEaInformation scan (ea.go)
 	mode     uint32
 	closed   bool
+
+	// Open.ChannelSequence, OutstandingRequestCount and
+	// OutstandingPreRequestCount ([MS-SMB2] 3.3.1.10; replay.go).
+	// csn is read without the lock on every request; it changes only
+	// under csnMu.
+	csnMu          sync.Mutex
+	csn            atomic.Uint32
+	csnOutstanding uint32
+	csnPre         uint32
+	// replayKey names the open in the replay table when its CREATE
+	// carried a DH2Q CreateGuid; replayable stays set until the client
+	// first uses the open (replay.go).
+	replayKey    createKey
+	hasReplayKey bool
+	replayable   atomic.Bool
 }
 
 // dirEntry is one listed name with its metadata.
@@ -127,6 +142,11 @@ func (c *conn) lookupOpen(r *request, id wire.FileID) (*open, wire.Status) {
 	if o.tree != r.tree {
 		return nil, wire.StatusFileClosed
 	}
+	if r.csnOpen == nil && c.dialect >= Dialect300 {
+		if st := c.verifyChannelSequence(r, o); st != wire.StatusSuccess { // replay.go
+			return nil, st
+		}
+	}
 	r.cs.fileID, r.cs.haveFileID = o.id, true
 	return o, wire.StatusSuccess
 }
@@ -143,6 +163,7 @@ func (s *Server) closeOpen(o *open) {
 	s.opens.remove(o.id.Volatile)
 	s.oplockClosed(o)
 	s.durableClosed(o)  // durable.go
+	s.replayClosed(o)   // replay.go
 	forgetResiliency(o) // fsctl_misc.go
 	if o.pipe != nil {
 		o.pipe.Close()

@@ -303,9 +303,7 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 		if o == nil {
 			continue
 		}
-		o.sess.mu.Lock()
-		c := o.sess.conn
-		o.sess.mu.Unlock()
+		c := o.sess.breakConn() // multichannel.go: any live channel
 		if lc != nil {
 			c = lc
 		}

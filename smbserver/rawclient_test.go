@@ -24,6 +24,8 @@ type rawConn struct {
 	br      *bufio.Reader
 	mid     uint64
 	dialect uint16
+	// serverCaps are the NEGOTIATE response's Capabilities.
+	serverCaps uint32
 }
 
 // rawSession is an authenticated session seen from the client.
@@ -36,18 +38,31 @@ type appender interface{ AppendTo([]byte) []byte }
 
 func dialRaw(t testing.TB, addr string, dialect uint16) *rawConn {
 	t.Helper()
+	var g [16]byte
+	rand.Read(g[:])
+	return dialRawGUID(t, addr, dialect, g)
+}
+
+// dialRawGUID is dialRaw with a given ClientGuid (the connections of one
+// multichannel client share it).
+func dialRawGUID(t testing.TB, addr string, dialect uint16, clientGUID [16]byte) *rawConn {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	c := &rawConn{t: t, nc: nc, br: bufio.NewReader(nc), dialect: dialect}
-	req := wire.NegotiateRequest{SecurityMode: wire.NegotiateSigningEnabled, Dialects: []uint16{dialect}}
-	rand.Read(req.ClientGUID[:])
+	req := wire.NegotiateRequest{SecurityMode: wire.NegotiateSigningEnabled, Dialects: []uint16{dialect}, ClientGUID: clientGUID}
 	resp := c.roundTrip(nil, c.header(wire.CmdNegotiate, 0, 0), &req)
 	if st := status(resp); st != wire.StatusSuccess {
 		t.Fatalf("negotiate: %v", st)
 	}
+	var nr wire.NegotiateResponse
+	if err := nr.Decode(resp); err != nil {
+		t.Fatal(err)
+	}
+	c.serverCaps = nr.Capabilities
 	return c
 }
 

@@ -83,7 +83,7 @@ func (c *conn) signResponse(r *request) {
 	if s == nil || r.hdr.Command == wire.CmdNegotiate {
 		return
 	}
-	sg := s.getSigner()
+	sg := s.responseSigner(c, r) // multichannel.go
 	if sg == nil {
 		return
 	}

@@ -29,6 +29,7 @@ type Server struct {
 	opens     *openTable
 	ol        *oplockRegistry // oplock.go
 	dh        durableTable    // durable.go
+	replays   replayTable     // replay.go
 	ntlm      *ntlm.Server
 	startTime time.Time
 	// sessionIDPrefix puts a per-process random value in the top bits of
@@ -136,10 +137,8 @@ func (s *Server) connClosed(c *conn) {
 	delete(s.conns, c)
 	s.connMu.Unlock()
 	for _, sess := range s.sessions.all() {
-		sess.mu.Lock()
-		mine := sess.conn == c
-		sess.mu.Unlock()
-		if mine {
+		// multichannel.go: a session outlives one of its channels.
+		if sess.dropChannel(c) {
 			s.connLost(sess) // durable.go: keeps durable opens
 		}
 	}

@@ -43,27 +43,23 @@ type session struct {
 	dec             smbcrypto.Decryptor
 	signingRequired bool
 	encryptData     bool
-	trees           map[uint32]*tree
-	nextTreeID      uint32
-	opens           map[uint64]*open // by volatile id
-}
-
-func (s *session) getSigner() smbcrypto.Signer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.signer
+	// signingAlg and cipher are those of the connection that set the
+	// session up; a binding must match them (multichannel.go).
+	signingAlg uint16
+	cipher     uint16
+	// channels are the connections bound to the session
+	// (Session.ChannelList, [MS-SMB2] 3.3.1.8), the first one the
+	// connection that set it up; conn is one of them (the oldest live).
+	channels   []*channel
+	trees      map[uint32]*tree
+	nextTreeID uint32
+	opens      map[uint64]*open // by volatile id
 }
 
 func (s *session) encryptor() smbcrypto.Encryptor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.enc
-}
-
-func (s *session) decryptor() smbcrypto.Decryptor {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dec
 }
 
 // encryptResponses reports whether r's response must be encrypted: the
@@ -112,6 +108,7 @@ func (t *sessionTable) get(id uint64) *session {
 // never 0 or all-ones (those mean "none" and "related").
 func (t *sessionTable) create(srv *Server, c *conn) *session {
 	s := &session{srv: srv, conn: c, created: time.Now(), dialect: c.dialect, trees: make(map[uint32]*tree), opens: make(map[uint64]*open), nextTreeID: 1}
+	s.channels = []*channel{{conn: c}}
 	s.preauth = c.preauth
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -154,12 +151,19 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 		return wire.StatusUserSessionDeleted
 	}
 	s.mu.Lock()
-	state, owner := s.state, s.conn
-	signer, required, encrypt := s.signer, s.signingRequired, s.encryptData
+	state := s.state
+	required, encrypt := s.signingRequired, s.encryptData
+	ch := s.channelOf(c)
+	var signer smbcrypto.Signer
+	bound := false
+	if ch != nil {
+		signer, bound = ch.signer, ch.bound
+	}
 	s.mu.Unlock()
-	if owner != c {
-		// Multichannel binding is not offered; a session is used only on
-		// the connection that set it up.
+	if ch == nil {
+		// [MS-SMB2] 3.3.5.2.9: the session is looked up in this
+		// connection's table; a session bound only to other connections
+		// does not exist here (binding goes through lookupBinding).
 		return wire.StatusUserSessionDeleted
 	}
 	r.sess = s
@@ -176,7 +180,11 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 					r.sess = nil
 					return wire.StatusAccessDenied
 				}
-			} else if required && state == sessionValid && r.hdr.Command != wire.CmdSessionSetup {
+			} else if required && state == sessionValid && (r.hdr.Command != wire.CmdSessionSetup || bound) {
+				// An unsigned SESSION_SETUP is tolerated on the
+				// session's first connection only (re-authentication
+				// by old clients); a bound channel has never been
+				// unsigned (smbtorture session.bind_negative_*).
 				return wire.StatusAccessDenied
 			}
 		}

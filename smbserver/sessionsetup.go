@@ -27,8 +27,10 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 		return wire.StatusInvalidParameter
 	}
 	if req.Flags&wire.SessionFlagBinding != 0 {
-		// Only reached with SessionId 0 (refuseBinding handles the rest).
-		return wire.StatusRequestNotAccepted
+		if r.hdr.SessionID == 0 {
+			return wire.StatusRequestNotAccepted
+		}
+		return c.handleBinding(r, &req) // multichannel.go
 	}
 	sess := r.sess
 	if r.hdr.SessionID == 0 {
@@ -156,6 +158,10 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 				return wire.StatusInternalError
 			}
 			sess.signer = sg
+			sess.signingAlg, sess.cipher = c.signingAlg, c.cipher
+			if ch := sess.channelOf(c); ch != nil {
+				ch.signer = sg
+			}
 			sess.signingRequired = cfg.RequireSigning || req.SecurityMode&wire.NegotiateSigningRequired != 0 || c.clientSecMode&wire.NegotiateSigningRequired != 0
 			if c.dialect >= Dialect300 && c.cipher != 0 {
 				enc, err1 := smbcrypto.NewEncryptor(c.cipher, keys.ServerOut)
@@ -244,35 +250,6 @@ func isNTLMNegotiate(b []byte) bool {
 	return len(b) >= 12 && string(b[:8]) == "NTLMSSP\x00" && b[8] == 1 && b[9] == 0 && b[10] == 0 && b[11] == 0
 }
 
-// isBindingRequest reports whether a SESSION_SETUP request asks to bind
-// an existing session to this connection (SMB2_SESSION_FLAG_BINDING).
-func isBindingRequest(msg []byte) bool {
-	const offFlags = wire.HeaderSize + 2
-	return len(msg) > offFlags && msg[offFlags]&wire.SessionFlagBinding != 0
-}
-
-// refuseBinding answers a session binding request. sofs does not offer
-// multichannel (IsMultiChannelCapable is FALSE), so [MS-SMB2] 3.3.5.5 has
-// every binding refused with STATUS_REQUEST_NOT_ACCEPTED. The session is
-// still looked up in the global table (3.3.5.2.4: a binding request is
-// verified with Session.SigningKey) so that the refusal can be signed: a
-// client that requires signing discards an unsigned one. The response is
-// signed only when the request's signature verified, so the refusal is no
-// signing oracle for a forged request.
-func (c *conn) refuseBinding(r *request) wire.Status {
-	s := c.srv.sessions.get(r.hdr.SessionID)
-	if s == nil || r.hdr.Flags&wire.FlagSigned == 0 {
-		return wire.StatusRequestNotAccepted
-	}
-	s.mu.Lock()
-	signer, valid := s.signer, s.state == sessionValid
-	s.mu.Unlock()
-	if valid && signer != nil && signer.Verify(r.msg) {
-		r.signSess = s
-	}
-	return wire.StatusRequestNotAccepted
-}
-
 // handleLogoff implements [MS-SMB2] 3.3.5.6.
 func (c *conn) handleLogoff(r *request) wire.Status {
 	var req wire.LogoffRequest
@@ -281,7 +258,9 @@ func (c *conn) handleLogoff(r *request) wire.Status {
 	}
 	// The response is signed with the session's key before it goes away.
 	r.signSess = r.sess
-	c.cancelAsync(r.sess.id, 0)
+	for _, cc := range r.sess.channelConns() { // multichannel.go
+		cc.cancelAsync(r.sess.id, 0)
+	}
 	c.srv.connLost(r.sess) // durable.go: Windows keeps durable opens across LOGOFF
 	resp := wire.LogoffResponse{}
 	r.out = resp.AppendTo(r.out)

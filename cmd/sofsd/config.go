@@ -22,6 +22,7 @@ type config struct {
 	Users          []userSpec
 	RequireSigning bool
 	Encrypt        bool
+	MultiChannel   bool
 	NodeName       string
 	EtcdClient     string
 	EtcdPeer       string
@@ -105,7 +106,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		}
 		c.Users = append(c.Users, u)
 	}
-	for name, dst := range map[string]*bool{"require-signing": &c.RequireSigning, "encrypt": &c.Encrypt} {
+	for name, dst := range map[string]*bool{"require-signing": &c.RequireSigning, "encrypt": &c.Encrypt, "multichannel": &c.MultiChannel} {
 		v, err := strconv.ParseBool(get(name))
 		if err != nil {
 			bad(name, fmt.Errorf("%q is not true or false", get(name)))

@@ -99,6 +99,12 @@ user: fileuser:pw
 		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Shares != nil || c.Users != nil {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
+	if !c.MultiChannel {
+		t.Error("multichannel is off by default")
+	}
+	if c, err := parseConfig([]string{"--data", "/d", "--multichannel=false"}, envOf(nil), host); err != nil || c.MultiChannel {
+		t.Errorf("--multichannel=false: %v, MultiChannel=%v", err, c.MultiChannel)
+	}
 	if got := netbiosName(c.NodeName); got != "NODE1" {
 		t.Errorf("netbiosName = %q", got)
 	}

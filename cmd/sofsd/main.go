@@ -165,8 +165,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		// Durable and persistent handle records live in etcd under the
 		// cluster prefix, owned by this node's name, so they survive a
 		// crash of the process (docs/architecture.md, handle persistence).
-		HandleStore: etcdhandles.New(etcd.Client(), namespace.Prefix),
-		HandleOwner: cfg.NodeName,
+		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
+		HandleOwner:         cfg.NodeName,
+		DisableMultiChannel: !cfg.MultiChannel,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)

@@ -43,6 +43,7 @@ var settings = []setting{
 	{"user", kindList, "", "user to create if absent: NAME:PASSWORD (repeatable; an existing user's password is never changed)"},
 	{"require-signing", kindBool, "true", "require SMB signing on every session"},
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
+	{"multichannel", kindBool, "true", "offer SMB3 multichannel (session binding over several connections)"},
 	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
 	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0"},
 	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0"},

@@ -61,15 +61,8 @@ func TestSmbtorture(t *testing.T) {
 		t.Run(suite, func(t *testing.T) {
 			// A fresh server per suite: a suite that crashes or wedges the
 			// server must not turn the next suites' results into noise.
-			// The share is continuously available, as the shares
-			// Hyper-V and SQL Server use: persistent handles, write
-			// through (issue #3). Like samba-ref.sh, the server also
-			// offers "hideunread" with access-based enumeration
-			// (smb2.acls.ACCESSBASED).
-			target := harness.FromEnvWith(t, harness.SofsOptions{
-				CA:        true,
-				ExtraArgs: []string{"--share", "hideunread=" + t.TempDir() + ",abe"},
-			})
+			// The options (a CA share among them) are SofsOptions'.
+			target := harness.FromEnvWith(t, SofsOptions(t.TempDir()))
 			kf := expectations(t, target)
 			r := &Runner{Binary: bin, Target: target}
 			sr, err := r.Run(ctx, suite)

@@ -81,6 +81,7 @@ const (
 	StatusNetworkSessionExpired       Status = 0xC000035C
 	StatusNotFound                    Status = 0xC0000225
 	StatusFileNotAvailable            Status = 0xC0000467
+	StatusRequestOutOfSequence        Status = 0xC000042A
 	StatusCannotDelete                Status = 0xC0000121
 	StatusFileRenamed                 Status = 0xC00000D5
 	StatusMediaWriteProtected         Status = 0xC00000A2

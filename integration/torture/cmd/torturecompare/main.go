@@ -97,8 +97,9 @@ type server struct {
 	stop   func()
 }
 
-// start launches a fresh server of the named kind.
-func start(ctx context.Context, name string) (*server, error) {
+// start launches a fresh server of the named kind for suite (sofs gets a
+// continuously available share for the suites that need one).
+func start(ctx context.Context, name, suite string) (*server, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	switch name {
@@ -107,8 +108,13 @@ func start(ctx context.Context, name string) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A continuously available share, as TestSmbtorture uses.
-		p, err := harness.LaunchSofs(ctx, harness.SofsOptions{Dir: dir, CA: true})
+		// The options TestSmbtorture uses (a CA share among them).
+		opts, err := torture.SofsOptionsIn(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		p, err := harness.LaunchSofs(ctx, opts)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -137,7 +143,7 @@ func start(ctx context.Context, name string) (*server, error) {
 // It gives up on the target if the first server cannot start.
 func runTarget(ctx context.Context, c *column, bin string, suites []string, timeout time.Duration) error {
 	for i, suite := range suites {
-		srv, err := start(ctx, c.name)
+		srv, err := start(ctx, c.name, suite)
 		if err != nil {
 			if i == 0 {
 				return err
