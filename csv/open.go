@@ -91,6 +91,8 @@ type Handle struct {
 	// first locks (locks.go).
 	lockOwner atomic.Uint64
 	lockSeq   lockSequences
+	// syncs batches the fdatasync calls of concurrent Syncs (syncbatch.go).
+	syncs syncBatcher
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent
