@@ -103,13 +103,16 @@ func (c *Config) defaults() {
 
 // Client is one connection and one session.
 type Client struct {
-	cfg     Config
-	nc      net.Conn
-	br      *bufio.Reader
-	wmu     sync.Mutex // serialises writes to nc
-	credits creditWindow
-	bufs    bufPool
-	calls   sync.Pool
+	cfg Config
+	nc  net.Conn
+	br  *bufio.Reader
+	wmu sync.Mutex  // serialises writes to nc
+	iov net.Buffers // guarded by wmu
+	// sent and recv count the bytes on the wire.
+	sent, recv atomic.Int64
+	credits    creditWindow
+	bufs       bufPool
+	calls      sync.Pool
 
 	pmu     sync.Mutex
 	pending map[uint64]*call
@@ -275,7 +278,7 @@ func chargeFor(n int) uint16 {
 // WRITE payload sent after the body; dst is a READ destination the reader
 // may fill directly. size is the payload the credit charge covers. The
 // caller must release the returned call.
-func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender, data, dst []byte, sealTree bool) (*call, error) {
+func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender, data [][]byte, dst []byte, sealTree bool) (*call, error) {
 	charge := chargeFor(size)
 	if c.Dialect == 0 {
 		charge = 0 // NEGOTIATE: no credit charge before the dialect is known
@@ -293,13 +296,19 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 	// the session does not sign (it protects the negotiated settings).
 	sign := !seal && c.sessionReady.Load() && cmd != wire.CmdSessionSetup && (c.sign || cmd == wire.CmdTreeConnect)
 	h := wire.Header{CreditCharge: charge, Command: cmd, Credits: req, MessageID: mid, TreeID: tid, SessionID: c.sessionID}
-	bp := c.bufs.get(4 + wire.HeaderSize + 1024 + len(data))
+	dataLen := 0
+	for _, d := range data {
+		dataLen += len(d)
+	}
+	bp := c.bufs.get(4 + wire.HeaderSize + 1024 + dataLen)
 	b := append((*bp)[:0], 0, 0, 0, 0)
 	b = h.AppendTo(b)
 	b = body.AppendTo(b)
 	if data != nil && (sign || seal) {
-		b = append(b, data...)
-		data = nil
+		for _, d := range data {
+			b = append(b, d...)
+		}
+		data, dataLen = nil, 0
 	}
 	msg := b[4:]
 	if sign {
@@ -331,7 +340,7 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 		}
 		c.bufs.put(sp)
 	} else {
-		binary.BigEndian.PutUint32(b, uint32(len(msg)+len(data)))
+		binary.BigEndian.PutUint32(b, uint32(len(msg)+dataLen))
 		werr = c.write(b, data)
 	}
 	*bp = b
@@ -364,15 +373,17 @@ func (c *Client) release(cl *call) {
 
 // write sends one frame: head and, when not nil, the WRITE payload after
 // it, in one writev.
-func (c *Client) write(head, data []byte) error {
+func (c *Client) write(head []byte, data [][]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if data == nil {
-		_, err := c.nc.Write(head)
+		n, err := c.nc.Write(head)
+		c.sent.Add(int64(n))
 		return err
 	}
-	bufs := net.Buffers{head, data}
-	_, err := bufs.WriteTo(c.nc)
+	c.iov = append(append(c.iov[:0], head), data...)
+	n, err := c.iov.WriteTo(c.nc)
+	c.sent.Add(n)
 	return err
 }
 
@@ -394,6 +405,7 @@ func (c *Client) readLoop() {
 			return
 		}
 		n := int(binary.BigEndian.Uint32(head[:4]))
+		c.recv.Add(int64(n) + 4)
 		if n < wire.HeaderSize || n > maxFrame {
 			c.fail(fmt.Errorf("fastclient: frame of %d bytes", n))
 			return
@@ -720,6 +732,9 @@ func (c *Client) sessionSetup() error {
 
 // Signing reports whether requests are signed (when not sealed).
 func (c *Client) Signing() bool { return c.sign }
+
+// WireBytes returns the bytes sent and received on the connection so far.
+func (c *Client) WireBytes() (sent, recv int64) { return c.sent.Load(), c.recv.Load() }
 
 // Credits returns the credits the client holds now.
 func (c *Client) Credits() uint32 { return c.credits.balance() }

@@ -3,6 +3,7 @@ package fastclient
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -157,6 +158,16 @@ func exercise(t *testing.T, addr string, m mode) {
 	}
 	if n, err := f.WriteAt(big, 0); err != nil || n != len(big) {
 		t.Fatalf("write: %d %v", n, err)
+	}
+	// One WRITE from several buffers (writev when plain).
+	half := c.MaxWrite / 2
+	vec := fill(2, c.MaxWrite)
+	if n, err := f.WriteVec(4096, vec[:half], vec[half:]); err != nil || n != len(vec) {
+		t.Fatalf("WriteVec: %d %v", n, err)
+	}
+	copy(big[4096:], vec)
+	if _, err := f.WriteVec(0, make([]byte, c.MaxWrite+1)); err == nil {
+		t.Error("WriteVec above MaxWrite accepted")
 	}
 	got := make([]byte, len(big))
 	if n, err := f.ReadAt(got, 0); err != nil || n != len(big) || !bytes.Equal(got, big) {
@@ -313,5 +324,39 @@ func TestSamba(t *testing.T) {
 	defer r.Stop()
 	t.Run("server-requires-signing-and-encryption", func(t *testing.T) {
 		exercise(t, r.Target.HostPort(), mode{name: "srv", share: "share", sign: true, seal: true, alg: wire.SigningAESGMAC, cipher: wire.CipherAES128GCM})
+	})
+}
+
+// FuzzParseIDBothDir: the directory-entry decoder never panics, and what
+// it accepts has names that fit the buffer.
+func FuzzParseIDBothDir(f *testing.F) {
+	entry := func(name string, next uint32) []byte {
+		u := utf16.Encode([]rune(name))
+		b := make([]byte, 104+2*len(u))
+		binary.LittleEndian.PutUint32(b, next)
+		binary.LittleEndian.PutUint32(b[60:], uint32(2*len(u)))
+		for i, x := range u {
+			binary.LittleEndian.PutUint16(b[104+2*i:], x)
+		}
+		return b
+	}
+	one := entry("a", 0)
+	f.Add(one)
+	two := append(entry("dir", 112), make([]byte, 2)...)
+	f.Add(append(two, entry("file.txt", 0)...))
+	f.Add([]byte{})
+	f.Add(make([]byte, 104))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := parseIDBothDir(nil, b)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, e := range out {
+			total += len(e.Name)
+		}
+		if total > 3*len(b) {
+			t.Fatalf("%d name bytes from a %d-byte buffer", total, len(b))
+		}
 	})
 }

@@ -82,7 +82,7 @@ func (t *Tree) Disconnect() error {
 	return cl.status()
 }
 
-func (t *Tree) do(cmd wire.Command, size int, body appender, data, dst []byte) (*call, error) {
+func (t *Tree) do(cmd wire.Command, size int, body appender, data [][]byte, dst []byte) (*call, error) {
 	return t.c.roundTrip(cmd, t.id, size, body, data, dst, t.seal)
 }
 
@@ -198,7 +198,8 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	for done < len(p) {
 		chunk := p[done:min(len(p), done+f.t.c.MaxWrite)]
 		req := wire.WriteRequest{Offset: uint64(off + int64(done)), FileID: f.id}
-		cl, err := f.t.do(wire.CmdWrite, len(chunk), &writeBody{req: &req, n: len(chunk)}, chunk, nil)
+		vec := [1][]byte{chunk}
+		cl, err := f.t.do(wire.CmdWrite, len(chunk), &writeBody{req: &req, n: len(chunk)}, vec[:], nil)
 		if err != nil {
 			return done, fmt.Errorf("fastclient: write %s: %w", f.name, err)
 		}
@@ -217,6 +218,36 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		done += len(chunk)
 	}
 	return done, nil
+}
+
+// WriteVec writes the concatenation of pieces at off as one WRITE
+// request (at most MaxWrite bytes in all): the pieces go to the socket
+// with writev, without being gathered into one buffer first.
+func (f *File) WriteVec(off int64, pieces ...[]byte) (int, error) {
+	n := 0
+	for _, p := range pieces {
+		n += len(p)
+	}
+	if n > f.t.c.MaxWrite {
+		return 0, fmt.Errorf("fastclient: write %s: %d bytes exceed MaxWrite %d", f.name, n, f.t.c.MaxWrite)
+	}
+	req := wire.WriteRequest{Offset: uint64(off), FileID: f.id}
+	cl, err := f.t.do(wire.CmdWrite, n, &writeBody{req: &req, n: n}, pieces, nil)
+	if err != nil {
+		return 0, fmt.Errorf("fastclient: write %s: %w", f.name, err)
+	}
+	defer f.t.c.release(cl)
+	var resp wire.WriteResponse
+	if err := cl.status(); err != nil {
+		return 0, fmt.Errorf("write %s: %w", f.name, err)
+	}
+	if err := resp.Decode(cl.msg); err != nil {
+		return 0, fmt.Errorf("fastclient: write %s: %w", f.name, err)
+	}
+	if int(resp.Count) != n {
+		return int(resp.Count), fmt.Errorf("fastclient: write %s: %d of %d bytes written", f.name, resp.Count, n)
+	}
+	return n, nil
 }
 
 // writeBody encodes a WRITE request's fixed part with Length n and no
