@@ -114,11 +114,12 @@ type Client struct {
 	bufs       bufPool
 	calls      sync.Pool
 
-	pmu     sync.Mutex
-	pending map[uint64]*call
-	dead    error
-	closed  chan struct{}
-	rdone   chan struct{}
+	pmu         sync.Mutex
+	pending     map[uint64]*call
+	maxInFlight int // the most requests ever waiting at once
+	dead        error
+	closed      chan struct{}
+	rdone       chan struct{}
 
 	// Fixed after Dial.
 	Dialect         uint16
@@ -327,6 +328,7 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 		return nil, err
 	}
 	c.pending[mid] = cl
+	c.maxInFlight = max(c.maxInFlight, len(c.pending))
 	c.pmu.Unlock()
 
 	var werr error
@@ -735,6 +737,14 @@ func (c *Client) Signing() bool { return c.sign }
 
 // WireBytes returns the bytes sent and received on the connection so far.
 func (c *Client) WireBytes() (sent, recv int64) { return c.sent.Load(), c.recv.Load() }
+
+// MaxInFlight returns the largest number of requests that were waiting
+// for their responses at the same time.
+func (c *Client) MaxInFlight() int {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.maxInFlight
+}
 
 // Credits returns the credits the client holds now.
 func (c *Client) Credits() uint32 { return c.credits.balance() }

@@ -206,6 +206,9 @@ func exercise(t *testing.T, addr string, m mode) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	if n := c.MaxInFlight(); n < 2 {
+		t.Errorf("at most %d request(s) in flight with %d goroutines", n, qd)
+	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
