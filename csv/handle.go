@@ -184,12 +184,23 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 
 // Sync makes written data durable: fdatasync for files (metadata needed
 // to read the data back, such as the size, is included by its contract),
-// fsync for directories.
+// fsync for directories. Concurrent Syncs of one handle share calls
+// (group commit, see syncBatcher): each returns after a sync that started
+// after it was called, so every write that completed before Sync is
+// covered.
 func (h *Handle) Sync() error {
 	if err := h.check("sync"); err != nil {
 		return err
 	}
 	defer h.release()
+	if err := h.syncs.do(h); err != nil {
+		return sysErr("sync", h.Path(), err)
+	}
+	return nil
+}
+
+// syncFD is one fsync or fdatasync of the descriptor, retried on EINTR.
+func (h *Handle) syncFD() error {
 	var err error
 	for range maxRetries {
 		if h.isDir {
@@ -201,10 +212,7 @@ func (h *Handle) Sync() error {
 			break
 		}
 	}
-	if err != nil {
-		return sysErr("sync", h.Path(), err)
-	}
-	return nil
+	return err
 }
 
 // checkData refuses size changes that need a writable file handle.

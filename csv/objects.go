@@ -271,6 +271,12 @@ func (t *MemoryObjectTable) AckLease(_ context.Context, id uint64, key LeaseKey,
 func (t *MemoryObjectTable) BreakRead(_ context.Context, id, openID uint64) ([]Break, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Every WRITE comes here. When no other holder caches reads the
+	// transition would change nothing, so skip the copy-on-write update:
+	// this keeps the WRITE path free of allocations.
+	if cur := t.objects[id]; cur != nil && !cur.readBreakNeeded(openID) {
+		return nil, nil
+	}
 	var out []Break
 	err := t.update(id, false, func(s *FileState) error {
 		out = s.BreakRead(openID, t.now())

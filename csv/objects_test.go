@@ -1,6 +1,7 @@
 package csv_test
 
 import (
+	"context"
 	"testing"
 
 	"sofs.io/sofs/csv"
@@ -9,4 +10,33 @@ import (
 
 func TestMemoryObjectTable(t *testing.T) {
 	csvtest.TestObjectTable(t, func(*testing.T) csv.ObjectTable { return csv.NewMemoryObjectTable() })
+}
+
+// TestBreakReadNoHolderAllocs checks that the WRITE path's read-caching
+// break check allocates nothing when no other open caches reads, and
+// still breaks a level II oplock once one exists.
+func TestBreakReadNoHolderAllocs(t *testing.T) {
+	ctx := context.Background()
+	tb := csv.NewMemoryObjectTable()
+	const id = 7
+	if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: 0x3, ShareAccess: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if bs, err := tb.BreakRead(ctx, id, 1); err != nil || len(bs) != 0 {
+			t.Fatalf("BreakRead: %v %v", bs, err)
+		}
+	}); n != 0 {
+		t.Errorf("BreakRead with no read holders: %v allocations, want 0", n)
+	}
+	if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: 7, Oplock: csv.OplockLevelII}); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := tb.BreakRead(ctx, id, 1)
+	if err != nil || len(bs) != 1 || bs[0].OpenID != 2 || bs[0].To != csv.CacheNone {
+		t.Fatalf("BreakRead with a level II holder: %+v %v", bs, err)
+	}
+	if _, err := tb.BreakRead(ctx, 99, 1); err == nil {
+		t.Error("BreakRead of an object that is not open succeeded")
+	}
 }

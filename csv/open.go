@@ -100,6 +100,8 @@ type Handle struct {
 	// base is, for a named stream, the open of the file the stream
 	// belongs to (stream.go); nil otherwise.
 	base *Handle
+	// syncs batches the fdatasync calls of concurrent Syncs (syncbatch.go).
+	syncs syncBatcher
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent

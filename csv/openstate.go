@@ -636,6 +636,30 @@ func (s *FileState) BreakRead(id uint64, now time.Time) []Break {
 	return out
 }
 
+// readBreakNeeded reports whether BreakRead(id, ...) would change s: some
+// level II oplock not already breaking, or some read lease other than the
+// writer's own. It mirrors BreakRead's skip conditions and allocates
+// nothing.
+func (s *FileState) readBreakNeeded(id uint64) bool {
+	var own *LeaseKey
+	if o := s.entry(id); o != nil && o.HasLease {
+		own = &o.Lease
+	}
+	for i := range s.Entries {
+		o := &s.Entries[i]
+		if !o.HasLease && o.Oplock == OplockLevelII && !o.Breaking {
+			return true
+		}
+	}
+	for i := range s.Leases {
+		l := &s.Leases[i]
+		if (own == nil || l.Key != *own) && l.State&CacheRead != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // ExpireBreaks ends every break started at or before cutoff whose holder
 // never acknowledged it ([MS-SMB2] 3.3.2.1 oplock break acknowledgment
 // timer): the oplock or lease is revoked (none).

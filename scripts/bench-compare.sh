@@ -5,7 +5,7 @@
 #
 # For each mode it starts sofsd (cmd/sofsd, one node, embedded etcd) and a throwaway smbd
 # (../shared/tools/samba-ref.sh) with matching settings, runs cmd/sofsbench against each with
-# the same client and workloads (BENCH_REPEAT times, alternating), and finally prints sofs/Samba
+# the same client (the harness's own fast client by default; BENCH_CLIENTS) and workloads (BENCH_REPEAT times, alternating), and finally prints sofs/Samba
 # ratios per workload and mode (markdown, also in $BENCH_OUT/compare.md).
 #
 # sofsd also gets --api-listen off (when it has the flag), so it opens no port outside the above.
@@ -19,6 +19,8 @@
 #
 # Environment (all optional):
 #   BENCH_MODES="plain signing encryption ca"   modes to run, in order
+#   BENCH_CLIENTS="fast"                        clients to run (fast, go-smb2 or both: "fast go-smb2");
+#                                               the comparison keeps each client's runs apart
 #   BENCH_REPEAT=2                              runs per server and mode (alternating); the comparison
 #                                               takes each workload's best run
 #   BENCH_OUT=/tmp/sofs-bench.<pid>             output directory (JSON per run, logs, compare.md)
@@ -54,6 +56,7 @@ CEIL_PORT="${BENCH_CEILING_PORT:-4619}"
 SAMBA_CA_EXTRA="${BENCH_SAMBA_CA_EXTRA:-strict sync = yes}"
 ENCRYPT="${BENCH_ENCRYPT:-share}"
 REPEAT="${BENCH_REPEAT:-2}"
+CLIENTS="${BENCH_CLIENTS:-fast}"
 SAMBA_REF="${SOFS_SAMBA_REF:-}"
 if [ -z "$SAMBA_REF" ]; then
     for c in /work/shared/tools/samba-ref.sh "$ROOT/../shared/tools/samba-ref.sh"; do
@@ -137,19 +140,25 @@ for mode in $MODES; do
     fi
 
     # Both servers stay up; runs alternate so that load from other work on
-    # the machine hits both alike. sync first so one run's dirty pages are
-    # not written back during the next.
+    # the machine hits both alike, and which server goes first alternates
+    # with the repetition: the first run after the servers start is the
+    # slowest (sequential writes most of all), whichever server it is.
+    # sync first so one run's dirty pages are not written back during the
+    # next.
     for rep in $(seq 1 "$REPEAT"); do
-        for srv in sofs samba; do
-            if [ "$srv" = sofs ]; then port="$SOFS_PORT"; dir="$sdir/share"; else port="$SAMBA_PORT"; dir="$sharedir"; fi
-            sync
-            log "[$mode] $srv run $rep/$REPEAT"
-            out="$OUT/$srv-$mode-$rep"
-            "$OUT/bin/sofsbench" -addr "127.0.0.1:$port" -local-dir "$dir" -server "$srv" -mode "$mode" \
-                -json "$out.json" -q "${SHORT[@]}" "${cargs[@]}" "${EXTRA[@]}" >"$out.txt" 2>&1 \
-                || log "[$mode] $srv: sofsbench reported failures (see $out.txt)"
-            cat "$out.txt"
-            [ -f "$out.json" ] && JSONS+=("$out.json")
+        order="sofs samba"; [ $((rep % 2)) -eq 0 ] && order="samba sofs"
+        for client in $CLIENTS; do
+            for srv in $order; do
+                if [ "$srv" = sofs ]; then port="$SOFS_PORT"; dir="$sdir/share"; else port="$SAMBA_PORT"; dir="$sharedir"; fi
+                sync
+                log "[$mode] $srv run $rep/$REPEAT, client $client"
+                out="$OUT/$srv-$mode-$client-$rep"
+                "$OUT/bin/sofsbench" -addr "127.0.0.1:$port" -local-dir "$dir" -server "$srv" -mode "$mode" -client "$client" \
+                    -json "$out.json" -q "${SHORT[@]}" "${cargs[@]}" "${EXTRA[@]}" >"$out.txt" 2>&1 \
+                    || log "[$mode] $srv: sofsbench reported failures (see $out.txt)"
+                cat "$out.txt"
+                [ -f "$out.json" ] && JSONS+=("$out.json")
+            done
         done
     done
     stop_sofs

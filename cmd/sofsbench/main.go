@@ -2,7 +2,7 @@
 // against any SMB server, compares saved runs, and measures the machine's
 // ceilings.
 //
-//	sofsbench -addr 127.0.0.1:4601 [-share share] [-sign] [-short] [-json out.json] [-server sofs -mode plain]
+//	sofsbench -addr 127.0.0.1:4601 [-share share] [-sign] [-client fast|go-smb2] [-short] [-json out.json] [-server sofs -mode plain]
 //	sofsbench compare [-subject sofs -reference samba] run1.json run2.json ...
 //	sofsbench ceilings [-addr 127.0.0.1:4619] [-json out.json]
 package main
@@ -65,7 +65,11 @@ func run(args []string) int {
 	list := fs.String("list", "", "comma-separated directory sizes to list")
 	listTime := fs.Duration("list-time", 0, "time bound of the repeated listings of one directory")
 	copyMiB := fs.Int64("copy-mib", 0, "size of the server-side copy in MiB")
-	credits := fs.Uint("credits", 0, fmt.Sprintf("client credit balance (Dialer.MaxCreditBalance, at least %d)", bench.MinCredits))
+	credits := fs.Uint("credits", 0, fmt.Sprintf("client credit balance (0: the client's default; go-smb2 needs at least %d)", bench.MinCredits))
+	client := fs.String("client", bench.ClientFast, "SMB client: "+strings.Join(bench.Clients, " | ")+" (fast: the project's own; go-smb2: github.com/cloudsoda/go-smb2, 1 MiB requests, AES-CMAC)")
+	ioMiB := fs.Int("io-mib", 0, "fast client: largest READ/WRITE in MiB (0: the server's maximum, at most 8)")
+	cipher := fs.String("cipher", "", "fast client: offer only this cipher (aes-128-gcm, aes-256-gcm, aes-128-ccm, aes-256-ccm)")
+	signAlg := fs.String("signing-alg", "", "fast client: offer only this signing algorithm (aes-gmac, aes-cmac)")
 	_ = fs.Parse(args)
 	if *addr == "" || fs.NArg() != 0 {
 		fs.Usage()
@@ -76,6 +80,7 @@ func run(args []string) int {
 		cfg = bench.ShortConfig()
 	}
 	cfg.Addr, cfg.Share, cfg.User, cfg.Password, cfg.RequireSigning, cfg.LocalDir = *addr, *share, *user, *pass, *sign, *localDir
+	cfg.Client, cfg.IOSize, cfg.Cipher, cfg.SigningAlg = *client, *ioMiB<<20, *cipher, *signAlg
 	if *workloads != "" {
 		cfg.Workloads = strings.Split(*workloads, ",")
 	}

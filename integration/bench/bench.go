@@ -1,8 +1,10 @@
 // Package bench is sofs's benchmark harness: a fixed set of workloads
 // (sequential and random I/O, metadata, directory listing, server-side
-// copy) driven through the github.com/cloudsoda/go-smb2 client against any
-// SMB server, so that sofs and a reference server are measured with the
-// same client, the same requests and the same verification.
+// copy) driven through one SMB client against any SMB server, so that
+// sofs and a reference server are measured with the same client, the same
+// requests and the same verification. The client is the project's own
+// fastclient (AES-GMAC signing, AES-GCM, requests up to 8 MiB, many in
+// flight) or github.com/cloudsoda/go-smb2 as a second opinion.
 //
 // Every byte read is compared with what was written (see pattern), every
 // loop is bounded both in operations and in time, and a workload the
@@ -13,15 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	smb2 "github.com/cloudsoda/go-smb2"
 )
 
 // Workload names, in the order Run runs them. Random writes run before
@@ -44,38 +42,47 @@ const (
 var AllWorkloads = []string{WSeqWrite, WSeqRead, WRandWrite1, WRandWrite32, WRandRead1, WRandRead32,
 	WMetaCreate, WMetaOpen, WMetaStat, WList, WCopy}
 
-// MinCredits is the smallest credit balance the client may ask for: the
-// library needs 16 credits per 1 MiB request and falls back to 64 KiB
-// requests below a balance of 64.
+// MinCredits is the smallest credit balance the go-smb2 client may ask
+// for: the library needs 16 credits per 1 MiB request and falls back to
+// 64 KiB requests below a balance of 64.
 const MinCredits = 64
 
 // Config is one benchmark run against one server.
 type Config struct {
 	// Addr is the server's host:port.
-	Addr            string
-	Share           string
-	User            string
-	Password        string `json:"-"`
-	RequireSigning  bool   // client sets SMB2_NEGOTIATE_SIGNING_REQUIRED
-	MaxCredits      uint16 // Dialer.MaxCreditBalance; at least MinCredits
-	LocalDir        string // optional: the share's backing directory, for fast fixture creation and cleanup
-	WorkDir         string // directory inside the share; a fresh name when empty
-	Workloads       []string
-	Streams         int           // sequential streams (goroutines on one session, one file each)
-	SeqBytes        int64         // total bytes written (and read back) by the sequential workloads
-	SeqTime         time.Duration // time bound of each sequential workload
-	RandFileBytes   int64         // size of the random-I/O file
-	RandTime        time.Duration // time bound of each random workload
-	RandMaxOps      int           // op bound of each random workload
-	QD              int           // queue depth of the deep random workloads (goroutines on one session)
-	MetaTime        time.Duration // time bound of each metadata workload
-	MetaMaxOps      int           // op bound of each metadata workload
-	MetaFiles       int           // existing files for open+close and stat
-	ListSizes       []int         // directory sizes to list
-	ListTime        time.Duration // time bound of the repeated listings of one directory (one listing always completes)
-	ListMaxRuns     int           // bound on listings of one directory
-	CopyBytes       int64         // bytes copied server-side, as files of up to 16 MiB
-	FixtureParallel int           // goroutines creating listing fixtures over SMB (when LocalDir is empty)
+	Addr           string
+	Share          string
+	User           string
+	Password       string `json:"-"`
+	RequireSigning bool   // client sets SMB2_NEGOTIATE_SIGNING_REQUIRED
+	MaxCredits     uint16 // credit balance the client asks for; 0: the client's default (go-smb2 128, fast 1024)
+	// Client is ClientFast (default) or ClientGoSMB2.
+	Client string
+	// IOSize caps the fast client's READ and WRITE requests (0: the
+	// server's maximum, at most 8 MiB); go-smb2 always uses 1 MiB.
+	IOSize int
+	// Cipher and SigningAlg restrict what the fast client offers
+	// ("aes-128-gcm", "aes-256-gcm", ...; "aes-gmac", "aes-cmac");
+	// empty offers all, fastest first.
+	Cipher, SigningAlg string
+	LocalDir           string // optional: the share's backing directory, for fast fixture creation and cleanup
+	WorkDir            string // directory inside the share; a fresh name when empty
+	Workloads          []string
+	Streams            int           // sequential streams (goroutines on one session, one file each)
+	SeqBytes           int64         // total bytes written (and read back) by the sequential workloads
+	SeqTime            time.Duration // time bound of each sequential workload
+	RandFileBytes      int64         // size of the random-I/O file
+	RandTime           time.Duration // time bound of each random workload
+	RandMaxOps         int           // op bound of each random workload
+	QD                 int           // queue depth of the deep random workloads (goroutines on one session)
+	MetaTime           time.Duration // time bound of each metadata workload
+	MetaMaxOps         int           // op bound of each metadata workload
+	MetaFiles          int           // existing files for open+close and stat
+	ListSizes          []int         // directory sizes to list
+	ListTime           time.Duration // time bound of the repeated listings of one directory (one listing always completes)
+	ListMaxRuns        int           // bound on listings of one directory
+	CopyBytes          int64         // bytes copied server-side, as files of up to 16 MiB
+	FixtureParallel    int           // goroutines creating listing fixtures over SMB (when LocalDir is empty)
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any) `json:"-"`
 }
@@ -84,7 +91,7 @@ type Config struct {
 // two-core machine.
 func DefaultConfig() Config {
 	return Config{
-		Share: "share", User: "test", Password: "test123", MaxCredits: 128,
+		Share: "share", User: "test", Password: "test123", Client: ClientFast,
 		Streams: 4, SeqBytes: 1 << 30, SeqTime: 10 * time.Second,
 		RandFileBytes: 64 << 20, RandTime: 2 * time.Second, RandMaxOps: 1 << 20, QD: 32,
 		MetaTime: 2 * time.Second, MetaMaxOps: 1 << 20, MetaFiles: 1000,
@@ -135,14 +142,18 @@ type Result struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Server   string    `json:"server"` // label, e.g. "sofs" or "samba"
-	Mode     string    `json:"mode"`   // label, e.g. "plain", "signing", "encryption", "ca"
-	Started  time.Time `json:"started"`
-	Config   Config    `json:"config"`
-	Host     Host      `json:"host"`
-	Results  []Result  `json:"results"`
-	WireSent int64     `json:"wire_sent_bytes"`
-	WireRecv int64     `json:"wire_recv_bytes"`
+	Server string `json:"server"` // label, e.g. "sofs" or "samba"
+	Mode   string `json:"mode"`   // label, e.g. "plain", "signing", "encryption", "ca"
+	// Client names the client that ran (Config.Client) and ClientInfo
+	// what it negotiated.
+	Client     string    `json:"client"`
+	ClientInfo string    `json:"client_info,omitempty"`
+	Started    time.Time `json:"started"`
+	Config     Config    `json:"config"`
+	Host       Host      `json:"host"`
+	Results    []Result  `json:"results"`
+	WireSent   int64     `json:"wire_sent_bytes"`
+	WireRecv   int64     `json:"wire_recv_bytes"`
 	// LoadBefore and LoadAfter are /proc/loadavg around the run: on a
 	// shared machine they tell a disturbed run from a clean one.
 	LoadBefore string `json:"loadavg_before,omitempty"`
@@ -204,8 +215,14 @@ func (c *Config) validate() error {
 	if c.Addr == "" {
 		return errors.New("bench: no server address")
 	}
-	if c.MaxCredits < MinCredits {
-		return fmt.Errorf("bench: MaxCredits %d below %d (the client would fall back to 64 KiB requests)", c.MaxCredits, MinCredits)
+	if c.Client == "" {
+		c.Client = ClientFast
+	}
+	if !slices.Contains(Clients, c.Client) {
+		return fmt.Errorf("bench: unknown client %q (have %s)", c.Client, strings.Join(Clients, ", "))
+	}
+	if c.Client == ClientGoSMB2 && c.MaxCredits != 0 && c.MaxCredits < MinCredits {
+		return fmt.Errorf("bench: MaxCredits %d below %d (go-smb2 would fall back to 64 KiB requests)", c.MaxCredits, MinCredits)
 	}
 	for _, w := range c.Workloads {
 		if !slices.Contains(AllWorkloads, w) {
@@ -237,38 +254,16 @@ func (c *Config) logf(format string, args ...any) {
 	}
 }
 
-// countConn counts the bytes that cross the client's TCP connection, which
-// tells a server-side copy from the library's silent fallback to copying
-// through the client.
-type countConn struct {
-	net.Conn
-	sent, recv *atomic.Int64
-}
-
-func (c countConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.recv.Add(int64(n))
-	return n, err
-}
-
-func (c countConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.sent.Add(int64(n))
-	return n, err
-}
-
 // runner holds one run's session and state.
 type runner struct {
-	cfg        Config
-	ctx        context.Context
-	sess       *smb2.Session
-	share      *smb2.Share
-	pat        *pattern
-	sent, recv atomic.Int64
-	rep        *Report
-	seq        *seqState
-	randReady  bool
-	metaReady  bool
+	cfg       Config
+	ctx       context.Context
+	cl        fsClient
+	pat       *pattern
+	rep       *Report
+	seq       *seqState
+	randReady bool
+	metaReady bool
 }
 
 // File ids for the pattern: each benchmark file's content is distinct.
@@ -287,13 +282,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, ctx: ctx, pat: newPattern(uint64(time.Now().UnixNano()))}
-	r.rep = &Report{Started: time.Now().UTC(), Config: cfg, Host: DescribeHost(), LoadBefore: loadavg()}
-	if err := r.connect(); err != nil {
+	r.rep = &Report{Started: time.Now().UTC(), Config: cfg, Host: DescribeHost(), LoadBefore: loadavg(), Client: cfg.Client}
+	cl, err := dial(ctx, &cfg)
+	if err != nil {
 		return nil, err
 	}
-	defer r.sess.Logoff()
-	defer r.share.Umount()
-	if err := r.share.Mkdir(cfg.WorkDir, 0o755); err != nil {
+	r.cl = cl
+	defer cl.Close()
+	r.rep.ClientInfo = cl.Describe()
+	cfg.logf("bench: client %s", r.rep.ClientInfo)
+	if err := r.cl.Mkdir(cfg.WorkDir); err != nil {
 		return nil, fmt.Errorf("bench: mkdir %s: %w", cfg.WorkDir, err)
 	}
 	type step struct {
@@ -332,35 +330,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.rep.Results = append(r.rep.Results, res)
 		}
 	}
-	r.rep.WireSent, r.rep.WireRecv = r.sent.Load(), r.recv.Load()
+	r.rep.WireSent, r.rep.WireRecv = r.cl.WireBytes()
 	r.rep.LoadAfter = loadavg()
 	return r.rep, r.cleanup()
-}
-
-func (r *runner) connect() error {
-	d := &smb2.Dialer{
-		MaxCreditBalance: r.cfg.MaxCredits,
-		Negotiator:       smb2.Negotiator{RequireMessageSigning: r.cfg.RequireSigning},
-		Initiator:        &smb2.NTLMInitiator{User: r.cfg.User, Password: r.cfg.Password},
-	}
-	dctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
-	defer cancel()
-	c, err := (&net.Dialer{}).DialContext(dctx, "tcp", r.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("bench: dial %s: %w", r.cfg.Addr, err)
-	}
-	s, err := d.DialConn(dctx, countConn{Conn: c, sent: &r.sent, recv: &r.recv}, r.cfg.Addr)
-	if err != nil {
-		c.Close()
-		return fmt.Errorf("bench: session setup with %s: %w", r.cfg.Addr, err)
-	}
-	sh, err := s.WithContext(r.ctx).Mount(r.cfg.Share)
-	if err != nil {
-		s.Logoff()
-		return fmt.Errorf("bench: tree connect %s: %w", r.cfg.Share, err)
-	}
-	r.sess, r.share = s, sh
-	return nil
 }
 
 // cleanup removes the work directory: locally when the backing directory
@@ -376,23 +348,23 @@ func (r *runner) cleanup() error {
 }
 
 func (r *runner) removeAll(dir string) error {
-	ents, err := r.share.ReadDir(dir)
+	ents, err := r.cl.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("bench: cleanup: list %s: %w", dir, err)
 	}
 	for _, e := range ents {
-		p := dir + `\` + e.Name()
-		if e.IsDir() {
+		p := dir + `\` + e.name
+		if e.isDir {
 			if err := r.removeAll(p); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := r.share.Remove(p); err != nil {
+		if err := r.cl.Remove(p); err != nil {
 			return fmt.Errorf("bench: cleanup: %w", err)
 		}
 	}
-	if err := r.share.Remove(dir); err != nil {
+	if err := r.cl.Remove(dir); err != nil {
 		return fmt.Errorf("bench: cleanup: %w", err)
 	}
 	return nil
@@ -410,7 +382,7 @@ func (r *runner) local(p string) string {
 
 // writeFile creates name with size bytes of file id's pattern (setup, not measured).
 func (r *runner) writeFile(name string, id, size int64) error {
-	f, err := r.share.Create(name)
+	f, err := r.cl.Create(name)
 	if err != nil {
 		return err
 	}
@@ -426,7 +398,7 @@ func (r *runner) writeFile(name string, id, size int64) error {
 
 // readVerify reads name (size bytes) through SMB and compares it with the pattern.
 func (r *runner) readVerify(name string, id, size int64) error {
-	f, err := r.share.Open(name)
+	f, err := r.cl.Open(name, false)
 	if err != nil {
 		return err
 	}

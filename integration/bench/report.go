@@ -12,8 +12,11 @@ import (
 
 // WriteTable prints one report as an aligned table.
 func WriteTable(w io.Writer, rep *Report) error {
-	fmt.Fprintf(w, "server=%s mode=%s addr=%s share=%s signing-required-by-client=%v started=%s\n",
-		rep.Server, rep.Mode, rep.Config.Addr, rep.Config.Share, rep.Config.RequireSigning, rep.Started.Format("2006-01-02T15:04:05Z"))
+	fmt.Fprintf(w, "server=%s mode=%s client=%s addr=%s share=%s signing-required-by-client=%v started=%s\n",
+		rep.Server, rep.Mode, rep.Client, rep.Config.Addr, rep.Config.Share, rep.Config.RequireSigning, rep.Started.Format("2006-01-02T15:04:05Z"))
+	if rep.ClientInfo != "" {
+		fmt.Fprintf(w, "client: %s\n", rep.ClientInfo)
+	}
 	if rep.LoadBefore != "" {
 		fmt.Fprintf(w, "loadavg before: %s, after: %s\n", rep.LoadBefore, rep.LoadAfter)
 	}
@@ -85,10 +88,11 @@ func Compare(w io.Writer, reps []*Report, subject, reference string) error {
 	var modes []string
 	groups := map[[2]string][]*Report{}
 	for _, r := range reps {
-		if !slices.Contains(modes, r.Mode) {
-			modes = append(modes, r.Mode)
+		m := modeLabel(r)
+		if !slices.Contains(modes, m) {
+			modes = append(modes, m)
 		}
-		k := [2]string{r.Mode, r.Server}
+		k := [2]string{m, r.Server}
 		groups[k] = append(groups[k], r)
 	}
 	by := map[[2]string]*Report{}
@@ -105,8 +109,14 @@ func Compare(w io.Writer, reps []*Report, subject, reference string) error {
 			continue
 		}
 		used = append(used, m)
-		fmt.Fprintf(w, "### mode: %s (best of %d %s and %d %s run(s))\n\n", m,
-			len(groups[[2]string{m, subject}]), subject, len(groups[[2]string{m, reference}]), reference)
+		fmt.Fprintf(w, "### mode: %s (best of %d %s and %d %s run(s), client %s)\n\n", m,
+			len(groups[[2]string{m, subject}]), subject, len(groups[[2]string{m, reference}]), reference, clientName(s))
+		for _, x := range []*Report{s, ref} {
+			if x.ClientInfo != "" {
+				fmt.Fprintf(w, "- %s: %s\n", x.Server, x.ClientInfo)
+			}
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "| workload | unit | %s | %s | %s/%s | %s p50/p99 us | %s p50/p99 us |\n", subject, reference, subject, reference, subject, reference)
 		fmt.Fprintf(w, "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, sr := range s.Results {
@@ -162,6 +172,22 @@ func Compare(w io.Writer, reps []*Report, subject, reference string) error {
 		fmt.Fprintf(w, "| %s | %s |\n", wl, strings.Join(cells, " | "))
 	}
 	return nil
+}
+
+// modeLabel names a report's column: the mode, with the client added
+// when it is not the default one, so runs of two clients stay apart.
+func modeLabel(r *Report) string {
+	if r.Client == "" || r.Client == ClientFast {
+		return r.Mode
+	}
+	return r.Mode + " (" + r.Client + ")"
+}
+
+func clientName(r *Report) string {
+	if r.Client == "" {
+		return "unrecorded"
+	}
+	return r.Client
 }
 
 func ok(r Result) bool { return r.Error == "" && r.Unsupported == "" }

@@ -2,10 +2,7 @@ package bench
 
 import (
 	"errors"
-
 	"fmt"
-	smb2 "github.com/cloudsoda/go-smb2"
-	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -15,18 +12,52 @@ import (
 )
 
 // seqState remembers how much each stream wrote, so seq-read reads back
-// exactly that (a time-bounded write may stop early).
+// exactly that (a time-bounded write may stop early), and the request size.
 type seqState struct {
 	written []int64
+	req     int64
 }
 
 var errNoSeqFiles = errors.New("seq-read needs seq-write to run first")
 
+// seqRequest is the size of one sequential request: the client's largest
+// (1 MiB for go-smb2; the server's MaxRead/MaxWrite up to 8 MiB for the
+// fast client), a multiple of BlockSize.
+func (r *runner) seqRequest() int64 {
+	return max(BlockSize, int64(r.cl.MaxIO())/BlockSize*BlockSize)
+}
+
+// writeBlocks writes the pattern's blocks [off, off+n) of file id with one
+// request: as separate buffers when the client can send them so (no
+// copy), else gathered into buf.
+func (r *runner) writeBlocks(f benchFile, id, off, n int64, buf []byte) error {
+	if n == BlockSize {
+		_, err := f.WriteAt(r.pat.at(id, off, BlockSize), off)
+		return err
+	}
+	if vw, ok := f.(vecWriter); ok {
+		pieces := make([][]byte, 0, n/BlockSize)
+		for o := off; o < off+n; o += BlockSize {
+			pieces = append(pieces, r.pat.at(id, o, BlockSize))
+		}
+		_, err := vw.WriteVec(off, pieces...)
+		return err
+	}
+	buf = buf[:0]
+	for o := off; o < off+n; o += BlockSize {
+		buf = append(buf, r.pat.at(id, o, BlockSize)...)
+	}
+	_, err := f.WriteAt(buf, off)
+	return err
+}
+
 // seqWrite: Streams goroutines on one session, each writing its own file
-// sequentially in 1 MiB requests, SeqBytes in total, bounded by SeqTime.
+// sequentially in requests of seqRequest bytes, SeqBytes in total,
+// bounded by SeqTime.
 func (r *runner) seqWrite() []Result {
 	n := r.cfg.Streams
-	per := max(BlockSize, r.cfg.SeqBytes/int64(n)/BlockSize*BlockSize)
+	req := r.seqRequest()
+	per := max(req, r.cfg.SeqBytes/int64(n)/req*req)
 	written := make([]int64, n)
 	errs := make([]error, n)
 	deadline := time.Now().Add(r.cfg.SeqTime)
@@ -34,15 +65,16 @@ func (r *runner) seqWrite() []Result {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			f, err := r.share.Create(r.path("seq" + strconv.Itoa(i)))
+			f, err := r.cl.Create(r.path("seq" + strconv.Itoa(i)))
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			id := int64(fileSeq + i)
+			var buf []byte
 			var off int64
-			for ; off < per && time.Now().Before(deadline); off += BlockSize {
-				if _, err := f.WriteAt(r.pat.at(id, off, BlockSize), off); err != nil {
+			for ; off < per && time.Now().Before(deadline); off += req {
+				if err := r.writeBlocks(f, id, off, req, buf); err != nil {
 					errs[i] = err
 					break
 				}
@@ -55,12 +87,12 @@ func (r *runner) seqWrite() []Result {
 	}
 	wg.Wait()
 	el := time.Since(start)
-	r.seq = &seqState{written: written}
+	r.seq = &seqState{written: written, req: req}
 	res := Result{Name: WSeqWrite, Unit: "MiB/s", Seconds: el.Seconds(),
-		Note: fmt.Sprintf("%d streams x 1 MiB requests, one session", n)}
+		Note: fmt.Sprintf("%d streams x %d MiB requests, one session", n, req>>20)}
 	for i := range n {
 		res.Bytes += written[i]
-		res.Ops += written[i] / BlockSize
+		res.Ops += written[i] / req
 	}
 	if err := errors.Join(errs...); err != nil {
 		res.Error = err.Error()
@@ -68,13 +100,14 @@ func (r *runner) seqWrite() []Result {
 	return []Result{res}
 }
 
-// seqRead reads back, in 1 MiB requests on the same streams, what seqWrite
-// wrote, verifying every byte; bounded by SeqTime.
+// seqRead reads back, in requests of the same size on the same streams,
+// what seqWrite wrote, verifying every byte; bounded by SeqTime.
 func (r *runner) seqRead() []Result {
 	if r.seq == nil {
 		return errResult(WSeqRead, errNoSeqFiles)
 	}
 	n := len(r.seq.written)
+	req := r.seq.req
 	read := make([]int64, n)
 	errs := make([]error, n)
 	deadline := time.Now().Add(r.cfg.SeqTime)
@@ -82,18 +115,18 @@ func (r *runner) seqRead() []Result {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			f, err := r.share.Open(r.path("seq" + strconv.Itoa(i)))
+			f, err := r.cl.Open(r.path("seq"+strconv.Itoa(i)), false)
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			defer f.Close()
 			id := int64(fileSeq + i)
-			buf := make([]byte, BlockSize)
+			buf := make([]byte, req)
 			var off int64
-			for ; off < r.seq.written[i] && time.Now().Before(deadline); off += BlockSize {
+			for ; off < r.seq.written[i] && time.Now().Before(deadline); off += req {
 				got, err := f.ReadAt(buf, off)
-				if got != BlockSize {
+				if int64(got) != req {
 					errs[i] = fmt.Errorf("short read at %d: %d bytes (%v)", off, got, err)
 					break
 				}
@@ -108,10 +141,10 @@ func (r *runner) seqRead() []Result {
 	wg.Wait()
 	el := time.Since(start)
 	res := Result{Name: WSeqRead, Unit: "MiB/s", Seconds: el.Seconds(),
-		Note: fmt.Sprintf("%d streams x 1 MiB requests, one session", n)}
+		Note: fmt.Sprintf("%d streams x %d MiB requests, one session", n, req>>20)}
 	for i := range n {
 		res.Bytes += read[i]
-		res.Ops += read[i] / BlockSize
+		res.Ops += read[i] / req
 	}
 	res.Verified = res.Bytes
 	if err := errors.Join(errs...); err != nil {
@@ -141,11 +174,7 @@ func (r *runner) random(wname string, write bool, qd int) []Result {
 	if err != nil {
 		return errResult(wname, err)
 	}
-	flag := os.O_RDONLY
-	if write {
-		flag = os.O_RDWR
-	}
-	f, err := r.share.OpenFile(name, flag, 0)
+	f, err := r.cl.Open(name, write)
 	if err != nil {
 		return errResult(wname, err)
 	}
@@ -232,24 +261,24 @@ func (r *runner) opLoop(name string, op func(i int) error) Result {
 // metaCreate: create a new file, write 4 KiB, close, delete; one op is all four.
 func (r *runner) metaCreate() []Result {
 	dir := r.path("mc")
-	if err := r.share.Mkdir(dir, 0o755); err != nil {
+	if err := r.cl.Mkdir(dir); err != nil {
 		return errResult(WMetaCreate, err)
 	}
 	data := r.pat.at(fileMeta, 0, 4096)
 	res := r.opLoop(WMetaCreate, func(i int) error {
 		p := dir + `\f` + strconv.Itoa(i)
-		f, err := r.share.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := r.cl.CreateNew(p)
 		if err != nil {
 			return err
 		}
-		if _, err := f.Write(data); err != nil {
+		if _, err := f.WriteAt(data, 0); err != nil {
 			f.Close()
 			return err
 		}
 		if err := f.Close(); err != nil {
 			return err
 		}
-		return r.share.Remove(p)
+		return r.cl.Remove(p)
 	})
 	res.Bytes = res.Ops * 4096
 	res.Note = "CREATE + WRITE 4 KiB + CLOSE, then delete (CREATE + SET_INFO disposition + CLOSE); queue depth 1"
@@ -262,11 +291,11 @@ func (r *runner) metaFiles() (string, error) {
 	if r.metaReady {
 		return dir, nil
 	}
-	if err := r.share.Mkdir(dir, 0o755); err != nil {
+	if err := r.cl.Mkdir(dir); err != nil {
 		return "", err
 	}
 	for i := range r.cfg.MetaFiles {
-		if err := r.share.WriteFile(dir+`\f`+strconv.Itoa(i), r.pat.at(fileMeta, 0, 4096), 0o644); err != nil {
+		if err := r.writeFile(dir+`\f`+strconv.Itoa(i), fileMeta, 4096); err != nil {
 			return "", fmt.Errorf("create metadata fixture: %w", err)
 		}
 	}
@@ -280,7 +309,7 @@ func (r *runner) metaOpen() []Result {
 		return errResult(WMetaOpen, err)
 	}
 	res := r.opLoop(WMetaOpen, func(i int) error {
-		f, err := r.share.Open(dir + `\f` + strconv.Itoa(i%r.cfg.MetaFiles))
+		f, err := r.cl.Open(dir+`\f`+strconv.Itoa(i%r.cfg.MetaFiles), false)
 		if err != nil {
 			return err
 		}
@@ -297,12 +326,12 @@ func (r *runner) metaStat() []Result {
 	}
 	res := r.opLoop(WMetaStat, func(i int) error {
 		p := dir + `\f` + strconv.Itoa(i%r.cfg.MetaFiles)
-		fi, err := r.share.Stat(p)
+		size, isDir, err := r.cl.Stat(p)
 		if err != nil {
 			return err
 		}
-		if fi.Size() != 4096 || fi.IsDir() {
-			return fmt.Errorf("stat %s: size %d dir %v, want a 4096-byte file", p, fi.Size(), fi.IsDir())
+		if size != 4096 || isDir {
+			return fmt.Errorf("stat %s: size %d dir %v, want a 4096-byte file", p, size, isDir)
 		}
 		return nil
 	})
@@ -330,7 +359,7 @@ func (r *runner) list() []Result {
 		var lat []time.Duration
 		for run := int32(1); int(run) <= r.cfg.ListMaxRuns && (run == 1 || time.Now().Before(deadline)); run++ {
 			t0 := time.Now()
-			ents, err := r.share.ReadDir(dir)
+			ents, err := r.cl.ReadDir(dir)
 			lat = append(lat, time.Since(t0))
 			if err == nil {
 				err = checkListing(ents, seen, run)
@@ -352,12 +381,12 @@ func (r *runner) list() []Result {
 
 // checkListing verifies that ents holds f0..f(n-1) exactly once each
 // (run numbers the listing so seen needs no reset).
-func checkListing(ents []os.FileInfo, seen []int32, run int32) error {
+func checkListing(ents []dirEntry, seen []int32, run int32) error {
 	if len(ents) != len(seen) {
 		return fmt.Errorf("listing returned %d entries, want %d", len(ents), len(seen))
 	}
 	for _, e := range ents {
-		nm := e.Name()
+		nm := e.name
 		i, err := strconv.Atoi(nm[min(1, len(nm)):])
 		if len(nm) < 2 || nm[0] != 'f' || err != nil || i < 0 || i >= len(seen) || seen[i] == run {
 			return fmt.Errorf("listing returned unexpected or repeated entry %q", nm)
@@ -392,7 +421,7 @@ func (r *runner) listFixture(dir string, n int) (string, error) {
 		}
 		return "in the backing directory", nil
 	}
-	if err := r.share.Mkdir(dir, 0o755); err != nil {
+	if err := r.cl.Mkdir(dir); err != nil {
 		return "", err
 	}
 	var next atomic.Int64
@@ -405,7 +434,7 @@ func (r *runner) listFixture(dir string, n int) (string, error) {
 				if i >= int64(n) || r.ctx.Err() != nil {
 					return
 				}
-				f, err := r.share.Create(dir + `\f` + strconv.FormatInt(i, 10))
+				f, err := r.cl.Create(dir + `\f` + strconv.FormatInt(i, 10))
 				if err == nil {
 					err = f.Close()
 				}
@@ -442,12 +471,12 @@ func (r *runner) copychunk() []Result {
 		}
 	}
 	res := Result{Name: WCopy, Unit: "MiB/s"}
-	sent0, recv0 := r.sent.Load(), r.recv.Load()
+	sent0, recv0 := r.cl.WireBytes()
 	start := time.Now()
 	var err error
 	for i, sz := range sizes {
 		var n int64
-		if n, err = r.copyOne(r.path("copy-src"+strconv.Itoa(i)), r.path("copy-dst"+strconv.Itoa(i))); err != nil {
+		if n, err = r.cl.Copy(r.path("copy-dst"+strconv.Itoa(i)), r.path("copy-src"+strconv.Itoa(i))); err != nil {
 			break
 		}
 		if n != sz {
@@ -458,7 +487,8 @@ func (r *runner) copychunk() []Result {
 		res.Ops++
 	}
 	res.Seconds = time.Since(start).Seconds()
-	wire := r.sent.Load() - sent0 + r.recv.Load() - recv0
+	sent1, recv1 := r.cl.WireBytes()
+	wire := sent1 - sent0 + recv1 - recv0
 	res.Note = fmt.Sprintf("%d file(s) of up to 16 MiB, 16 x 1 MiB chunks per FSCTL_SRV_COPYCHUNK; %d bytes crossed the wire", len(sizes), wire)
 	switch {
 	case unsupported(err):
@@ -479,42 +509,4 @@ func (r *runner) copychunk() []Result {
 		res.Verified += sz
 	}
 	return []Result{res}
-}
-
-// copyOne copies src to a new file dst (*File.WriteTo: server-side copy
-// when the server offers it).
-func (r *runner) copyOne(src, dst string) (int64, error) {
-	sf, err := r.share.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer sf.Close()
-	df, err := r.share.Create(dst)
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(df, sf)
-	if cerr := df.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
-}
-
-// NTSTATUS values a server returns for an FSCTL it does not implement.
-const (
-	statusInvalidDeviceRequest = 0xC0000010
-	statusNotSupported         = 0xC00000BB
-	statusNotImplemented       = 0xC0000002
-)
-
-func unsupported(err error) bool {
-	var re *smb2.ResponseError
-	if !errors.As(err, &re) {
-		return false
-	}
-	switch re.Code {
-	case statusInvalidDeviceRequest, statusNotSupported, statusNotImplemented:
-		return true
-	}
-	return false
 }
