@@ -377,6 +377,13 @@ func (c *conn) process(r *request, first bool) (err error) {
 			status = st
 		}
 	}
+	if h.Command == wire.CmdTreeConnect && status == wire.StatusSuccess && c.unsignedTreeConnect(r) {
+		// [MS-SMB2] 3.3.5.7: on 3.1.1 the TREE_CONNECT of a session that
+		// is neither anonymous nor guest MUST be signed (or sealed); its
+		// signature is what protects the negotiation once
+		// VALIDATE_NEGOTIATE_INFO is gone, so the server disconnects.
+		return fmt.Errorf("%w: unsigned TREE_CONNECT on a 3.1.1 session", errDisconnect)
+	}
 	if status == wire.StatusSuccess && info.needTree {
 		status = c.lookupTree(r)
 		r.treeOK = status == wire.StatusSuccess

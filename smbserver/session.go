@@ -198,6 +198,18 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 	return wire.StatusSuccess
 }
 
+// unsignedTreeConnect reports whether r, a TREE_CONNECT on its (looked up)
+// session, breaks [MS-SMB2] 3.3.5.7's rule for 3.1.1: neither signed nor
+// encrypted while the session is neither anonymous nor guest.
+func (c *conn) unsignedTreeConnect(r *request) bool {
+	if c.dialect != Dialect311 || r.encrypted || r.hdr.Flags&wire.FlagSigned != 0 || r.sess == nil {
+		return false
+	}
+	r.sess.mu.Lock()
+	defer r.sess.mu.Unlock()
+	return !r.sess.anonymous && !r.sess.guest
+}
+
 // lookupTree binds r to its tree connect.
 func (c *conn) lookupTree(r *request) wire.Status {
 	s := r.sess

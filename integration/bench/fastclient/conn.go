@@ -104,6 +104,9 @@ func (c *Config) defaults() {
 // Client is one connection and one session.
 type Client struct {
 	cfg Config
+	// unsignedTreeConnect breaks [MS-SMB2] 3.2.4.1.1 on purpose (tests of
+	// the server's 3.3.5.7 check only).
+	unsignedTreeConnect bool
 	nc  net.Conn
 	br  *bufio.Reader
 	wmu sync.Mutex  // serialises writes to nc
@@ -295,7 +298,7 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 	seal := c.sessionReady.Load() && c.enc != nil && (sealTree || c.sealSession || c.cfg.EncryptAll)
 	// [MS-SMB2] 3.2.4.1.1: on 3.1.1 a TREE_CONNECT is signed even when
 	// the session does not sign (it protects the negotiated settings).
-	sign := !seal && c.sessionReady.Load() && cmd != wire.CmdSessionSetup && (c.sign || cmd == wire.CmdTreeConnect)
+	sign := !seal && c.sessionReady.Load() && cmd != wire.CmdSessionSetup && (c.sign || (cmd == wire.CmdTreeConnect && !c.unsignedTreeConnect))
 	h := wire.Header{CreditCharge: charge, Command: cmd, Credits: req, MessageID: mid, TreeID: tid, SessionID: c.sessionID}
 	dataLen := 0
 	for _, d := range data {

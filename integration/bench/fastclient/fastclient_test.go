@@ -306,6 +306,29 @@ func TestWrongPassword(t *testing.T) {
 	}
 }
 
+// TestUnsignedTreeConnectDisconnects: on 3.1.1 a server must drop the
+// connection of a named user's session whose TREE_CONNECT is neither
+// signed nor sealed ([MS-SMB2] 3.3.5.7), however the session signs.
+func TestUnsignedTreeConnectDisconnects(t *testing.T) {
+	addr := startSofs(t, false)
+	c, err := Dial(context.Background(), addr, Config{User: "test", Password: "test123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Mount("share"); err != nil {
+		t.Fatalf("signed TREE_CONNECT: %v", err)
+	}
+	c.unsignedTreeConnect = true
+	_, err = c.Mount("share")
+	if err == nil {
+		t.Fatal("unsigned TREE_CONNECT on a 3.1.1 session accepted")
+	}
+	if _, ok := StatusOf(err); ok {
+		t.Fatalf("unsigned TREE_CONNECT answered (%v); want the connection dropped", err)
+	}
+}
+
 // TestSamba checks interoperability with the reference smbd in every mode:
 // plain, signing (client-required, and mandatory on the server, GMAC and
 // CMAC) and encryption (client-chosen, and required on the share).
