@@ -107,10 +107,10 @@ type Client struct {
 	// unsignedTreeConnect breaks [MS-SMB2] 3.2.4.1.1 on purpose (tests of
 	// the server's 3.3.5.7 check only).
 	unsignedTreeConnect bool
-	nc  net.Conn
-	br  *bufio.Reader
-	wmu sync.Mutex  // serialises writes to nc
-	iov net.Buffers // guarded by wmu
+	nc                  net.Conn
+	br                  *bufio.Reader
+	wmu                 sync.Mutex  // serialises writes to nc
+	iov                 net.Buffers // guarded by wmu
 	// sent and recv count the bytes on the wire.
 	sent, recv atomic.Int64
 	credits    creditWindow
