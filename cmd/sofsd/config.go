@@ -41,8 +41,11 @@ type config struct {
 	APITokenFile string
 	APITLSCert   string
 	APITLSKey    string
-	LogLevel     zerolog.Level
-	LogFormat    string
+	// DebugListen is the loopback address of the pprof endpoint; "" when
+	// off.
+	DebugListen string
+	LogLevel    zerolog.Level
+	LogFormat   string
 }
 
 // userSpec is a --user NAME:PASSWORD.
@@ -195,6 +198,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	if (c.APITLSCert == "") != (c.APITLSKey == "") {
 		bad("api-tls-cert", errors.New("api-tls-cert and api-tls-key must be given together"))
 	}
+	if c.DebugListen = get("debug-listen"); c.DebugListen != "" {
+		if err := checkLoopback(c.DebugListen); err != nil {
+			bad("debug-listen", err)
+		}
+	}
 	if c.LogLevel, err = zerolog.ParseLevel(get("log-level")); err != nil || get("log-level") == "" {
 		bad("log-level", fmt.Errorf("%q is not one of debug, info, warn, error", get("log-level")))
 	}
@@ -212,6 +220,19 @@ func checkHostPort(s string) error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
+	}
+	return nil
+}
+
+// checkLoopback accepts host:port whose host is a loopback IP: profiles
+// expose memory contents and cost CPU, and pprof has no authentication.
+func checkLoopback(s string) error {
+	if err := checkHostPort(s); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(s)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: host must be a loopback IP address (127.0.0.1 or ::1)", s)
 	}
 	return nil
 }

@@ -141,6 +141,8 @@ func TestConfigErrors(t *testing.T) {
 		{"join and endpoints", []string{"--data=/d", "--etcd-join=127.0.0.1:1", "--etcd-endpoints=127.0.0.1:2"}, nil, "", "exclude each other"},
 		{"cacert without endpoints", []string{"--data=/d", "--etcd-cacert=/ca.pem"}, nil, "", "only applies with etcd-endpoints"},
 		{"cert without key", []string{"--data=/d", "--etcd-endpoints=https://e:1", "--etcd-cert=/c.pem"}, nil, "", "together"},
+		{"debug not loopback", []string{"--data=/d", "--debug-listen=0.0.0.0:6060"}, nil, "", "--debug-listen"},
+		{"debug name", []string{"--data=/d", "--debug-listen=localhost:6060"}, nil, "", "loopback IP"},
 		{"unknown flag", []string{"--data=/d", "--nope"}, nil, "", "nope"},
 		{"stray arg", []string{"--data=/d", "extra"}, nil, "", "unexpected argument"},
 		{"unknown key", nil, nil, "data: /d\nshrae: a=/b\n", "unknown setting \"shrae\""},

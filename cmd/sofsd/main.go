@@ -208,6 +208,16 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 	}()
 
+	if cfg.DebugListen != "" {
+		stop, err := startDebug(apiCtx, cfg.DebugListen, log)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
+
 	// Join the membership: registered "joining" now, "up" once SMB serves.
 	fenced := new(atomic.Bool)
 	hooks := fenceHooks{func(f bool) {

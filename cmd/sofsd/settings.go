@@ -57,6 +57,7 @@ var settings = []setting{
 	{"api-token-file", kindString, "DATA/api-token", "bearer tokens the API accepts, one per line; created with a random token at first start; rotate by adding the new line, moving clients, then removing the old one"},
 	{"api-tls-cert", kindString, "", "PEM certificate: the API serves HTTPS when this and api-tls-key are set"},
 	{"api-tls-key", kindString, "", "PEM private key for api-tls-cert"},
+	{"debug-listen", kindString, "", "loopback address (127.0.0.1:PORT or [::1]:PORT) serving Go's /debug/pprof profiles, for performance work; unauthenticated, so loopback only; off when empty"},
 	{"log-level", kindString, "info", "log level: debug, info, warn, error"},
 	{"log-format", kindString, "json", "log format: json or console"},
 }
