@@ -130,7 +130,9 @@ func (c *conn) serve() {
 			c.log.Warn().Int("len", n).Int("max", c.maxFrame).Msg("frame length out of bounds; closing")
 			return
 		}
-		frame := c.srv.bufs.get(n)[:n]
+		// Room after the frame lets an encrypted one be decrypted in
+		// place (handleTransform).
+		frame := c.srv.bufs.get(n + smbcrypto.OpenInPlaceRoom)[:n]
 		if _, err := io.ReadFull(br, frame); err != nil {
 			c.srv.bufs.put(frame)
 			c.logReadErr(err)

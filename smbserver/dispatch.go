@@ -30,7 +30,11 @@ type request struct {
 	cs        *compoundState
 	last      bool // last message of its compound
 
-	out    []byte      // response under construction: header then body
+	out []byte // response under construction: header then body
+	// outBuf, when set, is the pooled buffer r.out was cut from, with
+	// smbcrypto.TransformHeaderSize bytes of room before r.out so that a
+	// large response (READ) can be sealed where it lies (send.go).
+	outBuf []byte
 	status wire.Status // final status
 	// async state: set once the request went async (interim sent).
 	asyncID uint64
@@ -241,13 +245,24 @@ func (c *conn) handleTransform(frame []byte, release func(), t *turn) error {
 	if dec == nil {
 		return fmt.Errorf("%w: transform for session %#x without keys on this connection", errDisconnect, sid)
 	}
-	plain := c.srv.bufs.get(len(frame))
-	plain, err = dec.Open(plain, frame)
-	if err != nil {
-		c.srv.bufs.put(plain)
-		return fmt.Errorf("%w: decrypt: %v", errDisconnect, err)
+	var plain []byte
+	if cap(frame)-len(frame) >= smbcrypto.OpenInPlaceRoom {
+		// The reader leaves room after every frame: decrypt over the
+		// ciphertext, so a large WRITE's data is never copied here. The
+		// plaintext lives as long as the frame, as unencrypted requests do.
+		plain, err = dec.OpenInPlace(frame)
+		if err != nil {
+			return fmt.Errorf("%w: decrypt: %v", errDisconnect, err)
+		}
+	} else {
+		plain = c.srv.bufs.get(len(frame))
+		plain, err = dec.Open(plain, frame)
+		if err != nil {
+			c.srv.bufs.put(plain)
+			return fmt.Errorf("%w: decrypt: %v", errDisconnect, err)
+		}
+		defer c.srv.bufs.put(plain)
 	}
-	defer c.srv.bufs.put(plain)
 	if len(plain) < 4 || le32(plain) != wire.ProtocolID {
 		return fmt.Errorf("%w: decrypted payload is not SMB2", errDisconnect)
 	}
@@ -311,8 +326,12 @@ func (c *conn) handleChain(buf []byte, encSess *session, release func(), t *turn
 // freeResps returns the buffers of the chain's responses to the pool.
 func (cs *compoundState) freeResps(c *conn) {
 	for _, r := range cs.resps {
-		c.srv.bufs.put(r.out)
-		r.out = nil
+		if r.outBuf != nil {
+			c.srv.bufs.put(r.outBuf)
+		} else {
+			c.srv.bufs.put(r.out)
+		}
+		r.out, r.outBuf = nil, nil
 	}
 	cs.resps = cs.resps[:0]
 }

@@ -7,6 +7,7 @@ import (
 
 	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/rpc"
+	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -115,8 +116,12 @@ func (c *conn) handleRead(r *request) wire.Status {
 		// Nothing can lie there: reading past any end of file.
 		return wire.StatusEndOfFile
 	}
+	// The data is read straight into the response, which is cut from a
+	// buffer with room for a transform header before it and the GCM tag
+	// after it: an encrypted response is then sealed where it lies.
 	c.srv.bufs.put(r.out)
-	r.out = c.srv.bufs.get(readResponseFixed + int(req.Length))
+	r.outBuf = c.srv.bufs.get(smbcrypto.TransformHeaderSize + readResponseFixed + int(req.Length) + smbcrypto.SealInPlaceRoom)
+	r.out = r.outBuf[smbcrypto.TransformHeaderSize:smbcrypto.TransformHeaderSize]
 	buf := r.out[:readResponseFixed+int(req.Length)]
 	n, err := o.handle.ReadAt(buf[readResponseFixed:], int64(req.Offset))
 	if err != nil && !errors.Is(err, io.EOF) {

@@ -50,6 +50,15 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 	}
 	if enc != nil {
 		if e := enc.encryptor(); e != nil {
+			if len(resps) == 1 {
+				if frame, ok := sealRoom(resps[0]); ok {
+					frame, err := e.SealInPlace(frame, enc.id)
+					if err != nil {
+						return err
+					}
+					return c.writeFrame(frame)
+				}
+			}
 			sealed := c.srv.bufs.get(totalLen(pieces) + smbcrypto.SealOverhead)
 			sealed, err := e.Seal(sealed, enc.id, pieces...)
 			if err != nil {
@@ -62,6 +71,18 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 		}
 	}
 	return c.writeFrame(pieces...)
+}
+
+// sealRoom returns r's response with the transform header's room before
+// it, when r was built for sealing in place (handleRead) and r.out still
+// lies in that buffer with room for the tag after it.
+func sealRoom(r *request) ([]byte, bool) {
+	const room = smbcrypto.TransformHeaderSize
+	if r.outBuf == nil || len(r.out) == 0 || cap(r.outBuf) < room+len(r.out)+smbcrypto.SealInPlaceRoom ||
+		&r.outBuf[room : room+1][0] != &r.out[0] {
+		return nil, false
+	}
+	return r.outBuf[:room+len(r.out)], true
 }
 
 func totalLen(p [][]byte) int {

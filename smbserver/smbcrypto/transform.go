@@ -79,6 +79,13 @@ type Encryptor interface {
 	// cap(dst)-len(dst) >= total plaintext + SealOverhead. The pieces must
 	// not overlap dst's spare capacity, which Seal overwrites.
 	Seal(dst []byte, sessionID uint64, plaintext ...[]byte) ([]byte, error)
+	// SealInPlace encrypts a message laid out for it: frame holds
+	// TransformHeaderSize bytes of room, then the plaintext, and has at
+	// least tagSize (16) bytes of spare capacity. It writes the transform
+	// header into the room and the ciphertext over the plaintext, and
+	// returns frame (same length). Large responses are built this way so
+	// that their data is never copied to be sealed.
+	SealInPlace(frame []byte, sessionID uint64) ([]byte, error)
 }
 
 // Decryptor opens transform messages ([MS-SMB2] 3.3.5.2.1.1).
@@ -90,7 +97,21 @@ type Decryptor interface {
 	// msg. It allocates nothing beyond the CCM stream state when
 	// cap(dst)-len(dst) >= len(msg).
 	Open(dst []byte, msg []byte) ([]byte, error)
+	// OpenInPlace is Open writing the plaintext over the ciphertext: it
+	// returns msg[TransformHeaderSize:] decrypted. It needs
+	// cap(msg)-len(msg) >= OpenInPlaceRoom (the GCM tag is moved there,
+	// after the ciphertext, where cipher.AEAD wants it) and fails with
+	// ErrMalformed otherwise. On failure msg's ciphertext may be
+	// destroyed.
+	OpenInPlace(msg []byte) ([]byte, error)
 }
+
+// OpenInPlaceRoom is the spare capacity OpenInPlace needs after a message,
+// and SealInPlaceRoom the one SealInPlace needs after a frame.
+const (
+	OpenInPlaceRoom = tagSize
+	SealInPlaceRoom = tagSize
+)
 
 // transformCipher implements both directions for one key. Exactly one of
 // gcm and ccm is set.
@@ -221,7 +242,38 @@ func (t *transformCipher) sealWithNonce(dst []byte, sessionID uint64, nonce *[16
 	start := len(dst)
 	dst = slices.Grow(dst, TransformHeaderSize+total+tagSize)
 	dst = dst[:start+TransformHeaderSize]
-	hdr := dst[start:]
+	for _, p := range plaintext {
+		dst = append(dst, p...)
+	}
+	if err := t.sealFrame(dst[start:], sessionID, nonce); err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
+// SealInPlace implements Encryptor.
+func (t *transformCipher) SealInPlace(frame []byte, sessionID uint64) ([]byte, error) {
+	total := len(frame) - TransformHeaderSize
+	if total <= 0 || total > maxOriginalSize || (t.ccm != nil && total > t.ccm.maxLen()) {
+		return frame, fmt.Errorf("%w: cannot seal a %d-byte message", ErrMalformed, max(total, 0))
+	}
+	if cap(frame)-len(frame) < tagSize {
+		return frame, fmt.Errorf("%w: no room for the tag after the message", ErrMalformed)
+	}
+	var nonce [16]byte
+	if err := t.nonces.next(nonce[:t.nonceSize]); err != nil {
+		return frame, err
+	}
+	return frame, t.sealFrame(frame, sessionID, &nonce)
+}
+
+// sealFrame writes the transform header into frame[:TransformHeaderSize]
+// and encrypts frame[TransformHeaderSize:] in place; frame needs tagSize
+// bytes of spare capacity for GCM's tag on its way into the header.
+func (t *transformCipher) sealFrame(frame []byte, sessionID uint64, nonce *[16]byte) error {
+	hdr := frame[:TransformHeaderSize]
+	body := frame[TransformHeaderSize:]
+	total := len(body)
 	binary.LittleEndian.PutUint32(hdr, transformProtocolID)
 	clear(hdr[offTfSignature:offTfNonce])
 	copy(hdr[offTfNonce:offTfOriginalSize], nonce[:])
@@ -229,10 +281,6 @@ func (t *transformCipher) sealWithNonce(dst []byte, sessionID uint64, nonce *[16
 	binary.LittleEndian.PutUint16(hdr[offTfOriginalSize+4:], 0) // Reserved
 	binary.LittleEndian.PutUint16(hdr[offTfFlags:], transformFlagEncrypted)
 	binary.LittleEndian.PutUint64(hdr[offTfSessionID:], sessionID)
-	for _, p := range plaintext {
-		dst = append(dst, p...)
-	}
-	body := dst[start+TransformHeaderSize:]
 	aad := hdr[offTfNonce:TransformHeaderSize]
 	n := hdr[offTfNonce : offTfNonce+t.nonceSize]
 	if t.gcm != nil {
@@ -240,12 +288,12 @@ func (t *transformCipher) sealWithNonce(dst []byte, sessionID uint64, nonce *[16
 		// the header's Signature field.
 		out := t.gcm.Seal(body[:0], n, body, aad)
 		copy(hdr[offTfSignature:offTfNonce], out[total:])
-		return dst, nil
+		return nil
 	}
 	if err := t.ccm.sealInPlace(hdr[offTfSignature:offTfNonce], n, body, aad); err != nil {
-		return dst[:start], fmt.Errorf("smbcrypto: seal: %w", err)
+		return fmt.Errorf("smbcrypto: seal: %w", err)
 	}
-	return dst, nil
+	return nil
 }
 
 // Open implements Decryptor.
@@ -277,4 +325,33 @@ func (t *transformCipher) Open(dst []byte, msg []byte) ([]byte, error) {
 		return dst[:start], err
 	}
 	return dst, nil
+}
+
+// OpenInPlace implements Decryptor.
+func (t *transformCipher) OpenInPlace(msg []byte) ([]byte, error) {
+	if _, err := parseTransform(msg); err != nil {
+		return nil, err
+	}
+	tag := msg[offTfSignature:offTfNonce]
+	aad := msg[offTfNonce:TransformHeaderSize]
+	n := msg[offTfNonce : offTfNonce+t.nonceSize]
+	ct := msg[TransformHeaderSize:]
+	if t.gcm != nil {
+		if cap(msg)-len(msg) < tagSize {
+			return nil, fmt.Errorf("%w: no room to open in place", ErrMalformed)
+		}
+		// cipher.AEAD wants ciphertext||tag: the tag is copied into the
+		// spare capacity after the ciphertext, which is then opened over
+		// itself (the AAD before it is only read).
+		sealed := msg[TransformHeaderSize : len(msg)+tagSize]
+		copy(sealed[len(ct):], tag)
+		if _, err := t.gcm.Open(ct[:0], n, sealed, aad); err != nil {
+			return nil, ErrAuthFailed
+		}
+		return ct, nil
+	}
+	if err := t.ccm.openInPlace(tag, n, ct, aad); err != nil {
+		return nil, err
+	}
+	return ct, nil
 }

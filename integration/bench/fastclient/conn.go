@@ -304,8 +304,16 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 	for _, d := range data {
 		dataLen += len(d)
 	}
-	bp := c.bufs.get(4 + wire.HeaderSize + 1024 + dataLen)
-	b := append((*bp)[:0], 0, 0, 0, 0)
+	// A sealed request is built after room for the frame length and the
+	// transform header and sealed where it lies (one copy of the data,
+	// into this buffer).
+	room := 4
+	if seal {
+		room += smbcrypto.TransformHeaderSize
+	}
+	bp := c.bufs.get(room + wire.HeaderSize + 1024 + dataLen + smbcrypto.SealInPlaceRoom)
+	b := (*bp)[:room]
+	clear(b)
 	b = h.AppendTo(b)
 	b = body.AppendTo(b)
 	if data != nil && (sign || seal) {
@@ -314,7 +322,7 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 		}
 		data, dataLen = nil, 0
 	}
-	msg := b[4:]
+	msg := b[room:]
 	if sign {
 		c.signer.Sign(msg)
 	}
@@ -336,14 +344,12 @@ func (c *Client) roundTrip(cmd wire.Command, tid uint32, size int, body appender
 
 	var werr error
 	if seal {
-		sp := c.bufs.get(len(msg) + smbcrypto.SealOverhead + 4)
-		out := append((*sp)[:0], 0, 0, 0, 0)
-		out, werr = c.enc.Seal(out, c.sessionID, msg)
+		var frame []byte
+		frame, werr = c.enc.SealInPlace(b[4:], c.sessionID)
 		if werr == nil {
-			binary.BigEndian.PutUint32(out, uint32(len(out)-4))
-			werr = c.write(out, nil)
+			binary.BigEndian.PutUint32(b, uint32(len(frame)))
+			werr = c.write(b, nil)
 		}
-		c.bufs.put(sp)
 	} else {
 		binary.BigEndian.PutUint32(b, uint32(len(msg)+dataLen))
 		werr = c.write(b, data)
@@ -432,26 +438,24 @@ func (c *Client) readFrame(n int, head []byte) error {
 	}
 	if binary.LittleEndian.Uint32(head) != wire.ProtocolID {
 		// A transform header (or garbage, which Open rejects).
-		bp := c.bufs.get(n)
+		// Room after the frame lets it be decrypted in place.
+		bp := c.bufs.get(n + smbcrypto.OpenInPlaceRoom)
 		b := append((*bp)[:0], head[:first]...)
 		b = b[:n]
 		if _, err := io.ReadFull(c.br, b[first:]); err != nil {
 			return fmt.Errorf("fastclient: receive: %w", err)
 		}
+		*bp = b
 		if !c.sessionReady.Load() || c.dec == nil {
 			c.bufs.put(bp)
 			return errors.New("fastclient: encrypted frame before keys exist")
 		}
-		pp := c.bufs.get(n)
-		plain, err := c.dec.Open((*pp)[:0], b)
-		*bp = b
-		c.bufs.put(bp)
+		plain, err := c.dec.OpenInPlace(b)
 		if err != nil {
-			c.bufs.put(pp)
+			c.bufs.put(bp)
 			return fmt.Errorf("fastclient: decrypt: %w", err)
 		}
-		*pp = plain
-		return c.deliver(pp, plain, true)
+		return c.deliver(bp, plain, true)
 	}
 	if first == headRead && c.tryDirect(n, head) {
 		return nil
