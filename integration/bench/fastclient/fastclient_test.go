@@ -56,14 +56,20 @@ func (users) NTHash(u string) ([16]byte, bool) {
 // startSofs runs the protocol engine in process with shares "share" and
 // "enc" (encryption required).
 func startSofs(t *testing.T, requireSigning bool) string {
+	return startSofsWith(t, func(c *smbserver.Config) { c.RequireSigning = requireSigning })
+}
+
+// startSofsWith is startSofs with the configuration changed by mutate.
+func startSofsWith(t *testing.T, mutate func(*smbserver.Config)) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := smbserver.Config{
 		Logger: zerolog.Nop(),
 		Shares: shares{{Name: "share", Path: dir}, {Name: "enc", Path: dir, EncryptData: true}},
-		Users:  users{}, RequireSigning: requireSigning,
+		Users:  users{},
 	}
 	cfg.ServerGUID[0] = 0xfa
+	mutate(&cfg)
 	srv, err := smbserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +181,11 @@ func exercise(t *testing.T, addr string, m mode) {
 	}
 	if n, err := f.ReadAt(make([]byte, 10), int64(len(big))+100); n != 0 || err == nil {
 		t.Errorf("read past EOF: %d %v", n, err)
+	}
+	// A full-size READ across the end of file returns what is there.
+	tail := make([]byte, c.MaxRead)
+	if n, err := f.readOnce(tail, int64(len(big))-1000); err != nil || n != 1000 || !bytes.Equal(tail[:n], big[len(big)-1000:]) {
+		t.Errorf("read across EOF: %d bytes, %v", n, err)
 	}
 
 	// 32 requests in flight on the one handle, answered in any order.
@@ -296,6 +307,7 @@ func TestSofs(t *testing.T) {
 	t.Run("server-requires-signing", func(t *testing.T) {
 		exercise(t, startSofs(t, true), mode{name: "srvsign", share: "share", sign: true, alg: wire.SigningAESGMAC})
 	})
+
 }
 
 func TestWrongPassword(t *testing.T) {
