@@ -123,7 +123,7 @@ func (c *conn) handleRead(r *request) wire.Status {
 	r.outBuf = c.srv.bufs.get(smbcrypto.TransformHeaderSize + readResponseFixed + int(req.Length) + smbcrypto.SealInPlaceRoom)
 	r.out = r.outBuf[smbcrypto.TransformHeaderSize:smbcrypto.TransformHeaderSize]
 	buf := r.out[:readResponseFixed+int(req.Length)]
-	n, err := o.handle.ReadAt(buf[readResponseFixed:], int64(req.Offset))
+	n, err := c.srv.readAt(o.handle, buf[readResponseFixed:], int64(req.Offset))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return c.mapErr(err)
 	}

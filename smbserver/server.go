@@ -43,6 +43,9 @@ type Server struct {
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
 	wg     sync.WaitGroup
+	// readSlices hands slices of large READs to idle slice readers
+	// (readslice.go); unbuffered, so a busy server reads them inline.
+	readSlices chan *readSlice
 }
 
 // New validates cfg and returns a server ready to Serve.
@@ -64,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		sessionIDPrefix: (binary.LittleEndian.Uint64(pfx[:]) &^ 0xFFFFFFFF) &^ (1 << 63),
 		volumes:         make(map[string]*csv.Volume),
 		conns:           make(map[*conn]struct{}),
+		readSlices:      make(chan *readSlice),
 	}
 	s.ntlm = ntlm.NewServer(ntlm.Config{
 		NetBIOSDomain:   strings.ToUpper(cfg.Domain),
@@ -91,6 +95,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer s.wg.Wait()
+	// The slice readers end with this Serve however it returns (cancelled
+	// before the Wait above, as defers run last first).
+	sctx, stopSlicers := context.WithCancel(ctx)
+	defer stopSlicers()
+	s.runReadSlicers(sctx)
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
