@@ -89,6 +89,7 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 	c.clientSecMode = req.SecurityMode
 	c.clientDialects = append([]uint16(nil), req.Dialects...)
 	resp.Capabilities |= c.leasingCap(dialect, req.ClientGUID) // oplock.go
+	resp.Capabilities |= c.dirLeasingCap(dialect)              // oplock.go
 	resp.Capabilities |= persistentCap(dialect)                // durable.go
 	resp.Capabilities |= c.multiChannelCap(dialect)            // multichannel.go
 	c.serverCaps = resp.Capabilities
