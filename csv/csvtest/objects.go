@@ -121,4 +121,5 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		}
 	})
 	testOpenState(t, newTable)
+	testDirectoryLeases(t, newTable)
 }
