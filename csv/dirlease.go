@@ -20,9 +20,12 @@ import (
 // written, every lease on the directory breaks to none ([MS-FSA] 2.1.4.12:
 // with PARENT_OBJECT the break state is read and write caching, so R goes
 // to none without an acknowledgment and RH goes to none with one). The
-// change never waits for these breaks: [MS-FSA] sets NeedToWait only for
-// breaks of write or handle caching the operation itself conflicts with,
-// and a parent break is neither.
+// change never waits for these breaks: in [MS-FSA] 2.1.4.12 an operation
+// waits for a break of handle caching it needs, or of an exclusive
+// oplock, and the parent break takes neither from a directory (its lease
+// holds no W, and the break state has no H). Samba's
+// smb2.dirlease.unlink_different_* cases, written against Windows, see
+// the CLOSE that removes a child answered before they acknowledge.
 //
 // The exception is the lease whose key the changing open names as its
 // ParentLeaseKey ([MS-FSA] 2.1.4.12.2: with PARENT_OBJECT the operation's
