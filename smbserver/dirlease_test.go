@@ -320,6 +320,18 @@ func TestDirectoryLeaseHandleBreak(t *testing.T) {
 	req.CreateDisposition = 1
 	b.sendCreate(req)
 	expect(t, b.recvOne(), wire.CmdCreate, wire.StatusObjectNameNotFound)
+
+	// A rename of the directory through an open with a lease of its own
+	// breaks a's H first and completes after the acknowledgment.
+	cr = a.createOK(withLease(dirCreate("rn", listDir, shareAll), leaseV2(kd, rhLease, nil)))
+	mv := b.createOK(withLease(dirCreate("rn", accessDelete|listDir, shareAll), leaseV2([16]byte{0xB3}, rhLease, nil)))
+	si := wire.SetInfoRequest{InfoType: wire.InfoFile, FileInfoClass: fscc.FileRenameInformation, FileID: mv.FileID, Buffer: renameBuf("rn2", false)}
+	b.send(nil, message(b.header(wire.CmdSetInfo, b.s.id, b.tid), &si))
+	expect(t, b.recvOne(), wire.CmdSetInfo, wire.StatusPending)
+	expectHandleBreak(t, a, kd)
+	expect(t, b.recvOne(), wire.CmdSetInfo, wire.StatusSuccess)
+	b.close(mv.FileID)
+	a.close(cr.FileID)
 }
 
 // TestDirectoryLeaseNotDurable: directories get leases but no durable
