@@ -41,6 +41,15 @@ func leaseV2(k [16]byte, state uint32, parent *[16]byte) wire.Lease {
 	return l
 }
 
+// dlConnect is olConnect for a client that offers directory leasing in
+// its NEGOTIATE, as Windows clients (and smbtorture) do.
+func dlConnect(t *testing.T, ts *testServer, dialect uint16) *olClient {
+	t.Helper()
+	c := dialRawCaps(t, ts.addr, dialect, guid(), wire.GlobalCapLeasing|wire.GlobalCapDirectoryLeasing)
+	s := c.login("test", "test123")
+	return &olClient{rawConn: c, s: s, tid: c.treeConnect(s, "share")}
+}
+
 // noBreak checks that nothing waits on c's connection ahead of an ECHO's
 // answer.
 func noBreak(t *testing.T, c *olClient, what string) {
@@ -108,7 +117,7 @@ func basicWriteTime(ft uint64) []byte {
 
 func TestDirectoryLeaseGrant(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
-	a := olConnect(t, ts, Dialect302)
+	a := dlConnect(t, ts, Dialect302)
 	if a.serverCaps&wire.GlobalCapDirectoryLeasing == 0 {
 		t.Fatalf("3.0.2 capabilities %#x lack DIRECTORY_LEASING", a.serverCaps)
 	}
@@ -149,7 +158,7 @@ func TestDirectoryLeaseGrant(t *testing.T) {
 	// SMB 2.1: no DIRECTORY_LEASING, and a lease request on a directory
 	// is answered without a lease ([MS-SMB2] 3.3.5.9.8); files still get
 	// theirs.
-	b := olConnect(t, ts, Dialect210)
+	b := dlConnect(t, ts, Dialect210)
 	if b.serverCaps&wire.GlobalCapDirectoryLeasing != 0 || b.serverCaps&wire.GlobalCapLeasing == 0 {
 		t.Fatalf("2.1 capabilities %#x", b.serverCaps)
 	}
@@ -164,9 +173,21 @@ func TestDirectoryLeaseGrant(t *testing.T) {
 	}
 	b.close(cr.FileID)
 
+	// A 3.x client that does not offer directory leasing gets neither
+	// the capability nor a lease on a directory.
+	d := olConnect(t, ts, Dialect302)
+	if d.serverCaps&wire.GlobalCapDirectoryLeasing != 0 || d.serverCaps&wire.GlobalCapLeasing == 0 {
+		t.Fatalf("capabilities %#x to a client without DIRECTORY_LEASING", d.serverCaps)
+	}
+	cr = d.createOK(withLease(dirCreate("g", listDir, shareAll), leaseV2([16]byte{0x23}, 7, nil)))
+	if cr.OplockLevel != wire.OplockLevelNone || hasContext(cr, wire.CreateContextRequestLease) != nil {
+		t.Fatalf("directory open without the capability: level %#x contexts %v", cr.OplockLevel, cr.Contexts)
+	}
+	d.close(cr.FileID)
+
 	// Leasing off: no capability either.
 	ts2 := startServer(t, func(c *Config) { c.RequireSigning = false; c.DisableOplocks = true })
-	if c := olConnect(t, ts2, Dialect302); c.serverCaps&(wire.GlobalCapDirectoryLeasing|wire.GlobalCapLeasing) != 0 {
+	if c := dlConnect(t, ts2, Dialect302); c.serverCaps&(wire.GlobalCapDirectoryLeasing|wire.GlobalCapLeasing) != 0 {
 		t.Fatalf("capabilities with oplocks disabled: %#x", c.serverCaps)
 	}
 }
@@ -177,8 +198,8 @@ func TestDirectoryLeaseGrant(t *testing.T) {
 // as their ParentLeaseKey do not, whichever client makes them.
 func TestDirectoryLeaseParentBreak(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
-	a := olConnect(t, ts, Dialect302)
-	b := olConnect(t, ts, Dialect302)
+	a := dlConnect(t, ts, Dialect302)
+	b := dlConnect(t, ts, Dialect302)
 	kd := [16]byte{0xD1}
 	epoch := uint16(0)
 	cr := a.createOK(withLease(dirCreate("pd", listDir, shareAll), leaseV2(kd, rhLease, nil)))
@@ -257,8 +278,8 @@ func TestDirectoryLeaseParentBreak(t *testing.T) {
 // without an acknowledgment, and its holder may take it back at once.
 func TestDirectoryLeaseReadBreakNoAck(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
-	a := olConnect(t, ts, Dialect300)
-	b := olConnect(t, ts, Dialect300)
+	a := dlConnect(t, ts, Dialect300)
+	b := dlConnect(t, ts, Dialect300)
 	kd := [16]byte{0xD2}
 	cr := a.createOK(withLease(dirCreate("rd", listDir, shareAll), leaseV2(kd, wire.LeaseReadCaching, nil)))
 	if l := leaseOf(t, cr); l.LeaseState != wire.LeaseReadCaching || l.Epoch != 1 {
@@ -280,8 +301,8 @@ func TestDirectoryLeaseReadBreakNoAck(t *testing.T) {
 // delete the directory (which waits and then succeeds).
 func TestDirectoryLeaseHandleBreak(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
-	a := olConnect(t, ts, Dialect302)
-	b := olConnect(t, ts, Dialect302)
+	a := dlConnect(t, ts, Dialect302)
+	b := dlConnect(t, ts, Dialect302)
 	kd := [16]byte{0xD3}
 	cr := a.createOK(withLease(dirCreate("hd", listDir, shareAll), leaseV2(kd, rhLease, nil)))
 
@@ -340,7 +361,7 @@ func TestDirectoryLeaseHandleBreak(t *testing.T) {
 // ever needs its lease restored).
 func TestDirectoryLeaseNotDurable(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
-	a := olConnect(t, ts, Dialect302)
+	a := dlConnect(t, ts, Dialect302)
 	cr := a.createOK(withDHnQ(withLease(dirCreate("nd", listDir, shareAll), leaseV2([16]byte{0xD4}, rhLease, nil))))
 	if l := leaseOf(t, cr); l.LeaseState != rhLease || hasContext(cr, wire.CreateContextDurableHandle) != nil {
 		t.Fatalf("DHnQ on a leased directory: lease %+v contexts %v", l, cr.Contexts)
