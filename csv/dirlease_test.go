@@ -260,9 +260,9 @@ func TestDirectoryLeaseReadOnlyBreak(t *testing.T) {
 	}
 }
 
-// TestNoDirectoryLeaseNoParentLookup: with no directory lease anywhere, a
-// change to a file does not look for its parent (the hint), so nothing is
-// delivered and nothing fails.
+// TestNoDirectoryLeaseNoParentLookup: with no directory lease anywhere
+// the table's hint stays clear, which is what lets a change to a file skip
+// looking up its parent, and nothing is delivered.
 func TestNoDirectoryLeaseNoParentLookup(t *testing.T) {
 	var calls atomic.Int32
 	v, _ := newVolume(t, Options{ParentBreaks: func([]Break) { calls.Add(1) }})
