@@ -23,7 +23,7 @@ func (h *Handle) SetDeletePending(on bool) error {
 			return err
 		}
 	}
-	if err := h.v.objects.SetDeletePending(context.Background(), h.f.id, on); err != nil {
+	if err := h.v.objects.SetDeletePending(context.Background(), h.f.id, on, h.parent); err != nil {
 		return err
 	}
 	if h.isDir {
@@ -88,9 +88,15 @@ func (h *Handle) Close() error {
 	if h.renamed.Load() {
 		h.notifyObject(ActionModified, NotifyAttributes|NotifyCreation)
 	}
+	var brk []Break
+	if h.modified.Load() {
+		// Windows breaks the parent's leases when a handle that wrote
+		// closes (dirlease.go).
+		brk = v.breakParentOf(ctx, h.diskPath(), h.parent)
+	}
 	if h.deleteOnClose.Load() && !v.readOnly {
 		if err := h.canDelete(); err == nil {
-			if err := v.objects.SetDeletePending(ctx, h.f.id, true); err != nil {
+			if err := v.objects.SetDeletePending(ctx, h.f.id, true, h.parent); err != nil {
 				v.log.Warn().Err(err).Str("path", h.Path()).Msg("delete on close")
 			} else if h.isDir {
 				v.notifyDeletePending(h.f.id, true)
@@ -104,15 +110,27 @@ func (h *Handle) Close() error {
 	if err != nil {
 		result = err
 	} else if last && pending {
+		// The removal breaks the leases of the directory, sparing the
+		// one named by both the open that set delete pending and this
+		// last close (dirlease.go).
+		var exclude ParentKey
+		if v.mayHoldDirLeases() {
+			if st, err := v.objects.State(ctx, h.f.id); err == nil && st.DeleteParent == h.parent {
+				exclude = h.parent
+			}
+		}
 		// A failed removal is logged, not returned: on Windows CLOSE
 		// always succeeds, and the object is no longer open either way.
-		if err := v.remove(h.f); err != nil {
+		if dir, err := v.remove(h.f); err != nil {
 			v.log.Warn().Err(err).Str("path", h.Path()).Msg("removing delete-pending object")
+		} else if dir != 0 {
+			brk = append(brk, v.breakParent(ctx, dir, exclude)...)
 		}
 		if err := v.objects.Forget(ctx, h.f.id); err != nil {
 			result = err
 		}
 	}
+	v.deliverParentBreaks(brk)
 	v.dropFile(h.f)
 	h.waitUnpinned()
 	if err := unix.Close(h.fd); err != nil && result == nil {
@@ -129,47 +147,48 @@ func (h *Handle) Close() error {
 }
 
 // remove deletes a delete-pending object at its current path, after
-// checking that the name still refers to it.
-func (v *Volume) remove(f *file) error {
+// checking that the name still refers to it. It returns the FileId of
+// the directory the object was removed from (0 for a named stream).
+func (v *Volume) remove(f *file) (uint64, error) {
 	v.life.RLock()
 	defer v.life.RUnlock()
 	if v.closed {
-		return newErr("delete", "", ErrClosed)
+		return 0, newErr("delete", "", ErrClosed)
 	}
 	v.nsMu.Lock()
 	defer v.nsMu.Unlock()
 	if f.stream != nil {
-		return v.removeStream(f)
+		return 0, v.removeStream(f)
 	}
 	v.mu.Lock()
 	disk := f.disk
 	v.mu.Unlock()
 	if disk == "" {
-		return newErr("delete", "", ErrCannotDelete)
+		return 0, newErr("delete", "", ErrCannotDelete)
 	}
 	parent, name := splitDisk(disk)
 	pfd := v.rootfd
 	if parent != "" {
 		fd, err := v.openBeneath(v.rootfd, parent, unix.O_PATH|unix.O_DIRECTORY, 0)
 		if err != nil {
-			return sysErr("delete", smbPath(disk), err)
+			return 0, sysErr("delete", smbPath(disk), err)
 		}
 		defer unix.Close(fd)
 		pfd = fd
 	}
 	var st unix.Statx_t
 	if err := statAt(pfd, name, &st); err != nil {
-		return sysErr("delete", smbPath(disk), err)
+		return 0, sysErr("delete", smbPath(disk), err)
 	}
 	if st.Ino != f.id {
-		return newErr("delete", smbPath(disk), ErrNotFound)
+		return 0, newErr("delete", smbPath(disk), ErrNotFound)
 	}
 	flags := 0
 	if f.isDir {
 		flags = unix.AT_REMOVEDIR
 	}
 	if err := unix.Unlinkat(pfd, name, flags); err != nil {
-		return sysErr("delete", smbPath(disk), err)
+		return 0, sysErr("delete", smbPath(disk), err)
 	}
 	if f.isDir || st.Nlink <= 1 {
 		// The last name is gone, and with it the file's streams.
@@ -179,8 +198,9 @@ func (v *Volume) remove(f *file) error {
 	}
 	v.emit(Event{Dir: parent, Name: name, Action: ActionRemoved, Filter: nameFilter(f.isDir)})
 	var pst unix.Statx_t
-	if statFD(pfd, &pst) == nil {
-		v.cache.forget(&pst)
+	if err := statFD(pfd, &pst); err != nil {
+		return 0, nil
 	}
-	return nil
+	v.cache.forget(&pst)
+	return pst.Ino, nil
 }

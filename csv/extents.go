@@ -108,6 +108,7 @@ func (h *Handle) ZeroRange(off, end int64) error {
 	if err := h.zero(off, end, attrs&AttrSparseFile != 0); err != nil {
 		return sysErr("set zero data", h.Path(), err)
 	}
+	h.markModified() // dirlease.go
 	h.notifyObject(ActionModified, NotifyLastWrite)
 	return nil
 }
@@ -241,6 +242,7 @@ func (h *Handle) CopyRange(src *Handle, srcOff, dstOff, n int64) (int64, error) 
 		done += int64(m)
 	}
 	if done > 0 {
+		h.markModified() // dirlease.go
 		h.notifyWrite(dstOff+done, before)
 	}
 	return done, nil
@@ -309,6 +311,7 @@ func (h *Handle) CloneRange(src *Handle, srcOff, dstOff, n int64) error {
 	default:
 		return sysErr("clone", h.Path(), err)
 	}
+	h.markModified() // dirlease.go
 	h.notifyWrite(dstOff+n, before)
 	return nil
 }

@@ -178,6 +178,7 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 		}
 		n += m
 	}
+	h.markModified() // dirlease.go: the close breaks the parent's leases
 	h.notifyWrite(off+int64(n), before)
 	return n, nil
 }
@@ -246,6 +247,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 		return sysErr("set end of file", h.Path(), err)
 	}
 	h.notifyData(NotifySize | NotifyLastWrite)
+	h.childChanged() // dirlease.go
 	return nil
 }
 
@@ -268,10 +270,14 @@ func (h *Handle) SetAllocationSize(size int64) error {
 			return sysErr("set allocation", h.Path(), err)
 		}
 		h.notifyData(NotifySize | NotifyLastWrite)
+		h.childChanged() // dirlease.go
 		return nil
 	}
 	if size > int64(st.Blocks)*512 {
-		return preallocate(h.fd, size, h.Path())
+		if err := preallocate(h.fd, size, h.Path()); err != nil {
+			return err
+		}
+		h.childChanged()
 	}
 	return nil
 }
@@ -296,6 +302,9 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 	defer func() {
 		if err == nil {
 			h.notifyObject(ActionModified, basicInfoFilter(!creation.IsZero(), !access.IsZero(), !write.IsZero(), attributes))
+			if !creation.IsZero() || !access.IsZero() || !write.IsZero() || !change.IsZero() || attributes != 0 {
+				h.childChanged() // dirlease.go
+			}
 		}
 	}()
 	if attributes != 0 {
@@ -360,6 +369,7 @@ func (h *Handle) SetSparse(on bool) error {
 	})
 	if err == nil {
 		h.notifyObject(ActionModified, NotifyAttributes)
+		h.childChanged() // dirlease.go
 	}
 	return err
 }

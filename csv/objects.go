@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,10 @@ type ObjectState struct {
 	// Denied is the union of the FILE_SHARE_* bits those opens do not
 	// grant: what at least one of them refuses to share.
 	Denied uint32
+	// DeleteParent is the ParentLeaseKey of the open that last set delete
+	// pending (SetDeletePending), for the directory lease break when the
+	// object goes (dirlease.go).
+	DeleteParent ParentKey
 }
 
 // ObjectTable holds the per-file open state of one volume, keyed by FileID:
@@ -48,8 +53,10 @@ type ObjectTable interface {
 	// calls once the object is gone from the disk; this closes the window
 	// in which a new open could slip in before removal.
 	Release(ctx context.Context, id uint64, openID uint64) (last, deletePending bool, err error)
-	// SetDeletePending sets or clears delete pending on an open object.
-	SetDeletePending(ctx context.Context, id uint64, on bool) error
+	// SetDeletePending sets or clears delete pending on an open object;
+	// by is the ParentLeaseKey of the open that does it (ObjectState's
+	// DeleteParent).
+	SetDeletePending(ctx context.Context, id uint64, on bool, by ParentKey) error
 	// State returns the object's state; the zero state if it is not open.
 	State(ctx context.Context, id uint64) (ObjectState, error)
 	// Forget removes the entry of a deleted object.
@@ -79,6 +86,10 @@ type ObjectTable interface {
 	// BreakPending reports whether a break of open openID's oplock or
 	// lease waits for its acknowledgment (FileState.BreakPending).
 	BreakPending(ctx context.Context, id, openID uint64) (bool, error)
+	// BreakParent breaks the leases of directory id to none because one
+	// of its children changed, sparing the lease whose key is exclude
+	// (FileState.BreakParent). Nothing waits for these breaks.
+	BreakParent(ctx context.Context, id uint64, exclude ParentKey) ([]Break, error)
 }
 
 // MemoryObjectTable is the single-node ObjectTable. Its zero value is not
@@ -90,6 +101,10 @@ type MemoryObjectTable struct {
 	waiters map[uint64]chan struct{}
 	gen     uint64 // table-wide, so a recreated object never repeats one
 	now     func() time.Time
+	// dirLeases counts the lease records held on directories: while it
+	// is zero no change to a file needs to look up its parent directory
+	// (MayHoldDirectoryLeases). Written under mu.
+	dirLeases atomic.Int64
 }
 
 // NewMemoryObjectTable returns an empty in-memory table.
@@ -136,6 +151,7 @@ func (t *MemoryObjectTable) update(id uint64, create bool, fn func(s *FileState)
 	if next.Gen != before {
 		t.changed(id, next)
 	}
+	t.dirLeases.Add(int64(dirLeaseCount(next) - dirLeaseCount(cur)))
 	if next.Opens == 0 && !next.DeletePending {
 		delete(t.objects, id)
 	} else {
@@ -201,12 +217,17 @@ func (t *MemoryObjectTable) Release(_ context.Context, id uint64, openID uint64)
 }
 
 // SetDeletePending implements ObjectTable.
-func (t *MemoryObjectTable) SetDeletePending(_ context.Context, id uint64, on bool) error {
+func (t *MemoryObjectTable) SetDeletePending(_ context.Context, id uint64, on bool, by ParentKey) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	o := t.objects[id]
 	if o == nil || o.Opens <= 0 {
 		return fmt.Errorf("csv: set delete pending on object %#x: not open", id)
+	}
+	if on {
+		o.DeleteParent = by
+	} else {
+		o.DeleteParent = ParentKey{}
 	}
 	if o.DeletePending != on {
 		o.DeletePending = on
@@ -220,7 +241,7 @@ func (t *MemoryObjectTable) State(_ context.Context, id uint64) (ObjectState, er
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if o := t.objects[id]; o != nil {
-		st := ObjectState{Opens: o.Opens, DeletePending: o.DeletePending}
+		st := ObjectState{Opens: o.Opens, DeletePending: o.DeletePending, DeleteParent: o.DeleteParent}
 		for _, e := range o.Entries {
 			st.Access |= e.Access
 			st.Denied |= ^e.ShareAccess & (ShareRead | ShareWrite | ShareDelete)
@@ -235,6 +256,7 @@ func (t *MemoryObjectTable) Forget(_ context.Context, id uint64) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if o := t.objects[id]; o != nil && o.Opens == 0 {
+		t.dirLeases.Add(-int64(dirLeaseCount(o)))
 		delete(t.objects, id)
 		t.changed(id, nil)
 	}

@@ -102,6 +102,15 @@ type Handle struct {
 	base *Handle
 	// syncs batches the fdatasync calls of concurrent Syncs (syncbatch.go).
 	syncs syncBatcher
+	// parent is the ParentLeaseKey the open carries; modified is set by
+	// the first change of the data through the handle. Both decide the
+	// directory lease breaks of its changes (dirlease.go).
+	parent   ParentKey
+	modified atomic.Bool
+	// created holds the directory lease breaks its own creation or
+	// overwrite started, delivered by Open once the volume's locks are
+	// released.
+	created []Break
 }
 
 // maxOpenAttempts bounds the loop in Open that retries when a concurrent
@@ -110,8 +119,19 @@ type Handle struct {
 const maxOpenAttempts = 4
 
 // Open opens or creates the object named by req.Path, following the
-// CreateDisposition rules of [MS-FSA] 2.1.5.1.
+// CreateDisposition rules of [MS-FSA] 2.1.5.1. Creating or overwriting
+// an object breaks the leases of its directory (dirlease.go).
 func (v *Volume) Open(ctx context.Context, req OpenRequest) (*Handle, Action, error) {
+	h, act, err := v.open(ctx, req)
+	if h != nil && len(h.created) > 0 {
+		bs := h.created
+		h.created = nil
+		v.deliverParentBreaks(bs)
+	}
+	return h, act, err
+}
+
+func (v *Volume) open(ctx context.Context, req OpenRequest) (*Handle, Action, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -303,11 +323,12 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 			return nil, 0, err
 		}
 	}
+	pk := parentOf(req.Entry)
 	f, g, err := v.acquire(ctx, st.Ino, disk, isDir, req.Path, req.Entry, true)
 	if err != nil {
 		return nil, 0, err
 	}
-	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: entryID(req.Entry), grant: g}
+	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: entryID(req.Entry), grant: g, parent: pk}
 	if err := statFD(fd, &st); err == nil && st.Nlink == 0 {
 		// Deleted (a delete-pending close) between our lookup and the
 		// acquire: the object is gone, not open.
@@ -325,6 +346,7 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 			act = Superseded
 		}
 		h.notifyObject(ActionModified, NotifyAttributes|NotifySize|NotifyLastWrite)
+		h.created = v.breakParentOfLocked(ctx, disk, pk)
 	}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	return h, act, nil
@@ -443,13 +465,15 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 		v.cache.added(&d.st, &after, name)
 		d.st = after
 	}
+	pk := parentOf(req.Entry)
 	f, g, err := v.acquire(ctx, st.Ino, joinDisk(d.disk, name), req.Directory, req.Path, req.Entry, false)
 	if err != nil {
 		return fail(err)
 	}
-	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory, openID: entryID(req.Entry), grant: g}
+	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory, openID: entryID(req.Entry), grant: g, parent: pk}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	v.emit(Event{Dir: d.disk, Name: name, Action: ActionAdded, Filter: nameFilter(req.Directory)})
+	h.created = v.breakParent(ctx, d.st.Ino, pk)
 	return h, Created, nil
 }
 
@@ -458,6 +482,7 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 func (v *Volume) acquire(ctx context.Context, id uint64, disk string, isDir bool, path string, e *OpenEntry, existed bool) (*file, Grant, error) {
 	if e != nil {
 		e.Directory, e.Existed = isDir, existed
+		e.directoryRules()
 	}
 	g, err := v.objects.Acquire(ctx, id, e)
 	if err != nil {

@@ -113,6 +113,11 @@ type LeaseRequest struct {
 	ParentKey [16]byte
 	HasParent bool
 	Epoch     uint16
+	// AllowDirectory: the lease may be granted on a directory (an SMB 3.x
+	// connection that negotiated SMB2_GLOBAL_CAP_DIRECTORY_LEASING,
+	// [MS-SMB2] 3.3.5.4, 3.3.5.9.11). Without it a directory open gets
+	// no lease.
+	AllowDirectory bool
 }
 
 // OpenEntry is what the object table needs to know about a new open.
@@ -134,6 +139,29 @@ type OpenEntry struct {
 	// Directory and Existed are filled by the volume.
 	Directory bool
 	Existed   bool
+}
+
+// directoryRules applies what a directory open may be granted: never an
+// oplock ([MS-FSA] 2.1.5.17), a lease only where the connection allows
+// directory leases, and then read and handle caching only. Windows drops
+// write caching from a directory lease request (RWH is granted RH, RW is
+// granted R; Samba's smb2.dirlease.leases, written against Windows,
+// checks it): no client may change a directory's entries without the
+// server. Dropping W from the request itself, not only from the grant,
+// keeps a later open of the same key able to upgrade the lease (the
+// upgrade rule compares the grant with the request). It is idempotent.
+func (e *OpenEntry) directoryRules() {
+	if e == nil || !e.Directory {
+		return
+	}
+	e.Oplock = OplockNone
+	if e.Lease != nil {
+		if !e.Lease.AllowDirectory {
+			e.Lease = nil
+		} else {
+			e.Lease.State &^= CacheWrite
+		}
+	}
 }
 
 // Grant is the outcome of a successful open.
@@ -228,6 +256,15 @@ type FileState struct {
 	Leases        []LeaseRecord
 	// Gen changes with every transition; waiters compare it.
 	Gen uint64
+	// Directory: the object is a directory (set by its first open with
+	// an entry). Its leases are broken by changes to its children
+	// (BreakParent).
+	Directory bool
+	// DeleteParent is the ParentLeaseKey of the open that last set
+	// delete pending: when the object goes, the directory lease it names
+	// is spared the break if the last closer carries the same key
+	// (dirlease.go).
+	DeleteParent ParentKey
 }
 
 func (s *FileState) clone() *FileState {
@@ -304,10 +341,9 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 		s.Opens++
 		return Grant{}, nil
 	}
+	e.directoryRules()
 	if e.Directory {
-		// Directory leases are not offered yet, and directories never
-		// carry oplocks ([MS-FSA] 2.1.5.17).
-		e.Oplock, e.Lease = OplockNone, nil
+		s.Directory = true
 	}
 	stat := isStatOpen(e.Access)
 	violation := false
@@ -413,7 +449,10 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 func (s *FileState) grantable(e *OpenEntry, requested uint32, own *LeaseKey) uint32 {
 	g := requested
 	if e.Directory {
-		return CacheNone // directory leases are not offered yet
+		if e.Lease == nil {
+			return CacheNone // no oplocks on directories
+		}
+		g &^= CacheWrite
 	}
 	if e.Lease != nil {
 		if g&(CacheRead|CacheWrite) == 0 || g&CacheRead == 0 {

@@ -30,6 +30,10 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	if len(comps) == 0 {
 		return newErr(op, newPath, ErrAccessDenied)
 	}
+	// The leases of the directories the name leaves and enters break
+	// (dirlease.go), delivered once the locks below are released.
+	var brk []Break
+	defer func() { v.deliverParentBreaks(brk) }()
 	if err := v.enter(op, newPath); err != nil {
 		return err
 	}
@@ -126,9 +130,13 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	var pst unix.Statx_t
 	if statFD(src.fd, &pst) == nil {
 		v.cache.forget(&pst)
+		brk = v.breakParent(context.Background(), pst.Ino, h.parent)
 	}
 	if statFD(dst.fd, &pst) == nil {
 		v.cache.forget(&pst)
+		if oldParent != dst.disk {
+			brk = append(brk, v.breakParent(context.Background(), pst.Ino, h.parent)...)
+		}
 	}
 	h.notifyRename(oldDisk, dst.disk, newName, replaced)
 	return nil

@@ -334,6 +334,7 @@ func (v *Volume) finishStream(ctx context.Context, bh *Handle, fd int, stored st
 	if err := statFD(fd, &st); err != nil {
 		return nil, sysErr("open", req.Path, err)
 	}
+	pk := parentOf(req.Entry)
 	f, g, err := v.acquire(ctx, st.Ino, "", false, req.Path, req.Entry, existed)
 	if err != nil {
 		return nil, err
@@ -355,7 +356,7 @@ func (v *Volume) finishStream(ctx context.Context, bh *Handle, fd int, stored st
 			return nil, err
 		}
 	}
-	h := &Handle{v: v, f: f, fd: fd, writable: req.Write, openID: entryID(req.Entry), grant: g, base: bh}
+	h := &Handle{v: v, f: f, fd: fd, writable: req.Write, openID: entryID(req.Entry), grant: g, base: bh, parent: pk}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	return h, nil
 }

@@ -28,6 +28,11 @@ type Options struct {
 	// Label is the volume label reported by StatFS; "" means the base name
 	// of the backing directory.
 	Label string
+	// ParentBreaks, if set, receives the directory lease breaks that a
+	// change to a child starts (dirlease.go), to deliver them to their
+	// holders. Nothing waits for them. It is called without the volume's
+	// locks held, on the goroutine that made the change.
+	ParentBreaks func([]Break)
 }
 
 // Volume is one share's backing directory. It is safe for concurrent use.
@@ -71,6 +76,9 @@ type Volume struct {
 	// watches are the watched directory handles (change notify,
 	// notify.go).
 	watches notifyHub
+
+	// parentBreaks delivers directory lease breaks (Options.ParentBreaks).
+	parentBreaks func([]Break)
 }
 
 // file is one open object on this node, shared by its handles.
@@ -101,6 +109,8 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 		rootfd:   fd,
 		xattrs:   true,
 		files:    make(map[uint64]*file),
+
+		parentBreaks: opt.ParentBreaks,
 	}
 	if v.label == "" {
 		v.label = filepath.Base(root)

@@ -32,6 +32,9 @@ func (c *conn) leaseRequest(req *wire.CreateRequest) (*csv.LeaseRequest, wire.St
 			Key:     csv.LeaseKey{Client: c.clientGUID, Key: l.LeaseKey},
 			State:   l.LeaseState & (wire.LeaseReadCaching | wire.LeaseHandleCache | wire.LeaseWriteCache),
 			Version: 1,
+			// [MS-SMB2] 3.3.5.9.8, 3.3.5.9.11: a lease on a directory
+			// only where directory leasing was negotiated (SMB 3.x).
+			AllowDirectory: c.serverCaps&wire.GlobalCapDirectoryLeasing != 0,
 		}
 		if l.V2 {
 			lr.Version = 2

@@ -88,9 +88,10 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 	c.clientCaps = req.Capabilities
 	c.clientSecMode = req.SecurityMode
 	c.clientDialects = append([]uint16(nil), req.Dialects...)
-	resp.Capabilities |= c.leasingCap(dialect, req.ClientGUID) // oplock.go
-	resp.Capabilities |= persistentCap(dialect)                // durable.go
-	resp.Capabilities |= c.multiChannelCap(dialect)            // multichannel.go
+	resp.Capabilities |= c.leasingCap(dialect, req.ClientGUID)      // oplock.go
+	resp.Capabilities |= c.dirLeasingCap(dialect, req.Capabilities) // oplock.go
+	resp.Capabilities |= persistentCap(dialect)                     // durable.go
+	resp.Capabilities |= c.multiChannelCap(dialect)                 // multichannel.go
 	c.serverCaps = resp.Capabilities
 	c.serverSecMode = resp.SecurityMode
 	c.negotiated = true

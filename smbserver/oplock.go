@@ -81,6 +81,20 @@ func (c *conn) leasingCap(dialect uint16, client [16]byte) uint32 {
 	return wire.GlobalCapLeasing
 }
 
+// dirLeasingCap is SMB2_GLOBAL_CAP_DIRECTORY_LEASING: SMB 3.x with
+// leasing on, to a client that offers it in its NEGOTIATE ([MS-SMB2]
+// 3.3.5.4; Windows and Samba answer it only then, and a client that did
+// not ask may not cope with it: impacket 0.10 fails every CREATE when it
+// sees the bit). Only a connection that negotiated it is granted leases
+// on directories (leaseRequest); on SMB 2.1 a directory open gets none,
+// as the client expects ([MS-SMB2] 3.2.4.3.8).
+func (c *conn) dirLeasingCap(dialect uint16, requested uint32) uint32 {
+	if dialect < Dialect300 || c.srv.cfg.DisableOplocks || requested&wire.GlobalCapDirectoryLeasing == 0 {
+		return 0
+	}
+	return wire.GlobalCapDirectoryLeasing
+}
+
 func (reg *oplockRegistry) addClientConn(client [16]byte, c *conn) {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()

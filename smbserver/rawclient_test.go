@@ -47,13 +47,19 @@ func dialRaw(t testing.TB, addr string, dialect uint16) *rawConn {
 // multichannel client share it).
 func dialRawGUID(t testing.TB, addr string, dialect uint16, clientGUID [16]byte) *rawConn {
 	t.Helper()
+	return dialRawCaps(t, addr, dialect, clientGUID, 0)
+}
+
+// dialRawCaps is dialRawGUID offering capabilities in the NEGOTIATE.
+func dialRawCaps(t testing.TB, addr string, dialect uint16, clientGUID [16]byte, caps uint32) *rawConn {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	c := &rawConn{t: t, nc: nc, br: bufio.NewReader(nc), dialect: dialect}
-	req := wire.NegotiateRequest{SecurityMode: wire.NegotiateSigningEnabled, Dialects: []uint16{dialect}, ClientGUID: clientGUID}
+	req := wire.NegotiateRequest{SecurityMode: wire.NegotiateSigningEnabled, Dialects: []uint16{dialect}, ClientGUID: clientGUID, Capabilities: caps}
 	resp := c.roundTrip(nil, c.header(wire.CmdNegotiate, 0, 0), &req)
 	if st := status(resp); st != wire.StatusSuccess {
 		t.Fatalf("negotiate: %v", st)

@@ -181,7 +181,13 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 	if v := s.volumes[key]; v != nil {
 		return v, nil
 	}
-	v, err := csv.OpenVolume(sh.Path, csv.Options{ReadOnly: sh.ReadOnly, Logger: s.log})
+	v, err := csv.OpenVolume(sh.Path, csv.Options{
+		ReadOnly: sh.ReadOnly,
+		Logger:   s.log,
+		// Directory lease breaks started by changes to a child
+		// (csv/dirlease.go) go out like any other break (oplock.go).
+		ParentBreaks: s.deliverBreaks,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open volume for share %q: %w", sh.Name, err)
 	}

@@ -46,12 +46,12 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 	t.Run("DeletePending", func(t *testing.T) {
 		tb := newTable(t)
 		const id = 7
-		if err := tb.SetDeletePending(ctx, id, true); err == nil {
+		if err := tb.SetDeletePending(ctx, id, true, csv.ParentKey{}); err == nil {
 			t.Fatal("SetDeletePending on an object that is not open succeeded")
 		}
 		acq(tb, id)
 		acq(tb, id)
-		if err := tb.SetDeletePending(ctx, id, true); err != nil {
+		if err := tb.SetDeletePending(ctx, id, true, csv.ParentKey{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := acq(tb, id); !errors.Is(err, csv.ErrDeletePending) {
@@ -77,8 +77,8 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 	t.Run("ClearPending", func(t *testing.T) {
 		tb := newTable(t)
 		acq(tb, 1)
-		tb.SetDeletePending(ctx, 1, true)
-		tb.SetDeletePending(ctx, 1, false)
+		tb.SetDeletePending(ctx, 1, true, csv.ParentKey{})
+		tb.SetDeletePending(ctx, 1, false, csv.ParentKey{})
 		if err := acq(tb, 1); err != nil {
 			t.Fatalf("Acquire after clearing: %v", err)
 		}
@@ -91,7 +91,7 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		tb := newTable(t)
 		acq(tb, 1)
 		acq(tb, 2)
-		tb.SetDeletePending(ctx, 1, true)
+		tb.SetDeletePending(ctx, 1, true, csv.ParentKey{})
 		if st, _ := tb.State(ctx, 2); st.DeletePending || st.Opens != 1 {
 			t.Fatalf("object 2 affected: %+v", st)
 		}
@@ -121,4 +121,5 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		}
 	})
 	testOpenState(t, newTable)
+	testDirectoryLeases(t, newTable)
 }
