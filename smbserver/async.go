@@ -67,9 +67,7 @@ func (c *conn) goAsync(r *request) error {
 		}
 		// Their responses are out: what waited for them goes now, not
 		// when the async request ends (dispatch.go).
-		for _, fn := range cs.afterSend {
-			fn()
-		}
+		runHooks(cs.afterSend)
 		clear(cs.afterSend)
 		cs.afterSend = cs.afterSend[:0]
 	}

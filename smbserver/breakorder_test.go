@@ -1,8 +1,10 @@
 package smbserver
 
 import (
+	"fmt"
 	"testing"
 
+	"sofs.io/sofs/smbserver/fscc"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -62,5 +64,76 @@ func TestBreakFollowsGrantResponse(t *testing.T) {
 		} else {
 			expect(t, m, wire.CmdOplockBreak, wire.StatusSuccess)
 		}
+	}
+}
+
+// TestBreakNotHeldAfterGrantResponse (smb2.lease.rename_wait): once a
+// CREATE's response is on its way, a break for the open it granted goes
+// out at once. A client that has the response and at once renames
+// another open of the file (which breaks this lease's H and waits) and
+// then opens the rename target must see the break before that open's
+// answer. When the open was registered only after its response had been
+// written, the rename could arrive first, its break was held, and the
+// next CREATE was answered ahead of it (about half the time). Repeated to
+// catch that window; every iteration must see the order.
+func TestBreakNotHeldAfterGrantResponse(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.RequireSigning = false })
+	a := olConnect(t, ts, Dialect302)
+	const rh = 3
+	for i := range 20 {
+		k1, k2 := [16]byte{0x31, byte(i)}, [16]byte{0x32, byte(i)}
+		src, dst := fmt.Sprintf("rw%d.src", i), fmt.Sprintf("rw%d.dst", i)
+		h1 := a.createOK(withLease(olCreate(src, 0, rw|accessDelete, shareAll), wire.Lease{LeaseKey: k1, LeaseState: rh}))
+		req := withLease(olCreate(src, 0, readOnly, shareAll), wire.Lease{LeaseKey: k2, LeaseState: rh})
+		req.CreateDisposition = 1 // FILE_OPEN
+		h2 := a.createOK(req)
+		if l := leaseOf(t, h2); l.LeaseState != rh {
+			t.Fatalf("iteration %d: second lease %#x", i, l.LeaseState)
+		}
+		si := wire.SetInfoRequest{InfoType: wire.InfoFile, FileInfoClass: fscc.FileRenameInformation, FileID: h1.FileID, Buffer: renameBuf(dst, true)}
+		a.send(nil, message(a.header(wire.CmdSetInfo, a.s.id, a.tid), &si))
+		open := olCreate(dst, 0, readOnly, shareAll)
+		open.CreateDisposition = 1
+		a.sendCreate(open)
+		// The break, the rename's interim response and the target's
+		// NOT_FOUND, in any order but the break before the NOT_FOUND.
+		sawBreak, sawInterim, sawCreate := false, false, false
+		for range 3 {
+			m := a.recvOne()
+			switch h := hdrOf(t, m); {
+			case isBreak(t, m):
+				var n wire.LeaseBreakNotification
+				if err := n.Decode(m); err != nil || n.LeaseKey != k2 || n.NewLeaseState != 1 {
+					t.Fatalf("iteration %d: break %+v %v", i, n, err)
+				}
+				sawBreak = true
+			case h.Command == wire.CmdSetInfo:
+				expect(t, m, wire.CmdSetInfo, wire.StatusPending)
+				sawInterim = true
+			case h.Command == wire.CmdCreate:
+				if !sawBreak {
+					t.Fatalf("iteration %d: the CREATE of the rename target was answered before the break (interim seen: %v)", i, sawInterim)
+				}
+				expect(t, m, wire.CmdCreate, wire.StatusObjectNameNotFound)
+				sawCreate = true
+			default:
+				t.Fatalf("iteration %d: unexpected %v", i, h.Command)
+			}
+		}
+		if !sawBreak || !sawInterim || !sawCreate {
+			t.Fatalf("iteration %d: break %v, interim %v, create %v", i, sawBreak, sawInterim, sawCreate)
+		}
+		ack := wire.LeaseBreakAcknowledgment{LeaseKey: k2, LeaseState: 1}
+		a.send(nil, message(a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack))
+		for range 2 {
+			m := a.recvOne()
+			if h := hdrOf(t, m); h.Command == wire.CmdSetInfo {
+				expect(t, m, wire.CmdSetInfo, wire.StatusSuccess)
+			} else {
+				expect(t, m, wire.CmdOplockBreak, wire.StatusSuccess)
+			}
+		}
+		a.close(h1.FileID)
+		a.close(h2.FileID)
 	}
 }

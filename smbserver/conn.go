@@ -311,11 +311,23 @@ type sendQueue struct {
 // writeFrame sends one direct-TCP frame made of the given pieces and
 // returns once it is written (or failed).
 func (c *conn) writeFrame(pieces ...[]byte) error {
+	return c.writeFrameQueued(nil, pieces...)
+}
+
+// writeFrameQueued is writeFrame with hooks run as the frame takes its
+// place in the send queue (see queuedHook). A CREATE's response
+// registers its open there, in the same critical section that queues it:
+// no request the client sends after reading the response can find the
+// open unregistered (its breaks would be held until the registration, and
+// later responses could overtake them), and the breaks held until then
+// are sent right behind the response.
+func (c *conn) writeFrameQueued(queued []queuedHook, pieces ...[]byte) error {
 	n := 0
 	for _, p := range pieces {
 		n += len(p)
 	}
 	if n > 1<<24-1 {
+		runHooks(queued)
 		return fmt.Errorf("response frame of %d bytes exceeds the 24-bit length", n)
 	}
 	it := sendItemPool.Get().(*sendItem)
@@ -329,9 +341,28 @@ func (c *conn) writeFrame(pieces ...[]byte) error {
 	if err := q.err; err != nil {
 		q.mu.Unlock()
 		c.freeItem(it)
+		runHooks(queued)
 		return err
 	}
 	q.items = append(q.items, it)
+	if len(queued) > 0 {
+		// The first parts run before anyone can write this frame, the
+		// second parts after the lock is given up (they may send).
+		var then [4]func()
+		later := then[:0]
+		for _, h := range queued {
+			if f := h(); f != nil {
+				later = append(later, f)
+			}
+		}
+		if len(later) > 0 {
+			q.mu.Unlock()
+			for _, f := range later {
+				f()
+			}
+			q.mu.Lock()
+		}
+	}
 	if !q.writing {
 		q.writing = true
 		c.writeQueued() // unlocks q.mu

@@ -106,10 +106,11 @@ type compoundState struct {
 	// pieces is sendResponses' scratch list of response buffers.
 	reqs   []*request
 	pieces [][]byte
-	// afterSend runs once the chain's responses are written (or the
-	// chain failed): what must not reach the client before a response,
-	// such as the first break of an open the client has not seen yet.
-	afterSend []func()
+	// afterSend runs when the chain's responses take their place in the
+	// send queue (writeFrameQueued), or when the chain failed: what must
+	// not reach the client before a response, such as the first break of
+	// an open the client has not seen yet.
+	afterSend []queuedHook
 }
 
 // Requests and compound states are recycled (a READ or WRITE in steady
@@ -134,9 +135,7 @@ func newCompound(encSess *session, release func(), t *turn) *compoundState {
 
 // freeCompound returns cs, its requests and their buffers to the pools.
 func (c *conn) freeCompound(cs *compoundState) {
-	for _, fn := range cs.afterSend {
-		fn()
-	}
+	runHooks(cs.afterSend)
 	clear(cs.afterSend) // the pooled state must not keep opens alive
 	cs.afterSend = cs.afterSend[:0]
 	cs.freeResps(c)

@@ -222,17 +222,26 @@ func (c *conn) createGranted(r *request, o *open, req *wire.CreateRequest, resp 
 	// (deliverBreaks): a client ignores a break naming a lease or FileId
 	// it has not been granted yet ([MS-SMB2] 3.2.5.19), and the open that
 	// caused the break would wait out the break timeout.
-	r.cs.afterSend = append(r.cs.afterSend, func() { c.srv.ol.register(o, info, c.srv) })
+	r.cs.afterSend = append(r.cs.afterSend, func() func() {
+		held := c.srv.ol.register(o, info)
+		if len(held) == 0 {
+			return nil
+		}
+		return func() { c.srv.deliverBreaks(held) }
+	})
 }
 
-func (reg *oplockRegistry) register(o *open, info olInfo, s *Server) {
+// register makes o known to break delivery and returns the breaks held
+// for it meanwhile, for the caller to deliver. It runs as its CREATE
+// response enters the send queue (writeFrameQueued), so it must not send.
+func (reg *oplockRegistry) register(o *open, info olInfo) []csv.Break {
 	reg.mu.Lock()
 	if openClosed(o) {
 		// Closed before its response went out (a compounded CLOSE, a
 		// lost connection): oplockClosed found nothing to forget.
 		delete(reg.pending, info.id)
 		reg.mu.Unlock()
-		return
+		return nil
 	}
 	reg.byID[info.id] = o
 	reg.info[o] = info
@@ -247,9 +256,7 @@ func (reg *oplockRegistry) register(o *open, info olInfo, s *Server) {
 	queued := reg.pending[info.id]
 	delete(reg.pending, info.id)
 	reg.mu.Unlock()
-	if len(queued) > 0 {
-		s.deliverBreaks(queued)
-	}
+	return queued
 }
 
 // oplockClosed forgets a closing open. The csv handle's Close releases its
@@ -480,6 +487,11 @@ func (c *conn) breakHandleCaching(r *request, o *open, brk func(context.Context)
 		}
 		if err := c.goAsync(r); err != nil {
 			c.log.Debug().Err(err).Msg("waiting for handle lease breaks synchronously")
+			// The acknowledgment must still get through: later frames
+			// may run (a SET_INFO keeps its turn until here, order.go).
+			if r.last && r.cs != nil && r.cs.turn != nil {
+				r.cs.turn.pass()
+			}
 		}
 		started := time.Now()
 		wctx, cancel := context.WithTimeout(r.ctx, timeout)

@@ -144,7 +144,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 	if g.Lease != nil {
 		info.hasLease, info.lease = true, leaseKey
 	}
-	s.ol.register(o, info, s)
+	s.deliverBreaks(s.ol.register(o, info))
 
 	d := &durableOpen{
 		o: o, v2: rec.V2, persistent: rec.IsPersistent,

@@ -41,6 +41,15 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 		}
 		pieces = append(pieces, r.out)
 	}
+	// What waits for these responses runs once they are queued
+	// (writeFrameQueued runs it on every path, failures included).
+	queued := cs.afterSend
+	if len(queued) > 0 {
+		defer func() {
+			clear(queued)
+			cs.afterSend = queued[:0]
+		}()
+	}
 	enc := cs.respSess
 	for _, r := range resps {
 		if enc == nil {
@@ -54,23 +63,41 @@ func (c *conn) sendResponses(resps []*request, cs *compoundState) error {
 				if frame, ok := sealRoom(resps[0]); ok {
 					frame, err := e.SealInPlace(frame, enc.id)
 					if err != nil {
+						runHooks(queued)
 						return err
 					}
-					return c.writeFrame(frame)
+					return c.writeFrameQueued(queued, frame)
 				}
 			}
 			sealed := c.srv.bufs.get(totalLen(pieces) + smbcrypto.SealOverhead)
 			sealed, err := e.Seal(sealed, enc.id, pieces...)
 			if err != nil {
 				c.srv.bufs.put(sealed)
+				runHooks(queued)
 				return err
 			}
-			err = c.writeFrame(sealed)
+			err = c.writeFrameQueued(queued, sealed)
 			c.srv.bufs.put(sealed)
 			return err
 		}
 	}
-	return c.writeFrame(pieces...)
+	return c.writeFrameQueued(queued, pieces...)
+}
+
+// queuedHook is work tied to a response's place in the send queue. Its
+// first part runs with the queue locked, right after the frame is
+// queued, so nothing the client could answer can be handled before it;
+// it must not block or send. What it returns, if anything, runs next with
+// the queue unlocked and may send (after the frame, in queue order).
+type queuedHook func() func()
+
+// runHooks runs both parts of hooks whose frame was never queued.
+func runHooks(hooks []queuedHook) {
+	for _, h := range hooks {
+		if then := h(); then != nil {
+			then()
+		}
+	}
 }
 
 // sealRoom returns r's response with the transform header's room before
