@@ -65,11 +65,7 @@ func (c *conn) goAsync(r *request) error {
 		if err != nil {
 			c.log.Debug().Err(err).Msg("sending responses before an interim response")
 		}
-		// Their responses are out: what waited for them goes now, not
-		// when the async request ends (dispatch.go).
-		runHooks(cs.afterSend)
-		clear(cs.afterSend)
-		cs.afterSend = cs.afterSend[:0]
+		// sendResponses ran their afterSend hooks as they were queued.
 	}
 	if err := c.sendInterim(r); err != nil {
 		// The connection is going away; the request still completes and

@@ -54,17 +54,8 @@ func TestBreakFollowsGrantResponse(t *testing.T) {
 	if !sawBreak || !sawInterim {
 		t.Fatalf("break %v, interim %v", sawBreak, sawInterim)
 	}
-	ack := wire.LeaseBreakAcknowledgment{LeaseKey: k1, LeaseState: 3}
-	a.send(nil, message(a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack))
 	// The ack's response and the second CREATE's final response.
-	for range 2 {
-		m := a.recvOne()
-		if h := hdrOf(t, m); h.Command == wire.CmdCreate {
-			expect(t, m, wire.CmdCreate, wire.StatusSuccess)
-		} else {
-			expect(t, m, wire.CmdOplockBreak, wire.StatusSuccess)
-		}
-	}
+	ackThenComplete(t, a, k1, 3, wire.CmdCreate)
 }
 
 // TestBreakNotHeldAfterGrantResponse (smb2.lease.rename_wait): once a
@@ -123,17 +114,25 @@ func TestBreakNotHeldAfterGrantResponse(t *testing.T) {
 		if !sawBreak || !sawInterim || !sawCreate {
 			t.Fatalf("iteration %d: break %v, interim %v, create %v", i, sawBreak, sawInterim, sawCreate)
 		}
-		ack := wire.LeaseBreakAcknowledgment{LeaseKey: k2, LeaseState: 1}
-		a.send(nil, message(a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack))
-		for range 2 {
-			m := a.recvOne()
-			if h := hdrOf(t, m); h.Command == wire.CmdSetInfo {
-				expect(t, m, wire.CmdSetInfo, wire.StatusSuccess)
-			} else {
-				expect(t, m, wire.CmdOplockBreak, wire.StatusSuccess)
-			}
-		}
+		ackThenComplete(t, a, k2, 1, wire.CmdSetInfo)
 		a.close(h1.FileID)
 		a.close(h2.FileID)
+	}
+}
+
+// ackThenComplete acknowledges a lease break to state and expects, in
+// either order, the acknowledgment's response and the successful final
+// response of the waiting request (command waiting).
+func ackThenComplete(t *testing.T, a *olClient, key [16]byte, state uint32, waiting wire.Command) {
+	t.Helper()
+	ack := wire.LeaseBreakAcknowledgment{LeaseKey: key, LeaseState: state}
+	a.send(nil, message(a.header(wire.CmdOplockBreak, a.s.id, a.tid), &ack))
+	for range 2 {
+		m := a.recvOne()
+		if h := hdrOf(t, m); h.Command == waiting {
+			expect(t, m, waiting, wire.StatusSuccess)
+		} else {
+			expect(t, m, wire.CmdOplockBreak, wire.StatusSuccess)
+		}
 	}
 }

@@ -159,7 +159,11 @@ type commandInfo struct {
 	// async (READ and WRITE complete with the file system call): they
 	// get no context of their own, which a CANCEL could not use anyway.
 	noCancel bool
-	handle   func(c *conn, r *request) wire.Status
+	// keepsTurn marks commands whose effects every later request must
+	// see: they do not let later frames start once their FileId is
+	// resolved (request.ordered), only when they end or go async.
+	keepsTurn bool
+	handle    func(c *conn, r *request) wire.Status
 }
 
 var commandTable [wire.NumCommands]commandInfo
@@ -183,8 +187,11 @@ func init() {
 		wire.CmdQueryDirectory: {needSession: true, needTree: true, handle: (*conn).handleQueryDirectory},
 		wire.CmdChangeNotify:   {needSession: true, needTree: true, handle: (*conn).handleChangeNotify},
 		wire.CmdQueryInfo:      {needSession: true, needTree: true, handle: (*conn).handleQueryInfo},
-		wire.CmdSetInfo:        {needSession: true, needTree: true, handle: (*conn).handleSetInfo},
-		wire.CmdOplockBreak:    {needSession: true, needTree: true, handle: (*conn).handleOplockBreak},
+		// A rename, delete disposition or size change, with the breaks it
+		// starts, comes before anything the client sent after it
+		// (smb2.lease.rename_wait).
+		wire.CmdSetInfo:     {needSession: true, needTree: true, keepsTurn: true, handle: (*conn).handleSetInfo},
+		wire.CmdOplockBreak: {needSession: true, needTree: true, handle: (*conn).handleOplockBreak},
 	}
 }
 

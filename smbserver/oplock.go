@@ -489,9 +489,7 @@ func (c *conn) breakHandleCaching(r *request, o *open, brk func(context.Context)
 			c.log.Debug().Err(err).Msg("waiting for handle lease breaks synchronously")
 			// The acknowledgment must still get through: later frames
 			// may run (a SET_INFO keeps its turn until here, order.go).
-			if r.last && r.cs != nil && r.cs.turn != nil {
-				r.cs.turn.pass()
-			}
+			r.passTurn()
 		}
 		started := time.Now()
 		wctx, cancel := context.WithTimeout(r.ctx, timeout)

@@ -82,14 +82,20 @@ func (t *turn) done() {
 }
 
 // ordered records that r has resolved the open it acts on: when r is the
-// last request of its frame, later frames may run. Handlers reach it
-// through lookupOpen. SET_INFO keeps its turn to the end: a rename, a
-// delete disposition or a size change must be seen, with the breaks it
-// starts sent, by every request the client sent after it (a CREATE of a
-// rename's target right behind the rename must not be answered before the
-// rename's lease break, smb2.lease.rename_wait).
+// last request of its frame, later frames may run, unless its command
+// keeps its turn (commandInfo.keepsTurn). Handlers reach it through
+// lookupOpen.
 func (r *request) ordered() {
-	if r.last && r.cs != nil && r.cs.turn != nil && r.hdr.Command != wire.CmdSetInfo {
+	if int(r.hdr.Command) < len(commandTable) && commandTable[r.hdr.Command].keepsTurn {
+		return
+	}
+	r.passTurn()
+}
+
+// passTurn lets later frames run now when r is the last request of its
+// frame.
+func (r *request) passTurn() {
+	if r.last && r.cs != nil && r.cs.turn != nil {
 		r.cs.turn.pass()
 	}
 }
