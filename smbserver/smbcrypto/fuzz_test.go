@@ -72,6 +72,20 @@ func FuzzOpen(f *testing.F) {
 				t.Fatalf("plaintext of %d bytes from a %d-byte message", len(out)-len("prefix"), len(msg))
 			}
 		}
+		// OpenInPlace (the server's path) agrees with Open on every
+		// input: same verdict, same plaintext, never past its room.
+		for _, d := range decs {
+			want, werr := d.Open(nil, msg)
+			buf := make([]byte, len(msg), len(msg)+OpenInPlaceRoom)
+			copy(buf, msg)
+			got, gerr := d.OpenInPlace(buf)
+			if (werr == nil) != (gerr == nil) || (gerr == nil && !bytes.Equal(got, want)) {
+				t.Fatalf("OpenInPlace (%v) disagrees with Open (%v)", gerr, werr)
+			}
+			if gerr != nil && !errors.Is(gerr, ErrMalformed) && !errors.Is(gerr, ErrAuthFailed) {
+				t.Fatalf("OpenInPlace: unexpected error %v", gerr)
+			}
+		}
 	})
 }
 
