@@ -23,40 +23,59 @@ const (
 	readSlicers = 3
 )
 
-// readSlice is one slice of a READ.
-type readSlice struct {
-	h   *csv.Handle
-	p   []byte
-	off int64
-	n   int
-	err error
-	wg  *sync.WaitGroup
+// sliceTask is one piece of a job split by sliceWorkers.Split.
+type sliceTask struct {
+	work func(i int)
+	i    int
+	wg   *sync.WaitGroup
 }
 
-func (sl *readSlice) run() {
-	sl.n, sl.err = sl.h.ReadAt(sl.p, sl.off)
-	sl.wg.Done()
+// sliceWorkers are the goroutines that take pieces of large READs, and of
+// the GMAC signatures of large messages (smbcrypto.SplitSigner), off the
+// request's own worker. tasks is unbuffered: a piece goes to a worker only
+// if one is idle, so a loaded server runs the pieces inline and never
+// queues behind them. It implements smbcrypto.Splitter.
+type sliceWorkers struct {
+	tasks chan sliceTask
 }
 
-// slicedRead is the pooled state of one sliced READ, so that slicing
-// allocates nothing.
-type slicedRead struct {
-	wg     sync.WaitGroup
-	slices [maxReadSlices]readSlice
+var sliceGroupPool = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+
+// Split runs work(0), ..., work(n-1): pieces 1..n-1 on idle slice workers
+// (or here, when none is idle), piece 0 here; it returns when all are done.
+func (w *sliceWorkers) Split(n int, work func(i int)) {
+	if n <= 1 {
+		if n == 1 {
+			work(0)
+		}
+		return
+	}
+	wg := sliceGroupPool.Get().(*sync.WaitGroup)
+	wg.Add(n - 1)
+	for i := 1; i < n; i++ {
+		select {
+		case w.tasks <- sliceTask{work: work, i: i, wg: wg}:
+		default:
+			work(i)
+			wg.Done()
+		}
+	}
+	work(0)
+	wg.Wait()
+	sliceGroupPool.Put(wg)
 }
 
-var slicedReadPool = sync.Pool{New: func() any { return new(slicedRead) }}
-
-// runReadSlicers starts the slice readers of one Serve; they end with ctx.
-func (s *Server) runReadSlicers(ctx context.Context) {
+// run starts the slice workers of one Serve; they end with ctx.
+func (w *sliceWorkers) run(ctx context.Context, wg *sync.WaitGroup) {
 	for range readSlicers {
-		s.wg.Add(1)
+		wg.Add(1)
 		go func() {
-			defer s.wg.Done()
+			defer wg.Done()
 			for {
 				select {
-				case sl := <-s.readSlices:
-					sl.run()
+				case t := <-w.tasks:
+					t.work(t.i)
+					t.wg.Done()
 				case <-ctx.Done():
 					return
 				}
@@ -65,6 +84,30 @@ func (s *Server) runReadSlicers(ctx context.Context) {
 	}
 }
 
+// slicedRead is the pooled state of one sliced READ; read is bound once, so
+// handing it to Split allocates nothing.
+type slicedRead struct {
+	h    *csv.Handle
+	p    []byte
+	off  int64
+	size int
+	n    [maxReadSlices]int
+	err  [maxReadSlices]error
+	read func(i int)
+}
+
+func (b *slicedRead) readSlice(i int) {
+	lo := i * b.size
+	hi := min(len(b.p), lo+b.size)
+	b.n[i], b.err[i] = b.h.ReadAt(b.p[lo:hi], b.off+int64(lo))
+}
+
+var slicedReadPool = sync.Pool{New: func() any {
+	b := new(slicedRead)
+	b.read = b.readSlice
+	return b
+}}
+
 // readAt is h.ReadAt (same contract: fewer bytes only with an error,
 // io.EOF at the end of the file), in parallel slices when p is large.
 func (s *Server) readAt(h *csv.Handle, p []byte, off int64) (int, error) {
@@ -72,33 +115,21 @@ func (s *Server) readAt(h *csv.Handle, p []byte, off int64) (int, error) {
 		return h.ReadAt(p, off)
 	}
 	k := min((len(p)+readSliceSize-1)/readSliceSize, maxReadSlices)
-	size := (len(p) + k - 1) / k
 	b := slicedReadPool.Get().(*slicedRead)
-	for i := range k {
-		b.slices[i] = readSlice{h: h, p: p[i*size : min(len(p), (i+1)*size)], off: off + int64(i*size), wg: &b.wg}
-	}
-	b.wg.Add(k - 1)
-	for i := 1; i < k; i++ {
-		select {
-		case s.readSlices <- &b.slices[i]: // an idle slice reader took it
-		default:
-			b.slices[i].run()
-		}
-	}
-	first := &b.slices[0]
-	first.n, first.err = h.ReadAt(first.p, first.off)
-	b.wg.Wait()
+	b.h, b.p, b.off, b.size = h, p, off, (len(p)+k-1)/k
+	s.slicers.Split(k, b.read)
 	// Every slice before the first error was read in full.
 	n := 0
 	var err error
 	for i := range k {
-		n += b.slices[i].n
-		if b.slices[i].err != nil {
-			err = b.slices[i].err
+		n += b.n[i]
+		if b.err[i] != nil {
+			err = b.err[i]
 			break
 		}
 	}
-	clear(b.slices[:k])
+	b.h, b.p = nil, nil
+	clear(b.err[:k])
 	slicedReadPool.Put(b)
 	return n, err
 }

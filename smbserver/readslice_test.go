@@ -37,7 +37,7 @@ func sliceFixture(t *testing.T, size int) (*Server, *csv.Handle, []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	srv := &Server{readSlices: make(chan *readSlice)}
+	srv := &Server{slicers: sliceWorkers{tasks: make(chan sliceTask)}}
 	return srv, h, data
 }
 
@@ -75,7 +75,7 @@ func TestReadAtSlices(t *testing.T) {
 	}
 	t.Run("inline", run)
 	ctx, cancel := context.WithCancel(context.Background())
-	srv.runReadSlicers(ctx)
+	srv.slicers.run(ctx, &srv.wg)
 	t.Run("slicers", run)
 	// Many sliced reads at once: slicers busy, callers read inline.
 	var wg sync.WaitGroup
@@ -109,7 +109,7 @@ func TestReadAtSlicesAllocs(t *testing.T) {
 	srv, h, _ := sliceFixture(t, 8<<20)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); srv.wg.Wait() }()
-	srv.runReadSlicers(ctx)
+	srv.slicers.run(ctx, &srv.wg)
 	p := make([]byte, 8<<20)
 	if a := testing.AllocsPerRun(20, func() {
 		if _, err := srv.readAt(h, p, 0); err != nil {

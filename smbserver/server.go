@@ -43,9 +43,9 @@ type Server struct {
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
 	wg     sync.WaitGroup
-	// readSlices hands slices of large READs to idle slice readers
-	// (readslice.go); unbuffered, so a busy server reads them inline.
-	readSlices chan *readSlice
+	// slicers take pieces of large READs and signatures off the
+	// request's worker when they are idle (readslice.go).
+	slicers sliceWorkers
 }
 
 // New validates cfg and returns a server ready to Serve.
@@ -67,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 		sessionIDPrefix: (binary.LittleEndian.Uint64(pfx[:]) &^ 0xFFFFFFFF) &^ (1 << 63),
 		volumes:         make(map[string]*csv.Volume),
 		conns:           make(map[*conn]struct{}),
-		readSlices:      make(chan *readSlice),
+		slicers:         sliceWorkers{tasks: make(chan sliceTask)},
 	}
 	s.ntlm = ntlm.NewServer(ntlm.Config{
 		NetBIOSDomain:   strings.ToUpper(cfg.Domain),
@@ -99,7 +99,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// before the Wait above, as defers run last first).
 	sctx, stopSlicers := context.WithCancel(ctx)
 	defer stopSlicers()
-	s.runReadSlicers(sctx)
+	s.slicers.run(sctx, &s.wg)
 	for {
 		nc, err := ln.Accept()
 		if err != nil {

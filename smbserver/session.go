@@ -173,7 +173,7 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 		}
 		if signer != nil {
 			if r.hdr.Flags&wire.FlagSigned != 0 {
-				if !signer.Verify(r.msg) {
+				if !c.srv.verify(signer, r.msg) {
 					c.log.Warn().Uint64("session", s.id).Stringer("command", r.hdr.Command).Msg("bad signature")
 					// Not signed in return: the server signs nothing
 					// for a sender that does not hold the key.

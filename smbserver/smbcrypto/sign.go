@@ -180,9 +180,13 @@ func (s *cmacSigner) Verify(msg []byte) bool {
 // SMB2_SIGNING_CAPABILITIES): AES-GCM with an empty plaintext, the whole
 // message as additional data and the tag as the signature.
 type gmacSigner struct {
-	aead cipher.AEAD
-	h    fieldElement // GHASH key H = E_K(0^128), for Verify
-	pool sync.Pool
+	aead  cipher.AEAD
+	block cipher.Block // for E_K(J0) when a GMAC is split (gmacsplit.go)
+	h     fieldElement // GHASH key H = E_K(0^128), for Verify
+	// hChunk is H^(gmacChunk/16), the shift past one whole chunk.
+	hChunk    fieldElement
+	pool      sync.Pool
+	splitPool sync.Pool
 }
 
 type gmacScratch struct {
@@ -204,8 +208,14 @@ func newGMACSigner(key []byte) (*gmacSigner, error) {
 	}
 	var h [blockSize]byte
 	b.Encrypt(h[:], h[:])
-	s := &gmacSigner{aead: g, h: loadElement(h[:])}
+	s := &gmacSigner{aead: g, block: b, h: loadElement(h[:])}
+	s.hChunk = gfPow(s.h, gmacChunk/blockSize)
 	s.pool.New = func() any { return new(gmacScratch) }
+	s.splitPool.New = func() any {
+		g := &gmacSplit{s: s}
+		g.work = g.run
+		return g
+	}
 	return s, nil
 }
 
