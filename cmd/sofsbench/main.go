@@ -55,6 +55,8 @@ func run(args []string) int {
 	streams := fs.Int("streams", 0, "sequential streams")
 	seqMiB := fs.Int64("seq-mib", 0, "MiB written and read back by the sequential workloads (all streams)")
 	seqTime := fs.Duration("seq-time", 0, "time bound of each sequential workload")
+	seqPasses := fs.Int("seq-read-passes", 0, "times seq-read reads back what seq-write wrote")
+	noPrewarm := fs.Bool("no-prewarm", false, "with -local-dir: skip writing and removing a scratch file of the seq-write size locally before seq-write (the page-cache warm-up)")
 	randMiB := fs.Int64("rand-file-mib", 0, "size of the random-I/O file in MiB")
 	randTime := fs.Duration("rand-time", 0, "time bound of each random workload")
 	randOps := fs.Int("rand-ops", 0, "operation bound of each random workload")
@@ -90,6 +92,8 @@ func run(args []string) int {
 	setInt(&cfg.MetaMaxOps, *metaOps)
 	setInt(&cfg.MetaFiles, *metaFiles)
 	setDur(&cfg.SeqTime, *seqTime)
+	setInt(&cfg.SeqReadPasses, *seqPasses)
+	cfg.NoPrewarm = *noPrewarm
 	setDur(&cfg.RandTime, *randTime)
 	setDur(&cfg.MetaTime, *metaTime)
 	setDur(&cfg.ListTime, *listTime)

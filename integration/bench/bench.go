@@ -71,18 +71,25 @@ type Config struct {
 	Streams            int           // sequential streams (goroutines on one session, one file each)
 	SeqBytes           int64         // total bytes written (and read back) by the sequential workloads
 	SeqTime            time.Duration // time bound of each sequential workload
-	RandFileBytes      int64         // size of the random-I/O file
-	RandTime           time.Duration // time bound of each random workload
-	RandMaxOps         int           // op bound of each random workload
-	QD                 int           // queue depth of the deep random workloads (goroutines on one session)
-	MetaTime           time.Duration // time bound of each metadata workload
-	MetaMaxOps         int           // op bound of each metadata workload
-	MetaFiles          int           // existing files for open+close and stat
-	ListSizes          []int         // directory sizes to list
-	ListTime           time.Duration // time bound of the repeated listings of one directory (one listing always completes)
-	ListMaxRuns        int           // bound on listings of one directory
-	CopyBytes          int64         // bytes copied server-side, as files of up to 16 MiB
-	FixtureParallel    int           // goroutines creating listing fixtures over SMB (when LocalDir is empty)
+	// SeqReadPasses is how many times seq-read reads back what seq-write
+	// wrote (each pass verified): a gigabyte reads in under half a second
+	// here, too short to measure well.
+	SeqReadPasses int
+	// NoPrewarm turns off the page-cache warm-up before seq-write (see
+	// prewarm); it only runs when LocalDir is set.
+	NoPrewarm       bool
+	RandFileBytes   int64         // size of the random-I/O file
+	RandTime        time.Duration // time bound of each random workload
+	RandMaxOps      int           // op bound of each random workload
+	QD              int           // queue depth of the deep random workloads (goroutines on one session)
+	MetaTime        time.Duration // time bound of each metadata workload
+	MetaMaxOps      int           // op bound of each metadata workload
+	MetaFiles       int           // existing files for open+close and stat
+	ListSizes       []int         // directory sizes to list
+	ListTime        time.Duration // time bound of the repeated listings of one directory (one listing always completes)
+	ListMaxRuns     int           // bound on listings of one directory
+	CopyBytes       int64         // bytes copied server-side, as files of up to 16 MiB
+	FixtureParallel int           // goroutines creating listing fixtures over SMB (when LocalDir is empty)
 	// Logf, when set, receives progress lines.
 	Logf func(format string, args ...any) `json:"-"`
 }
@@ -92,7 +99,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Share: "share", User: "test", Password: "test123", Client: ClientFast,
-		Streams: 4, SeqBytes: 1 << 30, SeqTime: 10 * time.Second,
+		Streams: 4, SeqBytes: 1 << 30, SeqTime: 10 * time.Second, SeqReadPasses: 3,
 		RandFileBytes: 64 << 20, RandTime: 2 * time.Second, RandMaxOps: 1 << 20, QD: 32,
 		MetaTime: 2 * time.Second, MetaMaxOps: 1 << 20, MetaFiles: 1000,
 		ListSizes: []int{10000, 100000}, ListTime: 2 * time.Second, ListMaxRuns: 20,
@@ -106,6 +113,7 @@ func ShortConfig() Config {
 	c.Streams = 2
 	c.SeqBytes = 8 << 20
 	c.SeqTime = 5 * time.Second
+	c.SeqReadPasses = 1
 	c.RandFileBytes = 4 << 20
 	c.RandTime = 200 * time.Millisecond
 	c.RandMaxOps = 2000
@@ -229,7 +237,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("bench: unknown workload %q (have %s)", w, strings.Join(AllWorkloads, ", "))
 		}
 	}
-	if c.Streams < 1 || c.QD < 1 || c.SeqBytes < BlockSize || c.RandFileBytes < 4096 || c.CopyBytes < 1 {
+	if c.Streams < 1 || c.QD < 1 || c.SeqBytes < BlockSize || c.SeqReadPasses < 1 || c.RandFileBytes < 4096 || c.CopyBytes < 1 {
 		return errors.New("bench: streams, queue depth and sizes must be positive (sequential bytes at least 1 MiB)")
 	}
 	if c.RandMaxOps < 1 || c.MetaMaxOps < 1 || c.ListMaxRuns < 1 || c.MetaFiles < 1 {
