@@ -3,6 +3,7 @@ package smbserver
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/smbserver/smbcrypto"
+	"sofs.io/sofs/smbserver/wire"
 )
 
 // Frame limits ([MS-SMB2] 2.1: Direct TCP frames carry a 24-bit length).
@@ -60,6 +62,15 @@ type conn struct {
 	preauth        smbcrypto.PreauthHash // connection preauth hash (3.1.1)
 	preauthDone    bool
 	maxFrame       int
+
+	// br buffers the socket for whichever goroutine holds the reader
+	// role (see reader); stopClosing undoes serve's close-on-cancel.
+	br          *bufio.Reader
+	stopClosing func() bool
+	// busy counts the frames running on workers, or detached from the
+	// reader, that have neither completed nor gone async; the reader runs
+	// a frame itself only when there are none.
+	busy atomic.Int64
 
 	credits *creditWindow
 	workers chan struct{} // worker slots (see dispatch)
@@ -108,35 +119,63 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 	return c
 }
 
-// serve runs the reader loop until the peer goes away or the server stops.
+// serve runs the connection: it reads frames until the peer goes away or
+// the server stops (reader.loop), then closes the connection.
 func (c *conn) serve() {
-	defer c.close()
-	stop := context.AfterFunc(c.ctx, func() { c.nc.Close() })
-	defer stop()
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	var nb [4]byte
+	c.stopClosing = context.AfterFunc(c.ctx, func() { c.nc.Close() })
+	c.br = bufio.NewReaderSize(c.nc, 64<<10)
+	newReader(c).loop()
+}
+
+// Reading and inline frames.
+//
+// One goroutine at a time holds the connection's reader role. When the
+// connection is idle (no frame running on a worker, nothing more buffered)
+// and a frame's work looks short, the reader runs the frame itself: a
+// request-response client then costs no goroutine hand-off per request,
+// which on a small machine is most of the latency of a metadata operation
+// (a wake-up of a parked worker, often on another CPU). Anything that can
+// take long gives the role away first: a frame that goes async (goAsync
+// calls the frame's release, here releaseRole), a request slowRequest
+// classifies as slow, a write that waits for stable storage or a wait for
+// a break acknowledgment that could not go async (request.detach). The goroutine that gave
+// the role away finishes its frame and exits; a new goroutine reads on.
+// So a frame arriving while another runs inline waits at most for a short
+// request, and a client's acknowledgment of a break always gets read.
+
+// inlineIOMax is the largest READ or WRITE, and the largest frame, that
+// the reader runs itself.
+const inlineIOMax = 64 << 10
+
+// reader is one holder of the reader role.
+type reader struct {
+	c         *conn
+	t         turn
+	handedOff bool   // the role went to another goroutine during the frame
+	counted   bool   // the frame, detached, counts in c.busy
+	release   func() // rd.releaseRole, bound once
+	detachFn  func() // rd.detach, bound once
+}
+
+func newReader(c *conn) *reader {
+	rd := &reader{c: c}
+	rd.release, rd.detachFn = rd.releaseRole, rd.detach
+	return rd
+}
+
+// loop reads frames and runs or dispatches them until the connection
+// ends or the role is handed off.
+func (rd *reader) loop() {
+	c := rd.c
 	for {
-		if _, err := io.ReadFull(br, nb[:]); err != nil {
+		frame, err := c.readFrame()
+		if errors.Is(err, errDisconnect) {
+			c.log.Warn().Err(err).Msg("closing connection")
+			break
+		}
+		if err != nil {
 			c.logReadErr(err)
-			return
-		}
-		// [MS-SMB2] 2.1: the first byte is zero, the next three the length.
-		if nb[0] != 0 {
-			c.log.Warn().Uint8("type", nb[0]).Msg("not a direct-TCP session message; closing")
-			return
-		}
-		n := int(nb[1])<<16 | int(nb[2])<<8 | int(nb[3])
-		if n < 4 || n > c.maxFrame {
-			c.log.Warn().Int("len", n).Int("max", c.maxFrame).Msg("frame length out of bounds; closing")
-			return
-		}
-		// Room after the frame lets an encrypted one be decrypted in
-		// place (handleTransform).
-		frame := c.srv.bufs.get(n + smbcrypto.OpenInPlaceRoom)[:n]
-		if _, err := io.ReadFull(br, frame); err != nil {
-			c.srv.bufs.put(frame)
-			c.logReadErr(err)
-			return
+			break
 		}
 		if !c.negotiated {
 			// Negotiate and everything before it run inline: the client
@@ -145,14 +184,164 @@ func (c *conn) serve() {
 			c.srv.bufs.put(frame)
 			if err != nil {
 				c.log.Debug().Err(err).Msg("closing connection")
+				break
+			}
+			continue
+		}
+		seq := c.order.nextSeq()
+		if c.busy.Load() == 0 && c.br.Buffered() == 0 && !slowFrame(frame) {
+			rd.runInline(frame, seq)
+			if rd.handedOff {
 				return
 			}
 			continue
 		}
-		if !c.dispatch(job{frame: frame, seq: c.order.nextSeq()}) {
+		c.busy.Add(1)
+		if !c.dispatch(job{frame: frame, seq: seq}) {
+			c.busy.Add(-1)
 			c.srv.bufs.put(frame)
-			return
+			break
 		}
+	}
+	c.stopClosing()
+	c.close()
+}
+
+// readFrame reads the next direct-TCP frame into a pooled buffer.
+func (c *conn) readFrame() ([]byte, error) {
+	var nb [4]byte
+	if _, err := io.ReadFull(c.br, nb[:]); err != nil {
+		return nil, err
+	}
+	// [MS-SMB2] 2.1: the first byte is zero, the next three the length.
+	if nb[0] != 0 {
+		return nil, fmt.Errorf("%w: message type %#x is not a direct-TCP session message", errDisconnect, nb[0])
+	}
+	n := int(nb[1])<<16 | int(nb[2])<<8 | int(nb[3])
+	if n < 4 || n > c.maxFrame {
+		return nil, fmt.Errorf("%w: frame length %d out of bounds (max %d)", errDisconnect, n, c.maxFrame)
+	}
+	// Room after the frame lets an encrypted one be decrypted in place
+	// (handleTransform).
+	frame := c.srv.bufs.get(n + smbcrypto.OpenInPlaceRoom)[:n]
+	if _, err := io.ReadFull(c.br, frame); err != nil {
+		c.srv.bufs.put(frame)
+		return nil, err
+	}
+	return frame, nil
+}
+
+// runInline runs one frame on the reader's goroutine.
+func (rd *reader) runInline(frame []byte, seq uint64) {
+	c := rd.c
+	rd.t = turn{g: &c.order, seq: seq, detach: rd.detachFn}
+	err := c.handleFrameWorker(frame, rd.release, &rd.t)
+	rd.t.done()
+	c.srv.bufs.put(frame)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("closing connection")
+		c.cancel()
+	}
+	if rd.counted {
+		c.busy.Add(-1)
+		rd.counted = false
+	}
+	if rd.handedOff {
+		c.wg.Done()
+	}
+}
+
+// detach gives the reader role away before slow work on the running
+// frame, which keeps counting as busy until it completes, so the next
+// reader dispatches to workers meanwhile.
+func (rd *reader) detach() {
+	if rd.handedOff {
+		return
+	}
+	rd.handOff()
+	rd.c.busy.Add(1)
+	rd.counted = true
+}
+
+// releaseRole is the frame's release when it goes async: the role goes
+// away, and the frame no longer counts as busy.
+func (rd *reader) releaseRole() {
+	if !rd.handedOff {
+		rd.handOff()
+	}
+	if rd.counted {
+		rd.c.busy.Add(-1)
+		rd.counted = false
+	}
+}
+
+// handOff starts a goroutine that holds the reader role from now on. The
+// current goroutine only finishes its frame, as part of c.wg; the role
+// holder is the only one that can close the connection (and wait for
+// c.wg), so the Add cannot race with that Wait.
+func (rd *reader) handOff() {
+	rd.handedOff = true
+	c := rd.c
+	c.wg.Add(1)
+	c.srv.wg.Add(1) // the server's count of this connection's goroutines is held by the current one
+	next := newReader(c)
+	go func() {
+		defer c.srv.wg.Done()
+		next.loop()
+	}()
+}
+
+// slowFrame tells the reader not to run a frame itself: a large frame, or
+// one whose first request is plainly slow (see slowRequest). A sealed
+// frame's requests are only known after decryption; they detach then.
+func slowFrame(frame []byte) bool {
+	if len(frame) > inlineIOMax {
+		return true
+	}
+	if len(frame) < wire.HeaderSize+8 || le32(frame) != wire.ProtocolID {
+		return false
+	}
+	return slowCommand(wire.Command(binary.LittleEndian.Uint16(frame[12:])), frame)
+}
+
+// slowCommand says whether a request with this command and message takes
+// long whatever its share: FLUSH (stable storage), IOCTL (server-side
+// copies, sparse and integrity operations), QUERY_DIRECTORY (a large
+// directory's first read), a READ or WRITE of more than inlineIOMax.
+func slowCommand(cmd wire.Command, msg []byte) bool {
+	switch cmd {
+	case wire.CmdFlush, wire.CmdIoctl, wire.CmdQueryDirectory:
+		return true
+	case wire.CmdRead:
+		// [MS-SMB2] 2.2.19: Length follows StructureSize, Padding and Flags.
+		return len(msg) >= wire.HeaderSize+8 && binary.LittleEndian.Uint32(msg[wire.HeaderSize+4:]) > inlineIOMax
+	case wire.CmdWrite:
+		return len(msg) > wire.HeaderSize+inlineIOMax+64
+	}
+	return false
+}
+
+// slowRequest adds what depends on the tree: on a continuously available
+// share every change waits for stable storage or the handle store.
+func slowRequest(r *request) bool {
+	if slowCommand(r.hdr.Command, r.msg) {
+		return true
+	}
+	if r.tree == nil || !r.tree.share.ContinuouslyAvailable {
+		return false
+	}
+	switch r.hdr.Command {
+	case wire.CmdCreate, wire.CmdClose, wire.CmdWrite, wire.CmdSetInfo, wire.CmdLock:
+		return true
+	}
+	return false
+}
+
+// detach gives the reader role away, when r runs inline on the reader,
+// before r waits for something slow (stable storage, the handle store).
+func (r *request) detach() {
+	if r.cs != nil && r.cs.turn != nil && r.cs.turn.detach != nil {
+		r.cs.turn.detach()
 	}
 }
 
@@ -180,6 +369,7 @@ type worker struct {
 	c        *conn
 	t        turn
 	released bool   // the slot was given back (the frame went async)
+	counted  bool   // the current frame counts in c.busy
 	release  func() // w.giveBack, bound once
 }
 
@@ -204,11 +394,21 @@ func (c *conn) dispatch(j job) bool {
 	return true
 }
 
-// giveBack returns the worker's slot; only the first call counts.
+// giveBack returns the worker's slot; only the first call counts. The
+// frame, async from now on, stops counting as busy.
 func (w *worker) giveBack() {
+	w.uncount()
 	if !w.released {
 		w.released = true
 		<-w.c.workers
+	}
+}
+
+// uncount takes the current frame out of c.busy (dispatch put it in).
+func (w *worker) uncount() {
+	if w.counted {
+		w.counted = false
+		w.c.busy.Add(-1)
 	}
 }
 
@@ -218,8 +418,10 @@ func (w *worker) run(j job) {
 	defer w.giveBack()
 	for {
 		w.t = turn{g: &c.order, seq: j.seq}
+		w.counted = true
 		err := c.handleFrameWorker(j.frame, w.release, &w.t)
 		w.t.done()
+		w.uncount()
 		c.srv.bufs.put(j.frame)
 		if err != nil {
 			c.log.Debug().Err(err).Msg("closing connection")

@@ -414,6 +414,9 @@ func (c *conn) process(r *request, first bool) (err error) {
 		r.treeOK = status == wire.StatusSuccess
 	}
 	if status == wire.StatusSuccess {
+		if r.cs.turn != nil && r.cs.turn.detach != nil && slowRequest(r) {
+			r.cs.turn.detach()
+		}
 		r.out = c.srv.bufs.get(wire.HeaderSize + 1024)[:wire.HeaderSize]
 		c.pinOpen(r)
 		status = c.runHandler(info, r)

@@ -250,6 +250,7 @@ func (c *conn) handleWrite(r *request) wire.Status {
 	}
 	c.breakOnWrite(r, o) // oplock.go
 	if o.tree.share.ContinuouslyAvailable || req.Flags&writeFlagWriteThrough != 0 || o.options&optWriteThrough != 0 {
+		r.detach() // stable storage takes milliseconds: not on the reader
 		if err := o.handle.Sync(); err != nil {
 			return c.mapErr(err)
 		}

@@ -488,8 +488,15 @@ func (c *conn) breakHandleCaching(r *request, o *open, brk func(context.Context)
 		if err := c.goAsync(r); err != nil {
 			c.log.Debug().Err(err).Msg("waiting for handle lease breaks synchronously")
 			// The acknowledgment must still get through: later frames
-			// may run (a SET_INFO keeps its turn until here, order.go).
-			r.passTurn()
+			// may run (a SET_INFO keeps its turn until here, order.go),
+			// even when requests of this compound remain (passTurn
+			// would wait for the last: the acknowledgment, a later
+			// frame, would then wait for the break timeout), and be
+			// read (the frame may be running on the reader).
+			if r.cs.turn != nil {
+				r.cs.turn.pass()
+			}
+			r.detach()
 		}
 		started := time.Now()
 		wctx, cancel := context.WithTimeout(r.ctx, timeout)

@@ -37,6 +37,9 @@ type turn struct {
 	seq    uint64
 	waited bool
 	passed bool
+	// detach, set when the frame runs on the reader goroutine, gives the
+	// reader role away before slow work (see reader in conn.go).
+	detach func()
 }
 
 // nextSeq assigns the next place in arrival order. It is called by the
