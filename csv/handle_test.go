@@ -1,6 +1,7 @@
 package csv
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -310,4 +311,42 @@ func TestReadDir(t *testing.T) {
 	if again, _ := h.ReadDir(); len(again) != len(list) {
 		t.Fatal("second ReadDir differs")
 	}
+}
+
+// StatChild answers as ReadDir did for each listed name, and nothing a
+// listing would not show: no symbolic link, no path with a separator, no
+// parent, not the volume's private area.
+func TestStatChild(t *testing.T) {
+	v, root := newVolume(t, Options{})
+	ctx := context.Background()
+	writeFile(t, filepath.Join(root, "a"), "abc")
+	os.Mkdir(filepath.Join(root, "dir"), 0o755)
+	writeFile(t, filepath.Join(root, "dir", "inner"), "x")
+	os.Symlink("/etc", filepath.Join(root, "link"))
+	s, _ := open(t, v, OpenRequest{Path: `a:one`, Disposition: Create, Write: true}) // creates the private area
+	closeH(t, s)
+	h, _ := open(t, v, OpenRequest{Path: "", Disposition: Open, Directory: true})
+	defer closeH(t, h)
+	list, err := h.ReadDir()
+	wantErr(t, "readdir", err, nil)
+	for _, want := range list {
+		got, err := h.StatChild(ctx, want.Name)
+		wantErr(t, "statchild "+want.Name, err, nil)
+		if got.Name != want.Name || got.FileID != want.FileID || got.EndOfFile != want.EndOfFile || got.IsDir != want.IsDir || !got.LastWriteTime.Equal(want.LastWriteTime) {
+			t.Fatalf("StatChild(%q) = %+v, ReadDir gave %+v", want.Name, got, want)
+		}
+	}
+	for _, name := range []string{"missing", "A"} { // exact names only: listings give the on-disk spelling
+		_, err := h.StatChild(ctx, name)
+		wantErr(t, "statchild "+name, err, ErrNotFound)
+	}
+	for _, name := range []string{"link", `dir\inner`, "dir/inner", "..", ".", hiddenDir} {
+		if _, err := h.StatChild(ctx, name); err == nil {
+			t.Fatalf("StatChild(%q) succeeded", name)
+		}
+	}
+	f, _ := open(t, v, OpenRequest{Path: "a", Disposition: Open})
+	_, err = f.StatChild(ctx, "x")
+	wantErr(t, "statchild on a file", err, ErrNotDirectory)
+	closeH(t, f)
 }

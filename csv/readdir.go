@@ -61,6 +61,29 @@ func (h *Handle) ReadDir() ([]FileInfo, error) {
 	return out, nil
 }
 
+// StatChild describes the entry name of the directory h, as ReadDir
+// does: name is one component, matched exactly (a name ReadDir returned).
+// Relative to the open directory it costs no path walk, which is what a
+// directory enumeration re-checking each entry it returns needs.
+func (h *Handle) StatChild(ctx context.Context, name string) (FileInfo, error) {
+	if err := h.check("stat"); err != nil {
+		return FileInfo{}, err
+	}
+	defer h.release()
+	if !h.isDir {
+		return FileInfo{}, newErr("stat", h.Path(), ErrNotDirectory)
+	}
+	if !listable(name) || (name == hiddenDir && h.f.id == h.v.rootIno) {
+		return FileInfo{}, newErr("stat", name, ErrNotFound)
+	}
+	fd, err := unix.Openat(h.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return FileInfo{}, sysErr("stat", name, err)
+	}
+	defer unix.Close(fd)
+	return h.v.infoFD(ctx, fd, name)
+}
+
 // listable reports whether an on-disk name is reachable through SMB.
 func listable(name string) bool {
 	return utf8.ValidString(name) && checkComponent(name, true) == nil

@@ -306,11 +306,12 @@ func slowFrame(frame []byte) bool {
 
 // slowCommand says whether a request with this command and message takes
 // long whatever its share: FLUSH (stable storage), IOCTL (server-side
-// copies, sparse and integrity operations), QUERY_DIRECTORY (a large
-// directory's first read), a READ or WRITE of more than inlineIOMax.
+// copies, sparse and integrity operations), a READ or WRITE of more than
+// inlineIOMax. (A QUERY_DIRECTORY detaches itself when it has to read the
+// directory, see handleQueryDirectory.)
 func slowCommand(cmd wire.Command, msg []byte) bool {
 	switch cmd {
-	case wire.CmdFlush, wire.CmdIoctl, wire.CmdQueryDirectory:
+	case wire.CmdFlush, wire.CmdIoctl:
 		return true
 	case wire.CmdRead:
 		// [MS-SMB2] 2.2.19: Length follows StructureSize, Padding and Flags.

@@ -52,6 +52,7 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 		if pattern == "" {
 			pattern = "*"
 		}
+		r.detach() // a large directory takes milliseconds to read
 		entries, stamp, err := c.snapshotDir(r, o)
 		if err != nil {
 			return c.mapErr(err)
@@ -64,6 +65,9 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 	// the live directory, so a name removed meanwhile is not returned,
 	// and the metadata is current.
 	recheck := !first && o.snapshotStale()
+	if recheck {
+		r.detach() // a Stat per returned entry
+	}
 	o.dirStarted = true
 	dw, err := fscc.NewDirWriter(req.FileInformationClass, int(req.OutputBufferLength), nil)
 	if err != nil {
@@ -77,7 +81,7 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 			continue
 		}
 		if recheck && e.name != "." && e.name != ".." {
-			info, err := o.tree.vol.Stat(r.ctx, joinPath(o.handle.Path(), e.name))
+			info, err := o.handle.StatChild(r.ctx, e.name)
 			if errors.Is(err, csv.ErrNotFound) || errors.Is(err, csv.ErrPathNotFound) {
 				o.dirPos++
 				continue
