@@ -136,9 +136,10 @@ func (c *conn) serve() {
 // which on a small machine is most of the latency of a metadata operation
 // (a wake-up of a parked worker, often on another CPU). Anything that can
 // take long gives the role away first: a frame that goes async (goAsync
-// calls the frame's release, here releaseRole), a request slowRequest
-// classifies as slow, a write that waits for stable storage or a wait for
-// a break acknowledgment that could not go async (request.detach). The goroutine that gave
+// calls the frame's release, here releaseRole), a request slowCommand
+// classifies as slow, and wherever a handler is about to wait for stable
+// storage, the handle store, a directory read or a break acknowledgment
+// that could not go async (request.detach). The goroutine that gave
 // the role away finishes its frame and exits; a new goroutine reads on.
 // So a frame arriving while another runs inline waits at most for a short
 // request, and a client's acknowledgment of a break always gets read.
@@ -292,7 +293,7 @@ func (rd *reader) handOff() {
 }
 
 // slowFrame tells the reader not to run a frame itself: a large frame, or
-// one whose first request is plainly slow (see slowRequest). A sealed
+// one whose first request is plainly slow (see slowCommand). A sealed
 // frame's requests are only known after decryption; they detach then.
 func slowFrame(frame []byte) bool {
 	if len(frame) > inlineIOMax {
@@ -322,24 +323,12 @@ func slowCommand(cmd wire.Command, msg []byte) bool {
 	return false
 }
 
-// slowRequest adds what depends on the tree: on a continuously available
-// share every change waits for stable storage or the handle store.
-func slowRequest(r *request) bool {
-	if slowCommand(r.hdr.Command, r.msg) {
-		return true
-	}
-	if r.tree == nil || !r.tree.share.ContinuouslyAvailable {
-		return false
-	}
-	switch r.hdr.Command {
-	case wire.CmdCreate, wire.CmdClose, wire.CmdWrite, wire.CmdSetInfo, wire.CmdLock:
-		return true
-	}
-	return false
-}
-
 // detach gives the reader role away, when r runs inline on the reader,
-// before r waits for something slow (stable storage, the handle store).
+// before r waits for something slow: stable storage (a write-through or
+// CA WRITE), the handle store (a persistent open's record, written on its
+// CREATE, reconnect, LOCK, lease acknowledgment and CLOSE), a directory
+// read. Requests that are slow whatever they find are known before they
+// run (slowCommand).
 func (r *request) detach() {
 	if r.cs != nil && r.cs.turn != nil && r.cs.turn.detach != nil {
 		r.cs.turn.detach()

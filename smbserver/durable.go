@@ -400,6 +400,7 @@ func (c *conn) reattach(r *request, d *durableOpen, reconnect bool) wire.Status 
 	o := d.o
 	o.sess, o.tree = r.sess, r.tree
 	t.mu.Unlock()
+	r.detach()                 // conn.go: the record is a handle store round trip
 	c.srv.reconnectedRecord(d) // records.go
 	r.sess.mu.Lock()
 	if r.sess.state != sessionValid {
@@ -498,6 +499,7 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 		}
 	}
 	if persistent {
+		r.detach() // conn.go: the record is a handle store round trip
 		if err := c.srv.putRecord(d); err != nil {
 			// Without its record the handle could not outlive this
 			// process: it is not granted ([MS-SMB2] lets the server

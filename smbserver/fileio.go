@@ -34,6 +34,9 @@ func (c *conn) handleClose(r *request) wire.Status {
 			resp.FileAttributes = info.Attributes
 		}
 	}
+	if c.srv.hasRecord(o) {
+		r.detach() // conn.go: removing the record is a store round trip
+	}
 	r.sess.mu.Lock()
 	delete(r.sess.opens, o.id.Volatile)
 	r.sess.mu.Unlock()

@@ -95,6 +95,9 @@ func (c *conn) handleLeaseBreakAck(r *request) wire.Status {
 	case err != nil:
 		return c.mapErr(err)
 	}
+	if o.tree != nil && o.tree.share.ContinuouslyAvailable {
+		r.detach() // conn.go: persistent opens' records are rewritten
+	}
 	c.srv.durableLeaseAcked(key, req.LeaseState) // records.go
 	resp := wire.LeaseBreakResponse{LeaseKey: req.LeaseKey, LeaseState: req.LeaseState}
 	r.out = resp.AppendTo(r.out)

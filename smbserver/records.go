@@ -118,6 +118,17 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 	return rec
 }
 
+// hasRecord reports whether o is a persistent open, whose record a CLOSE
+// or LOCK updates in the store (a round trip: the request leaves the
+// reader goroutine first, request.detach).
+func (s *Server) hasRecord(o *open) bool {
+	t := &s.dh
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.byOpen[o]
+	return d != nil && d.persistent
+}
+
 // putRecord commits d's current record and returns once it is durable.
 func (s *Server) putRecord(d *durableOpen) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
