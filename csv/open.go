@@ -164,14 +164,15 @@ func (v *Volume) open(ctx context.Context, req OpenRequest) (*Handle, Action, er
 		if err != nil {
 			return nil, 0, sysErr("open", req.Path, err)
 		}
-		return v.finishExisting(ctx, fd, "", req)
+		return v.finishExisting(ctx, fd, nil, "", req)
 	}
 
 	// Fast path: the client spelled every component as it is on disk.
 	rel := diskPath(comps)
-	fd, err := v.openExisting(v.rootfd, rel, req)
+	var st unix.Statx_t
+	fd, err := v.openExisting(v.rootfd, rel, req, &st)
 	if err == nil {
-		return v.finishExisting(ctx, fd, rel, req)
+		return v.finishExisting(ctx, fd, &st, rel, req)
 	}
 	if err != unix.ENOENT && err != unix.ENOTDIR {
 		return nil, 0, sysErr("open", req.Path, err)
@@ -189,14 +190,14 @@ func (v *Volume) open(ctx context.Context, req OpenRequest) (*Handle, Action, er
 			if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
 				return nil, 0, newErr("open", req.Path, ErrAccessDenied)
 			}
-			fd, err := v.openExisting(d.fd, name, req)
+			fd, err := v.openExisting(d.fd, name, req, &st)
 			if err == unix.ENOENT {
 				continue // deleted since the lookup
 			}
 			if err != nil {
 				return nil, 0, sysErr("open", req.Path, err)
 			}
-			return v.finishExisting(ctx, fd, joinDisk(d.disk, name), req)
+			return v.finishExisting(ctx, fd, &st, joinDisk(d.disk, name), req)
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return nil, 0, sysErr("open", req.Path, err)
@@ -247,7 +248,7 @@ func joinDisk(parent, name string) string {
 // the request needs, refusing anything but regular files and directories
 // (a FIFO or device would block or have side effects; O_NONBLOCK makes the
 // open itself harmless for FIFOs and is ignored for regular files).
-func (v *Volume) openExisting(dirfd int, rel string, req OpenRequest) (int, error) {
+func (v *Volume) openExisting(dirfd int, rel string, req OpenRequest, st *unix.Statx_t) (int, error) {
 	flags := unix.O_RDONLY | unix.O_NONBLOCK
 	if req.Write || req.Disposition == Supersede || req.Disposition == Overwrite || req.Disposition == OverwriteIf {
 		flags = unix.O_RDWR | unix.O_NONBLOCK
@@ -259,8 +260,7 @@ func (v *Volume) openExisting(dirfd int, rel string, req OpenRequest) (int, erro
 	if err != nil {
 		return -1, err
 	}
-	var st unix.Statx_t
-	if err := statFD(fd, &st); err != nil {
+	if err := statFD(fd, st); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
@@ -272,16 +272,19 @@ func (v *Volume) openExisting(dirfd int, rel string, req OpenRequest) (int, erro
 }
 
 // finishExisting applies the disposition to an object that exists and was
-// opened as fd, and registers the open. It owns fd.
-func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req OpenRequest) (h *Handle, act Action, err error) {
+// opened as fd, and registers the open. It owns fd. st is fd's statx when
+// the caller has it (openExisting), else nil.
+func (v *Volume) finishExisting(ctx context.Context, fd int, st *unix.Statx_t, disk string, req OpenRequest) (h *Handle, act Action, err error) {
 	defer func() {
 		if err != nil {
 			unix.Close(fd)
 		}
 	}()
-	var st unix.Statx_t
-	if err := statFD(fd, &st); err != nil {
-		return nil, 0, sysErr("open", req.Path, err)
+	if st == nil {
+		st = new(unix.Statx_t)
+		if err := statFD(fd, st); err != nil {
+			return nil, 0, sysErr("open", req.Path, err)
+		}
 	}
 	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 	overwrite := req.Disposition == Supersede || req.Disposition == Overwrite || req.Disposition == OverwriteIf
@@ -300,7 +303,7 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 		return nil, 0, sysErr("open", req.Path, err)
 	}
 	if !ok {
-		m = meta{attrs: defaultAttrs(isDir), created: defaultCreated(&st), hasCreated: true}
+		m = meta{attrs: defaultAttrs(isDir), created: defaultCreated(st), hasCreated: true}
 	}
 	if m.attrs&AttrReadonly != 0 {
 		// [MS-FSA] 2.1.5.1.2: write access to, or overwriting, a read-only
@@ -329,7 +332,7 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 		return nil, 0, err
 	}
 	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: entryID(req.Entry), grant: g, parent: pk}
-	if err := statFD(fd, &st); err == nil && st.Nlink == 0 {
+	if err := statFD(fd, st); err == nil && st.Nlink == 0 {
 		// Deleted (a delete-pending close) between our lookup and the
 		// acquire: the object is gone, not open.
 		v.releaseOpen(ctx, f, entryID(req.Entry))
@@ -337,7 +340,7 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, disk string, req Op
 	}
 	act = Opened
 	if overwrite {
-		if err := v.overwrite(fd, &st, m, req); err != nil {
+		if err := v.overwrite(fd, st, m, req); err != nil {
 			v.releaseOpen(ctx, f, entryID(req.Entry))
 			return nil, 0, err
 		}

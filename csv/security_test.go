@@ -62,6 +62,18 @@ func TestSecurityDescriptorStorage(t *testing.T) {
 	if _, _, err := v2.SecurityDescriptorAt(ctx, `d\missing`); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
+	// Spelled otherwise than on disk (the lookup path) the answer is the same.
+	if got, isDir, err := v2.SecurityDescriptorAt(ctx, `D\F`); err != nil || isDir || !bytes.Equal(got, big) {
+		t.Fatalf("other case: %d bytes %v %v", len(got), isDir, err)
+	}
+	// Neither path reads through a symbolic link or from a FIFO.
+	os.Symlink("f", filepath.Join(root, "d", "link"))
+	unix.Mkfifo(filepath.Join(root, "d", "fifo"), 0o644)
+	for _, p := range []string{`d\link`, `D\LINK`, `d\fifo`, `D\FIFO`} {
+		if _, _, err := v2.SecurityDescriptorAt(ctx, p); !errors.Is(err, ErrAccessDenied) {
+			t.Fatalf("%s: %v, want access denied", p, err)
+		}
+	}
 }
 
 func TestSecurityDescriptorWithoutXattrs(t *testing.T) {
