@@ -45,7 +45,7 @@ func (h *Handle) ReadDir() ([]FileInfo, error) {
 		if name == hiddenDir && h.f.id == h.v.rootIno {
 			continue // the volume's private area (stream.go)
 		}
-		fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		fd, err := openEntry(dfd, name)
 		if err != nil {
 			// Gone since the listing, or replaced by a link: skip it.
 			continue
@@ -76,12 +76,18 @@ func (h *Handle) StatChild(ctx context.Context, name string) (FileInfo, error) {
 	if !listable(name) || (name == hiddenDir && h.f.id == h.v.rootIno) {
 		return FileInfo{}, newErr("stat", name, ErrNotFound)
 	}
-	fd, err := unix.Openat(h.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	fd, err := openEntry(h.fd, name)
 	if err != nil {
 		return FileInfo{}, sysErr("stat", name, err)
 	}
 	defer unix.Close(fd)
 	return h.v.infoFD(ctx, fd, name)
+}
+
+// openEntry opens a directory entry to describe it: never through a
+// symbolic link, never blocking on a FIFO.
+func openEntry(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 }
 
 // listable reports whether an on-disk name is reachable through SMB.

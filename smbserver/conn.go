@@ -302,7 +302,7 @@ func slowFrame(frame []byte) bool {
 	if len(frame) < wire.HeaderSize+8 || le32(frame) != wire.ProtocolID {
 		return false
 	}
-	return slowCommand(wire.Command(binary.LittleEndian.Uint16(frame[12:])), frame)
+	return slowCommand(wire.Command(binary.LittleEndian.Uint16(frame[wire.OffCommand:])), frame)
 }
 
 // slowCommand says whether a request with this command and message takes
@@ -330,8 +330,21 @@ func slowCommand(cmd wire.Command, msg []byte) bool {
 // read. Requests that are slow whatever they find are known before they
 // run (slowCommand).
 func (r *request) detach() {
-	if r.cs != nil && r.cs.turn != nil && r.cs.turn.detach != nil {
+	if r.inline() {
 		r.cs.turn.detach()
+	}
+}
+
+// inline reports whether r runs on the reader goroutine.
+func (r *request) inline() bool {
+	return r.cs != nil && r.cs.turn != nil && r.cs.turn.detach != nil
+}
+
+// detachForRecord detaches r before it updates the handle store record of
+// o, when o has one. The check costs a lock, so it is only made inline.
+func (r *request) detachForRecord(o *open) {
+	if r.inline() && r.c.srv.hasRecord(o) {
+		r.detach()
 	}
 }
 

@@ -414,8 +414,8 @@ func (c *conn) process(r *request, first bool) (err error) {
 		r.treeOK = status == wire.StatusSuccess
 	}
 	if status == wire.StatusSuccess {
-		if r.cs.turn != nil && r.cs.turn.detach != nil && slowCommand(h.Command, r.msg) {
-			r.cs.turn.detach()
+		if slowCommand(h.Command, r.msg) {
+			r.detach()
 		}
 		r.out = c.srv.bufs.get(wire.HeaderSize + 1024)[:wire.HeaderSize]
 		c.pinOpen(r)

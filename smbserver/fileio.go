@@ -34,9 +34,7 @@ func (c *conn) handleClose(r *request) wire.Status {
 			resp.FileAttributes = info.Attributes
 		}
 	}
-	if c.srv.hasRecord(o) {
-		r.detach() // conn.go: removing the record is a store round trip
-	}
+	r.detachForRecord(o) // conn.go: removing the record is a store round trip
 	r.sess.mu.Lock()
 	delete(r.sess.opens, o.id.Volatile)
 	r.sess.mu.Unlock()

@@ -42,9 +42,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 	if o.handle == nil || o.isDir {
 		return wire.StatusInvalidParameter
 	}
-	if c.srv.hasRecord(o) {
-		r.detach() // conn.go: the locks go into the record, a store round trip
-	}
+	r.detachForRecord(o) // conn.go: the locks go into the record, a store round trip
 	ctx := r.ctx
 	if ctx == nil {
 		ctx = context.Background()

@@ -120,7 +120,7 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 
 // hasRecord reports whether o is a persistent open, whose record a CLOSE
 // or LOCK updates in the store (a round trip: the request leaves the
-// reader goroutine first, request.detach).
+// reader goroutine first, request.detachForRecord).
 func (s *Server) hasRecord(o *open) bool {
 	t := &s.dh
 	t.mu.Lock()

@@ -79,9 +79,11 @@ type Header struct {
 	Signature    [16]byte
 }
 
-// Offsets of header fields that the pipeline patches in place.
+// Offsets of header fields that the pipeline patches in place (or, for
+// OffCommand, peeks at before decoding).
 const (
 	OffStatus      = 8
+	OffCommand     = 12
 	OffCredits     = 14
 	OffFlags       = 16
 	OffNextCommand = 20
