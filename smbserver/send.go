@@ -105,11 +105,15 @@ func runHooks(hooks []queuedHook) {
 // lies in that buffer with room for the tag after it.
 func sealRoom(r *request) ([]byte, bool) {
 	const room = smbcrypto.TransformHeaderSize
-	if r.outBuf == nil || len(r.out) == 0 || cap(r.outBuf) < room+len(r.out)+smbcrypto.SealInPlaceRoom ||
-		&r.outBuf[room : room+1][0] != &r.out[0] {
+	if r.outBuf == nil || len(r.out) == 0 || cap(r.out)-len(r.out) < smbcrypto.SealInPlaceRoom {
 		return nil, false
 	}
-	return r.outBuf[:room+len(r.out)], true
+	// r.out is a reslice of outBuf when it starts off bytes in.
+	off := cap(r.outBuf) - cap(r.out)
+	if off < room || &r.outBuf[off : off+1][0] != &r.out[0] {
+		return nil, false
+	}
+	return r.outBuf[off-room : off+len(r.out)], true
 }
 
 func totalLen(p [][]byte) int {
