@@ -56,6 +56,7 @@ func run(args []string) int {
 	seqMiB := fs.Int64("seq-mib", 0, "MiB written and read back by the sequential workloads (all streams)")
 	seqTime := fs.Duration("seq-time", 0, "time bound of each sequential workload")
 	seqPasses := fs.Int("seq-read-passes", 0, "times seq-read reads back what seq-write wrote")
+	noSettle := fs.Bool("no-settle", false, "with -local-dir: do not write back the share's file system (syncfs, not timed) before each workload")
 	noPrewarm := fs.Bool("no-prewarm", false, "with -local-dir: skip writing and removing a scratch file of the seq-write size locally before seq-write (the page-cache warm-up)")
 	randMiB := fs.Int64("rand-file-mib", 0, "size of the random-I/O file in MiB")
 	randTime := fs.Duration("rand-time", 0, "time bound of each random workload")
@@ -94,6 +95,7 @@ func run(args []string) int {
 	setDur(&cfg.SeqTime, *seqTime)
 	setInt(&cfg.SeqReadPasses, *seqPasses)
 	cfg.NoPrewarm = *noPrewarm
+	cfg.NoSettle = *noSettle
 	setDur(&cfg.RandTime, *randTime)
 	setDur(&cfg.MetaTime, *metaTime)
 	setDur(&cfg.ListTime, *listTime)

@@ -77,7 +77,10 @@ type Config struct {
 	SeqReadPasses int
 	// NoPrewarm turns off the page-cache warm-up before seq-write (see
 	// prewarm); it only runs when LocalDir is set.
-	NoPrewarm       bool
+	NoPrewarm bool
+	// NoSettle turns off the write-back of the share's file system before
+	// each workload (see settle); it only runs when LocalDir is set.
+	NoSettle        bool
 	RandFileBytes   int64         // size of the random-I/O file
 	RandTime        time.Duration // time bound of each random workload
 	RandMaxOps      int           // op bound of each random workload
@@ -322,6 +325,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err := ctx.Err(); err != nil {
 			r.rep.Results = append(r.rep.Results, Result{Name: s.name, Error: "not run: " + err.Error()})
 			continue
+		}
+		if cfg.LocalDir != "" && !cfg.NoSettle {
+			took, err := settle(cfg.LocalDir)
+			if err != nil {
+				return nil, errors.Join(err, r.cleanup())
+			}
+			cfg.logf("bench: settled the share's file system in %v", took.Round(time.Millisecond))
 		}
 		cfg.logf("bench: %s", s.name)
 		for _, res := range s.fn() {
