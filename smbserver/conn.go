@@ -67,6 +67,11 @@ type conn struct {
 	// role (see reader); stopClosing undoes serve's close-on-cancel.
 	br          *bufio.Reader
 	stopClosing func() bool
+	// probe, streak and yieldNext belong to the reader role: the next
+	// frame goes to a worker when yieldNext is set (inlinestreak.go).
+	probe     *socketProbe
+	streak    inlineStreak
+	yieldNext bool
 	// busy counts the frames running on workers, or detached from the
 	// reader, that have neither completed nor gone async; the reader runs
 	// a frame itself only when there are none.
@@ -103,6 +108,7 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 		async:       make(map[uint64]*request),
 		earlyCancel: make(map[uint64]uint64),
 		maxFrame:    preNegotiateFrameMax,
+		probe:       newSocketProbe(nc),
 	}
 	c.order.cond.L = &c.order.mu
 	c.pins.cond.L = &c.pins.mu
@@ -190,13 +196,19 @@ func (rd *reader) loop() {
 			continue
 		}
 		seq := c.order.nextSeq()
-		if c.busy.Load() == 0 && c.br.Buffered() == 0 && !slowFrame(frame) {
+		if c.busy.Load() == 0 && c.br.Buffered() == 0 && !c.yieldNext && !slowFrame(frame) {
 			rd.runInline(frame, seq)
 			if rd.handedOff {
 				return
 			}
+			if c.br.Buffered() > 0 || c.probe.readWillNotPark() {
+				c.yieldNext = c.streak.extend() // inlinestreak.go
+			} else {
+				c.streak.end()
+			}
 			continue
 		}
+		c.yieldNext = false
 		c.busy.Add(1)
 		if !c.dispatch(job{frame: frame, seq: seq}) {
 			c.busy.Add(-1)
