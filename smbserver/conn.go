@@ -208,7 +208,9 @@ func (rd *reader) loop() {
 			}
 			continue
 		}
+		// A worker hand-off parks goroutines as the streak's yield would.
 		c.yieldNext = false
+		c.streak.end()
 		c.busy.Add(1)
 		if !c.dispatch(job{frame: frame, seq: seq}) {
 			c.busy.Add(-1)
