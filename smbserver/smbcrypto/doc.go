@@ -9,6 +9,11 @@
 // Encryptors and Decryptors expand their keys once when they are built and
 // are safe for concurrent use, so one value can serve every channel of a
 // session.
+//
+// Everything is built on the standard library's crypto, except one hot
+// loop: on amd64 CPUs with 512-bit carry-less multiplies, AES-GMAC's GHASH
+// runs in ghash_amd64.s (ghashfast.go says why), checked against
+// crypto/cipher by tests and a fuzz target.
 package smbcrypto
 
 import "errors"

@@ -1,9 +1,6 @@
 package smbcrypto
 
-import (
-	"crypto/subtle"
-	"encoding/binary"
-)
+import "crypto/subtle"
 
 // Splitting one large GMAC over several cores.
 //
@@ -67,6 +64,10 @@ type gmacSplit struct {
 func (g *gmacSplit) run(i int) {
 	lo := i * g.chunk
 	hi := min(len(g.msg), lo+g.chunk)
+	if g.s.fast != nil {
+		g.s.fast.gmacTag(&g.tags[i], g.msg[lo:hi], &g.j0)
+		return
+	}
 	g.s.aead.Seal(g.tags[i][:0], g.nonce[:], nil, g.msg[lo:hi])
 }
 
@@ -86,6 +87,10 @@ func (s *gmacSigner) splitTag(msg []byte, nonce *[12]byte, sp Splitter) fieldEle
 		g.chunk *= 2
 	}
 	n := (len(msg) + g.chunk - 1) / g.chunk
+	// E_K(J0), the mask every chunk's tag carries; the chunks need it
+	// first when ghashAVX512 computes them.
+	s.j0Mask(&g.j0, nonce)
+	mask := loadElement(g.j0[:])
 	if sp == nil {
 		for i := range n {
 			g.run(i)
@@ -93,13 +98,6 @@ func (s *gmacSigner) splitTag(msg []byte, nonce *[12]byte, sp Splitter) fieldEle
 	} else {
 		sp.Split(n, g.work)
 	}
-
-	// E_K(J0), J0 = nonce || 0^31 || 1: the mask every chunk's tag carries.
-	j0 := g.j0[:]
-	copy(j0, nonce[:])
-	binary.BigEndian.PutUint32(j0[12:], 1)
-	s.block.Encrypt(j0, j0)
-	mask := loadElement(j0)
 
 	hChunk := s.hChunk
 	if g.chunk != gmacChunk {

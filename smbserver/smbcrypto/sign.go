@@ -184,7 +184,10 @@ type gmacSigner struct {
 	block cipher.Block // for E_K(J0) when a GMAC is split (gmacsplit.go)
 	h     fieldElement // GHASH key H = E_K(0^128), for Verify
 	// hChunk is H^(gmacChunk/16), the shift past one whole chunk.
-	hChunk    fieldElement
+	hChunk fieldElement
+	// fast is H's table for ghashAVX512 (ghashfast.go); nil where the
+	// CPU lacks it, and then aead computes every tag.
+	fast      *ghashKey
 	pool      sync.Pool
 	splitPool sync.Pool
 }
@@ -192,6 +195,7 @@ type gmacSigner struct {
 type gmacScratch struct {
 	nonce [12]byte
 	tag   [blockSize]byte
+	mask  [blockSize]byte // E_K(J0)
 }
 
 func newGMACSigner(key []byte) (*gmacSigner, error) {
@@ -210,6 +214,7 @@ func newGMACSigner(key []byte) (*gmacSigner, error) {
 	b.Encrypt(h[:], h[:])
 	s := &gmacSigner{aead: g, block: b, h: loadElement(h[:])}
 	s.hChunk = gfPow(s.h, gmacChunk/blockSize)
+	s.fast = newGHASHKey(s.h)
 	s.pool.New = func() any { return new(gmacScratch) }
 	s.splitPool.New = func() any {
 		g := &gmacSplit{s: s}
@@ -242,9 +247,29 @@ func (s *gmacSigner) Sign(msg []byte) {
 	}
 	sc := s.pool.Get().(*gmacScratch)
 	gmacNonce(&sc.nonce, msg)
-	tag := s.aead.Seal(sc.tag[:0], sc.nonce[:], nil, msg)
-	copy(msg[offSignature:], tag)
+	s.tag(&sc.tag, &sc.nonce, &sc.mask, msg)
+	copy(msg[offSignature:], sc.tag[:])
 	s.pool.Put(sc)
+}
+
+// tag sets dst to the GMAC of aad under nonce. mask is the caller's
+// scratch for E_K(J0): a block passed to the cipher through an interface
+// would escape if it lived on this stack.
+func (s *gmacSigner) tag(dst *[blockSize]byte, nonce *[12]byte, mask *[blockSize]byte, aad []byte) {
+	if s.fast == nil {
+		s.aead.Seal(dst[:0], nonce[:], nil, aad)
+		return
+	}
+	s.j0Mask(mask, nonce)
+	s.fast.gmacTag(dst, aad, mask)
+}
+
+// j0Mask sets mask to E_K(J0), J0 = nonce || 0^31 || 1: what GCM XORs
+// onto the GHASH of a tag.
+func (s *gmacSigner) j0Mask(mask *[blockSize]byte, nonce *[12]byte) {
+	copy(mask[:12], nonce[:])
+	binary.BigEndian.PutUint32(mask[12:], 1)
+	s.block.Encrypt(mask[:], mask[:])
 }
 
 // Verify computes the GMAC of msg as it stands (signature included) and
@@ -260,11 +285,11 @@ func (s *gmacSigner) Verify(msg []byte) bool {
 	sc := s.pool.Get().(*gmacScratch)
 	defer s.pool.Put(sc)
 	gmacNonce(&sc.nonce, msg)
-	tag := s.aead.Seal(sc.tag[:0], sc.nonce[:], nil, msg)
+	s.tag(&sc.tag, &sc.nonce, &sc.mask, msg)
 	sig := msg[offSignature : offSignature+signatureSize]
 	m := uint64((len(msg) + blockSize - 1) / blockSize)
 	corr := gfMul(loadElement(sig), gfPow(s.h, m-2))
-	t := loadElement(tag)
+	t := loadElement(sc.tag[:])
 	t.hi ^= corr.hi
 	t.lo ^= corr.lo
 	t.store(sc.tag[:])

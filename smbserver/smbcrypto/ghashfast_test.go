@@ -1,0 +1,203 @@
+package smbcrypto
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// stdGMAC is the standard library's GMAC: AES-GCM sealing no plaintext
+// with aad as additional data.
+func stdGMAC(t testing.TB, key, nonce, aad []byte) []byte {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := cipher.NewGCM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Seal(nil, nonce, nil, aad)
+}
+
+// fastGMAC is gmacTag with E_K(J0) computed here.
+func fastGMAC(t testing.TB, k *ghashKey, key, nonce, aad []byte) []byte {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mask, tag [blockSize]byte
+	copy(mask[:], nonce)
+	mask[15] = 1
+	b.Encrypt(mask[:], mask[:])
+	k.gmacTag(&tag, aad, &mask)
+	return tag[:]
+}
+
+func hashKeyOf(t testing.TB, key []byte) fieldElement {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h [blockSize]byte
+	b.Encrypt(h[:], h[:])
+	return loadElement(h[:])
+}
+
+// ghashTestSizes cover every path of ghashAVX512: no whole block, single
+// blocks only, exactly one 16-block group, groups plus single blocks, and
+// partial last blocks of every length.
+func ghashTestSizes() []int {
+	var s []int
+	for n := 0; n <= 600; n++ {
+		s = append(s, n)
+	}
+	return append(s, 4095, 4096, 4097, 65536+13, 1<<20, 1<<20+255, 8<<20+80)
+}
+
+func TestGMACTagMatchesStandardLibrary(t *testing.T) {
+	if !haveGHASHAVX512 {
+		t.Skip("this CPU has no 512-bit carry-less multiply; the signer uses crypto/cipher's GCM")
+	}
+	rng := rand.New(rand.NewPCG(11, 13))
+	for keyRound := range 8 {
+		key := make([]byte, 16)
+		fill(rng, key)
+		if keyRound == 0 {
+			clear(key) // H with its top bit clear and set both occur below
+		}
+		k := newGHASHKey(hashKeyOf(t, key))
+		nonce := make([]byte, 12)
+		for _, n := range ghashTestSizes() {
+			fill(rng, nonce)
+			aad := make([]byte, n)
+			fill(rng, aad)
+			want := stdGMAC(t, key, nonce, aad)
+			got := fastGMAC(t, k, key, nonce, aad)
+			if string(got) != string(want) {
+				t.Fatalf("key %x, %d bytes: tag %x, crypto/cipher says %x", key, n, got, want)
+			}
+		}
+	}
+}
+
+// An 0xFF-filled message drives every carry of the multiply.
+func TestGMACTagAllOnes(t *testing.T) {
+	if !haveGHASHAVX512 {
+		t.Skip("this CPU has no 512-bit carry-less multiply")
+	}
+	key := make([]byte, 16)
+	for i := range key {
+		key[i] = 0xff
+	}
+	k := newGHASHKey(hashKeyOf(t, key))
+	nonce := make([]byte, 12)
+	for _, n := range []int{16, 256, 272, 1 << 16} {
+		aad := make([]byte, n)
+		for i := range aad {
+			aad[i] = 0xff
+		}
+		if got, want := fastGMAC(t, k, key, nonce, aad), stdGMAC(t, key, nonce, aad); string(got) != string(want) {
+			t.Fatalf("%d bytes of 0xff: tag %x, crypto/cipher says %x", n, got, want)
+		}
+	}
+}
+
+func TestGMACTagAllocatesNothing(t *testing.T) {
+	if !haveGHASHAVX512 {
+		t.Skip("this CPU has no 512-bit carry-less multiply")
+	}
+	key := make([]byte, 16)
+	k := newGHASHKey(hashKeyOf(t, key))
+	aad := make([]byte, 1000)
+	var mask, tag [blockSize]byte
+	if n := testing.AllocsPerRun(100, func() { k.gmacTag(&tag, aad, &mask) }); n != 0 {
+		t.Fatalf("gmacTag allocates %v times per call", n)
+	}
+}
+
+func BenchmarkGHASH(b *testing.B) {
+	key := make([]byte, 16)
+	h := hashKeyOf(b, key)
+	nonce := make([]byte, 12)
+	for _, n := range []int{1 << 10, 64 << 10, 1 << 20, 8 << 20} {
+		aad := make([]byte, n)
+		b.Run(fmt.Sprintf("stdlib/%d", n), func(b *testing.B) {
+			blk, _ := aes.NewCipher(key)
+			g, _ := cipher.NewGCM(blk)
+			var tag [blockSize]byte
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				g.Seal(tag[:0], nonce, nil, aad)
+			}
+		})
+		if !haveGHASHAVX512 {
+			continue
+		}
+		k := newGHASHKey(h)
+		b.Run(fmt.Sprintf("avx512/%d", n), func(b *testing.B) {
+			var mask, tag [blockSize]byte
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				k.gmacTag(&tag, aad, &mask)
+			}
+		})
+	}
+}
+
+// The signer's two ways of computing a tag (ghashAVX512, and
+// crypto/cipher where the CPU lacks it) must give the same signatures,
+// whole and split.
+func TestGMACSignerPathsAgree(t *testing.T) {
+	if !haveGHASHAVX512 {
+		t.Skip("this CPU has no 512-bit carry-less multiply")
+	}
+	fast, err := newGMACSigner(signKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := newGMACSigner(signKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fast.fast == nil {
+		t.Fatal("no ghashAVX512 table on a CPU that has the instructions")
+	}
+	slow.fast = nil
+	rng := rand.New(rand.NewPCG(3, 5))
+	for _, n := range []int{headerSize, headerSize + 1, 100, 4096 + 80, SplitSignMin + 17, 8<<20 + 80} {
+		msg := testMessage(rng, n)
+		a := append([]byte(nil), msg...)
+		b := append([]byte(nil), msg...)
+		fast.SignSplit(a, goSplitter{})
+		slow.SignSplit(b, &inlineSplitter{})
+		if string(a) != string(b) {
+			t.Fatalf("%d bytes: signatures differ: %x vs %x", n, a[offSignature:offSignature+signatureSize], b[offSignature:offSignature+signatureSize])
+		}
+		if !fast.VerifySplit(b, nil) || !slow.VerifySplit(a, goSplitter{}) || !fast.Verify(b) || !slow.Verify(a) {
+			t.Fatalf("%d bytes: a signature of one path does not verify on the other", n)
+		}
+		a[len(a)-1] ^= 1
+		if fast.Verify(a) || fast.VerifySplit(a, goSplitter{}) {
+			t.Fatalf("%d bytes: a changed message verifies", n)
+		}
+	}
+}
+
+// FuzzGMACTag checks ghashAVX512 against crypto/cipher for any key, nonce
+// and message.
+func FuzzGMACTag(f *testing.F) {
+	f.Add(make([]byte, 16), make([]byte, 12), []byte("abc"))
+	f.Add(make([]byte, 16), make([]byte, 12), make([]byte, 300))
+	f.Fuzz(func(t *testing.T, key, nonce, aad []byte) {
+		if !haveGHASHAVX512 || len(key) != 16 || len(nonce) != 12 {
+			return
+		}
+		k := newGHASHKey(hashKeyOf(t, key))
+		if got, want := fastGMAC(t, k, key, nonce, aad), stdGMAC(t, key, nonce, aad); string(got) != string(want) {
+			t.Fatalf("%d bytes: tag %x, crypto/cipher says %x", len(aad), got, want)
+		}
+	})
+}
