@@ -51,17 +51,33 @@ func shiftedForm(e fieldElement, b []byte) {
 // bits || 0^64) XOR mask. It does not allocate.
 func (k *ghashKey) gmacTag(dst *[blockSize]byte, aad []byte, mask *[blockSize]byte) {
 	var acc [blockSize]byte
-	full := len(aad) &^ (blockSize - 1)
-	ghashAVX512(&k.table, &acc, aad[:full])
+	k.finish(dst, &acc, aad, len(aad), mask)
+}
+
+// gmacTagUnsigned is gmacTag of an SMB2 message as if its Signature field
+// were zero, which is what a signature covers: a verifier hashes the
+// field as a zero block instead of correcting for it afterwards. len(msg)
+// must be at least headerSize.
+func (k *ghashKey) gmacTagUnsigned(dst *[blockSize]byte, msg []byte, mask *[blockSize]byte) {
+	var acc, zero [blockSize]byte
+	ghashAVX512(&k.table, &acc, msg[:offSignature])
+	ghashAVX512(&k.table, &acc, zero[:])
+	k.finish(dst, &acc, msg[offSignature+signatureSize:], len(msg), mask)
+}
+
+// finish folds rest, then the length block of an n-byte message, into acc
+// and sets dst to the result XOR mask.
+func (k *ghashKey) finish(dst, acc *[blockSize]byte, rest []byte, n int, mask *[blockSize]byte) {
+	full := len(rest) &^ (blockSize - 1)
+	ghashAVX512(&k.table, acc, rest[:full])
 	// The partial last block, padded, and the length block.
 	var tail [2 * blockSize]byte
-	n := copy(tail[:], aad[full:])
 	end := blockSize
-	if n > 0 {
+	if copy(tail[:], rest[full:]) > 0 {
 		end = 2 * blockSize
 	}
-	binary.BigEndian.PutUint64(tail[end-blockSize:], uint64(len(aad))*8)
-	ghashAVX512(&k.table, &acc, tail[:end])
+	binary.BigEndian.PutUint64(tail[end-blockSize:], uint64(n)*8)
+	ghashAVX512(&k.table, acc, tail[:end])
 	for i := range dst {
 		dst[i] = acc[i] ^ mask[i]
 	}

@@ -179,6 +179,10 @@ func TestGMACSignerPathsAgree(t *testing.T) {
 		if !fast.VerifySplit(b, nil) || !slow.VerifySplit(a, goSplitter{}) || !fast.Verify(b) || !slow.Verify(a) {
 			t.Fatalf("%d bytes: a signature of one path does not verify on the other", n)
 		}
+		b[offSignature+3] ^= 4
+		if fast.Verify(b) || fast.VerifySplit(b, goSplitter{}) {
+			t.Fatalf("%d bytes: a changed signature verifies", n)
+		}
 		a[len(a)-1] ^= 1
 		if fast.Verify(a) || fast.VerifySplit(a, goSplitter{}) {
 			t.Fatalf("%d bytes: a changed message verifies", n)

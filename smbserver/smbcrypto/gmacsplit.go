@@ -58,14 +58,21 @@ type gmacSplit struct {
 	nonce [12]byte
 	tags  [maxGMACChunks][blockSize]byte
 	j0    [blockSize]byte // here rather than on the stack: Encrypt is an interface call
-	work  func(i int)
+	// unsigned makes the first chunk hash the Signature field as zero
+	// (ghashKey.gmacTagUnsigned); only with ghashAVX512.
+	unsigned bool
+	work     func(i int)
 }
 
 func (g *gmacSplit) run(i int) {
 	lo := i * g.chunk
 	hi := min(len(g.msg), lo+g.chunk)
 	if g.s.fast != nil {
-		g.s.fast.gmacTag(&g.tags[i], g.msg[lo:hi], &g.j0)
+		if i == 0 && g.unsigned {
+			g.s.fast.gmacTagUnsigned(&g.tags[i], g.msg[lo:hi], &g.j0)
+		} else {
+			g.s.fast.gmacTag(&g.tags[i], g.msg[lo:hi], &g.j0)
+		}
 		return
 	}
 	g.s.aead.Seal(g.tags[i][:0], g.nonce[:], nil, g.msg[lo:hi])
@@ -78,10 +85,11 @@ func lengthBlock(n int) fieldElement {
 }
 
 // splitTag returns the GMAC of msg (as it stands) under nonce, computed in
-// chunks run by sp. len(msg) must be at least one block.
-func (s *gmacSigner) splitTag(msg []byte, nonce *[12]byte, sp Splitter) fieldElement {
+// chunks run by sp. len(msg) must be at least one block; with unsigned
+// (only with ghashAVX512) the Signature field counts as zero.
+func (s *gmacSigner) splitTag(msg []byte, nonce *[12]byte, sp Splitter, unsigned bool) fieldElement {
 	g := s.splitPool.Get().(*gmacSplit)
-	g.msg, g.nonce = msg, *nonce
+	g.msg, g.nonce, g.unsigned = msg, *nonce, unsigned
 	g.chunk = gmacChunk
 	for (len(msg)+g.chunk-1)/g.chunk > maxGMACChunks {
 		g.chunk *= 2
@@ -139,23 +147,26 @@ func (s *gmacSigner) SignSplit(msg []byte, sp Splitter) {
 	prepareSign(msg)
 	var nonce [12]byte
 	gmacNonce(&nonce, msg)
-	s.splitTag(msg, &nonce, sp).store(msg[offSignature : offSignature+signatureSize])
+	s.splitTag(msg, &nonce, sp, false).store(msg[offSignature : offSignature+signatureSize])
 }
 
-// VerifySplit implements SplitSigner, with Verify's correction for the
-// signature that stands in msg while it is MACed.
+// VerifySplit implements SplitSigner: the signature that stands in msg
+// while it is MACed is hashed as zero (ghashAVX512) or corrected for
+// afterwards, as in Verify.
 func (s *gmacSigner) VerifySplit(msg []byte, sp Splitter) bool {
 	if len(msg) < SplitSignMin {
 		return s.Verify(msg)
 	}
 	var nonce [12]byte
 	gmacNonce(&nonce, msg)
-	t := s.splitTag(msg, &nonce, sp)
 	sig := msg[offSignature : offSignature+signatureSize]
-	m := uint64((len(msg) + blockSize - 1) / blockSize)
-	corr := gfMul(loadElement(sig), gfPow(s.h, m-2))
-	t.hi ^= corr.hi
-	t.lo ^= corr.lo
+	t := s.splitTag(msg, &nonce, sp, s.fast != nil)
+	if s.fast == nil {
+		m := uint64((len(msg) + blockSize - 1) / blockSize)
+		corr := gfMul(loadElement(sig), gfPow(s.h, m-2))
+		t.hi ^= corr.hi
+		t.lo ^= corr.lo
+	}
 	var want [blockSize]byte
 	t.store(want[:])
 	return subtle.ConstantTimeCompare(want[:], sig) == 1
