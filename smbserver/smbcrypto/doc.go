@@ -10,10 +10,12 @@
 // are safe for concurrent use, so one value can serve every channel of a
 // session.
 //
-// Everything is built on the standard library's crypto, except one hot
-// loop: on amd64 CPUs with 512-bit carry-less multiplies, AES-GMAC's GHASH
-// runs in ghash_amd64.s (ghashfast.go says why), checked against
-// crypto/cipher by tests and a fuzz target.
+// Everything is built on the standard library's crypto, except the two
+// loops that bulk data goes through: on amd64 CPUs with 512-bit AES and
+// carry-less multiply instructions, GHASH (for AES-GMAC signatures and
+// AES-GCM) and AES in counter mode (for AES-GCM) run in assembly
+// (ghashfast.go and aesgcm.go say why), checked against crypto/cipher by
+// tests and fuzz targets. Elsewhere crypto/cipher does all of it.
 package smbcrypto
 
 import "errors"

@@ -116,7 +116,10 @@ const (
 // transformCipher implements both directions for one key. Exactly one of
 // gcm and ccm is set.
 type transformCipher struct {
-	gcm       cipher.AEAD
+	gcm cipher.AEAD
+	// fast is the same GCM key for aesgcm.go where the CPU has the
+	// instructions; it then does all of gcm's work.
+	fast      *gcmAVX512
 	ccm       *ccm
 	nonceSize int
 	nonces    nonceSource
@@ -164,6 +167,7 @@ func newTransformCipher(id uint16, key []byte) (*transformCipher, error) {
 		if t.gcm, err = cipher.NewGCM(b); err != nil {
 			return nil, fmt.Errorf("smbcrypto: cipher %#04x: %w", id, err)
 		}
+		t.fast = newGCMAVX512(key)
 	} else {
 		t.nonceSize = ccmNonceSize
 		if t.ccm, err = newCCM(b, tagSize, ccmNonceSize); err != nil {
@@ -283,6 +287,10 @@ func (t *transformCipher) sealFrame(frame []byte, sessionID uint64, nonce *[16]b
 	binary.LittleEndian.PutUint64(hdr[offTfSessionID:], sessionID)
 	aad := hdr[offTfNonce:TransformHeaderSize]
 	n := hdr[offTfNonce : offTfNonce+t.nonceSize]
+	if t.fast != nil {
+		t.fast.sealInPlace((*[blockSize]byte)(hdr[offTfSignature:offTfNonce]), n, body, aad)
+		return nil
+	}
 	if t.gcm != nil {
 		// Seal in place; the tag lands in spare capacity and moves into
 		// the header's Signature field.
@@ -308,6 +316,13 @@ func (t *transformCipher) Open(dst []byte, msg []byte) ([]byte, error) {
 	// authenticated (it is in the AAD) but otherwise ignored.
 	n := msg[offTfNonce : offTfNonce+t.nonceSize]
 	start := len(dst)
+	if t.fast != nil {
+		dst = append(dst, ct...)
+		if !t.fast.openInPlace(tag, n, dst[start:], aad) {
+			return dst[:start], ErrAuthFailed
+		}
+		return dst, nil
+	}
 	if t.gcm != nil {
 		// cipher.AEAD wants ciphertext||tag contiguous, so rebuild that in
 		// dst and open it in place.
@@ -339,6 +354,14 @@ func (t *transformCipher) OpenInPlace(msg []byte) ([]byte, error) {
 	if t.gcm != nil {
 		if cap(msg)-len(msg) < tagSize {
 			return nil, fmt.Errorf("%w: no room to open in place", ErrMalformed)
+		}
+		if t.fast != nil {
+			// The room is not needed here, but the contract is the same
+			// on every CPU.
+			if !t.fast.openInPlace(tag, n, ct, aad) {
+				return nil, ErrAuthFailed
+			}
+			return ct, nil
 		}
 		// cipher.AEAD wants ciphertext||tag: the tag is copied into the
 		// spare capacity after the ciphertext, which is then opened over

@@ -10,8 +10,18 @@ import "golang.org/x/sys/cpu"
 var haveGHASHAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
 	cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasPCLMULQDQ && cpu.X86.HasAVX
 
+// haveGCMAVX512 says aesCTRAVX512 can run too (512-bit AES rounds).
+var haveGCMAVX512 = haveGHASHAVX512 && cpu.X86.HasAVX512VAES && cpu.X86.HasAES
+
 // ghashAVX512 folds data, whose length is a multiple of 16, into the GHASH
 // state acc (GCM byte order) under the key whose table is given.
 //
 //go:noescape
 func ghashAVX512(table *[ghashTableSize]byte, acc *[blockSize]byte, data []byte)
+
+// aesCTRAVX512 XORs src (a multiple of 16 bytes) with the AES encryptions
+// of the counter blocks ctr, inc32(ctr), ... into dst (which may be src),
+// and leaves ctr at the next counter block. rk holds rounds+1 round keys.
+//
+//go:noescape
+func aesCTRAVX512(rk *[aesRoundKeysSize]byte, rounds int, ctr *[blockSize]byte, dst, src []byte)

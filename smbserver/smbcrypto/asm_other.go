@@ -1,0 +1,16 @@
+//go:build !amd64 || purego
+
+package smbcrypto
+
+const (
+	haveGHASHAVX512 = false
+	haveGCMAVX512   = false
+)
+
+func ghashAVX512(table *[ghashTableSize]byte, acc *[blockSize]byte, data []byte) {
+	panic("smbcrypto: ghashAVX512 without the instructions")
+}
+
+func aesCTRAVX512(rk *[aesRoundKeysSize]byte, rounds int, ctr *[blockSize]byte, dst, src []byte) {
+	panic("smbcrypto: aesCTRAVX512 without the instructions")
+}
