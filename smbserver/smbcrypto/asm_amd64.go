@@ -13,6 +13,9 @@ var haveGHASHAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAV
 // haveGCMAVX512 says aesCTRAVX512 can run too (512-bit AES rounds).
 var haveGCMAVX512 = haveGHASHAVX512 && cpu.X86.HasAVX512VAES && cpu.X86.HasAES
 
+// haveCBCMACAESNI says cbcMACAESNI can run: AES-NI in its VEX form.
+var haveCBCMACAESNI = cpu.X86.HasAES && cpu.X86.HasAVX
+
 // ghashAVX512 folds data, whose length is a multiple of 16, into the GHASH
 // state acc (GCM byte order) under the key whose table is given.
 //
@@ -25,3 +28,9 @@ func ghashAVX512(table *[ghashTableSize]byte, acc *[blockSize]byte, data []byte)
 //
 //go:noescape
 func aesCTRAVX512(rk *[aesRoundKeysSize]byte, rounds int, ctr *[blockSize]byte, dst, src []byte)
+
+// cbcMACAESNI runs the CBC-MAC chain x = AES(x ^ block) over the whole
+// blocks of p under the rounds+1 round keys in rk.
+//
+//go:noescape
+func cbcMACAESNI(rk *[aesRoundKeysSize]byte, rounds int, x *[blockSize]byte, p []byte)

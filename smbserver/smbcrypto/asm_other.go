@@ -5,6 +5,7 @@ package smbcrypto
 const (
 	haveGHASHAVX512 = false
 	haveGCMAVX512   = false
+	haveCBCMACAESNI = false
 )
 
 func ghashAVX512(table *[ghashTableSize]byte, acc *[blockSize]byte, data []byte) {
@@ -13,4 +14,8 @@ func ghashAVX512(table *[ghashTableSize]byte, acc *[blockSize]byte, data []byte)
 
 func aesCTRAVX512(rk *[aesRoundKeysSize]byte, rounds int, ctr *[blockSize]byte, dst, src []byte) {
 	panic("smbcrypto: aesCTRAVX512 without the instructions")
+}
+
+func cbcMACAESNI(rk *[aesRoundKeysSize]byte, rounds int, x *[blockSize]byte, p []byte) {
+	panic("smbcrypto: cbcMACAESNI without the instructions")
 }

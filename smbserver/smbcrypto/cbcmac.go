@@ -36,14 +36,16 @@ const (
 // block, which is the chain value, is kept. A cbcChain is not safe for
 // concurrent use: callers take one from a pool.
 type cbcChain struct {
+	// sched, when set, runs the whole chain in cbcMACAESNI instead.
+	sched *aesSchedule
 	b     cipher.Block
 	mode  cipher.BlockMode
 	setIV func([]byte)
 	out   [cbcChunk]byte
 }
 
-func newCBCChain(b cipher.Block) *cbcChain {
-	c := &cbcChain{b: b}
+func newCBCChain(b cipher.Block, sched *aesSchedule) *cbcChain {
+	c := &cbcChain{b: b, sched: sched}
 	var zero [blockSize]byte
 	m := cipher.NewCBCEncrypter(b, zero[:])
 	if s, ok := m.(interface{ SetIV([]byte) }); ok {
@@ -55,6 +57,10 @@ func newCBCChain(b cipher.Block) *cbcChain {
 // blocks runs the chain state x over the whole blocks of p. len(p) must be
 // a multiple of blockSize.
 func (c *cbcChain) blocks(x *[blockSize]byte, p []byte) {
+	if c.sched != nil {
+		cbcMACAESNI(&c.sched.rk, c.sched.rounds, x, p)
+		return
+	}
 	if c.setIV == nil || len(p) < cbcMinLen {
 		for len(p) >= blockSize {
 			xorBlock(x, p)

@@ -13,13 +13,18 @@ import (
 // nonce (so a 4-byte length field). It is written here rather than taken
 // from pion/dtls because that package allocates the tag and a full-size
 // plaintext copy on every Open and panics on bad input; this one works in
-// place in the caller's buffer and allocates only the CTR stream.
+// place in the caller's buffer and allocates only the CTR stream (and
+// nothing where aesCTRAVX512 runs).
 // The tag and nonce sizes are parameters so RFC 3610's vectors can test it.
 type ccm struct {
 	b         cipher.Block
 	tagSize   int // M
 	nonceSize int // 15 - L
-	scratch   sync.Pool
+	// ctr, when set, runs counter mode in aesCTRAVX512: with SMB's
+	// 11-byte nonce the counter field is the block's last 32 bits,
+	// exactly what that function increments.
+	ctr     *aesSchedule
+	scratch sync.Pool
 }
 
 // ccmScratch holds the per-call blocks. They live in a pool because passing
@@ -31,13 +36,18 @@ type ccmScratch struct {
 
 var errCCMParams = errors.New("smbcrypto: bad CCM parameters")
 
-func newCCM(b cipher.Block, tagSize, nonceSize int) (*ccm, error) {
+// newCCM returns CCM over b; sched, if not nil, is b's key expanded for
+// cbcMACAESNI.
+func newCCM(b cipher.Block, sched *aesSchedule, tagSize, nonceSize int) (*ccm, error) {
 	if b.BlockSize() != blockSize || tagSize < 4 || tagSize > 16 || tagSize%2 != 0 ||
 		nonceSize < 7 || nonceSize > 13 {
 		return nil, errCCMParams
 	}
 	c := &ccm{b: b, tagSize: tagSize, nonceSize: nonceSize}
-	c.scratch.New = func() any { return &ccmScratch{chain: newCBCChain(b)} }
+	if haveGCMAVX512 && nonceSize == 11 {
+		c.ctr = sched
+	}
+	c.scratch.New = func() any { return &ccmScratch{chain: newCBCChain(b, sched)} }
 	return c, nil
 }
 
@@ -131,11 +141,27 @@ func (c *ccm) sealInPlace(tag, nonce, buf, aad []byte) error {
 	c.counterBlock(s, nonce, 0)
 	c.b.Encrypt(s.blk[:], s.ctr[:]) // S_0
 	subtle.XORBytes(tag, s.x[:c.tagSize], s.blk[:c.tagSize])
-	if len(buf) > 0 {
-		c.counterBlock(s, nonce, 1)
-		cipher.NewCTR(c.b, s.ctr[:]).XORKeyStream(buf, buf)
-	}
+	c.crypt(s, nonce, buf)
 	return nil
+}
+
+// crypt XORs the key stream from counter 1 into buf.
+func (c *ccm) crypt(s *ccmScratch, nonce, buf []byte) {
+	if len(buf) == 0 {
+		return
+	}
+	c.counterBlock(s, nonce, 1)
+	if c.ctr == nil {
+		cipher.NewCTR(c.b, s.ctr[:]).XORKeyStream(buf, buf)
+		return
+	}
+	full := len(buf) &^ (blockSize - 1)
+	aesCTRAVX512(&c.ctr.rk, c.ctr.rounds, &s.ctr, buf[:full], buf[:full])
+	if rest := buf[full:]; len(rest) > 0 {
+		s.blk = [blockSize]byte{}
+		aesCTRAVX512(&c.ctr.rk, c.ctr.rounds, &s.ctr, s.blk[:], s.blk[:])
+		subtle.XORBytes(rest, rest, s.blk[:len(rest)])
+	}
 }
 
 // openInPlace decrypts buf in place and checks tag. On a mismatch it zeroes
@@ -146,10 +172,7 @@ func (c *ccm) openInPlace(tag, nonce, buf, aad []byte) error {
 	}
 	s := c.scratch.Get().(*ccmScratch)
 	defer c.scratch.Put(s)
-	if len(buf) > 0 {
-		c.counterBlock(s, nonce, 1)
-		cipher.NewCTR(c.b, s.ctr[:]).XORKeyStream(buf, buf)
-	}
+	c.crypt(s, nonce, buf)
 	c.mac(s, nonce, aad, buf)
 	c.counterBlock(s, nonce, 0)
 	c.b.Encrypt(s.blk[:], s.ctr[:])

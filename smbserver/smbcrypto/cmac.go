@@ -10,6 +10,7 @@ import (
 // precomputed, so computing a MAC costs only the block encryptions.
 type cmacKey struct {
 	b      cipher.Block
+	sched  *aesSchedule // for cbcMACAESNI; nil to use b
 	k1, k2 [blockSize]byte
 }
 
@@ -20,7 +21,7 @@ func newCMAC(key []byte) (*cmacKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smbcrypto: cmac key: %w", err)
 	}
-	k := &cmacKey{b: b}
+	k := &cmacKey{b: b, sched: newAESSchedule(key)}
 	var l [blockSize]byte
 	b.Encrypt(l[:], l[:])
 	k.k1 = gfDouble(l)

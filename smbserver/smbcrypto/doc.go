@@ -10,12 +10,14 @@
 // are safe for concurrent use, so one value can serve every channel of a
 // session.
 //
-// Everything is built on the standard library's crypto, except the two
-// loops that bulk data goes through: on amd64 CPUs with 512-bit AES and
-// carry-less multiply instructions, GHASH (for AES-GMAC signatures and
-// AES-GCM) and AES in counter mode (for AES-GCM) run in assembly
-// (ghashfast.go and aesgcm.go say why), checked against crypto/cipher by
-// tests and fuzz targets. Elsewhere crypto/cipher does all of it.
+// Everything is built on the standard library's crypto, except the loops
+// that bulk data goes through, which run in assembly on amd64: GHASH (for
+// AES-GMAC signatures and AES-GCM) and AES in counter mode (AES-GCM and
+// AES-CCM) where the CPU has 512-bit AES and carry-less multiply
+// instructions, and the CBC-MAC chain (AES-CMAC, AES-CCM) wherever it has
+// AES-NI (ghashfast.go, aesgcm.go and cbcmac_amd64.s say why). Tests and
+// fuzz targets check them against crypto/cipher and published vectors;
+// elsewhere the standard library does all of it.
 package smbcrypto
 
 import "errors"

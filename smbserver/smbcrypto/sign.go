@@ -63,7 +63,7 @@ func NewSigner(dialect uint16, alg uint16, signingKey []byte) (Signer, error) {
 			return nil, fmt.Errorf("smbcrypto: signer for dialect %#04x: %w", dialect, err)
 		}
 		s := &cmacSigner{key: k}
-		s.pool.New = func() any { return &cmacScratch{st: cmacState{chain: newCBCChain(k.b)}} }
+		s.pool.New = func() any { return &cmacScratch{st: cmacState{chain: newCBCChain(k.b, k.sched)}} }
 		return s, nil
 	case SigningAESGMAC:
 		return newGMACSigner(signingKey)

@@ -170,7 +170,7 @@ func newTransformCipher(id uint16, key []byte) (*transformCipher, error) {
 		t.fast = newGCMAVX512(key)
 	} else {
 		t.nonceSize = ccmNonceSize
-		if t.ccm, err = newCCM(b, tagSize, ccmNonceSize); err != nil {
+		if t.ccm, err = newCCM(b, newAESSchedule(key), tagSize, ccmNonceSize); err != nil {
 			return nil, fmt.Errorf("smbcrypto: cipher %#04x: %w", id, err)
 		}
 	}
