@@ -80,5 +80,6 @@ loop256:
 	JMP         loop256
 
 done:
-	VMOVDQU X0, (CX)
+	VMOVDQU    X0, (CX)
+	VZEROUPPER
 	RET
