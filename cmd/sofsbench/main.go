@@ -205,7 +205,7 @@ func ceilings(args []string) int {
 	}
 	rep := &bench.Report{Server: "ceilings", Started: time.Now().UTC(), Host: bench.DescribeHost(), Results: res}
 	h := rep.Host
-	fmt.Printf("host: %d CPUs, %s, kernel %s, %d GiB, %s\n", h.NumCPU, h.CPU, h.Kernel, h.MemGiB, h.Version)
+	fmt.Printf("host: %d CPUs, %s, kernel %s, %d GiB, %s, crypto asm: %s\n", h.NumCPU, h.CPU, h.Kernel, h.MemGiB, h.Version, h.CryptoAsm)
 	for _, r := range res {
 		fmt.Printf("%-28s %10.0f %s  (%s)\n", r.Name, r.Value, r.Unit, r.Note)
 	}

@@ -24,6 +24,7 @@ import (
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
+	"sofs.io/sofs/smbserver/smbcrypto"
 )
 
 // Bounds on start-up and shutdown, so a wedged dependency turns into an
@@ -247,7 +248,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}()
 
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
-		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).Msg("smb listening")
+		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
+		Str("crypto_asm", smbcrypto.Accelerations()).Msg("smb listening")
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
 	if err := registration.SetState(ctx, namespace.NodeUp); err != nil {

@@ -20,6 +20,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"sofs.io/sofs/smbserver/smbcrypto"
 )
 
 // Workload names, in the order Run runs them. Random writes run before
@@ -196,12 +198,17 @@ type Host struct {
 	Kernel  string `json:"kernel,omitempty"`
 	MemGiB  int    `json:"mem_gib,omitempty"`
 	Version string `json:"go_version"`
+	// CryptoAsm is smbcrypto.Accelerations() on this machine: which
+	// signing and encryption loops ran in assembly, in the client and in
+	// a sofsd built from the same tree.
+	CryptoAsm string `json:"crypto_asm,omitempty"`
 }
 
 // DescribeHost reads what Linux tells about the machine; fields it cannot
 // find stay empty.
 func DescribeHost() Host {
-	h := Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), Version: runtime.Version()}
+	h := Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), Version: runtime.Version(),
+		CryptoAsm: smbcrypto.Accelerations()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {

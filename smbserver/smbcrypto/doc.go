@@ -20,7 +20,10 @@
 // elsewhere the standard library does all of it.
 package smbcrypto
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Signing algorithm identifiers from the SMB2_SIGNING_CAPABILITIES negotiate
 // context ([MS-SMB2] 2.2.3.1.7).
@@ -55,3 +58,24 @@ var ErrMalformed = errors.New("smbcrypto: malformed message")
 // ErrAuthFailed reports a message whose signature or authentication tag does
 // not match ([MS-SMB2] 3.3.5.2.1.1: the server disconnects).
 var ErrAuthFailed = errors.New("smbcrypto: message authentication failed")
+
+// Accelerations says which of the package's bulk loops run in assembly on
+// this machine, for logs and benchmark reports: "ghash=avx512
+// aes-ctr=avx512 cbc-mac=aes-ni" where all do, "none" where crypto/cipher
+// does everything.
+func Accelerations() string {
+	var parts []string
+	if haveGHASHAVX512 {
+		parts = append(parts, "ghash=avx512")
+	}
+	if haveGCMAVX512 {
+		parts = append(parts, "aes-ctr=avx512")
+	}
+	if haveCBCMACAESNI {
+		parts = append(parts, "cbc-mac=aes-ni")
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}

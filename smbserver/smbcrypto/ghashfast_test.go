@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -251,5 +252,20 @@ func BenchmarkGMACVerifyFallback(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestAccelerationsMatchesTheGates(t *testing.T) {
+	got := Accelerations()
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{{haveGHASHAVX512, "ghash=avx512"}, {haveGCMAVX512, "aes-ctr=avx512"}, {haveCBCMACAESNI, "cbc-mac=aes-ni"}} {
+		if strings.Contains(got, c.name) != c.on {
+			t.Errorf("Accelerations() = %q; %s is %v here", got, c.name, c.on)
+		}
+	}
+	if (got == "none") != (!haveGHASHAVX512 && !haveGCMAVX512 && !haveCBCMACAESNI) {
+		t.Errorf("Accelerations() = %q", got)
 	}
 }
