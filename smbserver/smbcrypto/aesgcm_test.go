@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -21,24 +22,44 @@ func stdGCM(t testing.TB, key []byte) cipher.AEAD {
 	return g
 }
 
+// gcmWidths lists the counter-mode loops this CPU can run: true for
+// aesCTRAVX512, false for aesCTRAVX2.
+func gcmWidths() []bool {
+	var w []bool
+	if haveGCMAVX512 {
+		w = append(w, true)
+	}
+	if haveVec256 {
+		w = append(w, false)
+	}
+	return w
+}
+
 // The counter-mode keystream is AES of GCM's counter blocks, inc32
 // wrapping within the last 32 bits (from 0xffffffff to 0, not carrying
 // into the nonce), for both key sizes and every path of the assembly.
-func TestAESCTRAVX512Keystream(t *testing.T) {
-	if !haveGCMAVX512 {
-		t.Skip("this CPU has no 512-bit AES instructions")
+func TestAESCTRKeystream(t *testing.T) {
+	if len(gcmWidths()) == 0 {
+		t.Skip("this CPU has no vector AES instructions")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, keyLen := range []int{16, 32} {
+	for _, c := range []struct {
+		keyLen int
+		wide   bool
+	}{{16, true}, {32, true}, {16, false}, {32, false}} {
+		if !slices.Contains(gcmWidths(), c.wide) {
+			continue
+		}
+		keyLen := c.keyLen
 		key := make([]byte, keyLen)
 		fill(rng, key)
-		var rk [aesRoundKeysSize]byte
-		rounds := expandKey(key, &rk)
+		var sched aesSchedule
+		sched.rounds = expandKey(key, &sched.rk)
 		blk, err := aes.NewCipher(key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, nblocks := range []int{0, 1, 3, 15, 16, 17, 31, 32, 33, 100} {
+		for _, nblocks := range []int{0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100} {
 			for _, start := range []uint32{2, 0xfffffff0, 0xffffffff} {
 				var ctr [blockSize]byte
 				fill(rng, ctr[:12])
@@ -47,20 +68,20 @@ func TestAESCTRAVX512Keystream(t *testing.T) {
 				src := make([]byte, nblocks*blockSize)
 				fill(rng, src)
 				dst := make([]byte, len(src))
-				aesCTRAVX512(&rk, rounds, &ctr, dst, src)
+				aesCTR(&sched, c.wide, &ctr, dst, src)
 				want := first
 				for i := range nblocks {
 					var ks [blockSize]byte
 					blk.Encrypt(ks[:], want[:])
 					for j := range ks {
 						if dst[i*blockSize+j] != src[i*blockSize+j]^ks[j] {
-							t.Fatalf("AES-%d, %d blocks from counter %#x: block %d wrong", keyLen*8, nblocks, start, i)
+							t.Fatalf("%s AES-%d, %d blocks from counter %#x: block %d wrong", widthName(c.wide), keyLen*8, nblocks, start, i)
 						}
 					}
 					binary.BigEndian.PutUint32(want[12:], binary.BigEndian.Uint32(want[12:])+1)
 				}
 				if ctr != want {
-					t.Fatalf("AES-%d, %d blocks: next counter %x, want %x", keyLen*8, nblocks, ctr, want)
+					t.Fatalf("%s AES-%d, %d blocks: next counter %x, want %x", widthName(c.wide), keyLen*8, nblocks, ctr, want)
 				}
 			}
 		}
@@ -75,15 +96,23 @@ func gcmTestSizes() []int {
 	return append(s, gcmChunk-1, gcmChunk, gcmChunk+1, 2*gcmChunk+17, 1<<20+7)
 }
 
-func TestGCMAVX512MatchesStandardLibrary(t *testing.T) {
-	if !haveGCMAVX512 {
-		t.Skip("this CPU has no 512-bit AES instructions")
+func TestGCMVecMatchesStandardLibrary(t *testing.T) {
+	if len(gcmWidths()) == 0 {
+		t.Skip("this CPU has no vector AES instructions")
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
-	for _, keyLen := range []int{16, 32} {
+	for _, wide := range gcmWidths() {
+		for _, keyLen := range []int{16, 32} {
+			testGCMVecMatches(t, rng, wide, keyLen)
+		}
+	}
+}
+
+func testGCMVecMatches(t *testing.T, rng *rand.Rand, wide bool, keyLen int) {
+	{
 		key := make([]byte, keyLen)
 		fill(rng, key)
-		g := newGCMAVX512(key)
+		g := newGCMVecFor(key, wide)
 		std := stdGCM(t, key)
 		nonce := make([]byte, 12)
 		for _, n := range gcmTestSizes() {
@@ -99,10 +128,10 @@ func TestGCMAVX512MatchesStandardLibrary(t *testing.T) {
 				var tag [blockSize]byte
 				g.sealInPlace(&tag, nonce, text, aad)
 				if string(text) != string(want[:n]) || string(tag[:]) != string(want[n:]) {
-					t.Fatalf("AES-%d, %d bytes, aad %d: sealed text or tag differs from crypto/cipher", keyLen*8, n, aadLen)
+					t.Fatalf("%s AES-%d, %d bytes, aad %d: sealed text or tag differs from crypto/cipher", widthName(wide), keyLen*8, n, aadLen)
 				}
 				if !g.openInPlace(tag[:], nonce, text, aad) || string(text) != string(plain) {
-					t.Fatalf("AES-%d, %d bytes, aad %d: does not open to the plaintext", keyLen*8, n, aadLen)
+					t.Fatalf("%s AES-%d, %d bytes, aad %d: does not open to the plaintext", widthName(wide), keyLen*8, n, aadLen)
 				}
 			}
 		}
@@ -111,14 +140,20 @@ func TestGCMAVX512MatchesStandardLibrary(t *testing.T) {
 
 // A changed ciphertext, tag or additional data fails, and the text is
 // zeroed rather than left as unauthenticated plaintext.
-func TestGCMAVX512RejectsTampering(t *testing.T) {
-	if !haveGCMAVX512 {
-		t.Skip("this CPU has no 512-bit AES instructions")
+func TestGCMVecRejectsTampering(t *testing.T) {
+	if len(gcmWidths()) == 0 {
+		t.Skip("this CPU has no vector AES instructions")
 	}
+	for _, wide := range gcmWidths() {
+		testGCMVecRejectsTampering(t, wide)
+	}
+}
+
+func testGCMVecRejectsTampering(t *testing.T, wide bool) {
 	rng := rand.New(rand.NewPCG(9, 4))
 	key := make([]byte, 16)
 	fill(rng, key)
-	g := newGCMAVX512(key)
+	g := newGCMVecFor(key, wide)
 	nonce := make([]byte, 12)
 	aad := make([]byte, 32)
 	for _, n := range []int{1, 100, 4096, gcmChunk + 5} {
@@ -138,49 +173,50 @@ func TestGCMAVX512RejectsTampering(t *testing.T) {
 				a[31] ^= 2
 			}
 			if g.openInPlace(tag[:], nonce, text, a) {
-				t.Fatalf("%d bytes, change %d: opened", n, what)
+				t.Fatalf("%s, %d bytes, change %d: opened", widthName(wide), n, what)
 			}
 			for i, b := range text {
 				if b != 0 {
-					t.Fatalf("%d bytes, change %d: byte %d left as %#x after a failed open", n, what, i, b)
+					t.Fatalf("%s, %d bytes, change %d: byte %d left as %#x after a failed open", widthName(wide), n, what, i, b)
 				}
 			}
 		}
 	}
 }
 
-func TestGCMAVX512AllocatesNothing(t *testing.T) {
-	if !haveGCMAVX512 {
-		t.Skip("this CPU has no 512-bit AES instructions")
-	}
-	g := newGCMAVX512(make([]byte, 32))
-	nonce, aad, text := make([]byte, 12), make([]byte, 32), make([]byte, 5000)
-	var tag [blockSize]byte
-	if n := testing.AllocsPerRun(50, func() {
-		g.sealInPlace(&tag, nonce, text, aad)
-		g.openInPlace(tag[:], nonce, text, aad)
-	}); n != 0 {
-		t.Fatalf("seal+open allocate %v times", n)
+func TestGCMVecAllocatesNothing(t *testing.T) {
+	for _, wide := range gcmWidths() {
+		g := newGCMVecFor(make([]byte, 32), wide)
+		nonce, aad, text := make([]byte, 12), make([]byte, 32), make([]byte, 5000)
+		var tag [blockSize]byte
+		if n := testing.AllocsPerRun(50, func() {
+			g.sealInPlace(&tag, nonce, text, aad)
+			g.openInPlace(tag[:], nonce, text, aad)
+		}); n != 0 {
+			t.Fatalf("%s: seal+open allocate %v times", widthName(wide), n)
+		}
 	}
 }
 
-func FuzzGCMAVX512(f *testing.F) {
+func FuzzGCMVec(f *testing.F) {
 	f.Add(make([]byte, 16), make([]byte, 12), []byte("aad"), []byte("text"))
 	f.Add(make([]byte, 32), make([]byte, 12), make([]byte, 32), make([]byte, 1000))
 	f.Fuzz(func(t *testing.T, key, nonce, aad, plain []byte) {
-		if !haveGCMAVX512 || (len(key) != 16 && len(key) != 32) || len(nonce) != 12 {
+		if (len(key) != 16 && len(key) != 32) || len(nonce) != 12 {
 			return
 		}
 		want := stdGCM(t, key).Seal(nil, nonce, plain, aad)
-		text := append([]byte(nil), plain...)
-		var tag [blockSize]byte
-		g := newGCMAVX512(key)
-		g.sealInPlace(&tag, nonce, text, aad)
-		if string(text) != string(want[:len(plain)]) || string(tag[:]) != string(want[len(plain):]) {
-			t.Fatalf("%d-byte key, %d bytes: differs from crypto/cipher", len(key), len(plain))
-		}
-		if !g.openInPlace(tag[:], nonce, text, aad) || string(text) != string(plain) {
-			t.Fatalf("%d-byte key, %d bytes: does not open", len(key), len(plain))
+		for _, wide := range gcmWidths() {
+			text := append([]byte(nil), plain...)
+			var tag [blockSize]byte
+			g := newGCMVecFor(key, wide)
+			g.sealInPlace(&tag, nonce, text, aad)
+			if string(text) != string(want[:len(plain)]) || string(tag[:]) != string(want[len(plain):]) {
+				t.Fatalf("%s, %d-byte key, %d bytes: differs from crypto/cipher", widthName(wide), len(key), len(plain))
+			}
+			if !g.openInPlace(tag[:], nonce, text, aad) || string(text) != string(plain) {
+				t.Fatalf("%s, %d-byte key, %d bytes: does not open", widthName(wide), len(key), len(plain))
+			}
 		}
 	})
 }
@@ -197,24 +233,23 @@ func BenchmarkGCM(b *testing.B) {
 				g.Seal(text[:0], nonce, text, aad)
 			}
 		})
-		if !haveGCMAVX512 {
-			continue
+		for _, wide := range gcmWidths() {
+			g := newGCMVecFor(key, wide)
+			b.Run(fmt.Sprintf("%s/seal/%d", widthName(wide), n), func(b *testing.B) {
+				var tag [blockSize]byte
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					g.sealInPlace(&tag, nonce, text, aad)
+				}
+			})
+			b.Run(fmt.Sprintf("%s/open/%d", widthName(wide), n), func(b *testing.B) {
+				var tag [blockSize]byte
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					g.openInPlace(tag[:], nonce, text, aad)
+				}
+			})
 		}
-		g := newGCMAVX512(key)
-		b.Run(fmt.Sprintf("avx512/seal/%d", n), func(b *testing.B) {
-			var tag [blockSize]byte
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				g.sealInPlace(&tag, nonce, text, aad)
-			}
-		})
-		b.Run(fmt.Sprintf("avx512/open/%d", n), func(b *testing.B) {
-			var tag [blockSize]byte
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				g.openInPlace(tag[:], nonce, text, aad)
-			}
-		})
 	}
 }
 
@@ -222,8 +257,8 @@ func BenchmarkGCM(b *testing.B) {
 // a message to the same bytes and open each other's messages, in place
 // and not.
 func TestTransformGCMPathsAgree(t *testing.T) {
-	if !haveGCMAVX512 {
-		t.Skip("this CPU has no 512-bit AES instructions")
+	if len(gcmWidths()) == 0 {
+		t.Skip("this CPU has no vector AES instructions")
 	}
 	rng := rand.New(rand.NewPCG(6, 6))
 	for _, c := range []uint16{CipherAES128GCM, CipherAES256GCM} {

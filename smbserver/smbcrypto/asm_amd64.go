@@ -16,6 +16,13 @@ var haveGHASHAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAV
 // haveGCMAVX512 says aesCTRAVX512 can run too (512-bit AES rounds).
 var haveGCMAVX512 = haveGHASHAVX512 && cpu.X86.HasAVX512VAES && cpu.X86.HasAES
 
+// haveVec256 says the 256-bit loops (ghashAVX2, aesCTRAVX2) can run: VAES
+// and VPCLMULQDQ with AVX2 (AMD Zen 3, Intel Alder Lake, and every CPU
+// that has the 512-bit loops). x/sys/cpu reports these two only with
+// AVX-512, so CPUID is read here.
+var haveVec256 = cpu.X86.HasAVX2 && cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ &&
+	cpuidLeaf7ECX()&(1<<9|1<<10) == 1<<9|1<<10
+
 // haveCBCMACAESNI says cbcMACAESNI can run: AES-NI in its VEX form.
 var haveCBCMACAESNI = cpu.X86.HasAES && cpu.X86.HasAVX
 
@@ -37,3 +44,18 @@ func aesCTRAVX512(rk *[aesRoundKeysSize]byte, rounds int, ctr *[blockSize]byte, 
 //
 //go:noescape
 func cbcMACAESNI(rk *[aesRoundKeysSize]byte, rounds int, x *[blockSize]byte, p []byte)
+
+// ghashAVX2 is ghashAVX512 with 256-bit registers, eight blocks per
+// reduction (the table's last eight keys).
+//
+//go:noescape
+func ghashAVX2(table *[ghashTableSize]byte, acc *[blockSize]byte, data []byte)
+
+// aesCTRAVX2 is aesCTRAVX512 with 256-bit registers.
+//
+//go:noescape
+func aesCTRAVX2(rk *[aesRoundKeysSize]byte, rounds int, ctr *[blockSize]byte, dst, src []byte)
+
+// cpuidLeaf7ECX returns ECX of CPUID leaf 7, subleaf 0. Only called where
+// AVX2 is reported, which implies the leaf exists.
+func cpuidLeaf7ECX() uint32

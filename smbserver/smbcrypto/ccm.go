@@ -14,16 +14,17 @@ import (
 // from pion/dtls because that package allocates the tag and a full-size
 // plaintext copy on every Open and panics on bad input; this one works in
 // place in the caller's buffer and allocates only the CTR stream (and
-// nothing where aesCTRAVX512 runs).
+// nothing where the vector loops run).
 // The tag and nonce sizes are parameters so RFC 3610's vectors can test it.
 type ccm struct {
 	b         cipher.Block
 	tagSize   int // M
 	nonceSize int // 15 - L
-	// ctr, when set, runs counter mode in aesCTRAVX512: with SMB's
-	// 11-byte nonce the counter field is the block's last 32 bits,
-	// exactly what that function increments.
+	// ctr, when set, runs counter mode in aesCTRAVX512 or aesCTRAVX2:
+	// with SMB's 11-byte nonce the counter field is the block's last 32
+	// bits, exactly what those functions increment.
 	ctr     *aesSchedule
+	ctrWide bool // aesCTRAVX512 rather than aesCTRAVX2
 	scratch sync.Pool
 }
 
@@ -44,8 +45,8 @@ func newCCM(b cipher.Block, sched *aesSchedule, tagSize, nonceSize int) (*ccm, e
 		return nil, errCCMParams
 	}
 	c := &ccm{b: b, tagSize: tagSize, nonceSize: nonceSize}
-	if haveGCMAVX512 && nonceSize == 11 {
-		c.ctr = sched
+	if (haveGCMAVX512 || haveVec256) && nonceSize == 11 {
+		c.ctr, c.ctrWide = sched, haveGCMAVX512
 	}
 	c.scratch.New = func() any { return &ccmScratch{chain: newCBCChain(b, sched)} }
 	return c, nil
@@ -156,10 +157,10 @@ func (c *ccm) crypt(s *ccmScratch, nonce, buf []byte) {
 		return
 	}
 	full := len(buf) &^ (blockSize - 1)
-	aesCTRAVX512(&c.ctr.rk, c.ctr.rounds, &s.ctr, buf[:full], buf[:full])
+	aesCTR(c.ctr, c.ctrWide, &s.ctr, buf[:full], buf[:full])
 	if rest := buf[full:]; len(rest) > 0 {
 		s.blk = [blockSize]byte{}
-		aesCTRAVX512(&c.ctr.rk, c.ctr.rounds, &s.ctr, s.blk[:], s.blk[:])
+		aesCTR(c.ctr, c.ctrWide, &s.ctr, s.blk[:], s.blk[:])
 		subtle.XORBytes(rest, rest, s.blk[:len(rest)])
 	}
 }

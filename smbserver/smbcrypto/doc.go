@@ -13,8 +13,8 @@
 // Everything is built on the standard library's crypto, except the loops
 // that bulk data goes through, which run in assembly on amd64: GHASH (for
 // AES-GMAC signatures and AES-GCM) and AES in counter mode (AES-GCM and
-// AES-CCM) where the CPU has 512-bit AES and carry-less multiply
-// instructions, and the CBC-MAC chain (AES-CMAC, AES-CCM) wherever it has
+// AES-CCM) where the CPU has vector AES and carry-less multiply
+// instructions (512-bit, else 256-bit), and the CBC-MAC chain (AES-CMAC, AES-CCM) wherever it has
 // AES-NI (ghashfast.go, aesgcm.go and cbcmac_amd64.s say why). Tests and
 // fuzz targets check them against crypto/cipher and published vectors;
 // elsewhere the standard library does all of it.
@@ -65,11 +65,17 @@ var ErrAuthFailed = errors.New("smbcrypto: message authentication failed")
 // does everything.
 func Accelerations() string {
 	var parts []string
-	if haveGHASHAVX512 {
+	switch {
+	case haveGHASHAVX512:
 		parts = append(parts, "ghash=avx512")
+	case haveVec256:
+		parts = append(parts, "ghash=avx2")
 	}
-	if haveGCMAVX512 {
+	switch {
+	case haveGCMAVX512:
 		parts = append(parts, "aes-ctr=avx512")
+	case haveVec256:
+		parts = append(parts, "aes-ctr=avx2")
 	}
 	if haveCBCMACAESNI {
 		parts = append(parts, "cbc-mac=aes-ni")

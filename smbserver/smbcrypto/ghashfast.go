@@ -15,14 +15,26 @@ const ghashTableSize = 16 * blockSize
 // ghashKey is the precomputed form of one GHASH key H.
 type ghashKey struct {
 	table [ghashTableSize]byte
+	// wide picks ghashAVX512; otherwise ghashAVX2 runs.
+	wide bool
 }
 
-// newGHASHKey returns the table for H, or nil when this CPU cannot use it.
+// newGHASHKey returns the table for H, or nil when this CPU has neither
+// loop.
 func newGHASHKey(h fieldElement) *ghashKey {
-	if !haveGHASHAVX512 {
-		return nil
+	switch {
+	case haveGHASHAVX512:
+		return newGHASHKeyFor(h, true)
+	case haveVec256:
+		return newGHASHKeyFor(h, false)
 	}
-	k := new(ghashKey)
+	return nil
+}
+
+// newGHASHKeyFor builds the table for the 512-bit loop (wide) or the
+// 256-bit one; tests use it to run both where the CPU has both.
+func newGHASHKeyFor(h fieldElement, wide bool) *ghashKey {
+	k := &ghashKey{wide: wide}
 	p := h
 	for i := 15; i >= 0; i-- {
 		shiftedForm(p, k.table[i*blockSize:(i+1)*blockSize])
@@ -60,8 +72,8 @@ func (k *ghashKey) gmacTag(dst *[blockSize]byte, aad []byte, mask *[blockSize]by
 // must be at least headerSize.
 func (k *ghashKey) gmacTagUnsigned(dst *[blockSize]byte, msg []byte, mask *[blockSize]byte) {
 	var acc, zero [blockSize]byte
-	ghashAVX512(&k.table, &acc, msg[:offSignature])
-	ghashAVX512(&k.table, &acc, zero[:])
+	k.blocks(&acc, msg[:offSignature])
+	k.blocks(&acc, zero[:])
 	k.finish(dst, &acc, msg[offSignature+signatureSize:], len(msg), mask)
 }
 
@@ -69,7 +81,7 @@ func (k *ghashKey) gmacTagUnsigned(dst *[blockSize]byte, msg []byte, mask *[bloc
 // and sets dst to the result XOR mask.
 func (k *ghashKey) finish(dst, acc *[blockSize]byte, rest []byte, n int, mask *[blockSize]byte) {
 	full := len(rest) &^ (blockSize - 1)
-	ghashAVX512(&k.table, acc, rest[:full])
+	k.blocks(acc, rest[:full])
 	// The partial last block, padded, and the length block.
 	var tail [2 * blockSize]byte
 	end := blockSize
@@ -77,8 +89,17 @@ func (k *ghashKey) finish(dst, acc *[blockSize]byte, rest []byte, n int, mask *[
 		end = 2 * blockSize
 	}
 	binary.BigEndian.PutUint64(tail[end-blockSize:], uint64(n)*8)
-	ghashAVX512(&k.table, acc, tail[:end])
+	k.blocks(acc, tail[:end])
 	for i := range dst {
 		dst[i] = acc[i] ^ mask[i]
 	}
+}
+
+// blocks folds data (whole blocks) into acc.
+func (k *ghashKey) blocks(acc *[blockSize]byte, data []byte) {
+	if k.wide {
+		ghashAVX512(&k.table, acc, data)
+		return
+	}
+	ghashAVX2(&k.table, acc, data)
 }

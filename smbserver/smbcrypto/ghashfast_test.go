@@ -47,7 +47,28 @@ func hashKeyOf(t testing.TB, key []byte) fieldElement {
 	return loadElement(h[:])
 }
 
-// ghashTestSizes cover every path of ghashAVX512: no whole block, single
+// ghashWidths lists the GHASH loops this CPU can run: true for
+// ghashAVX512, false for ghashAVX2. Tests skip when it is empty: the
+// signer then uses crypto/cipher, which other tests cover.
+func ghashWidths() []bool {
+	var w []bool
+	if haveGHASHAVX512 {
+		w = append(w, true)
+	}
+	if haveVec256 {
+		w = append(w, false)
+	}
+	return w
+}
+
+func widthName(wide bool) string {
+	if wide {
+		return "512-bit"
+	}
+	return "256-bit"
+}
+
+// ghashTestSizes cover every path of the GHASH loops: no whole block, single
 // blocks only, exactly one 16-block group, groups plus single blocks, and
 // partial last blocks of every length.
 func ghashTestSizes() []int {
@@ -59,26 +80,28 @@ func ghashTestSizes() []int {
 }
 
 func TestGMACTagMatchesStandardLibrary(t *testing.T) {
-	if !haveGHASHAVX512 {
-		t.Skip("this CPU has no 512-bit carry-less multiply; the signer uses crypto/cipher's GCM")
+	if len(ghashWidths()) == 0 {
+		t.Skip("this CPU has no vector carry-less multiply; the signer uses crypto/cipher's GCM")
 	}
 	rng := rand.New(rand.NewPCG(11, 13))
-	for keyRound := range 8 {
-		key := make([]byte, 16)
-		fill(rng, key)
-		if keyRound == 0 {
-			clear(key) // H with its top bit clear and set both occur below
-		}
-		k := newGHASHKey(hashKeyOf(t, key))
-		nonce := make([]byte, 12)
-		for _, n := range ghashTestSizes() {
-			fill(rng, nonce)
-			aad := make([]byte, n)
-			fill(rng, aad)
-			want := stdGMAC(t, key, nonce, aad)
-			got := fastGMAC(t, k, key, nonce, aad)
-			if string(got) != string(want) {
-				t.Fatalf("key %x, %d bytes: tag %x, crypto/cipher says %x", key, n, got, want)
+	for _, wide := range ghashWidths() {
+		for keyRound := range 8 {
+			key := make([]byte, 16)
+			fill(rng, key)
+			if keyRound == 0 {
+				clear(key) // H with its top bit clear and set both occur below
+			}
+			k := newGHASHKeyFor(hashKeyOf(t, key), wide)
+			nonce := make([]byte, 12)
+			for _, n := range ghashTestSizes() {
+				fill(rng, nonce)
+				aad := make([]byte, n)
+				fill(rng, aad)
+				want := stdGMAC(t, key, nonce, aad)
+				got := fastGMAC(t, k, key, nonce, aad)
+				if string(got) != string(want) {
+					t.Fatalf("%s, key %x, %d bytes: tag %x, crypto/cipher says %x", widthName(wide), key, n, got, want)
+				}
 			}
 		}
 	}
@@ -86,36 +109,36 @@ func TestGMACTagMatchesStandardLibrary(t *testing.T) {
 
 // An 0xFF-filled message drives every carry of the multiply.
 func TestGMACTagAllOnes(t *testing.T) {
-	if !haveGHASHAVX512 {
-		t.Skip("this CPU has no 512-bit carry-less multiply")
+	if len(ghashWidths()) == 0 {
+		t.Skip("this CPU has no vector carry-less multiply")
 	}
 	key := make([]byte, 16)
 	for i := range key {
 		key[i] = 0xff
 	}
-	k := newGHASHKey(hashKeyOf(t, key))
 	nonce := make([]byte, 12)
-	for _, n := range []int{16, 256, 272, 1 << 16} {
-		aad := make([]byte, n)
-		for i := range aad {
-			aad[i] = 0xff
-		}
-		if got, want := fastGMAC(t, k, key, nonce, aad), stdGMAC(t, key, nonce, aad); string(got) != string(want) {
-			t.Fatalf("%d bytes of 0xff: tag %x, crypto/cipher says %x", n, got, want)
+	for _, wide := range ghashWidths() {
+		k := newGHASHKeyFor(hashKeyOf(t, key), wide)
+		for _, n := range []int{16, 128, 144, 256, 272, 1 << 16} {
+			aad := make([]byte, n)
+			for i := range aad {
+				aad[i] = 0xff
+			}
+			if got, want := fastGMAC(t, k, key, nonce, aad), stdGMAC(t, key, nonce, aad); string(got) != string(want) {
+				t.Fatalf("%s, %d bytes of 0xff: tag %x, crypto/cipher says %x", widthName(wide), n, got, want)
+			}
 		}
 	}
 }
 
 func TestGMACTagAllocatesNothing(t *testing.T) {
-	if !haveGHASHAVX512 {
-		t.Skip("this CPU has no 512-bit carry-less multiply")
-	}
-	key := make([]byte, 16)
-	k := newGHASHKey(hashKeyOf(t, key))
-	aad := make([]byte, 1000)
-	var mask, tag [blockSize]byte
-	if n := testing.AllocsPerRun(100, func() { k.gmacTag(&tag, aad, &mask) }); n != 0 {
-		t.Fatalf("gmacTag allocates %v times per call", n)
+	for _, wide := range ghashWidths() {
+		k := newGHASHKeyFor(hashKeyOf(t, make([]byte, 16)), wide)
+		aad := make([]byte, 1000)
+		var mask, tag [blockSize]byte
+		if n := testing.AllocsPerRun(100, func() { k.gmacTag(&tag, aad, &mask) }); n != 0 {
+			t.Fatalf("%s: gmacTag allocates %v times per call", widthName(wide), n)
+		}
 	}
 }
 
@@ -134,26 +157,25 @@ func BenchmarkGHASH(b *testing.B) {
 				g.Seal(tag[:0], nonce, nil, aad)
 			}
 		})
-		if !haveGHASHAVX512 {
-			continue
+		for _, wide := range ghashWidths() {
+			k := newGHASHKeyFor(h, wide)
+			b.Run(fmt.Sprintf("%s/%d", widthName(wide), n), func(b *testing.B) {
+				var mask, tag [blockSize]byte
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					k.gmacTag(&tag, aad, &mask)
+				}
+			})
 		}
-		k := newGHASHKey(h)
-		b.Run(fmt.Sprintf("avx512/%d", n), func(b *testing.B) {
-			var mask, tag [blockSize]byte
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				k.gmacTag(&tag, aad, &mask)
-			}
-		})
 	}
 }
 
-// The signer's two ways of computing a tag (ghashAVX512, and
+// The signer's two ways of computing a tag (the vector GHASH loop, and
 // crypto/cipher where the CPU lacks it) must give the same signatures,
 // whole and split.
 func TestGMACSignerPathsAgree(t *testing.T) {
-	if !haveGHASHAVX512 {
-		t.Skip("this CPU has no 512-bit carry-less multiply")
+	if len(ghashWidths()) == 0 {
+		t.Skip("this CPU has no vector carry-less multiply")
 	}
 	fast, err := newGMACSigner(signKey)
 	if err != nil {
@@ -164,7 +186,7 @@ func TestGMACSignerPathsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fast.fast == nil {
-		t.Fatal("no ghashAVX512 table on a CPU that has the instructions")
+		t.Fatal("no GHASH table on a CPU that has the instructions")
 	}
 	slow.fast = nil
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -191,23 +213,25 @@ func TestGMACSignerPathsAgree(t *testing.T) {
 	}
 }
 
-// FuzzGMACTag checks ghashAVX512 against crypto/cipher for any key, nonce
+// FuzzGMACTag checks the GHASH loops against crypto/cipher for any key, nonce
 // and message.
 func FuzzGMACTag(f *testing.F) {
 	f.Add(make([]byte, 16), make([]byte, 12), []byte("abc"))
 	f.Add(make([]byte, 16), make([]byte, 12), make([]byte, 300))
 	f.Fuzz(func(t *testing.T, key, nonce, aad []byte) {
-		if !haveGHASHAVX512 || len(key) != 16 || len(nonce) != 12 {
+		if len(key) != 16 || len(nonce) != 12 {
 			return
 		}
-		k := newGHASHKey(hashKeyOf(t, key))
-		if got, want := fastGMAC(t, k, key, nonce, aad), stdGMAC(t, key, nonce, aad); string(got) != string(want) {
-			t.Fatalf("%d bytes: tag %x, crypto/cipher says %x", len(aad), got, want)
+		for _, wide := range ghashWidths() {
+			k := newGHASHKeyFor(hashKeyOf(t, key), wide)
+			if got, want := fastGMAC(t, k, key, nonce, aad), stdGMAC(t, key, nonce, aad); string(got) != string(want) {
+				t.Fatalf("%s, %d bytes: tag %x, crypto/cipher says %x", widthName(wide), len(aad), got, want)
+			}
 		}
 	})
 }
 
-// Without ghashAVX512, Verify caches the Signature block's weight by
+// Without a vector GHASH loop, Verify caches the Signature block's weight by
 // message length; lengths that share a cache slot, alternating, must
 // still verify, and a wrong signature must still fail.
 func TestGMACVerifyPowerCache(t *testing.T) {
@@ -260,12 +284,16 @@ func TestAccelerationsMatchesTheGates(t *testing.T) {
 	for _, c := range []struct {
 		on   bool
 		name string
-	}{{haveGHASHAVX512, "ghash=avx512"}, {haveGCMAVX512, "aes-ctr=avx512"}, {haveCBCMACAESNI, "cbc-mac=aes-ni"}} {
+	}{
+		{haveGHASHAVX512, "ghash=avx512"}, {haveGCMAVX512, "aes-ctr=avx512"},
+		{haveVec256 && !haveGHASHAVX512, "ghash=avx2"}, {haveVec256 && !haveGCMAVX512, "aes-ctr=avx2"},
+		{haveCBCMACAESNI, "cbc-mac=aes-ni"},
+	} {
 		if strings.Contains(got, c.name) != c.on {
 			t.Errorf("Accelerations() = %q; %s is %v here", got, c.name, c.on)
 		}
 	}
-	if (got == "none") != (!haveGHASHAVX512 && !haveGCMAVX512 && !haveCBCMACAESNI) {
+	if (got == "none") != (!haveGHASHAVX512 && !haveGCMAVX512 && !haveVec256 && !haveCBCMACAESNI) {
 		t.Errorf("Accelerations() = %q", got)
 	}
 }

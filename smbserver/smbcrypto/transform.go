@@ -119,7 +119,7 @@ type transformCipher struct {
 	gcm cipher.AEAD
 	// fast is the same GCM key for aesgcm.go where the CPU has the
 	// instructions; it then does all of gcm's work.
-	fast      *gcmAVX512
+	fast      *gcmVec
 	ccm       *ccm
 	nonceSize int
 	nonces    nonceSource
@@ -167,7 +167,7 @@ func newTransformCipher(id uint16, key []byte) (*transformCipher, error) {
 		if t.gcm, err = cipher.NewGCM(b); err != nil {
 			return nil, fmt.Errorf("smbcrypto: cipher %#04x: %w", id, err)
 		}
-		t.fast = newGCMAVX512(key)
+		t.fast = newGCMVec(key)
 	} else {
 		t.nonceSize = ccmNonceSize
 		if t.ccm, err = newCCM(b, newAESSchedule(key), tagSize, ccmNonceSize); err != nil {
