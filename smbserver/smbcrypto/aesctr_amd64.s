@@ -8,10 +8,6 @@
 // (inc32). Blocks are kept byte-reversed so that the counter is the low
 // doubleword of each lane and VPADDD does inc32 exactly.
 
-DATA ctrBswap<>+0(SB)/8, $0x08090a0b0c0d0e0f
-DATA ctrBswap<>+8(SB)/8, $0x0001020304050607
-GLOBL ctrBswap<>(SB), RODATA|NOPTR, $16
-
 // Lane i of the first sixteen counters is the starting counter plus i.
 DATA ctrLanes<>+0(SB)/8, $0
 DATA ctrLanes<>+8(SB)/8, $0
@@ -70,7 +66,7 @@ TEXT ·aesCTRAVX512(SB), NOSPLIT, $0-72
 	VBROADCASTI32X4 208(AX), Z21
 	VBROADCASTI32X4 224(AX), Z22
 
-	VBROADCASTI32X4 ctrBswap<>(SB), Z25
+	VBROADCASTI32X4 ·ghashBswap(SB), Z25
 	VBROADCASTI32X4 (CX), Z23
 	VPSHUFB         Z25, Z23, Z23
 	VPADDD          ctrLanes<>(SB), Z23, Z23

@@ -24,16 +24,7 @@ func stdGCM(t testing.TB, key []byte) cipher.AEAD {
 
 // gcmWidths lists the counter-mode loops this CPU can run: true for
 // aesCTRAVX512, false for aesCTRAVX2.
-func gcmWidths() []bool {
-	var w []bool
-	if haveGCMAVX512 {
-		w = append(w, true)
-	}
-	if haveVec256 {
-		w = append(w, false)
-	}
-	return w
-}
+func gcmWidths() []bool { return vecWidths(haveGCMAVX512) }
 
 // The counter-mode keystream is AES of GCM's counter blocks, inc32
 // wrapping within the last 32 bits (from 0xffffffff to 0, not carrying

@@ -11,26 +11,19 @@
 // once (four per register), their 256-bit products summed, and the sum
 // reduced once: Y' = (Y ^ B0)*H^16 ^ B1*H^15 ^ ... ^ B15*H.
 
-DATA ghashBswap<>+0(SB)/8, $0x08090a0b0c0d0e0f
-DATA ghashBswap<>+8(SB)/8, $0x0001020304050607
-GLOBL ghashBswap<>(SB), RODATA|NOPTR, $16
+#include "gf128_amd64.h"
+
+// ghashBswap reverses the bytes of a 128-bit lane; the other loops of
+// the package use it too.
+DATA ·ghashBswap+0(SB)/8, $0x08090a0b0c0d0e0f
+DATA ·ghashBswap+8(SB)/8, $0x0001020304050607
+GLOBL ·ghashBswap(SB), RODATA|NOPTR, $16
 
 // GCM's reduction constant in the reversed, shifted form the multiply
 // works in: bits 127, 126, 121 and 0.
-DATA ghashPoly<>+0(SB)/8, $0x0000000000000001
-DATA ghashPoly<>+8(SB)/8, $0xc200000000000000
-GLOBL ghashPoly<>(SB), RODATA|NOPTR, $16
-
-// REDUCE folds the 256-bit product hi:lo (X5:X4) into X8, using X15 (the
-// constant) and X7.
-#define REDUCE \
-	VPCLMULQDQ $0x01, X4, X15, X7 \
-	VPSHUFD    $0x4e, X4, X4      \
-	VPXOR      X7, X4, X4         \
-	VPCLMULQDQ $0x01, X4, X15, X7 \
-	VPSHUFD    $0x4e, X4, X4      \
-	VPXOR      X7, X4, X4         \
-	VPXOR      X5, X4, X8
+DATA ·ghashPoly+0(SB)/8, $0x0000000000000001
+DATA ·ghashPoly+8(SB)/8, $0xc200000000000000
+GLOBL ·ghashPoly(SB), RODATA|NOPTR, $16
 
 // MULGROUP adds the products of the four blocks in data by the four keys
 // in key to lo (Z4), hi (Z5) and mid (Z6), with Z9-Z12 as scratch.
@@ -52,9 +45,9 @@ TEXT ·ghashAVX512(SB), NOSPLIT, $0-40
 	MOVQ data_base+16(FP), SI
 	MOVQ data_len+24(FP), DX
 
-	VMOVDQU         ghashBswap<>(SB), X13
-	VBROADCASTI32X4 ghashBswap<>(SB), Z31
-	VMOVDQU         ghashPoly<>(SB), X15
+	VMOVDQU         ·ghashBswap(SB), X13
+	VBROADCASTI32X4 ·ghashBswap(SB), Z31
+	VMOVDQU         ·ghashPoly(SB), X15
 	VMOVDQU         (AX), X8
 	VPSHUFB         X13, X8, X8
 

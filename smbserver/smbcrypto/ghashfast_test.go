@@ -50,9 +50,13 @@ func hashKeyOf(t testing.TB, key []byte) fieldElement {
 // ghashWidths lists the GHASH loops this CPU can run: true for
 // ghashAVX512, false for ghashAVX2. Tests skip when it is empty: the
 // signer then uses crypto/cipher, which other tests cover.
-func ghashWidths() []bool {
+func ghashWidths() []bool { return vecWidths(haveGHASHAVX512) }
+
+// vecWidths is the loop widths to test: 512-bit (true) when have512, and
+// 256-bit (false) when haveVec256.
+func vecWidths(have512 bool) []bool {
 	var w []bool
-	if haveGHASHAVX512 {
+	if have512 {
 		w = append(w, true)
 	}
 	if haveVec256 {

@@ -1,21 +1,12 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "gf128_amd64.h"
 
 // The 256-bit versions of ghash_amd64.s and aesctr_amd64.s, for CPUs with
 // VAES and VPCLMULQDQ but no AVX-512 (AMD Zen 3, Intel Alder Lake): two
 // blocks per register, eight per iteration, sixteen registers in all.
 // The arithmetic is the same; see those files.
-
-DATA vecBswap<>+0(SB)/8, $0x08090a0b0c0d0e0f
-DATA vecBswap<>+8(SB)/8, $0x0001020304050607
-DATA vecBswap<>+16(SB)/8, $0x08090a0b0c0d0e0f
-DATA vecBswap<>+24(SB)/8, $0x0001020304050607
-GLOBL vecBswap<>(SB), RODATA|NOPTR, $32
-
-DATA vecPoly<>+0(SB)/8, $0x0000000000000001
-DATA vecPoly<>+8(SB)/8, $0xc200000000000000
-GLOBL vecPoly<>(SB), RODATA|NOPTR, $16
 
 // The second lane's counter is one ahead of the first.
 DATA vecLanes<>+0(SB)/8, $0
@@ -31,17 +22,6 @@ GLOBL vecTwo<>(SB), RODATA|NOPTR, $16
 DATA vecOne<>+0(SB)/8, $1
 DATA vecOne<>+8(SB)/8, $0
 GLOBL vecOne<>(SB), RODATA|NOPTR, $16
-
-// VREDUCE folds the 256-bit product hi:lo (X5:X4) into X8, using X15 (the
-// constant) and X7.
-#define VREDUCE \
-	VPCLMULQDQ $0x01, X4, X15, X7 \
-	VPSHUFD    $0x4e, X4, X4      \
-	VPXOR      X7, X4, X4         \
-	VPCLMULQDQ $0x01, X4, X15, X7 \
-	VPSHUFD    $0x4e, X4, X4      \
-	VPXOR      X7, X4, X4         \
-	VPXOR      X5, X4, X8
 
 // VMULGROUP adds the products of the two blocks in data by the two keys
 // in key to lo (Y4), hi (Y5) and mid (Y6), through Y7.
@@ -63,8 +43,8 @@ TEXT ·ghashAVX2(SB), NOSPLIT, $0-40
 	MOVQ data_base+16(FP), SI
 	MOVQ data_len+24(FP), DX
 
-	VMOVDQU vecBswap<>(SB), Y14
-	VMOVDQU vecPoly<>(SB), X15
+	VBROADCASTI128 ·ghashBswap(SB), Y14
+	VMOVDQU ·ghashPoly(SB), X15
 	VMOVDQU (AX), X8
 	VPSHUFB X14, X8, X8
 
@@ -104,7 +84,7 @@ loop8:
 	VPXOR        X7, X4, X4
 	VEXTRACTI128 $1, Y5, X7
 	VPXOR        X7, X5, X5
-	VREDUCE
+	REDUCE
 
 	ADDQ $128, SI
 	SUBQ $128, DX
@@ -129,7 +109,7 @@ loop1:
 	VPSRLDQ    $8, X6, X6
 	VPXOR      X7, X4, X4
 	VPXOR      X6, X5, X5
-	VREDUCE
+	REDUCE
 	ADDQ       $16, SI
 	SUBQ       $16, DX
 	JMP        loop1
@@ -168,7 +148,7 @@ TEXT ·aesCTRAVX2(SB), NOSPLIT, $0-72
 	MOVQ src_base+48(FP), SI
 	MOVQ src_len+56(FP), DX
 
-	VMOVDQU        vecBswap<>(SB), Y6
+	VBROADCASTI128 ·ghashBswap(SB), Y6
 	VBROADCASTI128 (CX), Y4
 	VPSHUFB        Y6, Y4, Y4
 	VPADDD         vecLanes<>(SB), Y4, Y4
