@@ -8,24 +8,25 @@
 // (inc32). Blocks are kept byte-reversed so that the counter is the low
 // doubleword of each lane and VPADDD does inc32 exactly.
 
-// Lane i of the first sixteen counters is the starting counter plus i.
-DATA ctrLanes<>+0(SB)/8, $0
-DATA ctrLanes<>+8(SB)/8, $0
-DATA ctrLanes<>+16(SB)/8, $1
-DATA ctrLanes<>+24(SB)/8, $0
-DATA ctrLanes<>+32(SB)/8, $2
-DATA ctrLanes<>+40(SB)/8, $0
-DATA ctrLanes<>+48(SB)/8, $3
-DATA ctrLanes<>+56(SB)/8, $0
-GLOBL ctrLanes<>(SB), RODATA|NOPTR, $64
+// Lane i of the first counters is the starting counter plus i (the
+// 256-bit loop loads the first two lanes).
+DATA ·ctrLanes+0(SB)/8, $0
+DATA ·ctrLanes+8(SB)/8, $0
+DATA ·ctrLanes+16(SB)/8, $1
+DATA ·ctrLanes+24(SB)/8, $0
+DATA ·ctrLanes+32(SB)/8, $2
+DATA ·ctrLanes+40(SB)/8, $0
+DATA ·ctrLanes+48(SB)/8, $3
+DATA ·ctrLanes+56(SB)/8, $0
+GLOBL ·ctrLanes(SB), RODATA|NOPTR, $64
 
 DATA ctrFour<>+0(SB)/8, $4
 DATA ctrFour<>+8(SB)/8, $0
 GLOBL ctrFour<>(SB), RODATA|NOPTR, $16
 
-DATA ctrOne<>+0(SB)/8, $1
-DATA ctrOne<>+8(SB)/8, $0
-GLOBL ctrOne<>(SB), RODATA|NOPTR, $16
+DATA ·ctrOne+0(SB)/8, $1
+DATA ·ctrOne+8(SB)/8, $0
+GLOBL ·ctrOne(SB), RODATA|NOPTR, $16
 
 #define ROUND4(k) \
 	VAESENC k, Z0, Z0 \
@@ -69,7 +70,7 @@ TEXT ·aesCTRAVX512(SB), NOSPLIT, $0-72
 	VBROADCASTI32X4 ·ghashBswap(SB), Z25
 	VBROADCASTI32X4 (CX), Z23
 	VPSHUFB         Z25, Z23, Z23
-	VPADDD          ctrLanes<>(SB), Z23, Z23
+	VPADDD          ·ctrLanes(SB), Z23, Z23
 	VBROADCASTI32X4 ctrFour<>(SB), Z24
 
 	CMPQ DX, $256
@@ -126,7 +127,7 @@ xor16:
 
 singles:
 	// Lane 0 of Z23 is the next counter; one block at a time from here.
-	VBROADCASTI32X4 ctrOne<>(SB), Z24
+	VBROADCASTI32X4 ·ctrOne(SB), Z24
 
 loop1:
 	CMPQ        DX, $16

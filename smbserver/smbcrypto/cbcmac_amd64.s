@@ -29,34 +29,13 @@ TEXT ·cbcMACAESNI(SB), NOSPLIT, $0-48
 	VMOVDQU 144(AX), X10
 	VMOVDQU 160(AX), X11
 	CMPQ    BX, $10
-	JNE     aes256
-
-loop128:
-	CMPQ        DX, $16
-	JB          done
-	VPXOR       (SI), X0, X0
-	VPXOR       X1, X0, X0
-	VAESENC     X2, X0, X0
-	VAESENC     X3, X0, X0
-	VAESENC     X4, X0, X0
-	VAESENC     X5, X0, X0
-	VAESENC     X6, X0, X0
-	VAESENC     X7, X0, X0
-	VAESENC     X8, X0, X0
-	VAESENC     X9, X0, X0
-	VAESENC     X10, X0, X0
-	VAESENCLAST X11, X0, X0
-	ADDQ        $16, SI
-	SUBQ        $16, DX
-	JMP         loop128
-
-aes256:
+	JE      loop
 	VMOVDQU 176(AX), X12
 	VMOVDQU 192(AX), X13
 	VMOVDQU 208(AX), X14
 	VMOVDQU 224(AX), X15
 
-loop256:
+loop:
 	CMPQ        DX, $16
 	JB          done
 	VPXOR       (SI), X0, X0
@@ -70,14 +49,22 @@ loop256:
 	VAESENC     X8, X0, X0
 	VAESENC     X9, X0, X0
 	VAESENC     X10, X0, X0
+	CMPQ        BX, $10
+	JE          last10
 	VAESENC     X11, X0, X0
 	VAESENC     X12, X0, X0
 	VAESENC     X13, X0, X0
 	VAESENC     X14, X0, X0
 	VAESENCLAST X15, X0, X0
-	ADDQ        $16, SI
-	SUBQ        $16, DX
-	JMP         loop256
+	JMP         next
+
+last10:
+	VAESENCLAST X11, X0, X0
+
+next:
+	ADDQ $16, SI
+	SUBQ $16, DX
+	JMP  loop
 
 done:
 	VMOVDQU    X0, (CX)

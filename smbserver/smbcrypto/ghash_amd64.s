@@ -106,19 +106,7 @@ singles:
 loop1:
 	CMPQ DX, $16
 	JB   done
-	VMOVDQU    (SI), X0
-	VPSHUFB    X13, X0, X0
-	VPXOR      X8, X0, X0
-	VPCLMULQDQ $0x00, X14, X0, X4
-	VPCLMULQDQ $0x11, X14, X0, X5
-	VPCLMULQDQ $0x01, X14, X0, X6
-	VPCLMULQDQ $0x10, X14, X0, X7
-	VPXOR      X7, X6, X6
-	VPSLLDQ    $8, X6, X7
-	VPSRLDQ    $8, X6, X6
-	VPXOR      X7, X4, X4
-	VPXOR      X6, X5, X5
-	REDUCE
+	GHASH1(X13, X14)
 	ADDQ       $16, SI
 	SUBQ       $16, DX
 	JMP        loop1

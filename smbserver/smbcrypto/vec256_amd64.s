@@ -8,20 +8,9 @@
 // blocks per register, eight per iteration, sixteen registers in all.
 // The arithmetic is the same; see those files.
 
-// The second lane's counter is one ahead of the first.
-DATA vecLanes<>+0(SB)/8, $0
-DATA vecLanes<>+8(SB)/8, $0
-DATA vecLanes<>+16(SB)/8, $1
-DATA vecLanes<>+24(SB)/8, $0
-GLOBL vecLanes<>(SB), RODATA|NOPTR, $32
-
 DATA vecTwo<>+0(SB)/8, $2
 DATA vecTwo<>+8(SB)/8, $0
 GLOBL vecTwo<>(SB), RODATA|NOPTR, $16
-
-DATA vecOne<>+0(SB)/8, $1
-DATA vecOne<>+8(SB)/8, $0
-GLOBL vecOne<>(SB), RODATA|NOPTR, $16
 
 // VMULGROUP adds the products of the two blocks in data by the two keys
 // in key to lo (Y4), hi (Y5) and mid (Y6), through Y7.
@@ -97,19 +86,7 @@ singles:
 loop1:
 	CMPQ       DX, $16
 	JB         done
-	VMOVDQU    (SI), X0
-	VPSHUFB    X14, X0, X0
-	VPXOR      X8, X0, X0
-	VPCLMULQDQ $0x00, X9, X0, X4
-	VPCLMULQDQ $0x11, X9, X0, X5
-	VPCLMULQDQ $0x01, X9, X0, X6
-	VPCLMULQDQ $0x10, X9, X0, X7
-	VPXOR      X7, X6, X6
-	VPSLLDQ    $8, X6, X7
-	VPSRLDQ    $8, X6, X6
-	VPXOR      X7, X4, X4
-	VPXOR      X6, X5, X5
-	REDUCE
+	GHASH1(X14, X9)
 	ADDQ       $16, SI
 	SUBQ       $16, DX
 	JMP        loop1
@@ -151,7 +128,7 @@ TEXT ·aesCTRAVX2(SB), NOSPLIT, $0-72
 	VBROADCASTI128 ·ghashBswap(SB), Y6
 	VBROADCASTI128 (CX), Y4
 	VPSHUFB        Y6, Y4, Y4
-	VPADDD         vecLanes<>(SB), Y4, Y4
+	VPADDD         ·ctrLanes(SB), Y4, Y4
 	VBROADCASTI128 vecTwo<>(SB), Y5
 
 	CMPQ DX, $128
@@ -209,7 +186,7 @@ cxor8:
 
 csingles:
 	// Lane 0 of Y4 is the next counter; one block at a time from here.
-	VMOVDQU vecOne<>(SB), X5
+	VMOVDQU ·ctrOne(SB), X5
 
 cloop1:
 	CMPQ    DX, $16
