@@ -17,7 +17,7 @@ import (
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/etcdhandles"
-	"sofs.io/sofs/namespace/etcdnode"
+	"sofs.io/sofs/internal/testetcd"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -26,37 +26,7 @@ const testPrefix = "/sofs/v1/"
 // startTestEtcd runs a real single-member etcd in a temporary directory.
 func startTestEtcd(t *testing.T) *clientv3.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	addr := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
-	var n *etcdnode.Node
-	var err error
-	for range 4 { // the free-port race with parallel packages
-		n, err = etcdnode.Start(ctx, etcdnode.Config{
-			Dir: t.TempDir(), ClientURL: addr(), PeerURL: addr(),
-			Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-			ReadyTimeout: 20 * time.Second,
-		})
-		if err == nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return n.Client()
+	return testetcd.Start(t).Client()
 }
 
 // handleKeys lists every handle record key in etcd.

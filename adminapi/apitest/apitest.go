@@ -4,10 +4,8 @@ package apitest
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/adminapi"
+	"sofs.io/sofs/internal/testetcd"
 	"sofs.io/sofs/namespace"
-	"sofs.io/sofs/namespace/etcdnode"
 )
 
 // Token is the bearer token the test server accepts unless Options.Token
@@ -55,31 +53,7 @@ func Start(t testing.TB, o Options) *Server {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	// The free ports are found by binding and closing, so another
-	// test can take one in between: retry a few times on that race.
-	var n *etcdnode.Node
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		n, err = etcdnode.Start(ctx, etcdnode.Config{
-			Dir:          t.TempDir(),
-			ClientURL:    freeAddr(t),
-			PeerURL:      freeAddr(t),
-			Logger:       log,
-			ReadyTimeout: 20 * time.Second,
-		})
-		if err == nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	st := namespace.NewStore(n.Client())
+	st := namespace.NewStore(testetcd.Start(t).Client())
 	if _, err := st.InitCluster(ctx, "sofs-test"); err != nil {
 		t.Fatal(err)
 	}
@@ -117,16 +91,6 @@ func Start(t testing.TB, o Options) *Server {
 	t.Cleanup(s.HTTP.Close)
 	s.URL = s.HTTP.URL
 	return s
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Sessions is a settable adminapi.SessionSource.

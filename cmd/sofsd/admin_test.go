@@ -2,41 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"net"
 	"regexp"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/internal/testetcd"
 	"sofs.io/sofs/namespace"
-	"sofs.io/sofs/namespace/etcdnode"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func startStore(t *testing.T) *namespace.Store {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := etcdnode.Start(ctx, etcdnode.Config{
-		Dir: t.TempDir(), ClientURL: freeAddr(t), PeerURL: freeAddr(t),
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return namespace.NewStore(n.Client())
+	return namespace.NewStore(testetcd.Start(t).Client())
 }
 
 var passwordLine = regexp.MustCompile(`^Created user "admin" with password ([A-Za-z0-9]{20}) - note it now, it will not be shown again\.\n$`)

@@ -20,6 +20,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"sofs.io/sofs/internal/testport"
 	"sofs.io/sofs/namespace"
 )
 
@@ -152,7 +153,7 @@ func TestEndToEnd(t *testing.T) {
 	bin := buildSofsd(t)
 	data := filepath.Join(t.TempDir(), "data")
 	shareDir := filepath.Join(t.TempDir(), "share")
-	smbAddr, etcdAddr, peerAddr, apiAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	smbAddr, etcdAddr, peerAddr, apiAddr := testport.Loopback(t), testport.Loopback(t), testport.Loopback(t), testport.Loopback(t)
 	common := []string{
 		"--data", data, "--smb-listen", smbAddr,
 		"--etcd-client-listen", etcdAddr, "--etcd-peer-listen", peerAddr, "--api-listen", apiAddr,

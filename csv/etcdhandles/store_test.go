@@ -3,55 +3,21 @@ package etcdhandles
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/csvtest"
-	"sofs.io/sofs/namespace/etcdnode"
+	"sofs.io/sofs/internal/testetcd"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startEtcd runs a real single-member etcd in a temporary directory.
 func startEtcd(t *testing.T) *clientv3.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var n *etcdnode.Node
-	var err error
-	for range 4 { // the free-port race with parallel packages
-		n, err = etcdnode.Start(ctx, etcdnode.Config{
-			Dir: t.TempDir(), ClientURL: freeAddr(t), PeerURL: freeAddr(t),
-			Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-			ReadyTimeout: 20 * time.Second,
-		})
-		if err == nil || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return n.Client()
+	return testetcd.Start(t).Client()
 }
 
 func TestStoreConformance(t *testing.T) {

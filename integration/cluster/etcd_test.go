@@ -3,13 +3,13 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/internal/testport"
 	"sofs.io/sofs/namespace/etcdnode"
 )
 
@@ -26,7 +26,7 @@ func startExternalEtcd(t *testing.T) string {
 		addr := fmt.Sprintf("127.0.0.%d", i)
 		c := etcdnode.Config{
 			Dir: t.TempDir(), Name: fmt.Sprintf("etcd%d", i),
-			ClientURL: "http://" + freeAddr(t, addr), PeerURL: "http://" + freeAddr(t, addr),
+			ClientURL: "http://" + testport.On(t, addr), PeerURL: "http://" + testport.On(t, addr),
 			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel), ReadyTimeout: startTimeout,
 		}
 		cfgs = append(cfgs, c)
@@ -58,14 +58,4 @@ func startExternalEtcd(t *testing.T) string {
 		}
 	}
 	return strings.Join(eps, ",")
-}
-
-func freeAddr(t *testing.T, host string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -6,18 +6,25 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"sofs.io/sofs/internal/testport"
 )
 
-// FreePort returns a TCP port on addr that was free a moment ago: it binds
-// port 0 and closes the listener. Another process can take the port before
-// the server binds it; callers that care retry with a new port.
+// FreePort returns a TCP port on addr for a server this process starts.
+// It comes from outside the kernel's ephemeral range and is claimed until
+// the process exits, so neither an outbound connection nor another test
+// process can take it between picking and binding, or while a node that
+// owns it is down for a restart.
 func FreePort(addr string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	hp, _, err := testport.Reserve(addr)
 	if err != nil {
 		return 0, fmt.Errorf("harness: find free port on %s: %w", addr, err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	_, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return 0, fmt.Errorf("harness: reserved address %q: %w", hp, err)
+	}
+	return strconv.Atoi(p)
 }
 
 // portIsFree reports whether a listener can bind addr:port right now.

@@ -23,8 +23,9 @@ const SambaRefScriptEnv = "SOFS_SAMBA_REF"
 const defaultSambaRefScript = "/work/shared/tools/samba-ref.sh"
 
 // Ports for reference servers are drawn from 4400-4599 (the brief's range,
-// clear of 445 and of the ephemeral range FreePort uses for sofs), and a
-// start is retried a bounded number of times if another process took the port.
+// clear of 445, of the kernel's ephemeral range and of the range FreePort
+// draws from for sofs), and a start is retried a bounded number of times
+// if another process took the port.
 const (
 	sambaPortMin      = 4400
 	sambaPortSpan     = 200

@@ -128,8 +128,8 @@ func (o SofsOptions) args(data, shareDir string, port, etcdClient, etcdPeer int)
 }
 
 // launchAttempts bounds retries when a port FreePort picked was taken by
-// someone else before sofsd bound it (parallel test packages race for
-// ports); any other start failure is returned at once.
+// a program outside the harness's port claims before sofsd bound it; any
+// other start failure is returned at once.
 const launchAttempts = 3
 
 // LaunchSofs builds sofsd (once per process), starts it with opts and waits

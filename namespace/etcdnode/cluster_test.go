@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/internal/testport"
 )
 
 func testLogger(t *testing.T) zerolog.Logger {
@@ -25,7 +27,7 @@ func TestFormCluster(t *testing.T) {
 	var ic []string
 	for i := range 3 {
 		c := Config{
-			Dir: t.TempDir(), Name: fmt.Sprintf("m%d", i), ClientURL: freeAddr(t), PeerURL: "http://" + freeAddr(t),
+			Dir: t.TempDir(), Name: fmt.Sprintf("m%d", i), ClientURL: testport.Loopback(t), PeerURL: "http://" + testport.Loopback(t),
 			Logger: testLogger(t), ReadyTimeout: 30 * time.Second,
 		}
 		cfgs = append(cfgs, c)
@@ -87,7 +89,7 @@ func TestFormCluster(t *testing.T) {
 func TestJoinCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a, err := Start(ctx, Config{Dir: t.TempDir(), Name: "a", ClientURL: freeAddr(t), PeerURL: freeAddr(t), Logger: testLogger(t), ReadyTimeout: 30 * time.Second})
+	a, err := Start(ctx, Config{Dir: t.TempDir(), Name: "a", ClientURL: testport.Loopback(t), PeerURL: testport.Loopback(t), Logger: testLogger(t), ReadyTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func TestJoinCluster(t *testing.T) {
 	if _, err := a.Client().Put(ctx, "k", "before-join"); err != nil {
 		t.Fatal(err)
 	}
-	bc := Config{Dir: t.TempDir(), Name: "b", ClientURL: freeAddr(t), PeerURL: freeAddr(t), Join: []string{a.ClientURL()},
+	bc := Config{Dir: t.TempDir(), Name: "b", ClientURL: testport.Loopback(t), PeerURL: testport.Loopback(t), Join: []string{a.ClientURL()},
 		Logger: testLogger(t), ReadyTimeout: 30 * time.Second}
 	b, err := Start(ctx, bc)
 	if err != nil {
@@ -125,7 +127,7 @@ func TestJoinCluster(t *testing.T) {
 func TestConnectExternal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a, err := Start(ctx, Config{Dir: t.TempDir(), ClientURL: freeAddr(t), PeerURL: freeAddr(t), Logger: testLogger(t), ReadyTimeout: 30 * time.Second})
+	a, err := Start(ctx, Config{Dir: t.TempDir(), ClientURL: testport.Loopback(t), PeerURL: testport.Loopback(t), Logger: testLogger(t), ReadyTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +166,7 @@ func TestParseInitialCluster(t *testing.T) {
 func TestRenameOnRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := Config{Dir: t.TempDir(), Name: "old-name", ClientURL: freeAddr(t), PeerURL: freeAddr(t), Logger: testLogger(t), ReadyTimeout: 30 * time.Second}
+	cfg := Config{Dir: t.TempDir(), Name: "old-name", ClientURL: testport.Loopback(t), PeerURL: testport.Loopback(t), Logger: testLogger(t), ReadyTimeout: 30 * time.Second}
 	n, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

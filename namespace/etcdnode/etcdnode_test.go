@@ -2,11 +2,12 @@ package etcdnode
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/internal/testport"
 )
 
 func TestParseURL(t *testing.T) {
@@ -35,21 +36,11 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestRestartKeepsData stops the member and starts it again from the same
 // directory: what was written must still be there.
 func TestRestartKeepsData(t *testing.T) {
 	cfg := Config{
-		Dir: t.TempDir() + "/etcd", ClientURL: freeAddr(t), PeerURL: freeAddr(t),
+		Dir: t.TempDir() + "/etcd", ClientURL: testport.Loopback(t), PeerURL: testport.Loopback(t),
 		Logger:       zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		ReadyTimeout: 20 * time.Second,
 	}
