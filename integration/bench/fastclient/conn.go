@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,11 +123,6 @@ type Client struct {
 	dead        error
 	closed      chan struct{}
 	rdone       chan struct{}
-	// Sealed frames go from the reader to the openers, so that one
-	// response is decrypted while the next is read off the socket; the
-	// reader closes it when it ends.
-	sealed  chan sealedFrame
-	openers sync.WaitGroup
 
 	// Fixed after Dial.
 	Dialect         uint16
@@ -169,12 +163,6 @@ type call struct {
 	// overlaps reading the next. A benchmark client that verifies on its
 	// reader caps every server at the speed of that one goroutine.
 	verify bool
-}
-
-// sealedFrame is one encrypted frame on its way to an opener; bp owns b.
-type sealedFrame struct {
-	bp *[]byte
-	b  []byte
 }
 
 // ResponseError is a response whose status is not success.
@@ -219,8 +207,6 @@ func NewClient(ctx context.Context, nc net.Conn, cfg Config) (*Client, error) {
 	cfg.defaults()
 	c := &Client{cfg: cfg, nc: nc, br: bufio.NewReaderSize(nc, 256<<10),
 		pending: make(map[uint64]*call), closed: make(chan struct{}), rdone: make(chan struct{})}
-	openers := min(runtime.GOMAXPROCS(0), maxOpeners)
-	c.sealed = make(chan sealedFrame, openers)
 	c.credits.init(cfg.MaxCredits)
 	c.calls.New = func() any {
 		t := time.NewTimer(time.Hour)
@@ -231,10 +217,6 @@ func NewClient(ctx context.Context, nc net.Conn, cfg Config) (*Client, error) {
 		_ = tc.SetNoDelay(true)
 	}
 	go c.readLoop()
-	c.openers.Add(openers)
-	for range openers {
-		go c.openLoop()
-	}
 	stop := context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
 	defer stop()
 	if err := c.negotiate(); err != nil {
@@ -257,7 +239,6 @@ func (c *Client) Close() error {
 	}
 	c.fail(errClosed)
 	<-c.rdone
-	c.openers.Wait()
 	return nil
 }
 
@@ -436,7 +417,6 @@ func (cl *call) status() error {
 // readLoop reads every frame and hands each response to its call.
 func (c *Client) readLoop() {
 	defer close(c.rdone)
-	defer close(c.sealed)
 	var head [4 + headRead]byte
 	for {
 		if _, err := io.ReadFull(c.br, head[:4]); err != nil {
@@ -478,8 +458,14 @@ func (c *Client) readFrame(n int, head []byte) error {
 			c.bufs.put(bp)
 			return errors.New("fastclient: encrypted frame before keys exist")
 		}
-		c.sealed <- sealedFrame{bp, b}
-		return nil
+		// Decrypted here, in arrival order: an interim response and the
+		// final one for the same request must be delivered in that order.
+		plain, err := c.dec.OpenInPlace(b)
+		if err != nil {
+			c.bufs.put(bp)
+			return fmt.Errorf("fastclient: decrypt: %w", err)
+		}
+		return c.deliver(bp, plain, true)
 	}
 	if first == headRead && c.tryDirect(n, head) {
 		return nil
@@ -492,25 +478,6 @@ func (c *Client) readFrame(n int, head []byte) error {
 	}
 	*bp = b
 	return c.deliver(bp, b, false)
-}
-
-// maxOpeners bounds the goroutines decrypting responses.
-const maxOpeners = 4
-
-// openLoop decrypts sealed frames and delivers them until the reader ends.
-func (c *Client) openLoop() {
-	defer c.openers.Done()
-	for f := range c.sealed {
-		plain, err := c.dec.OpenInPlace(f.b)
-		if err != nil {
-			c.bufs.put(f.bp)
-			c.fail(fmt.Errorf("fastclient: decrypt: %w", err))
-			continue
-		}
-		if err := c.deliver(f.bp, plain, true); err != nil {
-			c.fail(err)
-		}
-	}
 }
 
 // tryDirect handles a successful, unsigned READ response whose call has a

@@ -60,8 +60,8 @@ func tamperProxy(t *testing.T, server string, minFrame int) string {
 }
 
 // TestTamperedResponseRejected: a READ response changed in flight fails
-// the read, signed or sealed, although the client checks signatures on
-// the caller's goroutine and decrypts on its openers, not on its reader.
+// the read, signed or sealed (signatures are checked on the caller's
+// goroutine, not the reader's, so this guards that hand-off).
 func TestTamperedResponseRejected(t *testing.T) {
 	addr := startSofs(t, false)
 	for _, m := range []mode{
