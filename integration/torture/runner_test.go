@@ -104,3 +104,50 @@ echo 'success: zero-data-ioctl'
 		}
 	}
 }
+
+// TestRunnerIsolatesTests: a suite with isolated tests runs as two
+// smbtorture processes, the suite with a load list naming every other
+// test, then the isolated test alone; the results of both are merged under
+// the suite's name.
+func TestRunnerIsolatesTests(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "calls")
+	bin := fakeTorture(t, `
+if [ "$1" = --list ]; then
+	echo "smbtorture 4.x"
+	for n in one basedir two; do echo "smb2.notify.$n.$n"; done
+	exit 0
+fi
+echo "$*" >> `+log+`
+last="${@: -1}"
+for a in "$@"; do
+	case "$a" in --load-list=*) while read -r n; do echo "test: $n"; echo "success: $n"; done < "${a#--load-list=}"; exit 0 ;; esac
+done
+n="${last#smb2.notify.}"
+echo "test: $n"; echo "success: $n"
+`)
+	r := &Runner{Binary: bin, Target: fakeTarget, SuiteTimeout: 10 * time.Second}
+	sr, err := r.Run(context.Background(), "smb2.notify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, res := range sr.Results {
+		if res.Status != Success {
+			t.Errorf("%s: %v", res.Name, res.Status)
+		}
+		names = append(names, res.Name)
+	}
+	want := []string{"smb2.notify.one", "smb2.notify.two", "smb2.notify.basedir"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("results %v, want %v", names, want)
+	}
+	calls, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "--load-list=") || !strings.HasSuffix(lines[0], " smb2.notify") ||
+		!strings.HasSuffix(lines[1], " smb2.notify.basedir") {
+		t.Fatalf("smbtorture calls:\n%s", calls)
+	}
+}
