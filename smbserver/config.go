@@ -121,6 +121,14 @@ type Config struct {
 	// and refuses session binding ([MS-SMB2] 3.3.5.5,
 	// IsMultiChannelCapable FALSE). Multichannel is on by default.
 	DisableMultiChannel bool
+	// OpenState, if set, supplies the open-state tables (share modes,
+	// oplocks and leases, delete pending, byte-range locks) of the volume
+	// with the given key, which names one backing directory the same way
+	// on every node; a cluster hands out cluster-wide tables
+	// (csv/clusterstate). Nil keeps them in this process's memory. Breaks
+	// that another node's change starts for this server's opens come in
+	// through Server.DeliverBreaks.
+	OpenState func(volumeKey string) (csv.ObjectTable, csv.LockTable)
 }
 
 // Defaults for Config's limits.

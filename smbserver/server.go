@@ -181,13 +181,19 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 	if v := s.volumes[key]; v != nil {
 		return v, nil
 	}
-	v, err := csv.OpenVolume(sh.Path, csv.Options{
+	opt := csv.Options{
 		ReadOnly: sh.ReadOnly,
 		Logger:   s.log,
 		// Directory lease breaks started by changes to a child
 		// (csv/dirlease.go) go out like any other break (oplock.go).
 		ParentBreaks: s.deliverBreaks,
-	})
+	}
+	if s.cfg.OpenState != nil {
+		// One key per backing directory, whatever the share's name or
+		// mode: two shares on one directory are one set of files.
+		opt.Objects, opt.Locks = s.cfg.OpenState(sh.Path)
+	}
+	v, err := csv.OpenVolume(sh.Path, opt)
 	if err != nil {
 		return nil, fmt.Errorf("open volume for share %q: %w", sh.Name, err)
 	}

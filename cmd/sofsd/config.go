@@ -34,7 +34,9 @@ type config struct {
 	EtcdCACert         string
 	EtcdCert           string
 	EtcdKey            string
-	APIListen          string // "" when the API is off
+	// PeerListen is the open-state service's node-to-node address.
+	PeerListen string
+	APIListen  string // "" when the API is off
 	// APIListenSet is true when api-listen was given (a witness serves
 	// its health endpoints only then).
 	APIListenSet bool
@@ -180,6 +182,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	if (c.EtcdCert == "") != (c.EtcdKey == "") {
 		bad("etcd-cert", errors.New("etcd-cert and etcd-key must be given together"))
+	}
+	c.PeerListen = get("peer-listen")
+	if err := checkHostPort(c.PeerListen); err != nil {
+		bad("peer-listen", err)
+	} else if host, _, _ := net.SplitHostPort(c.PeerListen); host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		bad("peer-listen", fmt.Errorf("%q: the other nodes connect to this address, so it must name this node's address, not all of them", c.PeerListen))
 	}
 	c.APIListenSet = raw["api-listen"] != nil
 	if c.APIListen = get("api-listen"); c.APIListen == "off" {

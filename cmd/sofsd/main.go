@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
@@ -152,6 +153,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	defer members.Close()
 	mship := &membership{self: node.ID, store: st, members: members, etcd: etcd}
 
+	// The cluster-wide open state: a slot for this run, the node-to-node
+	// listener and the service the volumes' tables go through.
+	ostate, err := startOpenState(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer ostate.node.Close()
+
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
 	srv, err := smbserver.New(smbserver.Config{
@@ -169,22 +178,21 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
 		HandleOwner:         cfg.NodeName,
 		DisableMultiChannel: !cfg.MultiChannel,
+		// Share modes, oplocks and leases, delete pending and byte-range
+		// locks are cluster-wide (docs/architecture.md, cluster open state).
+		OpenState: func(key string) (csv.ObjectTable, csv.LockTable) {
+			t := ostate.node.Table(key)
+			return t, t
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
 	}
 	srvRef.Store(srv)
-	// Before the SMB port opens: a client reconnecting after a restart
-	// must find its handle, and new opens must meet the restored share
-	// modes, leases and locks.
-	restored, err := srv.RestoreHandles(ctx)
-	if err != nil {
-		srv.Close()
-		return fmt.Errorf("restore handles: %w", err)
-	}
-	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
+	ostate.node.SetBreakHandler(srv.DeliverBreaks)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
+		srv.Close()
 		return fmt.Errorf("smb listen: %w", err)
 	}
 
@@ -231,6 +239,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	rec := namespace.NodeRecord{
 		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{ln.Addr().String()}, APIAddress: apiAddr,
 		Version: version(), State: namespace.NodeJoining, StartedAt: time.Now().UTC(),
+		Slot: ostate.slot, PeerAddress: ostate.addr,
 	}
 	if id := etcd.MemberID(); id != 0 {
 		rec.EtcdMember = strconv.FormatUint(id, 16)
@@ -246,6 +255,24 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		// Revoking the lease shows the node down at once.
 		closeBounded(log, "membership", etcdCloseTimeout, func() error { return registration.Close(context.WithoutCancel(ctx)) })
 	}()
+	election := st.NewElection(ctx, registration, ostate.slot, log)
+	defer election.Close()
+	viewCtx, viewCancel := context.WithCancel(ctx)
+	viewDone := make(chan struct{})
+	go func() { defer close(viewDone); ostate.followViews(viewCtx, members, election, log) }()
+	defer func() { viewCancel(); <-viewDone }()
+
+	// Before the SMB port serves: a client reconnecting after a restart
+	// must find its handle, and new opens must meet the restored share
+	// modes, leases and locks. Restoring goes through the open-state
+	// service, so it comes after the node has joined it.
+	restored, err := srv.RestoreHandles(ctx)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		return fmt.Errorf("restore handles: %w", err)
+	}
+	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
 
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).

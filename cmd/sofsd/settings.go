@@ -53,6 +53,7 @@ var settings = []setting{
 	{"etcd-cacert", kindString, "", "external etcd: PEM CA bundle to verify the servers with (default: system roots for https endpoints)"},
 	{"etcd-cert", kindString, "", "external etcd: PEM client certificate (with etcd-key)"},
 	{"etcd-key", kindString, "", "external etcd: PEM private key of etcd-cert"},
+	{"peer-listen", kindString, "127.0.0.1:4490", "node-to-node address of the cluster's open-state service (share modes, locks, leases across nodes; TLS, members only); advertised to the other nodes, so not 0.0.0.0; port 0 picks a free one"},
 	{"api-listen", kindString, "127.0.0.1:4480", "admin REST API address (host:port; port 0 picks a free one; \"off\" disables the API)"},
 	{"api-token-file", kindString, "DATA/api-token", "bearer tokens the API accepts, one per line; created with a random token at first start; rotate by adding the new line, moving clients, then removing the old one"},
 	{"api-tls-cert", kindString, "", "PEM certificate: the API serves HTTPS when this and api-tls-key are set"},

@@ -224,46 +224,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 		changed = changed || err == nil
 	}
 	if changed || len(breaks) > 0 {
-		r := c.replica(req.Vol, cv, obj)
-		targets := make(map[uint16]*pushRequest)
-		add := func(s uint16) *pushRequest {
-			p := targets[s]
-			if p == nil {
-				p = &pushRequest{Epoch: c.epoch}
-				targets[s] = p
-			}
-			return p
-		}
-		for s := range before {
-			add(s).Replicas = []replica{r}
-		}
-		for s := range r.Holders {
-			add(s).Replicas = []replica{r}
-		}
-		// The caller always learns the outcome (it may hold locks of the
-		// object without opens of it); storeReplica keeps what it needs.
-		add(from).Replicas = []replica{r}
-		var mine []csv.Break
-		for _, b := range breaks {
-			s := breakSlot(b, from)
-			if s == from {
-				mine = append(mine, b)
-				continue
-			}
-			add(s).Breaks = append(add(s).Breaks, b)
-		}
-		if p := targets[from]; p != nil && from != c.n.self {
-			if len(p.Replicas) > 0 {
-				rep.Replica = &p.Replicas[0]
-			}
-		}
-		delete(targets, from)
-		if p := targets[c.n.self]; p != nil {
-			c.n.queueBreaks(c.n.localBreaks(p.Breaks))
-			delete(targets, c.n.self)
-		}
-		c.push(ctx, targets)
-		breaks = mine
+		breaks = c.distribute(ctx, req, cv, obj, from, before, breaks, rep)
 	}
 	switch {
 	case rep.Wait != nil:
@@ -274,6 +235,61 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 		rep.Breaks = breaks
 	}
 	return rep, nil
+}
+
+// distribute sends obj's new replica to every node other than this one
+// that held opens of it before or holds them now, and to the caller (in
+// rep: it may hold locks of the object without opens of it;
+// storeReplica keeps what it needs), and each break to its open's node.
+// It returns the breaks addressed to the caller. On a node whose opens
+// nobody else shares, it builds no replica at all.
+func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordVol, obj uint64, from uint16, before map[uint16]bool, breaks []csv.Break, rep *opReply) []csv.Break {
+	self := c.n.self
+	want := make(map[uint16]bool, len(before)+2)
+	for s := range before {
+		want[s] = true
+	}
+	for s := range cv.holders[obj] {
+		want[s] = true
+	}
+	want[from] = true
+	delete(want, self)
+	var r *replica
+	if len(want) > 0 {
+		rr := c.replica(req.Vol, cv, obj)
+		r = &rr
+	}
+	targets := make(map[uint16]*pushRequest)
+	add := func(s uint16) *pushRequest {
+		p := targets[s]
+		if p == nil {
+			p = &pushRequest{Epoch: c.epoch}
+			targets[s] = p
+		}
+		return p
+	}
+	for s := range want {
+		add(s).Replicas = []replica{*r}
+	}
+	var mine []csv.Break
+	for _, b := range breaks {
+		s := breakSlot(b, from)
+		if s == from {
+			mine = append(mine, b)
+			continue
+		}
+		add(s).Breaks = append(add(s).Breaks, b)
+	}
+	if from != self && r != nil {
+		rep.Replica = r
+	}
+	delete(targets, from)
+	if p := targets[self]; p != nil {
+		c.n.queueBreaks(c.n.localBreaks(p.Breaks))
+		delete(targets, self)
+	}
+	c.push(ctx, targets)
+	return mine
 }
 
 // breakSlot is the node a break goes to: the node of its oplock's open,
@@ -498,7 +514,7 @@ func (c *coordinator) install(v View) {
 			}
 		}
 	}
-	c.push(context.Background(), pushes)
+	c.push(c.n.ctx, pushes)
 	c.mu.Unlock()
 	c.readyOnce.Do(func() { close(c.readyCh) })
 	c.n.setReady(c.epoch)
@@ -614,7 +630,7 @@ func (c *coordinator) membersChanged(v View) {
 			c.n.log.Info().Uint64("object", obj).Msg("released the opens and locks of a node that left")
 		}
 	}
-	c.push(context.Background(), pushes)
+	c.push(c.n.ctx, pushes)
 }
 
 // decodeBody decodes a JSON body strictly.

@@ -64,6 +64,10 @@ type Node struct {
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
 	breaks chan []csv.Break // local deliveries of pushed breaks, in order
+	// ctx is the root of the node's own background work (rejoins,
+	// rebuilds, releases of lost members' opens); Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -87,6 +91,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if n.limit == 0 {
 		n.limit = 30 * time.Second
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	tr, err := newTransport(cfg.Slot, cfg.Secret, n.log, n.handle)
 	if err != nil {
 		return nil, err
@@ -102,6 +107,7 @@ func NewNode(cfg Config) (*Node, error) {
 
 // Close stops the node.
 func (n *Node) Close() {
+	n.cancel()
 	n.tr.close()
 	n.mu.Lock()
 	select {
@@ -248,15 +254,7 @@ func (n *Node) waitChange(ctx context.Context, backoff time.Duration) {
 
 // rejoin sends this node's replicas to the coordinator of v.
 func (n *Node) rejoin(v View) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := n.ctx
 	batches := n.replicaBatches()
 	for attempt := 0; ; attempt++ {
 		n.mu.Lock()

@@ -54,6 +54,9 @@ type transport struct {
 	log    zerolog.Logger
 	cert   tls.Certificate
 	handle handlerFunc
+	// ctx is the root of the calls served; close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu    sync.Mutex
 	peers map[uint16]*peerConn // outgoing, by slot
@@ -70,7 +73,8 @@ func newTransport(self uint16, secret []byte, log zerolog.Logger, h handlerFunc)
 	if err != nil {
 		return nil, err
 	}
-	return &transport{self: self, secret: secret, log: log, cert: cert, handle: h,
+	ctx, cancel := context.WithCancel(context.Background())
+	return &transport{self: self, secret: secret, log: log, cert: cert, handle: h, ctx: ctx, cancel: cancel,
 		peers: make(map[uint16]*peerConn), conns: make(map[net.Conn]struct{})}, nil
 }
 
@@ -188,7 +192,7 @@ func (t *transport) acceptAuth(tc *tls.Conn) (uint16, error) {
 // serveCalls reads calls from an authenticated peer and answers each on
 // its own goroutine; a cancel frame cancels the call's context.
 func (t *transport) serveCalls(tc *tls.Conn, from uint16) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
 	var wmu sync.Mutex
 	write := func(f frame) {
@@ -268,6 +272,7 @@ func (t *transport) call(ctx context.Context, from uint16, method uint8, body []
 
 // close stops serving and drops every connection.
 func (t *transport) close() {
+	t.cancel()
 	t.mu.Lock()
 	t.done = true
 	ln := t.ln
