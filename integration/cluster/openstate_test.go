@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"sofs.io/sofs/integration/harness"
 	"sofs.io/sofs/integration/smbtest"
+	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -360,4 +364,113 @@ func (cl *client) readCounter(ctx context.Context, fid wire.FileID) (uint64, err
 		return 0, fmt.Errorf("read counter: %d bytes", len(rr.Data))
 	}
 	return binary.LittleEndian.Uint64(rr.Data), nil
+}
+
+// coordinatorNode returns the node that coordinates the open state now,
+// read from etcd through n.
+func coordinatorNode(t *testing.T, n *harness.ClusterNode, nodes []*harness.ClusterNode) *harness.ClusterNode {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.ClientURL()}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, namespace.Prefix+"openstate/coordinator")
+	if err != nil || len(resp.Kvs) == 0 {
+		t.Fatalf("no coordinator key: %v", err)
+	}
+	slot := string(resp.Kvs[0].Value)
+	recs, err := cli.Get(ctx, namespace.Prefix+"nodes/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range recs.Kvs {
+		var r namespace.NodeRecord
+		if json.Unmarshal(kv.Value, &r) == nil && fmt.Sprint(r.Slot) == slot {
+			for _, node := range nodes {
+				if node.Name == r.Name {
+					return node
+				}
+			}
+		}
+	}
+	t.Fatalf("coordinator slot %s belongs to no live node", slot)
+	return nil
+}
+
+// untilOpen retries an exclusive open of name through cl until it
+// succeeds, and returns how long that took.
+func untilOpen(t *testing.T, ctx context.Context, cl *client, name string) (wire.FileID, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		cr, st, err := cl.create(ctx, openReq(name, smbtest.AccessReadWrite, shareNone))
+		if err == nil && st == wire.StatusSuccess {
+			return cr.FileID, time.Since(start)
+		}
+		if err != nil || st != wire.StatusSharingViolation {
+			t.Fatalf("open %s: %v %v", name, st, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s still held %s after the node holding it was killed", name, time.Since(start))
+		}
+		time.Sleep(50 * time.Millisecond) // retry interval; the loop checks the open
+	}
+}
+
+// A node killed while it holds opens and locks: the survivors' opens keep
+// their share modes (also when the killed node coordinated the open
+// state), and the killed node's opens and locks are released once the
+// cluster knows it is gone (its 5 s etcd lease).
+func TestOpenStateSurvivesNodeLoss(t *testing.T) {
+	c, nodes := threeNodeShare(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, what := range []string{"coordinator", "member"} {
+		live := nodes
+		coord := coordinatorNode(t, live[0], live)
+		var victim, keeper, observer *harness.ClusterNode
+		for _, n := range live {
+			switch {
+			case what == "coordinator" && n == coord, what == "member" && victim == nil && n != coord:
+				victim = n
+			case keeper == nil:
+				keeper = n
+			default:
+				observer = n
+			}
+		}
+		if observer == nil {
+			observer = keeper
+		}
+		v, k, o := c.connect(ctx, victim), c.connect(ctx, keeper), c.connect(ctx, observer)
+		lost, kept := what+"-lost.bin", what+"-kept.bin"
+		fv := v.mustCreate(t, ctx, openReq(lost, smbtest.AccessReadWrite, shareNone))
+		p, err := v.lock(ctx, fv, 0, 1, wire.LockFlagExclusiveLock|wire.LockFlagFailImmediately)
+		if st := status(t, ctx, p, err); st != wire.StatusSuccess {
+			t.Fatalf("lock on %s: %v", victim.Name, st)
+		}
+		k.mustCreate(t, ctx, openReq(kept, smbtest.AccessReadWrite, shareNone))
+
+		victim.Kill()
+		fid, took := untilOpen(t, ctx, o, lost)
+		t.Logf("%s: %s's exclusive open released %s after kill -9", what, victim.Name, took.Round(time.Millisecond))
+		// The bound the cluster promises: the node's lease plus 2 s.
+		if limit := namespace.DefaultLeaseTTL + 2*time.Second; took > limit {
+			t.Errorf("%s: the killed node's open was released after %s, more than its lease plus 2 s (%s)", what, took, limit)
+		}
+		p, err = o.lock(ctx, fid, 0, 1, wire.LockFlagExclusiveLock|wire.LockFlagFailImmediately)
+		if st := status(t, ctx, p, err); st != wire.StatusSuccess {
+			t.Fatalf("%s: the killed node's lock was not released: %v", what, st)
+		}
+		if _, st, err := o.create(ctx, openReq(kept, smbtest.AccessReadWrite, smbtest.ShareAll)); err != nil || st != wire.StatusSharingViolation {
+			t.Fatalf("%s: %s's open (a survivor) after the loss of %s: %v %v, want STATUS_SHARING_VIOLATION", what, keeper.Name, victim.Name, st, err)
+		}
+		// Back to three nodes (two would lose etcd's quorum with the
+		// next kill).
+		c.start(victim)
+		c.waitState(keeper, victim.Name, "up", upWithin)
+	}
 }
