@@ -33,6 +33,9 @@ type Options struct {
 	// holders. Nothing waits for them. It is called without the volume's
 	// locks held, on the goroutine that made the change.
 	ParentBreaks func([]Break)
+	// Notify, if set, relays change notifications to and from the other
+	// nodes serving the same directory (notify.go).
+	Notify NotifyRelay
 }
 
 // Volume is one share's backing directory. It is safe for concurrent use.
@@ -79,6 +82,8 @@ type Volume struct {
 
 	// parentBreaks delivers directory lease breaks (Options.ParentBreaks).
 	parentBreaks func([]Break)
+	// relay is Options.Notify.
+	relay NotifyRelay
 }
 
 // file is one open object on this node, shared by its handles.
@@ -111,6 +116,7 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 		files:    make(map[uint64]*file),
 
 		parentBreaks: opt.ParentBreaks,
+		relay:        opt.Notify,
 	}
 	if v.label == "" {
 		v.label = filepath.Base(root)
@@ -124,6 +130,9 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 	if err := v.probe(); err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if v.relay != nil {
+		v.relay.Subscribe(v.Publish)
 	}
 	return v, nil
 }

@@ -192,6 +192,11 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 		// One key per backing directory, whatever the share's name or
 		// mode: two shares on one directory are one set of files.
 		opt.Objects, opt.Locks = s.cfg.OpenState(sh.Path)
+		// A cluster's tables also carry change notifications between
+		// the nodes.
+		if r, ok := opt.Objects.(csv.NotifyRelay); ok {
+			opt.Notify = r
+		}
 	}
 	v, err := csv.OpenVolume(sh.Path, opt)
 	if err != nil {

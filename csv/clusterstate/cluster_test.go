@@ -328,3 +328,50 @@ func FuzzParseFrame(f *testing.F) {
 		_ = decodeBody(fr.body, &push)
 	})
 }
+
+func TestChangesReachWatchingNodes(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	got := make(chan []csv.Event, 4)
+	tc.table(2).Subscribe(func(evs ...csv.Event) { got <- evs })
+	unwatched := make(chan []csv.Event, 4)
+	tc.table(1).Subscribe(func(evs ...csv.Event) { unwatched <- evs })
+	if err := tc.table(2).Watching(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	ev := csv.Event{Dir: "d", Name: "new.txt", Action: csv.ActionAdded, Filter: csv.NotifyFileName}
+	tc.table(3).Forward([]csv.Event{ev})
+	select {
+	case evs := <-got:
+		if len(evs) != 1 || evs[0] != ev {
+			t.Fatalf("node 2 got %+v, want %+v", evs, ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("a change made through node 3 never reached node 2, which watches")
+	}
+	// Node 1 does not watch: nothing is sent to it. Stop watching on
+	// node 2: later changes are not sent there either.
+	if err := tc.table(2).Watching(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	tc.table(3).Forward([]csv.Event{ev})
+	if err := tc.table(2).Watching(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	ev2 := ev
+	ev2.Name = "second.txt"
+	tc.table(3).Forward([]csv.Event{ev2})
+	select {
+	case evs := <-got:
+		if evs[0].Name != "second.txt" {
+			t.Fatalf("node 2 got %+v after it stopped watching, want only the change after it watched again", evs)
+		}
+	case <-ctx.Done():
+		t.Fatal("no change after watching again")
+	}
+	select {
+	case evs := <-unwatched:
+		t.Fatalf("node 1 watches nothing but got %+v", evs)
+	default:
+	}
+}

@@ -63,6 +63,8 @@ type Node struct {
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
+	nf *notifier // change notifications (notify.go)
+
 	breaks chan []csv.Break // local deliveries of pushed breaks, in order
 	// ctx is the root of the node's own background work (rejoins,
 	// rebuilds, releases of lost members' opens); Close cancels it.
@@ -86,7 +88,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n := &Node{
 		self: cfg.Slot, log: cfg.Logger.With().Str("component", "openstate").Uint16("slot", cfg.Slot).Logger(),
 		limit: cfg.RetryLimit, changed: make(chan struct{}),
-		reps: make(map[string]map[uint64]*replica), breaks: make(chan []csv.Break, 1024), stop: make(chan struct{}),
+		reps: make(map[string]map[uint64]*replica), nf: newNotifier(), breaks: make(chan []csv.Break, 1024), stop: make(chan struct{}),
 	}
 	if n.limit == 0 {
 		n.limit = 30 * time.Second
@@ -186,6 +188,7 @@ func (n *Node) SetView(v View) {
 			n.tr.dropPeer(slot)
 		}
 	}
+	n.notifyMembersChanged(old, v)
 	if stopOld != nil {
 		stopOld.close()
 	}
@@ -403,6 +406,20 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 			n.storeReplica(r)
 		}
 		n.queueBreaks(n.localBreaks(req.Breaks))
+		return empty{}, nil
+	case methodInterest:
+		var req interestRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		n.gotInterest(from, req)
+		return empty{}, nil
+	case methodEvents:
+		var req eventsRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		n.gotEvents(req)
 		return empty{}, nil
 	case methodRejoin:
 		var req rejoinRequest

@@ -17,6 +17,8 @@ const (
 	methodLockWait                  // wait for a lock release after a conflict
 	methodPush                      // coordinator → holder: replica and breaks
 	methodRejoin                    // holder → new coordinator: its replicas
+	methodInterest                  // a node starts or stops watching a volume
+	methodEvents                    // change notifications for a watching node
 	methodLimit
 )
 

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -208,6 +209,37 @@ func TestOpenStateAcrossNodes(t *testing.T) {
 		if st := status(t, ctx, pending, nil); st != wire.StatusSuccess {
 			t.Fatalf("n2's open after the holder closed: %v", st)
 		}
+	})
+
+	t.Run("ChangeNotify", func(t *testing.T) {
+		dir := openReq("watched", 0x00100001, smbtest.ShareAll) // FILE_LIST_DIRECTORY | SYNCHRONIZE
+		dir.CreateOptions = 0x1                                  // FILE_DIRECTORY_FILE
+		dir.FileAttributes = 0x10
+		fd := a.mustCreate(t, ctx, dir)
+		watch, err := a.c.Send(ctx, wire.CmdChangeNotify, a.tid, &wire.ChangeNotifyRequest{
+			FileID: fd, OutputBufferLength: 4096, CompletionFilter: wire.FileNotifyChangeFileName}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the interim response, so the watch is armed before
+		// the change is made.
+		select {
+		case <-watch.Interim():
+		case <-ctx.Done():
+			t.Fatal("CHANGE_NOTIFY never went async")
+		}
+		fb := b.mustCreate(t, ctx, openReq(`watched\made-on-n2.txt`, smbtest.AccessReadWrite, smbtest.ShareAll))
+		b.c.CloseFile(ctx, b.tid, fb)
+		wctx, wcancel := context.WithTimeout(ctx, smbTimeout)
+		defer wcancel()
+		r, err := watch.Wait(wctx)
+		if err != nil {
+			t.Fatalf("the watch on n1 saw no change made through n2: %v", err)
+		}
+		if r.Status() != wire.StatusSuccess || !bytes.Contains(r.Msg, utf16le("made-on-n2.txt")) {
+			t.Fatalf("CHANGE_NOTIFY on n1: %v, %d bytes without the new name", r.Status(), len(r.Msg))
+		}
+		a.c.CloseFile(ctx, a.tid, fd)
 	})
 
 	// Twelve clients, four per node, increment one counter under an
@@ -473,4 +505,12 @@ func TestOpenStateSurvivesNodeLoss(t *testing.T) {
 		c.start(victim)
 		c.waitState(keeper, victim.Name, "up", upWithin)
 	}
+}
+
+func utf16le(s string) []byte {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return b
 }
