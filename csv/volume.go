@@ -36,6 +36,9 @@ type Options struct {
 	// Notify, if set, relays change notifications to and from the other
 	// nodes serving the same directory (notify.go).
 	Notify NotifyRelay
+	// Remote, if set, answers for the opens of the other nodes serving
+	// the same directory (remoteopens.go).
+	Remote RemoteOpens
 }
 
 // Volume is one share's backing directory. It is safe for concurrent use.
@@ -84,6 +87,11 @@ type Volume struct {
 	parentBreaks func([]Break)
 	// relay is Options.Notify.
 	relay NotifyRelay
+	// remote is Options.Remote; streams counts this node's open stream
+	// objects (remoteopens.go).
+	remote   RemoteOpens
+	streamMu sync.Mutex
+	streams  int
 }
 
 // file is one open object on this node, shared by its handles.
@@ -117,6 +125,7 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 
 		parentBreaks: opt.ParentBreaks,
 		relay:        opt.Notify,
+		remote:       opt.Remote,
 	}
 	if v.label == "" {
 		v.label = filepath.Base(root)
@@ -133,6 +142,9 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 	}
 	if v.relay != nil {
 		v.relay.Subscribe(v.Publish)
+	}
+	if v.remote != nil {
+		v.remote.SubscribeOpens(v)
 	}
 	return v, nil
 }

@@ -197,6 +197,11 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 		if r, ok := opt.Objects.(csv.NotifyRelay); ok {
 			opt.Notify = r
 		}
+		// And the questions about opens that only their node can
+		// answer (open objects below a directory, open streams).
+		if r, ok := opt.Objects.(csv.RemoteOpens); ok {
+			opt.Remote = r
+		}
 	}
 	v, err := csv.OpenVolume(sh.Path, opt)
 	if err != nil {

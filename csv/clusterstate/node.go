@@ -421,6 +421,12 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 		}
 		n.gotEvents(req)
 		return empty{}, nil
+	case methodQuery:
+		var req queryRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		return n.answer(ctx, req)
 	case methodRejoin:
 		var req rejoinRequest
 		if err := decodeBody(body, &req); err != nil {

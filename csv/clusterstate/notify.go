@@ -20,6 +20,9 @@ import (
 type interestRequest struct {
 	Vol string `json:"vol"`
 	On  bool   `json:"on"`
+	// Streams: the interest is in questions about open named streams
+	// (remote.go), not in change notifications.
+	Streams bool `json:"streams,omitempty"`
 }
 
 type eventsRequest struct {
@@ -43,11 +46,16 @@ type notifier struct {
 	watching map[string]int                  // vol → local Watching(true) count
 	interest map[string]map[uint16]bool      // vol → peers that watch it
 	senders  map[uint16]*eventSender
+
+	locals   map[string][]csv.LocalOpens // vol → this node's volumes
+	streams  map[string]int              // vol → this node's StreamsOpen(true) count
+	streamAt map[string]map[uint16]bool  // vol → peers with open streams
 }
 
 func newNotifier() *notifier {
 	return &notifier{subs: make(map[string][]func(...csv.Event)), watching: make(map[string]int),
-		interest: make(map[string]map[uint16]bool), senders: make(map[uint16]*eventSender)}
+		interest: make(map[string]map[uint16]bool), senders: make(map[uint16]*eventSender),
+		locals: make(map[string][]csv.LocalOpens), streams: make(map[string]int), streamAt: make(map[string]map[uint16]bool)}
 }
 
 // eventSender forwards change batches to one peer, in order.
@@ -66,18 +74,25 @@ func (t *Table) Subscribe(publish func(...csv.Event)) {
 
 // Watching implements csv.NotifyRelay.
 func (t *Table) Watching(ctx context.Context, on bool) error {
+	return t.announce(ctx, t.n.nf.watching, interestRequest{Vol: t.vol, On: on})
+}
+
+// announce counts this node's interest of one kind in t's volume and,
+// when it starts or ends, tells every other node and waits for them.
+func (t *Table) announce(ctx context.Context, counts map[string]int, req interestRequest) error {
 	n := t.n
 	nf := n.nf
+	on := req.On
 	nf.mu.Lock()
-	before := nf.watching[t.vol]
+	before := counts[t.vol]
 	if on {
-		nf.watching[t.vol]++
+		counts[t.vol]++
 	} else if before > 0 {
-		nf.watching[t.vol]--
+		counts[t.vol]--
 	}
-	after := nf.watching[t.vol]
+	after := counts[t.vol]
 	if after == 0 {
-		delete(nf.watching, t.vol)
+		delete(counts, t.vol)
 	}
 	nf.mu.Unlock()
 	if (before == 0) == (after == 0) {
@@ -94,7 +109,7 @@ func (t *Table) Watching(ctx context.Context, on bool) error {
 		wg.Add(1)
 		go func(s uint16, addr string) {
 			defer wg.Done()
-			n.tellInterest(ctx, s, addr, interestRequest{Vol: t.vol, On: on})
+			n.tellInterest(ctx, s, addr, req)
 		}(s, addr)
 	}
 	wg.Wait()
@@ -178,23 +193,28 @@ func (n *Node) sendEvents(s uint16, req eventsRequest) {
 	}
 }
 
-// gotInterest records that peer from watches vol (or stopped).
+// gotInterest records that peer from watches vol, or has open streams
+// there (or stopped).
 func (n *Node) gotInterest(from uint16, req interestRequest) {
 	nf := n.nf
 	nf.mu.Lock()
 	defer nf.mu.Unlock()
-	m := nf.interest[req.Vol]
+	all := nf.interest
+	if req.Streams {
+		all = nf.streamAt
+	}
+	m := all[req.Vol]
 	if req.On {
 		if m == nil {
 			m = make(map[uint16]bool)
-			nf.interest[req.Vol] = m
+			all[req.Vol] = m
 		}
 		m[from] = true
 		return
 	}
 	delete(m, from)
 	if len(m) == 0 {
-		delete(nf.interest, req.Vol)
+		delete(all, req.Vol)
 	}
 }
 
@@ -218,10 +238,12 @@ func (n *Node) notifyMembersChanged(old, v View) {
 		if v.live(s) {
 			continue
 		}
-		for vol, m := range nf.interest {
-			delete(m, s)
-			if len(m) == 0 {
-				delete(nf.interest, vol)
+		for _, all := range []map[string]map[uint16]bool{nf.interest, nf.streamAt} {
+			for vol, m := range all {
+				delete(m, s)
+				if len(m) == 0 {
+					delete(all, vol)
+				}
 			}
 		}
 		if snd := nf.senders[s]; snd != nil {
@@ -229,12 +251,15 @@ func (n *Node) notifyMembersChanged(old, v View) {
 			delete(nf.senders, s)
 		}
 	}
-	var vols []string
+	var tell []interestRequest
 	for vol := range nf.watching {
-		vols = append(vols, vol)
+		tell = append(tell, interestRequest{Vol: vol, On: true})
+	}
+	for vol := range nf.streams {
+		tell = append(tell, interestRequest{Vol: vol, On: true, Streams: true})
 	}
 	nf.mu.Unlock()
-	if len(vols) == 0 {
+	if len(tell) == 0 {
 		return
 	}
 	for s, addr := range v.Members {
@@ -245,8 +270,8 @@ func (n *Node) notifyMembersChanged(old, v View) {
 			continue
 		}
 		go func(s uint16, addr string) {
-			for _, vol := range vols {
-				n.tellInterest(n.ctx, s, addr, interestRequest{Vol: vol, On: true})
+			for _, req := range tell {
+				n.tellInterest(n.ctx, s, addr, req)
 			}
 		}(s, addr)
 	}

@@ -19,6 +19,7 @@ const (
 	methodRejoin                    // holder → new coordinator: its replicas
 	methodInterest                  // a node starts or stops watching a volume
 	methodEvents                    // change notifications for a watching node
+	methodQuery                     // a question about another node's opens (remote.go)
 	methodLimit
 )
 

@@ -242,6 +242,38 @@ func TestOpenStateAcrossNodes(t *testing.T) {
 		a.c.CloseFile(ctx, a.tid, fd)
 	})
 
+	t.Run("RenameAndStreamChecks", func(t *testing.T) {
+		mkdir := openReq("rdir", 0x00100001, smbtest.ShareAll)
+		mkdir.CreateOptions, mkdir.FileAttributes = 0x1, 0x10
+		a.c.CloseFile(ctx, a.tid, a.mustCreate(t, ctx, mkdir))
+		child := b.mustCreate(t, ctx, openReq(`rdir\child.txt`, smbtest.AccessReadWrite, smbtest.ShareAll))
+		dir := openReq("rdir", 0x00110080, smbtest.ShareAll) // DELETE | SYNCHRONIZE | READ_ATTRIBUTES
+		dir.CreateOptions = 0x1
+		fd := a.mustCreate(t, ctx, dir)
+		if st := a.rename(t, ctx, fd, "rdir2"); st != wire.StatusAccessDenied {
+			t.Fatalf("rename on n1 of a directory with a child open on n2: %v, want STATUS_ACCESS_DENIED", st)
+		}
+		b.c.CloseFile(ctx, b.tid, child)
+		if st := a.rename(t, ctx, fd, "rdir2"); st != wire.StatusSuccess {
+			t.Fatalf("rename once the child is closed: %v", st)
+		}
+		a.c.CloseFile(ctx, a.tid, fd)
+
+		a.c.CloseFile(ctx, a.tid, a.mustCreate(t, ctx, openReq("sfile.txt", smbtest.AccessReadWrite, smbtest.ShareAll)))
+		stream := b.mustCreate(t, ctx, openReq("sfile.txt:s1", smbtest.AccessReadWrite, smbtest.ShareAll))
+		ff := a.mustCreate(t, ctx, openReq("sfile.txt", 0x00110080, smbtest.ShareAll))
+		if st := a.rename(t, ctx, ff, "sfile2.txt"); st != wire.StatusAccessDenied {
+			t.Fatalf("rename on n1 of a file with a stream open on n2: %v, want STATUS_ACCESS_DENIED", st)
+		}
+		a.c.CloseFile(ctx, a.tid, ff)
+		b.c.CloseFile(ctx, b.tid, stream)
+		noDelete := b.mustCreate(t, ctx, openReq("sfile.txt:s2", smbtest.AccessReadWrite, 0x3))
+		if _, st, err := a.create(ctx, openReq("sfile.txt", 0x00110080, smbtest.ShareAll)); err != nil || st != wire.StatusSharingViolation {
+			t.Fatalf("open for DELETE on n1 of a file whose stream n2 holds without FILE_SHARE_DELETE: %v %v, want STATUS_SHARING_VIOLATION", st, err)
+		}
+		b.c.CloseFile(ctx, b.tid, noDelete)
+	})
+
 	// Twelve clients, four per node, increment one counter under an
 	// exclusive byte-range lock, and then under a share-mode-exclusive
 	// open: a lost update anywhere shows in the total.
@@ -513,4 +545,19 @@ func utf16le(s string) []byte {
 		b = append(b, byte(r), byte(r>>8))
 	}
 	return b
+}
+
+// rename renames the open fid to name with SET_INFO
+// FileRenameInformation ([MS-FSCC] 2.4.42.2, the SMB2 layout).
+func (cl *client) rename(t *testing.T, ctx context.Context, fid wire.FileID, name string) wire.Status {
+	t.Helper()
+	n := utf16le(name)
+	buf := make([]byte, 20, 20+len(n))
+	binary.LittleEndian.PutUint32(buf[16:], uint32(len(n)))
+	buf = append(buf, n...)
+	r, err := cl.c.Call(ctx, wire.CmdSetInfo, cl.tid, &wire.SetInfoRequest{InfoType: 1, FileInfoClass: 10, Buffer: buf, FileID: fid}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Status()
 }
