@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -129,6 +130,12 @@ type Config struct {
 	// that another node's change starts for this server's opens come in
 	// through Server.DeliverBreaks.
 	OpenState func(volumeKey string) (csv.ObjectTable, csv.LockTable)
+	// CloseAppInstanceElsewhere, if set, closes on the other nodes of a
+	// cluster the durable opens that an earlier instance of an
+	// application holds on share's file path (Server.CloseAppInstance on
+	// each), and returns when they are closed. A CREATE with an
+	// AppInstanceId calls it after closing this server's own.
+	CloseAppInstanceElsewhere func(ctx context.Context, share, path string, app [16]byte) error
 }
 
 // Defaults for Config's limits.

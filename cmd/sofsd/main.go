@@ -184,12 +184,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 			t := ostate.node.Table(key)
 			return t, t
 		},
+		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
 	}
 	srvRef.Store(srv)
 	ostate.node.SetBreakHandler(srv.DeliverBreaks)
+	ostate.serveAppInstanceCasts(srv, log)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		srv.Close()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 
@@ -9,6 +10,7 @@ import (
 
 	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/smbserver"
 )
 
 // openState is the node's part of the cluster-wide open state
@@ -90,4 +92,40 @@ func sameView(a, b clusterstate.View) bool {
 		}
 	}
 	return true
+}
+
+// castCloseAppInstance names the cast that closes an application
+// instance's durable opens on the other nodes ([MS-SMB2] 3.3.5.9.13:
+// a clustered application failing over to another host reopens its files
+// through whichever node that host reaches).
+const castCloseAppInstance = "smb.close-app-instance"
+
+type appInstanceCast struct {
+	Share string   `json:"share"`
+	Path  string   `json:"path"`
+	App   [16]byte `json:"app"`
+}
+
+// closeAppInstanceElsewhere is smbserver.Config.CloseAppInstanceElsewhere.
+func (o *openState) closeAppInstanceElsewhere(ctx context.Context, share, path string, app [16]byte) error {
+	body, err := json.Marshal(appInstanceCast{Share: share, Path: path, App: app})
+	if err != nil {
+		return err
+	}
+	return o.node.Cast(ctx, castCloseAppInstance, body)
+}
+
+// serveAppInstanceCasts closes this node's opens of an application
+// instance when another node asks.
+func (o *openState) serveAppInstanceCasts(srv *smbserver.Server, log zerolog.Logger) {
+	o.node.HandleCast(castCloseAppInstance, func(_ context.Context, body []byte) error {
+		var m appInstanceCast
+		if err := json.Unmarshal(body, &m); err != nil {
+			return fmt.Errorf("close-app-instance cast: %w", err)
+		}
+		if n := srv.CloseAppInstance(m.Share, m.Path, m.App); n > 0 {
+			log.Info().Int("opens", n).Str("share", m.Share).Str("path", m.Path).Msg("closed an application instance's opens for another node")
+		}
+		return nil
+	})
 }

@@ -375,3 +375,32 @@ func TestChangesReachWatchingNodes(t *testing.T) {
 	default:
 	}
 }
+
+func TestCastReachesEveryOtherNode(t *testing.T) {
+	tc := startCluster(t, 3)
+	got := make(chan uint16, 3)
+	for i, n := range tc.nodes {
+		slot := uint16(i + 1)
+		n.HandleCast("test", func(_ context.Context, body []byte) error {
+			if string(body) != "hello" {
+				return errors.New("bad body")
+			}
+			got <- slot
+			return nil
+		})
+	}
+	if err := tc.nodes[1].Cast(testCtx(t), "test", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	close(got)
+	seen := map[uint16]bool{}
+	for s := range got {
+		seen[s] = true
+	}
+	if len(seen) != 2 || !seen[1] || !seen[3] || seen[2] {
+		t.Fatalf("cast from node 2 reached %v, want nodes 1 and 3", seen)
+	}
+	if err := tc.nodes[0].Cast(testCtx(t), "unknown", nil); err == nil {
+		t.Fatal("a cast nobody handles succeeded")
+	}
+}

@@ -64,6 +64,8 @@ type Node struct {
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
 	nf *notifier // change notifications (notify.go)
+	// casts are the handlers of cast.go, guarded by nf.mu.
+	casts map[string]func(context.Context, []byte) error
 
 	breaks chan []csv.Break // local deliveries of pushed breaks, in order
 	// ctx is the root of the node's own background work (rejoins,
@@ -427,6 +429,12 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 			return nil, err
 		}
 		return n.answer(ctx, req)
+	case methodCast:
+		var req castRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		return empty{}, n.gotCast(ctx, req)
 	case methodRejoin:
 		var req rejoinRequest
 		if err := decodeBody(body, &req); err != nil {

@@ -20,6 +20,7 @@ const (
 	methodInterest                  // a node starts or stops watching a volume
 	methodEvents                    // change notifications for a watching node
 	methodQuery                     // a question about another node's opens (remote.go)
+	methodCast                      // a request to every node (cast.go)
 	methodLimit
 )
 

@@ -274,6 +274,35 @@ func TestOpenStateAcrossNodes(t *testing.T) {
 		b.c.CloseFile(ctx, b.tid, noDelete)
 	})
 
+	t.Run("AppInstanceId", func(t *testing.T) {
+		// A clustered VM moves from host A (reaching n1) to host B
+		// (reaching n2): B's open with the same AppInstanceId closes
+		// A's durable open wherever it is, without a break.
+		var app [16]byte
+		rand.Read(app[:])
+		vmOpen := func() *wire.CreateRequest {
+			var cg, lk [16]byte
+			rand.Read(cg[:])
+			rand.Read(lk[:])
+			req := openReq("vm.vhdx", smbtest.AccessReadWrite, shareNone)
+			req.RequestedOplockLevel = wire.OplockLevelLease
+			appCtx := append([]byte{20, 0, 0, 0}, app[:]...)
+			req.Contexts = []wire.CreateContext{
+				{Name: wire.CreateContextDurableHandleV2, Data: wire.DurableHandleRequestV2{CreateGUID: cg}.Encode()},
+				{Name: wire.CreateContextRequestLease, Data: wire.Lease{V2: true, LeaseKey: lk, LeaseState: smbtest.LeaseRWH}.Encode()},
+				{Name: wire.CreateContextAppInstanceID, Data: appCtx},
+			}
+			return req
+		}
+		fa := a.mustCreate(t, ctx, vmOpen())
+		fb := b.mustCreate(t, ctx, vmOpen())
+		w, err := a.c.Call(ctx, wire.CmdWrite, a.tid, &wire.WriteRequest{FileID: fa, Data: []byte("stale host")}, 0)
+		if err != nil || w.Status() != wire.StatusFileClosed {
+			t.Fatalf("write through the old instance's handle on n1: %v %v, want STATUS_FILE_CLOSED", w.Status(), err)
+		}
+		b.c.CloseFile(ctx, b.tid, fb)
+	})
+
 	// Twelve clients, four per node, increment one counter under an
 	// exclusive byte-range lock, and then under a share-mode-exclusive
 	// open: a lost update anywhere shows in the total.
