@@ -17,6 +17,15 @@ type SessionSource interface {
 	OpenFiles() []OpenFileInfo
 }
 
+// ClusterOpenFileSource is implemented by a SessionSource that can list
+// the open files of every node of the cluster (each entry names its
+// node), as Get-SmbOpenFile does on a scale-out file server. GET
+// /open-files uses it when present. Nodes that cannot be reached are left
+// out; the error reports only a failure to list anything.
+type ClusterOpenFileSource interface {
+	ClusterOpenFiles(ctx context.Context) ([]OpenFileInfo, error)
+}
+
 // SessionInfo is one authenticated SMB session, the equivalent of a row of
 // Get-SmbSession.
 type SessionInfo struct {

@@ -202,7 +202,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// signal, so waiting for it below can never hang.
 	apiCtx, apiCancel := context.WithCancel(ctx)
 	defer apiCancel()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, srv, mship, node.ID, reg, log)
+	// The API lists the open files of every node (Get-SmbOpenFile).
+	sessions := clusterSessions{sessionSource: sessionSource{srv}, self: node.ID, node: ostate.node}
+	sessions.serveOpenFiles()
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -341,7 +344,7 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
-func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, srv *smbserver.Server,
+func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, sessions adminapi.SessionSource,
 	mship *membership, nodeID string, reg *prometheus.Registry, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
@@ -373,7 +376,7 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 	h, err := adminapi.New(adminapi.Config{
 		Store:    st,
 		View:     view,
-		Sessions: sessionSource{srv},
+		Sessions: sessions,
 		Token:    tokens,
 		Logger:   apiLog,
 		NodeID:   nodeID,

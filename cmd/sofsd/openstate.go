@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
@@ -127,5 +128,52 @@ func (o *openState) serveAppInstanceCasts(srv *smbserver.Server, log zerolog.Log
 			log.Info().Int("opens", n).Str("share", m.Share).Str("path", m.Path).Msg("closed an application instance's opens for another node")
 		}
 		return nil
+	})
+}
+
+// castOpenFiles names the gather that lists a node's open files.
+const castOpenFiles = "api.open-files"
+
+// clusterSessions is the admin API's view of sessions and opens, with the
+// open files of every node (Get-SmbOpenFile on any node of a scale-out
+// file server lists them all).
+type clusterSessions struct {
+	sessionSource
+	self string // this node's id
+	node *clusterstate.Node
+}
+
+var _ adminapi.ClusterOpenFileSource = clusterSessions{}
+
+// localOpenFiles is this node's open files, each naming the node.
+func (c clusterSessions) localOpenFiles() []adminapi.OpenFileInfo {
+	out := c.sessionSource.OpenFiles()
+	for i := range out {
+		out[i].Node = c.self
+	}
+	return out
+}
+
+// ClusterOpenFiles implements adminapi.ClusterOpenFileSource.
+func (c clusterSessions) ClusterOpenFiles(ctx context.Context) ([]adminapi.OpenFileInfo, error) {
+	out := c.localOpenFiles()
+	replies, err := c.node.Gather(ctx, castOpenFiles, nil)
+	if err != nil && len(replies) == 0 && ctx.Err() != nil {
+		return nil, err
+	}
+	for _, b := range replies {
+		var theirs []adminapi.OpenFileInfo
+		if err := json.Unmarshal(b, &theirs); err != nil {
+			return nil, fmt.Errorf("a node's open files: %w", err)
+		}
+		out = append(out, theirs...)
+	}
+	return out, nil
+}
+
+// serveOpenFiles answers the other nodes' open-file gathers.
+func (c clusterSessions) serveOpenFiles() {
+	c.node.HandleGather(castOpenFiles, func(context.Context, []byte) ([]byte, error) {
+		return json.Marshal(c.localOpenFiles())
 	})
 }

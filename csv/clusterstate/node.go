@@ -65,7 +65,7 @@ type Node struct {
 
 	nf *notifier // change notifications (notify.go)
 	// casts are the handlers of cast.go, guarded by nf.mu.
-	casts map[string]func(context.Context, []byte) error
+	casts map[string]func(context.Context, []byte) ([]byte, error)
 
 	breaks chan []csv.Break // local deliveries of pushed breaks, in order
 	// ctx is the root of the node's own background work (rejoins,
@@ -434,7 +434,7 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 		if err := decodeBody(body, &req); err != nil {
 			return nil, err
 		}
-		return empty{}, n.gotCast(ctx, req)
+		return n.gotCast(ctx, req)
 	case methodRejoin:
 		var req rejoinRequest
 		if err := decodeBody(body, &req); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/integration/harness"
 	"sofs.io/sofs/integration/smbtest"
 	"sofs.io/sofs/namespace"
@@ -272,6 +273,28 @@ func TestOpenStateAcrossNodes(t *testing.T) {
 			t.Fatalf("open for DELETE on n1 of a file whose stream n2 holds without FILE_SHARE_DELETE: %v %v, want STATUS_SHARING_VIOLATION", st, err)
 		}
 		b.c.CloseFile(ctx, b.tid, noDelete)
+	})
+
+	t.Run("OpenFilesOfEveryNode", func(t *testing.T) {
+		fa := a.mustCreate(t, ctx, openReq("listed-n1.txt", smbtest.AccessReadWrite, smbtest.ShareAll))
+		fb := b.mustCreate(t, ctx, openReq("listed-n2.txt", smbtest.AccessReadWrite, smbtest.ShareAll))
+		defer a.c.CloseFile(ctx, a.tid, fa)
+		defer b.c.CloseFile(ctx, b.tid, fb)
+		states, err := c.nodeStates(n1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ol adminapi.OpenFileList
+		if err := json.Unmarshal(c.mustCtl(n3, "openfile", "list"), &ol); err != nil {
+			t.Fatal(err)
+		}
+		onNode := map[string]string{}
+		for _, f := range ol.OpenFiles {
+			onNode[f.Path] = f.Node
+		}
+		if onNode["listed-n1.txt"] != states["n1"].ID || onNode["listed-n2.txt"] != states["n2"].ID {
+			t.Fatalf("open files listed through n3: %+v, want listed-n1.txt on n1 (%s) and listed-n2.txt on n2 (%s)", onNode, states["n1"].ID, states["n2"].ID)
+		}
 	})
 
 	t.Run("AppInstanceId", func(t *testing.T) {
