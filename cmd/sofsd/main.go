@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 
 	// The cluster-wide open state: a slot for this run, the node-to-node
 	// listener and the service the volumes' tables go through.
-	ostate, err := startOpenState(ctx, cfg, st, log)
+	ostate, err := startOpenState(ctx, cfg, st, reg, log)
 	if err != nil {
 		return err
 	}

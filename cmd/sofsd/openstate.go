@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/adminapi"
@@ -25,7 +26,7 @@ type openState struct {
 
 // startOpenState takes a slot, listens for the other nodes and starts the
 // service. It serves nothing until views arrive (followViews).
-func startOpenState(ctx context.Context, cfg config, st *namespace.Store, log zerolog.Logger) (*openState, error) {
+func startOpenState(ctx context.Context, cfg config, st *namespace.Store, reg *prometheus.Registry, log zerolog.Logger) (*openState, error) {
 	slot, err := st.NextSlot(ctx)
 	if err != nil {
 		return nil, err
@@ -38,7 +39,8 @@ func startOpenState(ctx context.Context, cfg config, st *namespace.Store, log ze
 	if err != nil {
 		return nil, fmt.Errorf("peer listen: %w", err)
 	}
-	n, err := clusterstate.NewNode(clusterstate.Config{Slot: slot, Secret: secret, Listener: ln, Logger: log})
+	n, err := clusterstate.NewNode(clusterstate.Config{Slot: slot, Secret: secret, Listener: ln, Logger: log,
+		Observer: newOpenStateMetrics(reg)})
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -280,6 +280,9 @@ func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordV
 		}
 		add(s).Breaks = append(add(s).Breaks, b)
 	}
+	if remote := len(breaks) - len(mine); remote > 0 && c.n.obs != nil {
+		c.n.obs.RemoteBreaks(remote)
+	}
 	if from != self && r != nil {
 		rep.Replica = r
 	}

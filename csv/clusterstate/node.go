@@ -42,6 +42,20 @@ type Config struct {
 	// RetryLimit bounds how long a call waits for a coordinator (an
 	// election, a rebuild) before it fails; 0 means 30 s.
 	RetryLimit time.Duration
+	// Observer, if set, receives the node's measurements.
+	Observer Observer
+}
+
+// Observer receives what the node measures (sofsd turns it into
+// Prometheus metrics). Its methods must be quick and safe for concurrent
+// use.
+type Observer interface {
+	// Call reports one call this node made to another: its method,
+	// duration and error (nil on success).
+	Call(method string, d time.Duration, err error)
+	// RemoteBreaks reports breaks this node, as coordinator, sent to
+	// another node's opens.
+	RemoteBreaks(n int)
 }
 
 // Node is one node's open-state service: the tables its volumes use, the
@@ -63,7 +77,8 @@ type Node struct {
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
-	nf *notifier // change notifications (notify.go)
+	nf  *notifier // change notifications (notify.go)
+	obs Observer
 	// casts are the handlers of cast.go, guarded by nf.mu.
 	casts map[string]func(context.Context, []byte) ([]byte, error)
 
@@ -100,6 +115,8 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr.obs = cfg.Observer
+	n.obs = cfg.Observer
 	n.tr = tr
 	n.wg.Add(1)
 	go n.deliverLoop()

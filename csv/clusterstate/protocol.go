@@ -24,6 +24,13 @@ const (
 	methodLimit
 )
 
+// methodNames label the methods in measurements.
+var methodNames = [methodLimit]string{
+	methodHello: "hello", methodOp: "op", methodWait: "wait", methodLockWait: "lock_wait",
+	methodPush: "push", methodRejoin: "rejoin", methodInterest: "interest", methodEvents: "events",
+	methodQuery: "query", methodCast: "cast",
+}
+
 // Op kinds: one per ObjectTable and LockTable method that changes or
 // reads the coordinator's state.
 const (

@@ -54,6 +54,7 @@ type transport struct {
 	log    zerolog.Logger
 	cert   tls.Certificate
 	handle handlerFunc
+	obs    Observer
 	// ctx is the root of the calls served; close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -308,6 +309,7 @@ type peerConn struct {
 	slot uint16
 	tc   *tls.Conn
 	wmu  sync.Mutex
+	obs  Observer
 
 	mu      sync.Mutex
 	next    uint64
@@ -364,7 +366,7 @@ func (t *transport) peer(ctx context.Context, slot uint16, addr string) (*peerCo
 		return nil, fmt.Errorf("clusterstate: node %d at %s: %w", slot, addr, errAuth)
 	}
 	tc.SetDeadline(time.Time{})
-	p := &peerConn{slot: slot, tc: tc, pending: make(map[uint64]chan frame)}
+	p := &peerConn{slot: slot, tc: tc, pending: make(map[uint64]chan frame), obs: t.obs}
 	t.mu.Lock()
 	if old := t.peers[slot]; old != nil || t.done {
 		t.mu.Unlock()
@@ -426,7 +428,11 @@ func (p *peerConn) fail(err error) {
 var errPeerLost = errors.New("clusterstate: connection to node lost")
 
 // do sends one call and waits for its reply (decoded into resp) or ctx.
-func (p *peerConn) do(ctx context.Context, method uint8, req, resp any) error {
+func (p *peerConn) do(ctx context.Context, method uint8, req, resp any) (err error) {
+	if p.obs != nil {
+		start := time.Now()
+		defer func() { p.obs.Call(methodNames[method], time.Since(start), err) }()
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
