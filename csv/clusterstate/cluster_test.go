@@ -404,3 +404,29 @@ func TestCastReachesEveryOtherNode(t *testing.T) {
 		t.Fatal("a cast nobody handles succeeded")
 	}
 }
+
+func TestDirectoryLeaseHintAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	if !tc.table(3).MayHoldDirectoryLeases() {
+		t.Fatal("a node that has heard nothing must assume directory leases")
+	}
+	// Any answer from the coordinator tells node 3 there are none.
+	if _, err := tc.table(3).Acquire(ctx, 50, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+		t.Fatal(err)
+	}
+	if tc.table(3).MayHoldDirectoryLeases() {
+		t.Fatal("node 3 still assumes directory leases after the coordinator said there are none")
+	}
+	var key csv.LeaseKey
+	key.Key[0] = 9
+	g, err := tc.table(2).Acquire(ctx, 51, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: shareAll,
+		Lease: &csv.LeaseRequest{Key: key, State: csv.CacheRead | csv.CacheHandle, Version: 2, AllowDirectory: true}, Directory: true})
+	if err != nil || g.Lease == nil || g.Lease.State == 0 {
+		t.Fatalf("directory lease on node 2: %+v %v", g, err)
+	}
+	// Node 2's open was answered: node 3 must already know.
+	if !tc.table(3).MayHoldDirectoryLeases() {
+		t.Fatal("node 3 would skip the break of a directory lease granted through node 2")
+	}
+}

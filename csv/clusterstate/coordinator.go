@@ -55,6 +55,10 @@ type coordVol struct {
 	locks   *csv.MemoryLockTable
 	holders map[uint64]map[uint16]int
 	version map[uint64]uint64
+	// dirOn and dirVer are the volume's directory-lease flag as the
+	// other nodes were last told (dirlease.go).
+	dirOn  bool
+	dirVer uint64
 }
 
 func newCoordinator(n *Node, epoch int64) *coordinator {
@@ -226,6 +230,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	if changed || len(breaks) > 0 {
 		breaks = c.distribute(ctx, req, cv, obj, from, before, breaks, rep)
 	}
+	c.noteDirLeases(ctx, req.Vol, cv, rep)
 	switch {
 	case rep.Wait != nil:
 		rep.Wait.Breaks = breaks
@@ -518,6 +523,9 @@ func (c *coordinator) install(v View) {
 		}
 	}
 	c.push(c.n.ctx, pushes)
+	for vol, cv := range c.vols {
+		c.noteDirLeases(c.n.ctx, vol, cv, &opReply{})
+	}
 	c.mu.Unlock()
 	c.readyOnce.Do(func() { close(c.readyCh) })
 	c.n.setReady(c.epoch)

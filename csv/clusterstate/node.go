@@ -77,8 +77,9 @@ type Node struct {
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
-	nf  *notifier // change notifications (notify.go)
-	obs Observer
+	nf   *notifier // change notifications (notify.go)
+	dirs dirFlags  // directory-lease flags learned (dirlease.go)
+	obs  Observer
 	// casts are the handlers of cast.go, guarded by nf.mu.
 	casts map[string]func(context.Context, []byte) ([]byte, error)
 
@@ -446,6 +447,19 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 			return nil, err
 		}
 		return n.answer(ctx, req)
+	case methodDirLeases:
+		var req dirLeasesRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		n.mu.Lock()
+		ok := n.view.Epoch == req.Epoch && n.view.Coordinator == from
+		n.mu.Unlock()
+		if !ok {
+			return nil, errWrongEpoch
+		}
+		n.dirs.learn(req.Epoch, req.Vol, req.Ver, req.On)
+		return empty{}, nil
 	case methodCast:
 		var req castRequest
 		if err := decodeBody(body, &req); err != nil {

@@ -11,16 +11,17 @@ import (
 
 // Methods of the node-to-node protocol.
 const (
-	methodHello    uint8 = iota + 1 // authentication (transport.go)
-	methodOp                        // apply one transition at the coordinator
-	methodWait                      // wait for an object's generation to move
-	methodLockWait                  // wait for a lock release after a conflict
-	methodPush                      // coordinator → holder: replica and breaks
-	methodRejoin                    // holder → new coordinator: its replicas
-	methodInterest                  // a node starts or stops watching a volume
-	methodEvents                    // change notifications for a watching node
-	methodQuery                     // a question about another node's opens (remote.go)
-	methodCast                      // a request to every node (cast.go)
+	methodHello     uint8 = iota + 1 // authentication (transport.go)
+	methodOp                         // apply one transition at the coordinator
+	methodWait                       // wait for an object's generation to move
+	methodLockWait                   // wait for a lock release after a conflict
+	methodPush                       // coordinator → holder: replica and breaks
+	methodRejoin                     // holder → new coordinator: its replicas
+	methodInterest                   // a node starts or stops watching a volume
+	methodEvents                     // change notifications for a watching node
+	methodQuery                      // a question about another node's opens (remote.go)
+	methodCast                       // a request to every node (cast.go)
+	methodDirLeases                  // coordinator → every node: a volume may hold directory leases (dirlease.go)
 	methodLimit
 )
 
@@ -28,7 +29,7 @@ const (
 var methodNames = [methodLimit]string{
 	methodHello: "hello", methodOp: "op", methodWait: "wait", methodLockWait: "lock_wait",
 	methodPush: "push", methodRejoin: "rejoin", methodInterest: "interest", methodEvents: "events",
-	methodQuery: "query", methodCast: "cast",
+	methodQuery: "query", methodCast: "cast", methodDirLeases: "dir_leases",
 }
 
 // Op kinds: one per ObjectTable and LockTable method that changes or
@@ -91,6 +92,10 @@ type opReply struct {
 	LockWaiter uint64 `json:"lockWaiter,omitempty"`
 	// Conflict: the Lock was refused (csv.ErrLockConflict).
 	Conflict bool `json:"conflict,omitempty"`
+	// DirVer and DirOn are the volume's directory-lease flag
+	// (dirlease.go).
+	DirVer uint64 `json:"dirVer,omitempty"`
+	DirOn  bool   `json:"dirOn,omitempty"`
 	// Replica is the object's state after the transition when the
 	// caller holds opens of it (push).
 	Replica *replica `json:"replica,omitempty"`

@@ -59,6 +59,9 @@ func (t *Table) op(ctx context.Context, req *opRequest) (*opReply, error) {
 		if rep != nil && rep.Replica != nil {
 			n.storeReplica(*rep.Replica)
 		}
+		if err == nil && rep != nil && v.Coordinator != n.self {
+			n.dirs.learn(v.Epoch, t.vol, rep.DirVer, rep.DirOn)
+		}
 		return rep, err
 	}
 }

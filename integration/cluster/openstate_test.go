@@ -573,9 +573,12 @@ func TestOpenStateSurvivesNodeLoss(t *testing.T) {
 		victim.Kill()
 		fid, took := untilOpen(t, ctx, o, lost)
 		t.Logf("%s: %s's exclusive open released %s after kill -9", what, victim.Name, took.Round(time.Millisecond))
-		// The bound the cluster promises: the node's lease plus 2 s.
-		if limit := namespace.DefaultLeaseTTL + 2*time.Second; took > limit {
-			t.Errorf("%s: the killed node's open was released after %s, more than its lease plus 2 s (%s)", what, took, limit)
+		// The bound: the node's lease plus 2 s once etcd expires the
+		// lease. When the killed node also led etcd, the new etcd leader
+		// first renews every lease for a full TTL (etcd's rule, so that a
+		// leader change never expires a live node), hence twice the TTL.
+		if limit := 2*namespace.DefaultLeaseTTL + 2*time.Second; took > limit {
+			t.Errorf("%s: the killed node's open was released after %s, more than %s", what, took, limit)
 		}
 		p, err = o.lock(ctx, fid, 0, 1, wire.LockFlagExclusiveLock|wire.LockFlagFailImmediately)
 		if st := status(t, ctx, p, err); st != wire.StatusSuccess {
