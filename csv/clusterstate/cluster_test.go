@@ -430,3 +430,24 @@ func TestDirectoryLeaseHintAcrossNodes(t *testing.T) {
 		t.Fatal("node 3 would skip the break of a directory lease granted through node 2")
 	}
 }
+
+// A node lost between the last close of a delete-pending file and its
+// removal must not leave the file delete pending for ever.
+func TestLostRemoverForgotten(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	if _, err := tc.table(3).Acquire(ctx, 60, &csv.OpenEntry{ID: 1, Access: 0x10000, ShareAccess: shareAll}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.table(3).SetDeletePending(ctx, 60, true, csv.ParentKey{}); err != nil {
+		t.Fatal(err)
+	}
+	if last, pending, err := tc.table(3).Release(ctx, 60, 1); err != nil || !last || !pending {
+		t.Fatalf("last close: %v %v %v", last, pending, err)
+	}
+	tc.nodes[2].Close()
+	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
+	if _, err := tc.table(2).Acquire(ctx, 60, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+		t.Fatalf("open after the remover was lost: %v, want the object forgotten", err)
+	}
+}

@@ -59,6 +59,10 @@ type coordVol struct {
 	// other nodes were last told (dirlease.go).
 	dirOn  bool
 	dirVer uint64
+	// removers names, for each object whose last open closed with delete
+	// pending, the node that removes it from the disk and then forgets
+	// it; if that node is lost first, the object is forgotten for it.
+	removers map[uint64]uint16
 }
 
 func newCoordinator(n *Node, epoch int64) *coordinator {
@@ -92,7 +96,7 @@ func (c *coordinator) vol(key string) *coordVol {
 	cv := c.vols[key]
 	if cv == nil {
 		cv = &coordVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(),
-			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64)}
+			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64), removers: make(map[uint64]uint16)}
 		c.vols[key] = cv
 	}
 	return cv
@@ -169,6 +173,9 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 		rep.Last, rep.Pending, err = cv.objects.Release(ctx, obj, req.OpenID)
 		if err == nil {
 			cv.hold(obj, from, -1)
+			if rep.Last && rep.Pending {
+				cv.removers[obj] = from
+			}
 		}
 	case opSetDeletePending:
 		err = cv.objects.SetDeletePending(ctx, obj, req.On, req.By)
@@ -176,6 +183,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 		rep.State, err = cv.objects.State(ctx, obj)
 	case opForget:
 		err = cv.objects.Forget(ctx, obj)
+		delete(cv.removers, obj)
 	case opAckOplock:
 		rep.Level, err = cv.objects.AckOplock(ctx, obj, req.OpenID, req.Level)
 	case opAckLease:
@@ -603,6 +611,17 @@ func (c *coordinator) membersChanged(v View) {
 				if !v.live(slotOf(l.Owner)) {
 					touched[obj] = true
 				}
+			}
+		}
+		for obj, s := range cv.removers {
+			if !v.live(s) {
+				// Lost between the last close and the removal: the
+				// object stays on disk, and must not stay delete
+				// pending for ever.
+				if err := cv.objects.Forget(context.WithoutCancel(c.n.ctx), obj); err != nil {
+					c.n.log.Warn().Err(err).Uint64("object", obj).Msg("forgetting an object its lost remover left delete pending")
+				}
+				delete(cv.removers, obj)
 			}
 		}
 		for obj := range touched {

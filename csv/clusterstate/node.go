@@ -169,13 +169,20 @@ func (n *Node) deliverLoop() {
 	}
 }
 
+// queueBreaks hands breaks to deliverLoop without waiting: it runs while
+// the coordinator holds its transition lock (a push, or its own
+// deliveries), so a full queue (a delivery stuck on a client's socket)
+// must cost the breaks, not stall every node. A break that is dropped is
+// never acknowledged; the open waiting for it proceeds at the break
+// timeout, as when a client does not answer.
 func (n *Node) queueBreaks(bs []csv.Break) {
 	if len(bs) == 0 {
 		return
 	}
 	select {
 	case n.breaks <- bs:
-	case <-n.stop:
+	default:
+		n.log.Error().Int("breaks", len(bs)).Msg("break delivery queue full: breaks dropped (their opens wait for the break timeout)")
 	}
 }
 
