@@ -73,8 +73,8 @@ func TestConformanceOnCoordinator(t *testing.T) {
 	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, 1).table(1) })
 }
 
-// Every call from a node that does not coordinate crosses the network;
-// with three nodes the coordinator also pushes replicas to the third.
+// Every call from a node that does not coordinate crosses the network,
+// in clusters of two and three nodes.
 func TestConformanceThroughAnotherNode(t *testing.T) {
 	for _, nodes := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%dNodes", nodes), func(t *testing.T) {
