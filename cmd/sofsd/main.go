@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
@@ -109,6 +110,11 @@ func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
 // serve runs the node until ctx is cancelled, then shuts down in order:
 // SMB first (no new work), then the namespace view, then etcd.
 func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+	// A node the open-state coordinator fenced out stops (and its
+	// supervisor starts it again, clean): its opens are no longer known
+	// to the cluster.
+	ctx, stopFenced := context.WithCancelCause(ctx)
+	defer stopFenced(nil)
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -155,7 +161,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 
 	// The cluster-wide open state: a slot for this run, the node-to-node
 	// listener and the service the volumes' tables go through.
-	ostate, err := startOpenState(ctx, cfg, st, reg, log)
+	ostate, err := startOpenState(ctx, cfg, st, reg, log, func() { stopFenced(clusterstate.ErrFenced) })
 	if err != nil {
 		return err
 	}
@@ -314,6 +320,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return nil
 	}
 	log.Info().Msg("smb stopped")
+	if cause := context.Cause(ctx); errors.Is(cause, clusterstate.ErrFenced) {
+		return cause
+	}
 	return nil
 }
 

@@ -26,7 +26,7 @@ type openState struct {
 
 // startOpenState takes a slot, listens for the other nodes and starts the
 // service. It serves nothing until views arrive (followViews).
-func startOpenState(ctx context.Context, cfg config, st *namespace.Store, reg *prometheus.Registry, log zerolog.Logger) (*openState, error) {
+func startOpenState(ctx context.Context, cfg config, st *namespace.Store, reg *prometheus.Registry, log zerolog.Logger, onFenced func()) (*openState, error) {
 	slot, err := st.NextSlot(ctx)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func startOpenState(ctx context.Context, cfg config, st *namespace.Store, reg *p
 		return nil, fmt.Errorf("peer listen: %w", err)
 	}
 	n, err := clusterstate.NewNode(clusterstate.Config{Slot: slot, Secret: secret, Listener: ln, Logger: log,
-		Observer: newOpenStateMetrics(reg)})
+		Observer: newOpenStateMetrics(reg), OnFenced: onFenced})
 	if err != nil {
 		ln.Close()
 		return nil, err

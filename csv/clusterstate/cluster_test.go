@@ -457,3 +457,31 @@ func TestLostRemoverForgotten(t *testing.T) {
 		t.Fatalf("open after the remover was lost: %v, want the object forgotten", err)
 	}
 }
+
+// A node the coordinator released (it left the view) is refused when it
+// comes back with its old opens, and told to restart.
+func TestReleasedNodeIsFenced(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	if _, err := tc.table(3).Acquire(ctx, 70, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatal(err)
+	}
+	fenced := make(chan struct{})
+	tc.nodes[2].onFenced = func() { close(fenced) }
+	// Node 3 is cut off: the others drop it (its opens are released),
+	// then it reappears with the same slot.
+	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
+	if _, err := tc.table(2).Acquire(ctx, 70, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatalf("open after node 3 was dropped: %v", err)
+	}
+	tc.setView(t, 1, 1, tc.addrs)
+	_, err := tc.table(3).Acquire(ctx, 71, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll})
+	if !errors.Is(err, ErrFenced) {
+		t.Fatalf("call from the node that came back: %v, want ErrFenced", err)
+	}
+	select {
+	case <-fenced:
+	case <-ctx.Done():
+		t.Fatal("OnFenced was not called")
+	}
+}

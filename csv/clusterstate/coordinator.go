@@ -36,6 +36,10 @@ type coordinator struct {
 	vmu  sync.Mutex
 	vols map[string]*coordVol
 
+	// gone are the slots this coordinator released because they left;
+	// their calls are refused (ErrFenced) if they come back.
+	gone sync.Map // uint16 → struct{}
+
 	wmu        sync.Mutex
 	nextWaiter uint64
 	waiters    map[uint64]lockWaiter
@@ -409,6 +413,22 @@ func (c *coordinator) wait(ctx context.Context, vol string, obj, gen uint64) err
 	return cv.objects.Wait(wctx, obj, gen)
 }
 
+func (c *coordinator) incomingSnapshot() map[string]map[uint64]replica {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	out := make(map[string]map[uint64]replica, len(c.incoming))
+	for vol, objs := range c.incoming {
+		out[vol] = objs
+	}
+	return out
+}
+
+// isGone reports whether slot s was released by this coordinator.
+func (c *coordinator) isGone(s uint16) bool {
+	_, ok := c.gone.Load(s)
+	return ok
+}
+
 // rejoined merges one batch of a node's replicas while rebuilding.
 func (c *coordinator) rejoined(from uint16, req rejoinRequest) error {
 	c.rmu.Lock()
@@ -456,6 +476,18 @@ func (c *coordinator) rebuild(v View) {
 	c.mergeLocked(own)
 	c.joined[n.self] = true
 	c.rmu.Unlock()
+	// Slots that are not live now lose what they held in the rebuild: if
+	// one comes back (a node that was cut off re-registers), it must not
+	// carry on with opens the cluster no longer knows.
+	for _, objs := range c.incomingSnapshot() {
+		for _, r := range objs {
+			for s := range r.Holders {
+				if !v.live(s) {
+					c.gone.Store(s, struct{}{})
+				}
+			}
+		}
+	}
 	start := time.Now()
 	lastLog := start
 	for {
@@ -584,7 +616,12 @@ func purge(r *replica, v View) {
 }
 
 // membersChanged releases what nodes that left held, while coordinating.
-func (c *coordinator) membersChanged(v View) {
+func (c *coordinator) membersChanged(old, v View) {
+	for s := range old.Members {
+		if !v.live(s) {
+			c.gone.Store(s, struct{}{})
+		}
+	}
 	if !c.isReady() {
 		return // the rebuild looks at the live members when it finishes
 	}

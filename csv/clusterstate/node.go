@@ -44,6 +44,11 @@ type Config struct {
 	RetryLimit time.Duration
 	// Observer, if set, receives the node's measurements.
 	Observer Observer
+	// OnFenced, if set, is called once when the coordinator refuses this
+	// node because it released the node's opens (ErrFenced): the node
+	// left the cluster (lost its lease) and came back with opens the
+	// cluster no longer knows. sofsd stops and restarts clean.
+	OnFenced func()
 }
 
 // Observer receives what the node measures (sofsd turns it into
@@ -76,6 +81,9 @@ type Node struct {
 
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
+
+	onFenced   func()
+	fencedOnce sync.Once
 
 	nf   *notifier // change notifications (notify.go)
 	dirs dirFlags  // directory-lease flags learned (dirlease.go)
@@ -118,6 +126,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	tr.obs = cfg.Observer
 	n.obs = cfg.Observer
+	n.onFenced = cfg.OnFenced
 	n.tr = tr
 	n.wg.Add(1)
 	go n.deliverLoop()
@@ -227,7 +236,7 @@ func (n *Node) SetView(v View) {
 		return
 	}
 	if c != nil {
-		c.membersChanged(v)
+		c.membersChanged(old, v)
 	}
 	if v.Epoch != old.Epoch || v.Coordinator != old.Coordinator {
 		go n.rejoin(v)
@@ -268,6 +277,19 @@ func (n *Node) setReady(epoch int64) {
 	n.changed = make(chan struct{})
 }
 
+// fenced reports ErrFenced to OnFenced, once.
+func (n *Node) fenced(err error) {
+	if !errors.Is(err, ErrFenced) {
+		return
+	}
+	n.fencedOnce.Do(func() {
+		n.log.Error().Msg("the open-state coordinator released this node's opens (the node left the cluster): it must restart")
+		if n.onFenced != nil {
+			n.onFenced()
+		}
+	})
+}
+
 // waitChange waits for the next view change, a short backoff or ctx.
 func (n *Node) waitChange(ctx context.Context, backoff time.Duration) {
 	n.mu.Lock()
@@ -294,6 +316,10 @@ func (n *Node) rejoin(v View) {
 			return
 		}
 		err := n.sendRejoin(ctx, v, batches)
+		if errors.Is(err, ErrFenced) {
+			n.fenced(err)
+			return
+		}
 		if err == nil {
 			n.setReady(v.Epoch)
 			n.log.Info().Int64("epoch", v.Epoch).Uint16("coordinator", v.Coordinator).Msg("rejoined the open-state coordinator")
@@ -393,7 +419,7 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 		if err := decodeBody(body, &req); err != nil {
 			return nil, err
 		}
-		c, err := n.coordinatorFor(req.Epoch)
+		c, err := n.coordinatorFrom(req.Epoch, from)
 		if err != nil {
 			return nil, err
 		}
@@ -403,7 +429,7 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 		if err := decodeBody(body, &req); err != nil {
 			return nil, err
 		}
-		c, err := n.coordinatorFor(req.Epoch)
+		c, err := n.coordinatorFrom(req.Epoch, from)
 		if err != nil {
 			return nil, err
 		}
@@ -413,7 +439,7 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 		if err := decodeBody(body, &req); err != nil {
 			return nil, err
 		}
-		c, err := n.coordinatorFor(req.Epoch)
+		c, err := n.coordinatorFrom(req.Epoch, from)
 		if err != nil {
 			return nil, err
 		}
@@ -484,9 +510,25 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 		if c == nil || c.epoch != req.Epoch {
 			return nil, errWrongEpoch
 		}
+		if c.isGone(from) {
+			return nil, ErrFenced
+		}
 		return empty{}, c.rejoined(from, req)
 	}
 	return nil, fmt.Errorf("%w: method %d", errFrame, method)
+}
+
+// coordinatorFrom is coordinatorFor for a call from slot from, refusing
+// a node whose opens this coordinator released.
+func (n *Node) coordinatorFrom(epoch int64, from uint16) (*coordinator, error) {
+	c, err := n.coordinatorFor(epoch)
+	if err != nil {
+		return nil, err
+	}
+	if c.isGone(from) {
+		return nil, ErrFenced
+	}
+	return c, nil
 }
 
 // coordinatorFor returns this node's coordinator role for epoch, once it

@@ -166,6 +166,7 @@ const (
 	codeWrongEpoch
 	codeNotReady
 	codeCanceled
+	codeFenced
 )
 
 var codeErrors = map[int]error{
@@ -182,6 +183,7 @@ var codeErrors = map[int]error{
 	codeWrongEpoch:       errWrongEpoch,
 	codeNotReady:         errNotReady,
 	codeCanceled:         context.Canceled,
+	codeFenced:           ErrFenced,
 }
 
 var (
@@ -190,8 +192,10 @@ var (
 	errWrongEpoch = errors.New("clusterstate: coordinator epoch mismatch")
 	// errNotReady: the coordinator is rebuilding the state.
 	errNotReady = errors.New("clusterstate: coordinator not ready")
-	// errNotOpen: the object is not open at the coordinator.
-	errNotOpen = errors.New("clusterstate: object not open")
+	// ErrFenced: the coordinator released this node's opens because the
+	// node left the cluster (its lease ended); the node can no longer
+	// take part with the state it has and must start again.
+	ErrFenced = errors.New("clusterstate: this node's opens were released by the cluster; it must restart")
 )
 
 type wireError struct {

@@ -56,6 +56,7 @@ func (t *Table) op(ctx context.Context, req *opRequest) (*opReply, error) {
 			n.waitChange(ctx, backoff(attempt))
 			continue
 		}
+		n.fenced(err)
 		if rep != nil && rep.Replica != nil {
 			n.storeReplica(*rep.Replica)
 		}
