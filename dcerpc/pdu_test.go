@@ -1,11 +1,11 @@
-package rpc
+package dcerpc
 
 import (
 	"encoding/binary"
 	"testing"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
-	"sofs.io/sofs/smbserver/rpc/srvsvc"
+	"sofs.io/sofs/dcerpc/ndr"
+	"sofs.io/sofs/dcerpc/srvsvc"
 )
 
 // This file builds client PDUs the way smbclient (Samba's librpc) and
@@ -13,21 +13,21 @@ import (
 
 // featuresSyntax is the bind time feature negotiation transfer syntax with
 // both defined bits offered, as smbclient and Windows clients send it.
-var featuresSyntax = syntaxID{[16]byte{0x2c, 0x1c, 0xb7, 0x6c, 0x12, 0x98, 0x40, 0x45,
+var featuresSyntax = SyntaxID{[16]byte{0x2c, 0x1c, 0xb7, 0x6c, 0x12, 0x98, 0x40, 0x45,
 	0x03, 0, 0, 0, 0, 0, 0, 0}, 1, 0}
 
 type testContext struct {
 	id        uint16
-	abstract  syntaxID
-	transfers []syntaxID
+	abstract  SyntaxID
+	transfers []SyntaxID
 }
 
 // smbclientContexts are the presentation contexts smbclient proposes for
 // srvsvc: NDR, then the feature negotiation element.
 func smbclientContexts() []testContext {
 	return []testContext{
-		{0, srvsvcSyntax, []syntaxID{ndrSyntax}},
-		{1, srvsvcSyntax, []syntaxID{featuresSyntax}},
+		{0, srvsvcSyntax, []SyntaxID{ndrSyntax}},
+		{1, srvsvcSyntax, []SyntaxID{featuresSyntax}},
 	}
 }
 

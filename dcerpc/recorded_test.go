@@ -1,11 +1,11 @@
-package rpc
+package dcerpc
 
 import (
 	"bytes"
 	"encoding/hex"
 	"testing"
 
-	"sofs.io/sofs/smbserver/rpc/srvsvc"
+	"sofs.io/sofs/dcerpc/srvsvc"
 )
 
 // PDUs recorded from Samba 4 clients talking to samba-ref.sh (strace of the

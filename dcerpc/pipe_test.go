@@ -1,4 +1,4 @@
-package rpc
+package dcerpc
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"sofs.io/sofs/smbserver/rpc/srvsvc"
+	"sofs.io/sofs/dcerpc/srvsvc"
 )
 
 func newTestPipe(t *testing.T, b SrvsvcBackend) Pipe {
@@ -53,13 +53,13 @@ func TestBindSmbclient(t *testing.T) {
 
 func TestBindWindowsContexts(t *testing.T) {
 	p := newTestPipe(t, sofsBackend())
-	unknownIf := syntaxID{[16]byte{1, 2, 3}, 1, 0}
+	unknownIf := SyntaxID{[16]byte{1, 2, 3}, 1, 0}
 	ctxs := []testContext{
-		{0, srvsvcSyntax, []syntaxID{ndrSyntax}},
-		{1, srvsvcSyntax, []syntaxID{ndr64Syntax}},
-		{2, srvsvcSyntax, []syntaxID{featuresSyntax}},
-		{3, unknownIf, []syntaxID{ndrSyntax}},
-		{4, syntaxID{srvsvcSyntax.uuid, 2, 0}, []syntaxID{ndrSyntax}}, // wrong version
+		{0, srvsvcSyntax, []SyntaxID{ndrSyntax}},
+		{1, srvsvcSyntax, []SyntaxID{ndr64Syntax}},
+		{2, srvsvcSyntax, []SyntaxID{featuresSyntax}},
+		{3, unknownIf, []SyntaxID{ndrSyntax}},
+		{4, SyntaxID{srvsvcSyntax.UUID, 2, 0}, []SyntaxID{ndrSyntax}}, // wrong version
 		{5, srvsvcSyntax, nil},
 	}
 	out, _, err := p.Transact(bindPDU(ptypeBind, 7, 4280, ctxs), 4280)
@@ -119,7 +119,7 @@ func TestAlterContext(t *testing.T) {
 		t.Fatalf("alter before bind: %+v", f)
 	}
 	bind(t, p, 4280)
-	out, _, err = p.Transact(bindPDU(ptypeAlterContext, 2, 4280, []testContext{{9, srvsvcSyntax, []syntaxID{ndr64Syntax, ndrSyntax}}}), 4280)
+	out, _, err = p.Transact(bindPDU(ptypeAlterContext, 2, 4280, []testContext{{9, srvsvcSyntax, []SyntaxID{ndr64Syntax, ndrSyntax}}}), 4280)
 	if err != nil {
 		t.Fatal(err)
 	}

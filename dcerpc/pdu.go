@@ -1,10 +1,10 @@
-package rpc
+package dcerpc
 
 import (
 	"encoding/binary"
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/dcerpc/ndr"
 )
 
 // PDU types ([C706] 12.6.4, [MS-RPCE] 2.2.2.2).

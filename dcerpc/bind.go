@@ -1,10 +1,10 @@
-package rpc
+package dcerpc
 
 import (
 	"bytes"
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/dcerpc/ndr"
 )
 
 // Presentation context results and provider reasons ([C706] 12.6.3.1,
@@ -29,7 +29,7 @@ const (
 // ctxResult is one p_result_t of bind_ack or alter_context_resp.
 type ctxResult struct {
 	result, reason uint16
-	transfer       syntaxID
+	transfer       SyntaxID
 }
 
 // contextElemMinLen is the smallest p_cont_elem_t: p_cont_id,
@@ -39,22 +39,23 @@ const contextElemMinLen = 4 + syntaxIDLen
 // handleBind answers bind with bind_ack or bind_nak, and alter_context
 // with alter_context_resp ([C706] 12.6.4.3 to 12.6.4.6, [MS-RPCE]
 // 3.3.1.5.6).
-func (c *conn) handleBind(h header, pdu []byte) error {
+func (a *assoc) handleBind(h header, pdu []byte) error {
 	alter := h.ptype == ptypeAlterContext
 	if h.authLen != 0 {
-		// No RPC-level auth on ncacn_np here: the SMB session is the
-		// authentication ([MS-RPCE] 3.3.1.5.2 leaves it optional).
+		// No RPC-level auth yet: on ncacn_np the SMB session is the
+		// authentication ([MS-RPCE] 3.3.1.5.2 leaves it optional); on
+		// ncacn_ip_tcp clients must bind without it.
 		if alter {
-			return c.queue(fault(h.callID, 0, faultAccessDenied, true))
+			return a.emit(fault(h.callID, 0, faultAccessDenied, true))
 		}
-		return c.queue(bindNak(h.callID, nakAuthTypeNotRecognized))
+		return a.emit(bindNak(h.callID, nakAuthTypeNotRecognized))
 	}
-	if alter && !c.bound {
-		return c.queue(fault(h.callID, 0, faultProtoError, true))
+	if alter && !a.bound {
+		return a.emit(fault(h.callID, 0, faultProtoError, true))
 	}
-	if !alter && c.bound {
+	if !alter && a.bound {
 		// [C706] 12.5.2.1: a second bind on an association is refused.
-		return c.queue(bindNak(h.callID, nakReasonNotSpecified))
+		return a.emit(bindNak(h.callID, nakReasonNotSpecified))
 	}
 	r := ndr.NewReader(pdu)
 	if err := r.Skip(headerLen); err != nil {
@@ -70,21 +71,21 @@ func (c *conn) handleBind(h header, pdu []byte) error {
 	if _, err := r.Uint32(); err != nil { // assoc_group_id
 		return fmt.Errorf("bind assoc_group_id: %w: %w", ErrMalformed, err)
 	}
-	results, err := c.negotiateContexts(r)
+	results, err := a.negotiateContexts(r)
 	if err != nil {
 		return fmt.Errorf("bind contexts: %w: %w", ErrMalformed, err)
 	}
 	if !alter {
 		// [C706] 12.6.3.1: each side sends fragments no larger than the
 		// peer can receive.
-		c.xmitFrag = max(min(int(clientRecv), maxXmitFrag), minFragSize)
-		c.bound = true
+		a.xmitFrag = max(min(int(clientRecv), maxXmitFrag), minFragSize)
+		a.bound = true
 	}
-	return c.queue(c.bindAck(h, results))
+	return a.emit(a.bindAck(h, results))
 }
 
 // negotiateContexts reads p_cont_list_t and decides each context.
-func (c *conn) negotiateContexts(r *ndr.Reader) ([]ctxResult, error) {
+func (a *assoc) negotiateContexts(r *ndr.Reader) ([]ctxResult, error) {
 	n, err := r.Uint8()
 	if err != nil {
 		return nil, err
@@ -116,30 +117,36 @@ func (c *conn) negotiateContexts(r *ndr.Reader) ([]ctxResult, error) {
 		if int(nts)*syntaxIDLen > r.Remaining() {
 			return nil, fmt.Errorf("%d transfer syntaxes: %w", nts, ndr.ErrShort)
 		}
-		transfers := make([]syntaxID, nts)
+		transfers := make([]SyntaxID, nts)
 		for j := range transfers {
 			if transfers[j], err = readSyntax(r); err != nil {
 				return nil, err
 			}
 		}
-		results[i] = c.decide(ctxID, abstract, transfers, &featuresSeen)
+		results[i] = a.decide(ctxID, abstract, transfers, &featuresSeen)
 	}
 	return results, nil
 }
 
 // decide picks the result for one presentation context.
-func (c *conn) decide(ctxID uint16, abstract syntaxID, transfers []syntaxID, featuresSeen *bool) ctxResult {
+func (a *assoc) decide(ctxID uint16, abstract SyntaxID, transfers []SyntaxID, featuresSeen *bool) ctxResult {
 	// [MS-RPCE] 3.3.1.5.3: the feature negotiation element has exactly
 	// one transfer syntax, whose UUID starts with the magic prefix; the
 	// server answers negotiate_ack with the features it supports in the
 	// reason field and a zero transfer syntax.
-	if len(transfers) == 1 && bytes.Equal(transfers[0].uuid[:8], bindTimeFeaturePrefix[:]) && !*featuresSeen {
+	if len(transfers) == 1 && bytes.Equal(transfers[0].UUID[:8], bindTimeFeaturePrefix[:]) && !*featuresSeen {
 		*featuresSeen = true
-		offered := uint16(transfers[0].uuid[8]) | uint16(transfers[0].uuid[9])<<8
-		c.features = offered & featuresSupported
-		return ctxResult{result: resultNegotiateAck, reason: c.features}
+		offered := uint16(transfers[0].UUID[8]) | uint16(transfers[0].UUID[9])<<8
+		a.features = offered & featuresSupported
+		return ctxResult{result: resultNegotiateAck, reason: a.features}
 	}
-	if abstract != c.iface.syntax {
+	var iface *Interface
+	for _, i := range a.ifaces {
+		if i.Syntax == abstract {
+			iface = i
+		}
+	}
+	if iface == nil {
 		return ctxResult{result: resultProviderRejection, reason: reasonAbstractSyntax}
 	}
 	for _, t := range transfers {
@@ -148,10 +155,10 @@ func (c *conn) decide(ctxID uint16, abstract syntaxID, transfers []syntaxID, fea
 		if t != ndrSyntax {
 			continue
 		}
-		if _, ok := c.contexts[ctxID]; !ok && len(c.contexts) >= maxContexts {
+		if _, ok := a.contexts[ctxID]; !ok && len(a.contexts) >= maxContexts {
 			return ctxResult{result: resultProviderRejection, reason: reasonLocalLimitExceeded}
 		}
-		c.contexts[ctxID] = struct{}{}
+		a.contexts[ctxID] = iface
 		return ctxResult{result: resultAcceptance, transfer: ndrSyntax}
 	}
 	return ctxResult{result: resultProviderRejection, reason: reasonTransferSyntaxes}
@@ -159,17 +166,17 @@ func (c *conn) decide(ctxID uint16, abstract syntaxID, transfers []syntaxID, fea
 
 // bindAck encodes bind_ack or alter_context_resp ([C706] 12.6.4.4 and
 // 12.6.4.2).
-func (c *conn) bindAck(h header, results []ctxResult) []byte {
+func (a *assoc) bindAck(h header, results []ctxResult) []byte {
 	ptype := uint8(ptypeBindAck)
-	addr := c.iface.secondaryAddr
+	addr := a.secondaryAddr
 	if h.ptype == ptypeAlterContext {
 		// Windows sends an empty secondary address in alter_context_resp.
 		ptype, addr = ptypeAlterResp, ""
 	}
 	w := newPDU(ptype, pfcFirstFrag|pfcLastFrag, h.callID)
-	w.Uint16(uint16(c.xmitFrag)) // max_xmit_frag
+	w.Uint16(uint16(a.xmitFrag)) // max_xmit_frag
 	w.Uint16(maxXmitFrag)        // max_recv_frag
-	w.Uint32(c.assocGroup)
+	w.Uint32(a.assocGroup)
 	if addr == "" {
 		w.Uint16(0)
 	} else {

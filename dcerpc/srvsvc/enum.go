@@ -3,7 +3,7 @@ package srvsvc
 import (
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/dcerpc/ndr"
 )
 
 // ShareEnumStruct is SHARE_ENUM_STRUCT ([MS-SRVS] 2.2.4.38): a level and a

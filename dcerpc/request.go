@@ -1,11 +1,11 @@
-package rpc
+package dcerpc
 
 import (
 	"errors"
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
-	"sofs.io/sofs/smbserver/rpc/srvsvc"
+	"sofs.io/sofs/dcerpc/ndr"
+	"sofs.io/sofs/dcerpc/srvsvc"
 )
 
 // Fault statuses ([C706] appendix E, [MS-RPCE] 2.2.2.11 and 3.3.2.4.3).
@@ -25,12 +25,15 @@ const (
 // would send, and whether the call was not executed. This is the one table
 // from Go errors to faults.
 func faultFor(err error) (status uint32, notExecuted bool) {
+	var f Fault
 	switch {
-	case errors.Is(err, srvsvc.ErrUnknownOpnum):
+	case errors.As(err, &f):
+		return uint32(f), true
+	case errors.Is(err, ErrUnknownOpnum), errors.Is(err, srvsvc.ErrUnknownOpnum):
 		return faultOpRangeError, true
-	case errors.Is(err, srvsvc.ErrInvalidTag):
+	case errors.Is(err, ErrInvalidTag), errors.Is(err, srvsvc.ErrInvalidTag):
 		return faultInvalidTag, true
-	case errors.Is(err, srvsvc.ErrBadStub):
+	case errors.Is(err, ErrBadStub), errors.Is(err, srvsvc.ErrBadStub):
 		return faultNDR, true
 	}
 	return faultUnspecified, false
@@ -38,88 +41,80 @@ func faultFor(err error) (status uint32, notExecuted bool) {
 
 // handleRequest reassembles request fragments and answers a complete call
 // with response fragments or a fault ([C706] 12.6.4.9, [MS-RPCE] 3.3.1.5.4).
-func (c *conn) handleRequest(h header, pdu []byte) error {
+func (a *assoc) handleRequest(h header, pdu []byte) (*pendingCall, error) {
 	r := ndr.NewReader(pdu)
 	if err := r.Skip(headerLen); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := r.Uint32(); err != nil { // alloc_hint: only a hint
-		return fmt.Errorf("request: %w: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("request: %w: %w", ErrMalformed, err)
 	}
 	ctxID, err := r.Uint16()
 	if err != nil {
-		return fmt.Errorf("request: %w: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("request: %w: %w", ErrMalformed, err)
 	}
 	opnum, err := r.Uint16()
 	if err != nil {
-		return fmt.Errorf("request: %w: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("request: %w: %w", ErrMalformed, err)
 	}
 	if h.flags&pfcObjectUUID != 0 {
-		// ncacn_np interfaces take no object UUID; skip it as Windows does.
+		// No interface here takes an object UUID; skip it as Windows does.
 		if err := r.Skip(objectUUIDLen); err != nil {
-			return fmt.Errorf("request object: %w: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("request object: %w: %w", ErrMalformed, err)
 		}
 	}
 	stubEnd := len(pdu) - int(h.authLen)
 	if stubEnd < r.Offset() {
-		return fmt.Errorf("request auth_length %d: %w", h.authLen, ErrMalformed)
+		return nil, fmt.Errorf("request auth_length %d: %w", h.authLen, ErrMalformed)
 	}
 	stub := pdu[r.Offset():stubEnd]
 
-	if !c.bound {
-		return c.queue(fault(h.callID, ctxID, faultProtoError, true))
+	if !a.bound {
+		return nil, a.emit(fault(h.callID, ctxID, faultProtoError, true))
 	}
 	if h.authLen != 0 {
-		c.req = nil
-		return c.queue(fault(h.callID, ctxID, faultAccessDenied, true))
+		a.req = nil
+		return nil, a.emit(fault(h.callID, ctxID, faultAccessDenied, true))
 	}
 	first, last := h.flags&pfcFirstFrag != 0, h.flags&pfcLastFrag != 0
 	switch {
 	case first:
 		// A new first fragment abandons any unfinished call.
-		c.req = &partialRequest{callID: h.callID, ctxID: ctxID, opnum: opnum}
-	case c.req == nil || c.req.callID != h.callID:
+		a.req = &partialRequest{callID: h.callID, ctxID: ctxID, opnum: opnum}
+	case a.req == nil || a.req.callID != h.callID:
 		// A middle or last fragment with no call to belong to.
-		c.req = nil
-		return c.queue(fault(h.callID, ctxID, faultProtoError, true))
+		a.req = nil
+		return nil, a.emit(fault(h.callID, ctxID, faultProtoError, true))
 	}
-	if len(c.req.stub)+len(stub) > maxRequestStub {
-		c.req = nil
-		return c.queue(fault(h.callID, ctxID, faultRemoteNoMem, true))
+	if len(a.req.stub)+len(stub) > maxRequestStub {
+		a.req = nil
+		return nil, a.emit(fault(h.callID, ctxID, faultRemoteNoMem, true))
 	}
 	if first && last {
 		// The common case: no copy.
-		c.req.stub = stub
+		a.req.stub = stub
 	} else {
-		c.req.stub = append(c.req.stub, stub...)
+		a.req.stub = append(a.req.stub, stub...)
 	}
 	if !last {
-		return nil
+		return nil, nil
 	}
-	call := c.req
-	c.req = nil
-	return c.dispatch(h.callID, call)
+	call := a.req
+	a.req = nil
+	iface, ok := a.contexts[call.ctxID]
+	if !ok {
+		return nil, a.emit(fault(h.callID, call.ctxID, faultUnknownIf, true))
+	}
+	return &pendingCall{callID: h.callID, ctxID: call.ctxID, iface: iface,
+		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote}}, nil
 }
 
-// dispatch runs a complete call and queues its answer.
-func (c *conn) dispatch(callID uint32, call *partialRequest) error {
-	if _, ok := c.contexts[call.ctxID]; !ok {
-		return c.queue(fault(callID, call.ctxID, faultUnknownIf, true))
-	}
-	out, err := c.iface.call(call.opnum, call.stub)
-	if err != nil {
-		status, notExec := faultFor(err)
-		return c.queue(fault(callID, call.ctxID, status, notExec))
-	}
-	return c.queueResponse(callID, call.ctxID, out)
-}
-
-// queueResponse splits a response stub into fragments of at most the
-// negotiated size, each one pipe message ([C706] 12.6.3.7). Every fragment
+// respond splits a response stub into fragments of at most the negotiated
+// size, each sent through emit ([C706] 12.6.3.7). Every fragment
 // but the last carries a multiple of 8 stub bytes, so that NDR alignment
 // never straddles a fragment boundary.
-func (c *conn) queueResponse(callID uint32, ctxID uint16, stub []byte) error {
-	chunk := (c.xmitFrag - responseFixedLen) &^ 7
+func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, emit func([]byte) error) error {
+	chunk := (a.xmitFrag - responseFixedLen) &^ 7
 	flags := uint8(pfcFirstFrag)
 	for {
 		n := min(chunk, len(stub))
@@ -132,7 +127,7 @@ func (c *conn) queueResponse(callID uint32, ctxID uint16, stub []byte) error {
 		w.Uint8(0) // cancel_count
 		w.Uint8(0) // reserved
 		w.Raw(stub[:n])
-		if err := c.queue(finishPDU(w)); err != nil {
+		if err := emit(finishPDU(w)); err != nil {
 			return err
 		}
 		stub = stub[n:]

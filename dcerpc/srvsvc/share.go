@@ -3,7 +3,7 @@ package srvsvc
 import (
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/dcerpc/ndr"
 )
 
 // shareFixedSize returns the size of the scalar part of SHARE_INFO_<level>

@@ -3,7 +3,7 @@ package srvsvc
 import (
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/dcerpc/ndr"
 )
 
 // ServerGetInfoRequest is the input of NetrServerGetInfo ([MS-SRVS]

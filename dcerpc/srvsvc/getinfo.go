@@ -3,7 +3,7 @@ package srvsvc
 import (
 	"fmt"
 
-	"sofs.io/sofs/smbserver/rpc/ndr"
+	"sofs.io/sofs/dcerpc/ndr"
 )
 
 // shareInfoArm reports whether level names an arm of the SHARE_INFO union

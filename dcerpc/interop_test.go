@@ -1,4 +1,4 @@
-package rpc
+package dcerpc
 
 import (
 	"net"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/hirochachacha/go-smb2"
 
-	"sofs.io/sofs/smbserver/rpc/srvsvc"
+	"sofs.io/sofs/dcerpc/srvsvc"
 )
 
 // TestSambaInterop speaks this package's client-side PDUs and stubs to a
