@@ -1,0 +1,150 @@
+package witness
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"sofs.io/sofs/dcerpc"
+	"sofs.io/sofs/namespace"
+)
+
+// renewEvery is how often a waiting WitnessrAsyncNotify renews its
+// registration's lease: a third of the lease, so two renewals can fail
+// before the registration expires.
+const renewEvery = namespace.WitnessRegistrationTTL / 3
+
+// maxNotifyRounds bounds how many times one AsyncNotify re-reads its
+// registration because a concurrent writer won the compare-and-swap; each
+// round is caused by another writer's change, so this is never reached by
+// a live system and only stops a livelock.
+const maxNotifyRounds = 64
+
+// asyncNotify implements WitnessrAsyncNotify ([MS-SWN] 3.1.4.4): it waits
+// until there is something to tell the client about its registration, the
+// registration's keep-alive timeout passes (ERROR_TIMEOUT, v2 only), the
+// registration is removed (ERROR_NOT_FOUND), or the connection closes.
+func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uint32, error) {
+	id := dcerpc.FormatGUID(h.UUID)
+	reg, err := s.cfg.Store.GetWitnessRegistration(ctx, id)
+	if errors.Is(err, namespace.ErrNotFound) {
+		return nil, errInvalidParameter, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	var timeout <-chan time.Time
+	if reg.KeepAlive > 0 {
+		t := time.NewTimer(time.Duration(reg.KeepAlive) * time.Second)
+		defer t.Stop()
+		timeout = t.C
+	}
+	renew := time.NewTicker(renewEvery)
+	defer renew.Stop()
+	if err := s.cfg.Store.RenewWitnessRegistration(ctx, reg); err != nil {
+		s.cfg.Log.Warn().Err(err).Msg("witness: renew registration")
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Watch the record before reading it, so a change between the read
+	// and the wait is not missed.
+	changed := s.cfg.Store.WatchWitnessRegistration(wctx, id)
+	for range maxNotifyRounds {
+		members := s.cfg.Members.Changed()
+		n, status, err := s.deliver(ctx, id)
+		if err != nil || n != nil || status != errSuccess {
+			return n, status, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-timeout:
+			return nil, errTimeout, nil
+		case <-renew.C:
+			if err := s.cfg.Store.RenewWitnessRegistration(ctx, reg); err != nil {
+				s.cfg.Log.Warn().Err(err).Msg("witness: renew registration")
+			}
+		case <-members:
+		case <-changed:
+		}
+	}
+	return nil, errInvalidState, nil
+}
+
+// deliver returns the notification registration id is owed, if any, after
+// recording it as delivered. With nothing owed it returns (nil, success).
+func (s *Service) deliver(ctx context.Context, id string) (*Notification, uint32, error) {
+	var n *Notification
+	_, err := s.cfg.Store.UpdateWitnessRegistration(ctx, id, func(r *namespace.WitnessRegistration) error {
+		n = s.owed(ctx, r)
+		if n == nil {
+			return namespace.ErrUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, namespace.ErrNotFound) {
+		// Unregistered meanwhile ([MS-SWN] 3.1.4.3: an outstanding
+		// AsyncNotify fails).
+		return nil, errNotFound, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if n != nil {
+		s.cfg.Log.Info().Str("registration", id).Uint32("type", n.Type).Str("resource", n.Resource).
+			Uint32("state", n.State).Int("addresses", len(n.Addresses)).Msg("witness: notify")
+	}
+	return n, errSuccess, nil
+}
+
+// owed computes the notification r is owed and updates r as if it were
+// delivered. Moves come first: a client told to move does not need to
+// hear about the node it leaves.
+func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *Notification {
+	node, known := s.cfg.Members.Node(r.NodeID)
+	if known && node.Live && (node.Draining || node.State == namespace.NodeDraining) && (r.MoveTo == "" || r.MoveTo == r.MoveSent) {
+		regs, err := s.cfg.Store.ListWitnessRegistrations(ctx)
+		if err == nil {
+			if to, ok := Placement(s.cfg.Members.Nodes(), regs, r.NodeID); ok {
+				r.MoveTo = to
+			}
+		}
+	}
+	if r.MoveTo != "" && r.MoveTo != r.MoveSent {
+		target, ok := s.cfg.Members.Node(r.MoveTo)
+		addrs := nodeIPv4(target)
+		if ok && len(addrs) > 0 {
+			r.MoveSent = r.MoveTo
+			r.NodeID = target.ID
+			r.IPAddress = addrs[0].String()
+			r.Reported = namespace.WitnessAvailable
+			if !target.Live {
+				r.Reported = namespace.WitnessUnavailable
+			}
+			return &Notification{Type: NotifyClientMove, Addresses: addrs}
+		}
+	}
+	state := namespace.WitnessUnavailable
+	if known && node.Live {
+		state = namespace.WitnessAvailable
+	}
+	if state == r.Reported {
+		return nil
+	}
+	r.Reported = state
+	n := &Notification{Type: NotifyResourceChange, Resource: r.IPAddress, State: ResourceAvailable}
+	if state == namespace.WitnessUnavailable {
+		n.State = ResourceUnavailable
+	}
+	return n
+}
+
+// MoveClient asks registration id's client to move to node; the move is
+// delivered as CLIENT_MOVE by whichever witness serves its AsyncNotify
+// (Move-SmbWitnessClient).
+func MoveClient(ctx context.Context, store *namespace.Store, id, node string) (namespace.WitnessRegistration, error) {
+	return store.UpdateWitnessRegistration(ctx, id, func(r *namespace.WitnessRegistration) error {
+		r.MoveTo = node
+		r.MoveSent = ""
+		return nil
+	})
+}
