@@ -229,7 +229,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 	}}
 	rec := namespace.NodeRecord{
-		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{ln.Addr().String()}, APIAddress: apiAddr,
+		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{advertisedAddr(cfg.Advertise, ln.Addr())}, APIAddress: apiAddr,
 		Version: version(), State: namespace.NodeJoining, StartedAt: time.Now().UTC(),
 	}
 	if id := etcd.MemberID(); id != 0 {
@@ -250,6 +250,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
 		Str("crypto_asm", smbcrypto.Accelerations()).Msg("smb listening")
+	if cfg.WitnessListen != "" {
+		stop, err := startWitness(ctx, cfg, st, members, node.ID, log)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
 	if err := registration.SetState(ctx, namespace.NodeUp); err != nil {
