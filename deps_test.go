@@ -21,6 +21,7 @@ var forbidden = []struct {
 	{"sofs.io/sofs/adminapi/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv"}, "the admin API sees the server only through the views cmd adapts"},
 	{"sofs.io/sofs/dcerpc/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv", "sofs.io/sofs/namespace", "sofs.io/sofs/adminapi"}, "the DCE/RPC engine is shared by SMB and the witness and knows neither"},
 	{"sofs.io/sofs/dcerpc/ndr", []string{"sofs.io/sofs/"}, "NDR codecs are pure"},
+	{"sofs.io/sofs/auth/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv", "sofs.io/sofs/namespace", "sofs.io/sofs/dcerpc", "sofs.io/sofs/adminapi"}, "authentication mechanisms serve SMB and DCE/RPC alike and know neither"},
 	{"sofs.io/sofs/smbserver/wire", []string{"sofs.io/sofs/"}, "wire codecs are pure"},
 	{"sofs.io/sofs/smbserver/fscc", []string{"sofs.io/sofs/"}, "info-class codecs are pure"},
 	{"sofs.io/sofs/smbserver/secdesc", []string{"sofs.io/sofs/"}, "the security descriptor codec is pure"},

@@ -17,7 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/csv"
-	"sofs.io/sofs/smbserver/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm"
 )
 
 // Server serves SMB2/3 on any number of listeners.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 )
 
 var testUsers = ntlmtest.Users{"alice": "S3cret!", "bob": "hunter2"}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 )
 
 // unhex decodes a hex string that may contain spaces and newlines.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 )
 
 // sambaClient drives Samba's NTLMSSP initiator through ntlm_auth's

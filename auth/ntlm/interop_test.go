@@ -7,8 +7,8 @@ import (
 
 	smb2 "github.com/cloudsoda/go-smb2"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 )
 
 // TestThirdPartyClient authenticates the NTLM initiator of an independent

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"testing"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
-	"sofs.io/sofs/smbserver/auth/spnego"
+	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/spnego"
 )
 
 // clientInit wraps an NTLM NEGOTIATE in a GSS NegTokenInit as a client

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
-	"sofs.io/sofs/smbserver/auth/spnego"
+	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/spnego"
 )
 
 // helper is one ntlm_auth helper-protocol session: a request line in, a

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 )
 
 // fuzzChallenge is the fixed server challenge of the fuzz servers, so
