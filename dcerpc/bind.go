@@ -41,14 +41,34 @@ const contextElemMinLen = 4 + syntaxIDLen
 // 3.3.1.5.6).
 func (a *assoc) handleBind(h header, pdu []byte) error {
 	alter := h.ptype == ptypeAlterContext
-	if h.authLen != 0 {
-		// No RPC-level auth yet: on ncacn_np the SMB session is the
-		// authentication ([MS-RPCE] 3.3.1.5.2 leaves it optional); on
-		// ncacn_ip_tcp clients must bind without it.
-		if alter {
-			return a.emit(fault(h.callID, 0, faultAccessDenied, true))
+	var authOut []byte
+	withAuth := h.authLen != 0
+	if withAuth {
+		// bind and alter_context bodies start right after the header.
+		v, end, err := splitAuth(h, pdu, headerLen)
+		if err != nil {
+			return err
 		}
-		return a.emit(bindNak(h.callID, nakAuthTypeNotRecognized))
+		if !alter && a.bound {
+			return a.emit(bindNak(h.callID, nakReasonNotSpecified))
+		}
+		if authOut, err = a.authLeg(h.ptype, v); err != nil {
+			// On ncacn_np the SMB session is the authentication
+			// ([MS-RPCE] 3.3.1.5.2 leaves RPC auth optional); there
+			// and for unknown mechanisms, refuse as Windows does.
+			if alter {
+				return a.emit(fault(h.callID, 0, faultAccessDenied, true))
+			}
+			reason := uint16(nakAuthTypeNotRecognized)
+			if a.ntlm != nil && (v.authType == authTypeNTLM || v.authType == authTypeSPNEGO) {
+				reason = nakInvalidChecksum
+			}
+			return a.emit(bindNak(h.callID, reason))
+		}
+		pdu = pdu[:end-int(v.padLen)]
+		if !alter {
+			a.headerSign = h.flags&pfcSupportHeaderSign != 0
+		}
 	}
 	if alter && !a.bound {
 		return a.emit(fault(h.callID, 0, faultProtoError, true))
@@ -81,7 +101,7 @@ func (a *assoc) handleBind(h header, pdu []byte) error {
 		a.xmitFrag = max(min(int(clientRecv), maxXmitFrag), minFragSize)
 		a.bound = true
 	}
-	return a.emit(a.bindAck(h, results))
+	return a.emit(a.bindAck(h, results, withAuth, authOut))
 }
 
 // negotiateContexts reads p_cont_list_t and decides each context.
@@ -166,14 +186,18 @@ func (a *assoc) decide(ctxID uint16, abstract SyntaxID, transfers []SyntaxID, fe
 
 // bindAck encodes bind_ack or alter_context_resp ([C706] 12.6.4.4 and
 // 12.6.4.2).
-func (a *assoc) bindAck(h header, results []ctxResult) []byte {
+func (a *assoc) bindAck(h header, results []ctxResult, withAuth bool, authValue []byte) []byte {
 	ptype := uint8(ptypeBindAck)
 	addr := a.secondaryAddr
 	if h.ptype == ptypeAlterContext {
 		// Windows sends an empty secondary address in alter_context_resp.
 		ptype, addr = ptypeAlterResp, ""
 	}
-	w := newPDU(ptype, pfcFirstFrag|pfcLastFrag, h.callID)
+	flags := uint8(pfcFirstFrag | pfcLastFrag)
+	if a.headerSign {
+		flags |= pfcSupportHeaderSign
+	}
+	w := newPDU(ptype, flags, h.callID)
 	w.Uint16(uint16(a.xmitFrag)) // max_xmit_frag
 	w.Uint16(maxXmitFrag)        // max_recv_frag
 	w.Uint32(a.assocGroup)
@@ -194,7 +218,14 @@ func (a *assoc) bindAck(h header, results []ctxResult) []byte {
 		w.Uint16(res.reason)
 		writeSyntax(w, res.transfer)
 	}
-	return finishPDU(w)
+	b := finishPDU(w)
+	if withAuth && authValue != nil {
+		// The verifier of bind_ack or alter_context_resp carries the
+		// next token; the padding is counted from the header's end.
+		b, _ = appendVerifier(b, headerLen, a.auth, len(authValue))
+		copy(b[len(b)-len(authValue):], authValue)
+	}
+	return b
 }
 
 // bindNak encodes bind_nak with the one protocol version sofs supports

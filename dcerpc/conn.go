@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+
+	"sofs.io/sofs/auth/ntlm"
 )
 
 // assoc is the state of one DCE/RPC association ([C706] 12.2) carried over
@@ -31,6 +33,12 @@ type assoc struct {
 	req *partialRequest
 	// local and remote are the transport's addresses, passed to calls.
 	local, remote net.Addr
+	// ntlm authenticates RPC clients; nil refuses RPC-level auth.
+	ntlm *ntlm.Server
+	// auth is the association's security context, once a bind asked
+	// for one; headerSign records PFC_SUPPORT_HEADER_SIGN.
+	auth       *authState
+	headerSign bool
 }
 
 // partialRequest is a fragmented request awaiting its LAST_FRAG
@@ -85,9 +93,19 @@ func (a *assoc) handle(h header, pdu []byte) (*pendingCall, error) {
 			a.req = nil
 		}
 		return nil, nil
+	case ptypeAuth3:
+		// [MS-RPCE] 3.3.1.5.6: the third leg of a three-leg mechanism
+		// has no answer; a failure shows on the next call.
+		v, _, err := splitAuth(h, pdu, headerLen)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := a.authLeg(h.ptype, v); err != nil && a.auth != nil {
+			a.auth.failed = true
+		}
+		return nil, nil
 	}
-	// auth3 has no meaning without RPC-level auth; the rest are sent only
-	// by servers.
+	// The rest are sent only by servers.
 	return nil, fmt.Errorf("unexpected PDU type %d: %w", h.ptype, ErrMalformed)
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"sofs.io/sofs/auth/ntlm"
+
 	"sofs.io/sofs/dcerpc/ndr"
 	"sofs.io/sofs/dcerpc/srvsvc"
 )
@@ -63,18 +65,16 @@ func (a *assoc) handleRequest(h header, pdu []byte) (*pendingCall, error) {
 			return nil, fmt.Errorf("request object: %w: %w", ErrMalformed, err)
 		}
 	}
-	stubEnd := len(pdu) - int(h.authLen)
-	if stubEnd < r.Offset() {
-		return nil, fmt.Errorf("request auth_length %d: %w", h.authLen, ErrMalformed)
-	}
-	stub := pdu[r.Offset():stubEnd]
-
 	if !a.bound {
 		return nil, a.emit(fault(h.callID, ctxID, faultProtoError, true))
 	}
-	if h.authLen != 0 {
+	stub, err := a.checkRequestAuth(h, pdu, r.Offset())
+	if err != nil {
 		a.req = nil
-		return nil, a.emit(fault(h.callID, ctxID, faultAccessDenied, true))
+		if errors.Is(err, errAuth) {
+			return nil, a.emit(fault(h.callID, ctxID, faultAccessDenied, true))
+		}
+		return nil, err
 	}
 	first, last := h.flags&pfcFirstFrag != 0, h.flags&pfcLastFrag != 0
 	switch {
@@ -106,7 +106,55 @@ func (a *assoc) handleRequest(h header, pdu []byte) (*pendingCall, error) {
 		return nil, a.emit(fault(h.callID, call.ctxID, faultUnknownIf, true))
 	}
 	return &pendingCall{callID: h.callID, ctxID: call.ctxID, iface: iface,
-		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote}}, nil
+		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote, User: a.authUser()}}, nil
+}
+
+func (a *assoc) authUser() string {
+	if a.auth == nil || a.auth.sec == nil {
+		return ""
+	}
+	return a.auth.user
+}
+
+// checkRequestAuth returns a request fragment's stub after checking its
+// verifier: none without a security context or at level connect; at packet
+// and integrity levels a signature over the PDU up to the auth_value; at
+// privacy the stub and padding are decrypted in place first ([MS-RPCE]
+// 3.3.1.5.2.2). NTLM always signs the whole PDU, header included. An
+// error wrapping errAuth refuses the call; any other breaks the
+// connection, since the security context's sequence is lost.
+func (a *assoc) checkRequestAuth(h header, pdu []byte, bodyStart int) ([]byte, error) {
+	st := a.auth
+	if st != nil && st.failed {
+		return nil, fmt.Errorf("security context failed: %w", errAuth)
+	}
+	if h.authLen == 0 {
+		if st.protects() || (st != nil && st.sec == nil) {
+			return nil, fmt.Errorf("request without verifier: %w", errAuth)
+		}
+		return pdu[bodyStart:], nil
+	}
+	if st == nil || st.sec == nil {
+		return nil, fmt.Errorf("verifier without a security context: %w", errAuth)
+	}
+	v, trailer, err := splitAuth(h, pdu, bodyStart)
+	if err != nil {
+		return nil, err
+	}
+	if v.authType != st.authType || v.level != st.level || v.ctxID != st.ctxID {
+		return nil, fmt.Errorf("verifier for another security context: %w", errAuth)
+	}
+	signed := pdu[:len(pdu)-len(v.value)]
+	switch st.level {
+	case authLevelPrivacy:
+		err = st.sec.Unseal(signed, pdu[bodyStart:trailer], v.value)
+	case authLevelPkt, authLevelIntegrity:
+		err = st.sec.Verify(signed, v.value)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("request verifier: %w: %w", ErrMalformed, err)
+	}
+	return pdu[bodyStart : trailer-int(v.padLen)], nil
 }
 
 // respond splits a response stub into fragments of at most the negotiated
@@ -115,6 +163,13 @@ func (a *assoc) handleRequest(h header, pdu []byte) (*pendingCall, error) {
 // never straddles a fragment boundary.
 func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, emit func([]byte) error) error {
 	chunk := (a.xmitFrag - responseFixedLen) &^ 7
+	st := a.auth
+	protect := st.protects()
+	if protect {
+		// Room for padding, sec_trailer and signature; whole blocks of
+		// stub keep every fragment but the last unpadded.
+		chunk = (a.xmitFrag - responseFixedLen - authPadAlign - secTrailerLen - ntlm.SignatureLen) &^ (authPadAlign - 1)
+	}
 	flags := uint8(pfcFirstFrag)
 	for {
 		n := min(chunk, len(stub))
@@ -127,7 +182,20 @@ func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, emit func([]by
 		w.Uint8(0) // cancel_count
 		w.Uint8(0) // reserved
 		w.Raw(stub[:n])
-		if err := emit(finishPDU(w)); err != nil {
+		b := finishPDU(w)
+		if protect {
+			var pad uint8
+			b, pad = appendVerifier(b, responseFixedLen, st, ntlm.SignatureLen)
+			signed := b[:len(b)-ntlm.SignatureLen]
+			var sig []byte
+			if st.level == authLevelPrivacy {
+				sig = st.sec.Seal(signed, b[responseFixedLen:responseFixedLen+n+int(pad)])
+			} else {
+				sig = st.sec.Sign(signed)
+			}
+			copy(b[len(b)-ntlm.SignatureLen:], sig)
+		}
+		if err := emit(b); err != nil {
 			return err
 		}
 		stub = stub[n:]

@@ -14,10 +14,11 @@
 // The endpoint mapper ([C706] appendix O, EPMapper) that tells clients which
 // TCP port serves an interface is EndpointMapper.
 //
-// There is no RPC-level authentication yet: PDUs carrying auth verifiers are
-// refused (bind_nak or an access-denied fault), so clients must bind with
-// authentication level none. On ncacn_np the SMB session has already
-// authenticated the client.
+// RPC-level authentication (auth.go) is NTLMSSP, bare or in SPNEGO, at the
+// connect, packet, integrity and privacy levels, on transports configured
+// with an NTLM acceptor (TCPConfig.NTLM); unauthenticated binds are still
+// served. On ncacn_np the SMB session has already authenticated the
+// client, and PDUs carrying auth verifiers are refused.
 package dcerpc
 
 import (
@@ -51,6 +52,9 @@ type Call struct {
 	// Local and Remote are the transport addresses of the connection; nil
 	// on ncacn_np.
 	Local, Remote net.Addr
+	// User is the name the client authenticated as at the RPC level; ""
+	// for an unauthenticated association.
+	User string
 }
 
 // Errors an Interface returns to ask for a specific fault.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/auth/ntlm"
 )
 
 // Limits of the ncacn_ip_tcp transport.
@@ -36,6 +38,9 @@ type TCPConfig struct {
 	Interfaces []*Interface
 	// Log receives connection-level events.
 	Log zerolog.Logger
+	// NTLM, if set, authenticates clients that bind with NTLMSSP or
+	// SPNEGO; without it such binds are refused.
+	NTLM *ntlm.Server
 }
 
 // TCPServer serves DCE/RPC over TCP (ncacn_ip_tcp, [MS-RPCE] 2.1.1.1): the
@@ -115,6 +120,7 @@ func (s *TCPServer) serveConn(ctx context.Context, nc net.Conn, port string) {
 
 	a := newAssoc(s.cfg.Interfaces, port, rand.Uint32()|1)
 	a.emit = c.write
+	a.ntlm = s.cfg.NTLM
 	a.local, a.remote = nc.LocalAddr(), nc.RemoteAddr()
 
 	calls := make(chan *pendingCall, maxQueuedCalls)

@@ -3,6 +3,7 @@ package dcerpc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/dcerpc/ndr"
 	"sofs.io/sofs/dcerpc/srvsvc"
 )
@@ -186,9 +188,20 @@ func FuzzEptMapRequest(f *testing.F) {
 func FuzzTCPStream(f *testing.F) {
 	f.Add(bindPDU(ptypeBind, 1, 5840, smbclientContexts()))
 	f.Add(append(bindPDU(ptypeBind, 1, 5840, smbclientContexts()), requestPDU(2, pfcFirstFrag|pfcLastFrag, 0, srvsvc.OpNetrServerGetInfo, serverInfoStub(101))...))
+	// A bind with an NTLMSSP verifier (NEGOTIATE_MESSAGE at integrity).
+	bind := bindPDU(ptypeBind, 1, 5840, smbclientContexts())
+	neg := []byte("NTLMSSP\x00\x01\x00\x00\x00\x15\x82\x08\x62\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+	bind = append(bind, authTypeNTLM, authLevelIntegrity, 0, 0, 0, 0, 0, 0)
+	bind = append(bind, neg...)
+	binary.LittleEndian.PutUint16(bind[8:], uint16(len(bind)))
+	binary.LittleEndian.PutUint16(bind[10:], uint16(len(neg)))
+	f.Add(bind)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a := newAssoc([]*Interface{SrvsvcInterface(sofsBackend())}, "135", 1)
 		a.emit = func([]byte) error { return nil }
+		// With an acceptor, verifiers on binds, auth3 and requests are
+		// parsed and checked rather than refused outright.
+		a.ntlm = ntlm.NewServer(ntlm.Config{NetBIOSComputer: "FUZZ"})
 		readPDUs(context.Background(), bytes.NewReader(b), func(h header, pdu []byte) error {
 			pc, err := a.handle(h, pdu)
 			if err != nil || pc == nil {

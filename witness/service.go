@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/dcerpc"
 	"sofs.io/sofs/namespace"
 )
@@ -23,6 +24,10 @@ type Config struct {
 	// NodeID is this node's id, recorded as the registration's Via.
 	NodeID string
 	Log    zerolog.Logger
+	// NTLM, if set, accepts clients that authenticate at the RPC level
+	// (NTLMSSP or SPNEGO, up to packet privacy), as Windows clients and
+	// smbtorture do; unauthenticated clients are served either way.
+	NTLM *ntlm.Server
 }
 
 // Service answers the witness interface's calls.

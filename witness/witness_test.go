@@ -4,12 +4,14 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/integration/harness"
 	"sofs.io/sofs/internal/testetcd"
 	"sofs.io/sofs/namespace"
@@ -48,7 +50,8 @@ func startCluster(t *testing.T, nodes map[string]string) *cluster {
 	}
 	t.Cleanup(m.Close)
 	c.members = m
-	c.svc = New(Config{Store: st, Members: m, NodeID: "node-a", Log: log})
+	c.svc = New(Config{Store: st, Members: m, NodeID: "node-a", Log: log,
+		NTLM: ntlm.NewServer(ntlm.Config{NetBIOSComputer: "NODE-A", Users: testUsers{"test": "test123"}})})
 	return c
 }
 
@@ -143,5 +146,37 @@ func TestRPCClient(t *testing.T) {
 	r.Expect(`UnRegister failed, error: WERR_INVALID_PARAMETER`, 30*time.Second)
 	if regs, err := c.store.ListWitnessRegistrations(context.Background()); err != nil || len(regs) != 0 {
 		t.Fatalf("registrations left: %+v, %v", regs, err)
+	}
+}
+
+// testUsers is a credential store of plain passwords.
+type testUsers map[string]string
+
+func (u testUsers) NTHash(user string) ([16]byte, bool) {
+	pw, ok := u[strings.ToLower(user)]
+	if !ok {
+		return [16]byte{}, false
+	}
+	return namespace.NTHash(pw), true
+}
+
+// TestRPCClientAuthLevels has rpcclient authenticate at the RPC level, with
+// NTLMSSP and with SPNEGO, at packet integrity (signing) and privacy
+// (sealing) ([MS-RPCE] 3.3.1.5.2): every signature and every sealed stub
+// must verify on both sides for the interface list to come back. A wrong
+// password is refused.
+func TestRPCClientAuthLevels(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1:445"})
+	c.serve(t)
+	bin := harness.RequireTool(t, "rpcclient")
+	for _, opts := range []string{"sign", "seal", "ntlm,sign", "ntlm,seal"} {
+		out, err := exec.Command(bin, "-U", "test%test123", "ncacn_ip_tcp:"+epmHost+"["+opts+"]", "-c", "GetInterfaceList").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "*+ a 127.0.136.1 V2") {
+			t.Errorf("[%s]: %v\n%s", opts, err, out)
+		}
+	}
+	out, err := exec.Command(bin, "-U", "test%wrong", "ncacn_ip_tcp:"+epmHost+"[seal]", "-c", "GetInterfaceList").CombinedOutput()
+	if err == nil || strings.Contains(string(out), "127.0.136.1") {
+		t.Errorf("wrong password accepted: %v\n%s", err, out)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/witness"
 )
@@ -14,7 +16,7 @@ import (
 // startWitness opens the witness and endpoint mapper listeners and serves
 // them until ctx ends or stop is called; stop waits for the service to
 // end.
-func startWitness(ctx context.Context, cfg config, st *namespace.Store, members *namespace.Members, nodeID string, log zerolog.Logger) (stop func(), err error) {
+func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, members *namespace.Members, nodeID string, log zerolog.Logger) (stop func(), err error) {
 	wl, err := net.Listen("tcp", cfg.WitnessListen)
 	if err != nil {
 		return nil, fmt.Errorf("witness listen: %w", err)
@@ -27,7 +29,15 @@ func startWitness(ctx context.Context, cfg config, st *namespace.Store, members 
 		}
 	}
 	wlog := log.With().Str("component", "witness").Logger()
-	svc := witness.New(witness.Config{Store: st, Members: members, NodeID: nodeID, Log: wlog})
+	// The witness authenticates RPC clients against the same users as SMB,
+	// with the node's NetBIOS name in the challenge.
+	name := netbiosName(cfg.NodeName)
+	acceptor := ntlm.NewServer(ntlm.Config{
+		NetBIOSDomain: "WORKGROUP", DNSDomain: "workgroup",
+		NetBIOSComputer: strings.ToUpper(name), DNSComputer: strings.ToLower(name),
+		Users: userSource{view},
+	})
+	svc := witness.New(witness.Config{Store: st, Members: members, NodeID: nodeID, Log: wlog, NTLM: acceptor})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
