@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -208,8 +209,53 @@ func (s *Store) RenewWitnessRegistration(ctx context.Context, r WitnessRegistrat
 // each change of registration id (including its deletion) until ctx ends.
 // The channel holds at most one pending change: callers re-read the record.
 func (s *Store) WatchWitnessRegistration(ctx context.Context, id string) <-chan struct{} {
+	return s.watchSignal(ctx, s.witnessKey(id))
+}
+
+// witnessResourcesDir holds the cluster resources an operator (or an MS-CMRP
+// client) has taken offline, one key per resource name, lower-cased. A
+// resource offline makes the witness report the registrations it covers
+// as unavailable; bringing it online reports them available again.
+const witnessResourcesDir = "witness-resources/"
+
+func (s *Store) witnessResourceKey(name string) string {
+	return s.prefix + witnessResourcesDir + strings.ToLower(name)
+}
+
+// SetWitnessResourceOffline records resource name as offline or online.
+func (s *Store) SetWitnessResourceOffline(ctx context.Context, name string, offline bool) error {
+	var err error
+	if offline {
+		_, err = s.cli.Put(ctx, s.witnessResourceKey(name), "offline")
+	} else {
+		_, err = s.cli.Delete(ctx, s.witnessResourceKey(name))
+	}
+	if err != nil {
+		return fmt.Errorf("set resource %q offline=%v: %w", name, offline, err)
+	}
+	return nil
+}
+
+// WitnessResourceOffline reports whether resource name is offline.
+func (s *Store) WitnessResourceOffline(ctx context.Context, name string) (bool, error) {
+	resp, err := s.cli.Get(ctx, s.witnessResourceKey(name), clientv3.WithCountOnly())
+	if err != nil {
+		return false, fmt.Errorf("get resource %q: %w", name, err)
+	}
+	return resp.Count > 0, nil
+}
+
+// WatchWitnessResources returns a channel that receives a value after any
+// resource goes offline or online, until ctx ends; like
+// WatchWitnessRegistration it holds at most one pending change and signals
+// once more when the watch ends.
+func (s *Store) WatchWitnessResources(ctx context.Context) <-chan struct{} {
+	return s.watchSignal(ctx, s.prefix+witnessResourcesDir, clientv3.WithPrefix())
+}
+
+func (s *Store) watchSignal(ctx context.Context, key string, opts ...clientv3.OpOption) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.witnessKey(id))
+	wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, opts...)
 	go func() {
 		for range wc {
 			select {
@@ -217,8 +263,6 @@ func (s *Store) WatchWitnessRegistration(ctx context.Context, id string) <-chan 
 			default:
 			}
 		}
-		// The watch ended (ctx done or the member lost its leader): one
-		// last signal makes the caller re-read instead of waiting forever.
 		select {
 		case out <- struct{}{}:
 		default:

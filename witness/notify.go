@@ -48,6 +48,7 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 	// Watch the record before reading it, so a change between the read
 	// and the wait is not missed.
 	changed := s.cfg.Store.WatchWitnessRegistration(wctx, id)
+	resources := s.cfg.Store.WatchWitnessResources(wctx)
 	for range maxNotifyRounds {
 		members := s.cfg.Members.Changed()
 		n, status, err := s.deliver(ctx, id)
@@ -65,6 +66,7 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 			}
 		case <-members:
 		case <-changed:
+		case <-resources:
 		}
 	}
 	return nil, errInvalidState, nil
@@ -126,6 +128,12 @@ func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *N
 	state := namespace.WitnessUnavailable
 	if known && node.Live {
 		state = namespace.WitnessAvailable
+	}
+	// The cluster name resource offline (MS-CMRP) takes every
+	// registration's resource with it. An etcd error counts as online:
+	// a notification on a guess would be worse than a late one.
+	if offline, err := s.clusterOffline(ctx); err == nil && offline {
+		state = namespace.WitnessUnavailable
 	}
 	if state == r.Reported {
 		return nil

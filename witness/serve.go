@@ -27,10 +27,13 @@ func (s *Service) Serve(ctx context.Context, witnessLn, epmLn net.Listener) erro
 			errs[i] = srv.Serve(ctx, ln)
 		}()
 	}
-	serve(0, witnessLn, s.Interface())
+	// MS-CMRP shares the witness's endpoint, as smbtorture expects both
+	// on one binding.
+	serve(0, witnessLn, s.Interface(), s.ClusapiInterface())
 	if epmLn != nil {
 		m := dcerpc.NewEndpointMapper()
 		m.Register(Syntax, witnessLn.Addr().(*net.TCPAddr))
+		m.Register(ClusapiSyntax, witnessLn.Addr().(*net.TCPAddr))
 		serve(1, epmLn, m.Interface())
 	}
 	wg.Wait()

@@ -2,6 +2,8 @@ package witness
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/dcerpc"
+	"sofs.io/sofs/dcerpc/ndr"
 	"sofs.io/sofs/integration/harness"
 	"sofs.io/sofs/internal/testetcd"
 	"sofs.io/sofs/namespace"
@@ -178,5 +182,47 @@ func TestRPCClientAuthLevels(t *testing.T) {
 	out, err := exec.Command(bin, "-U", "test%wrong", "ncacn_ip_tcp:"+epmHost+"[seal]", "-c", "GetInterfaceList").CombinedOutput()
 	if err == nil || strings.Contains(string(out), "127.0.136.1") {
 		t.Errorf("wrong password accepted: %v\n%s", err, out)
+	}
+}
+
+// TestClusapiSubset checks the MS-CMRP subset's refusals: calls without
+// RPC authentication are access-denied faults, an unknown resource name
+// is ERROR_RESOURCE_NOT_FOUND, an unknown handle a context mismatch.
+func TestClusapiSubset(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1:445"})
+	iface := c.svc.ClusapiInterface()
+	ctx := context.Background()
+	name := func(s string) []byte {
+		w := ndr.NewWriter()
+		w.String(s)
+		return w.Bytes()
+	}
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("sofs")}); !errors.Is(err, dcerpc.FaultAccessDenied) {
+		t.Fatalf("unauthenticated OpenResource: %v", err)
+	}
+	out, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("nosuch"), User: "test"})
+	if err != nil || binary.LittleEndian.Uint32(out) != errResourceNotFound {
+		t.Fatalf("unknown resource: %x %v", out, err)
+	}
+	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("SOFS"), User: "test"})
+	if err != nil || binary.LittleEndian.Uint32(out) != errSuccess || len(out) != 28 {
+		t.Fatalf("cluster name resource: %x %v", out, err)
+	}
+	h := out[8:28]
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOfflineResource, Stub: h, User: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := c.store.WitnessResourceOffline(ctx, "sofs"); err != nil || !off {
+		t.Fatalf("cluster resource offline = %v, %v", off, err)
+	}
+	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opGetResourceState, Stub: h, User: "test"})
+	if err != nil || binary.LittleEndian.Uint32(out) != resourceOffline {
+		t.Fatalf("state %x %v", out, err)
+	}
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opCloseResource, Stub: h, User: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOnlineResource, Stub: h, User: "test"}); !errors.Is(err, dcerpc.FaultContextMismatch) {
+		t.Fatalf("closed handle: %v", err)
 	}
 }
