@@ -196,6 +196,17 @@ func (s *Store) UpdateWitnessRegistration(ctx context.Context, id string, fn fun
 	return WitnessRegistration{}, fmt.Errorf("witness registration %s: too many concurrent updates", id)
 }
 
+// MoveWitnessClient asks registration id's client to move to node (by
+// id): the witness serving its next AsyncNotify sends CLIENT_MOVE with the
+// node's addresses (Move-SmbWitnessClient). The node is not checked here.
+func (s *Store) MoveWitnessClient(ctx context.Context, id, node string) (WitnessRegistration, error) {
+	return s.UpdateWitnessRegistration(ctx, id, func(r *WitnessRegistration) error {
+		r.MoveTo = node
+		r.MoveSent = ""
+		return nil
+	})
+}
+
 // RenewWitnessRegistration extends registration r's lifetime by renewing
 // its lease once.
 func (s *Store) RenewWitnessRegistration(ctx context.Context, r WitnessRegistration) error {

@@ -145,14 +145,3 @@ func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *N
 	}
 	return n
 }
-
-// MoveClient asks registration id's client to move to node; the move is
-// delivered as CLIENT_MOVE by whichever witness serves its AsyncNotify
-// (Move-SmbWitnessClient).
-func MoveClient(ctx context.Context, store *namespace.Store, id, node string) (namespace.WitnessRegistration, error) {
-	return store.UpdateWitnessRegistration(ctx, id, func(r *namespace.WitnessRegistration) error {
-		r.MoveTo = node
-		r.MoveSent = ""
-		return nil
-	})
-}

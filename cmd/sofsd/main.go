@@ -350,7 +350,12 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		return 0
 	}))
 	apiLog := log.With().Str("component", "api").Logger()
+	var wit adminapi.Witness
+	if cfg.WitnessListen != "" {
+		wit = witnessClients{store: st, members: mship.members}
+	}
 	h, err := adminapi.New(adminapi.Config{
+		Witness:  wit,
 		Store:    st,
 		View:     view,
 		Sessions: sessionSource{srv},

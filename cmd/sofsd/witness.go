@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/witness"
@@ -52,4 +54,50 @@ func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *na
 	}
 	ev.Msg("witness listening")
 	return func() { cancel(); <-done }, nil
+}
+
+// witnessClients publishes the cluster's witness registrations to the admin
+// API (Get-SmbWitnessClient, Move-SmbWitnessClient).
+type witnessClients struct {
+	store   *namespace.Store
+	members *namespace.Members
+}
+
+var _ adminapi.Witness = witnessClients{}
+
+func (w witnessClients) Clients(ctx context.Context) ([]adminapi.WitnessClient, error) {
+	regs, err := w.store.ListWitnessRegistrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.WitnessClient, 0, len(regs))
+	for _, r := range regs {
+		out = append(out, witnessClient(r))
+	}
+	return out, nil
+}
+
+func (w witnessClients) Move(ctx context.Context, id, node string) (adminapi.WitnessClient, error) {
+	if _, ok := w.members.Node(node); !ok {
+		return adminapi.WitnessClient{}, fmt.Errorf("node %s: %w", node, adminapi.ErrNodeNotFound)
+	}
+	r, err := w.store.MoveWitnessClient(ctx, id, node)
+	if errors.Is(err, namespace.ErrNotFound) {
+		return adminapi.WitnessClient{}, fmt.Errorf("%s: %w", id, adminapi.ErrWitnessClientNotFound)
+	}
+	if err != nil {
+		return adminapi.WitnessClient{}, err
+	}
+	return witnessClient(r), nil
+}
+
+func witnessClient(r namespace.WitnessRegistration) adminapi.WitnessClient {
+	v := 1
+	if r.Version == witness.VersionV2 {
+		v = 2
+	}
+	return adminapi.WitnessClient{
+		ID: r.ID, Client: r.Client, NetName: r.NetName, Share: r.ShareName, IPAddress: r.IPAddress,
+		Node: r.NodeID, Via: r.Via, Version: v, State: r.Reported, MoveTo: r.MoveTo, Since: r.Since,
+	}
 }

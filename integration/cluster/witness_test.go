@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ const notifyWithin = 30 * time.Second
 // interface list shows the three nodes; a client registered for n2 is told
 // n2 is unavailable when n2 is killed with SIGKILL and available when it
 // is back; a client registered for n3 is told to move when n3 drains, to
-// the node the placement picks (fewest registrations: n1).
+// the node the placement picks (fewest registrations: n1); and an operator's
+// sofsctl witness move sends CLIENT_MOVE to the node named.
 func TestWitnessRPCClient(t *testing.T) {
 	c := newCluster(t)
 	// Addresses of their own: the endpoint mappers need port 135.
@@ -106,6 +108,25 @@ func TestWitnessRPCClient(t *testing.T) {
 	h3 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
 	r.Send("AsyncNotify " + h3)
 	c.mustCtl(n2, "node", "drain", states["n3"].ID)
+	r.Expect(`^Client move with 1 messages$`, notifyWithin)
+	r.Expect(`^Flags 0x00000009 `+strings.ReplaceAll(n1.Addr, ".", `\.`)+` Online`, notifyWithin)
+
+	// An operator moves the n2 client to n1 (Move-SmbWitnessClient)
+	// through n3's API: registrations are cluster state.
+	var wl adminapi.WitnessClientList
+	if err := json.Unmarshal(c.mustCtl(n3, "witness", "list"), &wl); err != nil {
+		t.Fatal(err)
+	}
+	id2 := h2[strings.IndexByte(h2, ':')+1:]
+	byID := map[string]adminapi.WitnessClient{}
+	for _, wc := range wl.Clients {
+		byID[wc.ID] = wc
+	}
+	if wc := byID[id2]; len(wl.Clients) != 2 || wc.Client != "rpcclient-n2" || wc.Node != states["n2"].ID || wc.State != "available" {
+		t.Fatalf("witness clients %+v", wl.Clients)
+	}
+	r.Send("AsyncNotify " + h2)
+	c.mustCtl(n3, "witness", "move", id2, "--node", states["n1"].ID)
 	r.Expect(`^Client move with 1 messages$`, notifyWithin)
 	r.Expect(`^Flags 0x00000009 `+strings.ReplaceAll(n1.Addr, ".", `\.`)+` Online`, notifyWithin)
 
