@@ -153,6 +153,16 @@ func (s *Store) ListWitnessRegistrations(ctx context.Context) ([]WitnessRegistra
 	return out, nil
 }
 
+// CountWitnessRegistrations returns how many registrations the cluster
+// holds, without reading them.
+func (s *Store) CountWitnessRegistrations(ctx context.Context) (int64, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+witnessDir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("count witness registrations: %w", err)
+	}
+	return resp.Count, nil
+}
+
 // maxWitnessUpdateTries bounds UpdateWitnessRegistration's compare-and-swap
 // retries; a registration has at most a poller and an operator writing it.
 const maxWitnessUpdateTries = 8

@@ -38,6 +38,8 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 		defer t.Stop()
 		timeout = t.C
 	}
+	s.cfg.Observer.Waiting(1)
+	defer s.cfg.Observer.Waiting(-1)
 	renew := time.NewTicker(renewEvery)
 	defer renew.Stop()
 	if err := s.cfg.Store.RenewWitnessRegistration(ctx, reg); err != nil {
@@ -92,6 +94,11 @@ func (s *Service) deliver(ctx context.Context, id string) (*Notification, uint32
 		return nil, 0, err
 	}
 	if n != nil {
+		kind := "resource_change"
+		if n.Type == NotifyClientMove {
+			kind = "client_move"
+		}
+		s.cfg.Observer.Notified(kind)
 		s.cfg.Log.Info().Str("registration", id).Uint32("type", n.Type).Str("resource", n.Resource).
 			Uint32("state", n.State).Int("addresses", len(n.Addresses)).Msg("witness: notify")
 	}

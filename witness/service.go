@@ -24,11 +24,29 @@ type Config struct {
 	// NodeID is this node's id, recorded as the registration's Via.
 	NodeID string
 	Log    zerolog.Logger
+	// Observer, if set, is told about notifications and waiting calls,
+	// for metrics.
+	Observer Observer
 	// NTLM, if set, accepts clients that authenticate at the RPC level
 	// (NTLMSSP or SPNEGO, up to packet privacy), as Windows clients and
 	// smbtorture do; unauthenticated clients are served either way.
 	NTLM *ntlm.Server
 }
+
+// Observer receives the witness's events for metrics. Its methods must be
+// quick and safe for concurrent use.
+type Observer interface {
+	// Notified counts one notification sent: "resource_change" or
+	// "client_move".
+	Notified(kind string)
+	// Waiting adds delta (+1 or -1) to the AsyncNotify calls waiting.
+	Waiting(delta int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Notified(string) {}
+func (nopObserver) Waiting(int)     {}
 
 // Service answers the witness interface's calls.
 type Service struct {
@@ -38,6 +56,9 @@ type Service struct {
 
 // New returns a Service for cfg.
 func New(cfg Config) *Service {
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	return &Service{cfg: cfg, now: time.Now}
 }
 

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rs/zerolog"
 
@@ -18,7 +21,8 @@ import (
 // startWitness opens the witness and endpoint mapper listeners and serves
 // them until ctx ends or stop is called; stop waits for the service to
 // end.
-func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, members *namespace.Members, nodeID string, log zerolog.Logger) (stop func(), err error) {
+func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, members *namespace.Members,
+	nodeID string, reg *prometheus.Registry, log zerolog.Logger) (stop func(), err error) {
 	wl, err := net.Listen("tcp", cfg.WitnessListen)
 	if err != nil {
 		return nil, fmt.Errorf("witness listen: %w", err)
@@ -39,7 +43,8 @@ func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *na
 		NetBIOSComputer: strings.ToUpper(name), DNSComputer: strings.ToLower(name),
 		Users: userSource{view},
 	})
-	svc := witness.New(witness.Config{Store: st, Members: members, NodeID: nodeID, Log: wlog, NTLM: acceptor})
+	svc := witness.New(witness.Config{Store: st, Members: members, NodeID: nodeID, Log: wlog, NTLM: acceptor,
+		Observer: newWitnessMetrics(reg, st)})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -101,3 +106,43 @@ func witnessClient(r namespace.WitnessRegistration) adminapi.WitnessClient {
 		Node: r.NodeID, Via: r.Via, Version: v, State: r.Reported, MoveTo: r.MoveTo, Since: r.Since,
 	}
 }
+
+// witnessMetrics counts the witness's notifications and waiting calls on
+// this node, and reports the cluster's registrations.
+type witnessMetrics struct {
+	notified *prometheus.CounterVec
+	waiting  prometheus.Gauge
+}
+
+// registrationsScrapeTimeout bounds the etcd count a scrape of
+// sofs_witness_registrations makes.
+const registrationsScrapeTimeout = 2 * time.Second
+
+func newWitnessMetrics(reg *prometheus.Registry, st *namespace.Store) *witnessMetrics {
+	m := &witnessMetrics{
+		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sofs_witness_notifications_total",
+			Help: "SMB Witness notifications this node sent, by type (resource_change, client_move).",
+		}, []string{"type"}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sofs_witness_waiting_calls",
+			Help: "WitnessrAsyncNotify calls waiting on this node.",
+		}),
+	}
+	reg.MustRegister(m.notified, m.waiting, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sofs_witness_registrations",
+		Help: "SMB Witness registrations in the cluster (all nodes); -1 when etcd did not answer.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), registrationsScrapeTimeout)
+		defer cancel()
+		n, err := st.CountWitnessRegistrations(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	return m
+}
+
+func (m *witnessMetrics) Notified(kind string) { m.notified.WithLabelValues(kind).Inc() }
+func (m *witnessMetrics) Waiting(delta int)    { m.waiting.Add(float64(delta)) }

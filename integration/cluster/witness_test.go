@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +133,19 @@ func TestWitnessRPCClient(t *testing.T) {
 	r.Expect(`^Client move with 1 messages$`, notifyWithin)
 	r.Expect(`^Flags 0x00000009 `+strings.ReplaceAll(n1.Addr, ".", `\.`)+` Online`, notifyWithin)
 
+	// n1's witness served every notification above: two resource
+	// changes and two moves; both registrations are still there.
+	m := metrics(t, n1)
+	for _, want := range []string{
+		`sofs_witness_notifications_total{type="resource_change"} 2`,
+		`sofs_witness_notifications_total{type="client_move"} 2`,
+		"sofs_witness_registrations 2",
+	} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("n1 /metrics lacks %q", want)
+		}
+	}
+
 	r.Send("UnRegister " + h2)
 	r.Send("UnRegister " + h3)
 	r.CloseInput()
@@ -146,4 +162,28 @@ func TestWitnessRPCClient(t *testing.T) {
 		}
 		time.Sleep(pollEvery) // polling interval; the loop checks the count
 	}
+}
+
+// metrics returns node n's /metrics page.
+func metrics(t *testing.T, n *harness.ClusterNode) string {
+	t.Helper()
+	tok, err := os.ReadFile(n.TokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest("GET", n.APIURL()+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(strings.Split(string(tok), "\n")[0]))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
 }
