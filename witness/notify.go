@@ -51,11 +51,27 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 	// and the wait is not missed.
 	changed := s.cfg.Store.WatchWitnessRegistration(wctx, id)
 	resources := s.cfg.Store.WatchWitnessResources(wctx)
+	probed := ""
+	var unwatch func()
+	defer func() {
+		if unwatch != nil {
+			unwatch()
+		}
+	}()
 	for range maxNotifyRounds {
 		members := s.cfg.Members.Changed()
-		n, status, err := s.deliver(ctx, id)
+		suspicion := s.probe.Changed()
+		n, node, status, err := s.deliver(ctx, id)
 		if err != nil || n != nil || status != errSuccess {
 			return n, status, err
+		}
+		if node != probed {
+			// Probe the node the registration is for now (a move
+			// changes it).
+			if unwatch != nil {
+				unwatch()
+			}
+			unwatch, probed = s.probe.watch(node), node
 		}
 		select {
 		case <-ctx.Done():
@@ -67,6 +83,7 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 				s.cfg.Log.Warn().Err(err).Msg("witness: renew registration")
 			}
 		case <-members:
+		case <-suspicion:
 		case <-changed:
 		case <-resources:
 		}
@@ -75,10 +92,11 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 }
 
 // deliver returns the notification registration id is owed, if any, after
-// recording it as delivered. With nothing owed it returns (nil, success).
-func (s *Service) deliver(ctx context.Context, id string) (*Notification, uint32, error) {
+// recording it as delivered, and the node the registration is for. With
+// nothing owed it returns (nil, node, success).
+func (s *Service) deliver(ctx context.Context, id string) (*Notification, string, uint32, error) {
 	var n *Notification
-	_, err := s.cfg.Store.UpdateWitnessRegistration(ctx, id, func(r *namespace.WitnessRegistration) error {
+	reg, err := s.cfg.Store.UpdateWitnessRegistration(ctx, id, func(r *namespace.WitnessRegistration) error {
 		n = s.owed(ctx, r)
 		if n == nil {
 			return namespace.ErrUnchanged
@@ -88,10 +106,10 @@ func (s *Service) deliver(ctx context.Context, id string) (*Notification, uint32
 	if errors.Is(err, namespace.ErrNotFound) {
 		// Unregistered meanwhile ([MS-SWN] 3.1.4.3: an outstanding
 		// AsyncNotify fails).
-		return nil, errNotFound, nil
+		return nil, "", errNotFound, nil
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, "", 0, err
 	}
 	if n != nil {
 		kind := "resource_change"
@@ -102,7 +120,7 @@ func (s *Service) deliver(ctx context.Context, id string) (*Notification, uint32
 		s.cfg.Log.Info().Str("registration", id).Uint32("type", n.Type).Str("resource", n.Resource).
 			Uint32("state", n.State).Int("addresses", len(n.Addresses)).Msg("witness: notify")
 	}
-	return n, errSuccess, nil
+	return n, reg.NodeID, errSuccess, nil
 }
 
 // owed computes the notification r is owed and updates r as if it were
@@ -133,7 +151,7 @@ func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *N
 		}
 	}
 	state := namespace.WitnessUnavailable
-	if known && node.Live {
+	if known && node.Live && !s.probe.suspect(node.ID, node.StartedAt.String()) {
 		state = namespace.WitnessAvailable
 	}
 	// The cluster name resource offline (MS-CMRP) takes every

@@ -50,8 +50,9 @@ func (nopObserver) Waiting(int)     {}
 
 // Service answers the witness interface's calls.
 type Service struct {
-	cfg Config
-	now func() time.Time
+	cfg   Config
+	now   func() time.Time
+	probe *prober
 }
 
 // New returns a Service for cfg.
@@ -59,7 +60,9 @@ func New(cfg Config) *Service {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	return &Service{cfg: cfg, now: time.Now}
+	s := &Service{cfg: cfg, now: time.Now}
+	s.probe = newProber(s)
+	return s
 }
 
 // Interface returns the witness interface for a dcerpc transport.

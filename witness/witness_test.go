@@ -32,7 +32,11 @@ type cluster struct {
 	store   *namespace.Store
 	members *namespace.Members
 	nodes   map[string]*namespace.Registration
-	svc     *Service
+	// smb holds each node's stand-in SMB listener, which the witness's
+	// probes connect to; addr is its address.
+	smb  map[string]net.Listener
+	addr map[string]string
+	svc  *Service
 }
 
 func startCluster(t *testing.T, nodes map[string]string) *cluster {
@@ -44,9 +48,9 @@ func startCluster(t *testing.T, nodes map[string]string) *cluster {
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t))
-	c := &cluster{store: st, nodes: map[string]*namespace.Registration{}}
-	for name, addr := range nodes {
-		c.register(t, name, addr)
+	c := &cluster{store: st, nodes: map[string]*namespace.Registration{}, smb: map[string]net.Listener{}, addr: map[string]string{}}
+	for name, host := range nodes {
+		c.register(t, name, c.listenSMB(t, name, host))
 	}
 	m, err := namespace.NewMembers(ctx, st, log)
 	if err != nil {
@@ -57,6 +61,23 @@ func startCluster(t *testing.T, nodes map[string]string) *cluster {
 	c.svc = New(Config{Store: st, Members: m, NodeID: "node-a", Log: log,
 		NTLM: ntlm.NewServer(ntlm.Config{NetBIOSComputer: "NODE-A", Users: testUsers{"test": "test123"}})})
 	return c
+}
+
+// listenSMB opens a stand-in SMB listener for node name on host (or on
+// the address it had before, after closeSMB).
+func (c *cluster) listenSMB(t *testing.T, name, host string) string {
+	t.Helper()
+	addr := c.addr[name]
+	if addr == "" {
+		addr = host + ":0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.smb[name], c.addr[name] = ln, ln.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	return c.addr[name]
 }
 
 // register joins node name with SMB address addr (host:port).
@@ -102,9 +123,7 @@ func (c *cluster) serve(t *testing.T) {
 // shows every node with its state, RegisterEx returns a handle, and
 // AsyncNotify reports the client's node going down, then coming back.
 func TestRPCClient(t *testing.T) {
-	c := startCluster(t, map[string]string{
-		"a": "127.0.136.1:445", "b": "127.0.136.2:445", "c": "127.0.136.3:445",
-	})
+	c := startCluster(t, map[string]string{"a": "127.0.136.1", "b": "127.0.136.2", "c": "127.0.136.3"})
 	c.serve(t)
 	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
 
@@ -139,7 +158,7 @@ func TestRPCClient(t *testing.T) {
 	r.Expect(`^127\.0\.136\.2 -> Unavailable$`, 5*time.Second)
 
 	r.Send("AsyncNotify " + h)
-	c.register(t, "b", "127.0.136.2:445")
+	c.register(t, "b", c.addr["b"])
 	r.Expect(`^Resource change with 1 messages$`, 30*time.Second)
 	r.Expect(`^127\.0\.136\.2 -> Available$`, 5*time.Second)
 
@@ -164,13 +183,34 @@ func (u testUsers) NTHash(user string) ([16]byte, bool) {
 	return namespace.NTHash(pw), true
 }
 
+// TestProbeSeesCrashBeforeLease checks the SMB port probe: when node c's
+// SMB port closes while c still holds its lease (a crashed process before
+// its lease expires), its client is told unavailable; when the port
+// accepts again, available.
+func TestProbeSeesCrashBeforeLease(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1", "c": "127.0.136.3"})
+	c.serve(t)
+	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+	r.Send("RegisterEx --net=sofs --ip=127.0.136.3 --client=probe")
+	h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
+	r.Send("AsyncNotify " + h)
+	c.smb["c"].Close()
+	r.Expect(`^127\.0\.136\.3 -> Unavailable$`, 30*time.Second)
+	if n, ok := c.members.Node("node-c"); !ok || !n.Live {
+		t.Fatalf("node c lost its lease: %+v", n)
+	}
+	r.Send("AsyncNotify " + h)
+	c.listenSMB(t, "c", "")
+	r.Expect(`^127\.0\.136\.3 -> Available$`, 30*time.Second)
+}
+
 // TestRPCClientAuthLevels has rpcclient authenticate at the RPC level, with
 // NTLMSSP and with SPNEGO, at packet integrity (signing) and privacy
 // (sealing) ([MS-RPCE] 3.3.1.5.2): every signature and every sealed stub
 // must verify on both sides for the interface list to come back. A wrong
 // password is refused.
 func TestRPCClientAuthLevels(t *testing.T) {
-	c := startCluster(t, map[string]string{"a": "127.0.136.1:445"})
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
 	c.serve(t)
 	bin := harness.RequireTool(t, "rpcclient")
 	for _, opts := range []string{"sign", "seal", "ntlm,sign", "ntlm,seal"} {
@@ -189,7 +229,7 @@ func TestRPCClientAuthLevels(t *testing.T) {
 // RPC authentication are access-denied faults, an unknown resource name
 // is ERROR_RESOURCE_NOT_FOUND, an unknown handle a context mismatch.
 func TestClusapiSubset(t *testing.T) {
-	c := startCluster(t, map[string]string{"a": "127.0.136.1:445"})
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
 	iface := c.svc.ClusapiInterface()
 	ctx := context.Background()
 	name := func(s string) []byte {
