@@ -190,14 +190,31 @@ func (s *authState) third(token []byte) ([]byte, error) {
 	return spnego.EncodeResp(spnego.AcceptCompleted, nil, nil, mic), nil
 }
 
-// appendVerifier pads w's PDU body to authPadAlign from bodyStart, appends
-// a sec_trailer for st and room for an auth_value of n bytes, and returns
-// the pad length.
-func appendVerifier(b []byte, bodyStart int, st *authState, n int) ([]byte, uint8) {
+// protection is a snapshot of an established security context, enough to
+// sign or seal responses; sec is nil when responses carry no verifier.
+type protection struct {
+	sec             *ntlm.Security
+	authType, level uint8
+	ctxID           uint32
+}
+
+// protection returns the snapshot of s for a call, or the zero value when
+// responses are not protected.
+func (s *authState) protection() protection {
+	if !s.protects() {
+		return protection{}
+	}
+	return protection{sec: s.sec, authType: s.authType, level: s.level, ctxID: s.ctxID}
+}
+
+// appendVerifier pads the PDU body in b to authPadAlign from bodyStart,
+// appends a sec_trailer and room for an auth_value of n bytes, fixes up
+// frag_length and auth_length, and returns the pad length.
+func appendVerifier(b []byte, bodyStart int, authType, level uint8, ctxID uint32, n int) ([]byte, uint8) {
 	pad := (authPadAlign - (len(b)-bodyStart)%authPadAlign) % authPadAlign
 	b = append(b, make([]byte, pad)...)
-	b = append(b, st.authType, st.level, uint8(pad), 0)
-	b = binary.LittleEndian.AppendUint32(b, st.ctxID)
+	b = append(b, authType, level, uint8(pad), 0)
+	b = binary.LittleEndian.AppendUint32(b, ctxID)
 	b = append(b, make([]byte, n)...)
 	binary.LittleEndian.PutUint16(b[8:], uint16(len(b)))
 	binary.LittleEndian.PutUint16(b[10:], uint16(n))

@@ -222,7 +222,7 @@ func (a *assoc) bindAck(h header, results []ctxResult, withAuth bool, authValue 
 	if withAuth && authValue != nil {
 		// The verifier of bind_ack or alter_context_resp carries the
 		// next token; the padding is counted from the header's end.
-		b, _ = appendVerifier(b, headerLen, a.auth, len(authValue))
+		b, _ = appendVerifier(b, headerLen, a.auth.authType, a.auth.level, a.auth.ctxID, len(authValue))
 		copy(b[len(b)-len(authValue):], authValue)
 	}
 	return b

@@ -56,6 +56,10 @@ type pendingCall struct {
 	ctxID  uint16
 	iface  *Interface
 	call   Call
+	// prot is how the response is protected, fixed when the request is
+	// accepted: the worker that answers must not read the association's
+	// auth state, which the reader goroutine owns.
+	prot protection
 }
 
 func newAssoc(ifaces []*Interface, secondaryAddr string, assocGroup uint32) *assoc {
@@ -117,7 +121,7 @@ func (a *assoc) run(ctx context.Context, pc *pendingCall, emit func([]byte) erro
 		status, notExec := faultFor(err)
 		return emit(fault(pc.callID, pc.ctxID, status, notExec))
 	}
-	return a.respond(pc.callID, pc.ctxID, out, emit)
+	return a.respond(pc.callID, pc.ctxID, out, pc.prot, emit)
 }
 
 // runInterface calls the interface, turning a panic into an error so that

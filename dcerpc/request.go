@@ -106,7 +106,8 @@ func (a *assoc) handleRequest(h header, pdu []byte) (*pendingCall, error) {
 		return nil, a.emit(fault(h.callID, call.ctxID, faultUnknownIf, true))
 	}
 	return &pendingCall{callID: h.callID, ctxID: call.ctxID, iface: iface,
-		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote, User: a.authUser()}}, nil
+		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote, User: a.authUser()},
+		prot: a.auth.protection()}, nil
 }
 
 func (a *assoc) authUser() string {
@@ -161,10 +162,9 @@ func (a *assoc) checkRequestAuth(h header, pdu []byte, bodyStart int) ([]byte, e
 // size, each sent through emit ([C706] 12.6.3.7). Every fragment
 // but the last carries a multiple of 8 stub bytes, so that NDR alignment
 // never straddles a fragment boundary.
-func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, emit func([]byte) error) error {
+func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, prot protection, emit func([]byte) error) error {
 	chunk := (a.xmitFrag - responseFixedLen) &^ 7
-	st := a.auth
-	protect := st.protects()
+	protect := prot.sec != nil
 	if protect {
 		// Room for padding, sec_trailer and signature; whole blocks of
 		// stub keep every fragment but the last unpadded.
@@ -185,13 +185,13 @@ func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, emit func([]by
 		b := finishPDU(w)
 		if protect {
 			var pad uint8
-			b, pad = appendVerifier(b, responseFixedLen, st, ntlm.SignatureLen)
+			b, pad = appendVerifier(b, responseFixedLen, prot.authType, prot.level, prot.ctxID, ntlm.SignatureLen)
 			signed := b[:len(b)-ntlm.SignatureLen]
 			var sig []byte
-			if st.level == authLevelPrivacy {
-				sig = st.sec.Seal(signed, b[responseFixedLen:responseFixedLen+n+int(pad)])
+			if prot.level == authLevelPrivacy {
+				sig = prot.sec.Seal(signed, b[responseFixedLen:responseFixedLen+n+int(pad)])
 			} else {
-				sig = st.sec.Sign(signed)
+				sig = prot.sec.Sign(signed)
 			}
 			copy(b[len(b)-ntlm.SignatureLen:], sig)
 		}
