@@ -266,3 +266,98 @@ func TestClusapiSubset(t *testing.T) {
 		t.Fatalf("closed handle: %v", err)
 	}
 }
+
+// waitObserver signals each AsyncNotify that starts waiting, so a test can
+// change the cluster exactly when a client is listening.
+type waitObserver struct{ waiting chan struct{} }
+
+func (o waitObserver) Notified(string) {}
+func (o waitObserver) Waiting(delta int) {
+	if delta > 0 {
+		o.waiting <- struct{}{}
+	}
+}
+
+// witnessPy is a python3-samba client (Samba's own NDR, a second client no
+// one here wrote): it binds to the witness port directly, without the
+// endpoint mapper, so it needs no root. It prints the interface list, then
+// registers for the address in argv[3] and prints the first notification.
+const witnessPy = `
+import sys
+from samba.dcerpc import witness
+from samba import credentials, param
+lp = param.LoadParm()
+creds = credentials.Credentials()
+creds.guess(lp)
+creds.set_anonymous()
+c = witness.witness("ncacn_ip_tcp:%s[%s]" % (sys.argv[1], sys.argv[2]), lp, creds)
+l = c.GetInterfaceList()
+for i in l.interfaces:
+    print("iface", i.group_name, i.ipv4, i.state, i.flags)
+h = c.RegisterEx(witness.WITNESS_V2, "sofs", None, sys.argv[3], "pyclient", 0, 0)
+print("registered", flush=True)
+r = c.AsyncNotify(h)
+print("notify", r.type, r.num)
+for m in r.messages:
+    for a in m.addr:
+        print("move", a.ipv4, a.flags)
+c.UnRegister(h)
+`
+
+// TestPythonSambaClientMove has python3-samba's witness client register for
+// node a, then drains node a while the client waits: it must be told
+// CLIENT_MOVE to node b, the only other node, as IPADDR_INFO_LIST entries
+// that Samba's NDR decodes.
+func TestPythonSambaClientMove(t *testing.T) {
+	py := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import samba.dcerpc.witness").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		harness.MissingDependency(t, "python3-samba")
+	}
+	c := startCluster(t, map[string]string{"a": "127.0.136.1", "b": "127.0.136.2"})
+	obs := waitObserver{waiting: make(chan struct{}, 1)}
+	c.svc.cfg.Observer = obs
+	wl, err := net.Listen("tcp", "127.0.136.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.svc.Serve(ctx, wl, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	_, port, _ := net.SplitHostPort(wl.Addr().String())
+	cmd := exec.Command(py, "-c", witnessPy, "127.0.136.9", port, "127.0.136.1")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-obs.waiting:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the client never waited in AsyncNotify:\n%s", out.String())
+	}
+	if err := c.store.DrainNode(context.Background(), "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("python3-samba witness client: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"iface a 127.0.136.1 1 5\n", "iface b 127.0.136.2 1 5\n",
+		"notify 2 1\n", "move 127.0.136.2 9\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
