@@ -227,8 +227,9 @@ func (s *Store) RenewWitnessRegistration(ctx context.Context, r WitnessRegistrat
 }
 
 // WatchWitnessRegistration returns a channel that receives a value after
-// each change of registration id (including its deletion) until ctx ends.
-// The channel holds at most one pending change: callers re-read the record.
+// each change of registration id (including its deletion), and is closed
+// when the watch ends (ctx done, or the etcd member lost its leader). It
+// holds at most one pending change: callers re-read the record.
 func (s *Store) WatchWitnessRegistration(ctx context.Context, id string) <-chan struct{} {
 	return s.watchSignal(ctx, s.witnessKey(id))
 }
@@ -267,9 +268,8 @@ func (s *Store) WitnessResourceOffline(ctx context.Context, name string) (bool, 
 }
 
 // WatchWitnessResources returns a channel that receives a value after any
-// resource goes offline or online, until ctx ends; like
-// WatchWitnessRegistration it holds at most one pending change and signals
-// once more when the watch ends.
+// resource goes offline or online; like WatchWitnessRegistration's, it is
+// closed when the watch ends.
 func (s *Store) WatchWitnessResources(ctx context.Context) <-chan struct{} {
 	return s.watchSignal(ctx, s.prefix+witnessResourcesDir, clientv3.WithPrefix())
 }
@@ -278,15 +278,14 @@ func (s *Store) watchSignal(ctx context.Context, key string, opts ...clientv3.Op
 	out := make(chan struct{}, 1)
 	wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, opts...)
 	go func() {
+		// Closing tells the caller the watch ended (ctx done, or the
+		// member lost its leader): it must re-read and watch again.
+		defer close(out)
 		for range wc {
 			select {
 			case out <- struct{}{}:
 			default:
 			}
-		}
-		select {
-		case out <- struct{}{}:
-		default:
 		}
 	}()
 	return out

@@ -14,11 +14,10 @@ import (
 // before the registration expires.
 const renewEvery = namespace.WitnessRegistrationTTL / 3
 
-// maxNotifyRounds bounds how many times one AsyncNotify re-reads its
-// registration because a concurrent writer won the compare-and-swap; each
-// round is caused by another writer's change, so this is never reached by
-// a live system and only stops a livelock.
-const maxNotifyRounds = 64
+// rewatchAfter is how long a waiting AsyncNotify waits before watching
+// etcd again after a watch ended (its member lost the leader): long enough
+// not to spin while etcd has no leader, short next to the lease TTL.
+const rewatchAfter = time.Second
 
 // asyncNotify implements WitnessrAsyncNotify ([MS-SWN] 3.1.4.4): it waits
 // until there is something to tell the client about its registration, the
@@ -45,12 +44,11 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 	if err := s.cfg.Store.RenewWitnessRegistration(ctx, reg); err != nil {
 		s.cfg.Log.Warn().Err(err).Msg("witness: renew registration")
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Watch the record before reading it, so a change between the read
-	// and the wait is not missed.
-	changed := s.cfg.Store.WatchWitnessRegistration(wctx, id)
-	resources := s.cfg.Store.WatchWitnessResources(wctx)
+	// Watch the record and the resources before reading them, so that a
+	// change between the read and the wait is not missed.
+	w := s.watch(ctx, id)
+	defer func() { w.stop() }()
+	var rewatch <-chan time.Time
 	probed := ""
 	var unwatch func()
 	defer func() {
@@ -58,7 +56,11 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 			unwatch()
 		}
 	}()
-	for range maxNotifyRounds {
+	// The loop ends with the call: a notification, the keep-alive
+	// timeout, the registration's removal or the connection's end. Each
+	// round is one wake-up; the record is re-read every time, so a lost
+	// wake-up delays news until the next one, never loses it.
+	for {
 		members := s.cfg.Members.Changed()
 		suspicion := s.probe.Changed()
 		n, node, status, err := s.deliver(ctx, id)
@@ -84,11 +86,34 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 			}
 		case <-members:
 		case <-suspicion:
-		case <-changed:
-		case <-resources:
+		case _, ok := <-w.changed:
+			if !ok {
+				w.changed, w.resources, rewatch = nil, nil, time.After(rewatchAfter)
+			}
+		case _, ok := <-w.resources:
+			if !ok {
+				w.changed, w.resources, rewatch = nil, nil, time.After(rewatchAfter)
+			}
+		case <-rewatch:
+			w.stop()
+			w, rewatch = s.watch(ctx, id), nil
 		}
 	}
-	return nil, errInvalidState, nil
+}
+
+// watches are the etcd watches one waiting AsyncNotify wakes up on.
+type watches struct {
+	changed, resources <-chan struct{}
+	stop               context.CancelFunc
+}
+
+func (s *Service) watch(ctx context.Context, id string) watches {
+	wctx, cancel := context.WithCancel(ctx)
+	return watches{
+		changed:   s.cfg.Store.WatchWitnessRegistration(wctx, id),
+		resources: s.cfg.Store.WatchWitnessResources(wctx),
+		stop:      cancel,
+	}
 }
 
 // deliver returns the notification registration id is owed, if any, after
