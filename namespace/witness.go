@@ -276,7 +276,10 @@ func (s *Store) WatchWitnessResources(ctx context.Context) <-chan struct{} {
 
 func (s *Store) watchSignal(ctx context.Context, key string, opts ...clientv3.OpOption) <-chan struct{} {
 	out := make(chan struct{}, 1)
-	wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, opts...)
+	// WithCreatedNotify makes the watch signal once it is established: a
+	// caller that read the state before then re-reads it, so a change in
+	// between is not lost.
+	wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, append(opts, clientv3.WithCreatedNotify())...)
 	go func() {
 		// Closing tells the caller the watch ended (ctx done, or the
 		// member lost its leader): it must re-read and watch again.
