@@ -38,14 +38,11 @@ const (
 	errRevisionMismatch = 0x0000051a // ERROR_REVISION_MISMATCH
 	errInvalidState     = 0x0000139f // ERROR_INVALID_STATE
 	errTimeout          = 0x000005b4 // ERROR_TIMEOUT
-	errNoMoreItems      = 0x00000103 // ERROR_NO_MORE_ITEMS
 	errNotEnoughMemory  = 0x00000008 // ERROR_NOT_ENOUGH_MEMORY
-	errAlreadyExists    = 0x000000b7 // ERROR_ALREADY_EXISTS
 )
 
 // WITNESS_INTERFACE_INFO states and flags ([MS-SWN] 2.2.2.5).
 const (
-	stateUnknown     = 0x0000
 	stateAvailable   = 0x0001
 	stateUnavailable = 0x00ff
 
@@ -66,10 +63,8 @@ const (
 	ResourceAvailable   = 0x00000001
 	ResourceUnavailable = 0x000000ff
 
-	ipAddrV4      = 0x00000001
-	ipAddrV6      = 0x00000002
-	ipAddrOnline  = 0x00000008
-	ipAddrOffline = 0x00000010
+	ipAddrV4     = 0x00000001
+	ipAddrOnline = 0x00000008
 )
 
 // groupNameUnits is the fixed length of InterfaceGroupName in UTF-16 code
