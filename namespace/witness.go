@@ -56,6 +56,9 @@ type WitnessRegistration struct {
 	// is the last MoveTo delivered as CLIENT_MOVE.
 	MoveTo   string `json:"moveTo,omitempty"`
 	MoveSent string `json:"moveSent,omitempty"`
+	// Pinned is set when an operator moved the client: load balancing
+	// then leaves it where the operator put it.
+	Pinned bool `json:"pinned,omitempty"`
 	// Lease is the registration's etcd lease.
 	Lease int64 `json:"lease"`
 
@@ -208,11 +211,14 @@ func (s *Store) UpdateWitnessRegistration(ctx context.Context, id string, fn fun
 
 // MoveWitnessClient asks registration id's client to move to node (by
 // id): the witness serving its next AsyncNotify sends CLIENT_MOVE with the
-// node's addresses (Move-SmbWitnessClient). The node is not checked here.
+// node's addresses (Move-SmbWitnessClient). The registration is pinned
+// there: load balancing does not move it back. The node is not checked
+// here.
 func (s *Store) MoveWitnessClient(ctx context.Context, id, node string) (WitnessRegistration, error) {
 	return s.UpdateWitnessRegistration(ctx, id, func(r *WitnessRegistration) error {
 		r.MoveTo = node
 		r.MoveSent = ""
+		r.Pinned = true
 		return nil
 	})
 }

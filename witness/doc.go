@@ -13,8 +13,10 @@
 //   - the registration's node loses its etcd lease (down): RESOURCE_CHANGE
 //     unavailable, naming the address the client registered;
 //   - the node holds a lease again: RESOURCE_CHANGE available;
-//   - the node drains, or an operator moves the client: CLIENT_MOVE with
-//     the addresses of the target node. A drain's target is chosen by the
-//     placement policy: the live, non-draining node with the fewest
-//     registrations, ties broken by node id.
+//   - the node drains, an operator moves the client, or the load is uneven:
+//     CLIENT_MOVE with the addresses of the target node. A drain's target is
+//     chosen by the placement policy: the live, non-draining node with the
+//     fewest registrations, ties broken by node id; balancing moves the
+//     newest clients of a node with two or more registrations than that
+//     node (Rebalance).
 package witness

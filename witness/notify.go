@@ -153,10 +153,16 @@ func (s *Service) deliver(ctx context.Context, id string) (*Notification, string
 // hear about the node it leaves.
 func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *Notification {
 	node, known := s.cfg.Members.Node(r.NodeID)
-	if known && node.Live && (node.Draining || node.State == namespace.NodeDraining) && (r.MoveTo == "" || r.MoveTo == r.MoveSent) {
+	if known && node.Live && (r.MoveTo == "" || r.MoveTo == r.MoveSent) {
+		// No move pending: a draining node's clients move to the
+		// placement's pick; others may move to balance the load.
 		regs, err := s.cfg.Store.ListWitnessRegistrations(ctx)
 		if err == nil {
-			if to, ok := Placement(s.cfg.Members.Nodes(), regs, r.NodeID); ok {
+			nodes := s.cfg.Members.Nodes()
+			draining := node.Draining || node.State == namespace.NodeDraining
+			if to, ok := Placement(nodes, regs, r.NodeID); ok && draining {
+				r.MoveTo = to
+			} else if to, ok := Rebalance(nodes, regs, *r); ok && !draining {
 				r.MoveTo = to
 			}
 		}

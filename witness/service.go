@@ -251,6 +251,63 @@ func (s *Service) unregister(ctx context.Context, h Handle) (uint32, error) {
 	return errSuccess, nil
 }
 
+// eligible reports whether node n can take clients: live, not draining,
+// with an address to send them to.
+func eligible(n namespace.NodeStatus) bool {
+	return n.Live && !n.Draining && n.State != namespace.NodeDraining && len(nodeIPv4(n)) > 0
+}
+
+// Rebalance decides whether registration r should move to even out the
+// clients per node, and where: when r's node has at least two more
+// registrations than the eligible node with the fewest, the newest
+// registrations of r's node move, as many as halve the difference. Each
+// waiting client decides for itself from the same records, and each move
+// narrows the difference, so the cluster converges without a coordinator
+// (a node that joins gets its share of the clients). Pinned registrations
+// (moved by an operator) stay put and are not moved for others.
+func Rebalance(nodes []namespace.NodeStatus, regs []namespace.WitnessRegistration, r namespace.WitnessRegistration) (string, bool) {
+	if r.Pinned {
+		return "", false
+	}
+	count := map[string]int{}
+	for _, g := range regs {
+		count[g.NodeID]++
+	}
+	from, to := "", ""
+	for _, n := range nodes {
+		if !eligible(n) {
+			continue
+		}
+		if n.ID == r.NodeID {
+			from = n.ID
+		}
+		if to == "" || count[n.ID] < count[to] || count[n.ID] == count[to] && n.ID < to {
+			to = n.ID
+		}
+	}
+	if from == "" || to == "" || count[from]-count[to] < 2 {
+		return "", false
+	}
+	var mine []namespace.WitnessRegistration
+	for _, g := range regs {
+		if g.NodeID == from && !g.Pinned {
+			mine = append(mine, g)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool {
+		if !mine[i].Since.Equal(mine[j].Since) {
+			return mine[i].Since.After(mine[j].Since)
+		}
+		return mine[i].ID > mine[j].ID
+	})
+	for _, g := range mine[:min(len(mine), (count[from]-count[to])/2)] {
+		if g.ID == r.ID {
+			return to, true
+		}
+	}
+	return "", false
+}
+
 // Placement picks the node a client should move to: among live nodes that
 // are not draining and are not exclude, the one with the fewest
 // registrations, ties broken by node id. ok is false if there is none.
@@ -261,7 +318,7 @@ func Placement(nodes []namespace.NodeStatus, regs []namespace.WitnessRegistratio
 	}
 	var cands []string
 	for _, n := range nodes {
-		if n.Live && !n.Draining && n.State != namespace.NodeDraining && n.ID != exclude && len(nodeIPv4(n)) > 0 {
+		if eligible(n) && n.ID != exclude {
 			cands = append(cands, n.ID)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
+	"time"
 
 	"sofs.io/sofs/dcerpc/ndr"
 	"sofs.io/sofs/namespace"
@@ -88,4 +89,38 @@ func FuzzDecoders(f *testing.F) {
 		UnmarshalRegister(b, false)
 		UnmarshalHandle(b)
 	})
+}
+
+func TestRebalanceNewestMove(t *testing.T) {
+	node := func(id string, live bool) namespace.NodeStatus {
+		return namespace.NodeStatus{Live: live, NodeRecord: namespace.NodeRecord{ID: id, SMBAddresses: []string{"10.0.0.1:445"}}}
+	}
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	regs := []namespace.WitnessRegistration{
+		{ID: "old", NodeID: "a", Since: at(1)},
+		{ID: "mid", NodeID: "a", Since: at(2)},
+		{ID: "new", NodeID: "a", Since: at(3)},
+		{ID: "b1", NodeID: "b", Since: at(1)},
+	}
+	nodes := []namespace.NodeStatus{node("a", true), node("b", true), node("c", true), node("d", false)}
+	// a has 3, c has 0: the difference 3 moves one client, the newest, to
+	// c (the live node with the fewest; d is down).
+	for _, r := range regs {
+		to, ok := Rebalance(nodes, regs, r)
+		if want := r.ID == "new"; ok != want || ok && to != "c" {
+			t.Errorf("%s: Rebalance = %q, %v", r.ID, to, ok)
+		}
+	}
+	// A pinned newest registration stays; the next newest goes instead.
+	regs[2].Pinned = true
+	if _, ok := Rebalance(nodes, regs, regs[2]); ok {
+		t.Error("pinned registration moved")
+	}
+	if to, ok := Rebalance(nodes, regs, regs[1]); !ok || to != "c" {
+		t.Errorf("mid: %q %v", to, ok)
+	}
+	// A difference of one is balanced enough.
+	if _, ok := Rebalance(nodes[:2], []namespace.WitnessRegistration{regs[0], regs[1], regs[3]}, regs[1]); ok {
+		t.Error("moved with a difference of one")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,28 @@ func TestPythonSambaClientMove(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Fatalf("output lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// TestRebalanceOnJoin registers two clients (two rpcclient processes) on
+// node a while it is the only node; when node b joins, the newer of them is
+// told CLIENT_MOVE to b, and the records show one client per node.
+func TestRebalanceOnJoin(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
+	c.serve(t)
+	var rs []*harness.RPCClient
+	for i := range 2 {
+		r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+		r.Send("RegisterEx --net=sofs --ip=127.0.136.1 --client=client" + strconv.Itoa(i))
+		h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
+		r.Send("AsyncNotify " + h)
+		rs = append(rs, r)
+	}
+	c.register(t, "b", c.listenSMB(t, "b", "127.0.136.2"))
+	rs[1].Expect(`^Client move with 1 messages$`, 30*time.Second)
+	rs[1].Expect(`^Flags 0x00000009 127\.0\.136\.2 Online`, 5*time.Second)
+	regs, err := c.store.ListWitnessRegistrations(context.Background())
+	if err != nil || len(regs) != 2 || regs[0].NodeID != "node-a" || regs[1].NodeID != "node-b" || regs[0].MoveTo != "" {
+		t.Fatalf("registrations after the join: %+v, %v", regs, err)
 	}
 }
