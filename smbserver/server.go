@@ -16,8 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/csv"
-	"sofs.io/sofs/smbserver/auth/ntlm"
 )
 
 // Server serves SMB2/3 on any number of listeners.

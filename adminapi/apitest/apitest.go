@@ -32,6 +32,7 @@ type Options struct {
 	Ready    func() error
 	Metrics  *prometheus.Registry
 	Sessions adminapi.SessionSource // default: a *Sessions
+	Witness  adminapi.Witness
 }
 
 // Server is a running test API.
@@ -74,6 +75,7 @@ func Start(t testing.TB, o Options) *Server {
 		NodeID:   NodeID,
 		Ready:    o.Ready,
 		Metrics:  o.Metrics,
+		Witness:  o.Witness,
 	}
 	if cfg.Token == nil {
 		cfg.Token = adminapi.StaticTokens{Token}

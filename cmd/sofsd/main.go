@@ -248,7 +248,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 	}}
 	rec := namespace.NodeRecord{
-		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{ln.Addr().String()}, APIAddress: apiAddr,
+		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{advertisedAddr(cfg.Advertise, ln.Addr())}, APIAddress: apiAddr,
 		Version: version(), State: namespace.NodeJoining, StartedAt: time.Now().UTC(),
 		Slot: ostate.slot, PeerAddress: ostate.addr,
 	}
@@ -288,6 +288,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
 		Str("crypto_asm", smbcrypto.Accelerations()).Msg("smb listening")
+	if cfg.WitnessListen != "" {
+		stop, err := startWitness(ctx, cfg, st, view, members, node.ID, reg, log)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
 	if err := registration.SetState(ctx, namespace.NodeUp); err != nil {
@@ -382,7 +391,12 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		return 0
 	}))
 	apiLog := log.With().Str("component", "api").Logger()
+	var wit adminapi.Witness
+	if cfg.WitnessListen != "" {
+		wit = witnessClients{store: st, members: mship.members}
+	}
 	h, err := adminapi.New(adminapi.Config{
+		Witness:  wit,
 		Store:    st,
 		View:     view,
 		Sessions: sessions,

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )
