@@ -25,6 +25,7 @@ import (
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
+	"sofs.io/sofs/smbserver/auth/krb5"
 	"sofs.io/sofs/smbserver/smbcrypto"
 )
 
@@ -163,6 +164,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
+	var keys krb5.KeySource
+	if cfg.Keytab != "" {
+		kt, err := krb5.OpenKeytab(cfg.Keytab)
+		if err != nil {
+			return fmt.Errorf("keytab: %w", err)
+		}
+		keys = kt
+	}
 	srv, err := smbserver.New(smbserver.Config{
 		Observer:       smbObs,
 		Logger:         log.With().Str("component", "smb").Logger(),
@@ -178,6 +187,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
 		HandleOwner:         cfg.NodeName,
 		DisableMultiChannel: !cfg.MultiChannel,
+		KerberosKeys:        keys,
+		DisableNTLM:         !cfg.NTLM,
 		// Share modes, oplocks and leases, delete pending and byte-range
 		// locks are cluster-wide (docs/architecture.md, cluster open state).
 		OpenState: func(key string) (csv.ObjectTable, csv.LockTable) {
