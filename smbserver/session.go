@@ -27,22 +27,22 @@ type session struct {
 	srv     *Server
 	created time.Time
 
-	mu              sync.Mutex
-	state           sessionState
-	conn            *conn
-	dialect         uint16
-	user            string
-	domain          string
-	anonymous       bool
-	guest           bool
-	exchange        *ntlm.Exchange
+	mu        sync.Mutex
+	state     sessionState
+	conn      *conn
+	dialect   uint16
+	user      string
+	domain    string
+	anonymous bool
+	guest     bool
+	exchange  *ntlm.Exchange
 	// pac is the identity a Kerberos logon's PAC stated (identity.go);
 	// nil for NTLM logons, whose identity is the local account's.
 	pac *krb5.Identity
 	// expires is the end time of the Kerberos ticket the session was
 	// authenticated with ([MS-SMB2] 3.3.5.5.3 Session.ExpirationTime);
 	// zero for NTLM logons, which do not expire.
-	expires time.Time
+	expires         time.Time
 	mechTypesDER    []byte // SPNEGO mechTypes of the first leg, for mechListMIC
 	preauth         smbcrypto.PreauthHash
 	sessionKey      []byte
