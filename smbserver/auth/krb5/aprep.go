@@ -15,14 +15,21 @@ import (
 // it returns the client's authenticator time encrypted in the ticket's
 // session key. gokrb5 decodes AP-REPs but does not build them.
 
-// encAPRepPart is EncAPRepPart ::= [APPLICATION 27] SEQUENCE. No subkey
-// is sent: the context key stays the client's subkey, which is what the
-// session key of [MS-SMB2] 3.3.5.5.3 is then taken from. seq-number is
-// the acceptor's initial sequence number for MIC tokens (RFC 4121 4.2.6).
+// encAPRepPart is EncAPRepPart ::= [APPLICATION 27] SEQUENCE. subkey is
+// the acceptor subkey, which keys the context from then on (RFC 4121 2);
+// seq-number is the acceptor's initial sequence number for MIC tokens
+// (RFC 4121 4.2.6).
 type encAPRepPart struct {
-	CTime time.Time `asn1:"generalized,explicit,tag:0"`
-	Cusec int       `asn1:"explicit,tag:1"`
-	Seq   int64     `asn1:"explicit,tag:3"`
+	CTime  time.Time     `asn1:"generalized,explicit,tag:0"`
+	Cusec  int           `asn1:"explicit,tag:1"`
+	Subkey encryptionKey `asn1:"explicit,tag:2"`
+	Seq    int64         `asn1:"explicit,tag:3"`
+}
+
+// encryptionKey is EncryptionKey (RFC 4120 5.2.9).
+type encryptionKey struct {
+	KeyType  int32  `asn1:"explicit,tag:0"`
+	KeyValue []byte `asn1:"explicit,tag:1"`
 }
 
 // apRep is AP-REP ::= [APPLICATION 15] SEQUENCE.
@@ -47,8 +54,9 @@ const (
 )
 
 // buildAPRep returns the DER AP-REP answering auth.
-func buildAPRep(auth *types.Authenticator, key types.EncryptionKey, seq uint64) ([]byte, error) {
-	part, err := asn1.MarshalWithParams(encAPRepPart{CTime: auth.CTime.UTC(), Cusec: auth.Cusec, Seq: int64(seq)},
+func buildAPRep(auth *types.Authenticator, key, subkey types.EncryptionKey, seq uint64) ([]byte, error) {
+	part, err := asn1.MarshalWithParams(encAPRepPart{CTime: auth.CTime.UTC(), Cusec: auth.Cusec,
+		Subkey: encryptionKey{KeyType: subkey.KeyType, KeyValue: subkey.KeyValue}, Seq: int64(seq)},
 		fmt.Sprintf("application,explicit,tag:%d", tagEncAPRep))
 	if err != nil {
 		return nil, fmt.Errorf("krb5: EncAPRepPart: %w", err)

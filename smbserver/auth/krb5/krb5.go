@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -96,9 +97,12 @@ type Result struct {
 	// ResponseToken is the GSS-API AP-REP token, nil when the client did
 	// not ask for mutual authentication.
 	ResponseToken []byte
-	// SessionKey is the context's key: the authenticator's subkey, or the
-	// ticket's session key when the client sent none (RFC 4121 2). SMB
-	// uses its first 16 bytes ([MS-SMB2] 3.3.5.5.3).
+	// SessionKey is the context's key (RFC 4121 2): the acceptor subkey
+	// the AP-REP carries when the client asked for mutual
+	// authentication, otherwise the authenticator's subkey, or the
+	// ticket's session key when the client sent none. It is what GSS-API
+	// reports as the session key on Windows and with MIT Kerberos, and
+	// SMB uses its first 16 bytes ([MS-SMB2] 3.3.5.5.3).
 	SessionKey []byte
 	// Client and Realm name the client principal (user, or NAME$ for a
 	// computer account).
@@ -110,9 +114,10 @@ type Result struct {
 	// carries no PAC (an MIT or Heimdal KDC without one).
 	Identity *Identity
 
-	key       types.EncryptionKey
-	clientSeq uint64
-	serverSeq uint64
+	key            types.EncryptionKey
+	acceptorSubkey bool // key is the AP-REP's subkey
+	clientSeq      uint64
+	serverSeq      uint64
 }
 
 // maxSeq bounds the acceptor's initial sequence number: 2^30 keeps it
@@ -200,11 +205,24 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 			return nil, err
 		}
 		res.serverSeq = seq
-		rep, err := buildAPRep(auth, tp.Key, seq)
+		// Windows and MIT acceptors answer with a subkey of their own,
+		// of the context key's type, which then keys the context; some
+		// initiators (go-smb2) take the SMB session key from it alone.
+		et, err := crypto.GetEtype(res.key.KeyType)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key type %d: %v", ErrMalformed, res.key.KeyType, err)
+		}
+		sub, err := types.GenerateEncryptionKey(et)
+		if err != nil {
+			return nil, fmt.Errorf("krb5: acceptor subkey: %w", err)
+		}
+		rep, err := buildAPRep(auth, tp.Key, sub, seq)
 		if err != nil {
 			return nil, err
 		}
 		res.ResponseToken = wrapAPRep(rep, mech)
+		res.key, res.acceptorSubkey = sub, true
+		res.SessionKey = append([]byte(nil), sub.KeyValue...)
 	}
 	return res, nil
 }

@@ -138,19 +138,16 @@ func TestAcceptMutualAndReplay(t *testing.T) {
 		if err != nil {
 			t.Fatalf("subkey=%v: %v", subkey, err)
 		}
-		want := skey.KeyValue
-		if subkey {
-			want = auth.SubKey.KeyValue
-		}
-		if !bytes.Equal(res.SessionKey, want) {
-			t.Errorf("subkey=%v: session key is not the %s", subkey, map[bool]string{false: "ticket's session key", true: "authenticator's subkey"}[subkey])
+		// The AP-REP must decrypt with the ticket's session key and
+		// echo the authenticator's time (RFC 4120 3.2.4); its subkey
+		// is the session key.
+		acc := checkAPRep(t, res.ResponseToken, skey, auth)
+		if !bytes.Equal(res.SessionKey, acc.KeyValue) || bytes.Equal(acc.KeyValue, skey.KeyValue) || bytes.Equal(acc.KeyValue, auth.SubKey.KeyValue) {
+			t.Errorf("subkey=%v: session key is not a fresh acceptor subkey", subkey)
 		}
 		if res.Client != "alice" || res.Realm != testRealm || res.Identity != nil {
 			t.Errorf("client %q@%q identity %v", res.Client, res.Realm, res.Identity)
 		}
-		// The AP-REP must decrypt with the ticket's session key and
-		// echo the authenticator's time (RFC 4120 3.2.4).
-		checkAPRep(t, res.ResponseToken, skey, auth)
 		if _, err := a.Accept(tok); !errors.Is(err, ErrReplay) {
 			t.Errorf("subkey=%v: replayed token: %v, want ErrReplay", subkey, err)
 		}
@@ -165,7 +162,7 @@ func subkey2int(b bool) int {
 }
 
 // checkAPRep decodes a GSS AP-REP token as a client would.
-func checkAPRep(t *testing.T, tok []byte, skey types.EncryptionKey, auth types.Authenticator) {
+func checkAPRep(t *testing.T, tok []byte, skey types.EncryptionKey, auth types.Authenticator) types.EncryptionKey {
 	t.Helper()
 	pre := append(append([]byte{}, derKerberos5...), tokAPRep[:]...)
 	tag, content, rest, err := readHeader(tok)
@@ -187,6 +184,10 @@ func checkAPRep(t *testing.T, tok []byte, skey types.EncryptionKey, auth types.A
 	if !part.CTime.Equal(auth.CTime) || part.Cusec != auth.Cusec || part.SequenceNumber == 0 {
 		t.Errorf("EncAPRepPart ctime %v.%d seq %d, want %v.%d", part.CTime, part.Cusec, part.SequenceNumber, auth.CTime, auth.Cusec)
 	}
+	if part.Subkey.KeyType != skey.KeyType || len(part.Subkey.KeyValue) != len(skey.KeyValue) {
+		t.Errorf("acceptor subkey type %d, %d bytes", part.Subkey.KeyType, len(part.Subkey.KeyValue))
+	}
+	return part.Subkey
 }
 
 func TestAcceptRefuses(t *testing.T) {
@@ -250,8 +251,9 @@ func TestMIC(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := []byte("mechTypes DER")
-	cm := gssapi.MICToken{SndSeqNum: uint64(auth.SeqNumber), Payload: msg}
-	if err := cm.SetChecksum(auth.SubKey, keyusage.GSSAPI_INITIATOR_SIGN); err != nil {
+	acc := checkAPRep(t, res.ResponseToken, skey, auth)
+	cm := gssapi.MICToken{Flags: gssapi.MICTokenFlagAcceptorSubkey, SndSeqNum: uint64(auth.SeqNumber), Payload: msg}
+	if err := cm.SetChecksum(acc, keyusage.GSSAPI_INITIATOR_SIGN); err != nil {
 		t.Fatal(err)
 	}
 	mic, _ := cm.Marshal()
@@ -273,8 +275,18 @@ func TestMIC(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Payload = msg
-	if ok, err := st.Verify(auth.SubKey, keyusage.GSSAPI_ACCEPTOR_SIGN); !ok {
-		t.Errorf("server MIC does not verify with the client's subkey: %v", err)
+	if ok, err := st.Verify(acc, keyusage.GSSAPI_ACCEPTOR_SIGN); !ok || st.Flags&gssapi.MICTokenFlagAcceptorSubkey == 0 {
+		t.Errorf("server MIC does not verify with the acceptor subkey (flags %#x): %v", st.Flags, err)
+	}
+	// A MIC keyed with the client's own subkey, which the acceptor
+	// subkey replaced, does not verify.
+	old := gssapi.MICToken{SndSeqNum: uint64(auth.SeqNumber), Payload: msg}
+	if err := old.SetChecksum(auth.SubKey, keyusage.GSSAPI_INITIATOR_SIGN); err != nil {
+		t.Fatal(err)
+	}
+	oldMIC, _ := old.Marshal()
+	if err := res.VerifyMIC(msg, oldMIC); !errors.Is(err, ErrMIC) {
+		t.Errorf("MIC with the replaced key: %v, want ErrMIC", err)
 	}
 }
 

@@ -33,10 +33,10 @@ func (r *Result) VerifyMIC(msg, mic []byte) error {
 	if err := t.Unmarshal(mic, false); err != nil {
 		return fmt.Errorf("%w: %v", ErrMIC, err)
 	}
-	if t.Flags&gssapi.MICTokenFlagAcceptorSubkey != 0 {
-		// No acceptor subkey was sent (aprep.go).
-		return fmt.Errorf("%w: token claims an acceptor subkey", ErrMIC)
-	}
+	// RFC 4121 4.2.2 says an initiator sets AcceptorSubkey once the
+	// acceptor sent one; some (go-smb2) do not, but key their MIC with it
+	// all the same. The flag is inside the checksummed header either way,
+	// so checking with the context key is what decides.
 	t.Payload = msg
 	if ok, err := t.Verify(r.key, keyusage.GSSAPI_INITIATOR_SIGN); !ok {
 		return fmt.Errorf("%w: %v", ErrMIC, err)
@@ -51,6 +51,9 @@ func (r *Result) MakeMIC(msg []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: no MIC tokens with encryption type %d", ErrMIC, r.key.KeyType)
 	}
 	t := gssapi.MICToken{Flags: gssapi.MICTokenFlagSentByAcceptor, SndSeqNum: r.serverSeq, Payload: msg}
+	if r.acceptorSubkey {
+		t.Flags |= gssapi.MICTokenFlagAcceptorSubkey
+	}
 	if err := t.SetChecksum(r.key, keyusage.GSSAPI_ACCEPTOR_SIGN); err != nil {
 		return nil, fmt.Errorf("krb5: MIC: %w", err)
 	}
