@@ -6,6 +6,7 @@ import (
 	"sofs.io/sofs/smbserver/auth/krb5"
 	"sofs.io/sofs/smbserver/auth/ntlm"
 	"sofs.io/sofs/smbserver/auth/spnego"
+	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -77,4 +78,62 @@ func (c *conn) kerberosSetup(r *request, sess *session, req *wire.SessionSetupRe
 	}
 	return c.completeSetup(r, sess, req, ntlm.Result{User: user, Domain: domain, SessionKey: res.SessionKey},
 		logon{pac: res.Identity, expires: res.EndTime}, blob)
+}
+
+// kerberosBindingLeg binds channel ch of session s with a Kerberos logon
+// ([MS-SMB2] 3.3.5.5.2): the ticket must be the session's user's, and
+// the channel's signing key comes from this context's key and, on 3.1.1,
+// the channel's own preauth hash.
+func (c *conn) kerberosBindingLeg(r *request, s *session, ch *channel, tok spnego.Token) wire.Status {
+	if c.srv.krb5 == nil {
+		return wire.StatusLogonFailure
+	}
+	res, err := c.srv.krb5.Accept(tok.MechToken)
+	if err != nil {
+		c.log.Info().Err(err).Uint64("session", s.id).Msg("session binding: Kerberos authentication failed")
+		if errors.Is(err, krb5.ErrMalformed) {
+			return wire.StatusInvalidParameter
+		}
+		return wire.StatusLogonFailure
+	}
+	s.mu.Lock()
+	mechTypes := ch.mechTypesDER
+	pac := s.pac
+	preauth := ch.preauth
+	ch.exchange = nil
+	s.mu.Unlock()
+	if len(tok.MechListMIC) > 0 {
+		if err := res.VerifyMIC(mechTypes, tok.MechListMIC); err != nil {
+			return wire.StatusLogonFailure
+		}
+	}
+	if pac == nil || res.Identity == nil || res.Identity.User != pac.User {
+		// The binding must authenticate the session's user; an NTLM
+		// session has no domain SID to compare and is not bound by
+		// Kerberos.
+		return wire.StatusAccessDenied
+	}
+	keys := smbcrypto.DeriveKeys(c.dialect, res.SessionKey, preauth[:], c.cipher)
+	sg, err := smbcrypto.NewSigner(c.dialect, c.signingAlg, keys.Signing)
+	if err != nil {
+		return wire.StatusInternalError
+	}
+	var mic []byte
+	if len(mechTypes) > 0 && res.HasMIC() {
+		if mic, err = res.MakeMIC(mechTypes); err != nil {
+			return wire.StatusInternalError
+		}
+	}
+	s.mu.Lock()
+	ch.signer = sg
+	s.mu.Unlock()
+	var supported = res.Mech
+	if !tok.Init {
+		supported = nil
+	}
+	resp := wire.SessionSetupResponse{SecurityBuffer: spnego.EncodeResp(spnego.AcceptCompleted, supported, res.ResponseToken, mic)}
+	r.out = resp.AppendTo(r.out)
+	r.sign = true
+	c.log.Debug().Uint64("session", s.id).Msg("channel bound (Kerberos)")
+	return wire.StatusSuccess
 }

@@ -204,24 +204,38 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 		}
 		return wire.StatusUserSessionDeleted
 	}
-	if mustBeValid && ticketExpired(expires, r.hdr.Command) {
+	if mustBeValid && ticketExpired(expires, r) {
 		return wire.StatusNetworkSessionExpired
 	}
 	return wire.StatusSuccess
 }
 
-// ticketExpired reports whether a request must fail because its session's
+// ticketExpired reports whether r must fail because its session's
 // Kerberos ticket has ended ([MS-SMB2] 3.3.5.2.9: an expired session
 // still processes LOGOFF, CLOSE, LOCK and SESSION_SETUP, the last to
 // re-authenticate; everything else gets STATUS_NETWORK_SESSION_EXPIRED).
-// The session and its opens stay: the client re-authenticates with a new
+// Of LOCKs only unlocks go on, as on Windows and in smbd (smbtorture
+// smb2.session.expire2*): releasing what the client holds is always
+// allowed, taking a new lock is new work for an expired identity. The
+// session and its opens stay: the client re-authenticates with a new
 // ticket and goes on.
-func ticketExpired(expires time.Time, cmd wire.Command) bool {
+func ticketExpired(expires time.Time, r *request) bool {
 	if expires.IsZero() || time.Now().Before(expires) {
 		return false
 	}
-	switch cmd {
-	case wire.CmdClose, wire.CmdLock, wire.CmdLogoff, wire.CmdSessionSetup:
+	switch r.hdr.Command {
+	case wire.CmdClose, wire.CmdLogoff, wire.CmdSessionSetup:
+		return false
+	case wire.CmdLock:
+		var req wire.LockRequest
+		if err := req.Decode(r.msg); err != nil {
+			return false // the handler answers the malformed request
+		}
+		for _, l := range req.Locks {
+			if l.Flags&wire.LockFlagUnlock == 0 {
+				return true
+			}
+		}
 		return false
 	}
 	return true

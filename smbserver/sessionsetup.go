@@ -266,15 +266,6 @@ func (s *Server) expirePrevious(id uint64, user string) {
 	}
 }
 
-func hasNTLM(t spnego.Token) bool {
-	for _, m := range t.MechTypes {
-		if m.Equal(spnego.OIDNTLMSSP) {
-			return true
-		}
-	}
-	return false
-}
-
 // chooseMech returns the first mechanism of the client's list that this
 // server accepts (RFC 4178 3.2: the acceptor picks from the initiator's
 // preference order), or nil.
