@@ -368,3 +368,23 @@ func tail(path string) string {
 	}
 	return string(b)
 }
+
+// HostsEnv returns environment variables that make Server's names
+// (short and fully qualified) resolve to addr for the program they are
+// given to, through nss_wrapper (Debian's libnss-wrapper) and a hosts file
+// written to dir; for clients that, unlike smbclient -I, take no address
+// apart from the name (smbtorture). The machine's /etc/hosts and DNS are
+// not touched.
+func HostsEnv(t testing.TB, dir, addr string) []string {
+	t.Helper()
+	libs, _ := filepath.Glob("/usr/lib/*/libnss_wrapper.so")
+	if len(libs) == 0 {
+		harness.MissingDependency(t, "libnss_wrapper.so (Debian package libnss-wrapper)")
+	}
+	hosts := filepath.Join(dir, "hosts")
+	line := addr + " " + Server + "." + DNSDomain + " " + Server + "\n"
+	if err := os.WriteFile(hosts, []byte(line), 0o644); err != nil {
+		t.Fatalf("addc: %v", err)
+	}
+	return []string{"LD_PRELOAD=" + libs[0], "NSS_WRAPPER_HOSTS=" + hosts}
+}
