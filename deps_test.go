@@ -22,6 +22,7 @@ var forbidden = []struct {
 	{"sofs.io/sofs/smbserver/wire", []string{"sofs.io/sofs/"}, "wire codecs are pure"},
 	{"sofs.io/sofs/smbserver/fscc", []string{"sofs.io/sofs/"}, "info-class codecs are pure"},
 	{"sofs.io/sofs/smbserver/secdesc", []string{"sofs.io/sofs/"}, "the security descriptor codec is pure"},
+	{"sofs.io/sofs/smbserver/auth/...", []string{"sofs.io/sofs/smbserver/wire", "sofs.io/sofs/csv", "sofs.io/sofs/namespace", "sofs.io/sofs/integration"}, "authentication mechanisms deal in tokens, keys and identities, not SMB messages or storage (so the witness RPC can share them)"},
 }
 
 func TestDependencyDirection(t *testing.T) {
