@@ -42,7 +42,7 @@ func startKerberos(t *testing.T, extra ...string) *kerberosEnv {
 	e := &kerberosEnv{dc: dc, target: target, cc: map[string]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, a := range []addc.Account{addc.Alice, addc.Bob} {
+	for _, a := range []addc.Account{addc.Alice, addc.Bob, addc.HyperV} {
 		cc, err := dc.Kinit(ctx, a.Name, a.Password)
 		if err != nil {
 			t.Fatal(err)
@@ -93,6 +93,14 @@ func TestKerberos(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) || !strings.Contains(out, "krb-"+mode+".bin") {
 				t.Errorf("%s: read back %d bytes (%v), listing:\n%s", mode, len(got), err, out)
 			}
+		}
+	})
+
+	t.Run("computer account", func(t *testing.T) {
+		// A Hyper-V host logs on as itself (HV1$).
+		out, err := e.smbclient(ctx, addc.HyperV.Name, "-c", "ls")
+		if err != nil {
+			t.Errorf("smbclient as %s: %v\n%s", addc.HyperV.Name, err, out)
 		}
 	})
 

@@ -67,6 +67,9 @@ type Account struct {
 var (
 	Alice = Account{"alice", "Al1ce.Throwaway.Pass"}
 	Bob   = Account{"bob", "B0b.Throwaway.Pass"}
+	// HyperV is the computer account of HyperVHost, logging on as
+	// itself as a Hyper-V host does.
+	HyperV = Account{strings.ToUpper(HyperVHost) + "$", machinePass}
 )
 
 const (

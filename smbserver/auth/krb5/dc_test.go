@@ -100,6 +100,21 @@ func TestAcceptFromDomainController(t *testing.T) {
 		t.Errorf("bob: identity %+v; must not hold %v", res.Identity, sids[addc.Group])
 	}
 
+	// A computer account (a Hyper-V host) is a machine whose primary
+	// group is Domain Computers (RID 515).
+	hv := login(addc.HyperV)
+	hvTkt, hvKey, err := hv.GetServiceTicket("cifs/" + addc.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = a.Accept(token(hv, hvTkt, hvKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := res.Identity; !id.Machine || id.PrimaryGroup.String() != dc.DomainSID+"-515" || res.Client != addc.HyperV.Name {
+		t.Errorf("computer account: client %q identity %+v", res.Client, id)
+	}
+
 	// A ticket for the DC's own service is encrypted in a key this
 	// keytab does not hold.
 	dcTkt, dcKey, err := bob.GetServiceTicket("host/dc1." + addc.DNSDomain)
