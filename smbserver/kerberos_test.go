@@ -1,10 +1,14 @@
 package smbserver
 
 import (
+	"context"
 	"encoding/asn1"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/smbserver/auth/krb5"
 	"sofs.io/sofs/smbserver/auth/spnego"
@@ -29,8 +34,9 @@ import (
 
 const testRealm = "SOFS.TEST"
 
-// writeKeytab writes a keytab holding service's key and returns its path.
-func writeKeytab(t *testing.T, service, password string) string {
+// writeKeytabFile writes a keytab holding service's key and returns its
+// path.
+func writeKeytabFile(t testing.TB, service, password string) string {
 	t.Helper()
 	kt := keytab.New()
 	if err := kt.AddEntry(service, testRealm, password, time.Now(), 2, etypeID.AES256_CTS_HMAC_SHA1_96); err != nil {
@@ -50,7 +56,7 @@ func writeKeytab(t *testing.T, service, password string) string {
 // kerberosServer starts a server whose keytab holds cifs/sofs1's key.
 func kerberosServer(t *testing.T, disableNTLM bool) *testServer {
 	t.Helper()
-	keys, err := krb5.OpenKeytab(writeKeytab(t, "cifs/sofs1", "service password"))
+	keys, err := krb5.OpenKeytab(writeKeytabFile(t, "cifs/sofs1", "service password"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +102,7 @@ func apReq(t *testing.T, password string) []byte {
 
 // negTokenInit wraps mechToken in a client's GSS NegTokenInit listing
 // mechs (RFC 4178 4.2.1).
-func negTokenInit(t *testing.T, mechToken []byte, mechs ...asn1.ObjectIdentifier) []byte {
+func negTokenInit(t testing.TB, mechToken []byte, mechs ...asn1.ObjectIdentifier) []byte {
 	t.Helper()
 	type init struct {
 		MechTypes []asn1.ObjectIdentifier `asn1:"explicit,tag:0"`
@@ -200,7 +206,7 @@ func TestKerberosSessionSetupRefusals(t *testing.T) {
 }
 
 func TestKeytabRotation(t *testing.T) {
-	path := writeKeytab(t, "SOFS1$", "old password")
+	path := writeKeytabFile(t, "SOFS1$", "old password")
 	kf, err := krb5.OpenKeytab(path)
 	if err != nil {
 		t.Fatal(err)
@@ -229,4 +235,52 @@ func TestKeytabRotation(t *testing.T) {
 			t.Errorf("kvno %d after rotation: %v", kvno, err)
 		}
 	}
+}
+
+// FuzzKerberosSessionSetup feeds arbitrary mechanism tokens, wrapped in a
+// NegTokenInit naming Kerberos, and arbitrary whole security buffers
+// through SESSION_SETUP on a server with a keytab: nothing may panic and
+// nothing may log on.
+func FuzzKerberosSessionSetup(f *testing.F) {
+	f.Add(true, []byte{0x60, 0x05, 0x06, 0x03, 0x2a, 0x86, 0x48})
+	f.Add(false, []byte{0xa1, 0x03, 0x30, 0x01, 0x00})
+	f.Add(true, []byte{0x6e, 0x82, 0xff, 0xff})
+	keys, err := krb5.OpenKeytab(writeKeytabFile(f, "cifs/sofs1", "service password"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, wrap bool, b []byte) {
+		logs := &syncBuffer{}
+		srv, err := New(Config{
+			Logger:       zerolog.New(logs).Level(zerolog.ErrorLevel),
+			Shares:       staticShares{{Name: "share", Path: t.TempDir()}},
+			Users:        staticUsers{"test": "test123"},
+			KerberosKeys: keys,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		a, p := net.Pipe()
+		defer p.Close()
+		go io.Copy(io.Discard, p)
+		c := srv.newConn(context.Background(), a)
+		defer c.close()
+		c.negotiated, c.dialect, c.maxFrame = true, Dialect210, 1<<20
+		c.credits.grant(c.srv.cfg.MaxCredits)
+		buf := b
+		if wrap {
+			buf = negTokenInit(t, b, spnego.OIDKerberos5)
+		}
+		req := wire.SessionSetupRequest{SecurityMode: wire.NegotiateSigningEnabled, SecurityBuffer: buf}
+		_ = c.handleFrame(buildMessage(wire.CmdSessionSetup, 1, 0, 0, 0, req.AppendTo(make([]byte, wire.HeaderSize))[wire.HeaderSize:]))
+		if strings.Contains(logs.String(), "panic") {
+			t.Fatalf("SESSION_SETUP panicked on %x:\n%s", buf, logs.String())
+		}
+		for _, s := range c.srv.sessions.m {
+			if s.state == sessionValid {
+				t.Fatalf("a fuzzed token logged on: %x", buf)
+			}
+		}
+	})
 }
