@@ -80,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 		AllowGuest:      s.anyGuestShare(),
 	})
 	if cfg.KerberosKeys != nil {
-		s.krb5 = krb5.New(krb5.Config{Keys: cfg.KerberosKeys, Log: cfg.Logger})
+		s.krb5 = krb5.New(krb5.Config{Keys: cfg.KerberosKeys})
 	}
 	return s, nil
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
-	"github.com/rs/zerolog"
 )
 
 // Errors of Accept. Callers map ErrMalformed to STATUS_INVALID_PARAMETER
@@ -62,23 +61,22 @@ type Config struct {
 	ClockSkew time.Duration
 	// Now returns the current time; time.Now when nil (tests set it).
 	Now func() time.Time
-	// Log receives failures at debug level.
-	Log zerolog.Logger
 }
 
 // Acceptor validates AP-REQs. It is safe for concurrent use; its replay
 // cache is its own, so two servers in one process do not share one.
+// It does not log: every refusal is an error wrapping one of the Err
+// values above, which the caller logs with its own context.
 type Acceptor struct {
 	keys   KeySource
 	skew   time.Duration
 	now    func() time.Time
 	replay *replayCache
-	log    zerolog.Logger
 }
 
 // New returns an Acceptor for cfg.
 func New(cfg Config) *Acceptor {
-	a := &Acceptor{keys: cfg.Keys, skew: cfg.ClockSkew, now: cfg.Now, log: cfg.Log}
+	a := &Acceptor{keys: cfg.Keys, skew: cfg.ClockSkew, now: cfg.Now}
 	if a.skew <= 0 {
 		a.skew = DefaultClockSkew
 	}
@@ -115,9 +113,8 @@ type Result struct {
 	Identity *Identity
 
 	key            types.EncryptionKey
-	acceptorSubkey bool // key is the AP-REP's subkey
-	clientSeq      uint64
-	serverSeq      uint64
+	acceptorSubkey bool   // key is the AP-REP's subkey
+	serverSeq      uint64 // the acceptor's MIC sequence number (AP-REP seq-number)
 }
 
 // maxSeq bounds the acceptor's initial sequence number: 2^30 keeps it
@@ -185,7 +182,7 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 	}
 	res = &Result{
 		Mech: mech, Client: tp.CName.PrincipalNameString(), Realm: tp.CRealm,
-		EndTime: tp.EndTime, key: tp.Key, clientSeq: uint64(uint32(auth.SeqNumber)),
+		EndTime: tp.EndTime, key: tp.Key,
 	}
 	if auth.SubKey.KeyType != 0 && len(auth.SubKey.KeyValue) > 0 {
 		res.key = auth.SubKey
@@ -195,7 +192,7 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if id != nil && !id.matches(tp.CName, tp.AuthTime) {
+	if id != nil && !id.matches(tp.CName) {
 		return nil, fmt.Errorf("%w: PAC client info names %q, ticket %s", ErrPAC, id.ClientName, res.Client)
 	}
 	res.Identity = id

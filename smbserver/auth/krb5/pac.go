@@ -6,7 +6,6 @@ import (
 	"io"
 	"log"
 	"strings"
-	"time"
 
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/pac"
@@ -173,7 +172,7 @@ func sidOf(s *mstypes.RPCSID) (secdesc.SID, error) {
 // matches reports whether the PAC's client info names the ticket's
 // client ([MS-PAC] 2.7: the Name is the client's account name). Windows
 // compares names without case.
-func (id *Identity) matches(cname types.PrincipalName, _ time.Time) bool {
+func (id *Identity) matches(cname types.PrincipalName) bool {
 	if len(cname.NameString) == 0 {
 		return false
 	}
