@@ -235,6 +235,16 @@ func TestKeytabRotation(t *testing.T) {
 			t.Errorf("kvno %d after rotation: %v", kvno, err)
 		}
 	}
+	if got := kf.Principals(); !slices.Equal(got, []string{"SOFS1$@" + testRealm + " kvno 2", "SOFS1$@" + testRealm + " kvno 3"}) {
+		t.Errorf("Principals() = %q", got)
+	}
+	// A half-written keytab does not take the keys away.
+	if err := os.WriteFile(path, []byte{5, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kf.Key(sname, testRealm, 3, etypeID.AES256_CTS_HMAC_SHA1_96); err != nil {
+		t.Errorf("after a truncated keytab: %v", err)
+	}
 }
 
 // FuzzKerberosSessionSetup feeds arbitrary mechanism tokens, wrapped in a

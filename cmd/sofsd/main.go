@@ -170,6 +170,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		if err != nil {
 			return fmt.Errorf("keytab: %w", err)
 		}
+		// The operator's check that the right account was exported.
+		log.Info().Str("keytab", cfg.Keytab).Strs("principals", kt.Principals()).Bool("ntlm", cfg.NTLM).Msg("Kerberos logons accepted")
 		keys = kt
 	}
 	srv, err := smbserver.New(smbserver.Config{

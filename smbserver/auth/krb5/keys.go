@@ -1,8 +1,10 @@
 package krb5
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -74,14 +76,15 @@ func (f *KeytabFile) current() (*keytab.Keytab, error) {
 		return nil, fmt.Errorf("keytab: %w", err)
 	}
 	kt := keytab.New()
-	if err := unmarshalKeytab(kt, b); err != nil {
+	err = unmarshalKeytab(kt, b)
+	if err == nil && len(kt.Entries) == 0 {
+		err = errors.New("no keys")
+	}
+	if err != nil {
 		if f.kt != nil {
 			return f.kt, nil
 		}
 		return nil, fmt.Errorf("keytab %s: %w", f.path, err)
-	}
-	if len(kt.Entries) == 0 {
-		return nil, fmt.Errorf("keytab %s holds no keys", f.path)
 	}
 	f.kt, f.mod, f.size = kt, fi.ModTime(), fi.Size()
 	return kt, nil
@@ -154,4 +157,24 @@ func sameName(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Principals lists the principals and key versions the keytab holds
+// ("SOFS1$@CORP.EXAMPLE.COM kvno 3"), for the log at startup.
+func (f *KeytabFile) Principals() []string {
+	kt, err := f.current()
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range kt.Entries {
+		s := fmt.Sprintf("%s@%s kvno %d", strings.Join(e.Principal.Components, "/"), e.Principal.Realm, e.KVNO)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
