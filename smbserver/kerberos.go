@@ -56,9 +56,7 @@ func (c *conn) kerberosSetup(r *request, sess *session, req *wire.SessionSetupRe
 		}
 	}
 	var mic []byte
-	if len(mechTypes) > 0 && res.HasMIC() {
-		// RFC 4178 5: the acceptor's MIC protects the mechanism list
-		// from downgrade; clients check it when it is there.
+	if needMIC(tok) && len(mechTypes) > 0 && res.HasMIC() {
 		if mic, err = res.MakeMIC(mechTypes); err != nil {
 			c.failSetup(sess)
 			return wire.StatusInternalError
@@ -119,7 +117,7 @@ func (c *conn) kerberosBindingLeg(r *request, s *session, ch *channel, tok spneg
 		return wire.StatusInternalError
 	}
 	var mic []byte
-	if len(mechTypes) > 0 && res.HasMIC() {
+	if needMIC(tok) && len(mechTypes) > 0 && res.HasMIC() {
 		if mic, err = res.MakeMIC(mechTypes); err != nil {
 			return wire.StatusInternalError
 		}
@@ -136,4 +134,15 @@ func (c *conn) kerberosBindingLeg(r *request, s *session, ch *channel, tok spneg
 	r.sign = true
 	c.log.Debug().Uint64("session", s.id).Msg("channel bound (Kerberos)")
 	return wire.StatusSuccess
+}
+
+// needMIC reports whether the acceptor answers a Kerberos token with a
+// mechListMIC (RFC 4178 5): when the client sent one, or when the
+// mechanism was not the client's first choice (the token came in a
+// NegTokenResp after the server steered the client to Kerberos), which is
+// when the list needs protecting from a downgrade. A client whose first
+// choice was Kerberos, with its token, gets none, as from Windows, whose
+// final response then carries only the AP-REP.
+func needMIC(tok spnego.Token) bool {
+	return len(tok.MechListMIC) > 0 || !tok.Init
 }
