@@ -54,6 +54,11 @@ const (
 	stopGrace = 10 * time.Second
 	// toolMax bounds each samba-tool call after the provision.
 	toolMax = time.Minute
+	// provisionAttempts bounds provision runs: once (of some twenty
+	// runs here) samba-tool failed setting the sysvol's ACL with a
+	// Python MemoryError on a machine with gigabytes free, and passed
+	// when run again.
+	provisionAttempts = 2
 )
 
 // Account is a domain user the fixture creates.
@@ -175,7 +180,18 @@ func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
 	for k, v := range opts {
 		args = append(args, "--option="+k+"="+v)
 	}
-	out, err := dc.tool(ctx, args...)
+	var out string
+	var err error
+	for attempt := 1; attempt <= provisionAttempts; attempt++ {
+		if out, err = dc.tool(ctx, args...); err == nil {
+			break
+		}
+		// Start again from nothing: a half-made provision cannot be
+		// resumed.
+		if rerr := os.RemoveAll(target); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
 	if err != nil {
 		return err
 	}
