@@ -163,6 +163,22 @@ func TestKerberos(t *testing.T) {
 		}
 	})
 
+	t.Run("NTLM off", func(t *testing.T) {
+		// A second node with the same keytab that refuses NTLM.
+		only := &kerberosEnv{dc: e.dc, cc: e.cc,
+			target: harness.StartSofs(t, harness.SofsOptions{ExtraArgs: []string{"--keytab", e.dc.Keytab, "--ntlm=false"}})}
+		if out, err := only.smbclient(ctx, addc.Alice.Name, "-c", "ls"); err != nil {
+			t.Errorf("Kerberos logon with NTLM off: %v\n%s", err, out)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, "smbclient", "//"+only.target.Addr+"/"+only.target.Share, "-p", strconv.Itoa(only.target.Port),
+			"-U", only.target.User+"%"+only.target.Password, "--use-kerberos=off", "-c", "ls")
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("NTLM logon of %s succeeded with --ntlm=false:\n%s", only.target.User, out)
+		}
+	})
+
 	t.Run("domain group ACL", func(t *testing.T) {
 		group, err := e.dc.SID(ctx, addc.Group)
 		if err != nil {
