@@ -172,6 +172,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 		// The operator's check that the right account was exported.
 		log.Info().Str("keytab", cfg.Keytab).Strs("principals", kt.Principals()).Bool("ntlm", cfg.NTLM).Msg("Kerberos logons accepted")
+		if fi, err := os.Stat(cfg.Keytab); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			// Anyone who reads the keytab can forge tickets to this
+			// server for any user, with any groups.
+			log.Warn().Str("keytab", cfg.Keytab).Str("mode", fi.Mode().Perm().String()).Msg("keytab is readable by others than its owner; chmod 600")
+		}
 		keys = kt
 	}
 	srv, err := smbserver.New(smbserver.Config{
