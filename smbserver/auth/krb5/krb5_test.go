@@ -96,6 +96,12 @@ func mustEtype(t testing.TB, id int32) etype.EType {
 // authentication.
 func apReqToken(t testing.TB, tkt messages.Ticket, skey types.EncryptionKey, subkey bool, ctime time.Time) ([]byte, types.Authenticator) {
 	t.Helper()
+	return apReqTokenMutual(t, tkt, skey, subkey, true, ctime)
+}
+
+// apReqTokenMutual is apReqToken asking for mutual authentication or not.
+func apReqTokenMutual(t testing.TB, tkt messages.Ticket, skey types.EncryptionKey, subkey, mutual bool, ctime time.Time) ([]byte, types.Authenticator) {
+	t.Helper()
 	auth, err := types.NewAuthenticator(testRealm, types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +114,18 @@ func apReqToken(t testing.TB, tkt messages.Ticket, skey types.EncryptionKey, sub
 	}
 	ck := make([]byte, 24)
 	ck[0] = 16
-	ck[20] = byte(gssapi.ContextFlagMutual | gssapi.ContextFlagInteg)
+	ck[20] = byte(gssapi.ContextFlagInteg)
+	if mutual {
+		ck[20] |= byte(gssapi.ContextFlagMutual)
+	}
 	auth.Cksum = types.Checksum{CksumType: chksumtype.GSSAPI, Checksum: ck}
 	req, err := messages.NewAPReq(tkt, skey, auth)
 	if err != nil {
 		t.Fatal(err)
 	}
-	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	if mutual {
+		types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	}
 	b, err := req.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -324,6 +335,28 @@ func TestCheckPACLayout(t *testing.T) {
 	for i, b := range bad {
 		if err := checkPACLayout(b); !errors.Is(err, ErrPAC) {
 			t.Errorf("layout %d: %v, want ErrPAC", i, err)
+		}
+	}
+}
+
+// TestAcceptWithoutMutual: a client that does not ask for mutual
+// authentication gets no AP-REP, and the context key is its own subkey
+// (or the ticket's session key without one).
+func TestAcceptWithoutMutual(t *testing.T) {
+	kt := testKeytab(t)
+	tkt, skey := ticketFor(t, kt, "SOFS1$", "cifs/sofs1", time.Now().Add(time.Hour))
+	for _, subkey := range []bool{false, true} {
+		tok, auth := apReqTokenMutual(t, tkt, skey, subkey, false, time.Now().Add(time.Duration(subkey2int(subkey))*time.Millisecond))
+		res, err := newTestAcceptor(kt, nil).Accept(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := skey.KeyValue
+		if subkey {
+			want = auth.SubKey.KeyValue
+		}
+		if res.ResponseToken != nil || !bytes.Equal(res.SessionKey, want) {
+			t.Errorf("subkey=%v: AP-REP %v, session key from the wrong key", subkey, res.ResponseToken != nil)
 		}
 	}
 }
