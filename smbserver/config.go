@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/csv"
 )
 
@@ -136,6 +137,14 @@ type Config struct {
 	// each), and returns when they are closed. A CREATE with an
 	// AppInstanceId calls it after closing this server's own.
 	CloseAppInstanceElsewhere func(ctx context.Context, share, path string, app [16]byte) error
+
+	// KerberosKeys, when set, accepts Kerberos logons ([MS-KILE]) with
+	// the service keys it supplies (a keytab), and the NEGOTIATE hint
+	// offers Kerberos before NTLM, as a domain member does.
+	KerberosKeys krb5.KeySource
+	// DisableNTLM refuses NTLM logons: a server in a domain that has
+	// retired NTLM. It needs KerberosKeys.
+	DisableNTLM bool
 }
 
 // Defaults for Config's limits.
@@ -151,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Users == nil {
 		return errors.New("smbserver: Config.Users is nil")
+	}
+	if c.DisableNTLM && c.KerberosKeys == nil {
+		return errors.New("smbserver: DisableNTLM without KerberosKeys leaves no way to log on")
 	}
 	if c.MinDialect == 0 {
 		c.MinDialect = Dialect202

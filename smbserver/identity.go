@@ -5,10 +5,14 @@ import (
 	"encoding/binary"
 	"strings"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/smbserver/secdesc"
 )
 
-// Identities. sofs has no directory service: every user is a local
+// Identities. A Kerberos logon (sofs joined to an Active Directory
+// domain) carries its identity in the ticket's PAC: the token is the
+// domain's, as on a Windows member server (see pacToken). An NTLM logon
+// is checked against sofs's own user list: every such user is a local
 // account of the cluster, which behaves as one standalone Windows server.
 //
 //   - The cluster's machine SID is S-1-5-21-X-Y-Z, with X, Y, Z taken from
@@ -66,15 +70,18 @@ func UserSID(serverGUID [16]byte, user string) secdesc.SID {
 // tokenFor builds the token of a session (see the comment above).
 func (s *Server) tokenFor(sess *session) *secdesc.Token {
 	sess.mu.Lock()
-	user, anon, guest := sess.user, sess.anonymous, sess.guest
+	user, anon, guest, pac := sess.user, sess.anonymous, sess.guest, sess.pac
 	sess.mu.Unlock()
-	return s.identityToken(user, anon, guest)
+	return s.identityToken(user, anon, guest, pac)
 }
 
-// identityToken builds the token of a user (anonymous, guest or named).
-func (s *Server) identityToken(user string, anon, guest bool) *secdesc.Token {
+// identityToken builds the token of a user (anonymous, guest, named, or
+// described by a Kerberos PAC).
+func (s *Server) identityToken(user string, anon, guest bool, pac *krb5.Identity) *secdesc.Token {
 	dom := machineSID(s.cfg.ServerGUID)
 	switch {
+	case pac != nil && !anon:
+		return pacToken(pac)
 	case anon:
 		return &secdesc.Token{User: secdesc.Anonymous, PrimaryGroup: secdesc.Anonymous,
 			Groups: []secdesc.SID{secdesc.Everyone, secdesc.NetworkLogon}}
@@ -84,4 +91,23 @@ func (s *Server) identityToken(user string, anon, guest bool) *secdesc.Token {
 	}
 	return &secdesc.Token{User: dom.WithRID(userRID(user)), PrimaryGroup: dom.WithRID(ridNone),
 		Groups: []secdesc.SID{secdesc.Everyone, secdesc.AuthenticatedUsers, secdesc.NetworkLogon, secdesc.Users}}
+}
+
+// thisOrganization is S-1-5-15, which Windows adds to the token of every
+// logon by an account of the server's forest.
+var thisOrganization = secdesc.NewSID(5, 15)
+
+// pacToken builds the token of a Kerberos logon the way a Windows member
+// server does ([MS-PAC] 2.5, [MS-KILE] 3.4.5.3): the user and primary
+// group SIDs of the PAC, every group SID it lists (global, universal,
+// domain-local resource groups, ExtraSids with SID history), then the
+// well-known SIDs of a network logon (Everyone, NETWORK, Authenticated
+// Users, This Organization) and BUILTIN\Users, of which Domain Users is a
+// member on a member server.
+func pacToken(id *krb5.Identity) *secdesc.Token {
+	groups := make([]secdesc.SID, 0, len(id.Groups)+6)
+	groups = append(groups, id.PrimaryGroup)
+	groups = append(groups, id.Groups...)
+	groups = append(groups, secdesc.Everyone, secdesc.NetworkLogon, secdesc.AuthenticatedUsers, thisOrganization, secdesc.Users)
+	return &secdesc.Token{User: id.User, PrimaryGroup: id.PrimaryGroup, Groups: groups}
 }

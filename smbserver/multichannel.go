@@ -285,20 +285,27 @@ func (c *conn) bindingLeg(r *request, s *session, ch *channel, req *wire.Session
 		return wire.StatusInvalidParameter
 	}
 	if tok.Init {
-		if !hasNTLM(tok) {
+		mech := c.srv.chooseMech(tok.MechTypes)
+		if mech == nil {
 			return wire.StatusNotSupported
 		}
 		s.mu.Lock()
 		ch.mechTypesDER = tok.MechTypesDER
 		s.mu.Unlock()
-		if len(tok.MechTypes) > 0 && !tok.MechTypes[0].Equal(spnego.OIDNTLMSSP) {
-			resp := wire.SessionSetupResponse{SecurityBuffer: spnego.EncodeResp(spnego.AcceptIncomplete, spnego.OIDNTLMSSP, nil, nil)}
+		if !mech.Equal(tok.MechTypes[0]) || len(tok.MechToken) == 0 {
+			resp := wire.SessionSetupResponse{SecurityBuffer: spnego.EncodeResp(spnego.AcceptIncomplete, mech, nil, nil)}
 			r.out = resp.AppendTo(r.out)
 			return wire.StatusMoreProcessingRequired
 		}
 	}
 	if len(tok.MechToken) == 0 {
 		return wire.StatusInvalidParameter
+	}
+	if isKerberosToken(tok.MechToken) {
+		return c.kerberosBindingLeg(r, s, ch, tok) // kerberos.go
+	}
+	if c.srv.cfg.DisableNTLM {
+		return wire.StatusLogonFailure
 	}
 	if isNTLMNegotiate(tok.MechToken) {
 		if !fresh {

@@ -3,7 +3,6 @@ package smbserver
 import (
 	"time"
 
-	"sofs.io/sofs/auth/spnego"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )
@@ -57,7 +56,7 @@ func (c *conn) handleNegotiate(r *request) wire.Status {
 		MaxWriteSize:    c.srv.cfg.MaxWriteSize,
 		SystemTime:      fileTime(time.Now()),
 		ServerStartTime: 0,
-		SecurityBuffer:  spnego.InitialToken(spnego.OIDNTLMSSP),
+		SecurityBuffer:  c.srv.negotiateHint(),
 	}
 	if c.srv.cfg.RequireSigning {
 		resp.SecurityMode |= wire.NegotiateSigningRequired
@@ -283,7 +282,7 @@ func (c *conn) handleSMB1Negotiate(frame []byte) error {
 		MaxReadSize:     smb2MaxIO2002,
 		MaxWriteSize:    smb2MaxIO2002,
 		SystemTime:      fileTime(time.Now()),
-		SecurityBuffer:  spnego.InitialToken(spnego.OIDNTLMSSP),
+		SecurityBuffer:  c.srv.negotiateHint(),
 	}
 	if c.srv.cfg.RequireSigning {
 		resp.SecurityMode |= wire.NegotiateSigningRequired

@@ -1,8 +1,10 @@
 package smbserver
 
 import (
+	"slices"
 	"strings"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/smbserver/wire"
 )
@@ -44,8 +46,8 @@ func (c *conn) newExchangeLocked(sess *session) *ntlm.Exchange {
 
 // reidentifyLocked applies a successful re-authentication's identity to
 // sess, whose mu the caller holds, and re-evaluates its tree connects.
-func (c *conn) reidentifyLocked(r *request, sess *session, user, domain string, anonymous bool) wire.Status {
-	same := anonymous == sess.anonymous && strings.EqualFold(user, sess.user)
+func (c *conn) reidentifyLocked(r *request, sess *session, user, domain string, anonymous bool, pac *krb5.Identity) wire.Status {
+	same := anonymous == sess.anonymous && strings.EqualFold(user, sess.user) && samePAC(pac, sess.pac)
 	if same {
 		return wire.StatusSuccess
 	}
@@ -61,8 +63,8 @@ func (c *conn) reidentifyLocked(r *request, sess *session, user, domain string, 
 	// An operator must be able to see whose session it became.
 	c.log.Info().Uint64("session", sess.id).Str("from", qualifiedUser(sess.domain, sess.user)).Bool("from_anonymous", sess.anonymous).
 		Str("to", qualifiedUser(domain, user)).Bool("to_anonymous", anonymous).Msg("re-authentication changed the session's identity")
-	sess.user, sess.domain, sess.anonymous = user, domain, anonymous
-	tok := c.srv.identityToken(user, anonymous, sess.guest) // not tokenFor: the caller holds sess.mu
+	sess.user, sess.domain, sess.anonymous, sess.pac = user, domain, anonymous, pac
+	tok := c.srv.identityToken(user, anonymous, sess.guest, sess.pac) // not tokenFor: the caller holds sess.mu
 	for _, t := range sess.trees {
 		if t.ipc {
 			continue
@@ -90,4 +92,14 @@ func checkTreeAdmits(t *tree) wire.Status {
 		return wire.StatusAccessDenied
 	}
 	return wire.StatusSuccess
+}
+
+// samePAC reports whether two Kerberos identities give the same token: a
+// re-authentication whose ticket lists other groups changes who the
+// session is, as a change of user does.
+func samePAC(a, b *krb5.Identity) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.User == b.User && a.PrimaryGroup == b.PrimaryGroup && slices.Equal(a.Groups, b.Groups)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/csv"
 )
@@ -31,6 +32,7 @@ type Server struct {
 	dh        durableTable    // durable.go
 	replays   replayTable     // replay.go
 	ntlm      *ntlm.Server
+	krb5      *krb5.Acceptor // nil: Kerberos is not offered
 	startTime time.Time
 	// sessionIDPrefix puts a per-process random value in the top bits of
 	// SessionIds so a restarted node does not hand out an id a client still
@@ -77,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 		Users:           cfg.Users,
 		AllowGuest:      s.anyGuestShare(),
 	})
+	if cfg.KerberosKeys != nil {
+		s.krb5 = krb5.New(krb5.Config{Keys: cfg.KerberosKeys})
+	}
 	return s, nil
 }
 

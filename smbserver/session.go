@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
@@ -26,15 +27,22 @@ type session struct {
 	srv     *Server
 	created time.Time
 
-	mu              sync.Mutex
-	state           sessionState
-	conn            *conn
-	dialect         uint16
-	user            string
-	domain          string
-	anonymous       bool
-	guest           bool
-	exchange        *ntlm.Exchange
+	mu        sync.Mutex
+	state     sessionState
+	conn      *conn
+	dialect   uint16
+	user      string
+	domain    string
+	anonymous bool
+	guest     bool
+	exchange  *ntlm.Exchange
+	// pac is the identity a Kerberos logon's PAC stated (identity.go);
+	// nil for NTLM logons, whose identity is the local account's.
+	pac *krb5.Identity
+	// expires is the end time of the Kerberos ticket the session was
+	// authenticated with ([MS-SMB2] 3.3.5.5.3 Session.ExpirationTime);
+	// zero for NTLM logons, which do not expire.
+	expires         time.Time
 	mechTypesDER    []byte // SPNEGO mechTypes of the first leg, for mechListMIC
 	preauth         smbcrypto.PreauthHash
 	sessionKey      []byte
@@ -152,6 +160,7 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 	}
 	s.mu.Lock()
 	state := s.state
+	expires := s.expires
 	required, encrypt := s.signingRequired, s.encryptData
 	ch := s.channelOf(c)
 	var signer smbcrypto.Signer
@@ -195,7 +204,41 @@ func (c *conn) lookupSession(r *request, mustBeValid bool) wire.Status {
 		}
 		return wire.StatusUserSessionDeleted
 	}
+	if mustBeValid && ticketExpired(expires, r) {
+		return wire.StatusNetworkSessionExpired
+	}
 	return wire.StatusSuccess
+}
+
+// ticketExpired reports whether r must fail because its session's
+// Kerberos ticket has ended ([MS-SMB2] 3.3.5.2.9: an expired session
+// still processes LOGOFF, CLOSE, LOCK and SESSION_SETUP, the last to
+// re-authenticate; everything else gets STATUS_NETWORK_SESSION_EXPIRED).
+// Of LOCKs only unlocks go on, as on Windows and in smbd (smbtorture
+// smb2.session.expire2*): releasing what the client holds is always
+// allowed, taking a new lock is new work for an expired identity. The
+// session and its opens stay: the client re-authenticates with a new
+// ticket and goes on.
+func ticketExpired(expires time.Time, r *request) bool {
+	if expires.IsZero() || time.Now().Before(expires) {
+		return false
+	}
+	switch r.hdr.Command {
+	case wire.CmdClose, wire.CmdLogoff, wire.CmdSessionSetup:
+		return false
+	case wire.CmdLock:
+		var req wire.LockRequest
+		if err := req.Decode(r.msg); err != nil {
+			return false // the handler answers the malformed request
+		}
+		for _, l := range req.Locks {
+			if l.Flags&wire.LockFlagUnlock == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // unsignedTreeConnect reports whether r, a TREE_CONNECT on its (looked up)

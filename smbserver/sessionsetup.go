@@ -2,9 +2,12 @@ package smbserver
 
 import (
 	"crypto/rand"
+	"encoding/asn1"
 	"errors"
 	"strings"
+	"time"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/auth/spnego"
 	"sofs.io/sofs/smbserver/smbcrypto"
@@ -19,8 +22,9 @@ func randRead(b []byte) {
 	}
 }
 
-// handleSessionSetup implements [MS-SMB2] 3.3.5.5: SPNEGO-wrapped NTLMSSP
-// in two legs, key derivation, signing and encryption setup.
+// handleSessionSetup implements [MS-SMB2] 3.3.5.5: SPNEGO ([MS-SPNG])
+// wrapping Kerberos (one leg, kerberos.go) or NTLMSSP (two legs), key
+// derivation, signing and encryption setup.
 func (c *conn) handleSessionSetup(r *request) wire.Status {
 	var req wire.SessionSetupRequest
 	if err := req.Decode(r.msg); err != nil {
@@ -59,19 +63,22 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 		return wire.StatusInvalidParameter
 	}
 	if tok.Init {
-		if !hasNTLM(tok) {
+		mech := c.srv.chooseMech(tok.MechTypes)
+		if mech == nil {
 			c.failSetup(sess)
 			return wire.StatusNotSupported
 		}
 		sess.mu.Lock()
 		sess.mechTypesDER = tok.MechTypesDER
 		sess.mu.Unlock()
-		if len(tok.MechTypes) > 0 && !tok.MechTypes[0].Equal(spnego.OIDNTLMSSP) {
-			// The client preferred another mechanism (Kerberos) and may
-			// have sent an optimistic token for it. RFC 4178 4.2.2: the
-			// acceptor names the mechanism it selects and the client
-			// starts over with that mechanism's first token.
-			resp := wire.SessionSetupResponse{SecurityBuffer: spnego.EncodeResp(spnego.AcceptIncomplete, spnego.OIDNTLMSSP, nil, nil)}
+		if !mech.Equal(tok.MechTypes[0]) || len(tok.MechToken) == 0 {
+			// The client preferred a mechanism this server does not
+			// offer (Kerberos without a keytab, NTLM when it is
+			// disabled) and may have sent an optimistic token for it.
+			// RFC 4178 4.2.2: the acceptor names the mechanism it
+			// selects and the client starts over with that
+			// mechanism's first token.
+			resp := wire.SessionSetupResponse{SecurityBuffer: spnego.EncodeResp(spnego.AcceptIncomplete, mech, nil, nil)}
 			r.out = resp.AppendTo(r.out)
 			return wire.StatusMoreProcessingRequired
 		}
@@ -79,6 +86,14 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 	if len(tok.MechToken) == 0 {
 		c.failSetup(sess)
 		return wire.StatusInvalidParameter
+	}
+	if isKerberosToken(tok.MechToken) {
+		return c.kerberosSetup(r, sess, &req, tok) // kerberos.go
+	}
+	if c.srv.cfg.DisableNTLM {
+		c.log.Info().Uint64("session", sess.id).Msg("NTLM logon refused: NTLM is disabled")
+		c.failSetup(sess)
+		return wire.StatusLogonFailure
 	}
 	if isNTLMNegotiate(tok.MechToken) {
 		if !fresh {
@@ -125,13 +140,25 @@ func (c *conn) handleSessionSetup(r *request) wire.Status {
 			mic = ex.MakeMIC(mechTypes)
 		}
 	}
-	return c.completeSetup(r, sess, &req, res, tok.Raw, mic)
+	blob := []byte(nil)
+	if !tok.Raw {
+		blob = spnego.EncodeResp(spnego.AcceptCompleted, nil, nil, mic)
+	}
+	return c.completeSetup(r, sess, &req, res, logon{}, blob)
+}
+
+// logon is what a Kerberos logon adds to the NTLM-shaped result: the
+// PAC's identity and the ticket's end time. The zero value is an NTLM
+// logon.
+type logon struct {
+	pac     *krb5.Identity
+	expires time.Time
 }
 
 // completeSetup finishes a successful authentication: it derives keys
 // (first authentication only; re-authentication keeps them, [MS-SMB2]
-// 3.3.5.5.3) and builds the final response.
-func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRequest, res ntlm.Result, raw bool, mic []byte) wire.Status {
+// 3.3.5.5.3) and answers with the final security token blob.
+func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRequest, res ntlm.Result, lg logon, blob []byte) wire.Status {
 	cfg := &c.srv.cfg
 	var flags uint16
 	sess.mu.Lock()
@@ -139,13 +166,19 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 	sess.exchange = nil
 	if !first {
 		// Re-authentication may change the session's identity (reauth.go).
-		if st := c.reidentifyLocked(r, sess, res.User, res.Domain, res.Anonymous); st != wire.StatusSuccess {
+		if st := c.reidentifyLocked(r, sess, res.User, res.Domain, res.Anonymous, lg.pac); st != wire.StatusSuccess {
 			sess.mu.Unlock()
 			return st
 		}
+		// A re-authentication with a new ticket extends the session
+		// ([MS-SMB2] 3.3.5.5.3: Session.ExpirationTime is the new
+		// ticket's end time), which is how a client revives a session
+		// that expired (3.3.5.2.9).
+		sess.expires = lg.expires
 	}
 	if first {
 		sess.user, sess.domain, sess.anonymous = res.User, res.Domain, res.Anonymous
+		sess.pac, sess.expires = lg.pac, lg.expires
 		if res.Anonymous {
 			flags |= wire.SessionFlagIsNull
 		} else {
@@ -194,10 +227,6 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 	if first && prev != 0 && prev != sess.id {
 		c.srv.expirePrevious(prev, res.User)
 	}
-	blob := []byte(nil)
-	if !raw {
-		blob = spnego.EncodeResp(spnego.AcceptCompleted, nil, nil, mic)
-	}
 	resp := wire.SessionSetupResponse{SessionFlags: flags, SecurityBuffer: blob}
 	r.out = resp.AppendTo(r.out)
 	if !res.Anonymous {
@@ -237,13 +266,34 @@ func (s *Server) expirePrevious(id uint64, user string) {
 	}
 }
 
-func hasNTLM(t spnego.Token) bool {
-	for _, m := range t.MechTypes {
-		if m.Equal(spnego.OIDNTLMSSP) {
-			return true
+// chooseMech returns the first mechanism of the client's list that this
+// server accepts (RFC 4178 3.2: the acceptor picks from the initiator's
+// preference order), or nil.
+func (s *Server) chooseMech(list []asn1.ObjectIdentifier) asn1.ObjectIdentifier {
+	for _, m := range list {
+		switch {
+		case (m.Equal(spnego.OIDKerberos5) || m.Equal(spnego.OIDMSKerberos5)) && s.krb5 != nil:
+			return m
+		case m.Equal(spnego.OIDNTLMSSP) && !s.cfg.DisableNTLM:
+			return m
 		}
 	}
-	return false
+	return nil
+}
+
+// negotiateHint returns the NegTokenInit2 of the NEGOTIATE response
+// ([MS-SPNG] 3.2.5.2): Kerberos first when a keytab is configured (both
+// OIDs, the legacy Microsoft one first, as Windows lists them), then
+// NTLMSSP unless it is disabled.
+func (s *Server) negotiateHint() []byte {
+	var mechs []asn1.ObjectIdentifier
+	if s.krb5 != nil {
+		mechs = append(mechs, spnego.OIDMSKerberos5, spnego.OIDKerberos5)
+	}
+	if !s.cfg.DisableNTLM {
+		mechs = append(mechs, spnego.OIDNTLMSSP)
+	}
+	return spnego.InitialToken(mechs...)
 }
 
 func isNTLMNegotiate(b []byte) bool {

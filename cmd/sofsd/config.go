@@ -29,9 +29,13 @@ type config struct {
 	RequireSigning bool
 	Encrypt        bool
 	MultiChannel   bool
-	NodeName       string
-	EtcdClient     string
-	EtcdPeer       string
+	// Keytab is the Kerberos keytab file; "" when Kerberos is off.
+	Keytab string
+	// NTLM accepts NTLM logons.
+	NTLM       bool
+	NodeName   string
+	EtcdClient string
+	EtcdPeer   string
 	// EtcdInitialCluster, EtcdJoin and EtcdEndpoints choose how the node
 	// reaches etcd; see settings.go.
 	EtcdInitialCluster string
@@ -132,12 +136,20 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		}
 		c.Users = append(c.Users, u)
 	}
-	for name, dst := range map[string]*bool{"require-signing": &c.RequireSigning, "encrypt": &c.Encrypt, "multichannel": &c.MultiChannel} {
+	for name, dst := range map[string]*bool{"require-signing": &c.RequireSigning, "encrypt": &c.Encrypt, "multichannel": &c.MultiChannel, "ntlm": &c.NTLM} {
 		v, err := strconv.ParseBool(get(name))
 		if err != nil {
 			bad(name, fmt.Errorf("%q is not true or false", get(name)))
 		}
 		*dst = v
+	}
+	if c.Keytab = get("keytab"); c.Keytab != "" {
+		if c.Keytab, err = filepath.Abs(c.Keytab); err != nil {
+			bad("keytab", err)
+		}
+	}
+	if !c.NTLM && c.Keytab == "" {
+		bad("ntlm", errors.New("false needs a keytab: no one could log on"))
 	}
 	c.NodeName = get("node-name")
 	if raw["node-name"] == nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/csv/etcdhandles"
@@ -169,6 +170,21 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
+	var keys krb5.KeySource
+	if cfg.Keytab != "" {
+		kt, err := krb5.OpenKeytab(cfg.Keytab)
+		if err != nil {
+			return fmt.Errorf("keytab: %w", err)
+		}
+		// The operator's check that the right account was exported.
+		log.Info().Str("keytab", cfg.Keytab).Strs("principals", kt.Principals()).Bool("ntlm", cfg.NTLM).Msg("Kerberos logons accepted")
+		if fi, err := os.Stat(cfg.Keytab); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			// Anyone who reads the keytab can forge tickets to this
+			// server for any user, with any groups.
+			log.Warn().Str("keytab", cfg.Keytab).Str("mode", fi.Mode().Perm().String()).Msg("keytab is readable by others than its owner; chmod 600")
+		}
+		keys = kt
+	}
 	srv, err := smbserver.New(smbserver.Config{
 		Observer:       smbObs,
 		Logger:         log.With().Str("component", "smb").Logger(),
@@ -184,6 +200,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
 		HandleOwner:         cfg.NodeName,
 		DisableMultiChannel: !cfg.MultiChannel,
+		KerberosKeys:        keys,
+		DisableNTLM:         !cfg.NTLM,
 		// Share modes, oplocks and leases, delete pending and byte-range
 		// locks are cluster-wide (docs/architecture.md, cluster open state).
 		OpenState: func(key string) (csv.ObjectTable, csv.LockTable) {

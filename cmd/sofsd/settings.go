@@ -47,6 +47,8 @@ var settings = []setting{
 	{"require-signing", kindBool, "true", "require SMB signing on every session"},
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
 	{"multichannel", kindBool, "true", "offer SMB3 multichannel (session binding over several connections)"},
+	{"keytab", kindString, "", "Kerberos keytab with the keys of this node's Active Directory computer account (its cifs/ SPNs); when set, domain users and computers log on with Kerberos and the share and file ACLs see their domain SIDs (docs/operations.md); reread when the file changes"},
+	{"ntlm", kindBool, "true", "accept NTLM logons of the users in sofs's user list; false leaves Kerberos only (needs keytab)"},
 	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
 	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0"},
 	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0"},

@@ -22,4 +22,6 @@
 // smb2.session: the Kerberos cases (expire*, bind_different_user) skip
 // themselves when no Kerberos credentials are available, so the suite runs
 // NTLM-only without extra options; skips count neither as pass nor failure.
+// The subpackage kerberos runs smb2.session again with Kerberos logons
+// against sofs joined to a throwaway Samba AD DC.
 package torture

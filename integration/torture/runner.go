@@ -100,6 +100,9 @@ type Runner struct {
 	Options []string
 	// SuiteTimeout bounds each suite; DefaultSuiteTimeout when zero.
 	SuiteTimeout time.Duration
+	// Env is smbtorture's environment; the process's when nil. Kerberos
+	// runs set KRB5_CONFIG and a host name mapping here.
+	Env []string
 }
 
 // SuiteResult is the outcome of one suite run.
@@ -294,6 +297,7 @@ func (r *Runner) listTests(ctx context.Context, suite string) ([]string, error) 
 // the group when ctx ends, and returns its combined output.
 func (r *Runner) invoke(ctx context.Context, args []string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, r.Binary, args...)
+	cmd.Env = r.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		// Negative pid: the whole group, including anything smbtorture forked.

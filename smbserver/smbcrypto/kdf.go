@@ -73,8 +73,12 @@ var (
 // authentication produced ([MS-SMB2] 3.3.5.5.3).
 //
 // Session.SessionKey is the first 16 bytes of sessionKey, right-padded with
-// zeros when shorter; for 3.1.1 with an AES-256 cipher it is the whole key
-// ([MS-SMB2] 3.3.1.8 Session.SessionKey). Dialects 2.0.2 and 2.1 sign with
+// zeros when shorter; it keys the signing and application keys. For 3.1.1
+// with an AES-256 cipher the cipher keys come from Session.FullSessionKey,
+// the whole key ([MS-SMB2] 3.3.1.8, 3.3.5.5.3): a Kerberos AES-256 context
+// key is 32 bytes, and only the encryption keys use all of it (signing
+// with a key derived from all 32 bytes fails against Samba and Windows,
+// which derive it from the first 16). Dialects 2.0.2 and 2.1 sign with
 // the session key itself and have no other keys. Dialects 3.0 and 3.0.2 use
 // fixed labels and contexts and always AES-128-CCM. Dialect 3.1.1 uses the
 // preauthentication integrity hash of the session setup exchange as the
@@ -82,7 +86,7 @@ var (
 // AES-256-GCM; the signing and application keys stay 128 bits.
 func DeriveKeys(dialect uint16, sessionKey []byte, preauthHash []byte, cipher uint16) SessionKeys {
 	aes256 := dialect == dialect311 && (cipher == CipherAES256CCM || cipher == CipherAES256GCM)
-	key := normalizeSessionKey(sessionKey, aes256)
+	key := normalizeSessionKey(sessionKey, false)
 	switch {
 	case dialect < dialect300:
 		return SessionKeys{Signing: key}
@@ -94,14 +98,14 @@ func DeriveKeys(dialect uint16, sessionKey []byte, preauthHash []byte, cipher ui
 			Application: KDF(key, label30App, context30App, 128),
 		}
 	default:
-		cipherBits := 128
+		cipherKey, cipherBits := key, 128
 		if aes256 {
-			cipherBits = 256
+			cipherKey, cipherBits = normalizeSessionKey(sessionKey, true), 256
 		}
 		return SessionKeys{
 			Signing:     KDF(key, label311Signing, preauthHash, 128),
-			ServerOut:   KDF(key, label311Out, preauthHash, cipherBits),
-			ServerIn:    KDF(key, label311In, preauthHash, cipherBits),
+			ServerOut:   KDF(cipherKey, label311Out, preauthHash, cipherBits),
+			ServerIn:    KDF(cipherKey, label311In, preauthHash, cipherBits),
 			Application: KDF(key, label311App, preauthHash, 128),
 		}
 	}

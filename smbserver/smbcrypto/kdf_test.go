@@ -88,6 +88,11 @@ func TestDeriveKeys311AES256(t *testing.T) {
 	if a := DeriveKeys(dialect311, long, pre, CipherAES128GCM); !bytes.Equal(a.ServerIn, k128.ServerIn) {
 		t.Error("AES-128 derivation used more than 16 bytes of the session key")
 	}
+	// Signing and application keys come from Session.SessionKey, the
+	// first 16 bytes, whatever the cipher (a Kerberos AES-256 key is 32).
+	if a := DeriveKeys(dialect311, long, pre, CipherAES256GCM); !bytes.Equal(a.Signing, k128.Signing) || !bytes.Equal(a.Application, k128.Application) {
+		t.Error("AES-256 signing or application key used more than 16 bytes of the session key")
+	}
 }
 
 func TestDeriveKeys2x(t *testing.T) {

@@ -1,0 +1,249 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cloudsoda "github.com/cloudsoda/go-smb2"
+	"github.com/cloudsoda/sddl"
+	krbclient "github.com/jcmturner/gokrb5/v8/client"
+	krbconfig "github.com/jcmturner/gokrb5/v8/config"
+
+	"sofs.io/sofs/integration/addc"
+	"sofs.io/sofs/integration/harness"
+)
+
+// kerberosEnv is one sofs node joined to a throwaway Samba AD domain: the
+// node's keytab is the computer account SOFS1$'s, and clients reach it as
+// "sofs1" (cifs/sofs1) at its loopback address.
+type kerberosEnv struct {
+	dc     *addc.DC
+	target *harness.Target
+	// cc holds each fixture account's credential cache (kinit).
+	cc map[string]string
+}
+
+// startKerberos provisions the domain and starts sofs with its keytab.
+func startKerberos(t *testing.T, extra ...string) *kerberosEnv {
+	t.Helper()
+	harness.RequireTool(t, "smbclient")
+	dc := addc.Start(t)
+	target := harness.StartSofs(t, harness.SofsOptions{ExtraArgs: append([]string{"--keytab", dc.Keytab}, extra...)})
+	e := &kerberosEnv{dc: dc, target: target, cc: map[string]string{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, a := range []addc.Account{addc.Alice, addc.Bob, addc.HyperV} {
+		cc, err := dc.Kinit(ctx, a.Name, a.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.cc[a.Name] = cc
+	}
+	return e
+}
+
+// smbclient runs smbclient as user with Kerberos required (no NTLM
+// fallback) and returns its output and error.
+func (e *kerberosEnv) smbclient(ctx context.Context, user string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	base := []string{"//" + addc.Server + "/" + e.target.Share, "-I", e.target.Addr, "-p", strconv.Itoa(e.target.Port),
+		"--use-kerberos=required", "-N", "-d", "0"}
+	cmd := exec.CommandContext(ctx, "smbclient", append(base, args...)...)
+	cmd.Env = e.dc.Env(e.cc[user])
+	out, err := cmd.CombinedOutput()
+	if err == nil && strings.Contains(string(out), "NT_STATUS_") {
+		err = errors.New("NT_STATUS in output")
+	}
+	return string(out), err
+}
+
+// TestKerberos logs on to sofs with Kerberos tickets from a real KDC
+// (Samba's AD DC) with three clients, and checks that a file ACL naming
+// only a domain group admits its member and refuses a non-member.
+func TestKerberos(t *testing.T) {
+	e := startKerberos(t)
+	ctx := context.Background()
+
+	t.Run("smbclient", func(t *testing.T) {
+		dir := t.TempDir()
+		data := make([]byte, 3<<20)
+		rand.Read(data)
+		src, back := filepath.Join(dir, "src"), filepath.Join(dir, "back")
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// With an AES-256 cipher the encryption keys come from the whole
+		// 32-byte Kerberos key and the signing key from its first 16
+		// bytes ([MS-SMB2] 3.3.5.5.3); NTLM's 16-byte keys cannot tell.
+		modes := map[string][]string{
+			"sign":        {"--client-protection=sign"},
+			"encrypt":     {"--client-protection=encrypt"},
+			"aes256":      {"--client-protection=encrypt", "--option=client smb3 encryption algorithms=AES-256-GCM"},
+			"aes256-sign": {"--client-protection=sign", "--option=client smb3 encryption algorithms=AES-256-CCM"},
+		}
+		for mode, opts := range modes {
+			out, err := e.smbclient(ctx, addc.Alice.Name, append(opts,
+				"-c", "put "+src+" krb-"+mode+".bin; ls; get krb-"+mode+".bin "+back)...)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", mode, err, out)
+			}
+			got, err := os.ReadFile(back)
+			if err != nil || !bytes.Equal(got, data) || !strings.Contains(out, "krb-"+mode+".bin") {
+				t.Errorf("%s: read back %d bytes (%v), listing:\n%s", mode, len(got), err, out)
+			}
+		}
+	})
+
+	t.Run("computer account", func(t *testing.T) {
+		// A Hyper-V host logs on as itself (HV1$).
+		out, err := e.smbclient(ctx, addc.HyperV.Name, "-c", "ls")
+		if err != nil {
+			t.Errorf("smbclient as %s: %v\n%s", addc.HyperV.Name, err, out)
+		}
+	})
+
+	t.Run("impacket", func(t *testing.T) {
+		py := harness.RequireTool(t, debianPython)
+		if err := exec.Command(py, "-c", "import impacket.smbconnection").Run(); err != nil {
+			harness.MissingDependency(t, "python3-impacket: %v", err)
+		}
+		// impacket takes the service ticket from the cache, so kvno puts
+		// one there first (impacket's own KDC client assumes port 88).
+		cc := e.cc[addc.Alice.Name]
+		kvno := exec.CommandContext(ctx, "kvno", "cifs/"+addc.Server)
+		kvno.Env = e.dc.Env(cc)
+		if out, err := kvno.CombinedOutput(); err != nil {
+			t.Fatalf("kvno: %v\n%s", err, out)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, py, "testdata/impacket_kerberos.py", addc.Server, e.target.Addr,
+			strconv.Itoa(e.target.Port), e.target.Share, addc.Alice.Name, addc.Realm)
+		cmd.Env = append(e.dc.Env(""), "KRB5CCNAME="+cc)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("impacket_kerberos.py: %v\n%s\n%s", err, stdout.String(), stderr.String())
+		}
+		var r struct {
+			User, Put, Get string
+			Listing        []string
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+			t.Fatalf("impacket output: %v\n%s", err, stdout.String())
+		}
+		if r.User != addc.Alice.Name || r.Put == "" || r.Put != r.Get || !strings.Contains(strings.Join(r.Listing, " "), "impacket_krb.bin") {
+			t.Errorf("impacket: %+v", r)
+		}
+	})
+
+	t.Run("go-smb2", func(t *testing.T) {
+		sess := e.goSession(t, addc.Alice)
+		sh, err := sess.Mount(e.target.Share)
+		if err != nil {
+			t.Fatalf("mount: %v", err)
+		}
+		defer sh.Umount()
+		if err := sh.WriteFile("gosmb2-krb.txt", []byte("kerberos"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := sh.ReadFile("gosmb2-krb.txt"); err != nil || string(b) != "kerberos" {
+			t.Errorf("read back %q, %v", b, err)
+		}
+	})
+
+	t.Run("NTLM off", func(t *testing.T) {
+		// A second node with the same keytab that refuses NTLM.
+		only := &kerberosEnv{dc: e.dc, cc: e.cc,
+			target: harness.StartSofs(t, harness.SofsOptions{ExtraArgs: []string{"--keytab", e.dc.Keytab, "--ntlm=false"}})}
+		if out, err := only.smbclient(ctx, addc.Alice.Name, "-c", "ls"); err != nil {
+			t.Errorf("Kerberos logon with NTLM off: %v\n%s", err, out)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, "smbclient", "//"+only.target.Addr+"/"+only.target.Share, "-p", strconv.Itoa(only.target.Port),
+			"-U", only.target.User+"%"+only.target.Password, "--use-kerberos=off", "-c", "ls")
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("NTLM logon of %s succeeded with --ntlm=false:\n%s", only.target.User, out)
+		}
+	})
+
+	t.Run("domain group ACL", func(t *testing.T) {
+		group, err := e.dc.SID(ctx, addc.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess := e.goSession(t, addc.Alice)
+		sh, err := sess.Mount(e.target.Share)
+		if err != nil {
+			t.Fatalf("mount: %v", err)
+		}
+		defer sh.Umount()
+		const name = "vmadmins-only.txt"
+		if err := sh.WriteFile(name, []byte("for vmadmins"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Only the domain group may read: not the owner, not Everyone.
+		sd, err := sddl.FromString("D:P(A;;FA;;;" + group + ")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.SetSecurityInfo(name, cloudsoda.DACLSecurityInformation, sd); err != nil {
+			t.Fatalf("set DACL: %v", err)
+		}
+		dir := t.TempDir()
+		for _, c := range []struct {
+			user  string
+			allow bool
+		}{{addc.Alice.Name, true}, {addc.Bob.Name, false}} {
+			dst := filepath.Join(dir, c.user)
+			out, err := e.smbclient(ctx, c.user, "-c", "get "+name+" "+dst)
+			if c.allow {
+				if b, rerr := os.ReadFile(dst); err != nil || rerr != nil || string(b) != "for vmadmins" {
+					t.Errorf("%s (member of %s) cannot read: %v\n%s", c.user, addc.Group, err, out)
+				}
+			} else if err == nil || !strings.Contains(out, "NT_STATUS_ACCESS_DENIED") {
+				t.Errorf("%s (not a member) was not refused with ACCESS_DENIED: %v\n%s", c.user, err, out)
+			}
+		}
+	})
+}
+
+// goSession logs acct on with cloudsoda/go-smb2's Kerberos initiator
+// (gokrb5 as the client, getting its tickets from the DC itself).
+func (e *kerberosEnv) goSession(t *testing.T, acct addc.Account) *cloudsoda.Session {
+	t.Helper()
+	cfg, err := krbconfig.Load(e.dc.Krb5Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := krbclient.NewWithPassword(acct.Name, addc.Realm, acct.Password, cfg, krbclient.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		t.Fatalf("kerberos login %s: %v", acct.Name, err)
+	}
+	t.Cleanup(cl.Destroy)
+	ctx, cancel := context.WithTimeout(context.Background(), goClientTimeout)
+	t.Cleanup(cancel)
+	d := &cloudsoda.Dialer{
+		MaxCreditBalance: 128,
+		Negotiator:       cloudsoda.Negotiator{RequireMessageSigning: true},
+		Initiator:        &cloudsoda.Krb5Initiator{Client: cl, TargetSPN: "cifs/" + addc.Server},
+	}
+	sess, err := d.Dial(ctx, e.target.HostPort())
+	if err != nil {
+		t.Fatalf("go-smb2 Kerberos logon as %s: %v", acct.Name, err)
+	}
+	t.Cleanup(func() { sess.Logoff() })
+	return sess
+}
