@@ -32,6 +32,8 @@ type Options struct {
 	Ready    func() error
 	Metrics  *prometheus.Registry
 	Sessions adminapi.SessionSource // default: a *Sessions
+	// SharePaths is the node's share path policy (adminapi.Config).
+	SharePaths namespace.SharePathPolicy
 }
 
 // Server is a running test API.
@@ -65,15 +67,16 @@ func Start(t testing.TB, o Options) *Server {
 
 	s := &Server{Store: st, View: view}
 	cfg := adminapi.Config{
-		Store:    st,
-		View:     view,
-		Sessions: o.Sessions,
-		Members:  o.Members,
-		Token:    o.Token,
-		Logger:   log,
-		NodeID:   NodeID,
-		Ready:    o.Ready,
-		Metrics:  o.Metrics,
+		Store:      st,
+		View:       view,
+		Sessions:   o.Sessions,
+		Members:    o.Members,
+		Token:      o.Token,
+		Logger:     log,
+		NodeID:     NodeID,
+		Ready:      o.Ready,
+		Metrics:    o.Metrics,
+		SharePaths: o.SharePaths,
 	}
 	if cfg.Token == nil {
 		cfg.Token = adminapi.StaticTokens{Token}

@@ -195,6 +195,14 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		c.APITokenFile = filepath.Join(c.Data, "api-token")
 	}
 	c.APITLSCert, c.APITLSKey = get("api-tls-cert"), get("api-tls-key")
+	if c.Data != "" {
+		pol := c.sharePathPolicy()
+		for _, sh := range c.Shares {
+			if err := pol.Check(sh.Path); err != nil {
+				bad("share", fmt.Errorf("share %q: %w", sh.Name, err))
+			}
+		}
+	}
 	if (c.APITLSCert == "") != (c.APITLSKey == "") {
 		bad("api-tls-cert", errors.New("api-tls-cert and api-tls-key must be given together"))
 	}
@@ -272,7 +280,8 @@ func netbiosName(node string) string {
 // parseShareSpec parses
 // NAME=PATH[,ca][,encrypt][,readonly][,guest][,abe][,allow=ACCOUNT:RIGHT]...[,deny=ACCOUNT:RIGHT]...[,comment=TEXT].
 // The comment must be last and runs to the end, so it may contain commas.
-// A relative PATH is made absolute.
+// PATH must be absolute and clean (namespace.CheckSharePath); the node's
+// own files are checked later, by config.sharePathPolicy.
 func parseShareSpec(spec string) (namespace.Share, error) {
 	name, rest, ok := strings.Cut(spec, "=")
 	if !ok {
@@ -286,11 +295,11 @@ func parseShareSpec(spec string) (namespace.Share, error) {
 	if path == "" {
 		return namespace.Share{}, fmt.Errorf("share %q: empty path", name)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return namespace.Share{}, fmt.Errorf("share %q: %w", name, err)
-	}
-	sh.Path = abs
+	// A relative PATH is refused rather than resolved: the share is stored
+	// for the whole cluster, where this process's working directory means
+	// nothing, and a mistyped path should not publish whatever directory
+	// sofsd happened to start in.
+	sh.Path = path
 	for opts != "" {
 		if c, ok := strings.CutPrefix(opts, "comment="); ok {
 			sh.Comment = c
@@ -341,4 +350,33 @@ func parseUserSpec(spec string) (userSpec, error) {
 		return userSpec{}, fmt.Errorf("user %q: %w", name, err)
 	}
 	return userSpec{Name: name, Password: pw}, nil
+}
+
+// pkiDir is DATA/pki, reserved for the node's cluster certificates and
+// keys.
+const pkiDir = "pki"
+
+// Private files of a node in its data directory; no share may be, hold or
+// lie inside one of them (sharePathPolicy).
+var dataPrivate = []string{"etcd", "api-token", nodeFile, pkiDir}
+
+// sharePathPolicy is this node's rule for share paths: not the data
+// directory or above it, and not near the node's private files wherever
+// the settings put them. A share strictly inside the data directory is
+// allowed, so the quick start's --data /tmp/sofs --share
+// share=/tmp/sofs/share keeps working.
+func (c config) sharePathPolicy() namespace.SharePathPolicy {
+	pol := namespace.SharePathPolicy{DataDir: c.Data}
+	for _, f := range dataPrivate {
+		pol.Private = append(pol.Private, filepath.Join(c.Data, f))
+	}
+	for _, f := range []string{c.APITokenFile, c.APITLSCert, c.APITLSKey, c.EtcdCACert, c.EtcdCert, c.EtcdKey} {
+		if f == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(f); err == nil {
+			pol.Private = append(pol.Private, abs)
+		}
+	}
+	return pol
 }

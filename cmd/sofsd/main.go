@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	if err := applyShares(ctx, st, cfg.Shares, log); err != nil {
+	if err := applyShares(ctx, st, cfg.Shares, cfg.sharePathPolicy(), log); err != nil {
 		return err
 	}
 	if err := applyUsers(ctx, st, cfg.Users, log); err != nil {
@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		Logger:         log.With().Str("component", "smb").Logger(),
 		ServerGUID:     cluster.ServerGUID,
 		ServerName:     netbiosName(cfg.NodeName),
-		Shares:         shareSource{view},
+		Shares:         newShareSource(view, cfg.sharePathPolicy(), log),
 		Users:          userSource{view},
 		RequireSigning: cfg.RequireSigning,
 		EncryptData:    cfg.Encrypt,
@@ -342,15 +342,16 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 	}))
 	apiLog := log.With().Str("component", "api").Logger()
 	h, err := adminapi.New(adminapi.Config{
-		Store:    st,
-		View:     view,
-		Sessions: sessionSource{srv},
-		Token:    tokens,
-		Logger:   apiLog,
-		NodeID:   nodeID,
-		Members:  mship,
-		Ready:    mship.ready,
-		Metrics:  reg,
+		Store:      st,
+		View:       view,
+		Sessions:   sessionSource{srv},
+		Token:      tokens,
+		Logger:     apiLog,
+		NodeID:     nodeID,
+		Members:    mship,
+		Ready:      mship.ready,
+		Metrics:    reg,
+		SharePaths: cfg.sharePathPolicy(),
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)
