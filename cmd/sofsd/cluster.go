@@ -48,7 +48,7 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.
 // runWitness is "sofsd witness": a voting embedded etcd member and nothing
 // else, so that two sofs nodes plus a witness keep quorum when any one of
 // the three is lost.
-func runWitness(ctx context.Context, cfg config, log zerolog.Logger) error {
+func runWitness(ctx context.Context, cfg config, log zerolog.Logger, started func()) error {
 	if len(cfg.EtcdEndpoints) > 0 {
 		return errors.New("a witness is an embedded etcd member; etcd-endpoints does not apply")
 	}
@@ -77,6 +77,7 @@ func runWitness(ctx context.Context, cfg config, log zerolog.Logger) error {
 		go func() { apiDone <- adminapi.Serve(ctx, ln, witnessHealth(etcd), apiLog) }()
 	}
 	log.Info().Str("member", strconv.FormatUint(etcd.MemberID(), 16)).Msg("quorum witness running")
+	started()
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	if apiDone != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -46,6 +47,8 @@ type config struct {
 	DebugListen string
 	LogLevel    zerolog.Level
 	LogFormat   string
+	// StartTimeout bounds start-up (run exits with exitStartTimeout).
+	StartTimeout time.Duration
 }
 
 // userSpec is a --user NAME:PASSWORD.
@@ -195,6 +198,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		c.APITokenFile = filepath.Join(c.Data, "api-token")
 	}
 	c.APITLSCert, c.APITLSKey = get("api-tls-cert"), get("api-tls-key")
+	if d, err := time.ParseDuration(get("start-timeout")); err != nil || d <= 0 {
+		bad("start-timeout", fmt.Errorf("%q is not a positive duration (like 90s or 5m)", get("start-timeout")))
+	} else {
+		c.StartTimeout = d
+	}
 	if c.Data != "" {
 		pol := c.sharePathPolicy()
 		for _, sh := range c.Shares {

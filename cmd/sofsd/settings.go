@@ -58,6 +58,7 @@ var settings = []setting{
 	{"api-tls-cert", kindString, "", "PEM certificate: the API serves HTTPS when this and api-tls-key are set"},
 	{"api-tls-key", kindString, "", "PEM private key for api-tls-cert"},
 	{"debug-listen", kindString, "", "loopback address (127.0.0.1:PORT or [::1]:PORT) serving Go's /debug/pprof profiles, for performance work; unauthenticated, so loopback only; off when empty"},
+	{"start-timeout", kindString, "2m", "time limit for start-up, from launch until SMB listens (a witness: until its etcd member is ready); past it sofsd exits with code 4. Covers a slow etcd WAL replay, so keep it well above etcd's 60 s limit"},
 	{"log-level", kindString, "info", "log level: debug, info, warn, error"},
 	{"log-format", kindString, "json", "log format: json or console"},
 }

@@ -173,6 +173,13 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	closing := new(atomic.Bool)
 	zl := newZapLogger(log, closing)
 	restart := HasData(c.Dir)
+	if restart {
+		// Damage etcd meets with a panic or a hang is refused here with
+		// the file's name; see CheckData.
+		if err := CheckData(c.Dir); err != nil {
+			return nil, err
+		}
+	}
 	// etcd wants its data private: it holds every user's NT hash.
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcdnode: %w", err)
@@ -238,7 +245,7 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	cfg.WarningApplyDuration = time.Second
 	cfg.WarningUnaryRequestDuration = time.Second
 
-	e, err := embed.StartEtcd(cfg)
+	e, err := startEtcd(cfg, restart)
 	stop := func() {
 		closing.Store(true)
 		e.Close()
@@ -280,6 +287,26 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	log.Info().Str("dir", c.Dir).Str("client", endpoint).Str("peer", pu.String()).
 		Str("member", fmt.Sprintf("%x", id)).Bool("restart", restart).Msg("embedded etcd ready")
 	return &Node{closing: closing, etcd: e, client: cli, url: endpoint, memberID: id}, nil
+}
+
+// startEtcd is embed.StartEtcd with a panic on the calling goroutine
+// (raft restarting from a log it cannot use, for one) turned into an
+// error: a *DataError when the member restarts from existing data, whose
+// damage CheckData did not recognise.
+func startEtcd(cfg *embed.Config, restart bool) (e *embed.Etcd, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		e = nil
+		if restart {
+			err = &DataError{Path: cfg.Dir, Problem: fmt.Sprintf("etcd could not start from it: %v", p)}
+			return
+		}
+		err = fmt.Errorf("etcdnode: etcd panicked starting a new member in %s: %v", cfg.Dir, p)
+	}()
+	return embed.StartEtcd(cfg)
 }
 
 // joinTimeout bounds the MemberAdd through an existing cluster.
