@@ -228,6 +228,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	smbObs := newSMBMetrics(reg, srvRef.Load)
 	srv, err := smbserver.New(smbserver.Config{
 		Observer:       smbObs,
+		ConnObserver:   smbObs,
 		Logger:         log.With().Str("component", "smb").Logger(),
 		ServerGUID:     cluster.ServerGUID,
 		ServerName:     netbiosName(cfg.NodeName),
