@@ -170,6 +170,9 @@ func (c *conn) startLogonTimer() {
 			return
 		}
 		c.srv.limited(c, LimitLogonTimeout)
+		// The slot goes now, not when the reader has unwound: a new
+		// client must not be refused for a connection already dead.
+		c.srv.releaseUnauth(c)
 		c.cancel()
 	})
 }
