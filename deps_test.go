@@ -19,6 +19,7 @@ var forbidden = []struct {
 	{"sofs.io/sofs/smbserver/...", []string{"sofs.io/sofs/witness", "sofs.io/sofs/cmd"}, "the SMB engine does not reach up or sideways"},
 	{"sofs.io/sofs/witness/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/cmd"}, "witness and SMB are peers wired by cmd"},
 	{"sofs.io/sofs/adminapi/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv"}, "the admin API sees the server only through the views cmd adapts"},
+	{"sofs.io/sofs/namespace/clustertls", []string{"sofs.io/sofs/"}, "the cluster's certificates are a leaf any node-to-node transport may use"},
 	{"sofs.io/sofs/smbserver/wire", []string{"sofs.io/sofs/"}, "wire codecs are pure"},
 	{"sofs.io/sofs/smbserver/fscc", []string{"sofs.io/sofs/"}, "info-class codecs are pure"},
 	{"sofs.io/sofs/smbserver/secdesc", []string{"sofs.io/sofs/"}, "the security descriptor codec is pure"},
