@@ -32,10 +32,13 @@ type config struct {
 	EtcdInitialCluster string
 	EtcdJoin           []string
 	EtcdEndpoints      []string
-	EtcdCACert         string
-	EtcdCert           string
-	EtcdKey            string
-	APIListen          string // "" when the API is off
+	// ClusterCA is a directory with ca.crt and ca.key copied into
+	// DATA/pki when it has no CA (clusterTLS).
+	ClusterCA  string
+	EtcdCACert string
+	EtcdCert   string
+	EtcdKey    string
+	APIListen  string // "" when the API is off
 	// APIListenSet is true when api-listen was given (a witness serves
 	// its health endpoints only then).
 	APIListenSet bool
@@ -128,7 +131,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	if err := checkNodeName(c.NodeName); err != nil {
 		bad("node-name", err)
 	}
-	c.EtcdClient, c.EtcdPeer = get("etcd-client-listen"), get("etcd-peer-listen")
+	// An embedded member's addresses without a scheme are https: mutual
+	// TLS from the cluster CA unless an operator writes http:// (see
+	// clusterTLS).
+	c.EtcdClient = etcdnode.WithScheme(get("etcd-client-listen"), "https")
+	c.EtcdPeer = etcdnode.WithScheme(get("etcd-peer-listen"), "https")
 	if _, err := etcdnode.ParseURL(c.EtcdClient); err != nil {
 		bad("etcd-client-listen", err)
 	}
@@ -137,8 +144,17 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	c.EtcdInitialCluster = get("etcd-initial-cluster")
 	if c.EtcdInitialCluster != "" {
-		if _, _, err := etcdnode.ParseInitialCluster(c.EtcdInitialCluster); err != nil {
+		if names, _, err := etcdnode.ParseInitialCluster(c.EtcdInitialCluster); err != nil {
 			bad("etcd-initial-cluster", err)
+		} else {
+			// The same default scheme as the listen addresses, so
+			// "n1=10.0.0.1:2380" matches --etcd-peer-listen 10.0.0.1:2380.
+			parts := strings.Split(c.EtcdInitialCluster, ",")
+			for i, p := range parts {
+				_, u, _ := strings.Cut(strings.TrimSpace(p), "=")
+				parts[i] = names[i] + "=" + etcdnode.WithScheme(strings.TrimSpace(u), "https")
+			}
+			c.EtcdInitialCluster = strings.Join(parts, ",")
 		}
 	}
 	for _, name := range []string{"etcd-join", "etcd-endpoints"} {
@@ -153,6 +169,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 			}
 			if _, err := etcdnode.ParseURL(u); err != nil {
 				bad(name, err)
+			}
+			if name == "etcd-join" {
+				// Members reached to join speak mutual TLS unless
+				// written http://, like this node's own addresses.
+				u = etcdnode.WithScheme(u, "https")
 			}
 			urls = append(urls, u)
 		}
@@ -198,6 +219,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		c.APITokenFile = filepath.Join(c.Data, "api-token")
 	}
 	c.APITLSCert, c.APITLSKey = get("api-tls-cert"), get("api-tls-key")
+	if v := get("cluster-ca"); v != "" {
+		if c.ClusterCA, err = filepath.Abs(v); err != nil {
+			bad("cluster-ca", err)
+		}
+	}
 	if d, err := time.ParseDuration(get("start-timeout")); err != nil || d <= 0 {
 		bad("start-timeout", fmt.Errorf("%q is not a positive duration (like 90s or 5m)", get("start-timeout")))
 	} else {
@@ -378,7 +404,7 @@ func (c config) sharePathPolicy() namespace.SharePathPolicy {
 	for _, f := range dataPrivate {
 		pol.Private = append(pol.Private, filepath.Join(c.Data, f))
 	}
-	for _, f := range []string{c.APITokenFile, c.APITLSCert, c.APITLSKey, c.EtcdCACert, c.EtcdCert, c.EtcdKey} {
+	for _, f := range []string{c.APITokenFile, c.APITLSCert, c.APITLSKey, c.EtcdCACert, c.EtcdCert, c.EtcdKey, c.ClusterCA} {
 		if f == "" {
 			continue
 		}

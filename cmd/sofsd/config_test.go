@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -93,10 +94,12 @@ user: fileuser:pw
 		t.Fatal(err)
 	}
 	want := config{Data: "/d", SMBListen: ":445", RequireSigning: true, NodeName: "node1.example.com",
-		EtcdClient: "127.0.0.1:2379", EtcdPeer: "127.0.0.1:2380", LogLevel: zerolog.InfoLevel, LogFormat: "json"}
+		EtcdClient: "https://127.0.0.1:2379", EtcdPeer: "https://127.0.0.1:2380", LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StartTimeout: 2 * time.Minute}
 	if c.Data != want.Data || c.SMBListen != want.SMBListen || c.RequireSigning != want.RequireSigning || c.Encrypt ||
 		c.NodeName != want.NodeName || c.EtcdClient != want.EtcdClient || c.EtcdPeer != want.EtcdPeer ||
-		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Shares != nil || c.Users != nil {
+		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Shares != nil || c.Users != nil ||
+		c.StartTimeout != want.StartTimeout {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
 	if !c.MultiChannel {

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"sofs.io/sofs/internal/testport"
+	"sofs.io/sofs/namespace/clustertls"
 )
 
 // waitExit waits up to bound for d to exit and returns its exit code.
@@ -145,6 +148,17 @@ func blackHole(t *testing.T) (string, <-chan struct{}) {
 	return ln.Addr().String(), accepted
 }
 
+// joiningData returns a data directory holding a cluster CA, as a node
+// about to join must have.
+func joiningData(t *testing.T) string {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	if err := clustertls.NewCA(filepath.Join(data, pkiDir), "test"); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // TestStartTimeout: a start-up that hangs (joining through a peer that
 // never answers) ends at start-timeout with exit code 4.
 func TestStartTimeout(t *testing.T) {
@@ -153,8 +167,8 @@ func TestStartTimeout(t *testing.T) {
 	}
 	bin := buildSofsd(t)
 	hole, _ := blackHole(t)
-	d := startDaemon(t, bin, append(nodeArgs(t, filepath.Join(t.TempDir(), "data")),
-		"--etcd-join", "http://"+hole, "--start-timeout", "2s")...)
+	d := startDaemon(t, bin, append(nodeArgs(t, joiningData(t)),
+		"--etcd-join", "https://"+hole, "--start-timeout", "2s")...)
 	if code := d.waitExit(t, startBound); code != exitStartTimeout {
 		t.Fatalf("exit code %d, want %d (start-up time limit)", code, exitStartTimeout)
 	}
@@ -171,8 +185,8 @@ func TestSIGTERMDuringStart(t *testing.T) {
 	}
 	bin := buildSofsd(t)
 	hole, accepted := blackHole(t)
-	d := startDaemon(t, bin, append(nodeArgs(t, filepath.Join(t.TempDir(), "data")),
-		"--etcd-join", "http://"+hole, "--start-timeout", "10m")...)
+	d := startDaemon(t, bin, append(nodeArgs(t, joiningData(t)),
+		"--etcd-join", "https://"+hole, "--start-timeout", "10m")...)
 	select {
 	case <-accepted: // sofsd is inside the hanging join
 	case <-d.exited:
@@ -185,5 +199,53 @@ func TestSIGTERMDuringStart(t *testing.T) {
 	}
 	if code := d.waitExit(t, stopBound); code != exitOK {
 		t.Fatalf("exit code %d after SIGTERM during start-up, want 0", code)
+	}
+}
+
+// TestCAInit: "sofsd ca init" creates the cluster CA once, and a member
+// that forms a cluster without one is refused with what to do.
+func TestCAInit(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	var out, errOut strings.Builder
+	if code := run(t.Context(), []string{"ca", "init", "--data", data}, envOf(nil), &out, &errOut); code != exitOK {
+		t.Fatalf("ca init: exit %d: %s", code, errOut.String())
+	}
+	if !clustertls.HasCA(filepath.Join(data, pkiDir)) || !strings.Contains(out.String(), "SHA-256") {
+		t.Fatalf("no CA after ca init: %s", out.String())
+	}
+	caBefore, err := os.ReadFile(filepath.Join(data, pkiDir, clustertls.CAKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"ca", "init", "--data", data}, envOf(nil), &out, &errOut); code != exitOK || !strings.Contains(out.String(), "kept") {
+		t.Fatalf("second ca init: exit %d, %s", code, out.String())
+	}
+	if caAfter, _ := os.ReadFile(filepath.Join(data, pkiDir, clustertls.CAKeyFile)); string(caAfter) != string(caBefore) {
+		t.Fatal("second ca init replaced the CA")
+	}
+
+	// --cluster-ca seeds a forming member's DATA/pki with that CA.
+	seeded := filepath.Join(t.TempDir(), "data")
+	cfg, err := parseConfig([]string{"--data", seeded, "--node-name", "n2", "--cluster-ca", filepath.Join(data, pkiDir),
+		"--etcd-initial-cluster", "n1=127.0.0.1:1,n2=127.0.0.1:2380"}, envOf(nil), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clusterTLS(cfg, zerolog.Nop()); err != nil {
+		t.Fatalf("clusterTLS with --cluster-ca: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(seeded, pkiDir, clustertls.CAKeyFile)); string(got) != string(caBefore) {
+		t.Fatal("--cluster-ca did not copy the CA")
+	}
+
+	lone := filepath.Join(t.TempDir(), "data")
+	errOut.Reset()
+	peer := testport.Loopback(t)
+	code := run(t.Context(), []string{"--data", lone, "--node-name", "n1", "--api-listen", "off", "--smb-listen", testport.Loopback(t),
+		"--etcd-client-listen", testport.Loopback(t), "--etcd-peer-listen", peer,
+		"--etcd-initial-cluster", "n1=" + peer + ",n2=127.0.0.1:1"}, envOf(nil), &out, &errOut)
+	if code != exitFail || !strings.Contains(errOut.String(), "no cluster CA") || !strings.Contains(errOut.String(), "sofsd ca init") {
+		t.Fatalf("forming without a CA: exit %d, stderr %s", code, errOut.String())
 	}
 }

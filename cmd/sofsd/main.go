@@ -71,6 +71,9 @@ func main() {
 
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) >= 2 && args[0] == "ca" && args[1] == "init" {
+		return caInit(args[2:], lookupEnv, stdout, stderr)
+	}
 	args, witness := witnessCommand(args)
 	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
 	switch {

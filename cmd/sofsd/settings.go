@@ -45,10 +45,11 @@ var settings = []setting{
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
 	{"multichannel", kindBool, "true", "offer SMB3 multichannel (session binding over several connections)"},
 	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
-	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0"},
-	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0"},
+	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0. Without a scheme it is https: mutual TLS with the cluster CA in DATA/pki; http:// turns TLS off"},
+	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0. https (mutual TLS) unless written http://"},
 	{"etcd-initial-cluster", kindString, "", "form a new multi-member cluster on first start: NODE-NAME=PEER-URL,... listing every member by node name (this node's entry must match node-name and etcd-peer-listen); give the same value to every member and start them together. Ignored once DATA/etcd holds member data"},
 	{"etcd-join", kindString, "", "join a running cluster on first start: CLIENT-URL[,CLIENT-URL...] of existing members; the node adds itself as a voting member. Ignored once DATA/etcd holds member data"},
+	{"cluster-ca", kindString, "", "directory holding the cluster CA (ca.crt, ca.key) to copy into DATA/pki on a start that finds none there; for deployments that hand every member the same CA (the container set). Not needed by a node started alone, which creates its own"},
 	{"etcd-endpoints", kindString, "", "use an external etcd cluster instead of an embedded member: CLIENT-URL[,CLIENT-URL...] (https:// for TLS); excludes etcd-initial-cluster and etcd-join"},
 	{"etcd-cacert", kindString, "", "external etcd: PEM CA bundle to verify the servers with (default: system roots for https endpoints)"},
 	{"etcd-cert", kindString, "", "external etcd: PEM client certificate (with etcd-key)"},
@@ -290,6 +291,7 @@ func printHelp(w io.Writer) {
 
 Usage: sofsd --data DIR [settings]
        sofsd witness --data DIR [settings]
+       sofsd ca init --data DIR
 
 "sofsd witness" runs only a voting embedded etcd member (quorum witness):
 no SMB and no API. Of the settings below it uses data, node-name,
@@ -297,6 +299,10 @@ etcd-client-listen, etcd-peer-listen, etcd-initial-cluster, etcd-join,
 log-level and log-format; given api-listen explicitly (and optionally
 api-tls-cert/api-tls-key) it serves only GET /healthz and GET /readyz
 (ready while its member knows a leader), without a token.
+
+"sofsd ca init" creates the cluster CA in DIR/pki, for members that form
+a cluster together: copy DIR/pki/ca.crt and ca.key to every member's
+DATA/pki before its first start. A node started alone creates its own.
 
 Every setting can be given as a flag, an environment variable or a key in
 the config file; a flag wins over the environment, which wins over the file.

@@ -259,3 +259,22 @@ func checkBackend(path string) (applied uint64, members int, err error) {
 	}
 	return applied, members, nil
 }
+
+// DataMembers returns how many cluster members the member data in dir
+// records (0 when there is none): whether a member restarting from it
+// is alone.
+func DataMembers(dir string) (int, error) {
+	if !HasData(dir) {
+		return 0, nil
+	}
+	_, members, err := checkBackend(filepath.Join(dir, "member", "snap", "db"))
+	return members, err
+}
+
+// WithScheme returns addr as a URL, adding scheme when addr has none.
+func WithScheme(addr, scheme string) string {
+	if addr == "" || strings.Contains(addr, "://") {
+		return addr
+	}
+	return scheme + "://" + addr
+}
