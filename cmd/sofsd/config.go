@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/clustertls"
 	"sofs.io/sofs/namespace/etcdnode"
 )
 
@@ -386,9 +387,8 @@ func parseUserSpec(spec string) (userSpec, error) {
 	return userSpec{Name: name, Password: pw}, nil
 }
 
-// pkiDir is DATA/pki, reserved for the node's cluster certificates and
-// keys.
-const pkiDir = "pki"
+// pkiDir is DATA/pki, the node's cluster certificates and keys.
+const pkiDir = clustertls.DirName
 
 // Private files of a node in its data directory; no share may be, hold or
 // lie inside one of them (sharePathPolicy).

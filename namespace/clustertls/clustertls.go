@@ -40,6 +40,10 @@ import (
 	"time"
 )
 
+// DirName is the directory inside a node's data directory that holds the
+// files below.
+const DirName = "pki"
+
 // File names inside the directory.
 const (
 	CACertFile = "ca.crt"
@@ -256,6 +260,13 @@ func Load(dir string) (*Bundle, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	return &Bundle{Paths: p, Cert: kp, Pool: pool, CA: ca}, nil
+}
+
+// LoadNode reads the bundle of the node whose data directory is dataDir
+// (DATA/pki): what a node-to-node transport calls to get ServerConfig and
+// ClientConfig.
+func LoadNode(dataDir string) (*Bundle, error) {
+	return Load(filepath.Join(dataDir, DirName))
 }
 
 // ServerConfig is the TLS configuration of a node's listener: it presents

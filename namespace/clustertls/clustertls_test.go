@@ -147,3 +147,24 @@ func TestMutualTLS(t *testing.T) {
 func x509VerifyOpts(b *Bundle) x509.VerifyOptions {
 	return x509.VerifyOptions{Roots: b.Pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
 }
+
+func TestLoadNode(t *testing.T) {
+	data := t.TempDir()
+	pki := filepath.Join(data, DirName)
+	if err := NewCA(pki, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureNodeCert(pki, "n1", nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadNode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Cert.Leaf.Subject.CommonName != "n1" || b.ServerConfig().ClientAuth != tls.RequireAndVerifyClientCert {
+		t.Fatalf("bundle %+v", b.Cert.Leaf.Subject)
+	}
+	if _, err := LoadNode(t.TempDir()); err == nil {
+		t.Fatal("LoadNode of a data directory without pki succeeded")
+	}
+}
