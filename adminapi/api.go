@@ -47,6 +47,8 @@ type Config struct {
 	NodeID string
 	// Ready reports readiness for GET /readyz; nil means always ready.
 	Ready func() error
+	// Witness lists and moves witness clients; nil answers 501.
+	Witness Witness
 	// Metrics is the registry served at GET /metrics; the API registers
 	// its own request metrics in it. Nil disables /metrics (404).
 	Metrics *prometheus.Registry
@@ -86,6 +88,8 @@ var routes = []route{
 	{"PUT", Prefix + "/users/{name}/password", false, (*api).setPassword},
 	{"GET", Prefix + "/sessions", false, (*api).listSessions},
 	{"GET", Prefix + "/open-files", false, (*api).listOpenFiles},
+	{"GET", Prefix + "/witness/clients", false, (*api).listWitnessClients},
+	{"POST", Prefix + "/witness/clients/{id}/move", false, (*api).moveWitnessClient},
 }
 
 // backend is the part of *namespace.Store the handlers use; an interface
@@ -107,6 +111,7 @@ type api struct {
 	view     *namespace.View
 	sessions SessionSource
 	members  Members
+	witness  Witness
 	tokens   TokenSource
 	log      zerolog.Logger
 	nodeID   string
@@ -138,6 +143,7 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		view:       cfg.View,
 		sessions:   cfg.Sessions,
 		members:    cfg.Members,
+		witness:    cfg.Witness,
 		tokens:     cfg.Token,
 		log:        cfg.Logger.With().Str("component", "adminapi").Logger(),
 		nodeID:     cfg.NodeID,

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -685,4 +686,67 @@ func TestHealthReadyMetrics(t *testing.T) {
 	// Without a registry /metrics is a 404 with its own code.
 	s2 := apitest.Start(t, apitest.Options{})
 	expectError(t, call(t, s2.URL, "GET", "/metrics", tok, nil), 404, adminapi.CodeMetricsDisabled, "")
+}
+
+// fakeWitness is an in-memory adminapi.Witness.
+type fakeWitness struct {
+	mu      sync.Mutex
+	clients map[string]adminapi.WitnessClient
+	nodes   map[string]bool
+}
+
+func (f *fakeWitness) Clients(context.Context) ([]adminapi.WitnessClient, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []adminapi.WitnessClient
+	for _, c := range f.clients {
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *fakeWitness) Move(_ context.Context, id, node string) (adminapi.WitnessClient, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.clients[id]
+	if !ok {
+		return c, adminapi.ErrWitnessClientNotFound
+	}
+	if !f.nodes[node] {
+		return c, adminapi.ErrNodeNotFound
+	}
+	c.MoveTo = node
+	f.clients[id] = c
+	return c, nil
+}
+
+func TestWitnessClients(t *testing.T) {
+	tok := apitest.Token
+	off := apitest.Start(t, apitest.Options{})
+	expectError(t, call(t, off.URL, "GET", v1+"/witness/clients", tok, nil), 501, adminapi.CodeNotImplemented, "")
+
+	w := &fakeWitness{nodes: map[string]bool{"n2": true}, clients: map[string]adminapi.WitnessClient{}}
+	s := apitest.Start(t, apitest.Options{Witness: w})
+	var wl adminapi.WitnessClientList
+	r := call(t, s.URL, "GET", v1+"/witness/clients", tok, nil)
+	r.decode(t, &wl)
+	if r.status != 200 || !strings.Contains(string(r.body), `"clients":[]`) {
+		t.Fatalf("empty list: %d %s", r.status, r.body)
+	}
+	w.clients["h1"] = adminapi.WitnessClient{ID: "h1", Client: "HOST1", Node: "n1", Version: 2, State: "available"}
+	r = call(t, s.URL, "POST", v1+"/witness/clients/h1/move", tok, adminapi.WitnessMove{Node: "n2"})
+	var c adminapi.WitnessClient
+	r.decode(t, &c)
+	if r.status != 202 || c.MoveTo != "n2" {
+		t.Fatalf("move: %d %s", r.status, r.body)
+	}
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/clients/nosuch/move", tok, adminapi.WitnessMove{Node: "n2"}), 404, adminapi.CodeWitnessClientNotFound, "id")
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/clients/h1/move", tok, adminapi.WitnessMove{Node: "n9"}), 404, adminapi.CodeNodeNotFound, "node")
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/clients/h1/move", tok, map[string]string{}), 400, adminapi.CodeMissingField, "node")
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/clients/h1/move", tok, map[string]string{"nodes": "n2"}), 400, adminapi.CodeUnknownField, "nodes")
+	r = call(t, s.URL, "GET", v1+"/witness/clients", tok, nil)
+	r.decode(t, &wl)
+	if len(wl.Clients) != 1 || wl.Clients[0].MoveTo != "n2" {
+		t.Fatalf("list after move: %s", r.body)
+	}
 }

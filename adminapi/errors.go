@@ -11,28 +11,29 @@ import (
 // Stable error codes. Programs (sofsctl among them) switch on these; the
 // messages that go with them are for people and may change.
 const (
-	CodeUnauthorized         = "unauthorized"
-	CodeMalformedJSON        = "malformed_json"
-	CodeUnknownField         = "unknown_field"
-	CodeInvalidField         = "invalid_field" // wrong JSON type
-	CodeInvalidValue         = "invalid_value" // right type, unacceptable value
-	CodeMissingField         = "missing_field"
-	CodeBodyTooLarge         = "body_too_large"
-	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeNotFound             = "not_found" // no such endpoint
-	CodeMethodNotAllowed     = "method_not_allowed"
-	CodeShareNotFound        = "share_not_found"
-	CodeShareExists          = "share_exists"
-	CodeUserNotFound         = "user_not_found"
-	CodeUserExists           = "user_exists"
-	CodeNodeNotFound         = "node_not_found"
-	CodeNodeBusy             = "node_busy"
-	CodeClusterNotInit       = "cluster_not_initialized"
-	CodeNotImplemented       = "not_implemented"
-	CodeMetricsDisabled      = "metrics_disabled"
-	CodeNotReady             = "not_ready"
-	CodeStoreUnavailable     = "store_unavailable"
-	CodeInternal             = "internal_error"
+	CodeUnauthorized          = "unauthorized"
+	CodeMalformedJSON         = "malformed_json"
+	CodeUnknownField          = "unknown_field"
+	CodeInvalidField          = "invalid_field" // wrong JSON type
+	CodeInvalidValue          = "invalid_value" // right type, unacceptable value
+	CodeMissingField          = "missing_field"
+	CodeBodyTooLarge          = "body_too_large"
+	CodeUnsupportedMediaType  = "unsupported_media_type"
+	CodeNotFound              = "not_found" // no such endpoint
+	CodeMethodNotAllowed      = "method_not_allowed"
+	CodeShareNotFound         = "share_not_found"
+	CodeShareExists           = "share_exists"
+	CodeUserNotFound          = "user_not_found"
+	CodeUserExists            = "user_exists"
+	CodeNodeNotFound          = "node_not_found"
+	CodeNodeBusy              = "node_busy"
+	CodeWitnessClientNotFound = "witness_client_not_found"
+	CodeClusterNotInit        = "cluster_not_initialized"
+	CodeNotImplemented        = "not_implemented"
+	CodeMetricsDisabled       = "metrics_disabled"
+	CodeNotReady              = "not_ready"
+	CodeStoreUnavailable      = "store_unavailable"
+	CodeInternal              = "internal_error"
 )
 
 // apiError is an error with its HTTP status and stable code.

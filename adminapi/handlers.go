@@ -578,6 +578,14 @@ func (a *api) listSessions(w http.ResponseWriter, r *http.Request) *apiError {
 
 func (a *api) listOpenFiles(w http.ResponseWriter, r *http.Request) *apiError {
 	out := []OpenFileInfo{}
+	if c, ok := a.sessions.(ClusterOpenFileSource); ok {
+		all, err := c.ClusterOpenFiles(r.Context())
+		if err != nil {
+			return errorf(http.StatusServiceUnavailable, CodeNotReady, "", "listing the cluster's open files: %v", err)
+		}
+		writeJSON(w, http.StatusOK, OpenFileList{OpenFiles: append(out, all...)})
+		return nil
+	}
 	if a.sessions != nil {
 		for _, f := range a.sessions.OpenFiles() {
 			if f.Node == "" {

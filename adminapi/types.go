@@ -17,6 +17,15 @@ type SessionSource interface {
 	OpenFiles() []OpenFileInfo
 }
 
+// ClusterOpenFileSource is implemented by a SessionSource that can list
+// the open files of every node of the cluster (each entry names its
+// node), as Get-SmbOpenFile does on a scale-out file server. GET
+// /open-files uses it when present. Nodes that cannot be reached are left
+// out; the error reports only a failure to list anything.
+type ClusterOpenFileSource interface {
+	ClusterOpenFiles(ctx context.Context) ([]OpenFileInfo, error)
+}
+
 // SessionInfo is one authenticated SMB session, the equivalent of a row of
 // Get-SmbSession.
 type SessionInfo struct {
@@ -285,4 +294,54 @@ type ErrorDetail struct {
 	// Field names the offending request field (a JSON field of the body,
 	// or a path parameter) when there is one.
 	Field string `json:"field,omitempty"`
+}
+
+// Witness lists and moves SMB Witness clients (Get-SmbWitnessClient,
+// Move-SmbWitnessClient). cmd adapts it from the cluster's registrations;
+// when Config.Witness is nil the witness routes answer 501.
+type Witness interface {
+	// Clients returns every witness registration in the cluster.
+	Clients(ctx context.Context) ([]WitnessClient, error)
+	// Move asks client id to move to node. It fails with an error wrapping
+	// ErrWitnessClientNotFound or ErrNodeNotFound.
+	Move(ctx context.Context, id, node string) (WitnessClient, error)
+}
+
+// ErrWitnessClientNotFound reports an unknown witness registration.
+var ErrWitnessClientNotFound = errors.New("witness client not found")
+
+// WitnessClient is one witness registration.
+type WitnessClient struct {
+	// ID is the registration's context handle UUID.
+	ID string `json:"id"`
+	// Client is the client computer name it registered with.
+	Client string `json:"client"`
+	// NetName and Share are what it registered for (Share is empty for a
+	// v1 registration or one without a share).
+	NetName string `json:"netName"`
+	Share   string `json:"share"`
+	// IPAddress is the node address it uses; Node is that node's id.
+	IPAddress string `json:"ipAddress"`
+	Node      string `json:"node"`
+	// Via is the node whose witness took the registration.
+	Via string `json:"via"`
+	// Version is 1 or 2.
+	Version int `json:"version"`
+	// State is what the client was last told about its node: available or
+	// unavailable.
+	State string `json:"state"`
+	// MoveTo is the node it was asked to move to, if any.
+	MoveTo string    `json:"moveTo"`
+	Since  time.Time `json:"since"`
+}
+
+// WitnessClientList is the body of GET /api/v1/witness/clients.
+type WitnessClientList struct {
+	Clients []WitnessClient `json:"clients"`
+}
+
+// WitnessMove is the body of POST /api/v1/witness/clients/{id}/move.
+type WitnessMove struct {
+	// Node is the id of the node the client should move to.
+	Node string `json:"node"`
 }

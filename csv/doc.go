@@ -2,10 +2,11 @@
 // reaches storage. A Volume is one share's backing directory; a Handle is
 // one open of a file or directory in it.
 //
-// Today a Volume serves one node from a local (or shared POSIX) directory.
-// The per-file open state (open count, delete pending) already sits behind
-// the ObjectTable interface so that an etcd-backed table can replace the
-// in-memory one when several nodes share a volume.
+// A Volume serves one node from a local (or shared POSIX) directory. The
+// per-file open state (share modes, oplocks and leases, delete pending,
+// byte-range locks) sits behind the ObjectTable and LockTable interfaces:
+// one node uses the in-memory tables, a cluster the ones of
+// csv/clusterstate, which make that state one for every node.
 //
 // Security model: every name a client sends is validated (see parsePath)
 // and then resolved relative to a directory descriptor of the share root

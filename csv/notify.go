@@ -1,9 +1,12 @@
 package csv
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -101,6 +104,10 @@ type NotifyResult struct {
 	Closed bool
 }
 
+// relayTimeout bounds telling the other nodes that this one stopped
+// watching (Close has no caller's context to use).
+const relayTimeout = 5 * time.Second
+
 // Queue bounds of a Watch: the budget asked for at arming is capped (a
 // client cannot make the server hold megabytes per watched handle), and so
 // is the number of queued changes.
@@ -154,7 +161,7 @@ type NotifyWait struct {
 // the given completion filter, WATCH_TREE flag and buffer size; later
 // calls return the existing Watch unchanged (Windows fixes them with the
 // first request). Only directories can be watched (ErrNotDirectory).
-func (h *Handle) Watch(filter uint32, recursive bool, budget int) (*Watch, error) {
+func (h *Handle) Watch(ctx context.Context, filter uint32, recursive bool, budget int) (*Watch, error) {
 	if err := h.check("watch"); err != nil {
 		return nil, err
 	}
@@ -171,6 +178,14 @@ func (h *Handle) Watch(filter uint32, recursive bool, budget int) (*Watch, error
 	}
 	if h.watch != nil {
 		return h.watch, nil
+	}
+	if len(hub.watches) == 0 && h.v.relay != nil {
+		// The volume's first watch: the other nodes must send this
+		// node their changes before the watch counts as armed, or a
+		// change made through them right after could be missed.
+		if err := h.v.relay.Watching(ctx, true); err != nil {
+			return nil, fmt.Errorf("csv: watch %q: %w", h.Path(), err)
+		}
 	}
 	budget = max(0, min(budget, maxWatchBudget))
 	w := &Watch{h: h, filter: filter, recursive: recursive, budget: budget}
@@ -325,10 +340,32 @@ func (v *Volume) watching() bool { return v.watches.n.Load() > 0 }
 // watchingFor reports whether some watch has a bit of filter.
 func (v *Volume) watchingFor(filter uint32) bool { return v.watches.filters.Load()&filter != 0 }
 
-// emit reports changes made through this volume on this node. Today they
-// go to the local watches; a cluster version forwards them to the other
-// nodes here too, which feed them to their watches with Publish.
-func (v *Volume) emit(events ...Event) { v.Publish(events...) }
+// emit reports changes made through this volume on this node: to the
+// local watches, and through the relay to the other nodes that watch,
+// which feed them to their watches with Publish.
+func (v *Volume) emit(events ...Event) {
+	v.Publish(events...)
+	if v.relay != nil && len(events) > 0 {
+		v.relay.Forward(events)
+	}
+}
+
+// NotifyRelay carries change notifications between the nodes that serve
+// one volume (csv/clusterstate implements it). Changes made through a
+// node are published to its own watches and forwarded to the other
+// nodes, which publish them to theirs.
+type NotifyRelay interface {
+	// Subscribe registers the function that publishes changes made
+	// through other nodes to this volume's watches (Volume.Publish).
+	Subscribe(publish func(...Event))
+	// Watching says that the volume has watches on this node (on) or no
+	// longer has any. With on it returns once every other node will
+	// forward its changes here.
+	Watching(ctx context.Context, on bool) error
+	// Forward sends changes made through this node to the nodes that
+	// watch the volume. It must not wait for them.
+	Forward(events []Event)
+}
 
 // Publish reports events to the watches they concern, whatever their
 // origin. Events of one call reach each watch together (a rename's old and
@@ -414,12 +451,23 @@ func (h *Handle) unwatch() {
 	hub := &h.v.watches
 	hub.mu.Lock()
 	w := h.watch
+	last := false
 	if w != nil {
 		delete(hub.watches, w)
 		hub.updateLocked()
 		h.watch = nil
+		last = len(hub.watches) == 0
 	}
 	hub.mu.Unlock()
+	if last && h.v.relay != nil {
+		// Nothing waits for this: a change sent to a node that no longer
+		// watches is dropped there.
+		ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+		if err := h.v.relay.Watching(ctx, false); err != nil {
+			h.v.log.Debug().Err(err).Msg("telling the other nodes this one no longer watches")
+		}
+		cancel()
+	}
 	if w != nil {
 		w.close()
 	}

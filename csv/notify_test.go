@@ -1,6 +1,7 @@
 package csv
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"testing"
@@ -15,7 +16,7 @@ func watchDir(t *testing.T, v *Volume, path string, filter uint32, recursive boo
 	t.Helper()
 	h, _ := open(t, v, OpenRequest{Path: path, Disposition: OpenIf, Directory: true})
 	t.Cleanup(func() { h.Close() })
-	w, err := h.Watch(filter, recursive, budget)
+	w, err := h.Watch(context.Background(), filter, recursive, budget)
 	if err != nil {
 		t.Fatalf("Watch %q: %v", path, err)
 	}
@@ -293,11 +294,11 @@ func TestNotifyWatchFileRefused(t *testing.T) {
 	create(t, v, "f", false)
 	h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Open})
 	defer closeH(t, h)
-	_, err := h.Watch(NotifyFileName, false, 4096)
+	_, err := h.Watch(context.Background(), NotifyFileName, false, 4096)
 	wantErr(t, "Watch on a file", err, ErrNotDirectory)
 	dh, w := watchDir(t, v, "d", NotifyFileName, false, 4096)
 	// The first request fixes the filter.
-	w2, err := dh.Watch(NotifyAttributes, true, 10)
+	w2, err := dh.Watch(context.Background(), NotifyAttributes, true, 10)
 	if err != nil || w2 != w || w2.Filter() != NotifyFileName || w2.Recursive() {
 		t.Fatalf("second Watch: %v %v", w2, err)
 	}

@@ -517,9 +517,16 @@ func (v *Volume) releaseOpen(ctx context.Context, f *file, openID uint64) {
 
 func (v *Volume) dropFile(f *file) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	f.refs--
-	if f.refs <= 0 && v.files[f.id] == f {
+	gone := f.refs <= 0 && v.files[f.id] == f
+	if gone {
 		delete(v.files, f.id)
+	}
+	stream := gone && f.stream != nil
+	v.mu.Unlock()
+	if stream {
+		ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+		v.streamClosed(ctx)
+		cancel()
 	}
 }

@@ -17,6 +17,12 @@ import (
 // every Handle's Path right. Renames that change only the case of the
 // name work on case-sensitive file systems.
 func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
+	return h.RenameContext(context.Background(), newPath, replaceIfExists)
+}
+
+// RenameContext is Rename with the caller's context, for what it asks the
+// other nodes (open objects below a directory, open streams).
+func (h *Handle) RenameContext(ctx context.Context, newPath string, replaceIfExists bool) error {
 	const op = "rename"
 	if err := h.checkWrite(op); err != nil {
 		return err
@@ -45,14 +51,23 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	if oldDisk == "" {
 		return newErr(op, newPath, ErrAccessDenied)
 	}
-	if h.isDir && v.hasOpenBelow(oldDisk) {
-		return newErr(op, newPath, ErrAccessDenied)
+	if h.isDir {
+		// Windows refuses to rename a directory with open objects below
+		// it, wherever they were opened: their handles' paths would be
+		// wrong.
+		if below, err := v.hasOpenBelow(ctx, oldDisk); err != nil {
+			return err
+		} else if below {
+			return newErr(op, newPath, ErrAccessDenied)
+		}
 	}
 	if h.base != nil {
 		// A stream handle renames only its stream (RenameStream).
 		return newErr(op, newPath, ErrInvalidParameter)
 	}
-	if v.hasOpenStreams(h.f.id) {
+	if open, err := v.hasOpenStreams(ctx, h.f.id); err != nil {
+		return err
+	} else if open {
 		// As Windows does (smb2.streams.basefile-rename-with-open-stream).
 		return newErr(op, newPath, ErrAccessDenied)
 	}
@@ -61,7 +76,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 		return err
 	}
 	defer dst.close()
-	if os, err := v.objects.State(context.Background(), dst.st.Ino); err != nil {
+	if os, err := v.objects.State(ctx, dst.st.Ino); err != nil {
 		return err
 	} else if os.DeletePending {
 		return newErr(op, newPath, ErrDeletePending)
@@ -102,7 +117,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 		// A case-only rename: newName itself does not exist.
 		err = renameNoReplace(src.fd, oldName, dst.fd, newName)
 	case err == nil:
-		if err := v.checkReplace(dst, existing, &est, h.isDir, replaceIfExists, newPath); err != nil {
+		if err := v.checkReplace(ctx, dst, existing, &est, h.isDir, replaceIfExists, newPath); err != nil {
 			return err
 		}
 		replaced = existing
@@ -130,12 +145,12 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 	var pst unix.Statx_t
 	if statFD(src.fd, &pst) == nil {
 		v.cache.forget(&pst)
-		brk = v.breakParent(context.Background(), pst.Ino, h.parent)
+		brk = v.breakParent(ctx, pst.Ino, h.parent)
 	}
 	if statFD(dst.fd, &pst) == nil {
 		v.cache.forget(&pst)
 		if oldParent != dst.disk {
-			brk = append(brk, v.breakParent(context.Background(), pst.Ino, h.parent)...)
+			brk = append(brk, v.breakParent(ctx, pst.Ino, h.parent)...)
 		}
 	}
 	h.notifyRename(oldDisk, dst.disk, newName, replaced)
@@ -143,7 +158,7 @@ func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
 }
 
 // checkReplace decides whether an existing target may be replaced.
-func (v *Volume) checkReplace(dst *dirRef, name string, st *unix.Statx_t, srcDir, replace bool, path string) error {
+func (v *Volume) checkReplace(ctx context.Context, dst *dirRef, name string, st *unix.Statx_t, srcDir, replace bool, path string) error {
 	const op = "rename"
 	if !replace {
 		return newErr(op, path, ErrExists)
@@ -151,7 +166,7 @@ func (v *Volume) checkReplace(dst *dirRef, name string, st *unix.Statx_t, srcDir
 	if srcDir || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return newErr(op, path, ErrAccessDenied)
 	}
-	if os, err := v.objects.State(context.Background(), st.Ino); err != nil {
+	if os, err := v.objects.State(ctx, st.Ino); err != nil {
 		return err
 	} else if os.Opens > 0 {
 		return newErr(op, path, ErrAccessDenied)
@@ -188,9 +203,9 @@ func renameNoReplace(olddir int, oldname string, newdir int, newname string) err
 	return unix.Renameat(olddir, oldname, newdir, newname)
 }
 
-// hasOpenBelow reports whether any object below directory disk is open on
-// this node.
-func (v *Volume) hasOpenBelow(disk string) bool {
+// hasLocalOpenBelow reports whether any object below directory disk is
+// open on this node.
+func (v *Volume) hasLocalOpenBelow(disk string) bool {
 	prefix := disk + "/"
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -340,10 +340,16 @@ func (v *Volume) finishStream(ctx context.Context, bh *Handle, fd int, stored st
 		return nil, err
 	}
 	v.mu.Lock()
-	if f.stream == nil {
+	first := f.stream == nil
+	if first {
 		f.stream = &streamLoc{baseID: bh.f.id, name: stored}
 	}
 	v.mu.Unlock()
+	if first {
+		if err := v.streamOpened(ctx); err != nil {
+			v.log.Warn().Err(err).Str("path", req.Path).Msg("telling the other nodes about an open stream")
+		}
+	}
 	if existed && overwrite {
 		if err := unix.Ftruncate(fd, 0); err != nil {
 			v.releaseOpen(ctx, f, entryID(req.Entry))
@@ -630,9 +636,9 @@ func (v *Volume) removeStreamDir(baseID uint64) error {
 	return nil
 }
 
-// hasOpenStreams reports whether a named stream of baseID is open on this
-// node.
-func (v *Volume) hasOpenStreams(baseID uint64) bool {
+// hasLocalOpenStreams reports whether a named stream of baseID is open on
+// this node.
+func (v *Volume) hasLocalOpenStreams(baseID uint64) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, f := range v.files {
@@ -648,22 +654,15 @@ func (v *Volume) hasOpenStreams(baseID uint64) bool {
 // file deletes its streams, so each of them must allow it
 // (smb2.streams.delete; [MS-FSA] 2.1.5.1.2.1).
 func (v *Volume) checkStreamsShareDelete(ctx context.Context, baseID uint64, path string) error {
-	v.mu.Lock()
-	var ids []uint64
-	for _, f := range v.files {
-		if f.stream != nil && f.stream.baseID == baseID {
-			ids = append(ids, f.id)
-		}
+	deny, err := v.LocalStreamsDenyDelete(ctx, baseID)
+	if err == nil && !deny && v.remote != nil {
+		deny, err = v.remote.StreamsDenyDelete(ctx, baseID)
 	}
-	v.mu.Unlock()
-	for _, id := range ids {
-		st, err := v.objects.State(ctx, id)
-		if err != nil {
-			return err
-		}
-		if st.Denied&ShareDelete != 0 {
-			return newErr("open", path, ErrSharingViolation)
-		}
+	if err != nil {
+		return err
+	}
+	if deny {
+		return newErr("open", path, ErrSharingViolation)
 	}
 	return nil
 }

@@ -33,6 +33,12 @@ type Options struct {
 	// holders. Nothing waits for them. It is called without the volume's
 	// locks held, on the goroutine that made the change.
 	ParentBreaks func([]Break)
+	// Notify, if set, relays change notifications to and from the other
+	// nodes serving the same directory (notify.go).
+	Notify NotifyRelay
+	// Remote, if set, answers for the opens of the other nodes serving
+	// the same directory (remoteopens.go).
+	Remote RemoteOpens
 }
 
 // Volume is one share's backing directory. It is safe for concurrent use.
@@ -79,6 +85,13 @@ type Volume struct {
 
 	// parentBreaks delivers directory lease breaks (Options.ParentBreaks).
 	parentBreaks func([]Break)
+	// relay is Options.Notify.
+	relay NotifyRelay
+	// remote is Options.Remote; streams counts this node's open stream
+	// objects (remoteopens.go).
+	remote   RemoteOpens
+	streamMu sync.Mutex
+	streams  int
 }
 
 // file is one open object on this node, shared by its handles.
@@ -111,6 +124,8 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 		files:    make(map[uint64]*file),
 
 		parentBreaks: opt.ParentBreaks,
+		relay:        opt.Notify,
+		remote:       opt.Remote,
 	}
 	if v.label == "" {
 		v.label = filepath.Base(root)
@@ -124,6 +139,12 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 	if err := v.probe(); err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if v.relay != nil {
+		v.relay.Subscribe(v.Publish)
+	}
+	if v.remote != nil {
+		v.remote.SubscribeOpens(v)
 	}
 	return v, nil
 }

@@ -53,6 +53,10 @@ type NodeRecord struct {
 	// EtcdMember is the node's embedded etcd member id (hex); empty when
 	// the node uses an external etcd.
 	EtcdMember string `json:"etcdMember,omitempty"`
+	// Slot is the node's number in the open-state service (openstate.go),
+	// and PeerAddress where that service listens for the other nodes.
+	Slot        uint16 `json:"slot,omitempty"`
+	PeerAddress string `json:"peerAddress,omitempty"`
 	// Draining, in the persistent record only, survives a lost lease: a
 	// node that re-registers keeps draining. A process start clears it.
 	Draining bool `json:"draining,omitempty"`
@@ -439,6 +443,14 @@ func (r *Registration) Changed() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.changed
+}
+
+// Lease returns the etcd lease the node holds now (it changes when the
+// node re-registers after losing one).
+func (r *Registration) Lease() clientv3.LeaseID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lease
 }
 
 // Record returns the node's current record.

@@ -124,7 +124,7 @@ for mode in $MODES; do
     log "[$mode] starting sofsd on 127.0.0.1:$SOFS_PORT over $sdir/share (${sargs[*]} $spec)"
     "$OUT/bin/sofsd" --data "$sdir/data" --smb-listen "127.0.0.1:$SOFS_PORT" --share "$spec" \
         --user test:test123 --etcd-client-listen "127.0.0.1:$((SOFS_PORT + 1))" \
-        --etcd-peer-listen "127.0.0.1:$((SOFS_PORT + 2))" --log-level warn "${sargs[@]}" "${SOFS_EXTRA[@]}" \
+        --etcd-peer-listen "127.0.0.1:$((SOFS_PORT + 2))" --peer-listen 127.0.0.1:0 --log-level warn "${sargs[@]}" "${SOFS_EXTRA[@]}" \
         >"$sdir/sofsd.log" 2>&1 &
     SOFS_PID=$!
     wait_port "$SOFS_PORT" "$SOFS_PID" || { tail -30 "$sdir/sofsd.log" >&2; log "sofsd did not start"; exit 1; }

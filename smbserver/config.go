@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -139,6 +140,20 @@ type Config struct {
 	// and refuses session binding ([MS-SMB2] 3.3.5.5,
 	// IsMultiChannelCapable FALSE). Multichannel is on by default.
 	DisableMultiChannel bool
+	// OpenState, if set, supplies the open-state tables (share modes,
+	// oplocks and leases, delete pending, byte-range locks) of the volume
+	// with the given key, which names one backing directory the same way
+	// on every node; a cluster hands out cluster-wide tables
+	// (csv/clusterstate). Nil keeps them in this process's memory. Breaks
+	// that another node's change starts for this server's opens come in
+	// through Server.DeliverBreaks.
+	OpenState func(volumeKey string) (csv.ObjectTable, csv.LockTable)
+	// CloseAppInstanceElsewhere, if set, closes on the other nodes of a
+	// cluster the durable opens that an earlier instance of an
+	// application holds on share's file path (Server.CloseAppInstance on
+	// each), and returns when they are closed. A CREATE with an
+	// AppInstanceId calls it after closing this server's own.
+	CloseAppInstanceElsewhere func(ctx context.Context, share, path string, app [16]byte) error
 }
 
 // Defaults for Config's limits.

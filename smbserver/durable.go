@@ -279,11 +279,25 @@ func (c *conn) durableCreate(r *request, req *wire.CreateRequest) (wire.Status, 
 // without a break. They are closed before the new open runs, so its
 // share modes and oplock see them gone.
 func (c *conn) closeAppInstance(r *request, req *wire.CreateRequest, app [16]byte) {
-	t := &c.srv.dh
+	c.srv.CloseAppInstance(r.tree.share.Name, req.Name, app)
+	if f := c.srv.cfg.CloseAppInstanceElsewhere; f != nil {
+		// The earlier instance may have run on another node: its opens
+		// there go too, before this open meets their share modes.
+		if err := f(r.ctx, r.tree.share.Name, req.Name, app); err != nil {
+			c.log.Warn().Err(err).Msg("closing an application instance's opens on other nodes")
+		}
+	}
+}
+
+// CloseAppInstance closes this server's durable opens of share's file
+// path that application instance app holds ([MS-SMB2] 3.3.5.9.13), and
+// returns how many it closed.
+func (s *Server) CloseAppInstance(share, path string, app [16]byte) int {
+	t := &s.dh
 	var old, sessOf = []*open(nil), map[*open]*session{}
 	t.mu.Lock()
 	for o, d := range t.byOpen {
-		if d.appInstance == app && strings.EqualFold(d.share, r.tree.share.Name) && strings.EqualFold(o.name, req.Name) {
+		if d.appInstance == app && strings.EqualFold(d.share, share) && strings.EqualFold(o.name, path) {
 			old = append(old, o)
 			if !d.disconnected {
 				sessOf[o] = o.sess
@@ -292,15 +306,16 @@ func (c *conn) closeAppInstance(r *request, req *wire.CreateRequest, app [16]byt
 	}
 	t.mu.Unlock()
 	for _, o := range old {
-		if s := sessOf[o]; s != nil {
-			s.mu.Lock()
-			if s.opens[o.id.Volatile] == o {
-				delete(s.opens, o.id.Volatile)
+		if ss := sessOf[o]; ss != nil {
+			ss.mu.Lock()
+			if ss.opens[o.id.Volatile] == o {
+				delete(ss.opens, o.id.Volatile)
 			}
-			s.mu.Unlock()
+			ss.mu.Unlock()
 		}
-		c.srv.closeOpen(o)
+		s.closeOpen(o)
 	}
+	return len(old)
 }
 
 // durableReconnect implements DHnC ([MS-SMB2] 3.3.5.9.7) and DH2C

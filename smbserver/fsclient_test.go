@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )

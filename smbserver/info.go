@@ -369,7 +369,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if st := c.breakForRename(r, o); st != wire.StatusSuccess { // oplock.go
 			return st
 		}
-		if err := h.Rename(target, replace); err != nil {
+		if err := h.RenameContext(r.ctx, target, replace); err != nil {
 			return c.mapErr(err)
 		}
 	case fscc.FilePositionInformation:

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
-	"sofs.io/sofs/smbserver/auth/spnego"
+	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/auth/spnego"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )

@@ -3,7 +3,7 @@ package smbserver
 import (
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/spnego"
+	"sofs.io/sofs/auth/spnego"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )

@@ -56,7 +56,7 @@ func (c *conn) handleChangeNotify(r *request) wire.Status {
 		// to the object store; Windows and smbd refuse it).
 		return wire.StatusAccessDenied
 	}
-	w, err := o.handle.Watch(req.CompletionFilter, req.Flags&wire.WatchTree != 0, int(req.OutputBufferLength))
+	w, err := o.handle.Watch(r.ctx, req.CompletionFilter, req.Flags&wire.WatchTree != 0, int(req.OutputBufferLength))
 	if err != nil {
 		return c.mapErr(err)
 	}

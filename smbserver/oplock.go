@@ -292,6 +292,10 @@ func (reg *oplockRegistry) leaseOpen(k csv.LeaseKey) *open {
 	return nil
 }
 
+// DeliverBreaks sends breaks that another node's change started to this
+// server's opens (Config.OpenState).
+func (s *Server) DeliverBreaks(bs []csv.Break) { s.deliverBreaks(bs) }
+
 // deliverBreaks sends break notifications to the holders' connections.
 // A break for an open whose CREATE is still finishing waits for it.
 func (s *Server) deliverBreaks(bs []csv.Break) {

@@ -3,7 +3,7 @@ package smbserver
 import (
 	"strings"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/smbserver/wire"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/csv"
-	"sofs.io/sofs/smbserver/auth/ntlm"
 )
 
 // Server serves SMB2/3 on any number of listeners.
@@ -192,13 +192,29 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 	if v := s.volumes[key]; v != nil {
 		return v, nil
 	}
-	v, err := csv.OpenVolume(sh.Path, csv.Options{
+	opt := csv.Options{
 		ReadOnly: sh.ReadOnly,
 		Logger:   s.log,
 		// Directory lease breaks started by changes to a child
 		// (csv/dirlease.go) go out like any other break (oplock.go).
 		ParentBreaks: s.deliverBreaks,
-	})
+	}
+	if s.cfg.OpenState != nil {
+		// One key per backing directory, whatever the share's name or
+		// mode: two shares on one directory are one set of files.
+		opt.Objects, opt.Locks = s.cfg.OpenState(sh.Path)
+		// A cluster's tables also carry change notifications between
+		// the nodes.
+		if r, ok := opt.Objects.(csv.NotifyRelay); ok {
+			opt.Notify = r
+		}
+		// And the questions about opens that only their node can
+		// answer (open objects below a directory, open streams).
+		if r, ok := opt.Objects.(csv.RemoteOpens); ok {
+			opt.Remote = r
+		}
+	}
+	v, err := csv.OpenVolume(sh.Path, opt)
 	if err != nil {
 		return nil, fmt.Errorf("open volume for share %q: %w", sh.Name, err)
 	}

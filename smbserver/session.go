@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm"
+	"sofs.io/sofs/auth/ntlm"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )

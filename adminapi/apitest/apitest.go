@@ -32,6 +32,7 @@ type Options struct {
 	Ready    func() error
 	Metrics  *prometheus.Registry
 	Sessions adminapi.SessionSource // default: a *Sessions
+	Witness  adminapi.Witness
 	// SharePaths is the node's share path policy (adminapi.Config).
 	SharePaths namespace.SharePathPolicy
 }
@@ -76,6 +77,7 @@ func Start(t testing.TB, o Options) *Server {
 		NodeID:     NodeID,
 		Ready:      o.Ready,
 		Metrics:    o.Metrics,
+		Witness:    o.Witness,
 		SharePaths: o.SharePaths,
 	}
 	if cfg.Token == nil {

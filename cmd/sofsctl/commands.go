@@ -45,6 +45,10 @@ var commands = map[string]map[string]leaf{
 	"openfile": {
 		"list": {run: (*cli).openFileList},
 	},
+	"witness": {
+		"list": {run: (*cli).witnessList},
+		"move": {nargs: 1, args: "a witness client ID", flags: func(fs *flag.FlagSet) { fs.String("node", "", "") }, run: (*cli).witnessMove},
+	},
 }
 
 func init() {
@@ -506,4 +510,34 @@ func (c *cli) openFileList(fs *flag.FlagSet, _ []string) error {
 				orDash(clean(f.User)), clean(f.Share), clean(path), accessString(f.Access), handle, f.Locks)
 		}
 	})
+}
+
+// ---- witness ----
+
+func (c *cli) witnessList(fs *flag.FlagSet, _ []string) error {
+	var wl adminapi.WitnessClientList
+	raw, err := c.client.do("GET", "/witness/clients", nil, &wl)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tCLIENT\tNETNAME\tSHARE\tADDRESS\tNODE\tSTATE\tMOVE TO\tVERSION\tSINCE")
+		for _, r := range wl.Clients {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", clean(r.ID), clean(r.Client), clean(r.NetName),
+				orDash(clean(r.Share)), clean(r.IPAddress), clean(r.Node), clean(r.State), orDash(clean(r.MoveTo)), r.Version, stamp(r.Since))
+		}
+	})
+}
+
+func (c *cli) witnessMove(fs *flag.FlagSet, pos []string) error {
+	node := fs.Lookup("node").Value.String()
+	if node == "" {
+		return usagef("witness move needs --node, the id of the node the client should use")
+	}
+	var r adminapi.WitnessClient
+	raw, err := c.client.do("POST", "/witness/clients/"+seg(pos[0])+"/move", adminapi.WitnessMove{Node: node}, &r)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "witness client %s asked to move to node %s", clean(r.ID), clean(node))
 }

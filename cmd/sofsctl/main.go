@@ -55,6 +55,8 @@ Commands:
   user delete NAME             delete a user
   session list                 list this node's SMB sessions
   openfile list                list this node's open files
+  witness list                 list the cluster's SMB Witness clients (Get-SmbWitnessClient)
+  witness move ID --node N     ask a witness client to move to node N (Move-SmbWitnessClient)
 
 Global flags (anywhere after the command, or before it):
   --api URL          API address (env SOFS_API; default ` + defaultAPI + `)

@@ -18,8 +18,14 @@ import (
 
 // config is sofsd's validated configuration.
 type config struct {
-	Data           string
-	SMBListen      string
+	Data      string
+	SMBListen string
+	// Advertise is the IP or IP:port recorded as this node's SMB address;
+	// "" means the listener's address.
+	Advertise string
+	// WitnessListen and EPMListen are "" when off.
+	WitnessListen  string
+	EPMListen      string
 	Shares         []namespace.Share
 	Users          []userSpec
 	RequireSigning bool
@@ -39,6 +45,8 @@ type config struct {
 	EtcdCACert string
 	EtcdCert   string
 	EtcdKey    string
+	// PeerListen is the open-state service's node-to-node address.
+	PeerListen string
 	APIListen  string // "" when the API is off
 	// APIListenSet is true when api-listen was given (a witness serves
 	// its health endpoints only then).
@@ -87,6 +95,21 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	c.SMBListen = get("smb-listen")
 	if err := checkHostPort(c.SMBListen); err != nil {
 		bad("smb-listen", err)
+	}
+	if c.Advertise = get("advertise"); raw["advertise"] == nil {
+		c.Advertise = ""
+	} else if err := checkAdvertise(c.Advertise); err != nil {
+		bad("advertise", err)
+	}
+	if c.WitnessListen = get("witness-listen"); c.WitnessListen == "off" {
+		c.WitnessListen = ""
+	} else if err := checkHostPort(c.WitnessListen); err != nil {
+		bad("witness-listen", err)
+	}
+	if c.EPMListen = get("epm-listen"); c.EPMListen == "off" || c.WitnessListen == "" {
+		c.EPMListen = ""
+	} else if err := checkHostPort(c.EPMListen); err != nil {
+		bad("epm-listen", err)
 	}
 	seen := map[string]bool{}
 	for _, spec := range raw["share"] {
@@ -206,6 +229,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	if (c.EtcdCert == "") != (c.EtcdKey == "") {
 		bad("etcd-cert", errors.New("etcd-cert and etcd-key must be given together"))
 	}
+	c.PeerListen = get("peer-listen")
+	if err := checkHostPort(c.PeerListen); err != nil {
+		bad("peer-listen", err)
+	} else if host, _, _ := net.SplitHostPort(c.PeerListen); host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		bad("peer-listen", fmt.Errorf("%q: the other nodes connect to this address, so it must name this node's address, not all of them", c.PeerListen))
+	}
 	c.APIListenSet = raw["api-listen"] != nil
 	if c.APIListen = get("api-listen"); c.APIListen == "off" {
 		c.APIListen = ""
@@ -265,6 +294,40 @@ func checkHostPort(s string) error {
 		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", s, port)
 	}
 	return nil
+}
+
+// checkAdvertise accepts an IP address, or IP:port with a port from 1 to
+// 65535: clients connect to it, so it must be concrete.
+func checkAdvertise(s string) error {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		return fmt.Errorf("%q: want an IP address (not a wildcard) or IP:PORT", s)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
+		}
+	}
+	return nil
+}
+
+// advertisedAddr is the SMB address a node records: advertise, with the
+// listener's port if it names none, or the listener's address.
+func advertisedAddr(advertise string, ln net.Addr) string {
+	if advertise == "" {
+		return ln.String()
+	}
+	if _, _, err := net.SplitHostPort(advertise); err == nil {
+		return advertise
+	}
+	port := "445"
+	if a, ok := ln.(*net.TCPAddr); ok {
+		port = strconv.Itoa(a.Port)
+	}
+	return net.JoinHostPort(advertise, port)
 }
 
 // checkLoopback accepts host:port whose host is a loopback IP: profiles

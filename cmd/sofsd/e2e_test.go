@@ -159,7 +159,7 @@ func TestEndToEnd(t *testing.T) {
 	common := []string{
 		"--data", data, "--smb-listen", smbAddr,
 		"--etcd-client-listen", etcdAddr, "--etcd-peer-listen", peerAddr, "--api-listen", apiAddr,
-		"--node-name", "e2e-node",
+		"--peer-listen", "127.0.0.1:0", "--node-name", "e2e-node",
 	}
 
 	// First start: a share and a user on the command line.

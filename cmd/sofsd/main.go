@@ -22,6 +22,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/namespace/etcdnode"
@@ -183,6 +185,11 @@ func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
 // SMB first (no new work), then the namespace view, then etcd.
 // started is called once SMB listens: start-up is over.
 func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer, started func()) error {
+	// A node the open-state coordinator fenced out stops (and its
+	// supervisor starts it again, clean): its opens are no longer known
+	// to the cluster.
+	ctx, stopFenced := context.WithCancelCause(ctx)
+	defer stopFenced(nil)
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -227,6 +234,14 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	defer members.Close()
 	mship := &membership{self: node.ID, store: st, members: members, etcd: etcd}
 
+	// The cluster-wide open state: a slot for this run, the node-to-node
+	// listener and the service the volumes' tables go through.
+	ostate, err := startOpenState(ctx, cfg, st, reg, log, func() { stopFenced(clusterstate.ErrFenced) })
+	if err != nil {
+		return err
+	}
+	defer ostate.node.Close()
+
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
 	srv, err := smbserver.New(smbserver.Config{
@@ -245,22 +260,23 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
 		HandleOwner:         cfg.NodeName,
 		DisableMultiChannel: !cfg.MultiChannel,
+		// Share modes, oplocks and leases, delete pending and byte-range
+		// locks are cluster-wide (docs/architecture.md, cluster open state).
+		OpenState: func(key string) (csv.ObjectTable, csv.LockTable) {
+			t := ostate.node.Table(key)
+			return t, t
+		},
+		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
 	}
 	srvRef.Store(srv)
-	// Before the SMB port opens: a client reconnecting after a restart
-	// must find its handle, and new opens must meet the restored share
-	// modes, leases and locks.
-	restored, err := srv.RestoreHandles(ctx)
-	if err != nil {
-		srv.Close()
-		return fmt.Errorf("restore handles: %w", err)
-	}
-	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
+	ostate.node.SetBreakHandler(srv.DeliverBreaks)
+	ostate.serveAppInstanceCasts(srv, log)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
+		srv.Close()
 		return fmt.Errorf("smb listen: %w", err)
 	}
 
@@ -268,7 +284,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// signal, so waiting for it below can never hang.
 	apiCtx, apiCancel := context.WithCancel(ctx)
 	defer apiCancel()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, srv, mship, node.ID, reg, log)
+	// The API lists the open files of every node (Get-SmbOpenFile).
+	sessions := clusterSessions{sessionSource: sessionSource{srv}, self: node.ID, node: ostate.node}
+	sessions.serveOpenFiles()
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -305,8 +324,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 	}}
 	rec := namespace.NodeRecord{
-		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{ln.Addr().String()}, APIAddress: apiAddr,
+		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{advertisedAddr(cfg.Advertise, ln.Addr())}, APIAddress: apiAddr,
 		Version: version(), State: namespace.NodeJoining, StartedAt: time.Now().UTC(),
+		Slot: ostate.slot, PeerAddress: ostate.addr,
 	}
 	if id := etcd.MemberID(); id != 0 {
 		rec.EtcdMember = strconv.FormatUint(id, 16)
@@ -322,10 +342,37 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		// Revoking the lease shows the node down at once.
 		closeBounded(log, "membership", etcdCloseTimeout, func() error { return registration.Close(context.WithoutCancel(ctx)) })
 	}()
+	election := st.NewElection(ctx, registration, ostate.slot, log)
+	defer election.Close()
+	viewCtx, viewCancel := context.WithCancel(ctx)
+	viewDone := make(chan struct{})
+	go func() { defer close(viewDone); ostate.followViews(viewCtx, members, election, log) }()
+	defer func() { viewCancel(); <-viewDone }()
+
+	// Before the SMB port serves: a client reconnecting after a restart
+	// must find its handle, and new opens must meet the restored share
+	// modes, leases and locks. Restoring goes through the open-state
+	// service, so it comes after the node has joined it.
+	restored, err := srv.RestoreHandles(ctx)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		return fmt.Errorf("restore handles: %w", err)
+	}
+	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
 
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
 		Str("crypto_asm", smbcrypto.Accelerations()).Msg("smb listening")
+	if cfg.WitnessListen != "" {
+		stop, err := startWitness(ctx, cfg, st, view, members, node.ID, reg, log)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
 	started()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
@@ -359,6 +406,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return nil
 	}
 	log.Info().Msg("smb stopped")
+	if cause := context.Cause(ctx); errors.Is(cause, clusterstate.ErrFenced) {
+		return cause
+	}
 	return nil
 }
 
@@ -389,7 +439,7 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
-func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, srv *smbserver.Server,
+func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, sessions adminapi.SessionSource,
 	mship *membership, nodeID string, reg *prometheus.Registry, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
@@ -418,10 +468,15 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		return 0
 	}))
 	apiLog := log.With().Str("component", "api").Logger()
+	var wit adminapi.Witness
+	if cfg.WitnessListen != "" {
+		wit = witnessClients{store: st, members: mship.members}
+	}
 	h, err := adminapi.New(adminapi.Config{
+		Witness:    wit,
 		Store:      st,
 		View:       view,
-		Sessions:   sessionSource{srv},
+		Sessions:   sessions,
 		Token:      tokens,
 		Logger:     apiLog,
 		NodeID:     nodeID,

@@ -151,3 +151,45 @@ func etcdDialOptions(reg *prometheus.Registry) []grpc.DialOption {
 	}
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary)}
 }
+
+// openStateMetrics counts and times the node-to-node calls of the
+// cluster open state and the breaks that cross nodes
+// (clusterstate.Observer): what cluster-wide semantics cost.
+type openStateMetrics struct {
+	calls   *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	breaks  prometheus.Counter
+}
+
+func newOpenStateMetrics(reg *prometheus.Registry) *openStateMetrics {
+	m := &openStateMetrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sofs_peer_requests_total",
+			Help: "Calls this node made to other nodes' open-state service, by method and result.",
+		}, []string{"method", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sofs_peer_request_duration_seconds",
+			Help:    "Round-trip time of calls to other nodes' open-state service, by method.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 4, 9),
+		}, []string{"method"}),
+		breaks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sofs_cross_node_breaks_total",
+			Help: "Oplock and lease breaks this node, as open-state coordinator, sent to another node's opens.",
+		}),
+	}
+	reg.MustRegister(m.calls, m.latency, m.breaks)
+	return m
+}
+
+// Call implements clusterstate.Observer.
+func (m *openStateMetrics) Call(method string, d time.Duration, err error) {
+	m.latency.WithLabelValues(method).Observe(d.Seconds())
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.calls.WithLabelValues(method, result).Inc()
+}
+
+// RemoteBreaks implements clusterstate.Observer.
+func (m *openStateMetrics) RemoteBreaks(n int) { m.breaks.Add(float64(n)) }

@@ -138,7 +138,9 @@ func (n *ClusterNode) args() []string {
 	// A witness serves only /healthz and /readyz on its API address.
 	a = append(a, "--api-listen", n.hostPort(n.APIPort))
 	if !n.Witness {
-		a = append(a, "--smb-listen", n.SMBHostPort())
+		// The open-state service's port is advertised in the node's
+		// record, so any free one will do.
+		a = append(a, "--smb-listen", n.SMBHostPort(), "--peer-listen", n.hostPort(0))
 	}
 	return append(a, n.Args...)
 }

@@ -16,12 +16,12 @@ func TestSofsOptionsArgs(t *testing.T) {
 	o := SofsOptions{CA: true, EncryptShare: true, EncryptAll: true, RequireSigning: &yes, LogLevel: "debug"}
 	got := strings.Join(o.args("/d", "/s", 1, 2, 3), " ")
 	want := "--data /d --smb-listen 127.0.0.1:1 --share share=/s,ca,encrypt --user test:test123 " +
-		"--require-signing=true --encrypt --etcd-client-listen 127.0.0.1:2 --etcd-peer-listen 127.0.0.1:3 --api-listen 127.0.0.1:0 --log-level debug"
+		"--require-signing=true --encrypt --etcd-client-listen 127.0.0.1:2 --etcd-peer-listen 127.0.0.1:3 --api-listen 127.0.0.1:0 --peer-listen 127.0.0.1:0 --log-level debug"
 	if got != want {
 		t.Fatalf("args:\n got %s\nwant %s", got, want)
 	}
 	plain := strings.Join(SofsOptions{Share: "vms"}.args("/d", "/s", 1, 2, 3), " ")
-	if plain != "--data /d --smb-listen 127.0.0.1:1 --share vms=/s --user test:test123 --etcd-client-listen 127.0.0.1:2 --etcd-peer-listen 127.0.0.1:3 --api-listen 127.0.0.1:0" {
+	if plain != "--data /d --smb-listen 127.0.0.1:1 --share vms=/s --user test:test123 --etcd-client-listen 127.0.0.1:2 --etcd-peer-listen 127.0.0.1:3 --api-listen 127.0.0.1:0 --peer-listen 127.0.0.1:0" {
 		t.Fatalf("plain args: %s", plain)
 	}
 }

@@ -126,7 +126,8 @@ func (o SofsOptions) args(data, shareDir string, port, etcdClient, etcdPeer int)
 		"--etcd-client-listen", loopback+":"+strconv.Itoa(etcdClient),
 		"--etcd-peer-listen", loopback+":"+strconv.Itoa(etcdPeer),
 		// A free port per node, so parallel test servers never collide.
-		"--api-listen", loopback+":0")
+		"--api-listen", loopback+":0",
+		"--peer-listen", loopback+":0")
 	if o.LogLevel != "" {
 		a = append(a, "--log-level", o.LogLevel)
 	}

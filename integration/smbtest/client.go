@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )
@@ -70,6 +70,7 @@ type Conn struct {
 	credits  int                      // granted and unused
 	creditCh chan struct{}            // closed and replaced when credits grow
 	pending  map[uint64]chan Response // by MessageId
+	interim  map[uint64]chan struct{} // closed at a request's interim response
 	err      error                    // why the reader stopped
 	done     chan struct{}            // closed when the reader stops
 	session  uint64                   // SessionId once authenticated
@@ -194,10 +195,15 @@ type Appender interface{ AppendTo([]byte) []byte }
 
 // Pending is a request in flight.
 type Pending struct {
-	c   *Conn
-	MID uint64
-	ch  chan Response
+	c       *Conn
+	MID     uint64
+	ch      chan Response
+	interim chan struct{}
 }
+
+// Interim is closed when the server answers the request with an interim
+// STATUS_PENDING response (it went async).
+func (p *Pending) Interim() <-chan struct{} { return p.interim }
 
 // Wait returns the final response (interim STATUS_PENDING responses are
 // absorbed), or ErrClosed if the connection failed first.
@@ -266,7 +272,7 @@ func (c *Conn) Send(ctx context.Context, cmd wire.Command, tid uint32, body Appe
 	if signer != nil && cmd != wire.CmdNegotiate {
 		signer.Sign(msg)
 	}
-	p := &Pending{c: c, MID: h.MessageID, ch: make(chan Response, 1)}
+	p := &Pending{c: c, MID: h.MessageID, ch: make(chan Response, 1), interim: make(chan struct{})}
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -274,6 +280,10 @@ func (c *Conn) Send(ctx context.Context, cmd wire.Command, tid uint32, body Appe
 		return nil, fmt.Errorf("%w: %v", ErrClosed, err)
 	}
 	c.pending[h.MessageID] = p.ch
+	if c.interim == nil {
+		c.interim = make(map[uint64]chan struct{})
+	}
+	c.interim[h.MessageID] = p.interim
 	c.mu.Unlock()
 	frame := make([]byte, 4, 4+len(msg))
 	binary.BigEndian.PutUint32(frame, uint32(len(msg)))
@@ -377,11 +387,16 @@ func (c *Conn) dispatch(r Response) {
 		return
 	}
 	if h.IsAsync() && r.Status() == wire.StatusPending {
+		if ch := c.interim[h.MessageID]; ch != nil {
+			close(ch)
+			delete(c.interim, h.MessageID)
+		}
 		c.mu.Unlock() // interim: the final response comes later
 		return
 	}
 	ch := c.pending[h.MessageID]
 	delete(c.pending, h.MessageID)
+	delete(c.interim, h.MessageID)
 	c.mu.Unlock()
 	if ch != nil {
 		ch <- r

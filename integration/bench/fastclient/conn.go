@@ -33,7 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"sofs.io/sofs/smbserver/auth/ntlm/ntlmtest"
+	"sofs.io/sofs/auth/ntlm/ntlmtest"
 	"sofs.io/sofs/smbserver/smbcrypto"
 	"sofs.io/sofs/smbserver/wire"
 )

@@ -1,0 +1,709 @@
+package clusterstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"sofs.io/sofs/csv"
+)
+
+// coordinator holds the authoritative open state of every object of the
+// cluster during one epoch. Transitions are applied one at a time (mu),
+// and a transition is answered only after the other nodes holding opens of
+// the object have its new replica (and the breaks addressed to them): so
+// any state a client could have observed survives the loss of this node
+// on at least the nodes whose clients observed it.
+type coordinator struct {
+	n     *Node
+	epoch int64
+
+	readyOnce sync.Once
+	readyCh   chan struct{}
+	closed    chan struct{}
+
+	// rejoin bookkeeping while rebuilding.
+	rmu      sync.Mutex
+	joined   map[uint16]bool
+	incoming map[string]map[uint64]replica
+
+	// mu serialises transitions and their pushes; vmu guards vols alone,
+	// so that CheckIO on the READ/WRITE path never waits behind a push.
+	mu   sync.Mutex
+	vmu  sync.Mutex
+	vols map[string]*coordVol
+
+	// gone are the slots this coordinator released because they left;
+	// their calls are refused (ErrFenced) if they come back.
+	gone sync.Map // uint16 → struct{}
+
+	wmu        sync.Mutex
+	nextWaiter uint64
+	waiters    map[uint64]lockWaiter
+}
+
+// lockWaiter is the release a refused Lock waits for.
+type lockWaiter struct {
+	ch      <-chan struct{}
+	expires time.Time
+}
+
+// lockWaiterTTL bounds how long an unclaimed lock waiter is kept.
+const lockWaiterTTL = 10 * time.Minute
+
+type coordVol struct {
+	objects *csv.MemoryObjectTable
+	locks   *csv.MemoryLockTable
+	holders map[uint64]map[uint16]int
+	version map[uint64]uint64
+	// dirOn and dirVer are the volume's directory-lease flag as the
+	// other nodes were last told (dirlease.go).
+	dirOn  bool
+	dirVer uint64
+	// removers names, for each object whose last open closed with delete
+	// pending, the node that removes it from the disk and then forgets
+	// it; if that node is lost first, the object is forgotten for it.
+	removers map[uint64]uint16
+}
+
+func newCoordinator(n *Node, epoch int64) *coordinator {
+	return &coordinator{
+		n: n, epoch: epoch, readyCh: make(chan struct{}), closed: make(chan struct{}),
+		joined: make(map[uint16]bool), incoming: make(map[string]map[uint64]replica),
+		vols: make(map[string]*coordVol), waiters: make(map[uint64]lockWaiter),
+	}
+}
+
+func (c *coordinator) isReady() bool {
+	select {
+	case <-c.readyCh:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *coordinator) close() {
+	select {
+	case <-c.closed:
+	default:
+		close(c.closed)
+	}
+}
+
+func (c *coordinator) vol(key string) *coordVol {
+	c.vmu.Lock()
+	defer c.vmu.Unlock()
+	cv := c.vols[key]
+	if cv == nil {
+		cv = &coordVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(),
+			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64), removers: make(map[uint64]uint16)}
+		c.vols[key] = cv
+	}
+	return cv
+}
+
+func (cv *coordVol) hold(obj uint64, slot uint16, d int) {
+	m := cv.holders[obj]
+	if m == nil {
+		if d <= 0 {
+			return
+		}
+		m = make(map[uint16]int)
+		cv.holders[obj] = m
+	}
+	m[slot] += d
+	if m[slot] <= 0 {
+		delete(m, slot)
+	}
+	if len(m) == 0 {
+		delete(cv.holders, obj)
+	}
+}
+
+// replica builds obj's replica with a new version.
+func (c *coordinator) replica(vol string, cv *coordVol, obj uint64) replica {
+	cv.version[obj]++
+	r := replica{Vol: vol, Obj: obj, Epoch: c.epoch, Version: cv.version[obj]}
+	if st, ok := cv.objects.Snapshot(obj); ok {
+		r.State = &st
+	}
+	r.Locks = cv.locks.Snapshot(obj)
+	if h := cv.holders[obj]; len(h) > 0 {
+		r.Holders = make(map[uint16]int, len(h))
+		for k, v := range h {
+			r.Holders[k] = v
+		}
+	}
+	if r.State == nil && len(r.Locks) == 0 && len(r.Holders) == 0 {
+		delete(cv.version, obj)
+	}
+	return r
+}
+
+// apply runs one transition for node from.
+func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*opReply, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv := c.vol(req.Vol)
+	gen0 := cv.objects.Gen(req.Obj)
+	before := make(map[uint16]bool)
+	for s := range cv.holders[req.Obj] {
+		before[s] = true
+	}
+	rep := &opReply{}
+	var err error
+	var breaks []csv.Break
+	obj := req.Obj
+	switch req.Kind {
+	case opAcquire:
+		g, e := cv.objects.Acquire(ctx, obj, req.Entry)
+		var bw *csv.BreakWait
+		switch {
+		case errors.As(e, &bw):
+			rep.Wait = &breakWait{Object: bw.Object, Gen: bw.Gen}
+			breaks = bw.Breaks
+		case e != nil:
+			err = e
+		default:
+			breaks, g.Breaks = g.Breaks, nil
+			rep.Grant = g
+			cv.hold(obj, from, 1)
+		}
+	case opRelease:
+		rep.Last, rep.Pending, err = cv.objects.Release(ctx, obj, req.OpenID)
+		if err == nil {
+			cv.hold(obj, from, -1)
+			if rep.Last && rep.Pending {
+				cv.removers[obj] = from
+			}
+		}
+	case opSetDeletePending:
+		err = cv.objects.SetDeletePending(ctx, obj, req.On, req.By)
+	case opState:
+		rep.State, err = cv.objects.State(ctx, obj)
+	case opForget:
+		err = cv.objects.Forget(ctx, obj)
+		delete(cv.removers, obj)
+	case opAckOplock:
+		rep.Level, err = cv.objects.AckOplock(ctx, obj, req.OpenID, req.Level)
+	case opAckLease:
+		breaks, err = cv.objects.AckLease(ctx, obj, req.Key, req.State)
+	case opBreakRead:
+		breaks, err = cv.objects.BreakRead(ctx, obj, req.OpenID)
+	case opBreakHandle:
+		breaks, rep.Waiting, rep.Gen, err = cv.objects.BreakHandle(ctx, obj, req.OpenID)
+	case opBreakHandleAll:
+		breaks, rep.Waiting, rep.Gen, err = cv.objects.BreakHandleAll(ctx, obj, req.OpenID)
+	case opExpireBreaks:
+		err = cv.objects.ExpireBreaks(ctx, obj, req.Cutoff)
+	case opBreakPending:
+		rep.Held, err = cv.objects.BreakPending(ctx, obj, req.OpenID)
+	case opBreakParent:
+		breaks, err = cv.objects.BreakParent(ctx, obj, req.By)
+	case opLeaseState:
+		rep.Lease, rep.Held, err = cv.objects.LeaseState(ctx, obj, req.Key)
+	case opLock:
+		var ch <-chan struct{}
+		ch, err = cv.locks.Lock(ctx, obj, req.Owner, req.Ranges)
+		if errors.Is(err, csv.ErrLockConflict) && ch != nil {
+			rep.LockWaiter = c.addWaiter(ch)
+		}
+	case opUnlock:
+		if len(req.Ranges) != 1 {
+			return nil, csv.ErrInvalidParameter
+		}
+		err = cv.locks.Unlock(ctx, obj, req.Owner, req.Ranges[0])
+	case opReleaseOwner:
+		err = cv.locks.ReleaseOwner(ctx, obj, req.Owner)
+	default:
+		return nil, fmt.Errorf("%w: op kind %d", errFrame, req.Kind)
+	}
+	if errors.Is(err, csv.ErrLockConflict) {
+		// A refused lock is an answer, not a failure: its waiter must
+		// reach the caller (methodLockWait).
+		rep.Conflict, err = true, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Replicas go to every node that held opens before or holds them
+	// now; breaks to the node of the open they name.
+	changed := cv.objects.Gen(req.Obj) != gen0
+	switch req.Kind {
+	case opLock, opUnlock, opReleaseOwner:
+		changed = changed || err == nil
+	case opAcquire, opRelease:
+		changed = changed || err == nil
+	}
+	if changed || len(breaks) > 0 {
+		breaks = c.distribute(ctx, req, cv, obj, from, before, breaks, rep)
+	}
+	c.noteDirLeases(ctx, req.Vol, cv, rep)
+	switch {
+	case rep.Wait != nil:
+		rep.Wait.Breaks = breaks
+	case req.Kind == opAcquire:
+		rep.Grant.Breaks = breaks
+	default:
+		rep.Breaks = breaks
+	}
+	return rep, nil
+}
+
+// distribute sends obj's new replica to every node other than this one
+// that held opens of it before or holds them now, and to the caller (in
+// rep: it may hold locks of the object without opens of it;
+// storeReplica keeps what it needs), and each break to its open's node.
+// It returns the breaks addressed to the caller. On a node whose opens
+// nobody else shares, it builds no replica at all.
+func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordVol, obj uint64, from uint16, before map[uint16]bool, breaks []csv.Break, rep *opReply) []csv.Break {
+	self := c.n.self
+	want := make(map[uint16]bool, len(before)+2)
+	for s := range before {
+		want[s] = true
+	}
+	for s := range cv.holders[obj] {
+		want[s] = true
+	}
+	want[from] = true
+	delete(want, self)
+	var r *replica
+	if len(want) > 0 {
+		rr := c.replica(req.Vol, cv, obj)
+		r = &rr
+	}
+	targets := make(map[uint16]*pushRequest)
+	add := func(s uint16) *pushRequest {
+		p := targets[s]
+		if p == nil {
+			p = &pushRequest{Epoch: c.epoch}
+			targets[s] = p
+		}
+		return p
+	}
+	for s := range want {
+		add(s).Replicas = []replica{*r}
+	}
+	var mine []csv.Break
+	for _, b := range breaks {
+		s := breakSlot(b, from)
+		if s == from {
+			mine = append(mine, b)
+			continue
+		}
+		add(s).Breaks = append(add(s).Breaks, b)
+	}
+	if remote := len(breaks) - len(mine); remote > 0 && c.n.obs != nil {
+		c.n.obs.RemoteBreaks(remote)
+	}
+	if from != self && r != nil {
+		rep.Replica = r
+	}
+	delete(targets, from)
+	if p := targets[self]; p != nil {
+		c.n.queueBreaks(c.n.localBreaks(p.Breaks))
+		delete(targets, self)
+	}
+	c.push(ctx, targets)
+	return mine
+}
+
+// breakSlot is the node a break goes to: the node of its oplock's open,
+// or for a lease the caller's node if one of the lease's opens is there,
+// else the node of the first.
+func breakSlot(b csv.Break, from uint16) uint16 {
+	if !b.IsLease {
+		return slotOf(b.OpenID)
+	}
+	for _, id := range b.OpenIDs {
+		if slotOf(id) == from {
+			return from
+		}
+	}
+	if len(b.OpenIDs) > 0 {
+		return slotOf(b.OpenIDs[0])
+	}
+	return from
+}
+
+// pushTimeout bounds one push to a holder; a holder that cannot take it in
+// time is about to lose its membership anyway.
+const pushTimeout = 5 * time.Second
+
+// push sends replicas and breaks to holders, in parallel, and waits.
+func (c *coordinator) push(ctx context.Context, targets map[uint16]*pushRequest) {
+	if len(targets) == 0 {
+		return
+	}
+	c.n.mu.Lock()
+	view := c.n.view
+	c.n.mu.Unlock()
+	var wg sync.WaitGroup
+	for s, p := range targets {
+		addr, ok := view.Members[s]
+		if !ok {
+			continue // gone: its opens are released when it leaves
+		}
+		wg.Add(1)
+		go func(s uint16, addr string, p *pushRequest) {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+			defer cancel()
+			pc, err := c.n.tr.peer(pctx, s, addr)
+			if err == nil {
+				err = pc.do(pctx, methodPush, p, nil)
+			}
+			if err != nil {
+				c.n.log.Warn().Err(err).Uint16("peer", s).Msg("open-state push to a holder failed")
+			}
+		}(s, addr, p)
+	}
+	wg.Wait()
+}
+
+func (c *coordinator) addWaiter(ch <-chan struct{}) uint64 {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	now := time.Now()
+	for id, w := range c.waiters {
+		if now.After(w.expires) {
+			delete(c.waiters, id)
+		}
+	}
+	c.nextWaiter++
+	c.waiters[c.nextWaiter] = lockWaiter{ch: ch, expires: now.Add(lockWaiterTTL)}
+	return c.nextWaiter
+}
+
+// lockWait waits for the release a refused Lock was told about.
+func (c *coordinator) lockWait(ctx context.Context, id uint64) error {
+	c.wmu.Lock()
+	w, ok := c.waiters[id]
+	delete(c.waiters, id)
+	c.wmu.Unlock()
+	if !ok {
+		return nil // already fired or expired: the caller retries
+	}
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return errWrongEpoch
+	}
+}
+
+// wait waits until obj's generation differs from gen.
+func (c *coordinator) wait(ctx context.Context, vol string, obj, gen uint64) error {
+	cv := c.vol(vol)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	return cv.objects.Wait(wctx, obj, gen)
+}
+
+func (c *coordinator) incomingSnapshot() map[string]map[uint64]replica {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	out := make(map[string]map[uint64]replica, len(c.incoming))
+	for vol, objs := range c.incoming {
+		out[vol] = objs
+	}
+	return out
+}
+
+// isGone reports whether slot s was released by this coordinator.
+func (c *coordinator) isGone(s uint16) bool {
+	_, ok := c.gone.Load(s)
+	return ok
+}
+
+// rejoined merges one batch of a node's replicas while rebuilding.
+func (c *coordinator) rejoined(from uint16, req rejoinRequest) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.isReady() {
+		// A node that was not a member when the rebuild finished: it
+		// cannot hold opens the coordinator does not know of, since it
+		// could only have opened through this coordinator.
+		return nil
+	}
+	c.mergeLocked(req.Replicas)
+	if req.Last {
+		c.joined[from] = true
+	}
+	return nil
+}
+
+func (c *coordinator) mergeLocked(rs []replica) {
+	for _, r := range rs {
+		objs := c.incoming[r.Vol]
+		if objs == nil {
+			objs = make(map[uint64]replica)
+			c.incoming[r.Vol] = objs
+		}
+		if cur, ok := objs[r.Obj]; ok && (cur.Epoch > r.Epoch || cur.Epoch == r.Epoch && cur.Version >= r.Version) {
+			continue
+		}
+		objs[r.Obj] = r
+	}
+}
+
+// rebuild collects every live member's replicas, drops what belonged to
+// nodes that are gone, installs the result and opens for business.
+func (c *coordinator) rebuild(v View) {
+	n := c.n
+	n.repMu.Lock()
+	var own []replica
+	for _, objs := range n.reps {
+		for _, r := range objs {
+			own = append(own, *r)
+		}
+	}
+	n.repMu.Unlock()
+	c.rmu.Lock()
+	c.mergeLocked(own)
+	c.joined[n.self] = true
+	c.rmu.Unlock()
+	// Slots that are not live now lose what they held in the rebuild: if
+	// one comes back (a node that was cut off re-registers), it must not
+	// carry on with opens the cluster no longer knows.
+	for _, objs := range c.incomingSnapshot() {
+		for _, r := range objs {
+			for s := range r.Holders {
+				if !v.live(s) {
+					c.gone.Store(s, struct{}{})
+				}
+			}
+		}
+	}
+	start := time.Now()
+	lastLog := start
+	for {
+		n.mu.Lock()
+		cur := n.view
+		n.mu.Unlock()
+		if cur.Epoch != c.epoch {
+			return
+		}
+		c.rmu.Lock()
+		missing := 0
+		for s := range cur.Members {
+			if !c.joined[s] {
+				missing++
+			}
+		}
+		c.rmu.Unlock()
+		if missing == 0 {
+			c.install(cur)
+			return
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			n.log.Warn().Int("missing", missing).Dur("waited", time.Since(start)).Msg("open-state rebuild waits for members to rejoin")
+		}
+		select {
+		case <-c.closed:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// install builds the tables from the merged replicas, without the opens
+// and locks of nodes that are not live, and opens for business.
+func (c *coordinator) install(v View) {
+	c.mu.Lock()
+	c.rmu.Lock()
+	incoming := c.incoming
+	c.incoming = nil
+	c.rmu.Unlock()
+	pushes := make(map[uint16]*pushRequest)
+	objects := 0
+	for vol, objs := range incoming {
+		cv := c.vol(vol)
+		for obj, r := range objs {
+			purge(&r, v)
+			if r.State != nil {
+				if err := cv.objects.Install(obj, *r.State); err != nil {
+					c.n.log.Error().Err(err).Uint64("object", obj).Msg("open-state rebuild: conflicting lease; object dropped")
+					continue
+				}
+			}
+			if len(r.Locks) > 0 {
+				cv.locks.Install(obj, r.Locks)
+			}
+			for s, k := range r.Holders {
+				cv.hold(obj, s, k)
+			}
+			nr := c.replica(vol, cv, obj)
+			objects++
+			for s := range nr.Holders {
+				if s == c.n.self {
+					continue
+				}
+				p := pushes[s]
+				if p == nil {
+					p = &pushRequest{Epoch: c.epoch}
+					pushes[s] = p
+				}
+				p.Replicas = append(p.Replicas, nr)
+			}
+		}
+	}
+	c.push(c.n.ctx, pushes)
+	for vol, cv := range c.vols {
+		c.noteDirLeases(c.n.ctx, vol, cv, &opReply{})
+	}
+	c.mu.Unlock()
+	c.readyOnce.Do(func() { close(c.readyCh) })
+	c.n.setReady(c.epoch)
+	c.n.log.Info().Int64("epoch", c.epoch).Int("objects", objects).Int("members", len(v.Members)).Msg("open-state coordinator ready")
+}
+
+// purge removes from r the opens, locks and holder counts of nodes that
+// are not live in v.
+func purge(r *replica, v View) {
+	dead := func(s uint16) bool { return !v.live(s) }
+	if r.State != nil {
+		st := r.State
+		for _, e := range append([]csv.OpenRecord(nil), st.Entries...) {
+			if dead(slotOf(e.ID)) {
+				_ = st.Release(e.ID)
+			}
+		}
+		for s, k := range r.Holders {
+			if !dead(s) {
+				continue
+			}
+			// Count-only opens of the dead node (acquired without an
+			// entry): its holder count beyond the entries just released.
+			entries := 0
+			for _, e := range r.State.Entries {
+				if slotOf(e.ID) == s {
+					entries++
+				}
+			}
+			st.Opens -= k - entries
+		}
+		if st.Opens <= 0 {
+			r.State = nil
+		}
+	}
+	kept := r.Locks[:0]
+	for _, l := range r.Locks {
+		if !dead(slotOf(l.Owner)) {
+			kept = append(kept, l)
+		}
+	}
+	r.Locks = kept
+	for s := range r.Holders {
+		if dead(s) {
+			delete(r.Holders, s)
+		}
+	}
+}
+
+// membersChanged releases what nodes that left held, while coordinating.
+func (c *coordinator) membersChanged(old, v View) {
+	for s := range old.Members {
+		if !v.live(s) {
+			c.gone.Store(s, struct{}{})
+		}
+	}
+	if !c.isReady() {
+		return // the rebuild looks at the live members when it finishes
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pushes := make(map[uint16]*pushRequest)
+	c.vmu.Lock()
+	vols := make(map[string]*coordVol, len(c.vols))
+	for k, cv := range c.vols {
+		vols[k] = cv
+	}
+	c.vmu.Unlock()
+	for vol, cv := range vols {
+		touched := make(map[uint64]bool)
+		for obj, h := range cv.holders {
+			for s := range h {
+				if !v.live(s) {
+					touched[obj] = true
+				}
+			}
+		}
+		for _, obj := range cv.locks.Objects() {
+			for _, l := range cv.locks.Snapshot(obj) {
+				if !v.live(slotOf(l.Owner)) {
+					touched[obj] = true
+				}
+			}
+		}
+		for obj, s := range cv.removers {
+			if !v.live(s) {
+				// Lost between the last close and the removal: the
+				// object stays on disk, and must not stay delete
+				// pending for ever.
+				if err := cv.objects.Forget(context.WithoutCancel(c.n.ctx), obj); err != nil {
+					c.n.log.Warn().Err(err).Uint64("object", obj).Msg("forgetting an object its lost remover left delete pending")
+				}
+				delete(cv.removers, obj)
+			}
+		}
+		for obj := range touched {
+			r := replica{Vol: vol, Obj: obj, Locks: cv.locks.Snapshot(obj), Holders: map[uint16]int{}}
+			if st, ok := cv.objects.Snapshot(obj); ok {
+				r.State = &st
+			}
+			for s, k := range cv.holders[obj] {
+				r.Holders[s] = k
+			}
+			purge(&r, v)
+			st := csv.FileState{}
+			if r.State != nil {
+				st = *r.State
+			}
+			if err := cv.objects.Install(obj, st); err != nil {
+				c.n.log.Error().Err(err).Uint64("object", obj).Msg("releasing a lost node's opens")
+			}
+			cv.locks.Install(obj, r.Locks)
+			delete(cv.holders, obj)
+			for s, k := range r.Holders {
+				cv.hold(obj, s, k)
+			}
+			nr := c.replica(vol, cv, obj)
+			for s := range nr.Holders {
+				if s == c.n.self {
+					continue
+				}
+				p := pushes[s]
+				if p == nil {
+					p = &pushRequest{Epoch: c.epoch}
+					pushes[s] = p
+				}
+				p.Replicas = append(p.Replicas, nr)
+			}
+			c.n.log.Info().Uint64("object", obj).Msg("released the opens and locks of a node that left")
+		}
+	}
+	c.push(c.n.ctx, pushes)
+}
+
+// decodeBody decodes a JSON body strictly.
+func decodeBody(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", errFrame, err)
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package witness
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"sofs.io/sofs/dcerpc"
+	"sofs.io/sofs/namespace"
+)
+
+// renewEvery is how often a waiting WitnessrAsyncNotify renews its
+// registration's lease: a third of the lease, so two renewals can fail
+// before the registration expires.
+const renewEvery = namespace.WitnessRegistrationTTL / 3
+
+// rewatchAfter is how long a waiting AsyncNotify waits before watching
+// etcd again after a watch ended (its member lost the leader): long enough
+// not to spin while etcd has no leader, short next to the lease TTL.
+const rewatchAfter = time.Second
+
+// asyncNotify implements WitnessrAsyncNotify ([MS-SWN] 3.1.4.4): it waits
+// until there is something to tell the client about its registration, the
+// registration's keep-alive timeout passes (ERROR_TIMEOUT, v2 only), the
+// registration is removed (ERROR_NOT_FOUND), or the connection closes.
+func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uint32, error) {
+	id := dcerpc.FormatGUID(h.UUID)
+	reg, err := s.cfg.Store.GetWitnessRegistration(ctx, id)
+	if errors.Is(err, namespace.ErrNotFound) {
+		return nil, errInvalidParameter, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	var timeout <-chan time.Time
+	if reg.KeepAlive > 0 {
+		t := time.NewTimer(time.Duration(reg.KeepAlive) * time.Second)
+		defer t.Stop()
+		timeout = t.C
+	}
+	s.cfg.Observer.Waiting(1)
+	defer s.cfg.Observer.Waiting(-1)
+	renew := time.NewTicker(renewEvery)
+	defer renew.Stop()
+	if err := s.cfg.Store.RenewWitnessRegistration(ctx, reg); err != nil {
+		s.cfg.Log.Warn().Err(err).Msg("witness: renew registration")
+	}
+	// Watch the record and the resources before reading them, so that a
+	// change between the read and the wait is not missed.
+	w := s.watch(ctx, id)
+	defer func() { w.stop() }()
+	var rewatch <-chan time.Time
+	probed := ""
+	var unwatch func()
+	defer func() {
+		if unwatch != nil {
+			unwatch()
+		}
+	}()
+	// The loop ends with the call: a notification, the keep-alive
+	// timeout, the registration's removal or the connection's end. Each
+	// round is one wake-up; the record is re-read every time, so a lost
+	// wake-up delays news until the next one, never loses it.
+	for {
+		members := s.cfg.Members.Changed()
+		suspicion := s.probe.Changed()
+		n, node, status, err := s.deliver(ctx, id)
+		if err != nil || n != nil || status != errSuccess {
+			return n, status, err
+		}
+		if node != probed {
+			// Probe the node the registration is for now (a move
+			// changes it).
+			if unwatch != nil {
+				unwatch()
+			}
+			unwatch, probed = s.probe.watch(node), node
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-timeout:
+			return nil, errTimeout, nil
+		case <-renew.C:
+			if err := s.cfg.Store.RenewWitnessRegistration(ctx, reg); err != nil {
+				s.cfg.Log.Warn().Err(err).Msg("witness: renew registration")
+			}
+		case <-members:
+		case <-suspicion:
+		case _, ok := <-w.changed:
+			if !ok {
+				w.changed, w.resources, rewatch = nil, nil, time.After(rewatchAfter)
+			}
+		case _, ok := <-w.resources:
+			if !ok {
+				w.changed, w.resources, rewatch = nil, nil, time.After(rewatchAfter)
+			}
+		case <-rewatch:
+			w.stop()
+			w, rewatch = s.watch(ctx, id), nil
+		}
+	}
+}
+
+// watches are the etcd watches one waiting AsyncNotify wakes up on.
+type watches struct {
+	changed, resources <-chan struct{}
+	stop               context.CancelFunc
+}
+
+func (s *Service) watch(ctx context.Context, id string) watches {
+	wctx, cancel := context.WithCancel(ctx)
+	return watches{
+		changed:   s.cfg.Store.WatchWitnessRegistration(wctx, id),
+		resources: s.cfg.Store.WatchWitnessResources(wctx),
+		stop:      cancel,
+	}
+}
+
+// deliver returns the notification registration id is owed, if any, after
+// recording it as delivered, and the node the registration is for. With
+// nothing owed it returns (nil, node, success).
+func (s *Service) deliver(ctx context.Context, id string) (*Notification, string, uint32, error) {
+	var n *Notification
+	reg, err := s.cfg.Store.UpdateWitnessRegistration(ctx, id, func(r *namespace.WitnessRegistration) error {
+		n = s.owed(ctx, r)
+		if n == nil {
+			return namespace.ErrUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, namespace.ErrNotFound) {
+		// Unregistered meanwhile ([MS-SWN] 3.1.4.3: an outstanding
+		// AsyncNotify fails).
+		return nil, "", errNotFound, nil
+	}
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if n != nil {
+		kind := "resource_change"
+		if n.Type == NotifyClientMove {
+			kind = "client_move"
+		}
+		s.cfg.Observer.Notified(kind)
+		s.cfg.Log.Info().Str("registration", id).Uint32("type", n.Type).Str("resource", n.Resource).
+			Uint32("state", n.State).Int("addresses", len(n.Addresses)).Msg("witness: notify")
+	}
+	return n, reg.NodeID, errSuccess, nil
+}
+
+// owed computes the notification r is owed and updates r as if it were
+// delivered. Moves come first: a client told to move does not need to
+// hear about the node it leaves.
+func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *Notification {
+	node, known := s.cfg.Members.Node(r.NodeID)
+	if known && node.Live && (r.MoveTo == "" || r.MoveTo == r.MoveSent) {
+		// No move pending: a draining node's clients move to the
+		// placement's pick; others may move to balance the load.
+		regs, err := s.cfg.Store.ListWitnessRegistrations(ctx)
+		if err == nil {
+			nodes := s.cfg.Members.Nodes()
+			draining := node.Draining || node.State == namespace.NodeDraining
+			if to, ok := Placement(nodes, regs, r.NodeID); ok && draining {
+				r.MoveTo = to
+			} else if to, ok := Rebalance(nodes, regs, *r); ok && !draining {
+				r.MoveTo = to
+			}
+		}
+	}
+	if r.MoveTo != "" && r.MoveTo != r.MoveSent {
+		target, ok := s.cfg.Members.Node(r.MoveTo)
+		addrs := nodeIPv4(target)
+		if ok && len(addrs) > 0 {
+			r.MoveSent = r.MoveTo
+			r.NodeID = target.ID
+			r.IPAddress = addrs[0].String()
+			r.Reported = namespace.WitnessAvailable
+			if !target.Live {
+				r.Reported = namespace.WitnessUnavailable
+			}
+			return &Notification{Type: NotifyClientMove, Addresses: addrs}
+		}
+	}
+	state := namespace.WitnessUnavailable
+	if known && node.Live && !s.probe.suspect(node.ID, node.StartedAt.String()) {
+		state = namespace.WitnessAvailable
+	}
+	// The cluster name resource offline (MS-CMRP) takes every
+	// registration's resource with it. An etcd error counts as online:
+	// a notification on a guess would be worse than a late one.
+	if offline, err := s.clusterOffline(ctx); err == nil && offline {
+		state = namespace.WitnessUnavailable
+	}
+	if state == r.Reported {
+		return nil
+	}
+	r.Reported = state
+	n := &Notification{Type: NotifyResourceChange, Resource: r.IPAddress, State: ResourceAvailable}
+	if state == namespace.WitnessUnavailable {
+		n.State = ResourceUnavailable
+	}
+	return n
+}

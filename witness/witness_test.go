@@ -1,0 +1,387 @@
+package witness
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/dcerpc"
+	"sofs.io/sofs/dcerpc/ndr"
+	"sofs.io/sofs/integration/harness"
+	"sofs.io/sofs/internal/testetcd"
+	"sofs.io/sofs/namespace"
+)
+
+// epmHost is the loopback address this package's tests put the endpoint
+// mapper on: rpcclient always asks port 135, and no other package's tests
+// use this address.
+const epmHost = "127.0.135.2"
+
+// cluster is a witness service on epmHost over a real etcd, with nodes
+// registered as sofsd registers them.
+type cluster struct {
+	store   *namespace.Store
+	members *namespace.Members
+	nodes   map[string]*namespace.Registration
+	// smb holds each node's stand-in SMB listener, which the witness's
+	// probes connect to; addr is its address.
+	smb  map[string]net.Listener
+	addr map[string]string
+	svc  *Service
+}
+
+func startCluster(t *testing.T, nodes map[string]string) *cluster {
+	t.Helper()
+	ctx := context.Background()
+	e := testetcd.Start(t)
+	st := namespace.NewStore(e.Client())
+	if _, err := st.InitCluster(ctx, "sofs"); err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	c := &cluster{store: st, nodes: map[string]*namespace.Registration{}, smb: map[string]net.Listener{}, addr: map[string]string{}}
+	for name, host := range nodes {
+		c.register(t, name, c.listenSMB(t, name, host))
+	}
+	m, err := namespace.NewMembers(ctx, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	c.members = m
+	c.svc = New(Config{Store: st, Members: m, NodeID: "node-a", Log: log,
+		NTLM: ntlm.NewServer(ntlm.Config{NetBIOSComputer: "NODE-A", Users: testUsers{"test": "test123"}})})
+	return c
+}
+
+// listenSMB opens a stand-in SMB listener for node name on host (or on
+// the address it had before, after closeSMB).
+func (c *cluster) listenSMB(t *testing.T, name, host string) string {
+	t.Helper()
+	addr := c.addr[name]
+	if addr == "" {
+		addr = host + ":0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.smb[name], c.addr[name] = ln, ln.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	return c.addr[name]
+}
+
+// register joins node name with SMB address addr (host:port).
+func (c *cluster) register(t *testing.T, name, addr string) {
+	t.Helper()
+	r, err := c.store.Register(context.Background(), namespace.NodeRecord{
+		ID: "node-" + name, Name: name, SMBAddresses: []string{addr}, State: namespace.NodeUp,
+	}, namespace.RegisterOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[name] = r
+	t.Cleanup(func() { r.Close(context.Background()) })
+}
+
+// serve runs the witness on epmHost, with the endpoint mapper on port 135.
+func (c *cluster) serve(t *testing.T) {
+	t.Helper()
+	epm, err := net.Listen("tcp", net.JoinHostPort(epmHost, "135"))
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("endpoint mapper port: %v", err)
+		}
+		t.Skipf("endpoint mapper port (needs root): %v", err)
+	}
+	wl, err := net.Listen("tcp", epmHost+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.svc.Serve(ctx, wl, epm) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestRPCClient runs Samba's rpcclient witness commands against the
+// service, which it finds through the endpoint mapper: the interface list
+// shows every node with its state, RegisterEx returns a handle, and
+// AsyncNotify reports the client's node going down, then coming back.
+func TestRPCClient(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1", "b": "127.0.136.2", "c": "127.0.136.3"})
+	c.serve(t)
+	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+
+	r.Send("GetInterfaceList")
+	got := map[string]string{}
+	for range 3 {
+		m := r.Expect(`^(\*)?([+\-?X]) (\S+) (\S+) V2$`, 30*time.Second)
+		got[m[3]] = m[1] + m[2] + " " + m[4]
+	}
+	want := map[string]string{"a": "*+ 127.0.136.1", "b": "*+ 127.0.136.2", "c": "*+ 127.0.136.3"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("interface list %v, want %v", got, want)
+		}
+	}
+
+	r.Send("RegisterEx --net=sofs --ip=127.0.136.2 --share=nosuchshare --client=rpcclient")
+	r.Expect(`WERR_INVALID_STATE|INVALID_STATE`, 30*time.Second)
+	r.Send("RegisterEx --net=sofs --ip=127.0.136.2 --client=rpcclient")
+	h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
+	regs, err := c.store.ListWitnessRegistrations(context.Background())
+	if err != nil || len(regs) != 1 || regs[0].NodeID != "node-b" || regs[0].Client != "rpcclient" || !strings.HasSuffix(h, regs[0].ID) {
+		t.Fatalf("registrations %+v, %v; handle %s", regs, err, h)
+	}
+
+	r.Send("AsyncNotify " + h)
+	// Node b leaves: its lease is revoked and its live record goes.
+	if err := c.nodes["b"].Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.Expect(`^Resource change with 1 messages$`, 30*time.Second)
+	r.Expect(`^127\.0\.136\.2 -> Unavailable$`, 5*time.Second)
+
+	r.Send("AsyncNotify " + h)
+	c.register(t, "b", c.addr["b"])
+	r.Expect(`^Resource change with 1 messages$`, 30*time.Second)
+	r.Expect(`^127\.0\.136\.2 -> Available$`, 5*time.Second)
+
+	r.Send("UnRegister " + h)
+	r.Send("UnRegister " + h)
+	// End of input makes rpcclient exit, flushing what it printed.
+	r.CloseInput()
+	r.Expect(`UnRegister failed, error: WERR_INVALID_PARAMETER`, 30*time.Second)
+	if regs, err := c.store.ListWitnessRegistrations(context.Background()); err != nil || len(regs) != 0 {
+		t.Fatalf("registrations left: %+v, %v", regs, err)
+	}
+}
+
+// testUsers is a credential store of plain passwords.
+type testUsers map[string]string
+
+func (u testUsers) NTHash(user string) ([16]byte, bool) {
+	pw, ok := u[strings.ToLower(user)]
+	if !ok {
+		return [16]byte{}, false
+	}
+	return namespace.NTHash(pw), true
+}
+
+// TestProbeSeesCrashBeforeLease checks the SMB port probe: when node c's
+// SMB port closes while c still holds its lease (a crashed process before
+// its lease expires), its client is told unavailable; when the port
+// accepts again, available.
+func TestProbeSeesCrashBeforeLease(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1", "c": "127.0.136.3"})
+	c.serve(t)
+	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+	r.Send("RegisterEx --net=sofs --ip=127.0.136.3 --client=probe")
+	h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
+	r.Send("AsyncNotify " + h)
+	c.smb["c"].Close()
+	r.Expect(`^127\.0\.136\.3 -> Unavailable$`, 30*time.Second)
+	if n, ok := c.members.Node("node-c"); !ok || !n.Live {
+		t.Fatalf("node c lost its lease: %+v", n)
+	}
+	r.Send("AsyncNotify " + h)
+	c.listenSMB(t, "c", "")
+	r.Expect(`^127\.0\.136\.3 -> Available$`, 30*time.Second)
+}
+
+// TestRPCClientAuthLevels has rpcclient authenticate at the RPC level, with
+// NTLMSSP and with SPNEGO, at packet integrity (signing) and privacy
+// (sealing) ([MS-RPCE] 3.3.1.5.2): every signature and every sealed stub
+// must verify on both sides for the interface list to come back. A wrong
+// password is refused.
+func TestRPCClientAuthLevels(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
+	c.serve(t)
+	bin := harness.RequireTool(t, "rpcclient")
+	for _, opts := range []string{"sign", "seal", "ntlm,sign", "ntlm,seal"} {
+		out, err := exec.Command(bin, "-U", "test%test123", "ncacn_ip_tcp:"+epmHost+"["+opts+"]", "-c", "GetInterfaceList").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "*+ a 127.0.136.1 V2") {
+			t.Errorf("[%s]: %v\n%s", opts, err, out)
+		}
+	}
+	out, err := exec.Command(bin, "-U", "test%wrong", "ncacn_ip_tcp:"+epmHost+"[seal]", "-c", "GetInterfaceList").CombinedOutput()
+	if err == nil || strings.Contains(string(out), "127.0.136.1") {
+		t.Errorf("wrong password accepted: %v\n%s", err, out)
+	}
+}
+
+// TestClusapiSubset checks the MS-CMRP subset's refusals: calls without
+// RPC authentication are access-denied faults, an unknown resource name
+// is ERROR_RESOURCE_NOT_FOUND, an unknown handle a context mismatch.
+func TestClusapiSubset(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
+	iface := c.svc.ClusapiInterface()
+	ctx := context.Background()
+	name := func(s string) []byte {
+		w := ndr.NewWriter()
+		w.String(s)
+		return w.Bytes()
+	}
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("sofs")}); !errors.Is(err, dcerpc.FaultAccessDenied) {
+		t.Fatalf("unauthenticated OpenResource: %v", err)
+	}
+	out, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("nosuch"), User: "test"})
+	if err != nil || binary.LittleEndian.Uint32(out) != errResourceNotFound {
+		t.Fatalf("unknown resource: %x %v", out, err)
+	}
+	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("SOFS"), User: "test"})
+	if err != nil || binary.LittleEndian.Uint32(out) != errSuccess || len(out) != 28 {
+		t.Fatalf("cluster name resource: %x %v", out, err)
+	}
+	h := out[8:28]
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOfflineResource, Stub: h, User: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := c.store.WitnessResourceOffline(ctx, "sofs"); err != nil || !off {
+		t.Fatalf("cluster resource offline = %v, %v", off, err)
+	}
+	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opGetResourceState, Stub: h, User: "test"})
+	if err != nil || binary.LittleEndian.Uint32(out) != resourceOffline {
+		t.Fatalf("state %x %v", out, err)
+	}
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opCloseResource, Stub: h, User: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOnlineResource, Stub: h, User: "test"}); !errors.Is(err, dcerpc.FaultContextMismatch) {
+		t.Fatalf("closed handle: %v", err)
+	}
+}
+
+// waitObserver signals each AsyncNotify that starts waiting, so a test can
+// change the cluster exactly when a client is listening.
+type waitObserver struct{ waiting chan struct{} }
+
+func (o waitObserver) Notified(string) {}
+func (o waitObserver) Waiting(delta int) {
+	if delta > 0 {
+		o.waiting <- struct{}{}
+	}
+}
+
+// witnessPy is a python3-samba client (Samba's own NDR, a second client no
+// one here wrote): it binds to the witness port directly, without the
+// endpoint mapper, so it needs no root. It prints the interface list, then
+// registers for the address in argv[3] and prints the first notification.
+const witnessPy = `
+import sys
+from samba.dcerpc import witness
+from samba import credentials, param
+lp = param.LoadParm()
+creds = credentials.Credentials()
+creds.guess(lp)
+creds.set_anonymous()
+c = witness.witness("ncacn_ip_tcp:%s[%s]" % (sys.argv[1], sys.argv[2]), lp, creds)
+l = c.GetInterfaceList()
+for i in l.interfaces:
+    print("iface", i.group_name, i.ipv4, i.state, i.flags)
+h = c.RegisterEx(witness.WITNESS_V2, "sofs", None, sys.argv[3], "pyclient", 0, 0)
+print("registered", flush=True)
+r = c.AsyncNotify(h)
+print("notify", r.type, r.num)
+for m in r.messages:
+    for a in m.addr:
+        print("move", a.ipv4, a.flags)
+c.UnRegister(h)
+`
+
+// TestPythonSambaClientMove has python3-samba's witness client register for
+// node a, then drains node a while the client waits: it must be told
+// CLIENT_MOVE to node b, the only other node, as IPADDR_INFO_LIST entries
+// that Samba's NDR decodes.
+func TestPythonSambaClientMove(t *testing.T) {
+	py := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import samba.dcerpc.witness").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		harness.MissingDependency(t, "python3-samba")
+	}
+	c := startCluster(t, map[string]string{"a": "127.0.136.1", "b": "127.0.136.2"})
+	obs := waitObserver{waiting: make(chan struct{}, 1)}
+	c.svc.cfg.Observer = obs
+	wl, err := net.Listen("tcp", "127.0.136.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.svc.Serve(ctx, wl, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	_, port, _ := net.SplitHostPort(wl.Addr().String())
+	cmd := exec.Command(py, "-c", witnessPy, "127.0.136.9", port, "127.0.136.1")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-obs.waiting:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the client never waited in AsyncNotify:\n%s", out.String())
+	}
+	if err := c.store.DrainNode(context.Background(), "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("python3-samba witness client: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"iface a 127.0.136.1 1 5\n", "iface b 127.0.136.2 1 5\n",
+		"notify 2 1\n", "move 127.0.136.2 9\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestRebalanceOnJoin registers two clients (two rpcclient processes) on
+// node a while it is the only node; when node b joins, the newer of them is
+// told CLIENT_MOVE to b, and the records show one client per node.
+func TestRebalanceOnJoin(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
+	c.serve(t)
+	var rs []*harness.RPCClient
+	for i := range 2 {
+		r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+		r.Send("RegisterEx --net=sofs --ip=127.0.136.1 --client=client" + strconv.Itoa(i))
+		h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
+		r.Send("AsyncNotify " + h)
+		rs = append(rs, r)
+	}
+	c.register(t, "b", c.listenSMB(t, "b", "127.0.136.2"))
+	rs[1].Expect(`^Client move with 1 messages$`, 30*time.Second)
+	rs[1].Expect(`^Flags 0x00000009 127\.0\.136\.2 Online`, 5*time.Second)
+	regs, err := c.store.ListWitnessRegistrations(context.Background())
+	if err != nil || len(regs) != 2 || regs[0].NodeID != "node-a" || regs[1].NodeID != "node-b" || regs[0].MoveTo != "" {
+		t.Fatalf("registrations after the join: %+v, %v", regs, err)
+	}
+}
