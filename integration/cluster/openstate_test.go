@@ -214,7 +214,7 @@ func TestOpenStateAcrossNodes(t *testing.T) {
 
 	t.Run("ChangeNotify", func(t *testing.T) {
 		dir := openReq("watched", 0x00100001, smbtest.ShareAll) // FILE_LIST_DIRECTORY | SYNCHRONIZE
-		dir.CreateOptions = 0x1                                  // FILE_DIRECTORY_FILE
+		dir.CreateOptions = 0x1                                 // FILE_DIRECTORY_FILE
 		dir.FileAttributes = 0x10
 		fd := a.mustCreate(t, ctx, dir)
 		watch, err := a.c.Send(ctx, wire.CmdChangeNotify, a.tid, &wire.ChangeNotifyRequest{
