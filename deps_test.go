@@ -19,6 +19,7 @@ var forbidden = []struct {
 	{"sofs.io/sofs/smbserver/...", []string{"sofs.io/sofs/witness", "sofs.io/sofs/cmd"}, "the SMB engine does not reach up or sideways"},
 	{"sofs.io/sofs/witness/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/cmd", "sofs.io/sofs/adminapi", "sofs.io/sofs/csv"}, "witness and SMB are peers wired by cmd; the witness sees the cluster through namespace only"},
 	{"sofs.io/sofs/adminapi/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv"}, "the admin API sees the server only through the views cmd adapts"},
+	{"sofs.io/sofs/namespace/clustertls", []string{"sofs.io/sofs/"}, "the cluster's certificates are a leaf any node-to-node transport may use"},
 	{"sofs.io/sofs/dcerpc/...", []string{"sofs.io/sofs/smbserver", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv", "sofs.io/sofs/namespace", "sofs.io/sofs/adminapi"}, "the DCE/RPC engine is shared by SMB and the witness and knows neither"},
 	{"sofs.io/sofs/dcerpc/ndr", []string{"sofs.io/sofs/"}, "NDR codecs are pure"},
 	{"sofs.io/sofs/auth/...", []string{"sofs.io/sofs/smbserver$", "sofs.io/sofs/smbserver/rpc", "sofs.io/sofs/smbserver/smbcrypto", "sofs.io/sofs/smbserver/fscc", "sofs.io/sofs/witness", "sofs.io/sofs/cmd", "sofs.io/sofs/csv", "sofs.io/sofs/namespace", "sofs.io/sofs/dcerpc", "sofs.io/sofs/adminapi"}, "authentication mechanisms serve SMB and DCE/RPC alike and know neither (the pure SID codec, smbserver/secdesc, is allowed: a PAC names SIDs)"},

@@ -52,6 +52,11 @@ type Config struct {
 	// Metrics is the registry served at GET /metrics; the API registers
 	// its own request metrics in it. Nil disables /metrics (404).
 	Metrics *prometheus.Registry
+	// SharePaths is this node's rule for share paths (its data directory
+	// and private files); a share that breaks it is refused with a 400
+	// naming "path". The zero value checks only the path's form and the
+	// system directories (namespace.CheckSharePath).
+	SharePaths namespace.SharePathPolicy
 }
 
 // route is one registered endpoint.
@@ -111,6 +116,8 @@ type api struct {
 	log      zerolog.Logger
 	nodeID   string
 	ready    func() error
+	// sharePaths is Config.SharePaths.
+	sharePaths namespace.SharePathPolicy
 
 	mux     *http.ServeMux
 	metrics *httpMetrics // nil without a registry
@@ -132,17 +139,18 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		return nil, errors.New("adminapi: Config.Token is nil; the API never runs without authentication")
 	}
 	a := &api{
-		store:    store,
-		view:     cfg.View,
-		sessions: cfg.Sessions,
-		members:  cfg.Members,
-		witness:  cfg.Witness,
-		tokens:   cfg.Token,
-		log:      cfg.Logger.With().Str("component", "adminapi").Logger(),
-		nodeID:   cfg.NodeID,
-		ready:    cfg.Ready,
-		mux:      http.NewServeMux(),
-		createMu: make(chanMutex, 1),
+		store:      store,
+		view:       cfg.View,
+		sessions:   cfg.Sessions,
+		members:    cfg.Members,
+		witness:    cfg.Witness,
+		tokens:     cfg.Token,
+		log:        cfg.Logger.With().Str("component", "adminapi").Logger(),
+		nodeID:     cfg.NodeID,
+		ready:      cfg.Ready,
+		sharePaths: cfg.SharePaths,
+		mux:        http.NewServeMux(),
+		createMu:   make(chanMutex, 1),
 	}
 	var metricsHandler http.Handler
 	if cfg.Metrics != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -198,12 +197,13 @@ func checkShare(sh namespace.Share) *apiError {
 	switch {
 	case sh.Path == "":
 		return errorf(http.StatusBadRequest, CodeMissingField, "path", "path is required: an absolute path on the cluster shared volume")
-	case !path.IsAbs(sh.Path):
-		return badValue("path", "path %q is not absolute", sh.Path)
 	case strings.ContainsFunc(sh.Path, unicode.IsControl):
 		return badValue("path", "path contains a control character")
 	case !utf8.ValidString(sh.Path):
 		return badValue("path", "path is not valid UTF-8")
+	}
+	if err := namespace.CheckSharePath(sh.Path); err != nil {
+		return badValue("path", "%v", err)
 	}
 	if n := utf8.RuneCountInString(sh.Comment); n > namespace.MaxCommentLen {
 		return badValue("comment", "comment has %d characters, more than %d", n, namespace.MaxCommentLen)
@@ -316,6 +316,9 @@ func (a *api) createShare(w http.ResponseWriter, r *http.Request) *apiError {
 	if e != nil {
 		return e
 	}
+	if err := a.sharePaths.Check(sh.Path); err != nil {
+		return badValue("path", "%v", err)
+	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	// The store's PutShare creates or replaces, so creation is a check
@@ -353,6 +356,9 @@ func (a *api) updateShare(w http.ResponseWriter, r *http.Request) *apiError {
 	sh, e := decodeShareUpdate(b, name)
 	if e != nil {
 		return e
+	}
+	if err := a.sharePaths.Check(sh.Path); err != nil {
+		return badValue("path", "%v", err)
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()

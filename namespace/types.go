@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 )
@@ -69,13 +68,8 @@ func (s Share) Validate() error {
 	if err := ValidateShareName(s.Name); err != nil {
 		return err
 	}
-	if s.Path == "" {
-		return fmt.Errorf("share %q: path is empty", s.Name)
-	}
-	// The path names a directory on the cluster shared volume, mounted at
-	// the same place on every node, so only absolute paths make sense.
-	if !path.IsAbs(s.Path) {
-		return fmt.Errorf("share %q: path %q is not absolute", s.Name, s.Path)
+	if err := CheckSharePath(s.Path); err != nil {
+		return fmt.Errorf("share %q: %w", s.Name, err)
 	}
 	if len([]rune(s.Comment)) > MaxCommentLen {
 		return fmt.Errorf("share %q: comment longer than %d characters", s.Name, MaxCommentLen)

@@ -119,6 +119,24 @@ type Config struct {
 	// DisableOplocks grants no oplocks or leases on any share and does
 	// not advertise leasing.
 	DisableOplocks bool
+	// ConnObserver, when set, is told of every connection a hygiene
+	// limit refuses or closes (metrics).
+	ConnObserver ConnObserver
+	// LogonTimeout is how long a new connection has to complete
+	// NEGOTIATE and a successful SESSION_SETUP before it is closed;
+	// default DefaultLogonTimeout (30 s). hygiene.go explains these
+	// limits and their defaults.
+	LogonTimeout time.Duration
+	// FrameTimeout is how long a frame may take to arrive once its first
+	// byte has, plus one second per 64 KiB of frame; default
+	// DefaultFrameTimeout (30 s).
+	FrameTimeout time.Duration
+	// MaxUnauthenticated bounds the connections that have not yet
+	// authenticated, server-wide; default DefaultMaxUnauthenticated (512).
+	MaxUnauthenticated int
+	// MaxUnauthenticatedPerClient bounds them per client IP address;
+	// default DefaultMaxUnauthenticatedPerClient (64).
+	MaxUnauthenticatedPerClient int
 	// DisableMultiChannel stops advertising SMB2_GLOBAL_CAP_MULTI_CHANNEL
 	// and refuses session binding ([MS-SMB2] 3.3.5.5,
 	// IsMultiChannelCapable FALSE). Multichannel is on by default.
@@ -166,6 +184,21 @@ func (c *Config) Validate() error {
 	}
 	if c.MinDialect == 0 {
 		c.MinDialect = Dialect202
+	}
+	if c.LogonTimeout < 0 || c.FrameTimeout < 0 || c.MaxUnauthenticated < 0 || c.MaxUnauthenticatedPerClient < 0 {
+		return errors.New("smbserver: negative connection limit")
+	}
+	if c.LogonTimeout == 0 {
+		c.LogonTimeout = DefaultLogonTimeout
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.MaxUnauthenticated == 0 {
+		c.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
+	if c.MaxUnauthenticatedPerClient == 0 {
+		c.MaxUnauthenticatedPerClient = DefaultMaxUnauthenticatedPerClient
 	}
 	if c.MaxDialect == 0 {
 		c.MaxDialect = Dialect311

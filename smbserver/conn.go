@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,15 @@ type conn struct {
 	preauthDone    bool
 	maxFrame       int
 
+	// Hygiene (hygiene.go): client is the peer's IP address; unauth
+	// says c holds an unauthenticated slot; authenticated is set by the
+	// first successful SESSION_SETUP; logonTimer closes c if that does
+	// not come within LogonTimeout.
+	client        netip.Addr
+	unauth        atomic.Bool
+	authenticated atomic.Bool
+	logonTimer    *time.Timer
+
 	// br buffers the socket for whichever goroutine holds the reader
 	// role (see reader); stopClosing undoes serve's close-on-cancel.
 	br          *bufio.Reader
@@ -109,6 +119,7 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 		earlyCancel: make(map[uint64]uint64),
 		maxFrame:    preNegotiateFrameMax,
 		probe:       newSocketProbe(nc),
+		client:      clientAddr(nc),
 	}
 	c.order.cond.L = &c.order.mu
 	c.pins.cond.L = &c.pins.mu
@@ -222,10 +233,23 @@ func (rd *reader) loop() {
 	c.close()
 }
 
-// readFrame reads the next direct-TCP frame into a pooled buffer.
+// readFrame reads the next direct-TCP frame into a pooled buffer. Between
+// frames it waits as long as the peer likes; once a frame's first byte is
+// in, the rest must arrive within frameDeadline (hygiene.go), which is
+// only armed when the frame is not already buffered whole.
 func (c *conn) readFrame() ([]byte, error) {
 	var nb [4]byte
-	if _, err := io.ReadFull(c.br, nb[:]); err != nil {
+	b, err := c.br.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	nb[0] = b
+	var start time.Time
+	if c.br.Buffered() < len(nb)-1 {
+		start = time.Now()
+		c.nc.SetReadDeadline(start.Add(c.frameDeadline(0)))
+	}
+	if _, err := io.ReadFull(c.br, nb[1:]); err != nil {
 		return nil, err
 	}
 	// [MS-SMB2] 2.1: the first byte is zero, the next three the length.
@@ -233,8 +257,18 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, fmt.Errorf("%w: message type %#x is not a direct-TCP session message", errDisconnect, nb[0])
 	}
 	n := int(nb[1])<<16 | int(nb[2])<<8 | int(nb[3])
-	if n < 4 || n > c.maxFrame {
-		return nil, fmt.Errorf("%w: frame length %d out of bounds (max %d)", errDisconnect, n, c.maxFrame)
+	limit := c.maxFrame
+	if !c.authenticated.Load() && limit > preAuthFrameMax {
+		limit = preAuthFrameMax
+	}
+	if n < 4 || n > limit {
+		return nil, fmt.Errorf("%w: frame length %d out of bounds (max %d)", errDisconnect, n, limit)
+	}
+	if c.br.Buffered() < n {
+		if start.IsZero() {
+			start = time.Now()
+		}
+		c.nc.SetReadDeadline(start.Add(c.frameDeadline(n)))
 	}
 	// Room after the frame lets an encrypted one be decrypted in place
 	// (handleTransform).
@@ -242,6 +276,9 @@ func (c *conn) readFrame() ([]byte, error) {
 	if _, err := io.ReadFull(c.br, frame); err != nil {
 		c.srv.bufs.put(frame)
 		return nil, err
+	}
+	if !start.IsZero() {
+		c.nc.SetReadDeadline(time.Time{})
 	}
 	return frame, nil
 }
@@ -458,6 +495,10 @@ func (w *worker) run(j job) {
 }
 
 func (c *conn) logReadErr(err error) {
+	if isFrameTimeout(err) && c.ctx.Err() == nil {
+		c.srv.limited(c, LimitFrameTimeout)
+		return
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil {
 		c.log.Debug().Err(err).Msg("connection closed")
 		return
@@ -470,6 +511,10 @@ func (c *conn) logReadErr(err error) {
 func (c *conn) close() {
 	c.cancel()
 	c.nc.Close()
+	if c.logonTimer != nil {
+		c.logonTimer.Stop()
+	}
+	c.srv.releaseUnauth(c)
 	c.wg.Wait()
 	c.srv.connClosed(c)
 }

@@ -471,7 +471,11 @@ func (c *conn) runHandler(info commandInfo, r *request) (status wire.Status) {
 			obs.ObserveRequest(uint16(r.hdr.Command), uint32(status), time.Since(start), len(r.msg), len(r.out))
 		}
 	}()
-	return info.handle(c, r)
+	status = info.handle(c, r)
+	if r.hdr.Command == wire.CmdSessionSetup && status == wire.StatusSuccess {
+		c.markAuthenticated() // hygiene.go: the logon limits end here
+	}
+	return status
 }
 
 // resolveRelated applies [MS-SMB2] 3.3.5.2.7.2 to a related compounded

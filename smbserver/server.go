@@ -44,7 +44,11 @@ type Server struct {
 
 	connMu sync.Mutex
 	conns  map[*conn]struct{}
-	wg     sync.WaitGroup
+	// admission counts unauthenticated connections; limitLog is the
+	// sampled logger for connections a limit refuses (hygiene.go).
+	admission admission
+	limitLog  zerolog.Logger
+	wg        sync.WaitGroup
 	// slicers take pieces of large READs and signatures off the
 	// request's worker when they are idle (readslice.go).
 	slicers sliceWorkers
@@ -70,6 +74,7 @@ func New(cfg Config) (*Server, error) {
 		volumes:         make(map[string]*csv.Volume),
 		conns:           make(map[*conn]struct{}),
 		slicers:         sliceWorkers{tasks: make(chan sliceTask)},
+		limitLog:        newLimitLog(cfg.Logger),
 	}
 	s.ntlm = ntlm.NewServer(ntlm.Config{
 		NetBIOSDomain:   strings.ToUpper(cfg.Domain),
@@ -125,6 +130,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			tc.SetKeepAlivePeriod(30 * time.Second)
 		}
 		c := s.newConn(ctx, nc)
+		if ok, reason := s.admit(c); !ok {
+			s.limited(c, reason)
+			nc.Close()
+			continue
+		}
+		c.startLogonTimer()
 		s.connMu.Lock()
 		s.conns[c] = struct{}{}
 		s.connMu.Unlock()

@@ -33,6 +33,8 @@ type Options struct {
 	Metrics  *prometheus.Registry
 	Sessions adminapi.SessionSource // default: a *Sessions
 	Witness  adminapi.Witness
+	// SharePaths is the node's share path policy (adminapi.Config).
+	SharePaths namespace.SharePathPolicy
 }
 
 // Server is a running test API.
@@ -66,16 +68,17 @@ func Start(t testing.TB, o Options) *Server {
 
 	s := &Server{Store: st, View: view}
 	cfg := adminapi.Config{
-		Store:    st,
-		View:     view,
-		Sessions: o.Sessions,
-		Members:  o.Members,
-		Token:    o.Token,
-		Logger:   log,
-		NodeID:   NodeID,
-		Ready:    o.Ready,
-		Metrics:  o.Metrics,
-		Witness:  o.Witness,
+		Store:      st,
+		View:       view,
+		Sessions:   o.Sessions,
+		Members:    o.Members,
+		Token:      o.Token,
+		Logger:     log,
+		NodeID:     NodeID,
+		Ready:      o.Ready,
+		Metrics:    o.Metrics,
+		Witness:    o.Witness,
+		SharePaths: o.SharePaths,
 	}
 	if cfg.Token == nil {
 		cfg.Token = adminapi.StaticTokens{Token}

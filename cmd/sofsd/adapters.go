@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/namespace"
@@ -9,8 +12,28 @@ import (
 )
 
 // shareSource serves the SMB server's share lookups from the live
-// namespace view, so share changes apply without a restart.
-type shareSource struct{ v *namespace.View }
+// namespace view, so share changes apply without a restart. A share whose
+// path breaks this node's policy (its data directory or private files,
+// which another node creating the share cannot know) is not served; the
+// refusal is logged at most once a minute.
+type shareSource struct {
+	v      *namespace.View
+	policy namespace.SharePathPolicy
+	log    zerolog.Logger
+}
+
+func newShareSource(v *namespace.View, policy namespace.SharePathPolicy, log zerolog.Logger) shareSource {
+	return shareSource{v: v, policy: policy, log: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})}
+}
+
+// allowed applies the node's share path policy to sh.
+func (s shareSource) allowed(sh namespace.Share) bool {
+	if err := s.policy.Check(sh.Path); err != nil {
+		s.log.Warn().Str("share", sh.Name).Err(err).Msg("share not served: its path is refused on this node")
+		return false
+	}
+	return true
+}
 
 func toServerShare(sh namespace.Share) smbserver.Share {
 	return smbserver.Share{
@@ -39,7 +62,7 @@ func toServerPermissions(ps []namespace.SharePermission) []smbserver.SharePermis
 
 func (s shareSource) Share(name string) (smbserver.Share, bool) {
 	sh, ok := s.v.Share(name)
-	if !ok {
+	if !ok || !s.allowed(sh) {
 		return smbserver.Share{}, false
 	}
 	return toServerShare(sh), true
@@ -47,9 +70,11 @@ func (s shareSource) Share(name string) (smbserver.Share, bool) {
 
 func (s shareSource) Shares() []smbserver.Share {
 	list := s.v.Shares()
-	out := make([]smbserver.Share, len(list))
-	for i, sh := range list {
-		out[i] = toServerShare(sh)
+	out := make([]smbserver.Share, 0, len(list))
+	for _, sh := range list {
+		if s.allowed(sh) {
+			out = append(out, toServerShare(sh))
+		}
 	}
 	return out
 }

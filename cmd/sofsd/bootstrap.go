@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"path/filepath"
 
 	"github.com/rs/zerolog"
 
@@ -15,11 +16,21 @@ import (
 )
 
 // applyShares creates or updates the shares given at start, creating their
-// directories when missing.
-func applyShares(ctx context.Context, st *namespace.Store, shares []namespace.Share, log zerolog.Logger) error {
+// directories when missing. The path's string form was checked with the
+// settings; here the directory as the file system resolves it (through
+// any symbolic link on the way) must pass pol too, so /srv/x linked to
+// /etc is not shared as /etc.
+func applyShares(ctx context.Context, st *namespace.Store, shares []namespace.Share, pol namespace.SharePathPolicy, log zerolog.Logger) error {
 	for _, sh := range shares {
 		if err := os.MkdirAll(sh.Path, 0o755); err != nil {
 			return fmt.Errorf("share %q: create directory: %w", sh.Name, err)
+		}
+		real, err := filepath.EvalSymlinks(sh.Path)
+		if err != nil {
+			return fmt.Errorf("share %q: resolve path: %w", sh.Name, err)
+		}
+		if err := pol.Check(real); err != nil {
+			return fmt.Errorf("share %q: resolved path: %w", sh.Name, err)
 		}
 		if err := st.PutShare(ctx, sh); err != nil {
 			return err

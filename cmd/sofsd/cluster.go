@@ -18,6 +18,7 @@ import (
 
 	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/clustertls"
 	"sofs.io/sofs/namespace/etcdnode"
 )
 
@@ -32,7 +33,12 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.
 			Logger: log, ReadyTimeout: etcdReadyTimeout, DialOptions: dial,
 		})
 	}
+	tlsDir, err := clusterTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	return etcdnode.Start(ctx, etcdnode.Config{
+		TLSDir:         tlsDir,
 		Dir:            filepath.Join(cfg.Data, "etcd"),
 		Name:           cfg.NodeName,
 		ClientURL:      cfg.EtcdClient,
@@ -45,10 +51,87 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.
 	})
 }
 
+// clusterTLS prepares DATA/pki for an embedded member whose addresses are
+// https (the default): it creates the cluster CA when this node is the
+// cluster's first and only member, and issues or renews the node's
+// certificate for its etcd addresses. It returns the directory, or ""
+// when both addresses are http:// (no TLS, logged as a warning).
+func clusterTLS(cfg config, log zerolog.Logger) (string, error) {
+	cu, err := etcdnode.ParseURL(cfg.EtcdClient)
+	if err != nil {
+		return "", err
+	}
+	pu, err := etcdnode.ParseURL(cfg.EtcdPeer)
+	if err != nil {
+		return "", err
+	}
+	if cu.Scheme != "https" && pu.Scheme != "https" {
+		log.Warn().Str("client", cu.String()).Str("peer", pu.String()).
+			Msg("etcd without TLS: anyone who can reach these addresses can read every user's NT hash and change the cluster; use https (the default)")
+		return "", nil
+	}
+	dir := filepath.Join(cfg.Data, pkiDir)
+	if !clustertls.HasCA(dir) && cfg.ClusterCA != "" {
+		if err := seedCA(cfg.ClusterCA, dir); err != nil {
+			return "", err
+		}
+		log.Info().Str("from", cfg.ClusterCA).Str("dir", dir).Msg("copied the cluster CA")
+	}
+	if !clustertls.HasCA(dir) {
+		etcdDir := filepath.Join(cfg.Data, "etcd")
+		members, err := etcdnode.DataMembers(etcdDir)
+		if err != nil {
+			return "", err
+		}
+		forming := !etcdnode.HasData(etcdDir) && (cfg.EtcdInitialCluster != "" || len(cfg.EtcdJoin) > 0)
+		if forming || members > 1 {
+			return "", fmt.Errorf("no cluster CA in %s: every member needs the same one. Copy %s and %s from a member's %s "+
+				"(or create them on one node with 'sofsd ca init --data DATA' and copy them to every member) before starting this node, "+
+				"or give http:// addresses to run etcd without TLS",
+				dir, clustertls.CACertFile, clustertls.CAKeyFile, pkiDir)
+		}
+		if err := clustertls.NewCA(dir, cfg.NodeName); err != nil {
+			return "", err
+		}
+		log.Info().Str("dir", dir).Msg("created the cluster CA; copy ca.crt and ca.key to nodes that will join")
+	}
+	hosts := []string{cu.Hostname(), pu.Hostname(), cfg.NodeName}
+	issued, err := clustertls.EnsureNodeCert(dir, cfg.NodeName, hosts)
+	if err != nil {
+		return "", err
+	}
+	if issued {
+		log.Info().Str("dir", dir).Strs("hosts", hosts).Msg("issued this node's cluster certificate")
+	}
+	return dir, nil
+}
+
+// seedCA copies the CA certificate and key from src into dir (0700), the
+// key last-but-one and the certificate last, since the certificate's
+// presence is what marks the CA as there.
+func seedCA(src, dir string) error {
+	if !clustertls.HasCA(src) {
+		return fmt.Errorf("cluster-ca %s holds no %s (yet)", src, clustertls.CACertFile)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	for _, f := range []string{clustertls.CAKeyFile, clustertls.CACertFile} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return fmt.Errorf("cluster CA: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			return fmt.Errorf("cluster CA: %w", err)
+		}
+	}
+	return nil
+}
+
 // runWitness is "sofsd witness": a voting embedded etcd member and nothing
 // else, so that two sofs nodes plus a witness keep quorum when any one of
 // the three is lost.
-func runWitness(ctx context.Context, cfg config, log zerolog.Logger) error {
+func runWitness(ctx context.Context, cfg config, log zerolog.Logger, started func()) error {
 	if len(cfg.EtcdEndpoints) > 0 {
 		return errors.New("a witness is an embedded etcd member; etcd-endpoints does not apply")
 	}
@@ -77,6 +160,7 @@ func runWitness(ctx context.Context, cfg config, log zerolog.Logger) error {
 		go func() { apiDone <- adminapi.Serve(ctx, ln, witnessHealth(etcd), apiLog) }()
 	}
 	log.Info().Str("member", strconv.FormatUint(etcd.MemberID(), 16)).Msg("quorum witness running")
+	started()
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
 	if apiDone != nil {
@@ -250,4 +334,37 @@ func (l fencingListener) Accept() (net.Conn, error) {
 		l.log.Warn().Str("client", c.RemoteAddr().String()).Msg("fenced: refused a new SMB connection")
 		c.Close()
 	}
+}
+
+// caInit is "sofsd ca init --data DATA": it creates a cluster CA in
+// DATA/pki for members that form a cluster together
+// (etcd-initial-cluster), which must all hold the same CA before their
+// first start.
+func caInit(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
+	if err != nil {
+		fmt.Fprintf(stderr, "sofsd ca init: %v\n", err)
+		return exitUsage
+	}
+	dir := filepath.Join(cfg.Data, pkiDir)
+	existed := clustertls.HasCA(dir)
+	if !existed {
+		if err := clustertls.NewCA(dir, cfg.NodeName); err != nil {
+			fmt.Fprintf(stderr, "sofsd ca init: %s: %v\n", dir, err)
+			return exitFail
+		}
+	}
+	ca, err := clustertls.LoadCA(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "sofsd ca init: %v\n", err)
+		return exitFail
+	}
+	verb := "created"
+	if existed {
+		// Idempotent, so a deployment can run it before every start.
+		verb = "kept the existing"
+	}
+	fmt.Fprintf(stdout, "%s cluster CA in %s (SHA-256 %s)\ncopy %s and %s to DATA/%s of every member before its first start\n",
+		verb, dir, clustertls.Fingerprint(ca.Cert), clustertls.CACertFile, clustertls.CAKeyFile, pkiDir)
+	return exitOK
 }

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/clustertls"
 	"sofs.io/sofs/namespace/etcdnode"
 )
 
@@ -41,9 +43,12 @@ type config struct {
 	EtcdInitialCluster string
 	EtcdJoin           []string
 	EtcdEndpoints      []string
-	EtcdCACert         string
-	EtcdCert           string
-	EtcdKey            string
+	// ClusterCA is a directory with ca.crt and ca.key copied into
+	// DATA/pki when it has no CA (clusterTLS).
+	ClusterCA  string
+	EtcdCACert string
+	EtcdCert   string
+	EtcdKey    string
 	// PeerListen is the open-state service's node-to-node address.
 	PeerListen string
 	APIListen  string // "" when the API is off
@@ -58,6 +63,8 @@ type config struct {
 	DebugListen string
 	LogLevel    zerolog.Level
 	LogFormat   string
+	// StartTimeout bounds start-up (run exits with exitStartTimeout).
+	StartTimeout time.Duration
 }
 
 // userSpec is a --user NAME:PASSWORD.
@@ -160,7 +167,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	if err := checkNodeName(c.NodeName); err != nil {
 		bad("node-name", err)
 	}
-	c.EtcdClient, c.EtcdPeer = get("etcd-client-listen"), get("etcd-peer-listen")
+	// An embedded member's addresses without a scheme are https: mutual
+	// TLS from the cluster CA unless an operator writes http:// (see
+	// clusterTLS).
+	c.EtcdClient = etcdnode.WithScheme(get("etcd-client-listen"), "https")
+	c.EtcdPeer = etcdnode.WithScheme(get("etcd-peer-listen"), "https")
 	if _, err := etcdnode.ParseURL(c.EtcdClient); err != nil {
 		bad("etcd-client-listen", err)
 	}
@@ -169,8 +180,17 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	c.EtcdInitialCluster = get("etcd-initial-cluster")
 	if c.EtcdInitialCluster != "" {
-		if _, _, err := etcdnode.ParseInitialCluster(c.EtcdInitialCluster); err != nil {
+		if names, _, err := etcdnode.ParseInitialCluster(c.EtcdInitialCluster); err != nil {
 			bad("etcd-initial-cluster", err)
+		} else {
+			// The same default scheme as the listen addresses, so
+			// "n1=10.0.0.1:2380" matches --etcd-peer-listen 10.0.0.1:2380.
+			parts := strings.Split(c.EtcdInitialCluster, ",")
+			for i, p := range parts {
+				_, u, _ := strings.Cut(strings.TrimSpace(p), "=")
+				parts[i] = names[i] + "=" + etcdnode.WithScheme(strings.TrimSpace(u), "https")
+			}
+			c.EtcdInitialCluster = strings.Join(parts, ",")
 		}
 	}
 	for _, name := range []string{"etcd-join", "etcd-endpoints"} {
@@ -185,6 +205,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 			}
 			if _, err := etcdnode.ParseURL(u); err != nil {
 				bad(name, err)
+			}
+			if name == "etcd-join" {
+				// Members reached to join speak mutual TLS unless
+				// written http://, like this node's own addresses.
+				u = etcdnode.WithScheme(u, "https")
 			}
 			urls = append(urls, u)
 		}
@@ -236,6 +261,24 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		c.APITokenFile = filepath.Join(c.Data, "api-token")
 	}
 	c.APITLSCert, c.APITLSKey = get("api-tls-cert"), get("api-tls-key")
+	if v := get("cluster-ca"); v != "" {
+		if c.ClusterCA, err = filepath.Abs(v); err != nil {
+			bad("cluster-ca", err)
+		}
+	}
+	if d, err := time.ParseDuration(get("start-timeout")); err != nil || d <= 0 {
+		bad("start-timeout", fmt.Errorf("%q is not a positive duration (like 90s or 5m)", get("start-timeout")))
+	} else {
+		c.StartTimeout = d
+	}
+	if c.Data != "" {
+		pol := c.sharePathPolicy()
+		for _, sh := range c.Shares {
+			if err := pol.Check(sh.Path); err != nil {
+				bad("share", fmt.Errorf("share %q: %w", sh.Name, err))
+			}
+		}
+	}
 	if (c.APITLSCert == "") != (c.APITLSKey == "") {
 		bad("api-tls-cert", errors.New("api-tls-cert and api-tls-key must be given together"))
 	}
@@ -347,7 +390,8 @@ func netbiosName(node string) string {
 // parseShareSpec parses
 // NAME=PATH[,ca][,encrypt][,readonly][,guest][,abe][,allow=ACCOUNT:RIGHT]...[,deny=ACCOUNT:RIGHT]...[,comment=TEXT].
 // The comment must be last and runs to the end, so it may contain commas.
-// A relative PATH is made absolute.
+// PATH must be absolute and clean (namespace.CheckSharePath); the node's
+// own files are checked later, by config.sharePathPolicy.
 func parseShareSpec(spec string) (namespace.Share, error) {
 	name, rest, ok := strings.Cut(spec, "=")
 	if !ok {
@@ -361,11 +405,11 @@ func parseShareSpec(spec string) (namespace.Share, error) {
 	if path == "" {
 		return namespace.Share{}, fmt.Errorf("share %q: empty path", name)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return namespace.Share{}, fmt.Errorf("share %q: %w", name, err)
-	}
-	sh.Path = abs
+	// A relative PATH is refused rather than resolved: the share is stored
+	// for the whole cluster, where this process's working directory means
+	// nothing, and a mistyped path should not publish whatever directory
+	// sofsd happened to start in.
+	sh.Path = path
 	for opts != "" {
 		if c, ok := strings.CutPrefix(opts, "comment="); ok {
 			sh.Comment = c
@@ -416,4 +460,32 @@ func parseUserSpec(spec string) (userSpec, error) {
 		return userSpec{}, fmt.Errorf("user %q: %w", name, err)
 	}
 	return userSpec{Name: name, Password: pw}, nil
+}
+
+// pkiDir is DATA/pki, the node's cluster certificates and keys.
+const pkiDir = clustertls.DirName
+
+// Private files of a node in its data directory; no share may be, hold or
+// lie inside one of them (sharePathPolicy).
+var dataPrivate = []string{"etcd", "api-token", nodeFile, pkiDir}
+
+// sharePathPolicy is this node's rule for share paths: not the data
+// directory or above it, and not near the node's private files wherever
+// the settings put them. A share strictly inside the data directory is
+// allowed, so the quick start's --data /tmp/sofs --share
+// share=/tmp/sofs/share keeps working.
+func (c config) sharePathPolicy() namespace.SharePathPolicy {
+	pol := namespace.SharePathPolicy{DataDir: c.Data}
+	for _, f := range dataPrivate {
+		pol.Private = append(pol.Private, filepath.Join(c.Data, f))
+	}
+	for _, f := range []string{c.APITokenFile, c.APITLSCert, c.APITLSKey, c.EtcdCACert, c.EtcdCert, c.EtcdKey, c.ClusterCA} {
+		if f == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(f); err == nil {
+			pol.Private = append(pol.Private, abs)
+		}
+	}
+	return pol
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -93,10 +94,12 @@ user: fileuser:pw
 		t.Fatal(err)
 	}
 	want := config{Data: "/d", SMBListen: ":445", RequireSigning: true, NodeName: "node1.example.com",
-		EtcdClient: "127.0.0.1:2379", EtcdPeer: "127.0.0.1:2380", LogLevel: zerolog.InfoLevel, LogFormat: "json"}
+		EtcdClient: "https://127.0.0.1:2379", EtcdPeer: "https://127.0.0.1:2380", LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StartTimeout: 2 * time.Minute}
 	if c.Data != want.Data || c.SMBListen != want.SMBListen || c.RequireSigning != want.RequireSigning || c.Encrypt ||
 		c.NodeName != want.NodeName || c.EtcdClient != want.EtcdClient || c.EtcdPeer != want.EtcdPeer ||
-		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Shares != nil || c.Users != nil {
+		c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat || c.Shares != nil || c.Users != nil ||
+		c.StartTimeout != want.StartTimeout {
 		t.Errorf("defaults = %+v, want %+v", c, want)
 	}
 	if !c.MultiChannel {
@@ -133,6 +136,16 @@ func TestConfigErrors(t *testing.T) {
 		{"bad format", []string{"--data=/d", "--log-format=xml"}, nil, "", "--log-format"},
 		{"bad share", []string{"--data=/d", "--share=IPC$=/x"}, nil, "", "reserved"},
 		{"dup share", []string{"--data=/d", "--share=a=/x", "--share=A=/y"}, nil, "", "given twice"},
+		{"share on root", []string{"--data=/d", "--share=a=/"}, nil, "", "root directory"},
+		{"share on etc", []string{"--data=/d", "--share=a=/etc"}, nil, "", "system directory /etc"},
+		{"unclean share", []string{"--data=/d", "--share=a=/srv/x/../../etc"}, nil, "", "not clean"},
+		{"relative share", []string{"--data=/d", "--share=a=share"}, nil, "", "not absolute"},
+		{"share on data", []string{"--data=/srv/sofs", "--share=a=/srv/sofs"}, nil, "", "data directory"},
+		{"share above data", []string{"--data=/srv/sofs/n1", "--share=a=/srv/sofs"}, nil, "", "data directory"},
+		{"share on etcd data", []string{"--data=/srv/sofs", "--share=a=/srv/sofs/etcd/member"}, nil, "", "private file /srv/sofs/etcd"},
+		{"share on token", []string{"--data=/srv/sofs", "--share=a=/srv/sofs/api-token"}, nil, "", "private file"},
+		{"share holds token file", []string{"--data=/srv/sofs", "--api-token-file=/srv/keys/token", "--share=a=/srv/keys"}, nil, "", "private file /srv/keys/token"},
+		{"share in env", []string{"--data=/srv/sofs"}, map[string]string{"SOFS_SHARE": "a=/srv/sofs/node.json"}, "", "--share"},
 		{"bad user", []string{"--data=/d", "--user=nopassword"}, nil, "", "NAME:PASSWORD"},
 		{"bad node", []string{"--data=/d", "--node-name=my node"}, nil, "", "--node-name"},
 		{"bad etcd", []string{"--data=/d", "--etcd-peer-listen=ftp://x:1"}, nil, "", "--etcd-peer-listen"},

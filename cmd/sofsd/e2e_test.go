@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -22,6 +23,7 @@ import (
 
 	"sofs.io/sofs/internal/testport"
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/clustertls"
 )
 
 // Bounds for the end-to-end test. Start-up includes etcd's first fsyncs
@@ -188,13 +190,20 @@ func TestEndToEnd(t *testing.T) {
 	// Restart from the same data directory with no share or user flags.
 	d = startDaemon(t, bin, common...)
 	d.waitReady(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + etcdAddr}, DialTimeout: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// etcd speaks mutual TLS by default: without the cluster's
+	// certificates nothing can be read or written.
+	expectEtcdClosed(ctx, t, etcdAddr)
+	bundle, err := clustertls.Load(filepath.Join(data, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"https://" + etcdAddr}, TLS: bundle.ClientConfig(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
 	st := namespace.NewStore(cli)
 	sh, err := st.GetShare(ctx, "share")
 	if err != nil {
@@ -262,5 +271,46 @@ func checkAPI(t *testing.T, addr, tokenFile string) {
 		if !strings.Contains(string(b), name) {
 			t.Fatalf("/metrics lacks %s", name)
 		}
+	}
+}
+
+// expectEtcdClosed checks that a client without the cluster's
+// certificates can neither read nor write the member at addr: not over
+// plain HTTP, not over TLS without a client certificate, and not with a
+// certificate from another CA.
+func expectEtcdClosed(ctx context.Context, t *testing.T, addr string) {
+	t.Helper()
+	strangerDir := t.TempDir()
+	if err := clustertls.NewCA(strangerDir, "stranger"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clustertls.EnsureNodeCert(strangerDir, "stranger", nil); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := clustertls.Load(strangerDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := stranger.ClientConfig()
+	foreign.InsecureSkipVerify = true // an attacker need not trust the server
+	for name, cc := range map[string]clientv3.Config{
+		"plain":              {Endpoints: []string{"http://" + addr}},
+		"TLS without a cert": {Endpoints: []string{"https://" + addr}, TLS: &tls.Config{InsecureSkipVerify: true}},
+		"another CA's cert":  {Endpoints: []string{"https://" + addr}, TLS: foreign},
+	} {
+		cc.DialTimeout = 3 * time.Second
+		cli, err := clientv3.New(cc)
+		if err != nil {
+			continue // refused at dial: fine
+		}
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if _, err := cli.Get(rctx, namespace.Prefix, clientv3.WithPrefix()); err == nil {
+			t.Errorf("%s client read etcd", name)
+		}
+		if _, err := cli.Put(rctx, namespace.Prefix+"intruder", "x"); err == nil {
+			t.Errorf("%s client wrote etcd", name)
+		}
+		cancel()
+		cli.Close()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sofs.io/sofs/adminapi"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/etcdnode"
 	"sofs.io/sofs/smbserver"
 	"sofs.io/sofs/smbserver/smbcrypto"
 )
@@ -42,12 +44,23 @@ const (
 	etcdCloseTimeout = 10 * time.Second
 )
 
-// Exit codes.
+// Exit codes, documented in the README.
 const (
 	exitOK    = 0
 	exitFail  = 1
 	exitUsage = 2
+	// exitDamaged: the embedded etcd member's data (DATA/etcd) is damaged;
+	// restarting cannot help, restoring or rejoining does.
+	exitDamaged = 3
+	// exitStartTimeout: start-up did not finish within start-timeout.
+	exitStartTimeout = 4
 )
+
+// startAbandonGrace bounds how long run waits for an abandoned start-up
+// (a signal, or the start-up limit) to unwind before it exits anyway:
+// etcd's start can block where no context reaches (replaying or repairing
+// its log), and SIGTERM must always end the process.
+const startAbandonGrace = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,6 +74,9 @@ func main() {
 
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) >= 2 && args[0] == "ca" && args[1] == "init" {
+		return caInit(args[2:], lookupEnv, stdout, stderr)
+	}
 	args, witness := witnessCommand(args)
 	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
 	switch {
@@ -77,20 +93,78 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	log := newLogger(cfg, stderr)
 	serveFn := serve
 	if witness {
-		serveFn = func(ctx context.Context, cfg config, log zerolog.Logger, _ io.Writer) error {
-			return runWitness(ctx, cfg, log)
+		serveFn = func(ctx context.Context, cfg config, log zerolog.Logger, _ io.Writer, started func()) error {
+			return runWitness(ctx, cfg, log, started)
 		}
 	}
-	if err := serveFn(ctx, cfg, log, stdout); err != nil {
-		if ctx.Err() != nil {
-			// A signal during start-up is a requested stop, not a failure.
-			log.Info().Err(err).Msg("stopped during start-up")
-			return exitOK
+	// serve runs on its own goroutine so that start-up can be abandoned:
+	// on a signal, or when it outlasts start-timeout.
+	serveCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- serveFn(serveCtx, cfg, log, stdout, func() { once.Do(func() { close(started) }) })
+	}()
+	limit := time.NewTimer(cfg.StartTimeout)
+	defer limit.Stop()
+	select {
+	case err := <-done:
+		return exitCode(ctx, err, log, stderr)
+	case <-started:
+		// serve bounds its own shutdown from here on.
+		return exitCode(ctx, <-done, log, stderr)
+	case <-limit.C:
+		log.Error().Dur("start_timeout", cfg.StartTimeout).Msg("start-up did not finish in time; stopping")
+		fmt.Fprintf(stderr, "sofsd: start-up did not finish within %s (start-timeout); the log shows the last step reached\n", cfg.StartTimeout)
+		cancel()
+		awaitAbandoned(done, log)
+		return exitStartTimeout
+	case <-ctx.Done():
+		// A signal during start-up is a requested stop, not a failure.
+		awaitAbandoned(done, log)
+		log.Info().Msg("stopped during start-up")
+		return exitOK
+	}
+}
+
+// awaitAbandoned waits, up to startAbandonGrace, for an abandoned
+// start-up to return, so what it opened is closed when it can be.
+func awaitAbandoned(done <-chan error, log zerolog.Logger) {
+	t := time.NewTimer(startAbandonGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Debug().Err(err).Msg("abandoned start-up returned")
 		}
+	case <-t.C:
+		log.Warn().Dur("grace", startAbandonGrace).Msg("start-up did not unwind in time; exiting anyway")
+	}
+}
+
+// exitCode maps serve's result to the process's exit code, telling the
+// operator what to do about damaged etcd data.
+func exitCode(ctx context.Context, err error, log zerolog.Logger, stderr io.Writer) int {
+	var damaged *etcdnode.DataError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &damaged):
+		log.Error().Err(err).Str("file", damaged.Path).Msg("etcd data damaged: restore DATA/etcd from a backup, or remove this member and rejoin")
+		fmt.Fprintf(stderr, "sofsd: %v\n"+
+			"The node cannot start from this data. Restore DATA/etcd from a backup (docs/operations.md, \"Backing up and restoring etcd\"),\n"+
+			"or, in a cluster of several members, remove this member (sofsctl node remove), empty DATA/etcd and start it with --etcd-join.\n", damaged)
+		return exitDamaged
+	case ctx.Err() != nil:
+		// A signal during start-up is a requested stop, not a failure.
+		log.Info().Err(err).Msg("stopped during start-up")
+		return exitOK
+	default:
 		log.Error().Err(err).Msg("sofsd stopped with an error")
 		return exitFail
 	}
-	return exitOK
 }
 
 func version() string {
@@ -110,7 +184,8 @@ func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
 
 // serve runs the node until ctx is cancelled, then shuts down in order:
 // SMB first (no new work), then the namespace view, then etcd.
-func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer) error {
+// started is called once SMB listens: start-up is over.
+func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer, started func()) error {
 	// A node the open-state coordinator fenced out stops (and its
 	// supervisor starts it again, clean): its opens are no longer known
 	// to the cluster.
@@ -139,7 +214,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	if err := applyShares(ctx, st, cfg.Shares, log); err != nil {
+	if err := applyShares(ctx, st, cfg.Shares, cfg.sharePathPolicy(), log); err != nil {
 		return err
 	}
 	if err := applyUsers(ctx, st, cfg.Users, log); err != nil {
@@ -187,10 +262,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 	srv, err := smbserver.New(smbserver.Config{
 		Observer:       smbObs,
+		ConnObserver:   smbObs,
 		Logger:         log.With().Str("component", "smb").Logger(),
 		ServerGUID:     cluster.ServerGUID,
 		ServerName:     netbiosName(cfg.NodeName),
-		Shares:         shareSource{view},
+		Shares:         newShareSource(view, cfg.sharePathPolicy(), log),
 		Users:          userSource{view},
 		RequireSigning: cfg.RequireSigning,
 		EncryptData:    cfg.Encrypt,
@@ -315,6 +391,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		}
 		defer stop()
 	}
+	started()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
 	if err := registration.SetState(ctx, namespace.NodeUp); err != nil {
@@ -414,16 +491,17 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		wit = witnessClients{store: st, members: mship.members}
 	}
 	h, err := adminapi.New(adminapi.Config{
-		Witness:  wit,
-		Store:    st,
-		View:     view,
-		Sessions: sessions,
-		Token:    tokens,
-		Logger:   apiLog,
-		NodeID:   nodeID,
-		Members:  mship,
-		Ready:    mship.ready,
-		Metrics:  reg,
+		Witness:    wit,
+		Store:      st,
+		View:       view,
+		Sessions:   sessions,
+		Token:      tokens,
+		Logger:     apiLog,
+		NodeID:     nodeID,
+		Members:    mship,
+		Ready:      mship.ready,
+		Metrics:    reg,
+		SharePaths: cfg.sharePathPolicy(),
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)

@@ -23,6 +23,10 @@ type smbMetrics struct {
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
 
+	// limited counts connections refused or closed by the SMB server's
+	// hygiene limits, by reason.
+	limited *prometheus.CounterVec
+
 	mu       sync.RWMutex
 	counters map[uint64]prometheus.Counter // command<<32 | status
 }
@@ -41,7 +45,14 @@ func newSMBMetrics(reg *prometheus.Registry, srv func() *smbserver.Server) *smbM
 			Name: "sofs_smb_response_bytes_total",
 			Help: "Bytes of SMB2 response messages produced (before signing or encryption).",
 		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sofs_smb_connections_limited_total",
+			Help: "SMB connections refused or closed by a connection limit, by reason: unauthenticated_total, unauthenticated_per_client, logon_timeout, frame_timeout.",
+		}, []string{"reason"}),
 		counters: make(map[uint64]prometheus.Counter),
+	}
+	for _, r := range []string{smbserver.LimitUnauthenticated, smbserver.LimitUnauthenticatedPerClient, smbserver.LimitLogonTimeout, smbserver.LimitFrameTimeout} {
+		m.limited.WithLabelValues(r) // exported at 0 from the start
 	}
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "sofs_smb_request_duration_seconds",
@@ -52,7 +63,16 @@ func newSMBMetrics(reg *prometheus.Registry, srv func() *smbserver.Server) *smbM
 	for c := range m.latency {
 		m.latency[c] = latency.WithLabelValues(wire.Command(c).String())
 	}
-	reg.MustRegister(m.requests, latency, m.bytesIn, m.bytesOut)
+	reg.MustRegister(m.requests, latency, m.bytesIn, m.bytesOut, m.limited)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sofs_smb_unauthenticated_connections",
+		Help: "SMB connections on this node that have not completed a SESSION_SETUP yet.",
+	}, func() float64 {
+		if s := srv(); s != nil {
+			return float64(s.UnauthenticatedConns())
+		}
+		return 0
+	}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sofs_smb_sessions",
 		Help: "Authenticated SMB sessions on this node.",
@@ -73,6 +93,9 @@ func newSMBMetrics(reg *prometheus.Registry, srv func() *smbserver.Server) *smbM
 	}))
 	return m
 }
+
+// ConnLimited implements smbserver.ConnObserver.
+func (m *smbMetrics) ConnLimited(reason string) { m.limited.WithLabelValues(reason).Inc() }
 
 // ObserveRequest implements smbserver.RequestObserver.
 func (m *smbMetrics) ObserveRequest(command uint16, status uint32, elapsed time.Duration, in, out int) {

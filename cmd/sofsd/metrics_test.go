@@ -30,6 +30,14 @@ func TestSMBMetrics(t *testing.T) {
 	if err != nil || n < 3 {
 		t.Fatalf("gathered %d series, err %v", n, err)
 	}
+	m.ConnLimited(smbserver.LimitLogonTimeout)
+	m.ConnLimited(smbserver.LimitLogonTimeout)
+	if got := testutil.ToFloat64(m.limited.WithLabelValues("logon_timeout")); got != 2 {
+		t.Fatalf("logon_timeout = %v, want 2", got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "sofs_smb_connections_limited_total", "sofs_smb_unauthenticated_connections"); err != nil || n != 5 {
+		t.Fatalf("hygiene series: %d, err %v; want 4 reasons and the gauge", n, err)
+	}
 	if allocs := testing.AllocsPerRun(100, func() {
 		m.ObserveRequest(uint16(wire.CmdRead), uint32(wire.StatusSuccess), time.Millisecond, 49, 4096)
 	}); allocs != 0 {

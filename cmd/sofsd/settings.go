@@ -50,10 +50,11 @@ var settings = []setting{
 	{"keytab", kindString, "", "Kerberos keytab with the keys of this node's Active Directory computer account (its cifs/ SPNs); when set, domain users and computers log on with Kerberos and the share and file ACLs see their domain SIDs (docs/operations.md); reread when the file changes"},
 	{"ntlm", kindBool, "true", "accept NTLM logons of the users in sofs's user list; false leaves Kerberos only (needs keytab)"},
 	{"node-name", kindString, "the host name", "node name; its first label, upper-cased and cut to 15 characters, is the NetBIOS server name"},
-	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0"},
-	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0"},
+	{"etcd-client-listen", kindString, "127.0.0.1:2379", "embedded etcd client address (host:port or URL); also the address advertised to clients, so not 0.0.0.0. Without a scheme it is https: mutual TLS with the cluster CA in DATA/pki; http:// turns TLS off"},
+	{"etcd-peer-listen", kindString, "127.0.0.1:2380", "embedded etcd peer address (host:port or URL); also the address advertised to peers, so not 0.0.0.0. https (mutual TLS) unless written http://"},
 	{"etcd-initial-cluster", kindString, "", "form a new multi-member cluster on first start: NODE-NAME=PEER-URL,... listing every member by node name (this node's entry must match node-name and etcd-peer-listen); give the same value to every member and start them together. Ignored once DATA/etcd holds member data"},
 	{"etcd-join", kindString, "", "join a running cluster on first start: CLIENT-URL[,CLIENT-URL...] of existing members; the node adds itself as a voting member. Ignored once DATA/etcd holds member data"},
+	{"cluster-ca", kindString, "", "directory holding the cluster CA (ca.crt, ca.key) to copy into DATA/pki on a start that finds none there; for deployments that hand every member the same CA (the container set). Not needed by a node started alone, which creates its own"},
 	{"etcd-endpoints", kindString, "", "use an external etcd cluster instead of an embedded member: CLIENT-URL[,CLIENT-URL...] (https:// for TLS); excludes etcd-initial-cluster and etcd-join"},
 	{"etcd-cacert", kindString, "", "external etcd: PEM CA bundle to verify the servers with (default: system roots for https endpoints)"},
 	{"etcd-cert", kindString, "", "external etcd: PEM client certificate (with etcd-key)"},
@@ -64,6 +65,7 @@ var settings = []setting{
 	{"api-tls-cert", kindString, "", "PEM certificate: the API serves HTTPS when this and api-tls-key are set"},
 	{"api-tls-key", kindString, "", "PEM private key for api-tls-cert"},
 	{"debug-listen", kindString, "", "loopback address (127.0.0.1:PORT or [::1]:PORT) serving Go's /debug/pprof profiles, for performance work; unauthenticated, so loopback only; off when empty"},
+	{"start-timeout", kindString, "2m", "time limit for start-up, from launch until SMB listens (a witness: until its etcd member is ready); past it sofsd exits with code 4. Covers a slow etcd WAL replay, so keep it well above etcd's 60 s limit"},
 	{"log-level", kindString, "info", "log level: debug, info, warn, error"},
 	{"log-format", kindString, "json", "log format: json or console"},
 }
@@ -295,6 +297,7 @@ func printHelp(w io.Writer) {
 
 Usage: sofsd --data DIR [settings]
        sofsd witness --data DIR [settings]
+       sofsd ca init --data DIR
 
 "sofsd witness" runs only a voting embedded etcd member (quorum witness):
 no SMB and no API. Of the settings below it uses data, node-name,
@@ -302,6 +305,10 @@ etcd-client-listen, etcd-peer-listen, etcd-initial-cluster, etcd-join,
 log-level and log-format; given api-listen explicitly (and optionally
 api-tls-cert/api-tls-key) it serves only GET /healthz and GET /readyz
 (ready while its member knows a leader), without a token.
+
+"sofsd ca init" creates the cluster CA in DIR/pki, for members that form
+a cluster together: copy DIR/pki/ca.crt and ca.key to every member's
+DATA/pki before its first start. A node started alone creates its own.
 
 Every setting can be given as a flag, an environment variable or a key in
 the config file; a flag wins over the environment, which wins over the file.

@@ -50,10 +50,20 @@ func TestParseShareSpec(t *testing.T) {
 			t.Errorf("parseShareSpec(%q) = %+v, want %+v", tc.spec, got, tc.want)
 		}
 	}
-	// A relative path is made absolute against the working directory.
-	got, err := parseShareSpec("rel=some/dir")
-	if err != nil || !strings.HasPrefix(got.Path, "/") || !strings.HasSuffix(got.Path, "/some/dir") {
-		t.Errorf("relative path: %+v %v", got, err)
+	// A relative, unclean, root or system path is refused, not resolved.
+	for spec, want := range map[string]string{
+		"rel=some/dir":         "not absolute",
+		"rel=./x":              "not absolute",
+		"up=/srv/x/../../etc":  "not clean",
+		"slash=/srv/x/":        "not clean",
+		"root=/":               "root directory",
+		"etc=/etc":             "system directory /etc",
+		"proc=/proc/self/root": "system directory /proc",
+		"varlib=/var/lib,ca":   "system directory /var/lib",
+	} {
+		if got, err := parseShareSpec(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseShareSpec(%q) = %+v, %v; want an error with %q", spec, got, err, want)
+		}
 	}
 }
 

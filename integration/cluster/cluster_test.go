@@ -71,6 +71,8 @@ type tc struct {
 	t     *testing.T
 	nodes []*harness.ClusterNode
 	csv   string // the shared backing directory
+	// caDir holds the cluster CA the nodes share (harness.ClusterNode.CADir).
+	caDir string
 }
 
 func newCluster(t *testing.T) *tc {
@@ -88,6 +90,10 @@ func (c *tc) add(name, addr string, witness bool, args ...string) *harness.Clust
 	}
 	n.Witness = witness
 	n.Args = args
+	if c.caDir == "" {
+		c.caDir = c.t.TempDir()
+	}
+	n.CADir = c.caDir
 	c.nodes = append(c.nodes, n)
 	c.t.Cleanup(func() {
 		if err := n.Stop(); err != nil {
@@ -292,6 +298,7 @@ func TestThreeNodesEmbeddedEtcd(t *testing.T) {
 	}
 	c.start(n1, n2, n3)
 	c.threeNodes(n1, n2, n3)
+	c.etcdClosed()
 
 	// Drain n2 through n1: its state changes everywhere and its readiness
 	// turns false; a live node cannot be removed.
@@ -314,7 +321,11 @@ func TestThreeNodesEmbeddedEtcd(t *testing.T) {
 	if after, err := c.nodeStates(n1); err != nil || len(after) != 2 {
 		t.Fatalf("nodes after removing n3: %+v %v", after, err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n1.ClientURL()}, DialTimeout: 5 * time.Second})
+	etcdTLS, err := n1.EtcdTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n1.ClientURL()}, TLS: etcdTLS, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,6 +346,19 @@ func TestThreeNodesEmbeddedEtcd(t *testing.T) {
 		t.Fatalf("etcd members after n4 joined: %v %v", ml, err)
 	}
 	c.writeRead(n4, n1, "joined.bin")
+}
+
+// etcdClosed checks that no process without the cluster's certificates
+// can read or write any member's etcd or talk to its peer port.
+func (c *tc) etcdClosed() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, n := range c.nodes {
+		if err := harness.EtcdStranger(ctx, c.t.TempDir(), n.ClientURL(), n.PeerURL()); err != nil {
+			c.t.Fatalf("%s: %v", n.Name, err)
+		}
+	}
 }
 
 // readyz returns the status of n's GET /readyz.
@@ -370,6 +394,7 @@ func TestTwoNodesAndWitness(t *testing.T) {
 	}
 	c.start(n1, n2, w)
 	c.waitState(n1, "n2", adminapi.NodeUp, upWithin)
+	c.etcdClosed()
 	for _, n := range c.nodes {
 		if code := readyz(t, n); code != http.StatusOK {
 			t.Fatalf("%s /readyz = %d", n.Name, code)

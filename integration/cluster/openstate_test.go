@@ -486,7 +486,11 @@ func (cl *client) readCounter(ctx context.Context, fid wire.FileID) (uint64, err
 // read from etcd through n.
 func coordinatorNode(t *testing.T, n *harness.ClusterNode, nodes []*harness.ClusterNode) *harness.ClusterNode {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.ClientURL()}, DialTimeout: 5 * time.Second})
+	etcdTLS, err := n.EtcdTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.ClientURL()}, TLS: etcdTLS, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,11 @@ func TestWitnessRPCClient(t *testing.T) {
 	h2 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
 	r.Send("AsyncNotify " + h2)
 
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n1.ClientURL()}, DialTimeout: 5 * time.Second})
+	etcdTLS, err := n1.EtcdTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n1.ClientURL()}, TLS: etcdTLS, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

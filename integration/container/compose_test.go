@@ -152,6 +152,8 @@ type project struct {
 	name string
 	file string
 	env  []string
+	// prefix is the project network's first three octets.
+	prefix string
 }
 
 // up builds the image if needed and brings up the compose file named file
@@ -187,7 +189,8 @@ func up(t *testing.T, file string, smbNodes ...string) (*project, map[string]nod
 		// random in 172.18.0.0-172.31.255.0 so parallel runs and other
 		// Docker networks rarely collide, and retry when Docker says they
 		// do.
-		p.env = append(slices.Clip(env), "SOFS_NET_PREFIX="+randomPrefix(t))
+		p.prefix = randomPrefix(t)
+		p.env = append(slices.Clip(env), "SOFS_NET_PREFIX="+p.prefix)
 		out, err := p.compose(ctx, "up", "--detach", "--no-build")
 		if err == nil {
 			break
@@ -434,6 +437,17 @@ func payload(t *testing.T) []byte {
 func TestComposeCluster(t *testing.T) {
 	t.Parallel()
 	p, n := up(t, "compose.yaml", "sofs1", "sofs2", "sofs3")
+	// etcd between the containers is mutual TLS: this test process, on
+	// the host, reaches the nodes' etcd ports over the project's bridge
+	// but has no certificate from the cluster's CA.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := 11; i <= 13; i++ {
+		host := fmt.Sprintf("%s.%d", p.prefix, i)
+		if err := harness.EtcdStranger(ctx, t.TempDir(), "https://"+host+":2379", "https://"+host+":2380"); err != nil {
+			t.Fatalf("node at %s: %v", host, err)
+		}
+	}
 	a := payload(t)
 	writeVia(t, n["sofs1"], "a.bin", a)
 	readVia(t, n["sofs2"], "a.bin", a)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -78,9 +77,13 @@ func connect(ctx context.Context, t *testing.T, target *harness.Target, clientGU
 	return &session{c: c, tid: tid}
 }
 
-func handleKeys(ctx context.Context, t *testing.T, port int) []string {
+func handleKeys(ctx context.Context, t *testing.T, p *harness.Process) []string {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:" + strconv.Itoa(port)}, DialTimeout: 5 * time.Second})
+	tc, err := p.EtcdTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{p.EtcdEndpoint()}, TLS: tc, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +172,7 @@ func TestKill9DuringWrites(t *testing.T) {
 	}
 	// Acknowledged means committed: the record is in etcd before the
 	// CREATE's answer.
-	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 1 {
+	if keys := handleKeys(ctx, t, p); len(keys) != 1 {
 		t.Fatalf("handle records after CREATE: %v, want 1", keys)
 	}
 
@@ -223,7 +226,7 @@ func TestKill9DuringWrites(t *testing.T) {
 	if err := p.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 1 {
+	if keys := handleKeys(ctx, t, p); len(keys) != 1 {
 		t.Fatalf("handle records after restart: %v, want the restored one", keys)
 	}
 
@@ -282,7 +285,7 @@ func TestKill9DuringWrites(t *testing.T) {
 			t.Fatalf("block %d (acknowledged before the kill: %v) does not hold its data: %s", i, w.acked[i] && i < killAfter, describe(got[i*blockSize:]))
 		}
 	}
-	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 0 {
+	if keys := handleKeys(ctx, t, p); len(keys) != 0 {
 		t.Fatalf("handle records left after CLOSE: %v", keys)
 	}
 }
@@ -324,7 +327,7 @@ func TestGracefulRestartKeepsDurableHandle(t *testing.T) {
 	if err != nil || resp.Status() != wire.StatusSuccess {
 		t.Fatalf("WRITE: %v %v", resp.Status(), err)
 	}
-	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 0 {
+	if keys := handleKeys(ctx, t, p); len(keys) != 0 {
 		t.Fatalf("a connected durable handle has records %v; its CREATE should not pay a round trip", keys)
 	}
 
@@ -334,7 +337,7 @@ func TestGracefulRestartKeepsDurableHandle(t *testing.T) {
 	if err := p.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 1 {
+	if keys := handleKeys(ctx, t, p); len(keys) != 1 {
 		t.Fatalf("records after the graceful restart: %v, want the restored handle", keys)
 	}
 	s2 := connect(ctx, t, target, clientGUID)
@@ -345,7 +348,7 @@ func TestGracefulRestartKeepsDurableHandle(t *testing.T) {
 		t.Fatalf("DH2C after restart: %v", err)
 	}
 	// Reclaimed, a durable handle has no record any more.
-	if keys := handleKeys(ctx, t, p.EtcdClientPort); len(keys) != 0 {
+	if keys := handleKeys(ctx, t, p); len(keys) != 0 {
 		t.Fatalf("records after reconnect: %v", keys)
 	}
 	resp, err = s2.c.Call(ctx, wire.CmdWrite, s2.tid, &wire.WriteRequest{FileID: rc.FileID, Offset: 18, Data: []byte(", and after")}, 0)

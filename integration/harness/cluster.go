@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"sofs.io/sofs/namespace/clustertls"
 )
 
 // ClusterNode is one sofsd process of a multi-node test (a sofs node or a
@@ -26,6 +29,11 @@ type ClusterNode struct {
 	SMBPort, APIPort, EtcdClientPort, EtcdPeerPort int
 	// Args are appended to every start's command line (etcd mode, ...).
 	Args []string
+	// CADir holds the cluster CA every node of one cluster shares (etcd
+	// speaks mutual TLS between them); created on the first start that
+	// needs it, and copied into the node's DATA/pki before it starts.
+	// Give all nodes of a cluster the same directory.
+	CADir string
 
 	proc   *Process
 	killed bool // the current process was ended by Kill
@@ -51,9 +59,50 @@ func (n *ClusterNode) Data() string { return filepath.Join(n.Dir, "data") }
 // across restarts).
 func (n *ClusterNode) LogPath() string { return filepath.Join(n.Dir, "sofsd.log") }
 
-// PeerURL and ClientURL are the node's embedded etcd URLs.
-func (n *ClusterNode) PeerURL() string   { return "http://" + n.hostPort(n.EtcdPeerPort) }
-func (n *ClusterNode) ClientURL() string { return "http://" + n.hostPort(n.EtcdClientPort) }
+// PeerURL and ClientURL are the node's embedded etcd URLs; etcd speaks
+// mutual TLS with the cluster's certificates (EtcdTLS).
+func (n *ClusterNode) PeerURL() string   { return "https://" + n.hostPort(n.EtcdPeerPort) }
+func (n *ClusterNode) ClientURL() string { return "https://" + n.hostPort(n.EtcdClientPort) }
+
+// EtcdTLS is a client TLS configuration with the node's certificate, for
+// tests that talk to its etcd member directly.
+func (n *ClusterNode) EtcdTLS() (*tls.Config, error) {
+	b, err := clustertls.Load(filepath.Join(n.Data(), "pki"))
+	if err != nil {
+		return nil, err
+	}
+	return b.ClientConfig(), nil
+}
+
+// provisionCA copies the cluster CA from CADir (creating it there first if
+// needed) into the node's DATA/pki, unless the node already has one.
+func (n *ClusterNode) provisionCA() error {
+	pki := filepath.Join(n.Data(), "pki")
+	if clustertls.HasCA(pki) {
+		return nil
+	}
+	if n.CADir == "" {
+		return fmt.Errorf("harness: node %s has no CADir for its cluster CA", n.Name)
+	}
+	if !clustertls.HasCA(n.CADir) {
+		if err := clustertls.NewCA(n.CADir, "harness"); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(pki, 0o700); err != nil {
+		return fmt.Errorf("harness: %w", err)
+	}
+	for _, f := range []string{clustertls.CACertFile, clustertls.CAKeyFile} {
+		b, err := os.ReadFile(filepath.Join(n.CADir, f))
+		if err != nil {
+			return fmt.Errorf("harness: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(pki, f), b, 0o600); err != nil {
+			return fmt.Errorf("harness: %w", err)
+		}
+	}
+	return nil
+}
 
 // APIURL is the node's admin API.
 func (n *ClusterNode) APIURL() string { return "http://" + n.hostPort(n.APIPort) }
@@ -83,8 +132,8 @@ func (n *ClusterNode) args() []string {
 	a = append(a,
 		"--data", n.Data(),
 		"--node-name", n.Name,
-		"--etcd-client-listen", n.hostPort(n.EtcdClientPort),
-		"--etcd-peer-listen", n.hostPort(n.EtcdPeerPort),
+		"--etcd-client-listen", n.ClientURL(),
+		"--etcd-peer-listen", n.PeerURL(),
 	)
 	// A witness serves only /healthz and /readyz on its API address.
 	a = append(a, "--api-listen", n.hostPort(n.APIPort))
@@ -108,6 +157,9 @@ func (n *ClusterNode) Start() error {
 	}
 	bin, err := sofsdBinary()
 	if err != nil {
+		return err
+	}
+	if err := n.provisionCA(); err != nil {
 		return err
 	}
 	logf, err := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

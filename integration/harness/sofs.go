@@ -2,8 +2,10 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"sofs.io/sofs/namespace/clustertls"
 )
 
 // SofsOptions are the sofsd settings a test can choose. The zero value runs
@@ -54,11 +58,13 @@ type Process struct {
 	// EtcdClientPort is the loopback port of the embedded etcd member,
 	// for tests that inspect the cluster's keys.
 	EtcdClientPort int
-	bin            string
-	args           []string
-	cmd            *exec.Cmd
-	exited         chan struct{}
-	waitErr        error
+	// Data is the node's data directory.
+	Data    string
+	bin     string
+	args    []string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
 }
 
 // Exited is closed once the process has ended.
@@ -180,7 +186,7 @@ func launchOnce(ctx context.Context, bin string, opts SofsOptions, dir, data, sh
 	if attempt > 1 {
 		logPath = filepath.Join(dir, "sofsd.stderr."+strconv.Itoa(attempt)+".log")
 	}
-	p := &Process{Dir: dir, LogPath: logPath, EtcdClientPort: ports[1], bin: bin, args: opts.args(data, shareDir, ports[0], ports[1], ports[2])}
+	p := &Process{Dir: dir, LogPath: logPath, EtcdClientPort: ports[1], Data: data, bin: bin, args: opts.args(data, shareDir, ports[0], ports[1], ports[2])}
 	if err := p.start(os.O_TRUNC); err != nil {
 		return nil, err
 	}
@@ -313,4 +319,20 @@ func tailFile(path string) string {
 		b = append([]byte("...\n"), b[len(b)-logTail:]...)
 	}
 	return string(b)
+}
+
+// EtcdEndpoint is the embedded etcd member's client URL: https, with
+// mutual TLS (EtcdTLS).
+func (p *Process) EtcdEndpoint() string {
+	return "https://" + net.JoinHostPort(loopback, strconv.Itoa(p.EtcdClientPort))
+}
+
+// EtcdTLS is a client TLS configuration with the node's certificate, for
+// tests that inspect the cluster's keys.
+func (p *Process) EtcdTLS() (*tls.Config, error) {
+	b, err := clustertls.Load(filepath.Join(p.Data, "pki"))
+	if err != nil {
+		return nil, err
+	}
+	return b.ClientConfig(), nil
 }

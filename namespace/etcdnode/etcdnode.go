@@ -32,6 +32,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"sofs.io/sofs/namespace/clustertls"
 )
 
 // Defaults for Config.
@@ -69,6 +71,13 @@ type Config struct {
 	// DialOptions are added to the node's client connection (for example
 	// an interceptor counting etcd round trips).
 	DialOptions []grpc.DialOption
+	// TLSDir is a clustertls directory (DATA/pki) holding the cluster CA
+	// and this node's certificate. An https ClientURL or PeerURL then
+	// serves TLS with that certificate and accepts only clients with a
+	// certificate from the cluster CA (mutual TLS), and the node's own
+	// client and a join present the node's certificate. Required when
+	// either URL is https.
+	TLSDir string
 }
 
 // Node is a running embedded etcd member and a client connected to it.
@@ -169,10 +178,26 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	if c.InitialCluster != "" && len(c.Join) > 0 {
 		return nil, errors.New("etcdnode: InitialCluster and Join are exclusive")
 	}
+	var tb *clustertls.Bundle
+	if cu.Scheme == "https" || pu.Scheme == "https" || c.TLSDir != "" {
+		if c.TLSDir == "" {
+			return nil, errors.New("etcdnode: https URLs need Config.TLSDir, the cluster's certificates")
+		}
+		if tb, err = clustertls.Load(c.TLSDir); err != nil {
+			return nil, fmt.Errorf("etcdnode: %w", err)
+		}
+	}
 	log := c.Logger.With().Str("component", "etcd").Logger()
 	closing := new(atomic.Bool)
 	zl := newZapLogger(log, closing)
 	restart := HasData(c.Dir)
+	if restart {
+		// Damage etcd meets with a panic or a hang is refused here with
+		// the file's name; see CheckData.
+		if err := CheckData(c.Dir); err != nil {
+			return nil, err
+		}
+	}
 	// etcd wants its data private: it holds every user's NT hash.
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcdnode: %w", err)
@@ -188,6 +213,20 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	cfg.AdvertiseClientUrls = []url.URL{*cu}
 	cfg.ListenPeerUrls = []url.URL{*pu}
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
+	if tb != nil {
+		// Mutual TLS: the member presents the node certificate and
+		// requires one from the cluster CA of every client and peer.
+		ti := transport.TLSInfo{
+			CertFile: tb.Paths.Cert(), KeyFile: tb.Paths.Key(), TrustedCAFile: tb.Paths.CACert(),
+			ClientCertAuth: true,
+		}
+		if cu.Scheme == "https" {
+			cfg.ClientTLSInfo = ti
+		}
+		if pu.Scheme == "https" {
+			cfg.PeerTLSInfo = ti
+		}
+	}
 	// The bootstrap settings only matter on the first start; afterwards
 	// the member's identity and peers come from its data directory, and a
 	// self-consistent one-entry InitialCluster keeps the config valid.
@@ -217,7 +256,7 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 		}
 		cfg.InitialCluster = c.InitialCluster
 	case len(c.Join) > 0:
-		ic, err := addMember(ctx, c.Join, c.Name, pu.String(), zl, log)
+		ic, err := addMember(ctx, c.Join, c.Name, pu.String(), tb, zl, log)
 		if err != nil {
 			return nil, err
 		}
@@ -238,7 +277,7 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	cfg.WarningApplyDuration = time.Second
 	cfg.WarningUnaryRequestDuration = time.Second
 
-	e, err := embed.StartEtcd(cfg)
+	e, err := startEtcd(cfg, restart)
 	stop := func() {
 		closing.Store(true)
 		e.Close()
@@ -265,13 +304,17 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 		// The listener's real address, in case the port was 0.
 		endpoint = cu.Scheme + "://" + e.Clients[0].Addr().String()
 	}
-	cli, err := clientv3.New(clientv3.Config{
+	cc := clientv3.Config{
 		Endpoints:   []string{endpoint},
 		DialTimeout: dialTimeout,
 		Logger:      zl,
 		Context:     context.WithoutCancel(ctx),
 		DialOptions: c.DialOptions,
-	})
+	}
+	if cu.Scheme == "https" {
+		cc.TLS = tb.ClientConfig()
+	}
+	cli, err := clientv3.New(cc)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("etcdnode: connect client to %s: %w", endpoint, err)
@@ -282,6 +325,26 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	return &Node{closing: closing, etcd: e, client: cli, url: endpoint, memberID: id}, nil
 }
 
+// startEtcd is embed.StartEtcd with a panic on the calling goroutine
+// (raft restarting from a log it cannot use, for one) turned into an
+// error: a *DataError when the member restarts from existing data, whose
+// damage CheckData did not recognise.
+func startEtcd(cfg *embed.Config, restart bool) (e *embed.Etcd, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		e = nil
+		if restart {
+			err = &DataError{Path: cfg.Dir, Problem: fmt.Sprintf("etcd could not start from it: %v", p)}
+			return
+		}
+		err = fmt.Errorf("etcdnode: etcd panicked starting a new member in %s: %v", cfg.Dir, p)
+	}()
+	return embed.StartEtcd(cfg)
+}
+
 // joinTimeout bounds the MemberAdd through an existing cluster.
 const joinTimeout = 15 * time.Second
 
@@ -289,7 +352,7 @@ const joinTimeout = 15 * time.Second
 // endpoints and returns the initial-cluster string to start it with. If a
 // member with peerURL was added before but never started (a crash between
 // MemberAdd and the first start), it is reused.
-func addMember(ctx context.Context, endpoints []string, name, peerURL string, zl *zap.Logger, log zerolog.Logger) (string, error) {
+func addMember(ctx context.Context, endpoints []string, name, peerURL string, tb *clustertls.Bundle, zl *zap.Logger, log zerolog.Logger) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	eps := make([]string, 0, len(endpoints))
@@ -300,7 +363,11 @@ func addMember(ctx context.Context, endpoints []string, name, peerURL string, zl
 		}
 		eps = append(eps, u.String())
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: dialTimeout, Logger: zl, Context: ctx})
+	cc := clientv3.Config{Endpoints: eps, DialTimeout: dialTimeout, Logger: zl, Context: ctx}
+	if tb != nil {
+		cc.TLS = tb.ClientConfig()
+	}
+	cli, err := clientv3.New(cc)
 	if err != nil {
 		return "", fmt.Errorf("etcdnode: join: connect to %v: %w", eps, err)
 	}
