@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -12,6 +13,7 @@ import (
 	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/csv/clusterstate"
 	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/namespace/clustertls"
 	"sofs.io/sofs/smbserver"
 )
 
@@ -35,12 +37,25 @@ func startOpenState(ctx context.Context, cfg config, st *namespace.Store, reg *p
 	if err != nil {
 		return nil, err
 	}
+	// With the cluster CA (etcd over TLS, the default), peers also need a
+	// certificate it issued; without it (http:// etcd) the secret alone
+	// proves membership.
+	ccfg := clusterstate.Config{Slot: slot, Secret: secret, Logger: log, Observer: newOpenStateMetrics(reg), OnFenced: onFenced}
+	if clustertls.HasCA(filepath.Join(cfg.Data, clustertls.DirName)) {
+		b, err := clustertls.LoadNode(cfg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("node-to-node TLS: %w", err)
+		}
+		ccfg.ServerTLS, ccfg.ClientTLS = b.ServerConfig(), b.ClientConfig()
+	} else {
+		log.Warn().Msg("no cluster CA: the node-to-node channel proves membership with the cluster secret alone")
+	}
 	ln, err := net.Listen("tcp", cfg.PeerListen)
 	if err != nil {
 		return nil, fmt.Errorf("peer listen: %w", err)
 	}
-	n, err := clusterstate.NewNode(clusterstate.Config{Slot: slot, Secret: secret, Listener: ln, Logger: log,
-		Observer: newOpenStateMetrics(reg), OnFenced: onFenced})
+	ccfg.Listener = ln
+	n, err := clusterstate.NewNode(ccfg)
 	if err != nil {
 		ln.Close()
 		return nil, err

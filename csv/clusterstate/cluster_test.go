@@ -12,6 +12,7 @@ import (
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/csvtest"
+	"sofs.io/sofs/namespace/clustertls"
 )
 
 var testSecret = []byte("0123456789abcdef-test-cluster-secret")
@@ -483,5 +484,69 @@ func TestReleasedNodeIsFenced(t *testing.T) {
 	case <-fenced:
 	case <-ctx.Done():
 		t.Fatal("OnFenced was not called")
+	}
+}
+
+// With the cluster CA's certificates, a peer needs both a certificate the
+// CA issued and the secret.
+func TestMutualTLSWithClusterCA(t *testing.T) {
+	bundle := func(t *testing.T, dir, name string) *clustertls.Bundle {
+		if !clustertls.HasCA(dir) {
+			if err := clustertls.NewCA(dir, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := clustertls.EnsureNodeCert(dir, name, []string{"127.0.0.1"}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := clustertls.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	caDir := t.TempDir()
+	b1 := bundle(t, caDir, "n1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, err := NewNode(Config{Slot: 1, Secret: testSecret, Listener: ln, Logger: zerolog.Nop(),
+		ServerTLS: b1.ServerConfig(), ClientTLS: b1.ClientConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n1.Close()
+	addr := ln.Addr().String()
+
+	// A member: the CA's certificate and the secret.
+	member, err := newTransport(2, testSecret, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer member.close()
+	member.serverTLS, member.clientTLS = peerTLS(b1.ServerConfig(), b1.ClientConfig())
+	if _, err := member.peer(testCtx(t), 1, addr); err != nil {
+		t.Fatalf("member with the cluster's certificate: %v", err)
+	}
+	// The secret without a certificate from the cluster CA: refused.
+	other := bundle(t, t.TempDir(), "intruder")
+	intruder, err := newTransport(3, testSecret, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.close()
+	intruder.serverTLS, intruder.clientTLS = peerTLS(other.ServerConfig(), other.ClientConfig())
+	if _, err := intruder.peer(testCtx(t), 1, addr); err == nil {
+		t.Fatal("a peer with another CA's certificate was accepted")
+	}
+	// And throwaway certificates (no CA at all): refused too.
+	bare, err := newTransport(4, testSecret, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.close()
+	if _, err := bare.peer(testCtx(t), 1, addr); err == nil {
+		t.Fatal("a peer without a client certificate was accepted")
 	}
 }

@@ -2,6 +2,7 @@ package clusterstate
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -38,7 +39,12 @@ type Config struct {
 	Secret []byte
 	// Listener accepts the other nodes' connections.
 	Listener net.Listener
-	Logger   zerolog.Logger
+	// ServerTLS and ClientTLS, if both are set, are the cluster CA's
+	// mutual-TLS configurations for this node (namespace/clustertls): the
+	// channel then accepts only peers with a certificate the CA issued,
+	// besides their proof of the secret.
+	ServerTLS, ClientTLS *tls.Config
+	Logger               zerolog.Logger
 	// RetryLimit bounds how long a call waits for a coordinator (an
 	// election, a rebuild) before it fails; 0 means 30 s.
 	RetryLimit time.Duration
@@ -124,6 +130,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr.serverTLS, tr.clientTLS = peerTLS(cfg.ServerTLS, cfg.ClientTLS)
 	tr.obs = cfg.Observer
 	n.obs = cfg.Observer
 	n.onFenced = cfg.OnFenced

@@ -53,8 +53,13 @@ type transport struct {
 	secret []byte
 	log    zerolog.Logger
 	cert   tls.Certificate
-	handle handlerFunc
-	obs    Observer
+	// serverTLS and clientTLS, when the cluster has a CA, make the
+	// connection mutual TLS with certificates it issued (Config); nil
+	// means throwaway certificates, with identity proven by the secret
+	// alone.
+	serverTLS, clientTLS *tls.Config
+	handle               handlerFunc
+	obs                  Observer
 	// ctx is the root of the calls served; close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -100,6 +105,44 @@ func selfSigned() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
+// peerTLS derives the channel's TLS configurations from the cluster CA's:
+// the server requires a client certificate the CA issued; the client
+// checks the server's chain against the CA but not its host name, since
+// peers are found by slot and address in etcd, not by name (the secret
+// proof still binds the connection to a member).
+func peerTLS(server, client *tls.Config) (*tls.Config, *tls.Config) {
+	if server == nil || client == nil {
+		return nil, nil
+	}
+	s := server.Clone()
+	s.MinVersion = tls.VersionTLS13
+	c := client.Clone()
+	c.MinVersion = tls.VersionTLS13
+	roots := c.RootCAs
+	c.InsecureSkipVerify = true
+	c.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errAuth
+		}
+		certs := make([]*x509.Certificate, len(raw))
+		for i, b := range raw {
+			cert, err := x509.ParseCertificate(b)
+			if err != nil {
+				return err
+			}
+			certs[i] = cert
+		}
+		inter := x509.NewCertPool()
+		for _, cert := range certs[1:] {
+			inter.AddCert(cert)
+		}
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		return err
+	}
+	return s, c
+}
+
 // proof is the HMAC one side sends: role distinguishes the two
 // directions, so a peer's proof cannot be reflected back to it.
 func (t *transport) proof(cs tls.ConnectionState, role string, slot uint16) ([]byte, error) {
@@ -135,7 +178,11 @@ func (t *transport) serve(ln net.Listener) {
 }
 
 func (t *transport) serveConn(raw net.Conn) {
-	tc := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS13})
+	cfg := &tls.Config{Certificates: []tls.Certificate{t.cert}, MinVersion: tls.VersionTLS13}
+	if t.serverTLS != nil {
+		cfg = t.serverTLS
+	}
+	tc := tls.Server(raw, cfg)
 	defer tc.Close()
 	from, err := t.acceptAuth(tc)
 	if err != nil {
@@ -336,7 +383,11 @@ func (t *transport) peer(ctx context.Context, slot uint16, addr string) (*peerCo
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial node %d at %s: %v", errPeerLost, slot, addr, err)
 	}
-	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) // identity is the secret proof
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13} // identity is the secret proof
+	if t.clientTLS != nil {
+		cfg = t.clientTLS
+	}
+	tc := tls.Client(raw, cfg)
 	if dl, ok := dctx.Deadline(); ok {
 		tc.SetDeadline(dl)
 	}
