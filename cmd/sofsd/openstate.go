@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,14 +42,17 @@ func startOpenState(ctx context.Context, cfg config, st *namespace.Store, reg *p
 	// certificate it issued; without it (http:// etcd) the secret alone
 	// proves membership.
 	ccfg := clusterstate.Config{Slot: slot, Secret: secret, Logger: log, Observer: newOpenStateMetrics(reg), OnFenced: onFenced}
-	if clustertls.HasCA(filepath.Join(cfg.Data, clustertls.DirName)) {
+	pki := clustertls.Paths{Dir: filepath.Join(cfg.Data, clustertls.DirName)}
+	if _, cerr := os.Stat(pki.Cert()); cerr == nil && clustertls.HasCA(pki.Dir) {
+		// The node has its certificate from the cluster CA (embedded etcd
+		// over TLS issues it at start).
 		b, err := clustertls.LoadNode(cfg.Data)
 		if err != nil {
 			return nil, fmt.Errorf("node-to-node TLS: %w", err)
 		}
 		ccfg.ServerTLS, ccfg.ClientTLS = b.ServerConfig(), b.ClientConfig()
 	} else {
-		log.Warn().Msg("no cluster CA: the node-to-node channel proves membership with the cluster secret alone")
+		log.Warn().Msg("no cluster certificate for this node: the node-to-node channel proves membership with the cluster secret alone")
 	}
 	ln, err := net.Listen("tcp", cfg.PeerListen)
 	if err != nil {

@@ -550,3 +550,21 @@ func TestMutualTLSWithClusterCA(t *testing.T) {
 		t.Fatal("a peer without a client certificate was accepted")
 	}
 }
+
+// A write through a node that does not coordinate breaks the writer's own
+// level II oplock too (the replica must not let it skip the coordinator).
+func TestWriteBreaksOwnLevelIIThroughAnotherNode(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	g, err := tc.table(3).Acquire(ctx, 80, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll, Oplock: csv.OplockLevelII})
+	if err != nil || g.Oplock != csv.OplockLevelII {
+		t.Fatalf("level II oplock: %+v %v", g, err)
+	}
+	bs, err := tc.table(3).BreakRead(ctx, 80, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 1 || bs[0].OpenID != 1 || bs[0].To != csv.CacheNone {
+		t.Fatalf("write through node 3 by the holder itself: breaks %+v, want its own level II broken to none", bs)
+	}
+}

@@ -592,7 +592,7 @@ func (n *Node) localBreaks(bs []csv.Break) []csv.Break {
 // another holder's read caching: false only when this node's replica
 // proves that no other open of the object caches anything, which spares
 // every WRITE a call to the coordinator in the common case.
-func (n *Node) mayCache(vol string, obj, open uint64) bool {
+func (n *Node) mayCache(vol string, obj uint64) bool {
 	n.mu.Lock()
 	coord := n.coord != nil
 	n.mu.Unlock()
@@ -605,8 +605,11 @@ func (n *Node) mayCache(vol string, obj, open uint64) bool {
 	if r == nil || r.State == nil {
 		return true
 	}
+	// Every oplock counts, the writer's own included: a write breaks
+	// its own level II oplock too ([MS-FSA] 2.1.4.12; smbtorture
+	// smb2.oplock.levelii500, brl1).
 	for _, e := range r.State.Entries {
-		if e.ID != open && (e.Oplock != csv.OplockNone || e.Breaking) {
+		if e.Oplock != csv.OplockNone || e.Breaking {
 			return true
 		}
 	}

@@ -147,7 +147,7 @@ func (t *Table) AckLease(ctx context.Context, id uint64, key csv.LeaseKey, state
 
 // BreakRead implements csv.ObjectTable.
 func (t *Table) BreakRead(ctx context.Context, id, openID uint64) ([]csv.Break, error) {
-	if !t.n.mayCache(t.vol, id, t.n.global(openID)) {
+	if !t.n.mayCache(t.vol, id) {
 		return nil, nil
 	}
 	rep, err := t.op(ctx, &opRequest{Kind: opBreakRead, Obj: id, OpenID: t.n.global(openID)})
