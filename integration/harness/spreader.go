@@ -55,6 +55,14 @@ func NewSpreader(addr string, backends []string) (*Spreader, error) {
 	if len(backends) == 0 {
 		return nil, errors.New("harness: spreader needs at least one backend")
 	}
+	// Tests keep their traffic on loopback: refuse to listen anywhere else.
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("harness: spreader address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("harness: spreader address %q is not a loopback IP address", addr)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("harness: spreader listen: %w", err)

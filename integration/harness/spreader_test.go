@@ -207,10 +207,20 @@ func TestSpreaderBackendDown(t *testing.T) {
 	}
 }
 
-func TestNewSpreaderNoBackends(t *testing.T) {
-	if s, err := NewSpreader("127.0.0.1:0", nil); err == nil {
-		s.Close()
-		t.Fatal("a spreader with no backends started")
+func TestNewSpreaderRefuses(t *testing.T) {
+	for _, c := range []struct {
+		addr     string
+		backends []string
+	}{
+		{"127.0.0.1:0", nil},                     // no backends
+		{"0.0.0.0:0", []string{"127.0.0.1:1"}},   // not loopback
+		{"localhost:0", []string{"127.0.0.1:1"}}, // a name, not an address
+		{"127.0.0.1", []string{"127.0.0.1:1"}},   // no port
+	} {
+		if s, err := NewSpreader(c.addr, c.backends); err == nil {
+			s.Close()
+			t.Errorf("NewSpreader(%q, %v) started", c.addr, c.backends)
+		}
 	}
 }
 
