@@ -49,9 +49,14 @@ type Spreader struct {
 // DialErrors.
 const maxDialErrs = 16
 
-// NewSpreader listens on addr (host:port; port 0 picks one) and starts
-// spreading its connections over backends (host:port each). Close stops it.
+// NewSpreader listens on addr (a loopback host:port; port 0 picks one)
+// and starts spreading its connections over backends (host:port each),
+// carrying at most MaxSpreaderConns at once. Close stops it.
 func NewSpreader(addr string, backends []string) (*Spreader, error) {
+	return newSpreader(addr, backends, MaxSpreaderConns)
+}
+
+func newSpreader(addr string, backends []string, maxConns int) (*Spreader, error) {
 	if len(backends) == 0 {
 		return nil, errors.New("harness: spreader needs at least one backend")
 	}
@@ -73,7 +78,7 @@ func NewSpreader(addr string, backends []string) (*Spreader, error) {
 		cancel:   cancel,
 		ln:       ln,
 		backends: append([]string(nil), backends...),
-		slots:    make(chan struct{}, MaxSpreaderConns),
+		slots:    make(chan struct{}, maxConns),
 		done:     make(chan struct{}),
 		conns:    map[net.Conn]struct{}{},
 		counts:   make([]int, len(backends)),

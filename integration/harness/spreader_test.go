@@ -236,3 +236,33 @@ func waitActive(t *testing.T, s *Spreader, n int) {
 		time.Sleep(10 * time.Millisecond) // poll interval; the loop checks the count
 	}
 }
+
+// TestSpreaderBound: at its connection bound the spreader leaves the next
+// client in the listen backlog, and carries it once a connection ends.
+func TestSpreaderBound(t *testing.T) {
+	b := startIDBackend(t, 4)
+	s, err := newSpreader("127.0.0.1:0", []string{b.addr()}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c1, _, _ := dialID(t, s)
+	c2, _, _ := dialID(t, s)
+	defer c2.Close()
+	// The kernel completes the third handshake; the spreader must not
+	// take it on while two are carried.
+	c3, err := net.DialTimeout("tcp", s.HostPort(), spreaderIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if n := s.Counts()[0]; n != 2 {
+		t.Fatalf("connections forwarded with the bound at 2 and a third waiting: %d", n)
+	}
+	c1.Close()
+	c3.SetDeadline(time.Now().Add(spreaderIO))
+	line, err := bufio.NewReader(c3).ReadString('\n')
+	if err != nil || line != "4\n" {
+		t.Fatalf("third connection after the first closed: %q %v, want the backend's greeting", line, err)
+	}
+}
