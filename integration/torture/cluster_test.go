@@ -17,7 +17,7 @@ import (
 const clusterNodes = 3
 
 // clusterBudget caps TestSmbtortureCluster as totalBudget caps
-// TestSmbtorture: its suites take about 13 minutes through a healthy
+// TestSmbtorture: its suites took 12.3 minutes through a healthy
 // cluster (each starts a fresh one); a cluster that hangs suites until
 // their per-suite deadlines stops at 20, and suites left then are
 // reported as errors.
