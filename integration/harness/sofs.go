@@ -97,29 +97,11 @@ func (p *Process) Stop() error {
 
 // args builds the sofsd command line for opts.
 func (o SofsOptions) args(data, shareDir string, port, etcdClient, etcdPeer int) []string {
-	share := o.Share
-	if share == "" {
-		share = defaultShare
-	}
-	spec := share + "=" + shareDir
-	if o.CA {
-		spec += ",ca"
-	}
-	if o.EncryptShare {
-		spec += ",encrypt"
-	}
 	a := []string{
 		"--data", data,
 		"--smb-listen", loopback + ":" + strconv.Itoa(port),
-		"--share", spec,
-		"--user", defaultUser + ":" + defaultPassword,
 	}
-	if o.RequireSigning != nil {
-		a = append(a, "--require-signing="+strconv.FormatBool(*o.RequireSigning))
-	}
-	if o.EncryptAll {
-		a = append(a, "--encrypt")
-	}
+	a = append(a, o.serviceArgs(shareDir)...)
 	// Always explicit etcd ports: the defaults (2379/2380) would collide
 	// between servers of tests running in parallel packages.
 	a = append(a,
@@ -132,6 +114,34 @@ func (o SofsOptions) args(data, shareDir string, port, etcdClient, etcdPeer int)
 		a = append(a, "--log-level", o.LogLevel)
 	}
 	return append(a, o.ExtraArgs...)
+}
+
+// serviceArgs returns the flags for what a node serves (the share on
+// shareDir, the test user, signing and encryption), the same on a
+// one-node server and on every node of a cluster.
+func (o SofsOptions) serviceArgs(shareDir string) []string {
+	share := o.Share
+	if share == "" {
+		share = defaultShare
+	}
+	spec := share + "=" + shareDir
+	if o.CA {
+		spec += ",ca"
+	}
+	if o.EncryptShare {
+		spec += ",encrypt"
+	}
+	a := []string{
+		"--share", spec,
+		"--user", defaultUser + ":" + defaultPassword,
+	}
+	if o.RequireSigning != nil {
+		a = append(a, "--require-signing="+strconv.FormatBool(*o.RequireSigning))
+	}
+	if o.EncryptAll {
+		a = append(a, "--encrypt")
+	}
+	return a
 }
 
 // launchAttempts bounds retries when a port FreePort picked was taken by

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -103,6 +104,12 @@ type Runner struct {
 	// Env is smbtorture's environment; the process's when nil. Kerberos
 	// runs set KRB5_CONFIG and a host name mapping here.
 	Env []string
+	// Isolate names more subtests to run each in an smbtorture process of
+	// its own, as isolatedTests does: path.Match patterns over the
+	// suite's subtest names ("dhv2-pending2*"), per suite. A subtest that
+	// crashes smbtorture then loses only its own result, not the rest of
+	// the suite's.
+	Isolate map[string][]string
 }
 
 // SuiteResult is the outcome of one suite run.
@@ -232,19 +239,28 @@ func (r *Runner) Run(ctx context.Context, suite string) (SuiteResult, error) {
 // suite: one, or, for a suite with isolated tests, the suite without them
 // (a --load-list file, removed by cleanup) followed by each of them alone.
 func (r *Runner) invocations(ctx context.Context, suite string) ([][]string, func(), error) {
-	isolated := isolatedTests[suite]
-	if len(isolated) == 0 {
+	patterns := append(slices.Clone(isolatedTests[suite]), r.Isolate[suite]...)
+	if len(patterns) == 0 {
 		return [][]string{r.Args(suite)}, func() {}, nil
 	}
 	names, err := r.listTests(ctx, suite)
 	if err != nil {
 		return nil, nil, err
 	}
-	var rest []string
+	var rest, isolated []string
 	for _, n := range names {
-		if !slices.Contains(isolated, n) {
+		if matchAny(patterns, n) {
+			isolated = append(isolated, n)
+		} else {
 			rest = append(rest, n)
 		}
+	}
+	if len(rest) == 0 {
+		runs := make([][]string, 0, len(isolated))
+		for _, n := range isolated {
+			runs = append(runs, r.Args(suite+"."+n))
+		}
+		return runs, func() {}, nil
 	}
 	f, err := os.CreateTemp("", "torture-load-list-")
 	if err != nil {
@@ -267,6 +283,16 @@ func (r *Runner) invocations(ctx context.Context, suite string) ([][]string, fun
 		runs = append(runs, r.Args(suite+"."+n))
 	}
 	return runs, cleanup, nil
+}
+
+// matchAny reports whether name matches one of the path.Match patterns.
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // listTests returns the names of suite's subtests, as smbtorture --list

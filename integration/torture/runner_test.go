@@ -151,3 +151,45 @@ echo "test: $n"; echo "success: $n"
 		t.Fatalf("smbtorture calls:\n%s", calls)
 	}
 }
+
+// TestRunnerIsolatePatterns: subtests Runner.Isolate names by pattern run
+// one per process after the rest, so one that crashes smbtorture (as
+// smb2.replay's session-binding cases do when their channel lands on
+// another node) loses only its own result.
+func TestRunnerIsolatePatterns(t *testing.T) {
+	bin := fakeTorture(t, `
+if [ "$1" = --list ]; then
+	echo "smbtorture 4.x"
+	for n in a crash1 b crash2; do echo "smb2.fake.$n.$n"; done
+	exit 0
+fi
+last="${@: -1}"
+for a in "$@"; do
+	case "$a" in --load-list=*) while read -r n; do echo "test: $n"; echo "success: $n"; done < "${a#--load-list=}"; exit 0 ;; esac
+done
+n="${last#smb2.fake.}"
+echo "test: $n"
+case "$n" in crash*) kill -SEGV $$ ;; esac
+echo "success: $n"
+`)
+	r := &Runner{Binary: bin, Target: fakeTarget, SuiteTimeout: 10 * time.Second,
+		Isolate: map[string][]string{"smb2.fake": {"crash*"}}}
+	sr, err := r.Run(context.Background(), "smb2.fake")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Status{}
+	var names []string
+	for _, res := range sr.Results {
+		got[res.Name] = res.Status
+		names = append(names, res.Name)
+	}
+	want := []string{"smb2.fake.a", "smb2.fake.b", "smb2.fake.crash1", "smb2.fake.crash2"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("results %v, want %v", names, want)
+	}
+	if got["smb2.fake.a"] != Success || got["smb2.fake.b"] != Success ||
+		!got["smb2.fake.crash1"].Failed() || !got["smb2.fake.crash2"].Failed() {
+		t.Fatalf("statuses %v: want a and b passed, the crashes failed", got)
+	}
+}
