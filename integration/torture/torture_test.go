@@ -3,6 +3,7 @@ package torture
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 func TestMain(m *testing.M) {
 	os.Exit(harness.Main(m))
 }
+
+// StrictEnv makes listed-but-passing tests fail TestSmbtorture, so the
+// known-failures list is kept minimal.
+const StrictEnv = "SOFS_TORTURE_STRICT"
 
 // totalBudget caps the whole smbtorture run so that CI stays well inside
 // its 45-minute budget even if sofs hangs several suites until their
@@ -58,8 +63,48 @@ func TestSmbtorture(t *testing.T) {
 			// server must not turn the next suites' results into noise.
 			// The options (a CA share among them) are SofsOptions'.
 			target := harness.FromEnvWith(t, SofsOptions(t.TempDir()))
-			sr := RunSuite(t, ctx, bin, target, suite, expectations(t, target), strict, nil)
-			WriteResults(t, "one-node", suite, sr.Results)
+			sr := runSuite(t, ctx, bin, target, suite, expectations(t, target), strict, nil)
+			writeResults(t, "one-node", suite, sr.Results)
 		})
 	}
+}
+
+// runSuite runs suite against target (the subtests isolate names each in
+// a process of its own, Runner.Isolate) and fails t on every failure kf does
+// not list; listed tests that pass are logged, or, when strict, fail t.
+func runSuite(t *testing.T, ctx context.Context, bin string, target *harness.Target, suite string, kf KnownFailures, strict bool, isolate map[string][]string) SuiteResult {
+	t.Helper()
+	r := &Runner{Binary: bin, Target: target, Isolate: isolate}
+	sr, err := r.Run(ctx, suite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pass, fail, skip int
+	for _, res := range sr.Results {
+		switch {
+		case res.Status.Passed():
+			pass++
+		case res.Status.Failed():
+			fail++
+		default:
+			skip++
+		}
+	}
+	t.Logf("%s against %s: %d passed, %d failed, %d skipped in %v (timed out: %v)",
+		suite, target.Name, pass, fail, skip, sr.Duration.Round(time.Millisecond), sr.TimedOut)
+	c := Compare(kf, sr.Results)
+	for _, res := range c.NewFailures {
+		t.Errorf("%s: %s (not in the known-failures list)\n%s", res.Name, res.Status, strings.TrimSpace(res.Detail))
+	}
+	for _, name := range c.NowPassing {
+		if strict {
+			t.Errorf("%s passes now: remove it from the known-failures list", name)
+		} else {
+			t.Logf("%s passes now: it can be removed from the known-failures list", name)
+		}
+	}
+	if t.Failed() {
+		t.Logf("smbtorture %s output (tail):\n%s", strings.Join(r.Args(suite), " "), lastLines(sr.Output, 60))
+	}
+	return sr
 }

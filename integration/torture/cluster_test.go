@@ -1,8 +1,4 @@
-// Package cluster runs smbtorture's multi-connection suites against a
-// three-node sofs cluster through a connection spreader (issue 15). It is a
-// package of its own so that its run overlaps the one-node smbtorture run
-// of integration/torture in CI.
-package cluster
+package torture
 
 import (
 	"context"
@@ -13,12 +9,7 @@ import (
 	"time"
 
 	"sofs.io/sofs/integration/harness"
-	"sofs.io/sofs/integration/torture"
 )
-
-func TestMain(m *testing.M) {
-	os.Exit(harness.Main(m))
-}
 
 // clusterNodes is the size of the cluster TestSmbtortureCluster runs
 // against: three, as issue 15 asks (the smallest cluster where a client's
@@ -32,6 +23,29 @@ const clusterNodes = 3
 // reported as errors.
 const clusterBudget = 20 * time.Minute
 
+// ResultsEnv names a directory where TestSmbtorture and
+// TestSmbtortureCluster write each suite's per-test results ("name
+// status" lines, as samba-baseline.txt) to one-node-SUITE.txt and
+// cluster-SUITE.txt, for comparing the two runs.
+const ResultsEnv = "SOFS_TORTURE_RESULTS"
+
+// writeResults keeps rs in SOFS_TORTURE_RESULTS, when it is set.
+func writeResults(t *testing.T, run, suite string, rs []Result) {
+	t.Helper()
+	dir := os.Getenv(ResultsEnv)
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, run+"-"+suite+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := FormatResults(f, rs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // clusterIsolated are subtests run in an smbtorture process each through
 // the cluster (Runner.Isolate). They bind further channels to a session
 // (pending2*, pending3*: four channels; replay3, replay4: two). Through
@@ -43,19 +57,34 @@ var clusterIsolated = map[string][]string{
 	"smb2.replay": {"dhv2-pending2*", "dhv2-pending3*", "replay3", "replay4"},
 }
 
+// loadKnown reads a list in known-failures.txt's format.
+func loadKnown(t *testing.T, name string) KnownFailures {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer f.Close()
+	kf, err := ParseKnownFailures(f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return kf
+}
+
 // clusterExpectations merges the lists a failure through the cluster may
 // be in: known-failures.txt (fails on one node too),
 // cluster-differences.txt (a behaviour a Windows scale-out file server
 // shares) and cluster-bugs.txt (cluster bugs of issue 15 not fixed yet,
 // which must go). A name in two lists is an error: each failure has one
 // reason.
-func clusterExpectations(t *testing.T) (all, bugs torture.KnownFailures) {
+func clusterExpectations(t *testing.T) (all, bugs KnownFailures) {
 	t.Helper()
-	all, bugs = torture.KnownFailures{}, torture.LoadKnown(t, "../cluster-bugs.txt")
+	all, bugs = KnownFailures{}, loadKnown(t, "cluster-bugs.txt")
 	for _, name := range []string{"known-failures.txt", "cluster-differences.txt", "cluster-bugs.txt"} {
 		kf := bugs
 		if name != "cluster-bugs.txt" {
-			kf = torture.LoadKnown(t, filepath.Join("..", name))
+			kf = loadKnown(t, name)
 		}
 		for k, v := range kf {
 			if _, dup := all[k]; dup {
@@ -81,22 +110,22 @@ func TestSmbtortureCluster(t *testing.T) {
 	if name := os.Getenv(harness.TargetEnv); name != "" && name != "sofs" {
 		t.Skipf("%s=%s: the cluster run is sofs's", harness.TargetEnv, name)
 	}
-	strict := os.Getenv(torture.StrictEnv) == "1"
+	strict := os.Getenv(StrictEnv) == "1"
 	kf, bugs := clusterExpectations(t)
 	ctx, cancel := context.WithTimeout(context.Background(), clusterBudget)
 	defer cancel()
-	for _, suite := range torture.ClusterSuitesFromEnv() {
+	for _, suite := range ClusterSuitesFromEnv() {
 		t.Run(suite, func(t *testing.T) {
 			// A fresh cluster per suite, as TestSmbtorture starts a fresh
 			// server per suite.
 			dir := t.TempDir()
-			opts := torture.SofsOptions(filepath.Join(dir, "hideunread"))
+			opts := SofsOptions(filepath.Join(dir, "hideunread"))
 			opts.Dir = dir
 			if err := os.MkdirAll(filepath.Join(dir, "hideunread"), 0o755); err != nil {
 				t.Fatal(err)
 			}
 			c := harness.StartSofsCluster(t, clusterNodes, opts)
-			sr := torture.RunSuite(t, ctx, bin, c.Target, suite, kf, strict, clusterIsolated)
+			sr := runSuite(t, ctx, bin, c.Target, suite, kf, strict, clusterIsolated)
 			var failed []string
 			for _, r := range sr.Results {
 				if r.Status.Failed() {
@@ -109,7 +138,7 @@ func TestSmbtortureCluster(t *testing.T) {
 					t.Logf("%s: %s, a cluster bug still open (cluster-bugs.txt): %s", r.Name, r.Status, strings.TrimSpace(r.Detail))
 				}
 			}
-			torture.WriteResults(t, "cluster", suite, sr.Results)
+			writeResults(t, "cluster", suite, sr.Results)
 		})
 	}
 }
