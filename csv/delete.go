@@ -204,3 +204,29 @@ func (v *Volume) remove(f *file) (uint64, error) {
 	v.cache.forget(&pst)
 	return pst.Ino, nil
 }
+
+// Detach ends the open on this node only: the file descriptor and the
+// node's own bookkeeping go, but the open's entry, lease and locks stay
+// in the object and lock tables for the node that adopts the handle
+// (OpenEntry.Supersedes, TransferLocks). Nothing is deleted and no
+// break is sent: to the rest of the cluster the open never closed.
+func (h *Handle) Detach() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return newErr("detach", h.Path(), ErrClosed)
+	}
+	h.unwatch()
+	h.v.dropFile(h.f)
+	h.waitUnpinned()
+	var result error
+	if err := unix.Close(h.fd); err != nil {
+		result = sysErr("detach", h.Path(), err)
+	}
+	if h.base != nil {
+		// The base file's hold has no entry of its own (streams.go): the
+		// adopter opens the stream, and with it the base, again.
+		if err := h.base.Close(); err != nil && result == nil {
+			result = err
+		}
+	}
+	return result
+}

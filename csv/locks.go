@@ -372,3 +372,47 @@ func (h *Handle) LockSequenceDone(index uint32, seq uint8) {
 	ls.valid |= uint64(1) << (index - 1)
 	ls.seq[index-1] = seq
 }
+
+// LockTransferrer is implemented by lock tables that can hand every lock
+// of one owner to another in one step: the adoption of a persistent
+// handle keeps its byte ranges locked throughout ([MS-SMB2] 3.3.5.14:
+// locks belong to the open, and a resumed open has them).
+type LockTransferrer interface {
+	// TransferLocks gives owner from's locks on object id to owner to
+	// and returns their ranges.
+	TransferLocks(ctx context.Context, id, from, to uint64) ([]LockRange, error)
+}
+
+// TransferLocks implements LockTransferrer.
+func (t *MemoryLockTable) TransferLocks(_ context.Context, id, from, to uint64) ([]LockRange, error) {
+	if _, ok := t.files.Load(id); !ok || from == to {
+		return nil, nil
+	}
+	f := t.lockFile(id)
+	defer f.mu.Unlock()
+	var moved []LockRange
+	for i := range f.locks {
+		if f.locks[i].owner == from {
+			f.locks[i].owner = to
+			moved = append(moved, f.locks[i].r)
+		}
+	}
+	return moved, nil
+}
+
+// LockOwner is the owner of h's byte-range locks as its lock table knows
+// it (the cluster-wide value where the table is a cluster's).
+func (h *Handle) LockOwner() uint64 {
+	return h.v.globalID(h.owner())
+}
+
+// TransferLocks gives the locks that owner from (a LockOwner of an open
+// that h replaces) holds on h's object to h, and returns their ranges;
+// none where the lock table cannot transfer.
+func (h *Handle) TransferLocks(ctx context.Context, from uint64) ([]LockRange, error) {
+	lt, ok := h.v.locks.(LockTransferrer)
+	if !ok || from == 0 {
+		return nil, nil
+	}
+	return lt.TransferLocks(ctx, h.f.id, from, h.owner())
+}

@@ -139,6 +139,17 @@ type OpenEntry struct {
 	// Directory and Existed are filled by the volume.
 	Directory bool
 	Existed   bool
+	// Persistent marks the open of a persistent handle: in a cluster its
+	// entry outlives the loss of its node until a survivor adopts the
+	// handle ([MS-SMB2] 3.3.5.9.10: a persistent open keeps its share
+	// mode and caching while its client, or its server, is away).
+	Persistent bool
+	// Supersedes names an existing entry this open takes the place of,
+	// atomically: the adoption of a persistent or durable handle whose
+	// record the caller has claimed (its share mode, lease and locks
+	// never lapse in between). An entry that is not there is no error:
+	// the open is then an ordinary one.
+	Supersedes uint64
 }
 
 // directoryRules applies what a directory open may be granted: never an
@@ -226,6 +237,8 @@ type OpenRecord struct {
 	// HasLease and Lease name the open's lease.
 	HasLease bool
 	Lease    LeaseKey
+	// Persistent: the entry of a persistent handle (OpenEntry.Persistent).
+	Persistent bool
 }
 
 // LeaseRecord is one lease on a FileState ([MS-SMB2] 3.3.1.13).
@@ -334,9 +347,42 @@ func ShareConflict(eAccess, eShare, access, share uint32) bool {
 // store it) and the open must be retried once they resolve. Other errors
 // leave s unchanged in meaning (nothing recorded).
 func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
+	if e != nil && e.Supersedes != 0 {
+		if old, i, ok := s.supersede(e.Supersedes); ok {
+			// The adopted handle was granted its open before any delete
+			// became pending; its adoption is not a new open.
+			g, err := s.acquire(e, now)
+			if err != nil {
+				// Refused or told to wait: the old entry stands until
+				// the adoption succeeds.
+				s.Entries = slices.Insert(s.Entries, i, old)
+				s.Opens++
+			}
+			return g, err
+		}
+	}
 	if s.DeletePending {
 		return Grant{}, ErrDeletePending
 	}
+	return s.acquire(e, now)
+}
+
+// supersede removes entry id, keeping its lease record for the open that
+// takes its place (which names the same key), and returns it with its
+// index.
+func (s *FileState) supersede(id uint64) (OpenRecord, int, bool) {
+	for i := range s.Entries {
+		if s.Entries[i].ID == id {
+			old := s.Entries[i]
+			s.Entries = slices.Delete(s.Entries, i, i+1)
+			s.Opens--
+			return old, i, true
+		}
+	}
+	return OpenRecord{}, 0, false
+}
+
+func (s *FileState) acquire(e *OpenEntry, now time.Time) (Grant, error) {
 	if e == nil {
 		s.Opens++
 		return Grant{}, nil
@@ -431,7 +477,7 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 		return Grant{}, ErrSharingViolation
 	}
 	g := Grant{Breaks: breaks}
-	rec := OpenRecord{ID: e.ID, Access: e.Access, ShareAccess: e.ShareAccess}
+	rec := OpenRecord{ID: e.ID, Access: e.Access, ShareAccess: e.ShareAccess, Persistent: e.Persistent}
 	if e.Lease != nil {
 		g.Lease = s.grantLease(e, &rec)
 	} else if !(statBreak && e.Existed) {

@@ -80,3 +80,27 @@ func (v *Volume) WaitObject(ctx context.Context, id, gen uint64) error {
 func (v *Volume) ExpireBreaks(ctx context.Context, id uint64, cutoff time.Time) error {
 	return v.objects.ExpireBreaks(ctx, id, cutoff)
 }
+
+// GlobalOpenID is h's entry id as its object table knows it: the
+// cluster-wide value where the table is a cluster's (what a handle record
+// names, so a survivor can supersede the entry).
+func (h *Handle) GlobalOpenID() uint64 {
+	if h.openID == 0 {
+		return 0
+	}
+	return h.v.globalID(h.openID)
+}
+
+// GlobalIDs is implemented by object tables whose entry and lock-owner
+// ids differ from the ones the volume chooses (a cluster's: they carry
+// the node's slot).
+type GlobalIDs interface {
+	Global(local uint64) uint64
+}
+
+func (v *Volume) globalID(local uint64) uint64 {
+	if g, ok := v.objects.(GlobalIDs); ok {
+		return g.Global(local)
+	}
+	return local
+}

@@ -124,6 +124,20 @@ func (cv *coordVol) hold(obj uint64, slot uint16, d int) {
 	}
 }
 
+// hasEntry reports whether obj has an open entry id.
+func (cv *coordVol) hasEntry(obj, id uint64) bool {
+	st, ok := cv.objects.Snapshot(obj)
+	if !ok {
+		return false
+	}
+	for _, e := range st.Entries {
+		if e.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // replica builds obj's replica with a new version.
 func (c *coordinator) replica(vol string, cv *coordVol, obj uint64) replica {
 	cv.version[obj]++
@@ -160,6 +174,10 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	obj := req.Obj
 	switch req.Kind {
 	case opAcquire:
+		var superseded bool
+		if req.Entry != nil && req.Entry.Supersedes != 0 {
+			superseded = cv.hasEntry(obj, req.Entry.Supersedes)
+		}
 		g, e := cv.objects.Acquire(ctx, obj, req.Entry)
 		var bw *csv.BreakWait
 		switch {
@@ -172,6 +190,12 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 			breaks, g.Breaks = g.Breaks, nil
 			rep.Grant = g
 			cv.hold(obj, from, 1)
+			if superseded {
+				// The adopted entry's node (live when a handle is
+				// handed over, absent when it was lost) no longer
+				// counts it.
+				cv.hold(obj, slotOf(req.Entry.Supersedes), -1)
+			}
 		}
 	case opRelease:
 		rep.Last, rep.Pending, err = cv.objects.Release(ctx, obj, req.OpenID)
@@ -219,6 +243,8 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 		err = cv.locks.Unlock(ctx, obj, req.Owner, req.Ranges[0])
 	case opReleaseOwner:
 		err = cv.locks.ReleaseOwner(ctx, obj, req.Owner)
+	case opTransferLocks:
+		rep.Ranges, err = cv.locks.TransferLocks(ctx, obj, req.Owner, req.To)
 	default:
 		return nil, fmt.Errorf("%w: op kind %d", errFrame, req.Kind)
 	}
@@ -234,7 +260,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	// now; breaks to the node of the open they name.
 	changed := cv.objects.Gen(req.Obj) != gen0
 	switch req.Kind {
-	case opLock, opUnlock, opReleaseOwner:
+	case opLock, opUnlock, opReleaseOwner, opTransferLocks:
 		changed = changed || err == nil
 	case opAcquire, opRelease:
 		changed = changed || err == nil
@@ -507,6 +533,7 @@ func (c *coordinator) rebuild(v View) {
 		c.rmu.Unlock()
 		if missing == 0 {
 			c.install(cur)
+			c.scheduleOrphanDrop()
 			return
 		}
 		if time.Since(lastLog) > 5*time.Second {
@@ -534,7 +561,7 @@ func (c *coordinator) install(v View) {
 	for vol, objs := range incoming {
 		cv := c.vol(vol)
 		for obj, r := range objs {
-			purge(&r, v)
+			purge(&r, v, true)
 			if r.State != nil {
 				if err := cv.objects.Install(obj, *r.State); err != nil {
 					c.n.log.Error().Err(err).Uint64("object", obj).Msg("open-state rebuild: conflicting lease; object dropped")
@@ -573,41 +600,48 @@ func (c *coordinator) install(v View) {
 }
 
 // purge removes from r the opens, locks and holder counts of nodes that
-// are not live in v.
-func purge(r *replica, v View) {
+// are not live in v. With keep, the entries of persistent handles stay,
+// and with them their node's locks on the object: the handles wait for
+// a survivor to adopt them (OpenEntry.Supersedes), and until then they
+// keep their share modes, leases and byte ranges as a disconnected
+// persistent open does on one server. They hold no node's count, so
+// they are dropped by orphanTTL if nobody adopts them.
+func purge(r *replica, v View, keep bool) {
 	dead := func(s uint16) bool { return !v.live(s) }
+	kept := make(map[uint16]bool)
 	if r.State != nil {
 		st := r.State
+		entries := make(map[uint16]int) // a dead node's entries, released or kept
 		for _, e := range append([]csv.OpenRecord(nil), st.Entries...) {
-			if dead(slotOf(e.ID)) {
-				_ = st.Release(e.ID)
-			}
-		}
-		for s, k := range r.Holders {
+			s := slotOf(e.ID)
 			if !dead(s) {
 				continue
 			}
-			// Count-only opens of the dead node (acquired without an
-			// entry): its holder count beyond the entries just released.
-			entries := 0
-			for _, e := range r.State.Entries {
-				if slotOf(e.ID) == s {
-					entries++
-				}
+			entries[s]++
+			if keep && e.Persistent {
+				kept[s] = true
+				continue
 			}
-			st.Opens -= k - entries
+			_ = st.Release(e.ID)
 		}
-		if st.Opens <= 0 {
+		for s, k := range r.Holders {
+			if dead(s) && k > entries[s] {
+				// Count-only opens of the dead node (acquired without
+				// an entry, such as a stream's hold on its base file).
+				st.Opens -= k - entries[s]
+			}
+		}
+		if st.Opens <= 0 && len(st.Entries) == 0 {
 			r.State = nil
 		}
 	}
-	kept := r.Locks[:0]
+	locks := r.Locks[:0]
 	for _, l := range r.Locks {
-		if !dead(slotOf(l.Owner)) {
-			kept = append(kept, l)
+		if s := slotOf(l.Owner); !dead(s) || kept[s] {
+			locks = append(locks, l)
 		}
 	}
-	r.Locks = kept
+	r.Locks = locks
 	for s := range r.Holders {
 		if dead(s) {
 			delete(r.Holders, s)
@@ -615,7 +649,16 @@ func purge(r *replica, v View) {
 	}
 }
 
+// orphanTTL bounds how long the entry of a lost node's persistent handle
+// waits for a survivor to adopt it. Adoption normally takes one etcd
+// transaction and one open (well under a second); this only matters if
+// no survivor can adopt (etcd unreachable, the record already gone), and
+// then the file must not stay locked for ever.
+const orphanTTL = 2 * time.Minute
+
 // membersChanged releases what nodes that left held, while coordinating.
+// Their persistent handles' entries stay until a survivor adopts them or
+// orphanTTL passes.
 func (c *coordinator) membersChanged(old, v View) {
 	for s := range old.Members {
 		if !v.live(s) {
@@ -625,6 +668,36 @@ func (c *coordinator) membersChanged(old, v View) {
 	if !c.isReady() {
 		return // the rebuild looks at the live members when it finishes
 	}
+	c.releaseDead(v, true)
+	c.scheduleOrphanDrop()
+}
+
+// scheduleOrphanDrop drops, orphanTTL from now, the persistent entries
+// of nodes that are still gone then and that nobody adopted.
+func (c *coordinator) scheduleOrphanDrop() {
+	t := time.AfterFunc(orphanTTL, func() {
+		select {
+		case <-c.closed:
+			return
+		default:
+		}
+		c.n.mu.Lock()
+		v := c.n.view
+		c.n.mu.Unlock()
+		if v.Epoch != c.epoch {
+			return
+		}
+		c.releaseDead(v, false)
+	})
+	go func() {
+		<-c.closed
+		t.Stop()
+	}()
+}
+
+// releaseDead releases the opens, locks and counts of slots not live in
+// v (keeping persistent entries with keep) and pushes the new replicas.
+func (c *coordinator) releaseDead(v View, keep bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	pushes := make(map[uint16]*pushRequest)
@@ -650,6 +723,18 @@ func (c *coordinator) membersChanged(old, v View) {
 				}
 			}
 		}
+		for _, obj := range cv.objects.Objects() {
+			// Entries of dead nodes with no count left: kept persistent
+			// ones (purge).
+			if st, ok := cv.objects.Snapshot(obj); ok {
+				for _, e := range st.Entries {
+					if !v.live(slotOf(e.ID)) {
+						touched[obj] = true
+						break
+					}
+				}
+			}
+		}
 		for obj, s := range cv.removers {
 			if !v.live(s) {
 				// Lost between the last close and the removal: the
@@ -669,7 +754,7 @@ func (c *coordinator) membersChanged(old, v View) {
 			for s, k := range cv.holders[obj] {
 				r.Holders[s] = k
 			}
-			purge(&r, v)
+			purge(&r, v, keep)
 			st := csv.FileState{}
 			if r.State != nil {
 				st = *r.State

@@ -52,6 +52,7 @@ const (
 	opLock
 	opUnlock
 	opReleaseOwner
+	opTransferLocks
 )
 
 // opRequest is one transition, sent to the coordinator. IDs of opens and
@@ -71,6 +72,8 @@ type opRequest struct {
 	By     csv.ParentKey   `json:"by"`
 	Owner  uint64          `json:"owner,omitempty"`
 	Ranges []csv.LockRange `json:"ranges,omitempty"`
+	// To is the new lock owner of opTransferLocks (Owner the old one).
+	To uint64 `json:"to,omitempty"`
 }
 
 // opReply is the coordinator's answer. Breaks addressed to the caller's
@@ -92,6 +95,8 @@ type opReply struct {
 	LockWaiter uint64 `json:"lockWaiter,omitempty"`
 	// Conflict: the Lock was refused (csv.ErrLockConflict).
 	Conflict bool `json:"conflict,omitempty"`
+	// Ranges are the locks opTransferLocks moved.
+	Ranges []csv.LockRange `json:"ranges,omitempty"`
 	// DirVer and DirOn are the volume's directory-lease flag
 	// (dirlease.go).
 	DirVer uint64 `json:"dirVer,omitempty"`

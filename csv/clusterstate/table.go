@@ -19,6 +19,8 @@ type Table struct {
 }
 
 var (
+	_ csv.GlobalIDs        = (*Table)(nil)
+	_ csv.LockTransferrer  = (*Table)(nil)
 	_ csv.ObjectTable      = (*Table)(nil)
 	_ csv.LockTable        = (*Table)(nil)
 	_ csv.LeaseStateReader = (*Table)(nil)
@@ -95,6 +97,20 @@ func (t *Table) Acquire(ctx context.Context, id uint64, e *csv.OpenEntry) (csv.G
 	g := rep.Grant
 	g.Breaks = t.n.localBreaks(g.Breaks)
 	return g, nil
+}
+
+// Global implements csv.GlobalIDs: the cluster-wide form of an entry id
+// or lock owner this node chose.
+func (t *Table) Global(local uint64) uint64 { return t.n.global(local) }
+
+// TransferLocks implements csv.LockTransferrer; from is a cluster-wide
+// owner (of another node's open, or a lost one's), to this node's.
+func (t *Table) TransferLocks(ctx context.Context, id, from, to uint64) ([]csv.LockRange, error) {
+	rep, err := t.op(ctx, &opRequest{Kind: opTransferLocks, Obj: id, Owner: from, To: t.n.global(to)})
+	if err != nil {
+		return nil, err
+	}
+	return rep.Ranges, nil
 }
 
 // Release implements csv.ObjectTable.

@@ -1,0 +1,99 @@
+package clusterstate
+
+import (
+	"errors"
+	"testing"
+
+	"sofs.io/sofs/csv"
+)
+
+// A lost node's persistent handle keeps its share mode, lease and locks
+// until a survivor adopts it by superseding its entry; the adopter then
+// holds all three without a moment in which another open could slip in.
+func TestPersistentEntryOutlivesItsNodeUntilAdopted(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	lease := &csv.LeaseRequest{Key: csv.LeaseKey{Key: [16]byte{7}}, State: csv.CacheRead | csv.CacheHandle | csv.CacheWrite, Version: 2}
+	// Node 3: a persistent exclusive open of file 40 with an RWH lease
+	// and a lock; also an ordinary open of file 41.
+	g, err := tc.table(3).Acquire(ctx, 40, &csv.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true})
+	if err != nil || g.Lease == nil {
+		t.Fatalf("persistent open: %v %+v", err, g)
+	}
+	if _, err := tc.table(3).Lock(ctx, 40, 6, []csv.LockRange{{Offset: 10, Length: 5, Exclusive: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.table(3).Acquire(ctx, 41, &csv.OpenEntry{ID: 8, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatal(err)
+	}
+	oldOpen, oldOwner := tc.table(3).Global(5), tc.table(3).Global(6)
+
+	tc.nodes[2].Close()
+	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
+
+	if _, err := tc.table(2).Acquire(ctx, 41, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatalf("the lost node's ordinary open was not released: %v", err)
+	}
+	// The conflicting open meets the handle's lease first (a break
+	// nobody can acknowledge) and its share mode behind it.
+	var bw *csv.BreakWait
+	if _, err := tc.table(2).Acquire(ctx, 40, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+		t.Fatalf("open against the lost node's persistent handle: %v, want a break wait or sharing violation", err)
+	}
+	if _, err := tc.table(2).Acquire(ctx, 40, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Retry: true}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+		t.Fatalf("second try against the lost node's persistent handle: %v, want a break wait or sharing violation", err)
+	}
+	if _, err := tc.table(2).Lock(ctx, 40, 99, []csv.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, csv.ErrLockConflict) {
+		t.Fatalf("the lost node's persistent handle's lock: %v, want conflict", err)
+	}
+
+	// Node 2 adopts it: same lease key, superseding the old entry.
+	g, err = tc.table(2).Acquire(ctx, 40, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true, Supersedes: oldOpen})
+	if err != nil {
+		t.Fatalf("adoption: %v", err)
+	}
+	if g.Lease == nil || g.Lease.State&csv.CacheHandle == 0 {
+		t.Fatalf("adopted lease %+v, want it to keep handle caching", g.Lease)
+	}
+	moved, err := tc.table(2).TransferLocks(ctx, 40, oldOwner, 4)
+	if err != nil || len(moved) != 1 || moved[0].Offset != 10 {
+		t.Fatalf("lock transfer: %v %+v", err, moved)
+	}
+	if err := tc.table(2).CheckIO(40, tc.table(2).Global(4), 12, 1, true); err != nil {
+		t.Fatalf("the adopter's own lock: %v", err)
+	}
+	if _, err := tc.table(1).Lock(ctx, 40, 98, []csv.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, csv.ErrLockConflict) {
+		t.Fatalf("the adopted lock seen from node 1: %v, want conflict", err)
+	}
+	if _, err := tc.table(1).Acquire(ctx, 40, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+		t.Fatalf("open against the adopted handle: %v, want a break wait or sharing violation", err)
+	}
+	// The adopted open closes like any other: the file is free.
+	if err := tc.table(2).ReleaseOwner(ctx, 40, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tc.table(2).Release(ctx, 40, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.table(1).Acquire(ctx, 40, &csv.OpenEntry{ID: 10, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatalf("open after the adopted handle closed: %v", err)
+	}
+}
+
+// A node that leaves must not take the survivors' opens of the same file
+// with it (the count-only arithmetic in purge).
+func TestLostNodeLeavesSharedObjectsOpen(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	if _, err := tc.table(3).Acquire(ctx, 50, &csv.OpenEntry{ID: 1, Access: 0x1, ShareAccess: shareAll}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.table(2).Acquire(ctx, 50, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: csv.ShareRead}); err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[2].Close()
+	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
+	if _, err := tc.table(1).Acquire(ctx, 50, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+		t.Fatalf("the survivor's open lost its share mode with the other node: %v", err)
+	}
+}
