@@ -88,6 +88,9 @@ type handleRecordJSON struct {
 	V2           bool       `json:"v2,omitempty"`
 	IsPersistent bool       `json:"persistent,omitempty"`
 	Locks        []lockJSON `json:"locks,omitempty"`
+	OpenID       uint64     `json:"open_id,omitempty"`
+	LockOwner    uint64     `json:"lock_owner,omitempty"`
+	Epoch        uint64     `json:"epoch,omitempty"`
 }
 
 // EncodeHandleRecord returns r's stored form. It fails on a record that
@@ -105,6 +108,7 @@ func EncodeHandleRecord(r HandleRecord) ([]byte, error) {
 		LeaseVersion: r.LeaseVersion, LeaseEpoch: r.LeaseEpoch,
 		TimeoutMS: r.Timeout.Milliseconds(), Owner: r.Owner,
 		V2: r.V2, IsPersistent: r.IsPersistent,
+		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch,
 	}
 	if r.HasLeaseParent {
 		p := guidHex(r.LeaseParent)
@@ -167,6 +171,7 @@ func DecodeHandleRecord(b []byte) (HandleRecord, error) {
 		LeaseVersion: j.LeaseVersion, LeaseEpoch: j.LeaseEpoch,
 		Timeout: time.Duration(j.TimeoutMS) * time.Millisecond, Owner: j.Owner,
 		V2: j.V2, IsPersistent: j.IsPersistent,
+		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch,
 	}
 	if j.LeaseParent != nil {
 		r.LeaseParent, r.HasLeaseParent = *j.LeaseParent, true

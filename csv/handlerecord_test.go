@@ -16,7 +16,8 @@ func sampleRecord() HandleRecord {
 		LeaseVersion: 2, LeaseEpoch: 3, LeaseParent: [16]byte{7}, HasLeaseParent: true,
 		Timeout: 120 * time.Second, Owner: "node-a", Disconnected: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
 		V2: true, IsPersistent: true,
-		Locks: []LockRange{{Offset: 0, Length: 10, Exclusive: true}, {Offset: 1 << 63, Length: 0}},
+		Locks:  []LockRange{{Offset: 0, Length: 10, Exclusive: true}, {Offset: 1 << 63, Length: 0}},
+		OpenID: 3<<48 | 17, LockOwner: 3<<48 | 18, Epoch: 4,
 	}
 }
 

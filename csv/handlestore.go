@@ -56,6 +56,18 @@ type HandleRecord struct {
 	// the process with a persistent handle ([MS-SMB2] 3.3.5.14: locks
 	// belong to the open, and a persistent open is resumed with them).
 	Locks []LockRange
+	// OpenID and LockOwner name the open's entry in the object table and
+	// its locks' owner, as the cluster knows them (csv.Handle.GlobalOpenID,
+	// LockOwner): the node that adopts the handle supersedes that entry
+	// and takes over those locks in one step each, so the handle's share
+	// mode, lease and ranges never lapse. Zero when unknown (a record
+	// written before they existed).
+	OpenID    uint64
+	LockOwner uint64
+	// Epoch counts the handle's owners: every adoption (HandleStore.Claim)
+	// adds one, so two nodes that each believe they serve the handle can
+	// be told apart, the later one holding the higher epoch.
+	Epoch uint64
 }
 
 // Key is the record's key under a store prefix (see HandleStore).
@@ -80,6 +92,13 @@ type HandleStore interface {
 	Delete(ctx context.Context, owner string, persistent uint64) error
 	// List returns the records of an owner, by persistent id.
 	List(ctx context.Context, owner string) ([]HandleRecord, error)
+	// Claim makes to the owner of the record of persistent id that from
+	// owns, adding one to its Epoch, in one atomic step: of nodes that
+	// claim the same record at once exactly one gets it (ok); the others,
+	// and a claim of a record that is not there, get ok false. A claim
+	// from another owner is refused while that owner is alive, where the
+	// store can tell (etcdhandles: the owner's membership key).
+	Claim(ctx context.Context, from string, persistent uint64, to string) (rec HandleRecord, ok bool, err error)
 }
 
 // MemoryHandleStore is a HandleStore in memory: it survives connection
@@ -123,6 +142,30 @@ func (s *MemoryHandleStore) Delete(_ context.Context, owner string, persistent u
 		}
 	}
 	return nil
+}
+
+// Claim implements HandleStore.
+func (s *MemoryHandleStore) Claim(_ context.Context, from string, persistent uint64, to string) (HandleRecord, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.m[from][persistent]
+	if !ok {
+		return HandleRecord{}, false, nil
+	}
+	delete(s.m[from], persistent)
+	if len(s.m[from]) == 0 {
+		delete(s.m, from)
+	}
+	r.Owner = to
+	r.Epoch++
+	m := s.m[to]
+	if m == nil {
+		m = make(map[uint64]HandleRecord)
+		s.m[to] = m
+	}
+	m[persistent] = r
+	r.Locks = slices.Clone(r.Locks)
+	return r, true, nil
 }
 
 // List implements HandleStore.

@@ -135,4 +135,58 @@ func TestHandleStore(t *testing.T, newStore func(t *testing.T) csv.HandleStore) 
 			}
 		}
 	})
+	t.Run("Claim", func(t *testing.T) {
+		s := newStore(t)
+		put(t, s, rec("dead", 5))
+		// Eight survivors race for one record: exactly one gets it.
+		const n = 8
+		var wg sync.WaitGroup
+		won := make(chan string, n)
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				to := fmt.Sprintf("s%d", i)
+				r, ok, err := s.Claim(ctx, "dead", 5, to)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if ok {
+					if r.Owner != to || r.Epoch != 1 || r.Path != rec("dead", 5).Path || len(r.Locks) != 1 {
+						errs <- fmt.Errorf("claimed record %+v", r)
+					}
+					won <- to
+				}
+			}()
+		}
+		wg.Wait()
+		close(won)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		var winners []string
+		for w := range won {
+			winners = append(winners, w)
+		}
+		if len(winners) != 1 {
+			t.Fatalf("winners %v, want exactly one", winners)
+		}
+		if got := list(t, s, "dead"); len(got) != 0 {
+			t.Fatalf("the claimed record stayed with its old owner: %+v", got)
+		}
+		got := list(t, s, winners[0])
+		if len(got) != 1 || got[0].Owner != winners[0] || got[0].Epoch != 1 {
+			t.Fatalf("winner's records %+v", got)
+		}
+		// Claiming one's own record moves nothing and counts an epoch.
+		if r, ok, err := s.Claim(ctx, winners[0], 5, winners[0]); err != nil || !ok || r.Epoch != 2 {
+			t.Fatalf("self claim: %+v %v %v", r, ok, err)
+		}
+		if _, ok, err := s.Claim(ctx, "dead", 5, "late"); err != nil || ok {
+			t.Fatalf("claim of a record already taken: ok=%v err=%v", ok, err)
+		}
+	})
 }

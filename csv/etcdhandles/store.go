@@ -24,6 +24,10 @@ const handlesDir = "handles/"
 type Store struct {
 	cli    *clientv3.Client
 	prefix string
+	// aliveKey names, for an owner, a key that exists exactly while that
+	// owner is alive (its membership key on its etcd lease); Claim from
+	// another owner is conditional on its absence. Set before use.
+	aliveKey func(owner string) (string, bool)
 }
 
 var _ csv.HandleStore = (*Store)(nil)
@@ -35,6 +39,13 @@ func New(cli *clientv3.Client, prefix string) *Store {
 		prefix += "/"
 	}
 	return &Store{cli: cli, prefix: prefix}
+}
+
+// GuardClaims makes Claim from another owner conditional on that owner
+// being gone: aliveKey gives the key that exists exactly while it lives
+// (false: unknown owner, no condition). Call before the store is used.
+func (s *Store) GuardClaims(aliveKey func(owner string) (string, bool)) {
+	s.aliveKey = aliveKey
 }
 
 // ownerPrefix is where an owner's records live; the trailing slash keeps
@@ -64,6 +75,62 @@ func (s *Store) Put(ctx context.Context, r csv.HandleRecord) error {
 		return fmt.Errorf("etcdhandles: put %s: %w", key, err)
 	}
 	return nil
+}
+
+// Claim implements csv.HandleStore: one transaction that deletes the
+// record under from, puts it (epoch plus one) under to, and commits only
+// if the record is unchanged since it was read and, when from is another
+// owner, that owner's membership key is absent. So a survivor can never
+// adopt the handle of a node that is still (or again) registered, and a
+// restarting node that claims its own records first wins over survivors
+// racing it, or sees that they won.
+func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to string) (csv.HandleRecord, bool, error) {
+	if err := checkOwner(from); err != nil {
+		return csv.HandleRecord{}, false, err
+	}
+	if err := checkOwner(to); err != nil {
+		return csv.HandleRecord{}, false, err
+	}
+	p := s.idPrefix(from, persistent)
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix())
+	if err != nil {
+		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", p, err)
+	}
+	if len(resp.Kvs) != 1 {
+		return csv.HandleRecord{}, false, nil
+	}
+	kv := resp.Kvs[0]
+	r, err := csv.DecodeHandleRecord(kv.Value)
+	if err == nil {
+		err = checkKey(string(kv.Key)[len(s.ownerPrefix(from)):], r)
+	}
+	if err != nil {
+		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
+	}
+	r.Owner = to
+	r.Epoch++
+	val, err := csv.EncodeHandleRecord(r)
+	if err != nil {
+		return csv.HandleRecord{}, false, err
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)}
+	if from != to && s.aliveKey != nil {
+		if k, ok := s.aliveKey(from); ok {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
+		}
+	}
+	ops := []clientv3.Op{clientv3.OpPut(s.prefix+handlesDir+to+"/"+r.Key(), string(val))}
+	if from != to {
+		ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+	}
+	tr, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
+	}
+	if !tr.Succeeded {
+		return csv.HandleRecord{}, false, nil
+	}
+	return r, true, nil
 }
 
 // Delete implements csv.HandleStore.

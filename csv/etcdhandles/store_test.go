@@ -67,3 +67,30 @@ func TestStoreLayout(t *testing.T) {
 		t.Fatalf("List = %+v", list)
 	}
 }
+
+// A claim from another owner waits for that owner to be gone: the
+// membership key named by GuardClaims must be absent.
+func TestClaimRefusedWhileOwnerAlive(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := New(cli, "/sofs/v1")
+	s.GuardClaims(func(owner string) (string, bool) { return "/sofs/v1/nodes/" + owner, true })
+	r := csv.HandleRecord{Persistent: 9, CreateGUID: [16]byte{1}, Share: "s", Owner: "n1", Timeout: time.Minute}
+	if err := s.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/sofs/v1/nodes/n1", "{}"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Claim(ctx, "n1", 9, "n2"); err != nil || ok {
+		t.Fatalf("claim while the owner is alive: ok=%v err=%v", ok, err)
+	}
+	if _, err := cli.Delete(ctx, "/sofs/v1/nodes/n1"); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Claim(ctx, "n1", 9, "n2")
+	if err != nil || !ok || got.Owner != "n2" || got.Epoch != 1 {
+		t.Fatalf("claim after the owner is gone: %+v ok=%v err=%v", got, ok, err)
+	}
+}
