@@ -70,7 +70,12 @@ type NodeStatus struct {
 	Live bool
 }
 
-func (s *Store) liveNodeKey(id string) string   { return s.prefix + liveNodesDir + id }
+func (s *Store) liveNodeKey(id string) string { return s.prefix + liveNodesDir + id }
+
+// LiveNodeKey is the key that exists exactly while node id holds its
+// etcd lease: a transaction conditional on its absence commits only if
+// the node is gone (handle takeover, csv/etcdhandles).
+func (s *Store) LiveNodeKey(id string) string   { return s.liveNodeKey(id) }
 func (s *Store) nodeRecordKey(id string) string { return s.prefix + nodeRecordsDir + id }
 
 func decodeNode(b []byte) (NodeRecord, error) {

@@ -116,6 +116,15 @@ type Config struct {
 	// name in sofsd); ServerName when empty. RestoreHandles brings back
 	// the records of this owner.
 	HandleOwner string
+	// FileIDBase is added to every FileId this server hands out, so that
+	// FileIds are unique across a cluster's nodes and process runs (sofsd:
+	// the node's open-state slot in the top 16 bits): a handle adopted by
+	// another node keeps the FileId its client knows.
+	FileIDBase uint64
+	// Handles finds durable and persistent handles that another node
+	// serves or served, for a reconnect (DHnC, DH2C) that reaches this
+	// node (takeover.go); nil on a single server.
+	Handles HandleLocator
 	// DisableOplocks grants no oplocks or leases on any share and does
 	// not advertise leasing.
 	DisableOplocks bool

@@ -95,6 +95,9 @@ type durableOpen struct {
 	// stored: a record of the open may exist in the handle store; guarded
 	// by the open's record stripe (records.go).
 	stored bool
+	// epoch is the record's Epoch: how many times the handle changed
+	// owner (csv.HandleStore.Claim).
+	epoch uint64
 }
 
 type createKey struct{ client, create [16]byte }
@@ -326,12 +329,18 @@ func (c *conn) durableReconnect(r *request, req *wire.CreateRequest, dq *durable
 		pid = dq.c2.FileID.Persistent
 	}
 	t := &c.srv.dh
-	t.mu.Lock()
-	var d *durableOpen
-	if t.byPersistent != nil {
-		d = t.byPersistent[pid]
+	lookup := func() *durableOpen {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.byPersistent == nil {
+			return nil
+		}
+		return t.byPersistent[pid]
 	}
-	t.mu.Unlock()
+	d := lookup()
+	if d == nil && c.fetchHandle(r, pid) { // takeover.go: another node has it
+		d = lookup()
+	}
 	// Either reconnect reclaims either kind of durable open: a DHnQ open
 	// has a zero CreateGuid, which a DH2C naming it carries (smbtorture
 	// durable-open reopen2-lease).

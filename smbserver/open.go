@@ -66,9 +66,14 @@ type openTable struct {
 	mu   sync.RWMutex
 	m    map[uint64]*open
 	next atomic.Uint64
+	base uint64 // Config.FileIDBase
 }
 
-func newOpenTable() *openTable { return &openTable{m: make(map[uint64]*open)} }
+func newOpenTable(base uint64) *openTable {
+	t := &openTable{m: make(map[uint64]*open), base: base}
+	t.next.Store(base)
+	return t
+}
 
 func (t *openTable) add(o *open) {
 	t.mu.Lock()
@@ -103,7 +108,14 @@ func (t *openTable) addRestored(o *open, id uint64) bool {
 
 // reserve makes later ids larger than id, so a new open never takes the
 // FileId of a handle record from an earlier process, restored or not.
+// Ids outside this server's range (Config.FileIDBase: another node's, or
+// an earlier run's in a cluster) cannot collide with its own and are not
+// reserved: two nodes adopting one lost node's handles must not both
+// continue counting in its range.
 func (t *openTable) reserve(id uint64) {
+	if t.base != 0 && (id < t.base || id-t.base >= 1<<48) {
+		return
+	}
 	for {
 		cur := t.next.Load()
 		if cur >= id || t.next.CompareAndSwap(cur, id) {

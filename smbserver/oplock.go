@@ -130,6 +130,14 @@ func (c *conn) createEntry(r *request, req *wire.CreateRequest, access uint32) (
 	case csv.Supersede, csv.Overwrite, csv.OverwriteIf:
 		e.Overwrite = true
 	}
+	if shareCapCA(r.tree.share, c.dialect) != 0 {
+		// A persistent handle's entry outlives this node until a
+		// survivor adopts it (takeover.go); marked before the grant,
+		// which follows the open.
+		if dq, st := c.parseDurable(req); st == wire.StatusSuccess && dq.v2 && dq.q2.Flags&wire.DurableHandleFlagPersistent != 0 {
+			e.Persistent = true
+		}
+	}
 	if !c.srv.oplocksEnabled(r.tree) {
 		return e, wire.StatusSuccess
 	}

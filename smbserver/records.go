@@ -99,6 +99,10 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 		Access: o.access, ShareAccess: d.shareAccess, Options: o.options,
 		Timeout: d.timeout, Owner: s.handleOwner(), Disconnected: d.disconnectedAt,
 		V2: d.v2, IsPersistent: d.persistent, Locks: slices.Clone(d.locks),
+		Epoch: d.epoch,
+	}
+	if o.handle != nil {
+		rec.OpenID, rec.LockOwner = o.handle.GlobalOpenID(), o.handle.LockOwner()
 	}
 	g := o.handle.Grant()
 	rec.Oplock = g.Oplock

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"sofs.io/sofs/csv"
@@ -97,6 +98,12 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 		Access:      rec.Access,
 		ShareAccess: rec.ShareAccess,
 		Oplock:      rec.Oplock,
+		Persistent:  rec.IsPersistent,
+	}
+	if clusterWide(rec.OpenID) {
+		// The open's entry may still stand in the cluster's table, kept
+		// for its adopter (takeover.go): take its place in one step.
+		entry.Supersedes = rec.OpenID
 	}
 	leaseKey := csv.LeaseKey{Client: rec.ClientGUID, Key: rec.LeaseKey}
 	if rec.HasLease && rec.LeaseState != 0 {
@@ -121,6 +128,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 		// connected to acknowledge a break now, so this open comes back
 		// without caching rather than waiting.
 		entry.Oplock, entry.Lease, entry.ID = wire.OplockLevelNone, nil, s.ol.nextID.Add(1)
+		entry.Retry = true
 		h, _, err = vol.Open(ctx, oreq)
 	}
 	if err != nil {
@@ -151,12 +159,26 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 		createGUID: rec.CreateGUID, clientGUID: rec.ClientGUID, user: rec.User, share: sh.Name,
 		timeout: rec.Timeout, lease: rec.HasLease, leaseKey: rec.LeaseKey,
 		appInstance: rec.AppInstance, shareAccess: rec.ShareAccess,
-		disconnected: true, disconnectedAt: now, stored: true,
+		disconnected: true, disconnectedAt: now, stored: true, epoch: rec.Epoch,
 	}
 	if d.timeout <= 0 {
 		d.timeout = durableV2DefaultTimeout
 	}
+	var moved []csv.LockRange
+	if clusterWide(rec.LockOwner) {
+		// Locks the lost or yielding node's open still holds become
+		// this open's without ever being free.
+		if moved, err = h.TransferLocks(ctx, rec.LockOwner); err != nil {
+			s.log.Warn().Err(err).Str("path", rec.Path).Msg("restored handle: lock transfer failed; taking its locks again")
+			moved = nil
+		}
+	}
 	for _, l := range rec.Locks {
+		if i := slices.Index(moved, l); i >= 0 {
+			moved = slices.Delete(moved, i, i+1)
+			d.locks = append(d.locks, l)
+			continue
+		}
 		// One at a time: a conflicting one (a restored open of another
 		// client holds an overlapping range) is lost, not all of them.
 		if _, err := h.Lock(ctx, []csv.LockRange{l}); err != nil {
@@ -182,6 +204,12 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 	}
 	return "", nil
 }
+
+// clusterWide reports whether id, an open or lock owner id from a handle
+// record, is a cluster's (it carries its node's slot in the top bits)
+// rather than one process's, which died with it and could match an id
+// this process has since handed out.
+func clusterWide(id uint64) bool { return id>>48 != 0 }
 
 // orphanSession is the session of a restored open until its client
 // reclaims it: expired, on no connection, so breaks and lookups skip it.

@@ -67,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:             cfg,
 		log:             cfg.Logger,
 		sessions:        newSessionTable(),
-		opens:           newOpenTable(),
+		opens:           newOpenTable(cfg.FileIDBase),
 		ol:              newOplockRegistry(),
 		startTime:       time.Now(),
 		sessionIDPrefix: (binary.LittleEndian.Uint64(pfx[:]) &^ 0xFFFFFFFF) &^ (1 << 63),

@@ -243,6 +243,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 	defer ostate.node.Close()
 
+	handles := etcdhandles.New(etcd.Client(), namespace.Prefix)
+	locator := handleLocator{store: handles, members: members, node: ostate.node, self: cfg.NodeName}
+	handles.GuardClaims(locator.aliveKey(st))
+
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)
 	var keys krb5.KeySource
@@ -273,8 +277,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		// Durable and persistent handle records live in etcd under the
 		// cluster prefix, owned by this node's name, so they survive a
 		// crash of the process (docs/architecture.md, handle persistence).
-		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
-		HandleOwner:         cfg.NodeName,
+		HandleStore: handles,
+		HandleOwner: cfg.NodeName,
+		// FileIds carry this run's slot, so that a handle adopted by
+		// another node keeps its FileId there (smbserver/takeover.go).
+		FileIDBase:          uint64(ostate.slot) << 48,
+		Handles:             locator,
 		DisableMultiChannel: !cfg.MultiChannel,
 		KerberosKeys:        keys,
 		DisableNTLM:         !cfg.NTLM,
@@ -292,6 +300,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	srvRef.Store(srv)
 	ostate.node.SetBreakHandler(srv.DeliverBreaks)
 	ostate.serveAppInstanceCasts(srv, log)
+	locator.serveYields(srv)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		srv.Close()
@@ -378,6 +387,11 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return fmt.Errorf("restore handles: %w", err)
 	}
 	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
+	// Lost nodes' handles: adopted by the survivors, this one included.
+	adoptCtx, adoptCancel := context.WithCancel(ctx)
+	adoptDone := make(chan struct{})
+	go func() { defer close(adoptDone); locator.adoptLost(adoptCtx, srv, log) }()
+	defer func() { adoptCancel(); <-adoptDone }()
 
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).

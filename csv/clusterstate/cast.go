@@ -2,6 +2,7 @@ package clusterstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -101,4 +102,30 @@ func (n *Node) gotCast(ctx context.Context, req castRequest) (castReply, error) 
 	}
 	b, err := fn(ctx, req.Body)
 	return castReply{Body: b}, err
+}
+
+// ErrNotMember: Call named a slot that is not a live member.
+var ErrNotMember = errors.New("clusterstate: no such live member")
+
+// Call sends body to one live node's handler for name and returns its
+// answer (a cast to one node: handing a handle over to the node its
+// client reconnected through).
+func (n *Node) Call(ctx context.Context, slot uint16, name string, body []byte) ([]byte, error) {
+	n.mu.Lock()
+	addr, ok := n.view.Members[slot]
+	n.mu.Unlock()
+	if !ok || slot == n.self {
+		return nil, fmt.Errorf("%w: slot %d", ErrNotMember, slot)
+	}
+	cctx, cancel := context.WithTimeout(ctx, castTimeout)
+	defer cancel()
+	p, err := n.tr.peer(cctx, slot, addr)
+	if err != nil {
+		return nil, err
+	}
+	var rep castReply
+	if err := p.do(cctx, methodCast, castRequest{Name: name, Body: body}, &rep); err != nil {
+		return nil, err
+	}
+	return rep.Body, nil
 }

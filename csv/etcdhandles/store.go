@@ -191,3 +191,24 @@ func checkOwner(owner string) error {
 	}
 	return nil
 }
+
+// Find returns the owner of the record of persistent id, scanning the
+// keys (not the values) of every owner's records: a reconnect that
+// reaches a node other than its handle's asks this once. found is false
+// when no owner has it.
+func (s *Store) Find(ctx context.Context, id uint64) (owner string, found bool, err error) {
+	p := s.prefix + handlesDir
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return "", false, fmt.Errorf("etcdhandles: find %016x: %w", id, err)
+	}
+	seg := fmt.Sprintf("/%016x/", id)
+	for _, kv := range resp.Kvs {
+		rest := string(kv.Key)[len(p):]
+		o, tail, ok := strings.Cut(rest, "/")
+		if ok && strings.HasPrefix("/"+tail, seg) {
+			return o, true, nil
+		}
+	}
+	return "", false, nil
+}

@@ -94,3 +94,22 @@ func TestClaimRefusedWhileOwnerAlive(t *testing.T) {
 		t.Fatalf("claim after the owner is gone: %+v ok=%v err=%v", got, ok, err)
 	}
 }
+
+func TestFindNamesTheOwner(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := New(cli, "/sofs/v1")
+	for i, owner := range []string{"n1", "n2"} {
+		r := csv.HandleRecord{Persistent: uint64(0x10 + i), CreateGUID: [16]byte{1}, Share: "s", Owner: owner, Timeout: time.Minute}
+		if err := s.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o, ok, err := s.Find(ctx, 0x11); err != nil || !ok || o != "n2" {
+		t.Fatalf("Find(0x11) = %q %v %v, want n2", o, ok, err)
+	}
+	if _, ok, err := s.Find(ctx, 0x12); err != nil || ok {
+		t.Fatalf("Find of a missing id: ok=%v err=%v", ok, err)
+	}
+}

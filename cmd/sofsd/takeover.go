@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"sofs.io/sofs/csv/clusterstate"
+	"sofs.io/sofs/csv/etcdhandles"
+	"sofs.io/sofs/namespace"
+	"sofs.io/sofs/smbserver"
+)
+
+// Handle takeover between nodes (smbserver/takeover.go): where a handle's
+// record is, whether its owner lives, and the hand-over request a live
+// owner answers.
+
+// castYieldHandle names the call that asks a handle's node to hand it
+// over to the caller, whose client reconnected there.
+const castYieldHandle = "smb.yield-handle"
+
+type yieldCall struct {
+	ID uint64 `json:"id"`
+	To string `json:"to"`
+}
+
+// yieldBusy is a hand-over refused because the handle's client is
+// connected on its node.
+const yieldBusy = "busy"
+
+// handleLocator is smbserver.HandleLocator over etcd and the open-state
+// service's node-to-node calls.
+type handleLocator struct {
+	store   *etcdhandles.Store
+	members *namespace.Members
+	node    *clusterstate.Node
+	self    string // this node's name: the owner of its records
+}
+
+var _ smbserver.HandleLocator = handleLocator{}
+
+// node returns the member named name.
+func (l handleLocator) member(name string) (namespace.NodeStatus, bool) {
+	for _, n := range l.members.Nodes() {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return namespace.NodeStatus{}, false
+}
+
+// Locate implements smbserver.HandleLocator. An owner that is no member
+// at all (removed by an operator) counts as lost.
+func (l handleLocator) Locate(ctx context.Context, id uint64) (string, bool, bool, error) {
+	owner, found, err := l.store.Find(ctx, id)
+	if err != nil || !found {
+		return "", false, false, err
+	}
+	n, ok := l.member(owner)
+	return owner, ok && n.Live, true, nil
+}
+
+// Yield implements smbserver.HandleLocator.
+func (l handleLocator) Yield(ctx context.Context, owner string, id uint64) error {
+	n, ok := l.member(owner)
+	if !ok || !n.Live || n.Slot == 0 {
+		return fmt.Errorf("node %q is not a live member", owner)
+	}
+	body, err := json.Marshal(yieldCall{ID: id, To: l.self})
+	if err != nil {
+		return err
+	}
+	rep, err := l.node.Call(ctx, n.Slot, castYieldHandle, body)
+	if err != nil {
+		return fmt.Errorf("hand-over from %s: %w", owner, err)
+	}
+	if string(rep) == yieldBusy {
+		return smbserver.ErrHandleBusy
+	}
+	return nil
+}
+
+// aliveKey is etcdhandles' claim guard: a record of another node may be
+// claimed only once that node's membership key is gone. This node's own
+// records (a hand-over it makes) need no guard.
+func (l handleLocator) aliveKey(st *namespace.Store) func(owner string) (string, bool) {
+	return func(owner string) (string, bool) {
+		if owner == l.self {
+			return "", false
+		}
+		n, ok := l.member(owner)
+		if !ok {
+			return "", false
+		}
+		return st.LiveNodeKey(n.ID), true
+	}
+}
+
+// serveYields answers other nodes' hand-over calls.
+func (l handleLocator) serveYields(srv *smbserver.Server) {
+	l.node.HandleGather(castYieldHandle, func(ctx context.Context, body []byte) ([]byte, error) {
+		var c yieldCall
+		if err := json.Unmarshal(body, &c); err != nil {
+			return nil, fmt.Errorf("yield-handle call: %w", err)
+		}
+		if c.To == "" || c.ID == 0 {
+			return nil, errors.New("yield-handle call: missing id or node")
+		}
+		err := srv.Yield(ctx, c.ID, c.To)
+		if errors.Is(err, smbserver.ErrHandleBusy) {
+			return []byte(yieldBusy), nil
+		}
+		return nil, err
+	})
+}
+
+// adoptInterval is how often a survivor looks again for lost nodes'
+// handles nobody adopted (a failed attempt, a restore that had to wait).
+const adoptInterval = 10 * time.Second
+
+// adoptLost adopts the handles of every node that is down, at start, on
+// every membership change and every adoptInterval, until ctx ends. Every
+// survivor does; each record goes to the one whose claim commits first.
+func (l handleLocator) adoptLost(ctx context.Context, srv *smbserver.Server, log zerolog.Logger) {
+	tick := time.NewTicker(adoptInterval)
+	defer tick.Stop()
+	for {
+		ch := l.members.Changed()
+		for _, n := range l.members.Nodes() {
+			if n.Live || n.Name == "" || n.Name == l.self {
+				continue
+			}
+			actx, cancel := context.WithTimeout(ctx, time.Minute)
+			if _, err := srv.Adopt(actx, n.Name); err != nil && ctx.Err() == nil {
+				log.Warn().Err(err).Str("node", n.Name).Msg("adopting a lost node's handles")
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package smbserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"sofs.io/sofs/csv"
+)
+
+// Takeover: a durable or persistent handle served by one node resumes on
+// another ([MS-SMB2] 3.3.5.9.7, 3.3.5.9.12 on a scale-out server; the
+// brief's rules 2 and 5).
+//
+// A handle's record (csv.HandleRecord) names its owner node. It changes
+// owner only through HandleStore.Claim, an atomic move that, from a node
+// other than the owner, commits only once the owner's membership is gone.
+// So at any moment exactly one node may serve a handle, and it is the
+// one whose name the record carries.
+//
+//   - A lost node's handles are adopted by the survivors (Adopt, called by
+//     sofsd when the node's membership ends): each record is claimed by
+//     one survivor, which opens the file again superseding the lost
+//     open's entry (csv.OpenEntry.Supersedes) and taking over its locks
+//     (csv.Handle.TransferLocks). The cluster's open state kept that
+//     entry, with its share mode, lease and locks, for the adopter
+//     (clusterstate's purge), so no other open can slip in between.
+//   - A reconnect (DHnC, DH2C) that reaches a node without the handle
+//     asks the cluster where it is (HandleLocator): a live owner yields it
+//     (Yield: it moves the record to the asking node and drops its own
+//     copy of the open without closing it in the cluster), a lost one's
+//     record is claimed at once; either way the asking node then restores
+//     it as a disconnected open and the reconnect proceeds as on one
+//     server.
+
+// HandleLocator finds and moves durable handles between nodes. sofsd
+// implements it over etcd (the records) and the node-to-node channel.
+type HandleLocator interface {
+	// Locate names the owner of the record of persistent FileId id and
+	// whether that owner is a live member; found is false when there is
+	// no record.
+	Locate(ctx context.Context, id uint64) (owner string, alive, found bool, err error)
+	// Yield asks owner, a live node, to hand the handle over to this
+	// one: on success its record names this node.
+	Yield(ctx context.Context, owner string, id uint64) error
+}
+
+// reconnectWait bounds how long a reconnect waits for the handle to
+// reach this node: long enough for a lost owner's lease to expire (the
+// default TTL is 5 s, and etcd may renew a lease for a full TTL after a
+// leader change), short enough to answer before a client gives up.
+const reconnectWait = 15 * time.Second
+
+// ErrHandleBusy: the handle is in use by a connected client on its node
+// and is not handed over (Yield).
+var ErrHandleBusy = errors.New("smbserver: handle is connected on its node")
+
+// fetchHandle brings the durable handle with persistent FileId id to
+// this server for a reconnect that did not find it here. It reports
+// whether the handle is now in the durable table.
+func (c *conn) fetchHandle(r *request, id uint64) bool {
+	s := c.srv
+	loc := s.cfg.Handles
+	if loc == nil || id == 0 {
+		return false
+	}
+	// The first answer is usually quick; a lost owner's lease can take
+	// seconds to end, so the wait leaves the reader and goes async.
+	r.detach()
+	ctx, cancel := context.WithTimeout(r.ctx, reconnectWait)
+	defer cancel()
+	log := s.log.With().Uint64("file_id", id).Logger()
+	for attempt := 0; ; attempt++ {
+		if s.hasDurable(id) {
+			return true
+		}
+		owner, alive, found, err := loc.Locate(ctx, id)
+		switch {
+		case err != nil:
+			log.Debug().Err(err).Msg("reconnect: locating the handle")
+		case !found:
+			return false
+		case owner == s.handleOwner():
+			// Adopted here meanwhile, or being restored: look again.
+		case !alive:
+			ok, err := s.adoptOne(ctx, owner, id)
+			if err != nil {
+				log.Warn().Err(err).Str("owner", owner).Msg("reconnect: adopting a lost node's handle")
+			} else if ok {
+				log.Info().Str("from", owner).Msg("reconnect: adopted a lost node's handle")
+				return s.hasDurable(id)
+			}
+		default:
+			err := loc.Yield(ctx, owner, id)
+			if errors.Is(err, ErrHandleBusy) {
+				return false
+			}
+			if err == nil {
+				ok, err := s.adoptOne(ctx, s.handleOwner(), id)
+				if ok {
+					log.Info().Str("from", owner).Msg("reconnect: handle handed over by its node")
+					return s.hasDurable(id)
+				}
+				if err != nil {
+					log.Warn().Err(err).Str("owner", owner).Msg("reconnect: restoring a handed-over handle")
+				}
+			} else {
+				// The owner may be dead without the cluster knowing
+				// yet: wait for its membership to end.
+				log.Debug().Err(err).Str("owner", owner).Msg("reconnect: owner did not hand the handle over")
+			}
+		}
+		if attempt == 3 {
+			if err := c.goAsync(r); err != nil {
+				return false
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return s.hasDurable(id)
+		case <-time.After(backoffFor(attempt)):
+		}
+	}
+}
+
+func backoffFor(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(attempt, 4)
+	return min(d, 500*time.Millisecond)
+}
+
+// hasDurable reports whether this server holds durable handle id.
+func (s *Server) hasDurable(id uint64) bool {
+	t := &s.dh
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byPersistent != nil && t.byPersistent[id] != nil
+}
+
+// Adopt takes over the durable and persistent handles of owner, a node
+// that left the cluster: every record this server manages to claim is
+// restored as a disconnected open waiting for its client (which may
+// reconnect through any node). Records other nodes claim first are
+// theirs. Call it on every survivor when a node's membership ends.
+func (s *Server) Adopt(ctx context.Context, owner string) (RestoreStats, error) {
+	var st RestoreStats
+	if owner == "" || owner == s.handleOwner() {
+		return st, nil
+	}
+	recs, err := s.handleStore().List(ctx, owner)
+	if err != nil && !errors.Is(err, csv.ErrBadHandleRecord) {
+		return st, fmt.Errorf("smbserver: list %s's handle records: %w", owner, err)
+	}
+	for _, rec := range recs {
+		ok, err := s.adoptOne(ctx, owner, rec.Persistent)
+		switch {
+		case err != nil:
+			st.Failed++
+			s.log.Warn().Err(err).Str("owner", owner).Uint64("file_id", rec.Persistent).Msg("adopting a handle")
+		case ok:
+			st.Restored++
+		}
+	}
+	if st.Restored > 0 || st.Failed > 0 {
+		s.log.Info().Str("from", owner).Int("adopted", st.Restored).Int("failed", st.Failed).Msg("took over a lost node's handles")
+	}
+	return st, nil
+}
+
+// adoptOne claims the record of handle id from owner (which may be this
+// server, after a hand-over) and restores it. It reports whether the
+// handle is now served here; a record whose handle cannot be restored is
+// removed, as at a restart.
+func (s *Server) adoptOne(ctx context.Context, owner string, id uint64) (bool, error) {
+	if s.hasDurable(id) {
+		return true, nil
+	}
+	store := s.handleStore()
+	rec, ok, err := store.Claim(ctx, owner, id, s.handleOwner())
+	if err != nil || !ok {
+		return false, err
+	}
+	log := s.log.With().Uint64("file_id", id).Str("share", rec.Share).Str("path", rec.Path).Logger()
+	reason, err := s.restoreOne(ctx, rec, time.Now())
+	if err == nil {
+		log.Info().Str("from", owner).Uint64("epoch", rec.Epoch).Bool("persistent", rec.IsPersistent).Msg("handle adopted; waiting for its client")
+		return true, nil
+	}
+	log.Info().Err(err).Str("reason", reason).Msg("adopted handle not restored; removing its record")
+	dctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if derr := store.Delete(dctx, s.handleOwner(), id); derr != nil {
+		return false, fmt.Errorf("remove unusable record: %w", derr)
+	}
+	return false, nil
+}
+
+// Yield hands durable handle id over to node to, for its client's
+// reconnect there: the record moves to to, and this server drops its copy
+// of the open without closing it in the cluster (to supersedes the entry
+// and takes over the locks). A handle whose client is connected here is
+// not handed over (ErrHandleBusy): its client is not the one reconnecting.
+func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
+	t := &s.dh
+	t.mu.Lock()
+	var d *durableOpen
+	if t.byPersistent != nil {
+		d = t.byPersistent[id]
+	}
+	if d != nil && !d.disconnected {
+		t.mu.Unlock()
+		return ErrHandleBusy
+	}
+	t.mu.Unlock()
+	if d == nil {
+		return nil // not here (any more): the asker looks again
+	}
+	// The record must be current before it moves (locks, lease state).
+	mu := t.recs.stripe(id)
+	if err := s.putLiveRecord(ctx, d); err != nil {
+		return fmt.Errorf("update record before hand-over: %w", err)
+	}
+	mu.Lock()
+	t.mu.Lock()
+	still := t.byOpen[d.o] == d && d.disconnected
+	if still {
+		// Off the table first, so no reconnect or scavenge here races the
+		// move.
+		s.forgetDurableLocked(d)
+	}
+	t.mu.Unlock()
+	if !still {
+		mu.Unlock()
+		return ErrHandleBusy
+	}
+	_, ok, err := s.handleStore().Claim(ctx, s.handleOwner(), id, to)
+	d.stored = false
+	mu.Unlock()
+	if err != nil || !ok {
+		// The record did not move: this server keeps serving it.
+		s.dh.add(d)
+		s.dh.mu.Lock()
+		d.timer = time.AfterFunc(d.timeout, func() { s.durableExpired(d) })
+		s.dh.mu.Unlock()
+		d.stored = true
+		if err == nil {
+			err = errors.New("record not found")
+		}
+		return fmt.Errorf("move record to %s: %w", to, err)
+	}
+	s.detachOpen(d.o)
+	s.log.Info().Uint64("file_id", id).Str("to", to).Msg("handle handed over for its client's reconnect")
+	return nil
+}
+
+// forgetDurableLocked removes d from the durable table. Call with s.dh.mu
+// held.
+func (s *Server) forgetDurableLocked(d *durableOpen) {
+	t := &s.dh
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	o := d.o
+	delete(t.byOpen, o)
+	if t.byPersistent[o.id.Persistent] == d {
+		delete(t.byPersistent, o.id.Persistent)
+	}
+	k := createKey{d.clientGUID, d.createGUID}
+	if d.v2 && t.byCreate[k] == d {
+		delete(t.byCreate, k)
+	}
+}
+
+// detachOpen drops an open that another node adopts: this server's
+// tables forget it and its file descriptor closes, but its entry, lease
+// and locks stay in the cluster's tables for the adopter.
+func (s *Server) detachOpen(o *open) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	o.mu.Unlock()
+	s.opens.remove(o.id.Volatile)
+	s.oplockClosed(o)
+	s.replayClosed(o)
+	forgetResiliency(o)
+	if o.handle != nil {
+		if err := o.handle.Detach(); err != nil {
+			s.log.Warn().Err(err).Str("path", o.name).Msg("detach failed")
+		}
+	}
+}
