@@ -240,3 +240,20 @@ func tryShare(ctx context.Context, hostPort, share string, guid [16]byte) error 
 	_, err = c.TreeConnect(ctx, share)
 	return err
 }
+
+// Rejoin starts node n again (after Kill or Stop) and waits until it
+// serves the share and every node of c sees every node up again.
+func (c *SofsCluster) Rejoin(ctx context.Context, n *ClusterNode) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	if err := n.Wait(ctx); err != nil {
+		return err
+	}
+	for _, m := range c.Nodes {
+		if err := waitAllUp(ctx, m, len(c.Nodes)); err != nil {
+			return err
+		}
+	}
+	return waitShare(ctx, n.SMBHostPort(), c.Target.Share)
+}
