@@ -91,6 +91,7 @@ type handleRecordJSON struct {
 	OpenID       uint64     `json:"open_id,omitempty"`
 	LockOwner    uint64     `json:"lock_owner,omitempty"`
 	Epoch        uint64     `json:"epoch,omitempty"`
+	Position     int64      `json:"position,omitempty"`
 }
 
 // EncodeHandleRecord returns r's stored form. It fails on a record that
@@ -108,7 +109,7 @@ func EncodeHandleRecord(r HandleRecord) ([]byte, error) {
 		LeaseVersion: r.LeaseVersion, LeaseEpoch: r.LeaseEpoch,
 		TimeoutMS: r.Timeout.Milliseconds(), Owner: r.Owner,
 		V2: r.V2, IsPersistent: r.IsPersistent,
-		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch,
+		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch, Position: r.Position,
 	}
 	if r.HasLeaseParent {
 		p := guidHex(r.LeaseParent)
@@ -171,7 +172,7 @@ func DecodeHandleRecord(b []byte) (HandleRecord, error) {
 		LeaseVersion: j.LeaseVersion, LeaseEpoch: j.LeaseEpoch,
 		Timeout: time.Duration(j.TimeoutMS) * time.Millisecond, Owner: j.Owner,
 		V2: j.V2, IsPersistent: j.IsPersistent,
-		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch,
+		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch, Position: j.Position,
 	}
 	if j.LeaseParent != nil {
 		r.LeaseParent, r.HasLeaseParent = *j.LeaseParent, true
@@ -226,6 +227,8 @@ func (r *HandleRecord) validate() error {
 		return bad("persistent without v2")
 	case len(r.Locks) > maxRecordLocks:
 		return bad("%d locks", len(r.Locks))
+	case r.Position < 0:
+		return bad("position %d", r.Position)
 	}
 	for _, l := range r.Locks {
 		if !l.Valid() {

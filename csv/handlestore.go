@@ -64,6 +64,9 @@ type HandleRecord struct {
 	// written before they existed).
 	OpenID    uint64
 	LockOwner uint64
+	// Position is the open's FilePositionInformation ([MS-FSCC]
+	// 2.4.35), which a client reads back after a reconnect.
+	Position int64
 	// Epoch counts the handle's owners: every adoption (HandleStore.Claim)
 	// adds one, so two nodes that each believe they serve the handle can
 	// be told apart, the later one holding the higher epoch.

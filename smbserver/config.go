@@ -164,6 +164,13 @@ type Config struct {
 	// each), and returns when they are closed. A CREATE with an
 	// AppInstanceId calls it after closing this server's own.
 	CloseAppInstanceElsewhere func(ctx context.Context, share, path string, app [16]byte) error
+	// ExpireSessionElsewhere, if set, ends on the other nodes of a
+	// cluster the session a SESSION_SETUP names in PreviousSessionId when
+	// it is not on this one ([MS-SMB2] 3.3.5.5.3: a client reconnecting
+	// through another node, whose old session's durable opens must become
+	// disconnected so that they can be reclaimed). sofsd calls
+	// ExpirePrevious on every other node.
+	ExpireSessionElsewhere func(ctx context.Context, id uint64, user string) error
 
 	// KerberosKeys, when set, accepts Kerberos logons ([MS-KILE]) with
 	// the service keys it supplies (a keytab), and the NEGOTIATE hint

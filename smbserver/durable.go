@@ -252,12 +252,19 @@ func (c *conn) durableCreate(r *request, req *wire.CreateRequest) (wire.Status, 
 		return st, true
 	}
 	t := &c.srv.dh
-	t.mu.Lock()
-	var d *durableOpen
-	if t.byCreate != nil {
-		d = t.byCreate[key]
+	lookup := func() *durableOpen {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.byCreate == nil {
+			return nil
+		}
+		return t.byCreate[key]
 	}
-	t.mu.Unlock()
+	d := lookup()
+	if d == nil {
+		c.fetchCreate(r, &dq) // takeover.go: another node may hold it
+		d = lookup()
+	}
 	if d == nil {
 		if dq.app != ([16]byte{}) {
 			c.closeAppInstance(r, req, dq.app)

@@ -104,6 +104,10 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 	if o.handle != nil {
 		rec.OpenID, rec.LockOwner = o.handle.GlobalOpenID(), o.handle.LockOwner()
 	}
+	// o.mu is a leaf lock: nothing holding it takes s.dh.mu.
+	o.mu.Lock()
+	rec.Position = o.position
+	o.mu.Unlock()
 	g := o.handle.Grant()
 	rec.Oplock = g.Oplock
 	if d.lease {

@@ -143,7 +143,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 	g := h.Grant()
 	s.deliverBreaks(g.Breaks)
 
-	o := &open{sess: s.orphanSession(), handle: h, access: rec.Access, options: rec.Options, name: rec.Path}
+	o := &open{sess: s.orphanSession(), handle: h, access: rec.Access, options: rec.Options, name: rec.Path, position: rec.Position}
 	if !s.opens.addRestored(o, rec.Persistent) {
 		h.Close()
 		return "duplicate", errors.New("file id in use")

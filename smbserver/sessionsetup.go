@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/asn1"
 	"errors"
@@ -225,7 +226,16 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 	sess.mu.Unlock()
 
 	if first && prev != 0 && prev != sess.id {
-		c.srv.expirePrevious(prev, res.User)
+		if !c.srv.ExpirePrevious(prev, res.User) && c.srv.cfg.ExpireSessionElsewhere != nil {
+			// The old session may be on another node: it must be gone
+			// before this client reclaims its durable handles.
+			r.detach()
+			ctx, cancel := context.WithTimeout(r.ctx, storeTimeout)
+			if err := c.srv.cfg.ExpireSessionElsewhere(ctx, prev, res.User); err != nil {
+				c.log.Debug().Err(err).Uint64("previous_session", prev).Msg("ending the previous session on the other nodes")
+			}
+			cancel()
+		}
 	}
 	resp := wire.SessionSetupResponse{SessionFlags: flags, SecurityBuffer: blob}
 	r.out = resp.AppendTo(r.out)
@@ -251,12 +261,13 @@ func (c *conn) failSetup(sess *session) {
 	c.srv.sessions.remove(sess.id)
 }
 
-// expirePrevious logs off the session a reconnecting client names in
-// PreviousSessionId, if the same user owns it ([MS-SMB2] 3.3.5.5.3).
-func (s *Server) expirePrevious(id uint64, user string) {
+// ExpirePrevious logs off the session a reconnecting client names in
+// PreviousSessionId, if the same user owns it ([MS-SMB2] 3.3.5.5.3), and
+// reports whether this server had it.
+func (s *Server) ExpirePrevious(id uint64, user string) bool {
 	old := s.sessions.get(id)
 	if old == nil {
-		return
+		return false
 	}
 	old.mu.Lock()
 	same := strings.EqualFold(old.user, user)
@@ -264,6 +275,7 @@ func (s *Server) expirePrevious(id uint64, user string) {
 	if same {
 		s.connLost(old) // durable.go: durable opens survive
 	}
+	return true
 }
 
 // chooseMech returns the first mechanism of the client's list that this

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"sofs.io/sofs/csv"
+	"sofs.io/sofs/smbserver/wire"
 )
 
 // Takeover: a durable or persistent handle served by one node resumes on
@@ -41,6 +42,9 @@ type HandleLocator interface {
 	// whether that owner is a live member; found is false when there is
 	// no record.
 	Locate(ctx context.Context, id uint64) (owner string, alive, found bool, err error)
+	// LocateCreate returns the persistent FileId of the handle whose
+	// CreateGuid is guid, wherever it is; found is false when none.
+	LocateCreate(ctx context.Context, guid [16]byte) (id uint64, found bool, err error)
 	// Yield asks owner, a live node, to hand the handle over to this
 	// one: on success its record names this node.
 	Yield(ctx context.Context, owner string, id uint64) error
@@ -71,8 +75,12 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 	ctx, cancel := context.WithTimeout(r.ctx, reconnectWait)
 	defer cancel()
 	log := s.log.With().Uint64("file_id", id).Logger()
+	// A handle still connected on its node is usually one whose client
+	// has just dropped that connection and the node has not noticed yet:
+	// worth a short wait, not the whole one.
+	busyUntil := time.Now().Add(2 * time.Second)
 	for attempt := 0; ; attempt++ {
-		if s.hasDurable(id) {
+		if s.HasDurable(id) {
 			return true
 		}
 		owner, alive, found, err := loc.Locate(ctx, id)
@@ -89,18 +97,20 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 				log.Warn().Err(err).Str("owner", owner).Msg("reconnect: adopting a lost node's handle")
 			} else if ok {
 				log.Info().Str("from", owner).Msg("reconnect: adopted a lost node's handle")
-				return s.hasDurable(id)
+				return s.HasDurable(id)
 			}
 		default:
 			err := loc.Yield(ctx, owner, id)
-			if errors.Is(err, ErrHandleBusy) {
+			if errors.Is(err, ErrHandleBusy) && time.Now().After(busyUntil) {
 				return false
 			}
-			if err == nil {
+			if errors.Is(err, ErrHandleBusy) {
+				log.Debug().Str("owner", owner).Msg("reconnect: handle still connected on its node")
+			} else if err == nil {
 				ok, err := s.adoptOne(ctx, s.handleOwner(), id)
 				if ok {
 					log.Info().Str("from", owner).Msg("reconnect: handle handed over by its node")
-					return s.hasDurable(id)
+					return s.HasDurable(id)
 				}
 				if err != nil {
 					log.Warn().Err(err).Str("owner", owner).Msg("reconnect: restoring a handed-over handle")
@@ -118,7 +128,7 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 		}
 		select {
 		case <-ctx.Done():
-			return s.hasDurable(id)
+			return s.HasDurable(id)
 		case <-time.After(backoffFor(attempt)):
 		}
 	}
@@ -129,8 +139,8 @@ func backoffFor(attempt int) time.Duration {
 	return min(d, 500*time.Millisecond)
 }
 
-// hasDurable reports whether this server holds durable handle id.
-func (s *Server) hasDurable(id uint64) bool {
+// HasDurable reports whether this server holds durable handle id.
+func (s *Server) HasDurable(id uint64) bool {
 	t := &s.dh
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -172,7 +182,7 @@ func (s *Server) Adopt(ctx context.Context, owner string) (RestoreStats, error) 
 // handle is now served here; a record whose handle cannot be restored is
 // removed, as at a restart.
 func (s *Server) adoptOne(ctx context.Context, owner string, id uint64) (bool, error) {
-	if s.hasDurable(id) {
+	if s.HasDurable(id) {
 		return true, nil
 	}
 	store := s.handleStore()
@@ -291,5 +301,35 @@ func (s *Server) detachOpen(o *open) {
 		if err := o.handle.Detach(); err != nil {
 			s.log.Warn().Err(err).Str("path", o.name).Msg("detach failed")
 		}
+	}
+}
+
+// fetchCreate brings here the handle that another node serves under the
+// CreateGuid of a DH2Q, before the CREATE looks it up ([MS-SMB2]
+// 3.3.5.9.10: a replay returns that open; any other CREATE with its
+// CreateGuid is a duplicate). Only a replay or a persistent request on a
+// continuously available share asks: those are the ones whose handle can
+// have a record on another node (a persistent one's is written before its
+// CREATE is answered), and other CREATEs must not pay a cluster lookup.
+func (c *conn) fetchCreate(r *request, dq *durableRequest) {
+	s := c.srv
+	if s.cfg.Handles == nil {
+		return
+	}
+	replay := r.hdr.Flags&wire.FlagReplayOperation != 0
+	persistent := dq.q2.Flags&wire.DurableHandleFlagPersistent != 0 && r.tree != nil && r.tree.share.ContinuouslyAvailable
+	if !replay && !persistent {
+		return
+	}
+	r.detach()
+	ctx, cancel := context.WithTimeout(r.ctx, storeTimeout)
+	id, found, err := s.cfg.Handles.LocateCreate(ctx, dq.q2.CreateGUID)
+	cancel()
+	if err != nil {
+		s.log.Debug().Err(err).Msg("locating a CreateGuid in the cluster")
+		return
+	}
+	if found && !s.HasDurable(id) {
+		c.fetchHandle(r, id)
 	}
 }

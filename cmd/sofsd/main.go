@@ -293,6 +293,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 			return t, t
 		},
 		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
+		ExpireSessionElsewhere:    locator.expireSessionElsewhere,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)

@@ -28,6 +28,28 @@ type yieldCall struct {
 	To string `json:"to"`
 }
 
+// castExpireSession ends a session on whichever node has it (a client's
+// PreviousSessionId, reconnecting through another node).
+const castExpireSession = "smb.expire-session"
+
+type expireCall struct {
+	ID   uint64 `json:"id"`
+	User string `json:"user"`
+}
+
+// expireSessionElsewhere is smbserver.Config.ExpireSessionElsewhere.
+func (l handleLocator) expireSessionElsewhere(ctx context.Context, id uint64, user string) error {
+	body, err := json.Marshal(expireCall{ID: id, User: user})
+	if err != nil {
+		return err
+	}
+	return l.node.Cast(ctx, castExpireSession, body)
+}
+
+// castHasHandle asks every node whether it serves a handle (its name if
+// so, nothing if not).
+const castHasHandle = "smb.has-handle"
+
 // yieldBusy is a hand-over refused because the handle's client is
 // connected on its node.
 const yieldBusy = "busy"
@@ -54,14 +76,35 @@ func (l handleLocator) member(name string) (namespace.NodeStatus, bool) {
 }
 
 // Locate implements smbserver.HandleLocator. An owner that is no member
-// at all (removed by an operator) counts as lost.
+// at all (removed by an operator) counts as lost. A durable handle whose
+// client has just gone has no record until its node notices (the record
+// is written then), so the live nodes are asked too.
 func (l handleLocator) Locate(ctx context.Context, id uint64) (string, bool, bool, error) {
 	owner, found, err := l.store.Find(ctx, id)
-	if err != nil || !found {
+	if err != nil {
 		return "", false, false, err
 	}
-	n, ok := l.member(owner)
-	return owner, ok && n.Live, true, nil
+	if found {
+		n, ok := l.member(owner)
+		return owner, ok && n.Live, true, nil
+	}
+	body, err := json.Marshal(yieldCall{ID: id})
+	if err != nil {
+		return "", false, false, err
+	}
+	answers, err := l.node.Gather(ctx, castHasHandle, body)
+	for _, a := range answers {
+		if len(a) > 0 {
+			return string(a), true, true, nil
+		}
+	}
+	return "", false, false, err
+}
+
+// LocateCreate implements smbserver.HandleLocator.
+func (l handleLocator) LocateCreate(ctx context.Context, guid [16]byte) (uint64, bool, error) {
+	_, id, found, err := l.store.FindCreateGUID(ctx, guid)
+	return id, found, err
 }
 
 // Yield implements smbserver.HandleLocator.
@@ -115,6 +158,24 @@ func (l handleLocator) serveYields(srv *smbserver.Server) {
 			return []byte(yieldBusy), nil
 		}
 		return nil, err
+	})
+	l.node.HandleCast(castExpireSession, func(_ context.Context, body []byte) error {
+		var c expireCall
+		if err := json.Unmarshal(body, &c); err != nil {
+			return fmt.Errorf("expire-session call: %w", err)
+		}
+		srv.ExpirePrevious(c.ID, c.User)
+		return nil
+	})
+	l.node.HandleGather(castHasHandle, func(_ context.Context, body []byte) ([]byte, error) {
+		var c yieldCall
+		if err := json.Unmarshal(body, &c); err != nil {
+			return nil, fmt.Errorf("has-handle call: %w", err)
+		}
+		if srv.HasDurable(c.ID) {
+			return []byte(l.self), nil
+		}
+		return nil, nil
 	})
 }
 

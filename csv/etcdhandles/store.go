@@ -5,6 +5,7 @@ package etcdhandles
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -211,4 +212,28 @@ func (s *Store) Find(ctx context.Context, id uint64) (owner string, found bool, 
 		}
 	}
 	return "", false, nil
+}
+
+// FindCreateGUID returns the owner and persistent id of the record whose
+// CreateGuid is guid (a replayed CREATE, or a second one with a CreateGuid
+// in use, reaching a node other than the handle's), scanning keys only.
+func (s *Store) FindCreateGUID(ctx context.Context, guid [16]byte) (owner string, id uint64, found bool, err error) {
+	p := s.prefix + handlesDir
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return "", 0, false, fmt.Errorf("etcdhandles: find create guid: %w", err)
+	}
+	want := hex.EncodeToString(guid[:])
+	for _, kv := range resp.Kvs {
+		parts := strings.Split(string(kv.Key)[len(p):], "/")
+		if len(parts) != 3 || parts[2] != want {
+			continue
+		}
+		n, err := strconv.ParseUint(parts[1], 16, 64)
+		if err != nil {
+			continue
+		}
+		return parts[0], n, true, nil
+	}
+	return "", 0, false, nil
 }

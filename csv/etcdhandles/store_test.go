@@ -112,4 +112,13 @@ func TestFindNamesTheOwner(t *testing.T) {
 	if _, ok, err := s.Find(ctx, 0x12); err != nil || ok {
 		t.Fatalf("Find of a missing id: ok=%v err=%v", ok, err)
 	}
+	if err := s.Put(ctx, csv.HandleRecord{Persistent: 0x20, CreateGUID: [16]byte{9, 9}, Share: "s", Owner: "n3", Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if o, id, ok, err := s.FindCreateGUID(ctx, [16]byte{9, 9}); err != nil || !ok || o != "n3" || id != 0x20 {
+		t.Fatalf("FindCreateGUID = %q %#x %v %v, want n3 0x20", o, id, ok, err)
+	}
+	if _, _, ok, err := s.FindCreateGUID(ctx, [16]byte{9, 8}); err != nil || ok {
+		t.Fatalf("FindCreateGUID of a missing guid: ok=%v err=%v", ok, err)
+	}
 }
