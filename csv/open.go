@@ -68,6 +68,12 @@ type OpenRequest struct {
 	// Security, if set, is a security descriptor stored with a newly created object
 	// (security.go); an existing object keeps its own.
 	Security []byte
+	// Reopen marks the reopening of an open granted earlier (a durable
+	// handle restored after a restart or adopted from another node): its
+	// access was checked when it was granted, so a read-only attribute
+	// set since does not refuse it, as it does not end the open on one
+	// server.
+	Reopen bool
 }
 
 // Handle is one open of a file or directory. Its methods are safe for
@@ -305,7 +311,7 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, st *unix.Statx_t, d
 	if !ok {
 		m = meta{attrs: defaultAttrs(isDir), created: defaultCreated(st), hasCreated: true}
 	}
-	if m.attrs&AttrReadonly != 0 {
+	if m.attrs&AttrReadonly != 0 && !req.Reopen {
 		// [MS-FSA] 2.1.5.1.2: write access to, or overwriting, a read-only
 		// file is STATUS_ACCESS_DENIED; delete-on-close is
 		// STATUS_CANNOT_DELETE.

@@ -240,7 +240,7 @@ func (v *Volume) openStreamOf(ctx context.Context, bh *Handle, name string, req 
 	if err != nil {
 		return nil, 0, err
 	}
-	if a&AttrReadonly != 0 && (req.Write || overwrite || req.DeleteOnClose) {
+	if a&AttrReadonly != 0 && !req.Reopen && (req.Write || overwrite || req.DeleteOnClose) {
 		return nil, 0, newErr("open", req.Path, ErrAccessDenied)
 	}
 	var bst unix.Statx_t

@@ -274,3 +274,16 @@ func TestStatFS(t *testing.T) {
 		t.Fatalf("file root: %v", err)
 	}
 }
+
+// A read-only attribute set while a durable handle was open does not keep
+// the handle from being reopened (restored or adopted), but still refuses
+// a new writer.
+func TestReopenIgnoresReadOnlyAttribute(t *testing.T) {
+	v, _ := newVolume(t, Options{})
+	h, _ := open(t, v, OpenRequest{Path: "ro", Disposition: Create, Attributes: AttrReadonly})
+	closeH(t, h)
+	_, _, err := v.Open(bg, OpenRequest{Path: "ro", Disposition: Open, Write: true})
+	wantErr(t, "writer of a read-only file", err, ErrAccessDenied)
+	h, _ = open(t, v, OpenRequest{Path: "ro", Disposition: Open, Write: true, Reopen: true})
+	closeH(t, h)
+}

@@ -119,6 +119,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 		Write:         rec.Access&(fileWriteData|fileAppendData) != 0,
 		DeleteOnClose: rec.Options&optDeleteOnClose != 0,
 		Entry:         entry,
+		Reopen:        true,
 	}
 	h, _, err := vol.Open(ctx, oreq)
 	var bw *csv.BreakWait

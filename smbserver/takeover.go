@@ -134,9 +134,12 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 	}
 }
 
+// backoffFor is the wait before a reconnect looks for its handle again:
+// short, because every moment after the owner's lease ends is pause the
+// client sees.
 func backoffFor(attempt int) time.Duration {
-	d := 50 * time.Millisecond << min(attempt, 4)
-	return min(d, 500*time.Millisecond)
+	d := 25 * time.Millisecond << min(attempt, 3)
+	return min(d, 200*time.Millisecond)
 }
 
 // HasDurable reports whether this server holds durable handle id.
