@@ -92,6 +92,7 @@ type handleRecordJSON struct {
 	LockOwner    uint64     `json:"lock_owner,omitempty"`
 	Epoch        uint64     `json:"epoch,omitempty"`
 	Position     int64      `json:"position,omitempty"`
+	CreateAction uint32     `json:"create_action,omitempty"`
 }
 
 // EncodeHandleRecord returns r's stored form. It fails on a record that
@@ -109,7 +110,7 @@ func EncodeHandleRecord(r HandleRecord) ([]byte, error) {
 		LeaseVersion: r.LeaseVersion, LeaseEpoch: r.LeaseEpoch,
 		TimeoutMS: r.Timeout.Milliseconds(), Owner: r.Owner,
 		V2: r.V2, IsPersistent: r.IsPersistent,
-		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch, Position: r.Position,
+		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch, Position: r.Position, CreateAction: r.CreateAction,
 	}
 	if r.HasLeaseParent {
 		p := guidHex(r.LeaseParent)
@@ -172,7 +173,7 @@ func DecodeHandleRecord(b []byte) (HandleRecord, error) {
 		LeaseVersion: j.LeaseVersion, LeaseEpoch: j.LeaseEpoch,
 		Timeout: time.Duration(j.TimeoutMS) * time.Millisecond, Owner: j.Owner,
 		V2: j.V2, IsPersistent: j.IsPersistent,
-		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch, Position: j.Position,
+		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch, Position: j.Position, CreateAction: j.CreateAction,
 	}
 	if j.LeaseParent != nil {
 		r.LeaseParent, r.HasLeaseParent = *j.LeaseParent, true
@@ -227,6 +228,9 @@ func (r *HandleRecord) validate() error {
 		return bad("persistent without v2")
 	case len(r.Locks) > maxRecordLocks:
 		return bad("%d locks", len(r.Locks))
+	case r.CreateAction > 3:
+		// FILE_SUPERSEDED .. FILE_OVERWRITTEN ([MS-SMB2] 2.2.14).
+		return bad("create action %d", r.CreateAction)
 	case r.Position < 0:
 		return bad("position %d", r.Position)
 	}

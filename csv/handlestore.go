@@ -64,6 +64,10 @@ type HandleRecord struct {
 	// written before they existed).
 	OpenID    uint64
 	LockOwner uint64
+	// CreateAction is what the CREATE that made the handle answered
+	// (opened, created, overwritten): a replay of that CREATE on another
+	// node must answer the same ([MS-SMB2] 3.3.5.9.10).
+	CreateAction uint32
 	// Position is the open's FilePositionInformation ([MS-FSCC]
 	// 2.4.35), which a client reads back after a reconnect.
 	Position int64

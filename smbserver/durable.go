@@ -529,6 +529,7 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 			d.timeout = min(time.Duration(dq.q2.Timeout)*time.Millisecond, durableV2MaxTimeout)
 		}
 	}
+	d.reply.CreateAction = resp.CreateAction // in the record (records.go)
 	if persistent {
 		r.detach() // conn.go: the record is a handle store round trip
 		if err := c.srv.putRecord(d); err != nil {

@@ -104,6 +104,7 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 	if o.handle != nil {
 		rec.OpenID, rec.LockOwner = o.handle.GlobalOpenID(), o.handle.LockOwner()
 	}
+	rec.CreateAction = d.reply.CreateAction
 	// o.mu is a leaf lock: nothing holding it takes s.dh.mu.
 	o.mu.Lock()
 	rec.Position = o.position

@@ -193,6 +193,9 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 		s.closeOpen(o)
 		return "stat failed", err
 	}
+	if rec.CreateAction != 0 {
+		reply.CreateAction = rec.CreateAction
+	}
 	d.reply = reply
 	s.dh.add(d)
 	s.dh.mu.Lock()
