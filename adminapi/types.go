@@ -72,10 +72,13 @@ type OpenFileInfo struct {
 	Access uint32 `json:"access"`
 	// Durable and Persistent tell whether the handle survives a lost
 	// connection, and (persistent) the loss of the node.
-	Durable    bool      `json:"durable"`
-	Persistent bool      `json:"persistent"`
-	Locks      int       `json:"locks"`
-	OpenedAt   time.Time `json:"openedAt"`
+	Durable    bool `json:"durable"`
+	Persistent bool `json:"persistent"`
+	// Disconnected: the handle's client is away and the handle waits for
+	// it to reconnect (through any node); it belongs to no session.
+	Disconnected bool      `json:"disconnected"`
+	Locks        int       `json:"locks"`
+	OpenedAt     time.Time `json:"openedAt"`
 }
 
 // Members lists the cluster's nodes. Namespace membership will implement

@@ -336,3 +336,34 @@ func (c *conn) fetchCreate(r *request, dq *durableRequest) {
 		c.fetchHandle(r, id)
 	}
 }
+
+// DurableIDs lists the persistent FileIds of the durable and persistent
+// handles this server holds (drain hands each to another node).
+func (s *Server) DurableIDs() []uint64 {
+	t := &s.dh
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := make([]uint64, 0, len(t.byPersistent))
+	for id := range t.byPersistent {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Pull takes durable handle id over from node from, a live node that
+// asks for it (a drain): from yields it through the HandleLocator and
+// this server restores it, as for a client's reconnect here. It reports
+// whether the handle is now served here.
+func (s *Server) Pull(ctx context.Context, from string, id uint64) (bool, error) {
+	loc := s.cfg.Handles
+	if loc == nil {
+		return false, errors.New("smbserver: no handle locator")
+	}
+	if s.HasDurable(id) {
+		return true, nil
+	}
+	if err := loc.Yield(ctx, from, id); err != nil {
+		return false, err
+	}
+	return s.adoptOne(ctx, s.handleOwner(), id)
+}

@@ -31,6 +31,11 @@ type OpenFileView struct {
 	User          string
 	Access        uint32
 	OpenedAt      time.Time
+	// Durable and Persistent: the handle outlives its connection (and,
+	// persistent, its node); Disconnected: its client is away and it
+	// waits to be reclaimed (SessionID 0).
+	Durable, Persistent, Disconnected bool
+	Locks                             int
 }
 
 // Sessions returns a snapshot of every authenticated session, ordered by id.
@@ -67,6 +72,20 @@ func (s *Server) Sessions() []SessionView {
 // session then FileId. Pipe opens (IPC$) are not files and are left out.
 func (s *Server) OpenFiles() []OpenFileView {
 	var out []OpenFileView
+	// The durable part of each open, copied first: s.dh.mu is not taken
+	// under a session's lock.
+	type durableView struct {
+		o                        *open
+		share, user              string
+		persistent, disconnected bool
+		locks                    int
+	}
+	durable := make(map[*open]durableView)
+	s.dh.mu.Lock()
+	for o, d := range s.dh.byOpen {
+		durable[o] = durableView{o: o, share: d.share, user: d.user, persistent: d.persistent, disconnected: d.disconnected, locks: len(d.locks)}
+	}
+	s.dh.mu.Unlock()
 	for _, sess := range s.sessions.all() {
 		sess.mu.Lock()
 		user := qualifiedUser(sess.domain, sess.user)
@@ -88,8 +107,25 @@ func (s *Server) OpenFiles() []OpenFileView {
 				Access:        o.access,
 				OpenedAt:      o.opened,
 			})
+			if d, ok := durable[o]; ok {
+				v := &out[len(out)-1]
+				v.Durable, v.Persistent, v.Locks = true, d.persistent, d.locks
+			}
 		}
 		sess.mu.Unlock()
+	}
+	// Handles waiting for their clients belong to no session; they are
+	// what a drain hands over and what a lost node's survivors adopt.
+	for _, d := range durable {
+		if !d.disconnected {
+			continue
+		}
+		o := d.o
+		out = append(out, OpenFileView{
+			FileID: fmt.Sprintf("%016x:%016x", o.id.Persistent, o.id.Volatile),
+			Share:  d.share, Path: o.name, User: d.user, Access: o.access, OpenedAt: o.opened,
+			Durable: true, Persistent: d.persistent, Disconnected: true, Locks: d.locks,
+		})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].SessionID != out[j].SessionID {

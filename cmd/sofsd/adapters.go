@@ -126,6 +126,10 @@ func (s sessionSource) OpenFiles() []adminapi.OpenFileInfo {
 			User:          v.User,
 			Access:        v.Access,
 			OpenedAt:      v.OpenedAt,
+			Durable:       v.Durable,
+			Persistent:    v.Persistent,
+			Disconnected:  v.Disconnected,
+			Locks:         v.Locks,
 		})
 	}
 	return out
