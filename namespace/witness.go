@@ -44,7 +44,9 @@ type WitnessRegistration struct {
 	NodeID    string `json:"nodeId"`
 	Client    string `json:"client"`
 	Flags     uint32 `json:"flags,omitempty"`
-	// KeepAlive is RegisterEx's timeout in seconds; zero means none.
+	// KeepAlive is RegisterEx's KeepAliveTimeout in seconds: a waiting
+	// AsyncNotify fails with ERROR_TIMEOUT after it, at once for 0
+	// ([MS-SWN] 3.1.5.2). Register (v1) registrations have none.
 	KeepAlive uint32 `json:"keepAlive,omitempty"`
 	// Via is the node whose witness service took the registration.
 	Via   string    `json:"via"`

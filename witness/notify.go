@@ -31,9 +31,15 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 	} else if err != nil {
 		return nil, 0, err
 	}
+	// [MS-SWN] 3.1.5.2: a v2 registration's call fails with ERROR_TIMEOUT
+	// once LastUseTime (now) plus KeepAliveTime has passed. A keep-alive
+	// of 0 therefore times out at once, after any notification already
+	// owed; Windows does so and smbtorture's AsyncNotify_timeouts expects
+	// it (Samba's rpcd_witness takes 0 as "no timeout" instead). v1
+	// registrations carry no keep-alive and wait until there is news.
 	var timeout <-chan time.Time
-	if reg.KeepAlive > 0 {
-		t := time.NewTimer(time.Duration(reg.KeepAlive) * time.Second)
+	if reg.Version == VersionV2 {
+		t := time.NewTimer(keepAlive(reg.KeepAlive))
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -99,6 +105,12 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 			w, rewatch = s.watch(ctx, id), nil
 		}
 	}
+}
+
+// keepAlive converts a RegisterEx KeepAliveTimeout in seconds to a
+// duration; the largest (2^32-1 s) fits a Duration with room to spare.
+func keepAlive(seconds uint32) time.Duration {
+	return time.Duration(seconds) * time.Second
 }
 
 // watches are the etcd watches one waiting AsyncNotify wakes up on.

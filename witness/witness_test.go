@@ -143,7 +143,7 @@ func TestRPCClient(t *testing.T) {
 
 	r.Send("RegisterEx --net=sofs --ip=127.0.136.2 --share=nosuchshare --client=rpcclient")
 	r.Expect(`WERR_INVALID_STATE|INVALID_STATE`, 30*time.Second)
-	r.Send("RegisterEx --net=sofs --ip=127.0.136.2 --client=rpcclient")
+	r.Send("RegisterEx --net=sofs --ip=127.0.136.2 --client=rpcclient --timeout=120")
 	h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
 	regs, err := c.store.ListWitnessRegistrations(context.Background())
 	if err != nil || len(regs) != 1 || regs[0].NodeID != "node-b" || regs[0].Client != "rpcclient" || !strings.HasSuffix(h, regs[0].ID) {
@@ -192,7 +192,7 @@ func TestProbeSeesCrashBeforeLease(t *testing.T) {
 	c := startCluster(t, map[string]string{"a": "127.0.136.1", "c": "127.0.136.3"})
 	c.serve(t)
 	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
-	r.Send("RegisterEx --net=sofs --ip=127.0.136.3 --client=probe")
+	r.Send("RegisterEx --net=sofs --ip=127.0.136.3 --client=probe --timeout=120")
 	h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
 	r.Send("AsyncNotify " + h)
 	c.smb["c"].Close()
@@ -295,7 +295,7 @@ c = witness.witness("ncacn_ip_tcp:%s[%s]" % (sys.argv[1], sys.argv[2]), lp, cred
 l = c.GetInterfaceList()
 for i in l.interfaces:
     print("iface", i.group_name, i.ipv4, i.state, i.flags)
-h = c.RegisterEx(witness.WITNESS_V2, "sofs", None, sys.argv[3], "pyclient", 0, 0)
+h = c.RegisterEx(witness.WITNESS_V2, "sofs", None, sys.argv[3], "pyclient", 0, 120)
 print("registered", flush=True)
 r = c.AsyncNotify(h)
 print("notify", r.type, r.num)
@@ -372,7 +372,7 @@ func TestRebalanceOnJoin(t *testing.T) {
 	var rs []*harness.RPCClient
 	for i := range 2 {
 		r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
-		r.Send("RegisterEx --net=sofs --ip=127.0.136.1 --client=client" + strconv.Itoa(i))
+		r.Send("RegisterEx --net=sofs --ip=127.0.136.1 --client=client" + strconv.Itoa(i) + " --timeout=120")
 		h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
 		r.Send("AsyncNotify " + h)
 		rs = append(rs, r)
@@ -383,5 +383,63 @@ func TestRebalanceOnJoin(t *testing.T) {
 	regs, err := c.store.ListWitnessRegistrations(context.Background())
 	if err != nil || len(regs) != 2 || regs[0].NodeID != "node-a" || regs[1].NodeID != "node-b" || regs[0].MoveTo != "" {
 		t.Fatalf("registrations after the join: %+v, %v", regs, err)
+	}
+}
+
+// registerDirect registers through the service's call path, as a client's
+// RegisterEx (ex) or Register would, and returns the handle.
+func registerDirect(t *testing.T, s *Service, ex bool, ip string, flags, keepAlive uint32) Handle {
+	t.Helper()
+	n, cl := "sofs", "direct"
+	op, version := OpRegister, uint32(VersionV1)
+	stub := func() []byte {
+		w := ndr.NewWriter()
+		w.Uint32(version)
+		for _, p := range []*string{&n, &ip, &cl} {
+			w.Pointer(true)
+			w.String(*p)
+		}
+		return w.Bytes()
+	}()
+	if ex {
+		op, version = OpRegisterEx, VersionV2
+		stub = registerExStub(version, &n, nil, &ip, &cl, flags, keepAlive)
+	}
+	out, err := s.call(context.Background(), &dcerpc.Call{Opnum: uint16(op), Stub: stub})
+	if err != nil || len(out) != 24 || binary.LittleEndian.Uint32(out[20:]) != errSuccess {
+		t.Fatalf("register: %x %v", out, err)
+	}
+	var h Handle
+	copy(h.UUID[:], out[4:20])
+	return h
+}
+
+// TestAsyncNotifyKeepAlive checks the AsyncNotify pending timer ([MS-SWN]
+// 3.1.5.2): a v2 registration's call fails with ERROR_TIMEOUT when its
+// keep-alive has passed since the call began, at once for a keep-alive of
+// 0 and not before 1 s for 1; a v1 registration has no keep-alive and
+// waits on.
+func TestAsyncNotifyKeepAlive(t *testing.T) {
+	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
+	ip := "127.0.136.1"
+	for _, ka := range []uint32{0, 1} {
+		h := registerDirect(t, c.svc, true, ip, 0, ka)
+		ctx, cancel := context.WithTimeout(context.Background(), keepAlive(ka)+5*time.Second)
+		start := time.Now()
+		n, status, err := c.svc.asyncNotify(ctx, h)
+		took := time.Since(start)
+		cancel()
+		if err != nil || n != nil || status != errTimeout {
+			t.Fatalf("keep-alive %d: %+v, %#x, %v", ka, n, status, err)
+		}
+		if min := keepAlive(ka); took < min {
+			t.Fatalf("keep-alive %d s timed out after %v", ka, took)
+		}
+	}
+	h := registerDirect(t, c.svc, false, ip, 0, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if n, status, err := c.svc.asyncNotify(ctx, h); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("v1 registration: %+v, %#x, %v; want a call still waiting", n, status, err)
 	}
 }

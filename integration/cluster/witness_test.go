@@ -63,7 +63,7 @@ func TestWitnessRPCClient(t *testing.T) {
 	}
 
 	// Register for n2 and wait for news while n2 is killed.
-	r.Send("RegisterEx --net=sofs --ip=" + n2.Addr + " --client=rpcclient-n2")
+	r.Send("RegisterEx --net=sofs --ip=" + n2.Addr + " --client=rpcclient-n2 --timeout=120")
 	h2 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
 	r.Send("AsyncNotify " + h2)
 
@@ -114,7 +114,7 @@ func TestWitnessRPCClient(t *testing.T) {
 
 	// Register for n3, then drain n3: CLIENT_MOVE to n1, which has no
 	// registrations while n2 has one.
-	r.Send("RegisterEx --net=sofs --ip=" + n3.Addr + " --client=rpcclient-n3")
+	r.Send("RegisterEx --net=sofs --ip=" + n3.Addr + " --client=rpcclient-n3 --timeout=120")
 	h3 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
 	r.Send("AsyncNotify " + h3)
 	c.mustCtl(n2, "node", "drain", states["n3"].ID)
