@@ -90,6 +90,7 @@ var routes = []route{
 	{"GET", Prefix + "/open-files", false, (*api).listOpenFiles},
 	{"GET", Prefix + "/witness/clients", false, (*api).listWitnessClients},
 	{"POST", Prefix + "/witness/clients/{id}/move", false, (*api).moveWitnessClient},
+	{"POST", Prefix + "/witness/shares/{name}/move", false, (*api).moveWitnessShare},
 }
 
 // backend is the part of *namespace.Store the handlers use; an interface

@@ -720,6 +720,23 @@ func (f *fakeWitness) Move(_ context.Context, id, node string) (adminapi.Witness
 	return c, nil
 }
 
+func (f *fakeWitness) MoveShare(_ context.Context, share, client, node string) ([]adminapi.WitnessClient, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.nodes[node] {
+		return nil, adminapi.ErrNodeNotFound
+	}
+	var out []adminapi.WitnessClient
+	for id, c := range f.clients {
+		if strings.EqualFold(c.Share, share) && (client == "" || strings.EqualFold(c.Client, client)) {
+			c.ShareMoveTo = node
+			f.clients[id] = c
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 func TestWitnessClients(t *testing.T) {
 	tok := apitest.Token
 	off := apitest.Start(t, apitest.Options{})
@@ -749,4 +766,27 @@ func TestWitnessClients(t *testing.T) {
 	if len(wl.Clients) != 1 || wl.Clients[0].MoveTo != "n2" {
 		t.Fatalf("list after move: %s", r.body)
 	}
+
+	// Share moves: only registrations for the share (and the client,
+	// when given) move; the share must exist.
+	if r := call(t, s.URL, "POST", v1+"/shares", tok, adminapi.ShareCreate{Name: "vms", Path: "/csv/vms"}); r.status != 201 {
+		t.Fatalf("create share: %d %s", r.status, r.body)
+	}
+	w.clients["h2"] = adminapi.WitnessClient{ID: "h2", Client: "HOST2", Share: "VMS", Node: "n1", Version: 2}
+	w.clients["h3"] = adminapi.WitnessClient{ID: "h3", Client: "HOST3", Share: "vms", Node: "n1", Version: 2}
+	r = call(t, s.URL, "POST", v1+"/witness/shares/vms/move", tok, adminapi.WitnessShareMove{Node: "n2", Client: "host2"})
+	r.decode(t, &wl)
+	if r.status != 202 || len(wl.Clients) != 1 || wl.Clients[0].ID != "h2" || wl.Clients[0].ShareMoveTo != "n2" {
+		t.Fatalf("share move for one client: %d %s", r.status, r.body)
+	}
+	r = call(t, s.URL, "POST", v1+"/witness/shares/vms/move", tok, adminapi.WitnessShareMove{Node: "n2"})
+	r.decode(t, &wl)
+	if r.status != 202 || len(wl.Clients) != 2 || w.clients["h1"].ShareMoveTo != "" {
+		t.Fatalf("share move: %d %s", r.status, r.body)
+	}
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/shares/nosuch/move", tok, adminapi.WitnessShareMove{Node: "n2"}), 404, adminapi.CodeShareNotFound, "name")
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/shares/vms/move", tok, adminapi.WitnessShareMove{Node: "n9"}), 404, adminapi.CodeNodeNotFound, "node")
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/shares/vms/move", tok, map[string]string{}), 400, adminapi.CodeMissingField, "node")
+	expectError(t, call(t, s.URL, "POST", v1+"/witness/shares/vms/move", tok, adminapi.WitnessShareMove{Node: "n2", Client: strings.Repeat("x", 256)}), 400, adminapi.CodeInvalidValue, "client")
+	expectError(t, call(t, off.URL, "POST", v1+"/witness/shares/vms/move", tok, adminapi.WitnessShareMove{Node: "n2"}), 501, adminapi.CodeNotImplemented, "")
 }

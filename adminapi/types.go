@@ -308,6 +308,10 @@ type Witness interface {
 	// Move asks client id to move to node. It fails with an error wrapping
 	// ErrWitnessClientNotFound or ErrNodeNotFound.
 	Move(ctx context.Context, id, node string) (WitnessClient, error)
+	// MoveShare asks the clients registered for share (only client's, if
+	// client is not empty) to move it to node, and returns them. It fails
+	// with an error wrapping ErrNodeNotFound.
+	MoveShare(ctx context.Context, share, client, node string) ([]WitnessClient, error)
 }
 
 // ErrWitnessClientNotFound reports an unknown witness registration.
@@ -334,8 +338,10 @@ type WitnessClient struct {
 	// unavailable.
 	State string `json:"state"`
 	// MoveTo is the node it was asked to move to, if any.
-	MoveTo string    `json:"moveTo"`
-	Since  time.Time `json:"since"`
+	MoveTo string `json:"moveTo"`
+	// ShareMoveTo is the node its share was asked to move to, if any.
+	ShareMoveTo string    `json:"shareMoveTo"`
+	Since       time.Time `json:"since"`
 }
 
 // WitnessClientList is the body of GET /api/v1/witness/clients.
@@ -347,4 +353,13 @@ type WitnessClientList struct {
 type WitnessMove struct {
 	// Node is the id of the node the client should move to.
 	Node string `json:"node"`
+}
+
+// WitnessShareMove is the body of POST /api/v1/witness/shares/{name}/move.
+type WitnessShareMove struct {
+	// Node is the id of the node the share's clients should move it to.
+	Node string `json:"node"`
+	// Client, if set, limits the move to that client computer's
+	// registrations.
+	Client string `json:"client,omitempty"`
 }

@@ -44,7 +44,9 @@ type WitnessRegistration struct {
 	NodeID    string `json:"nodeId"`
 	Client    string `json:"client"`
 	Flags     uint32 `json:"flags,omitempty"`
-	// KeepAlive is RegisterEx's timeout in seconds; zero means none.
+	// KeepAlive is RegisterEx's KeepAliveTimeout in seconds: a waiting
+	// AsyncNotify fails with ERROR_TIMEOUT after it, at once for 0
+	// ([MS-SWN] 3.1.5.2). Register (v1) registrations have none.
 	KeepAlive uint32 `json:"keepAlive,omitempty"`
 	// Via is the node whose witness service took the registration.
 	Via   string    `json:"via"`
@@ -56,9 +58,20 @@ type WitnessRegistration struct {
 	// is the last MoveTo delivered as CLIENT_MOVE.
 	MoveTo   string `json:"moveTo,omitempty"`
 	MoveSent string `json:"moveSent,omitempty"`
+	// ShareMoveTo, when set, asks a client registered for ShareName to
+	// move that share to the node (SHARE_MOVE); ShareMoveSent is the last
+	// ShareMoveTo delivered.
+	ShareMoveTo   string `json:"shareMoveTo,omitempty"`
+	ShareMoveSent string `json:"shareMoveSent,omitempty"`
 	// Pinned is set when an operator moved the client: load balancing
 	// then leaves it where the operator put it.
 	Pinned bool `json:"pinned,omitempty"`
+	// Addresses are the addresses of NodeID the client last heard of (at
+	// registration, or in a move or IP_CHANGE); a client that asked for
+	// IP notifications is told when the node's addresses differ from
+	// them. Nil in records written before they were kept: nothing to
+	// compare with.
+	Addresses []string `json:"addresses,omitempty"`
 	// Lease is the registration's etcd lease.
 	Lease int64 `json:"lease"`
 
@@ -221,6 +234,39 @@ func (s *Store) MoveWitnessClient(ctx context.Context, id, node string) (Witness
 		r.Pinned = true
 		return nil
 	})
+}
+
+// MoveWitnessShare asks the clients registered for share (by name, without
+// case) to move it to node (by id): the witness serving each one's next
+// AsyncNotify sends SHARE_MOVE with the node's addresses ([MS-SWN] 3.1.6.3).
+// If client is not empty only that client's registrations move. Like
+// MoveWitnessClient it pins them and does not check the node. It returns
+// the registrations it changed; one removed meanwhile is skipped.
+func (s *Store) MoveWitnessShare(ctx context.Context, share, client, node string) ([]WitnessRegistration, error) {
+	regs, err := s.ListWitnessRegistrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []WitnessRegistration
+	for _, g := range regs {
+		if g.ShareName == "" || !strings.EqualFold(g.ShareName, share) || client != "" && !strings.EqualFold(g.Client, client) {
+			continue
+		}
+		r, err := s.UpdateWitnessRegistration(ctx, g.ID, func(r *WitnessRegistration) error {
+			r.ShareMoveTo = node
+			r.ShareMoveSent = ""
+			r.Pinned = true
+			return nil
+		})
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // RenewWitnessRegistration extends registration r's lifetime by renewing

@@ -3,6 +3,8 @@ package witness
 import (
 	"context"
 	"errors"
+	"net"
+	"slices"
 	"time"
 
 	"sofs.io/sofs/dcerpc"
@@ -31,9 +33,15 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 	} else if err != nil {
 		return nil, 0, err
 	}
+	// [MS-SWN] 3.1.5.2: a v2 registration's call fails with ERROR_TIMEOUT
+	// once LastUseTime (now) plus KeepAliveTime has passed. A keep-alive
+	// of 0 therefore times out at once, after any notification already
+	// owed; Windows does so and smbtorture's AsyncNotify_timeouts expects
+	// it (Samba's rpcd_witness takes 0 as "no timeout" instead). v1
+	// registrations carry no keep-alive and wait until there is news.
 	var timeout <-chan time.Time
-	if reg.KeepAlive > 0 {
-		t := time.NewTimer(time.Duration(reg.KeepAlive) * time.Second)
+	if reg.Version == VersionV2 {
+		t := time.NewTimer(keepAlive(reg.KeepAlive))
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -101,6 +109,12 @@ func (s *Service) asyncNotify(ctx context.Context, h Handle) (*Notification, uin
 	}
 }
 
+// keepAlive converts a RegisterEx KeepAliveTimeout in seconds to a
+// duration; the largest (2^32-1 s) fits a Duration with room to spare.
+func keepAlive(seconds uint32) time.Duration {
+	return time.Duration(seconds) * time.Second
+}
+
 // watches are the etcd watches one waiting AsyncNotify wakes up on.
 type watches struct {
 	changed, resources <-chan struct{}
@@ -114,6 +128,19 @@ func (s *Service) watch(ctx context.Context, id string) watches {
 		resources: s.cfg.Store.WatchWitnessResources(wctx),
 		stop:      cancel,
 	}
+}
+
+// notificationKind names a notification type for metrics and logs.
+func notificationKind(t uint32) string {
+	switch t {
+	case NotifyClientMove:
+		return "client_move"
+	case NotifyShareMove:
+		return "share_move"
+	case NotifyIPChange:
+		return "ip_change"
+	}
+	return "resource_change"
 }
 
 // deliver returns the notification registration id is owed, if any, after
@@ -137,10 +164,7 @@ func (s *Service) deliver(ctx context.Context, id string) (*Notification, string
 		return nil, "", 0, err
 	}
 	if n != nil {
-		kind := "resource_change"
-		if n.Type == NotifyClientMove {
-			kind = "client_move"
-		}
+		kind := notificationKind(n.Type)
 		s.cfg.Observer.Notified(kind)
 		s.cfg.Log.Info().Str("registration", id).Uint32("type", n.Type).Str("resource", n.Resource).
 			Uint32("state", n.State).Int("addresses", len(n.Addresses)).Msg("witness: notify")
@@ -150,7 +174,8 @@ func (s *Service) deliver(ctx context.Context, id string) (*Notification, string
 
 // owed computes the notification r is owed and updates r as if it were
 // delivered. Moves come first: a client told to move does not need to
-// hear about the node it leaves.
+// hear about the node it leaves. Then an operator's share move, then a
+// change of the node's addresses, then the node's state.
 func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *Notification {
 	node, known := s.cfg.Members.Node(r.NodeID)
 	if known && node.Live && (r.MoveTo == "" || r.MoveTo == r.MoveSent) {
@@ -168,17 +193,22 @@ func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *N
 		}
 	}
 	if r.MoveTo != "" && r.MoveTo != r.MoveSent {
-		target, ok := s.cfg.Members.Node(r.MoveTo)
-		addrs := nodeIPv4(target)
-		if ok && len(addrs) > 0 {
+		if n := s.moveTo(r, r.MoveTo, NotifyClientMove); n != nil {
 			r.MoveSent = r.MoveTo
-			r.NodeID = target.ID
-			r.IPAddress = addrs[0].String()
-			r.Reported = namespace.WitnessAvailable
-			if !target.Live {
-				r.Reported = namespace.WitnessUnavailable
-			}
-			return &Notification{Type: NotifyClientMove, Addresses: addrs}
+			return n
+		}
+	}
+	// [MS-SWN] 3.1.6.3: only registrations that named the share
+	// (ShareNameNotificationRequired) hear of its move.
+	if r.ShareName != "" && r.ShareMoveTo != "" && r.ShareMoveTo != r.ShareMoveSent {
+		if n := s.moveTo(r, r.ShareMoveTo, NotifyShareMove); n != nil {
+			r.ShareMoveSent = r.ShareMoveTo
+			return n
+		}
+	}
+	if known && r.Flags&registerIPNotification != 0 && r.Version == VersionV2 {
+		if n := ipChange(r, node); n != nil {
+			return n
 		}
 	}
 	state := namespace.WitnessUnavailable
@@ -198,6 +228,62 @@ func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *N
 	n := &Notification{Type: NotifyResourceChange, Resource: r.IPAddress, State: ResourceAvailable}
 	if state == namespace.WitnessUnavailable {
 		n.State = ResourceUnavailable
+	}
+	return n
+}
+
+// moveTo returns a move notification of type kind (CLIENT_MOVE or
+// SHARE_MOVE) sending r to node id, and points r at that node; nil, with r
+// unchanged, if the node is unknown or has no address yet (the move waits
+// for one).
+func (s *Service) moveTo(r *namespace.WitnessRegistration, id string, kind uint32) *Notification {
+	target, ok := s.cfg.Members.Node(id)
+	ips := nodeIPs(target)
+	if !ok || len(ips) == 0 {
+		return nil
+	}
+	r.NodeID = target.ID
+	r.IPAddress = ips[0].String()
+	r.Addresses = ipStrings(ips)
+	r.Reported = namespace.WitnessAvailable
+	if !target.Live {
+		r.Reported = namespace.WitnessUnavailable
+	}
+	n := &Notification{Type: kind}
+	for _, ip := range ips {
+		n.Addresses = append(n.Addresses, Address{IP: ip, Online: target.Live})
+	}
+	return n
+}
+
+// ipChange returns the IP_CHANGE ([MS-SWN] 3.1.6.4) r is owed when node's
+// addresses differ from those r last heard of: every current address
+// (online while the node is live) and every address gone (offline). It
+// records the current ones in r.
+func ipChange(r *namespace.WitnessRegistration, node namespace.NodeStatus) *Notification {
+	if r.Addresses == nil {
+		// A record from before addresses were kept: nothing to compare.
+		return nil
+	}
+	ips := nodeIPs(node)
+	cur := ipStrings(ips)
+	if slices.Equal(cur, r.Addresses) {
+		return nil
+	}
+	n := &Notification{Type: NotifyIPChange}
+	for _, ip := range ips {
+		n.Addresses = append(n.Addresses, Address{IP: ip, Online: node.Live})
+	}
+	for _, a := range r.Addresses {
+		if ip := net.ParseIP(a); ip != nil && !slices.Contains(cur, a) {
+			n.Addresses = append(n.Addresses, Address{IP: ip})
+		}
+	}
+	r.Addresses = cur
+	if len(cur) > 0 && !slices.Contains(cur, r.IPAddress) {
+		// The address the client registered is gone: later
+		// RESOURCE_CHANGEs name one the node has.
+		r.IPAddress = cur[0]
 	}
 	return n
 }

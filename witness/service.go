@@ -36,8 +36,8 @@ type Config struct {
 // Observer receives the witness's events for metrics. Its methods must be
 // quick and safe for concurrent use.
 type Observer interface {
-	// Notified counts one notification sent: "resource_change" or
-	// "client_move".
+	// Notified counts one notification sent: "resource_change",
+	// "client_move", "share_move" or "ip_change".
 	Notified(kind string)
 	// Waiting adds delta (+1 or -1) to the AsyncNotify calls waiting.
 	Waiting(delta int)
@@ -108,17 +108,33 @@ func (s *Service) call(ctx context.Context, c *dcerpc.Call) ([]byte, error) {
 	return nil, fmt.Errorf("witness opnum %d: %w", c.Opnum, dcerpc.ErrUnknownOpnum)
 }
 
-// nodeIPv4 returns the IPv4 addresses of a node's SMB endpoints.
-func nodeIPv4(n namespace.NodeStatus) []net.IP {
+// nodeIPs returns the IP addresses of a node's SMB endpoints, IPv4 and
+// IPv6, in the order the node recorded them. A wildcard address is left
+// out: no client can connect to it.
+func nodeIPs(n namespace.NodeStatus) []net.IP {
 	var out []net.IP
 	for _, a := range n.SMBAddresses {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
 			host = a
 		}
-		if ip := net.ParseIP(host).To4(); ip != nil && !ip.IsUnspecified() {
-			out = append(out, ip)
+		ip := net.ParseIP(host)
+		if ip == nil || ip.IsUnspecified() {
+			continue
 		}
+		if ip4 := ip.To4(); ip4 != nil {
+			ip = ip4
+		}
+		out = append(out, ip)
+	}
+	return out
+}
+
+// ipStrings formats addresses as a registration records them.
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, ip.String())
 	}
 	return out
 }
@@ -129,8 +145,11 @@ func nodeIPv4(n namespace.NodeStatus) []net.IP {
 func (s *Service) interfaces() []Interface {
 	var out []Interface
 	for _, n := range s.cfg.Members.Nodes() {
-		for _, ip := range nodeIPv4(n) {
-			i := Interface{GroupName: n.Name, Version: VersionV2, State: stateUnavailable, IPv4: ip, Flags: ifIPv4Valid}
+		for _, ip := range nodeIPs(n) {
+			i := Interface{GroupName: n.Name, Version: VersionV2, State: stateUnavailable, IP: ip, Flags: ifIPv4Valid}
+			if ip.To4() == nil {
+				i.Flags = ifIPv6Valid
+			}
 			if n.Live {
 				i.State = stateAvailable
 				i.Flags |= ifWitness
@@ -144,7 +163,7 @@ func (s *Service) interfaces() []Interface {
 // nodeForIP returns the node that serves address ip.
 func (s *Service) nodeForIP(ip net.IP) (namespace.NodeStatus, bool) {
 	for _, n := range s.cfg.Members.Nodes() {
-		for _, a := range nodeIPv4(n) {
+		for _, a := range nodeIPs(n) {
 			if a.Equal(ip) {
 				return n, true
 			}
@@ -227,7 +246,7 @@ func (s *Service) register(ctx context.Context, q RegisterRequest, ex bool) (Han
 	reg := namespace.WitnessRegistration{
 		ID: dcerpc.FormatGUID(h.UUID), Version: q.Version, NetName: q.NetName, ShareName: q.ShareName,
 		IPAddress: ip.String(), NodeID: node.ID, Client: q.Client, Flags: q.Flags, KeepAlive: q.KeepAlive,
-		Via: s.cfg.NodeID, Since: s.now().UTC(), Reported: reported,
+		Via: s.cfg.NodeID, Since: s.now().UTC(), Reported: reported, Addresses: ipStrings(nodeIPs(node)),
 	}
 	if _, err := s.cfg.Store.CreateWitnessRegistration(ctx, reg); err != nil {
 		return Handle{}, 0, err
@@ -254,7 +273,7 @@ func (s *Service) unregister(ctx context.Context, h Handle) (uint32, error) {
 // eligible reports whether node n can take clients: live, not draining,
 // with an address to send them to.
 func eligible(n namespace.NodeStatus) bool {
-	return n.Live && !n.Draining && n.State != namespace.NodeDraining && len(nodeIPv4(n)) > 0
+	return n.Live && !n.Draining && n.State != namespace.NodeDraining && len(nodeIPs(n)) > 0
 }
 
 // Rebalance decides whether registration r should move to even out the

@@ -63,8 +63,14 @@ const (
 	ResourceAvailable   = 0x00000001
 	ResourceUnavailable = 0x000000ff
 
-	ipAddrV4     = 0x00000001
-	ipAddrOnline = 0x00000008
+	ipAddrV4      = 0x00000001
+	ipAddrV6      = 0x00000002
+	ipAddrOnline  = 0x00000008
+	ipAddrOffline = 0x00000010
+
+	// registerIPNotification is RegisterEx's WITNESS_REGISTER_IP_NOTIFICATION
+	// flag (3.1.4.5): the client wants IP_CHANGE notifications.
+	registerIPNotification = 0x00000001
 )
 
 // groupNameUnits is the fixed length of InterfaceGroupName in UTF-16 code
@@ -83,8 +89,10 @@ type Interface struct {
 	GroupName string
 	Version   uint32
 	State     uint16
-	IPv4      net.IP // nil if none
-	Flags     uint32
+	// IP goes in the IPV4 field if it is an IPv4 address, else in IPV6;
+	// Flags says which is valid.
+	IP    net.IP
+	Flags uint32
 }
 
 // MarshalInterfaceList encodes WitnessrGetInterfaceList's response: a
@@ -116,14 +124,12 @@ func MarshalInterfaceList(list []Interface, status uint32) []byte {
 		w.Uint32(i.Version)
 		w.Uint16(i.State)
 		// IPV4 is a ULONG holding the address in network byte order,
-		// as Windows and Samba send it.
+		// as Windows and Samba send it; IPV6 is 16 bytes, also in
+		// network order. The field not in use is zero.
 		w.Align(4)
-		var v4 [4]byte
-		if ip := i.IPv4.To4(); ip != nil {
-			copy(v4[:], ip)
-		}
+		v4, v6 := ipFields(i.IP)
 		w.Raw(v4[:])
-		w.Raw(make([]byte, 16)) // IPV6: sofs advertises IPv4 only
+		w.Raw(v6[:])
 		w.Uint32(i.Flags)
 	}
 	w.Uint32(status)
@@ -230,16 +236,35 @@ func MarshalStatus(status uint32) []byte {
 	return w.Bytes()
 }
 
+// ipFields returns ip as the IPV4 and IPV6 fields of WITNESS_INTERFACE_INFO
+// and IPADDR_INFO: an IPv4 address (or IPv4-mapped IPv6 one) fills the
+// first, any other address the second.
+func ipFields(ip net.IP) (v4 [4]byte, v6 [16]byte) {
+	if ip4 := ip.To4(); ip4 != nil {
+		copy(v4[:], ip4)
+	} else if ip16 := ip.To16(); ip16 != nil {
+		copy(v6[:], ip16)
+	}
+	return v4, v6
+}
+
+// Address is one IPADDR_INFO ([MS-SWN] 2.2.2.2): an address and whether
+// it is online.
+type Address struct {
+	IP     net.IP
+	Online bool
+}
+
 // Notification is one RESP_ASYNC_NOTIFY ([MS-SWN] 2.2.2.4) before encoding:
-// a RESOURCE_CHANGE for a resource, or a CLIENT_MOVE (SHARE_MOVE,
-// IP_CHANGE) naming addresses.
+// a RESOURCE_CHANGE for a resource, or a CLIENT_MOVE, SHARE_MOVE or
+// IP_CHANGE naming addresses.
 type Notification struct {
 	Type uint32
 	// Resource and State describe a RESOURCE_CHANGE.
 	Resource string
 	State    uint32
-	// Addresses are the IPv4 addresses of a move, all online.
-	Addresses []net.IP
+	// Addresses are the IPADDR_INFO entries of the other types.
+	Addresses []Address
 }
 
 // messageBuffer encodes the notification's MessageBuffer: one
@@ -261,10 +286,20 @@ func (n Notification) messageBuffer() []byte {
 	b = le32(b, uint32(12+24*len(n.Addresses)))
 	b = le32(b, 0)
 	b = le32(b, uint32(len(n.Addresses)))
-	for _, ip := range n.Addresses {
-		b = le32(b, ipAddrV4|ipAddrOnline)
-		b = append(b, ip.To4()...)
-		b = append(b, make([]byte, 16)...)
+	for _, a := range n.Addresses {
+		flags := uint32(ipAddrV4)
+		if a.IP.To4() == nil {
+			flags = ipAddrV6
+		}
+		if a.Online {
+			flags |= ipAddrOnline
+		} else {
+			flags |= ipAddrOffline
+		}
+		v4, v6 := ipFields(a.IP)
+		b = le32(b, flags)
+		b = append(b, v4[:]...)
+		b = append(b, v6[:]...)
 	}
 	return b
 }

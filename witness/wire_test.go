@@ -55,7 +55,7 @@ func TestNotifyLayout(t *testing.T) {
 	if le(msg) != uint32(msgLen) || le(msg[4:]) != ResourceUnavailable || !bytes.Equal(msg[8:10], []byte{'1', 0}) {
 		t.Fatalf("message %x", msg)
 	}
-	b = MarshalNotifyResponse(&Notification{Type: NotifyClientMove, Addresses: []net.IP{net.IPv4(10, 0, 0, 2)}}, 0)
+	b = MarshalNotifyResponse(&Notification{Type: NotifyClientMove, Addresses: []Address{{IP: net.IPv4(10, 0, 0, 2), Online: true}}}, 0)
 	msg = b[24:]
 	if le(msg) != 36 || le(msg[8:]) != 1 || le(msg[12:]) != ipAddrV4|ipAddrOnline || !bytes.Equal(msg[16:20], []byte{10, 0, 0, 2}) {
 		t.Fatalf("move message %x", msg)

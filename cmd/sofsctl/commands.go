@@ -48,6 +48,10 @@ var commands = map[string]map[string]leaf{
 	"witness": {
 		"list": {run: (*cli).witnessList},
 		"move": {nargs: 1, args: "a witness client ID", flags: func(fs *flag.FlagSet) { fs.String("node", "", "") }, run: (*cli).witnessMove},
+		"move-share": {nargs: 1, args: "a share NAME", flags: func(fs *flag.FlagSet) {
+			fs.String("node", "", "")
+			fs.String("client", "", "")
+		}, run: (*cli).witnessMoveShare},
 	},
 }
 
@@ -540,4 +544,23 @@ func (c *cli) witnessMove(fs *flag.FlagSet, pos []string) error {
 		return err
 	}
 	return c.say(raw, "witness client %s asked to move to node %s", clean(r.ID), clean(node))
+}
+
+func (c *cli) witnessMoveShare(fs *flag.FlagSet, pos []string) error {
+	node := fs.Lookup("node").Value.String()
+	if node == "" {
+		return usagef("witness move-share needs --node, the id of the node the share's clients should use")
+	}
+	var wl adminapi.WitnessClientList
+	req := adminapi.WitnessShareMove{Node: node, Client: fs.Lookup("client").Value.String()}
+	raw, err := c.client.do("POST", "/witness/shares/"+seg(pos[0])+"/move", req, &wl)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(wl.Clients))
+	for _, r := range wl.Clients {
+		ids = append(ids, clean(r.ID))
+	}
+	return c.say(raw, "%d witness client(s) of share %s asked to move it to node %s: %s",
+		len(wl.Clients), clean(pos[0]), clean(node), orDash(strings.Join(ids, ", ")))
 }

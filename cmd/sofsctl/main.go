@@ -57,6 +57,9 @@ Commands:
   openfile list                list this node's open files
   witness list                 list the cluster's SMB Witness clients (Get-SmbWitnessClient)
   witness move ID --node N     ask a witness client to move to node N (Move-SmbWitnessClient)
+  witness move-share NAME --node N [--client C]
+                               ask the witness clients of share NAME (or only
+                               client C's) to move it to node N (SHARE_MOVE)
 
 Global flags (anywhere after the command, or before it):
   --api URL          API address (env SOFS_API; default ` + defaultAPI + `)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -235,4 +236,33 @@ func TestAuthAndUsageExitCodes(t *testing.T) {
 	if !strings.Contains(r.stderr, "refused") {
 		t.Fatalf("stderr %q", r.stderr)
 	}
+}
+
+// shareMoveWitness is an adminapi.Witness with one registration for share
+// vms; it records the share moves asked of it.
+type shareMoveWitness struct {
+	adminapi.Witness
+	moved []string
+}
+
+func (w *shareMoveWitness) MoveShare(_ context.Context, share, client, node string) ([]adminapi.WitnessClient, error) {
+	if node != "n2" {
+		return nil, adminapi.ErrNodeNotFound
+	}
+	w.moved = append(w.moved, share+"/"+client+"->"+node)
+	return []adminapi.WitnessClient{{ID: "h1", Client: "HOST1", Share: share, ShareMoveTo: node}}, nil
+}
+
+func TestWitnessMoveShare(t *testing.T) {
+	w := &shareMoveWitness{}
+	s := apitest.Start(t, apitest.Options{Witness: w})
+	run := func(args ...string) result { return sofsctl(t, s.URL, tokenEnv, "", args...) }
+	expect(t, run("share", "create", "vms", "--path", "/csv/vms"), 0)
+	expect(t, run("witness", "move-share", "vms", "--node", "n2", "--client", "HOST1"), 0, "1 witness client(s) of share vms asked to move it to node n2: h1")
+	if len(w.moved) != 1 || w.moved[0] != "vms/HOST1->n2" {
+		t.Fatalf("moves asked: %q", w.moved)
+	}
+	expect(t, run("witness", "move-share", "vms"), 2)
+	expect(t, run("witness", "move-share", "nosuch", "--node", "n2"), 4)
+	expect(t, run("witness", "move-share", "vms", "--node", "n9"), 4)
 }

@@ -39,7 +39,7 @@ var settings = []setting{
 	{"config", kindString, "", "YAML config file whose keys are the setting names below"},
 	{"data", kindString, "", "data directory (required): DATA/etcd holds the embedded etcd member, DATA/node.json the node id"},
 	{"smb-listen", kindString, ":445", "TCP address SMB listens on"},
-	{"advertise", kindString, "the smb-listen address", "address other nodes and witness clients are told to reach this node's SMB at: IP or IP:PORT (port defaults to smb-listen's); needed when smb-listen is a wildcard (:445) or behind NAT or a container port map"},
+	{"advertise", kindString, "the smb-listen address", "address other nodes and witness clients are told to reach this node's SMB at: IP or IP:PORT, IPv4 or IPv6 (::1, [::1]:445) (port defaults to smb-listen's); needed when smb-listen is a wildcard (:445) or behind NAT or a container port map"},
 	{"witness-listen", kindString, "off", "TCP address of the SMB Witness service (MS-SWN over DCE/RPC; port 0 picks a free one, which the endpoint mapper reports); \"off\" disables the witness and the endpoint mapper"},
 	{"epm-listen", kindString, ":135", "TCP address of the DCE/RPC endpoint mapper that tells witness clients the witness port; Windows and Samba clients always ask port 135 (needs root or CAP_NET_BIND_SERVICE); used only with witness-listen; \"off\" disables it"},
 	{"share", kindList, "", "share to create or update at start: NAME=PATH[,ca][,encrypt][,readonly][,guest][,abe][,allow=ACCOUNT:RIGHT][,deny=ACCOUNT:RIGHT][,comment=TEXT] (repeatable; abe hides what a user cannot read from listings; allow/deny set share permissions, RIGHT is read, change or full; comment= must come last and may contain commas)"},

@@ -96,6 +96,21 @@ func (w witnessClients) Move(ctx context.Context, id, node string) (adminapi.Wit
 	return witnessClient(r), nil
 }
 
+func (w witnessClients) MoveShare(ctx context.Context, share, client, node string) ([]adminapi.WitnessClient, error) {
+	if _, ok := w.members.Node(node); !ok {
+		return nil, fmt.Errorf("node %s: %w", node, adminapi.ErrNodeNotFound)
+	}
+	regs, err := w.store.MoveWitnessShare(ctx, share, client, node)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.WitnessClient, 0, len(regs))
+	for _, r := range regs {
+		out = append(out, witnessClient(r))
+	}
+	return out, nil
+}
+
 func witnessClient(r namespace.WitnessRegistration) adminapi.WitnessClient {
 	v := 1
 	if r.Version == witness.VersionV2 {
@@ -103,7 +118,7 @@ func witnessClient(r namespace.WitnessRegistration) adminapi.WitnessClient {
 	}
 	return adminapi.WitnessClient{
 		ID: r.ID, Client: r.Client, NetName: r.NetName, Share: r.ShareName, IPAddress: r.IPAddress,
-		Node: r.NodeID, Via: r.Via, Version: v, State: r.Reported, MoveTo: r.MoveTo, Since: r.Since,
+		Node: r.NodeID, Via: r.Via, Version: v, State: r.Reported, MoveTo: r.MoveTo, ShareMoveTo: r.ShareMoveTo, Since: r.Since,
 	}
 }
 
@@ -122,7 +137,7 @@ func newWitnessMetrics(reg *prometheus.Registry, st *namespace.Store) *witnessMe
 	m := &witnessMetrics{
 		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sofs_witness_notifications_total",
-			Help: "SMB Witness notifications this node sent, by type (resource_change, client_move).",
+			Help: "SMB Witness notifications this node sent, by type (resource_change, client_move, share_move, ip_change).",
 		}, []string{"type"}),
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sofs_witness_waiting_calls",

@@ -28,8 +28,9 @@ const notifyWithin = 30 * time.Second
 // interface list shows the three nodes; a client registered for n2 is told
 // n2 is unavailable when n2 is killed with SIGKILL and available when it
 // is back; a client registered for n3 is told to move when n3 drains, to
-// the node the placement picks (fewest registrations: n1); and an operator's
-// sofsctl witness move sends CLIENT_MOVE to the node named.
+// the node the placement picks (fewest registrations: n1); an operator's
+// sofsctl witness move sends CLIENT_MOVE to the node named, and sofsctl
+// witness move-share sends SHARE_MOVE to a client registered for the share.
 func TestWitnessRPCClient(t *testing.T) {
 	c := newCluster(t)
 	// Addresses of their own: the endpoint mappers need port 135.
@@ -63,7 +64,7 @@ func TestWitnessRPCClient(t *testing.T) {
 	}
 
 	// Register for n2 and wait for news while n2 is killed.
-	r.Send("RegisterEx --net=sofs --ip=" + n2.Addr + " --client=rpcclient-n2")
+	r.Send("RegisterEx --net=sofs --ip=" + n2.Addr + " --client=rpcclient-n2 --timeout=120")
 	h2 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
 	r.Send("AsyncNotify " + h2)
 
@@ -114,7 +115,7 @@ func TestWitnessRPCClient(t *testing.T) {
 
 	// Register for n3, then drain n3: CLIENT_MOVE to n1, which has no
 	// registrations while n2 has one.
-	r.Send("RegisterEx --net=sofs --ip=" + n3.Addr + " --client=rpcclient-n3")
+	r.Send("RegisterEx --net=sofs --ip=" + n3.Addr + " --client=rpcclient-n3 --timeout=120")
 	h3 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
 	r.Send("AsyncNotify " + h3)
 	c.mustCtl(n2, "node", "drain", states["n3"].ID)
@@ -140,13 +141,32 @@ func TestWitnessRPCClient(t *testing.T) {
 	r.Expect(`^Client move with 1 messages$`, notifyWithin)
 	r.Expect(`^Flags 0x00000009 `+strings.ReplaceAll(n1.Addr, ".", `\.`)+` Online`, notifyWithin)
 
+	// A client registered for share "data" on n2 is told SHARE_MOVE
+	// when an operator moves the share's clients to n1 through n3's
+	// API; the registrations without a share are left alone.
+	c.mustCtl(n3, "share", "create", "data", "--path", c.csv)
+	r.Send("RegisterEx --net=sofs --ip=" + n2.Addr + " --share=data --client=rpcclient-share --timeout=120")
+	h4 := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, notifyWithin)[1]
+	r.Send("AsyncNotify " + h4)
+	var moved adminapi.WitnessClientList
+	if err := json.Unmarshal(c.mustCtl(n3, "witness", "move-share", "data", "--node", states["n1"].ID), &moved); err != nil {
+		t.Fatal(err)
+	}
+	if id4 := h4[strings.IndexByte(h4, ':')+1:]; len(moved.Clients) != 1 || moved.Clients[0].ID != id4 || moved.Clients[0].ShareMoveTo != states["n1"].ID {
+		t.Fatalf("share move asked of %+v", moved.Clients)
+	}
+	r.Expect(`^Share move with 1 messages$`, notifyWithin)
+	r.Expect(`^Flags 0x00000009 `+strings.ReplaceAll(n1.Addr, ".", `\.`)+` Online`, notifyWithin)
+
 	// n1's witness served every notification above: two resource
-	// changes and two moves; both registrations are still there.
+	// changes, two client moves and a share move; the three
+	// registrations are still there.
 	m := metrics(t, n1)
 	for _, want := range []string{
 		`sofs_witness_notifications_total{type="resource_change"} 2`,
 		`sofs_witness_notifications_total{type="client_move"} 2`,
-		"sofs_witness_registrations 2",
+		`sofs_witness_notifications_total{type="share_move"} 1`,
+		"sofs_witness_registrations 3",
 	} {
 		if !strings.Contains(m, want+"\n") {
 			t.Errorf("n1 /metrics lacks %q", want)
@@ -155,6 +175,7 @@ func TestWitnessRPCClient(t *testing.T) {
 
 	r.Send("UnRegister " + h2)
 	r.Send("UnRegister " + h3)
+	r.Send("UnRegister " + h4)
 	r.CloseInput()
 	// rpcclient prints nothing for a successful UnRegister; the
 	// registrations must be gone from etcd.

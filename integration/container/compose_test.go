@@ -448,6 +448,7 @@ func TestComposeCluster(t *testing.T) {
 			t.Fatalf("node at %s: %v", host, err)
 		}
 	}
+	checkWitness(t, p, "sofs1", "sofs2", "sofs3")
 	a := payload(t)
 	writeVia(t, n["sofs1"], "a.bin", a)
 	readVia(t, n["sofs2"], "a.bin", a)
@@ -472,6 +473,7 @@ func TestComposeCluster(t *testing.T) {
 func TestComposeWitness(t *testing.T) {
 	t.Parallel()
 	p, n := up(t, "compose-witness.yaml", "sofs1", "sofs2")
+	checkWitness(t, p, "sofs1", "sofs2")
 	a := payload(t)
 	writeVia(t, n["sofs1"], "a.bin", a)
 	readVia(t, n["sofs2"], "a.bin", a)
@@ -481,6 +483,36 @@ func TestComposeWitness(t *testing.T) {
 	b := payload(t)
 	writeVia(t, n["sofs2"], "b.bin", b)
 	readVia(t, n["sofs2"], "b.bin", b)
+}
+
+// witnessTimeout bounds one rpcclient run against a node's SMB Witness.
+const witnessTimeout = 30 * time.Second
+
+// checkWitness asks the SMB Witness of the first of nodes for its
+// interface list with Samba's rpcclient, over the project's bridge: it
+// finds the witness port through the endpoint mapper on port 135 of the
+// node's private address, as Windows clients do. Every node must be
+// listed, available and witness-capable, under its advertised private
+// address (compose services sofsN are at PREFIX.1N).
+func checkWitness(t *testing.T, p *project, nodes ...string) {
+	t.Helper()
+	bin := harness.RequireTool(t, "rpcclient")
+	ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
+	defer cancel()
+	addr := func(svc string) string { return p.prefix + ".1" + strings.TrimPrefix(svc, "sofs") }
+	out, err := exec.CommandContext(ctx, bin, "-N", "-U", "", "ncacn_ip_tcp:"+addr(nodes[0]), "-c", "GetInterfaceList").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rpcclient GetInterfaceList on %s: %v\n%s", nodes[0], err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, svc := range nodes {
+		if want := "*+ " + svc + " " + addr(svc) + " V2"; !slices.Contains(lines, want) {
+			t.Fatalf("interface list lacks %q:\n%s", want, out)
+		}
+	}
+	if len(lines) != len(nodes) {
+		t.Fatalf("interface list has %d lines, want %d:\n%s", len(lines), len(nodes), out)
+	}
 }
 
 func randomHex(t *testing.T, n int) string {
