@@ -324,6 +324,12 @@ func (r *Runner) listTests(ctx context.Context, suite string) ([]string, error) 
 func (r *Runner) invoke(ctx context.Context, args []string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, r.Binary, args...)
 	cmd.Env = r.Env
+	// smbtorture leaves an empty temporary directory in its working
+	// directory; not in the source tree.
+	if wd, err := os.MkdirTemp("", "smbtorture-wd-"); err == nil {
+		cmd.Dir = wd
+		defer os.RemoveAll(wd)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		// Negative pid: the whole group, including anything smbtorture forked.
