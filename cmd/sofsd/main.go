@@ -169,7 +169,7 @@ func exitCode(ctx context.Context, err error, log zerolog.Logger, stderr io.Writ
 		log.Error().Err(err).Int("exit_code", exitFenced).Msg("fenced for good: exiting so that the node restarts clean")
 		fmt.Fprintf(stderr, "sofsd: %v\n"+
 			"The node lost its place in the cluster (paused, cut off from etcd, or too slow to renew its lease), so other nodes may hold its open files now.\n"+
-			"It served nothing after that. Start it again (a supervisor restarting on failure does); see docs/operations.md, \"When a node fences\".\n", err)
+			"It stopped serving its open files before the lease could expire. Start it again (a supervisor restarting on failure does); see docs/operations.md, \"When a node fences\".\n", err)
 		return exitFenced
 	default:
 		log.Error().Err(err).Msg("sofsd stopped with an error")
