@@ -297,6 +297,10 @@ func (m *membership) ready() error {
 	if err := reg.Healthy(); err != nil {
 		return err
 	}
+	// The clock runs out before the renewal goroutine notices.
+	if err := reg.MayServe(); err != nil {
+		return err
+	}
 	if m.draining(reg) {
 		return errDraining
 	}

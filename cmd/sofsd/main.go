@@ -499,7 +499,7 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Name: "sofs_node_lease_held",
 		Help: "1 while this node holds its etcd membership lease, 0 while it is fenced or not yet registered.",
 	}, func() float64 {
-		if r := mship.reg.Load(); r != nil && r.Healthy() == nil {
+		if r := mship.reg.Load(); r != nil && r.Healthy() == nil && r.MayServe() == nil {
 			return 1
 		}
 		return 0
