@@ -187,6 +187,11 @@ func (v *Volume) remove(f *file) (uint64, error) {
 	if f.isDir {
 		flags = unix.AT_REMOVEDIR
 	}
+	// A fenced node's delete-on-close is not done: the object may be
+	// another node's by now (its new owner's close deletes it).
+	if err := v.fenced("delete", smbPath(disk)); err != nil {
+		return 0, err
+	}
 	if err := unix.Unlinkat(pfd, name, flags); err != nil {
 		return 0, sysErr("delete", smbPath(disk), err)
 	}

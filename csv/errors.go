@@ -51,6 +51,11 @@ var (
 	ErrInvalidParameter = errors.New("csv: invalid parameter")
 	// ErrClosed means the Volume or Handle has been closed.
 	ErrClosed = errors.New("csv: closed")
+	// ErrFenced means the volume's Guard refused the operation: this node
+	// can no longer prove it holds its cluster lease, so another node may
+	// own its opens by now. The server must not answer the request as if
+	// anything had happened (smbserver drops the connection).
+	ErrFenced = errors.New("csv: node fenced")
 )
 
 // opError carries the operation, the share-relative path, the sentinel

@@ -219,6 +219,9 @@ func (h *Handle) CopyRange(src *Handle, srcOff, dstOff, n int64) (int64, error) 
 	before := h.sizeIfWatched()
 	var done int64
 	for done < n {
+		if err := h.v.fenced("copy", h.Path()); err != nil {
+			return done, err
+		}
 		so, do := srcOff+done, dstOff+done
 		m, err := unix.CopyFileRange(src.fd, &so, h.fd, &do, int(min(n-done, 1<<30)), 0)
 		if err == unix.EINTR {

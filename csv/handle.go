@@ -29,10 +29,15 @@ func (h *Handle) diskPath() string {
 	return h.f.disk
 }
 
-// check refuses use of a closed handle.
+// check refuses use of a closed handle, and any use while the volume's
+// guard says this node is fenced.
 func (h *Handle) check(op string) error {
 	if !h.acquire() {
 		return newErr(op, h.Path(), ErrClosed)
+	}
+	if err := h.v.fenced(op, h.Path()); err != nil {
+		h.release()
+		return err
 	}
 	return nil
 }
@@ -132,6 +137,11 @@ func (h *Handle) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n := 0
 	for n < len(p) {
+		// Asked before every system call: data read after the node lost
+		// its lease may be older than what the new owner wrote.
+		if err := h.v.fenced("read", h.Path()); err != nil {
+			return n, err
+		}
 		m, err := unix.Pread(h.fd, p[n:], off+int64(n))
 		if err == unix.EINTR {
 			continue
@@ -166,6 +176,12 @@ func (h *Handle) WriteAt(p []byte, off int64) (int, error) {
 	before := h.sizeIfWatched()
 	n := 0
 	for n < len(p) {
+		// Asked right before every pwrite, as late as the check can
+		// be: the remaining window is the system call itself
+		// (docs/architecture.md, fencing).
+		if err := h.v.fenced("write", h.Path()); err != nil {
+			return n, err
+		}
 		m, err := unix.Pwrite(h.fd, p[n:], off+int64(n))
 		if err == unix.EINTR {
 			continue

@@ -366,6 +366,9 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, st *unix.Statx_t, d
 // attributes are the requested ones plus ARCHIVE). Supersede also resets
 // the creation time, since Windows replaces the file.
 func (v *Volume) overwrite(fd int, st *unix.Statx_t, m meta, req OpenRequest) error {
+	if err := v.fenced("overwrite", req.Path); err != nil {
+		return err
+	}
 	if err := unix.Ftruncate(fd, 0); err != nil {
 		return sysErr("overwrite", req.Path, err)
 	}
@@ -419,6 +422,11 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 		return nil, 0, err
 	} else if os.DeletePending {
 		return nil, 0, newErr("create", req.Path, ErrDeletePending)
+	}
+	// The state lookup above may have waited on the cluster: ask again
+	// before the name is created.
+	if err := v.fenced("create", req.Path); err != nil {
+		return nil, 0, err
 	}
 	var fd int
 	var err error

@@ -107,6 +107,11 @@ func (h *Handle) RenameContext(ctx context.Context, newPath string, replaceIfExi
 	}
 
 	newName := comps[len(comps)-1]
+	// The checks above may have waited on other nodes: ask the guard
+	// again before the namespace changes.
+	if err := v.fenced(op, newPath); err != nil {
+		return err
+	}
 	existing, est, err := v.lookup(dst, newName)
 	replaced := "" // the target a rename replaced, for change notify
 	switch {

@@ -261,7 +261,16 @@ type RegisterOptions struct {
 	// OnFence, if set, is called (from the registration's goroutine) with
 	// true when the node loses its lease and must stop serving I/O on its
 	// opens, and with false once it holds a lease again. Keep it quick.
+	// The I/O path does not wait for it: it checks MayServe.
 	OnFence func(fenced bool)
+	// OnLost, if set, is called once (from the registration's goroutine)
+	// when etcd says the lease is gone (expired or revoked): the cluster
+	// may already have handed this node's opens to another node, so the
+	// registration stops renewing and MayServe refuses for good; the
+	// caller must drop what it served and start afresh (sofsd exits).
+	// Without OnLost the registration takes a new lease and carries on,
+	// which is only right for a holder of no per-node state.
+	OnLost func(err error)
 }
 
 // Registration is a node's membership: its lease, kept alive in the
@@ -271,6 +280,9 @@ type Registration struct {
 	log     zerolog.Logger
 	ttl     time.Duration
 	onFence func(bool)
+	onLost  func(error)
+	// clock is the lease clock MayServe reads (leaseclock.go).
+	clock *leaseClock
 
 	mu      sync.Mutex
 	rec     NodeRecord
@@ -299,14 +311,16 @@ func (s *Store) Register(ctx context.Context, rec NodeRecord, o RegisterOptions)
 	if rec.State == "" {
 		rec.State = NodeJoining
 	}
+	sent := time.Now()
 	r := &Registration{
-		store: s, log: o.Logger.With().Str("component", "membership").Logger(), ttl: ttl, onFence: o.OnFence,
+		store: s, log: o.Logger.With().Str("component", "membership").Logger(), ttl: ttl,
+		onFence: o.OnFence, onLost: o.OnLost, clock: newLeaseClock(sent),
 		rec: rec, changed: make(chan struct{}), done: make(chan struct{}),
 	}
-	sent := time.Now()
 	if err := r.register(ctx, true); err != nil {
 		return nil, err
 	}
+	r.clock.renewed(sent, ttl, fenceMargin)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	go r.run(rctx, sent.Add(ttl))
@@ -381,24 +395,41 @@ func (r *Registration) run(ctx context.Context, validUntil time.Time) {
 		switch {
 		case err == nil && resp.TTL > 0:
 			validUntil = sent.Add(time.Duration(resp.TTL) * time.Second)
-			if fenced {
+			r.clock.renewed(sent, time.Duration(resp.TTL)*time.Second, fenceMargin)
+			// A renewal that came back too late proves nothing about
+			// now: the node stays fenced until one arrives in time.
+			if fenced && r.clock.mayServe(time.Now()) == nil {
 				r.setFenced(nil)
 			}
 			continue
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
-			if !fenced {
-				r.setFenced(errors.New("etcd lease expired"))
+			lost := errors.New("etcd lease expired or revoked")
+			if r.onLost != nil {
+				// Lost for good: another node may hold this node's
+				// opens now. Never serve them again.
+				r.clock.lose()
+				if !fenced {
+					r.setFenced(lost)
+				}
+				r.log.Error().Err(lost).Msg("the etcd lease is gone: this node must restart clean")
+				r.onLost(lost)
+				return
 			}
-			// Lost for good: take a new lease and register again.
+			r.clock.reset()
+			if !fenced {
+				r.setFenced(lost)
+			}
+			// Take a new lease and register again.
 			if rerr := r.register(ctx, false); rerr != nil {
 				r.log.Warn().Err(rerr).Msg("re-registration failed; retrying")
 				continue
 			}
 			validUntil = sent.Add(r.ttl)
+			r.clock.renewed(sent, r.ttl, fenceMargin)
 			r.setFenced(nil)
 			continue
 		}
-		if !fenced && time.Now().After(validUntil.Add(-fenceMargin)) {
+		if !fenced && r.clock.mayServe(time.Now()) != nil {
 			r.setFenced(fmt.Errorf("etcd lease not renewed since %s: %w", validUntil.Add(-r.ttl).Format(time.RFC3339Nano), errOr(err)))
 		}
 	}
@@ -435,6 +466,18 @@ func (r *Registration) setFenced(err error) {
 		r.onFence(err != nil)
 	}
 }
+
+// MayServe returns nil while this node may act on its opens: the last
+// lease renewal it saw proves the lease valid for longer than the fence
+// margin from now. It reads the clock, not the renewal goroutine's view,
+// so a process that was stopped past that instant is refused at once on
+// waking. Cheap enough for every READ and WRITE: an atomic load and a
+// monotonic clock read, no allocation.
+func (r *Registration) MayServe() error { return r.clock.mayServe(time.Now()) }
+
+// ServeRemaining is how long this node may still serve without a new
+// renewal (0 once fenced), for logs and metrics.
+func (r *Registration) ServeRemaining() time.Duration { return r.clock.remaining(time.Now()) }
 
 // Healthy returns nil while the node holds its lease, else why not.
 func (r *Registration) Healthy() error {
@@ -508,6 +551,7 @@ func (r *Registration) SetState(ctx context.Context, state string) error {
 func (r *Registration) Close(ctx context.Context) error {
 	r.cancel()
 	<-r.done
+	r.clock.lose()
 	r.mu.Lock()
 	lease := r.lease
 	r.mu.Unlock()

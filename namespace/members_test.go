@@ -134,6 +134,9 @@ func TestFenceWhenEtcdUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := reg.MayServe(); err != nil {
+		t.Fatalf("MayServe right after Register: %v", err)
+	}
 	ch := reg.Changed()
 	cut := time.Now()
 	c2.Close()
@@ -145,6 +148,61 @@ func TestFenceWhenEtcdUnreachable(t *testing.T) {
 	if took := time.Since(cut); took >= 3*time.Second || reg.Healthy() == nil {
 		t.Fatalf("fenced after %s (TTL 3s), healthy=%v", took, reg.Healthy())
 	}
+	if err := reg.MayServe(); !errors.Is(err, ErrLeaseUnsure) {
+		t.Fatalf("MayServe while fenced: %v", err)
+	}
 	reg.cancel()
 	<-reg.done
+}
+
+// TestLeaseLostForGood revokes the lease of a registration that has
+// OnLost: it must report the loss once, stop renewing, and never serve
+// again (no re-registration under a new lease).
+func TestLeaseLostForGood(t *testing.T) {
+	cli := startEtcd(t)
+	ctx := testCtx(t)
+	st := NewStore(cli)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	lost := make(chan error, 2)
+	reg, err := st.Register(ctx, NodeRecord{ID: "n3"}, RegisterOptions{
+		TTL: 3 * time.Second, Logger: log, OnLost: func(err error) { lost <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.MayServe(); err != nil {
+		t.Fatalf("MayServe after Register: %v", err)
+	}
+	if _, err := cli.Revoke(ctx, reg.Lease()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-lost:
+		if err == nil {
+			t.Fatal("OnLost(nil)")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnLost not called within 10s of the revoke")
+	}
+	select {
+	case <-reg.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("registration still running after the loss")
+	}
+	if err := reg.MayServe(); !errors.Is(err, ErrLeaseUnsure) {
+		t.Fatalf("MayServe after the loss: %v", err)
+	}
+	if reg.Healthy() == nil {
+		t.Fatal("healthy after the loss")
+	}
+	resp, err := cli.Get(ctx, st.liveNodeKey("n3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 0 {
+		t.Fatalf("the node re-registered after the loss: %s", resp.Kvs[0].Value)
+	}
+	if len(lost) != 0 {
+		t.Fatal("OnLost called twice")
+	}
 }

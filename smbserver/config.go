@@ -179,6 +179,17 @@ type Config struct {
 	// DisableNTLM refuses NTLM logons: a server in a domain that has
 	// retired NTLM. It needs KerberosKeys.
 	DisableNTLM bool
+
+	// MayServe, if set, is this node's lease clock: nil while the node
+	// can prove it still holds its cluster lease, an error once another
+	// node may own its opens. It is asked when every request starts,
+	// again when it ends (before its response goes out), and by the
+	// volumes right before every system call on a client's behalf
+	// (csv.Options.Guard); a refusal drops the connection without an
+	// answer (fence.go). It must be cheap (it runs several times per
+	// READ and WRITE) and safe for concurrent use. Nil: a single node
+	// that always serves.
+	MayServe func() error
 }
 
 // Defaults for Config's limits.

@@ -361,6 +361,10 @@ func mapError(err error) wire.Status {
 		return wire.StatusInvalidParameter
 	case errors.Is(err, csv.ErrClosed):
 		return wire.StatusFileClosed
+	case errors.Is(err, csv.ErrFenced):
+		// Never reaches the client: the lease clock refused, so the
+		// request's connection is dropped unanswered (fence.go).
+		return wire.StatusFileNotAvailable
 	case errors.Is(err, csv.ErrEATooLarge):
 		return wire.StatusEATooLarge
 	case errors.Is(err, csv.ErrNoEAs):

@@ -360,6 +360,12 @@ func (c *conn) process(r *request, first bool) (err error) {
 		return nil
 	}
 	info := commandTable[h.Command]
+	// Before anything of the request is done, as late as a queued
+	// request can be stopped (fence.go).
+	gate, err := c.enterFence()
+	if err != nil {
+		return c.fenced(r, "before execution", err)
+	}
 	// Tracked before its MessageId is consumed, so that a CANCEL racing
 	// with it on another worker finds it either here or as not yet
 	// arrived (handleCancel).
@@ -424,6 +430,9 @@ func (c *conn) process(r *request, first bool) (err error) {
 			r.csnOpen.channelSequenceDone(r.csnSeq) // replay.go
 		}
 		c.unpinOpen(r)
+	}
+	if err := c.leaveFence(gate); err != nil {
+		return c.fenced(r, "before the response", err)
 	}
 	switch h.Command {
 	case wire.CmdSessionSetup:

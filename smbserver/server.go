@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,6 +53,8 @@ type Server struct {
 	// slicers take pieces of large READs and signatures off the
 	// request's worker when they are idle (readslice.go).
 	slicers sliceWorkers
+	// refusals counts the lease clock's refusals (fence.go).
+	refusals atomic.Uint64
 }
 
 // New validates cfg and returns a server ready to Serve.
@@ -203,6 +206,9 @@ func (s *Server) volume(sh Share) (*csv.Volume, error) {
 		// Directory lease breaks started by changes to a child
 		// (csv/dirlease.go) go out like any other break (oplock.go).
 		ParentBreaks: s.deliverBreaks,
+	}
+	if s.cfg.MayServe != nil {
+		opt.Guard = s.mayServe // fence.go
 	}
 	if s.cfg.OpenState != nil {
 		// One key per backing directory, whatever the share's name or

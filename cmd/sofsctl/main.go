@@ -39,7 +39,9 @@ Commands:
   cluster                      show the cluster record
   node list                    list nodes
   node show ID                 show one node
-  node drain ID                move a node's clients away before maintenance
+  node drain ID                mark a node draining: readiness false, new SMB connections refused,
+                               its witness clients told to move (CLIENT_MOVE, with --witness-listen);
+                               open handles are not handed over yet and existing connections stay
   node remove ID               remove a drained or dead node
   share list                   list shares
   share show NAME              show one share

@@ -297,16 +297,62 @@ func (m *membership) ready() error {
 	if err := reg.Healthy(); err != nil {
 		return err
 	}
-	// A drain may come from any node: the watched view has it first.
-	if n, ok := m.members.Node(m.self); reg.Record().State == namespace.NodeDraining || ok && n.State == namespace.NodeDraining {
-		return errors.New("draining")
+	// The clock runs out before the renewal goroutine notices.
+	if err := reg.MayServe(); err != nil {
+		return err
+	}
+	if m.draining(reg) {
+		return errDraining
 	}
 	return nil
 }
 
+var errDraining = errors.New("draining")
+
+// draining reports whether an operator drains this node. A drain may come
+// from any node: the watched view has it first.
+func (m *membership) draining(reg *namespace.Registration) bool {
+	n, ok := m.members.Node(m.self)
+	return reg.Record().State == namespace.NodeDraining || ok && n.State == namespace.NodeDraining
+}
+
+// admit decides whether a new SMB connection may start here: not while
+// the node is fenced, and not while it drains (its clients are to go
+// elsewhere; those it has keep their connections until they move).
+func (m *membership) admit() error {
+	if err := m.mayServe(); err != nil {
+		return err
+	}
+	if reg := m.reg.Load(); reg != nil && m.draining(reg) {
+		return errDraining
+	}
+	return nil
+}
+
+// errNotRegistered is the lease clock's answer before the node holds a
+// lease at all.
+var errNotRegistered = errors.New("not registered in the cluster yet: no etcd lease")
+
+// errLeaseLost ends a node whose etcd lease is gone (etcd answered
+// lease-not-found): another node may have taken its opens over, so it
+// must never serve them again; it exits with exitFenced and its
+// supervisor starts it clean.
+var errLeaseLost = errors.New("this node's etcd lease is gone")
+
+// mayServe is the node's lease clock (namespace.Registration.MayServe):
+// the SMB server asks it before and after every request and before every
+// system call on the cluster shared volume.
+func (m *membership) mayServe() error {
+	reg := m.reg.Load()
+	if reg == nil {
+		return errNotRegistered
+	}
+	return reg.MayServe()
+}
+
 // fenceHooks are told when the node loses (true) or regains (false) its
-// etcd lease. The SMB server has no per-open fencing yet; when it does, it
-// registers here to stop I/O on its opens.
+// etcd lease, on the registration's goroutine. They need not stop I/O:
+// the lease clock (membership.mayServe) already refuses it.
 type fenceHooks []func(fenced bool)
 
 func (h fenceHooks) call(fenced bool) {
@@ -315,23 +361,29 @@ func (h fenceHooks) call(fenced bool) {
 	}
 }
 
-// fencingListener refuses new SMB connections while the node is fenced:
-// it accepts and at once closes them, so clients try another node instead
-// of starting work here. Connections accepted before keep running (the SMB
-// server has no per-open fencing yet).
+// fencingListener refuses new SMB connections while admit says no (the
+// node is fenced or draining): it accepts and at once closes them, so
+// clients try another node instead of starting work here. When the node
+// fences, the connections it let in before are dropped by the fence hook
+// (smbserver.Server.Fence), and any request they still send is refused by
+// the lease clock.
 type fencingListener struct {
 	net.Listener
-	fenced *atomic.Bool
-	log    zerolog.Logger
+	admit func() error
+	log   zerolog.Logger
 }
 
 func (l fencingListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
-		if err != nil || !l.fenced.Load() {
+		if err != nil {
 			return c, err
 		}
-		l.log.Warn().Str("client", c.RemoteAddr().String()).Msg("fenced: refused a new SMB connection")
+		why := l.admit()
+		if why == nil {
+			return c, nil
+		}
+		l.log.Warn().Err(why).Str("client", c.RemoteAddr().String()).Msg("refused a new SMB connection")
 		c.Close()
 	}
 }

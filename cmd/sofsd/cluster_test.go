@@ -36,7 +36,12 @@ func TestFencingListener(t *testing.T) {
 	}
 	fenced := new(atomic.Bool)
 	fenced.Store(true)
-	fl := fencingListener{Listener: ln, fenced: fenced, log: zerolog.Nop()}
+	fl := fencingListener{Listener: ln, log: zerolog.Nop(), admit: func() error {
+		if fenced.Load() {
+			return errNotRegistered
+		}
+		return nil
+	}}
 	defer fl.Close()
 	accepted := make(chan net.Conn, 1)
 	go func() {

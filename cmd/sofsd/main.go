@@ -54,6 +54,10 @@ const (
 	exitDamaged = 3
 	// exitStartTimeout: start-up did not finish within start-timeout.
 	exitStartTimeout = 4
+	// exitFenced: the node lost its place in the cluster (its etcd lease
+	// is gone, or the open-state coordinator released its opens), so it
+	// must not serve what it held; a restart brings it back clean.
+	exitFenced = 5
 )
 
 // startAbandonGrace bounds how long run waits for an abandoned start-up
@@ -161,6 +165,12 @@ func exitCode(ctx context.Context, err error, log zerolog.Logger, stderr io.Writ
 		// A signal during start-up is a requested stop, not a failure.
 		log.Info().Err(err).Msg("stopped during start-up")
 		return exitOK
+	case errors.Is(err, errLeaseLost), errors.Is(err, clusterstate.ErrFenced):
+		log.Error().Err(err).Int("exit_code", exitFenced).Msg("fenced for good: exiting so that the node restarts clean")
+		fmt.Fprintf(stderr, "sofsd: %v\n"+
+			"The node lost its place in the cluster (paused, cut off from etcd, or too slow to renew its lease), so other nodes may hold its open files now.\n"+
+			"It stopped serving its open files before the lease could expire. Start it again (a supervisor restarting on failure does); see docs/operations.md, \"When a node fences\".\n", err)
+		return exitFenced
 	default:
 		log.Error().Err(err).Msg("sofsd stopped with an error")
 		return exitFail
@@ -186,9 +196,9 @@ func newLogger(cfg config, stderr io.Writer) zerolog.Logger {
 // SMB first (no new work), then the namespace view, then etcd.
 // started is called once SMB listens: start-up is over.
 func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer, started func()) error {
-	// A node the open-state coordinator fenced out stops (and its
-	// supervisor starts it again, clean): its opens are no longer known
-	// to the cluster.
+	// A node the open-state coordinator fenced out, or whose etcd lease
+	// is gone, stops (and its supervisor starts it again, clean): its
+	// opens may belong to another node by now.
 	ctx, stopFenced := context.WithCancelCause(ctx)
 	defer stopFenced(nil)
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
@@ -286,6 +296,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		DisableMultiChannel: !cfg.MultiChannel,
 		KerberosKeys:        keys,
 		DisableNTLM:         !cfg.NTLM,
+		// The lease clock: no request, and no system call on a volume,
+		// once this node cannot prove it still holds its etcd lease
+		// (docs/architecture.md, fencing).
+		MayServe: mship.mayServe,
 		// Share modes, oplocks and leases, delete pending and byte-range
 		// locks are cluster-wide (docs/architecture.md, cluster open state).
 		OpenState: func(key string) (csv.ObjectTable, csv.LockTable) {
@@ -343,13 +357,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 
 	// Join the membership: registered "joining" now, "up" once SMB serves.
-	fenced := new(atomic.Bool)
 	hooks := fenceHooks{func(f bool) {
-		fenced.Store(f)
-		if f {
-			log.Error().Msg("fenced: readiness is false and new SMB connections are refused until the etcd lease is back; " +
-				"the SMB server has no per-open fencing yet")
+		if !f {
+			log.Warn().Msg("unfenced: the etcd lease is proven again; accepting SMB connections")
+			return
 		}
+		// Clients go elsewhere now instead of after their time-outs.
+		n := srv.Fence()
+		log.Error().Int("dropped_connections", n).Msg("fenced: no I/O on this node's opens, every SMB connection dropped, " +
+			"readiness false, new connections refused until the etcd lease is proven again")
 	}}
 	rec := namespace.NodeRecord{
 		ID: node.ID, Name: cfg.NodeName, SMBAddresses: []string{advertisedAddr(cfg.Advertise, ln.Addr())}, APIAddress: apiAddr,
@@ -359,7 +375,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if id := etcd.MemberID(); id != 0 {
 		rec.EtcdMember = strconv.FormatUint(id, 16)
 	}
-	registration, err := st.Register(ctx, rec, namespace.RegisterOptions{Logger: log, OnFence: hooks.call})
+	registration, err := st.Register(ctx, rec, namespace.RegisterOptions{
+		Logger: log, OnFence: hooks.call,
+		OnLost: func(err error) { stopFenced(fmt.Errorf("%w: %w", errLeaseLost, err)) },
+	})
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -408,7 +427,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	}
 	started()
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, fenced: fenced, log: log}) }()
+	go func() { done <- srv.Serve(ctx, fencingListener{Listener: ln, admit: mship.admit, log: log}) }()
 	if err := registration.SetState(ctx, namespace.NodeUp); err != nil {
 		// The lease loop re-registers if etcd is the problem; the state
 		// stays "joining" in the records until the next change.
@@ -439,7 +458,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return nil
 	}
 	log.Info().Msg("smb stopped")
-	if cause := context.Cause(ctx); errors.Is(cause, clusterstate.ErrFenced) {
+	if cause := context.Cause(ctx); errors.Is(cause, clusterstate.ErrFenced) || errors.Is(cause, errLeaseLost) {
 		return cause
 	}
 	return nil
@@ -495,7 +514,7 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Name: "sofs_node_lease_held",
 		Help: "1 while this node holds its etcd membership lease, 0 while it is fenced or not yet registered.",
 	}, func() float64 {
-		if r := mship.reg.Load(); r != nil && r.Healthy() == nil {
+		if r := mship.reg.Load(); r != nil && r.Healthy() == nil && r.MayServe() == nil {
 			return 1
 		}
 		return 0

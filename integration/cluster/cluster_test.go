@@ -240,6 +240,27 @@ func (c *tc) writeRead(w, r *harness.ClusterNode, name string) {
 	}
 }
 
+// refusesSMB checks that n closes a new SMB connection without answering
+// its NEGOTIATE.
+func (c *tc) refusesSMB(n *harness.ClusterNode) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), smbTimeout)
+	defer cancel()
+	d := &cloudsoda.Dialer{
+		MaxCreditBalance: 128,
+		Negotiator:       cloudsoda.Negotiator{RequireMessageSigning: true},
+		Initiator:        &cloudsoda.NTLMInitiator{User: user, Password: password},
+	}
+	s, err := d.Dial(ctx, n.SMBHostPort())
+	if err == nil {
+		s.Logoff()
+		c.t.Fatalf("%s accepted a new SMB session while draining", n.Name)
+	}
+	if ctx.Err() != nil {
+		c.t.Fatalf("%s neither served nor refused a new SMB connection within %s", n.Name, smbTimeout)
+	}
+}
+
 // killAndRecover SIGKILLs victim, checks the survivors keep serving and
 // report it down, restarts it and checks it rejoins.
 func (c *tc) killAndRecover(victim *harness.ClusterNode, survivors []*harness.ClusterNode, tag string) {
@@ -311,6 +332,9 @@ func TestThreeNodesEmbeddedEtcd(t *testing.T) {
 	if code := readyz(t, n2); code != http.StatusServiceUnavailable {
 		t.Fatalf("draining n2 /readyz = %d, want 503", code)
 	}
+	// A draining node takes no new clients: its listener closes new
+	// connections before they can negotiate.
+	c.refusesSMB(n2)
 	if out, err := c.ctl(n1, "node", "remove", states["n2"].ID); err == nil || !strings.Contains(string(out), "node_busy") {
 		t.Fatalf("removing a live node: %v %s", err, out)
 	}
@@ -336,7 +360,7 @@ func TestThreeNodesEmbeddedEtcd(t *testing.T) {
 	if err != nil || len(ml.Members) != 2 {
 		t.Fatalf("etcd members after removing n3: %v %v", ml, err)
 	}
-	c.writeRead(n1, n2, "after-remove.bin")
+	c.writeRead(n1, n1, "after-remove.bin")
 
 	// A new node joins the running cluster through n1 and serves.
 	n4 := c.add("n4", "127.0.0.3", false, "--etcd-join", n1.ClientURL())

@@ -1,6 +1,7 @@
 // Package failover holds the crash tests of continuous availability: a
 // client writing through a persistent handle while sofsd is killed with
-// SIGKILL, restarted, and reclaimed (issue #3).
+// SIGKILL, restarted, and reclaimed (issue #3); and fencing: a node frozen
+// past its etcd lease executes nothing it had queued (issue 16).
 package failover
 
 import (

@@ -37,6 +37,11 @@ type ClusterNode struct {
 
 	proc   *Process
 	killed bool // the current process was ended by Kill
+	// paused: the process group was stopped by Pause and not resumed.
+	paused bool
+	// exitSeen: the test observed the process's own exit (WaitExit), so
+	// its exit status is not an error of Stop.
+	exitSeen bool
 }
 
 // NewClusterNode picks free ports on addr for a node named name, keeping
@@ -180,7 +185,7 @@ func (n *ClusterNode) Start() error {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
-	n.proc, n.killed = p, false
+	n.proc, n.killed, n.paused, n.exitSeen = p, false, false, false
 	return nil
 }
 
@@ -211,12 +216,61 @@ func (n *ClusterNode) Kill() {
 }
 
 // Stop ends the node with SIGTERM (SIGKILL after a grace period). A node
-// already ended by Kill is not an error.
+// already ended by Kill, or whose exit the test observed with WaitExit,
+// is not an error; a paused node is resumed so it can act on SIGTERM.
 func (n *ClusterNode) Stop() error {
-	if n.proc == nil || n.killed {
+	if n.proc == nil || n.killed || n.exitSeen {
 		return nil
 	}
+	if n.paused {
+		if err := n.Resume(); err != nil {
+			return err
+		}
+	}
 	return n.proc.Stop()
+}
+
+// Pause freezes the node with SIGSTOP to its process group, as a VM
+// pause, a swap storm or a stuck kernel would: its sockets stay open and
+// the kernel keeps queueing what clients send, but nothing runs, not even
+// its lease renewal or its etcd member.
+func (n *ClusterNode) Pause() error {
+	if n.proc == nil {
+		return fmt.Errorf("harness: node %s not started", n.Name)
+	}
+	if err := syscall.Kill(-n.proc.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("harness: pause %s: %w", n.Name, err)
+	}
+	n.paused = true
+	return nil
+}
+
+// Resume continues a paused node (SIGCONT to its process group).
+func (n *ClusterNode) Resume() error {
+	if n.proc == nil {
+		return fmt.Errorf("harness: node %s not started", n.Name)
+	}
+	if err := syscall.Kill(-n.proc.cmd.Process.Pid, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("harness: resume %s: %w", n.Name, err)
+	}
+	n.paused = false
+	return nil
+}
+
+// WaitExit waits, within ctx, for the node's process to end by itself
+// and returns its exit code (-1 if a signal ended it). The exit is then
+// the test's to judge: Stop no longer reports it.
+func (n *ClusterNode) WaitExit(ctx context.Context) (int, error) {
+	if n.proc == nil {
+		return 0, fmt.Errorf("harness: node %s not started", n.Name)
+	}
+	select {
+	case <-n.proc.exited:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("harness: node %s still running: %w", n.Name, ctx.Err())
+	}
+	n.exitSeen = true
+	return n.proc.cmd.ProcessState.ExitCode(), nil
 }
 
 // Log returns the end of the node's log.
