@@ -23,7 +23,10 @@ var commands = map[string]map[string]leaf{
 	"node": {
 		"list":   {run: (*cli).nodeList},
 		"show":   {nargs: 1, args: "a node ID", run: (*cli).nodeShow},
-		"drain":  {nargs: 1, args: "a node ID", run: (*cli).nodeDrain},
+		"drain": {nargs: 1, args: "a node ID", flags: func(fs *flag.FlagSet) {
+			fs.Bool("wait", false, "")
+			fs.Duration("max-wait", 10*time.Minute, "")
+		}, run: (*cli).nodeDrain},
 		"remove": {nargs: 1, args: "a node ID", run: (*cli).nodeRemove},
 	},
 	"share": {
@@ -206,7 +209,45 @@ func (c *cli) nodeDrain(fs *flag.FlagSet, pos []string) error {
 	if err != nil {
 		return err
 	}
-	return c.say(raw, "node %s is draining", clean(pos[0]))
+	if fs.Lookup("wait").Value.String() != "true" {
+		return c.say(raw, "node %s is draining", clean(pos[0]))
+	}
+	timeout, _ := time.ParseDuration(fs.Lookup("max-wait").Value.String())
+	return c.waitDrained(pos[0], timeout)
+}
+
+// drainPoll is how often `node drain --wait` looks at what the node holds.
+const drainPoll = 500 * time.Millisecond
+
+// waitDrained polls the cluster's open files until node id holds none
+// (connected or waiting for its client), printing progress when it
+// changes, for at most timeout.
+func (c *cli) waitDrained(id string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := -1
+	for {
+		var ol adminapi.OpenFileList
+		if _, err := c.client.do("GET", "/open-files", nil, &ol); err != nil {
+			return err
+		}
+		held := 0
+		for _, f := range ol.OpenFiles {
+			if f.Node == id {
+				held++
+			}
+		}
+		if held == 0 {
+			return c.say(nil, "node %s is drained: it holds no open files", clean(id))
+		}
+		if held != last && !c.json() {
+			fmt.Fprintf(c.stdout, "node %s is draining: %d open files left\n", clean(id), held)
+			last = held
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %s still holds %d open files after %v", clean(id), held, timeout)
+		}
+		time.Sleep(drainPoll)
+	}
 }
 
 func (c *cli) nodeRemove(fs *flag.FlagSet, pos []string) error {

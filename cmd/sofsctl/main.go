@@ -39,9 +39,12 @@ Commands:
   cluster                      show the cluster record
   node list                    list nodes
   node show ID                 show one node
-  node drain ID                mark a node draining: readiness false, new SMB connections refused,
-                               its witness clients told to move (CLIENT_MOVE, with --witness-listen);
-                               open handles are not handed over yet and existing connections stay
+  node drain ID [--wait] [--max-wait D]
+                               drain a node: readiness false, new SMB connections refused, its
+                               connections dropped so clients reconnect through other nodes, and
+                               its durable and persistent handles handed over to the other nodes;
+                               its witness clients are told to move (CLIENT_MOVE, with
+                               --witness-listen); --wait returns once it holds no open files
   node remove ID               remove a drained or dead node
   share list                   list shares
   share show NAME              show one share

@@ -316,6 +316,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	ostate.node.SetBreakHandler(srv.DeliverBreaks)
 	ostate.serveAppInstanceCasts(srv, log)
 	locator.serveYields(srv)
+	drain := drainer{m: mship, loc: locator, srv: srv, log: log}
+	drain.servePulls()
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		srv.Close()
@@ -412,6 +414,10 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	adoptDone := make(chan struct{})
 	go func() { defer close(adoptDone); locator.adoptLost(adoptCtx, srv, log) }()
 	defer func() { adoptCancel(); <-adoptDone }()
+	drainCtx, drainCancel := context.WithCancel(ctx)
+	drainDone := make(chan struct{})
+	go func() { defer close(drainDone); drain.run(drainCtx) }()
+	defer func() { drainCancel(); <-drainDone }()
 
 	log.Info().Str("addr", ln.Addr().String()).Str("cluster", cluster.Name).
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
