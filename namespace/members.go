@@ -283,6 +283,9 @@ type Registration struct {
 	onLost  func(error)
 	// clock is the lease clock MayServe reads (leaseclock.go).
 	clock *leaseClock
+	// transMu orders fence transitions and their OnFence calls: the
+	// renewal loop and the deadline timer (expire) both make them.
+	transMu sync.Mutex
 
 	mu      sync.Mutex
 	rec     NodeRecord
@@ -376,6 +379,11 @@ func (r *Registration) run(ctx context.Context, validUntil time.Time) {
 	defer close(r.done)
 	tick := time.NewTicker(keepAliveInterval)
 	defer tick.Stop()
+	// The fence is called when the clock runs out, not at the next tick
+	// after a renewal that may block for keepAliveTimeout: connections
+	// are dropped as soon as their I/O is refused.
+	deadline := time.AfterFunc(r.clock.remaining(time.Now()), r.expire)
+	defer deadline.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -396,11 +404,10 @@ func (r *Registration) run(ctx context.Context, validUntil time.Time) {
 		case err == nil && resp.TTL > 0:
 			validUntil = sent.Add(time.Duration(resp.TTL) * time.Second)
 			r.clock.renewed(sent, time.Duration(resp.TTL)*time.Second, fenceMargin)
+			deadline.Reset(r.clock.remaining(time.Now()))
 			// A renewal that came back too late proves nothing about
 			// now: the node stays fenced until one arrives in time.
-			if fenced && r.clock.mayServe(time.Now()) == nil {
-				r.setFenced(nil)
-			}
+			r.unfenceIfValid()
 			continue
 		case errors.Is(err, rpctypes.ErrLeaseNotFound):
 			lost := errors.New("etcd lease expired or revoked")
@@ -426,7 +433,8 @@ func (r *Registration) run(ctx context.Context, validUntil time.Time) {
 			}
 			validUntil = sent.Add(r.ttl)
 			r.clock.renewed(sent, r.ttl, fenceMargin)
-			r.setFenced(nil)
+			deadline.Reset(r.clock.remaining(time.Now()))
+			r.unfenceIfValid()
 			continue
 		}
 		if !fenced && r.clock.mayServe(time.Now()) != nil {
@@ -442,9 +450,36 @@ func errOr(err error) error {
 	return errors.New("keepalive returned no TTL")
 }
 
+// expire runs when the lease clock should have run out: it fences unless
+// a renewal moved the clock on meanwhile.
+func (r *Registration) expire() {
+	r.transMu.Lock()
+	defer r.transMu.Unlock()
+	if r.clock.mayServe(time.Now()) == nil {
+		return
+	}
+	r.setFencedLocked(fmt.Errorf("etcd lease not renewed within its TTL minus %s: %w", fenceMargin, ErrLeaseUnsure))
+}
+
+// unfenceIfValid ends the fenced state if the clock proves the lease now.
+func (r *Registration) unfenceIfValid() {
+	r.transMu.Lock()
+	defer r.transMu.Unlock()
+	if r.clock.mayServe(time.Now()) == nil {
+		r.setFencedLocked(nil)
+	}
+}
+
 // setFenced records a transition into (err != nil) or out of the fenced
 // state, logs it and calls OnFence.
 func (r *Registration) setFenced(err error) {
+	r.transMu.Lock()
+	defer r.transMu.Unlock()
+	r.setFencedLocked(err)
+}
+
+// setFencedLocked is setFenced with transMu held.
+func (r *Registration) setFencedLocked(err error) {
 	r.mu.Lock()
 	was := r.fenced != nil
 	r.fenced = err

@@ -119,6 +119,10 @@ func TestMembership(t *testing.T) {
 	}
 }
 
+// fenceSlack is how late after the lease clock runs out the fence may be
+// reported: a timer's scheduling delay on a loaded 2-core machine.
+const fenceSlack = 250 * time.Millisecond
+
 // TestFenceWhenEtcdUnreachable closes the client under a registration: it
 // must fence before the lease's TTL has passed.
 func TestFenceWhenEtcdUnreachable(t *testing.T) {
@@ -139,6 +143,7 @@ func TestFenceWhenEtcdUnreachable(t *testing.T) {
 	}
 	ch := reg.Changed()
 	cut := time.Now()
+	remaining := reg.ServeRemaining()
 	c2.Close()
 	select {
 	case <-ch:
@@ -150,6 +155,12 @@ func TestFenceWhenEtcdUnreachable(t *testing.T) {
 	}
 	if err := reg.MayServe(); !errors.Is(err, ErrLeaseUnsure) {
 		t.Fatalf("MayServe while fenced: %v", err)
+	}
+	// The fence comes when the clock runs out, not at a later renewal
+	// attempt (which could be keepAliveInterval+keepAliveTimeout late).
+	t.Logf("fenced %s after the clock ran out", time.Since(cut)-remaining)
+	if took, limit := time.Since(cut), remaining+fenceSlack; took > limit {
+		t.Fatalf("fenced %s after the cut, %s after the clock ran out (slack %s)", took, took-remaining, fenceSlack)
 	}
 	reg.cancel()
 	<-reg.done
