@@ -155,6 +155,11 @@ type Config struct {
 	// each), and returns when they are closed. A CREATE with an
 	// AppInstanceId calls it after closing this server's own.
 	CloseAppInstanceElsewhere func(ctx context.Context, share, path string, app [16]byte) error
+	// AckLeaseElsewhere, if set, forwards a lease break acknowledgment
+	// for a lease with no open on this server to the node of a cluster
+	// that holds the lease's opens (Server.AckLease there) and returns
+	// its status; found is false when no node holds the lease.
+	AckLeaseElsewhere func(ctx context.Context, a LeaseAck) (status uint32, found bool, err error)
 
 	// KerberosKeys, when set, accepts Kerberos logons ([MS-KILE]) with
 	// the service keys it supplies (a keytab), and the NEGOTIATE hint

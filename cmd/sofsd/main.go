@@ -285,6 +285,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 			return t, t
 		},
 		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
+		AckLeaseElsewhere:         ostate.ackLeaseElsewhere,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
@@ -292,6 +293,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	srvRef.Store(srv)
 	ostate.node.SetBreakHandler(srv.DeliverBreaks)
 	ostate.serveAppInstanceCasts(srv, log)
+	ostate.serveLeaseAcks(srv)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		srv.Close()
