@@ -155,6 +155,11 @@ type Config struct {
 	// each), and returns when they are closed. A CREATE with an
 	// AppInstanceId calls it after closing this server's own.
 	CloseAppInstanceElsewhere func(ctx context.Context, share, path string, app [16]byte) error
+	// CopySourceElsewhere, if set, asks the other nodes of a cluster
+	// about a copychunk resume key or an offload token this server did
+	// not issue (Server.ResolveCopySource on each) and returns the
+	// issuer's answer; Found is false when no node knows the key.
+	CopySourceElsewhere func(ctx context.Context, q CopySourceQuery) (CopySource, error)
 	// AckLeaseElsewhere, if set, forwards a lease break acknowledgment
 	// for a lease with no open on this server to the node of a cluster
 	// that holds the lease's opens (Server.AckLease there) and returns

@@ -285,6 +285,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 			return t, t
 		},
 		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
+		CopySourceElsewhere:       ostate.copySourceElsewhere,
 		AckLeaseElsewhere:         ostate.ackLeaseElsewhere,
 	})
 	if err != nil {
@@ -293,6 +294,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	srvRef.Store(srv)
 	ostate.node.SetBreakHandler(srv.DeliverBreaks)
 	ostate.serveAppInstanceCasts(srv, log)
+	ostate.serveCopySources(srv)
 	ostate.serveLeaseAcks(srv)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
