@@ -165,6 +165,13 @@ type Config struct {
 	// that holds the lease's opens (Server.AckLease there) and returns
 	// its status; found is false when no node holds the lease.
 	AckLeaseElsewhere func(ctx context.Context, a LeaseAck) (status uint32, found bool, err error)
+	// LeaseBreakElsewhere, if set, sends a lease break notification body
+	// through another node of a cluster when client's oldest connection
+	// is there (older than since, or any when local is false: this server
+	// has no connection of the client to send it on), and reports
+	// whether it did (Server.ClientSince and Server.SendLeaseBreak on the
+	// others); false leaves the break to this server.
+	LeaseBreakElsewhere func(ctx context.Context, client [16]byte, local bool, since time.Time, body []byte) bool
 
 	// KerberosKeys, when set, accepts Kerberos logons ([MS-KILE]) with
 	// the service keys it supplies (a keytab), and the NEGOTIATE hint

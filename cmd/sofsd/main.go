@@ -287,6 +287,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
 		CopySourceElsewhere:       ostate.copySourceElsewhere,
 		AckLeaseElsewhere:         ostate.ackLeaseElsewhere,
+		LeaseBreakElsewhere:       ostate.leaseBreakElsewhere,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
@@ -296,6 +297,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	ostate.serveAppInstanceCasts(srv, log)
 	ostate.serveCopySources(srv)
 	ostate.serveLeaseAcks(srv)
+	ostate.serveLeaseBreaks(srv)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		srv.Close()
