@@ -28,6 +28,7 @@ const statusInvalidToken wire.Status = 0xC0000465
 // unguessable, meaningful only to the server that issued them, and never
 // valid past the open they name.
 type copyKeys struct {
+	init   sync.Once
 	mu     sync.Mutex
 	resume map[[wire.ResumeKeySize]byte]*open
 	byOpen map[*open][wire.ResumeKeySize]byte
@@ -43,18 +44,16 @@ type offloadToken struct {
 	expires time.Time
 }
 
-var serverCopyKeys sync.Map // *Server → *copyKeys
-
+// copyKeys returns the server's keys, made on first use: most servers
+// never copy.
 func (s *Server) copyKeys() *copyKeys {
-	if k, ok := serverCopyKeys.Load(s); ok {
-		return k.(*copyKeys)
-	}
-	k, _ := serverCopyKeys.LoadOrStore(s, &copyKeys{
-		resume: make(map[[wire.ResumeKeySize]byte]*open),
-		byOpen: make(map[*open][wire.ResumeKeySize]byte),
-		tokens: make(map[[wire.OffloadTokenSize]byte]*offloadToken),
+	k := &s.copies
+	k.init.Do(func() {
+		k.resume = make(map[[wire.ResumeKeySize]byte]*open)
+		k.byOpen = make(map[*open][wire.ResumeKeySize]byte)
+		k.tokens = make(map[[wire.OffloadTokenSize]byte]*offloadToken)
 	})
-	return k.(*copyKeys)
+	return k
 }
 
 // live reports whether o is still open in s.
