@@ -14,8 +14,9 @@ import (
 // (smb2.lease.v2_complex2). In a cluster those connections may be on
 // different nodes, and the node that received the acknowledgment may hold
 // none of the lease's opens. It then asks the others
-// (Config.AckLeaseElsewhere); the node holding the lease's opens applies
-// the acknowledgment as if it had arrived there (Server.AckLease): the
+// (Config.AckLeaseElsewhere); one node holding the lease's opens
+// (Server.HoldsLease) applies the acknowledgment as if it had arrived
+// there (Server.AckLease): the
 // coordinator's transition, the persistent handles' records and the
 // cascade of further breaks all stay with the opens they belong to.
 
@@ -33,6 +34,12 @@ type LeaseAck struct {
 func (s *Server) AckLease(ctx context.Context, a LeaseAck) (status uint32, found bool) {
 	st, found := s.ackLease(ctx, nil, csv.LeaseKey{Client: a.Client, Key: a.Key}, a.State)
 	return uint32(st), found
+}
+
+// HoldsLease reports whether this server has an open of client's lease
+// key, for another node looking for where to apply an acknowledgment.
+func (s *Server) HoldsLease(client, key [16]byte) bool {
+	return s.ol.leaseOpen(csv.LeaseKey{Client: client, Key: key}) != nil
 }
 
 // ackLeaseElsewhere forwards an acknowledgment of a lease with no open on

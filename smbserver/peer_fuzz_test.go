@@ -28,6 +28,9 @@ func FuzzPeerRequests(f *testing.F) {
 		if _, found := s.AckLease(context.Background(), a); found {
 			t.Fatal("an acknowledgment of a lease with no open here was applied")
 		}
+		if s.HoldsLease(a.Client, a.Key) {
+			t.Fatal("a lease with no open here is held")
+		}
 		if s.SendLeaseBreak(a.Client, body) {
 			t.Fatal("a lease break was sent for a client with no connection here")
 		}

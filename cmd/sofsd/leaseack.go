@@ -9,11 +9,14 @@ import (
 	"sofs.io/sofs/smbserver"
 )
 
-// castLeaseAck names the gather that forwards a lease break
-// acknowledgment to the node holding the lease's opens: one client may
-// hold the lease through one node and acknowledge through another
-// (smbserver/leaseack.go).
-const castLeaseAck = "smb.lease-ack"
+// castLeaseHolders names the gather that asks which nodes hold opens of
+// a lease, and castLeaseAck the cast that applies a lease break
+// acknowledgment on one of them: one client may hold the lease through
+// one node and acknowledge through another (smbserver/leaseack.go).
+const (
+	castLeaseHolders = "smb.lease-holders"
+	castLeaseAck     = "smb.lease-ack"
+)
 
 type leaseAckReply struct {
 	Found  bool   `json:"found"`
@@ -21,37 +24,56 @@ type leaseAckReply struct {
 }
 
 // ackLeaseElsewhere is smbserver.Config.AckLeaseElsewhere. A lease's
-// opens are on one node or several; the first node that holds any
-// applies the acknowledgment and the others find the lease no longer
-// breaking, so the answer of a node that found it and succeeded wins.
+// opens may be on several nodes, and exactly one of them must apply the
+// acknowledgment: a second would find the lease no longer breaking, or,
+// if the first acknowledgment let a queued break of the lease start,
+// acknowledge that new break, which the client has not seen yet. So the
+// holders are found first and the one with the lowest slot applies it.
 func (o *openState) ackLeaseElsewhere(ctx context.Context, a smbserver.LeaseAck) (uint32, bool, error) {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return 0, false, err
 	}
-	replies, gerr := o.node.Gather(ctx, castLeaseAck, body)
-	var best leaseAckReply
-	for _, b := range replies {
-		var r leaseAckReply
-		if err := json.Unmarshal(b, &r); err != nil {
-			return 0, false, fmt.Errorf("a node's lease acknowledgment: %w", err)
+	replies, gerr := o.node.Gather(ctx, castLeaseHolders, body)
+	var holder uint16
+	var found bool
+	for s, b := range replies {
+		var has bool
+		if err := json.Unmarshal(b, &has); err != nil {
+			return 0, false, fmt.Errorf("a node's lease holders answer: %w", err)
 		}
-		if r.Found && (!best.Found || r.Status == 0) {
-			best = r
+		if has && (!found || s < holder) {
+			holder, found = s, true
 		}
 	}
-	if best.Found {
-		return best.Status, true, nil
+	if !found {
+		return 0, false, gerr
 	}
-	return 0, false, gerr
+	rep, err := o.node.CastTo(ctx, holder, castLeaseAck, body)
+	if err != nil {
+		return 0, false, fmt.Errorf("lease break acknowledgment through node %d: %w", holder, err)
+	}
+	var r leaseAckReply
+	if err := json.Unmarshal(rep, &r); err != nil {
+		return 0, false, fmt.Errorf("node %d's lease acknowledgment: %w", holder, err)
+	}
+	return r.Status, r.Found, nil
 }
 
-// serveLeaseAcks applies the acknowledgments other nodes forward.
+// serveLeaseAcks answers the other nodes' lease-holder questions and
+// applies the acknowledgments they forward.
 func (o *openState) serveLeaseAcks(srv *smbserver.Server) {
+	o.node.HandleGather(castLeaseHolders, func(_ context.Context, body []byte) ([]byte, error) {
+		var a smbserver.LeaseAck
+		if err := json.Unmarshal(body, &a); err != nil {
+			return nil, fmt.Errorf("lease-holders gather: %w", err)
+		}
+		return json.Marshal(srv.HoldsLease(a.Client, a.Key))
+	})
 	o.node.HandleGather(castLeaseAck, func(ctx context.Context, body []byte) ([]byte, error) {
 		var a smbserver.LeaseAck
 		if err := json.Unmarshal(body, &a); err != nil {
-			return nil, fmt.Errorf("lease-ack gather: %w", err)
+			return nil, fmt.Errorf("lease-ack cast: %w", err)
 		}
 		st, found := srv.AckLease(ctx, a)
 		return json.Marshal(leaseAckReply{Found: found, Status: st})
