@@ -171,6 +171,23 @@ type Config struct {
 	// disconnected so that they can be reclaimed). sofsd calls
 	// ExpirePrevious on every other node.
 	ExpireSessionElsewhere func(ctx context.Context, id uint64, user string) error
+	// CopySourceElsewhere, if set, asks the other nodes of a cluster
+	// about a copychunk resume key or an offload token this server did
+	// not issue (Server.ResolveCopySource on each) and returns the
+	// issuer's answer; Found is false when no node knows the key.
+	CopySourceElsewhere func(ctx context.Context, q CopySourceQuery) (CopySource, error)
+	// AckLeaseElsewhere, if set, forwards a lease break acknowledgment
+	// for a lease with no open on this server to the node of a cluster
+	// that holds the lease's opens (Server.AckLease there) and returns
+	// its status; found is false when no node holds the lease.
+	AckLeaseElsewhere func(ctx context.Context, a LeaseAck) (status uint32, found bool, err error)
+	// LeaseBreakElsewhere, if set, sends a lease break notification body
+	// through another node of a cluster when client's oldest connection
+	// is there (older than since, or any when local is false: this server
+	// has no connection of the client to send it on), and reports
+	// whether it did (Server.ClientSince and Server.SendLeaseBreak on the
+	// others); false leaves the break to this server.
+	LeaseBreakElsewhere func(ctx context.Context, client [16]byte, local bool, since time.Time, body []byte) bool
 
 	// KerberosKeys, when set, accepts Kerberos logons ([MS-KILE]) with
 	// the service keys it supplies (a keytab), and the NEGOTIATE hint

@@ -48,6 +48,11 @@ type conn struct {
 	base context.Context
 
 	sendq sendQueue // see writeFrame
+	// clientSince is when the connection was recorded under its
+	// ClientGuid, which makes it its client's oldest or not (lease
+	// breaks go to the oldest; oplock.go, leaseack.go). Guarded by the
+	// oplock registry's mu.
+	clientSince time.Time
 
 	// Negotiate state: written by the reader before any worker starts.
 	negotiated     bool

@@ -28,6 +28,7 @@ const statusInvalidToken wire.Status = 0xC0000465
 // unguessable, meaningful only to the server that issued them, and never
 // valid past the open they name.
 type copyKeys struct {
+	init   sync.Once
 	mu     sync.Mutex
 	resume map[[wire.ResumeKeySize]byte]*open
 	byOpen map[*open][wire.ResumeKeySize]byte
@@ -43,18 +44,16 @@ type offloadToken struct {
 	expires time.Time
 }
 
-var serverCopyKeys sync.Map // *Server → *copyKeys
-
+// copyKeys returns the server's keys, made on first use: most servers
+// never copy.
 func (s *Server) copyKeys() *copyKeys {
-	if k, ok := serverCopyKeys.Load(s); ok {
-		return k.(*copyKeys)
-	}
-	k, _ := serverCopyKeys.LoadOrStore(s, &copyKeys{
-		resume: make(map[[wire.ResumeKeySize]byte]*open),
-		byOpen: make(map[*open][wire.ResumeKeySize]byte),
-		tokens: make(map[[wire.OffloadTokenSize]byte]*offloadToken),
+	k := &s.copies
+	k.init.Do(func() {
+		k.resume = make(map[[wire.ResumeKeySize]byte]*open)
+		k.byOpen = make(map[*open][wire.ResumeKeySize]byte)
+		k.tokens = make(map[[wire.OffloadTokenSize]byte]*offloadToken)
 	})
-	return k.(*copyKeys)
+	return k
 }
 
 // live reports whether o is still open in s.
@@ -143,13 +142,11 @@ func (c *conn) copychunk(r *request, req *wire.IoctlRequest, o *open) wire.Statu
 	if total > copyMaxTotal {
 		return copyLimits(r, req, o)
 	}
-	k := c.srv.copyKeys()
-	k.mu.Lock()
-	src := k.resume[in.SourceKey]
-	k.mu.Unlock()
-	if src == nil || !c.srv.live(src) || src.handle == nil {
-		return wire.StatusObjectNameNotFound
+	src, st := c.copychunkSource(r, in)
+	if st != wire.StatusSuccess {
+		return st
 	}
+	defer src.close()
 	// Read or execute access suffices on the source, as on Windows.
 	if src.access&(fileReadData|fileExecute) == 0 {
 		return wire.StatusAccessDenied
@@ -167,19 +164,19 @@ func (c *conn) copychunk(r *request, req *wire.IoctlRequest, o *open) wire.Statu
 		ioctlOut(r, req, o, resp.Encode())
 		return st
 	}
-	for _, ch := range in.Chunks {
+	for i, ch := range in.Chunks {
 		if int64(ch.SourceOffset) < 0 || int64(ch.TargetOffset) < 0 {
 			return wire.StatusInvalidParameter
 		}
 		// A lock conflict also carries the progress (smbtorture
 		// smb2.ioctl.copy_chunk_src_lock).
-		if st := ioLockConflict(src, ch.SourceOffset, uint64(ch.Length), false); st != wire.StatusSuccess {
+		if st := src.conflict(i, ch.SourceOffset, uint64(ch.Length)); st != wire.StatusSuccess {
 			return partial(st)
 		}
 		if st := ioLockConflict(o, ch.TargetOffset, uint64(ch.Length), true); st != wire.StatusSuccess {
 			return partial(st)
 		}
-		fi, err := src.handle.Stat()
+		fi, err := src.h.Stat()
 		if err != nil {
 			return c.mapErr(err)
 		}
@@ -189,7 +186,7 @@ func (c *conn) copychunk(r *request, req *wire.IoctlRequest, o *open) wire.Statu
 			// STATUS_INVALID_VIEW_SIZE with the progress so far).
 			return partial(wire.StatusInvalidViewSize)
 		}
-		n, err := o.handle.CopyRange(src.handle, int64(ch.SourceOffset), int64(ch.TargetOffset), int64(ch.Length))
+		n, err := o.handle.CopyRange(src.h, int64(ch.SourceOffset), int64(ch.TargetOffset), int64(ch.Length))
 		resp.TotalBytesWritten += uint32(n)
 		if err != nil {
 			if resp.TotalBytesWritten > 0 {
@@ -302,18 +299,12 @@ func (c *conn) offloadWrite(r *request, req *wire.IoctlRequest, o *open) wire.St
 		int64(in.FileOffset) < 0 || int64(in.CopyLength) < 0 || int64(in.TransferOffset) < 0 {
 		return wire.StatusInvalidParameter
 	}
-	k := c.srv.copyKeys()
-	k.mu.Lock()
-	tok := k.tokens[in.Token]
-	if tok != nil && (time.Now().After(tok.expires) || !c.srv.live(tok.src)) {
-		delete(k.tokens, in.Token)
-		tok = nil
+	tok, src, st := c.offloadSource(r, in.Token)
+	if st != wire.StatusSuccess {
+		return st
 	}
-	k.mu.Unlock()
-	if tok == nil {
-		return statusInvalidToken
-	}
-	fi, err := tok.src.handle.Stat()
+	defer src.close()
+	fi, err := src.h.Stat()
 	if err != nil || fi.EndOfFile != tok.gen.EndOfFile || !fi.LastWriteTime.Equal(tok.gen.LastWriteTime) {
 		return statusInvalidToken // the source changed since the token was made
 	}
@@ -324,7 +315,7 @@ func (c *conn) offloadWrite(r *request, req *wire.IoctlRequest, o *open) wire.St
 	if st := ioLockConflict(o, in.FileOffset, uint64(n), true); st != wire.StatusSuccess {
 		return st
 	}
-	done, err := o.handle.CopyRange(tok.src.handle, tok.off+int64(in.TransferOffset), int64(in.FileOffset), n)
+	done, err := o.handle.CopyRange(src.h, tok.off+int64(in.TransferOffset), int64(in.FileOffset), n)
 	if done > 0 {
 		c.breakOnWrite(r, o)
 	}

@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 
 	"sofs.io/sofs/csv"
@@ -80,27 +81,48 @@ func (c *conn) handleLeaseBreakAck(r *request) wire.Status {
 		return wire.StatusInvalidParameter
 	}
 	key := csv.LeaseKey{Client: c.clientGUID, Key: req.LeaseKey}
-	o := c.srv.ol.leaseOpen(key)
-	if o == nil || o.handle == nil {
-		return wire.StatusObjectNameNotFound
+	st, found := c.srv.ackLease(r.ctx, r, key, req.LeaseState)
+	if !found {
+		// The client may hold the lease's opens through another node
+		// of a cluster and acknowledge through this one (leaseack.go).
+		st = c.ackLeaseElsewhere(r, key, req.LeaseState)
 	}
-	next, err := o.handle.AckLease(r.ctx, key, req.LeaseState)
-	switch {
-	case errors.Is(err, csv.ErrNoLease):
-		return wire.StatusObjectNameNotFound
-	case errors.Is(err, csv.ErrNotBreaking):
-		return wire.StatusUnsuccessful
-	case errors.Is(err, csv.ErrBadAck):
-		return wire.StatusRequestNotAccepted
-	case err != nil:
-		return c.mapErr(err)
+	if st != wire.StatusSuccess {
+		return st
 	}
-	if o.tree != nil && o.tree.share.ContinuouslyAvailable {
-		r.detach() // conn.go: persistent opens' records are rewritten
-	}
-	c.srv.durableLeaseAcked(key, req.LeaseState) // records.go
 	resp := wire.LeaseBreakResponse{LeaseKey: req.LeaseKey, LeaseState: req.LeaseState}
 	r.out = resp.AppendTo(r.out)
-	c.srv.deliverBreaks(next)
 	return wire.StatusSuccess
+}
+
+// ackLease applies a lease break acknowledgment to the lease key's opens
+// on this server; found is false when it has none. r, when set, is the
+// acknowledging request (detached before a persistent open's record is
+// rewritten); nil when another node forwarded the acknowledgment.
+func (s *Server) ackLease(ctx context.Context, r *request, key csv.LeaseKey, state uint32) (st wire.Status, found bool) {
+	o := s.ol.leaseOpen(key)
+	if o == nil || o.handle == nil {
+		return wire.StatusObjectNameNotFound, false
+	}
+	next, err := o.handle.AckLease(ctx, key, state)
+	switch {
+	case errors.Is(err, csv.ErrNoLease):
+		return wire.StatusObjectNameNotFound, true
+	case errors.Is(err, csv.ErrNotBreaking):
+		return wire.StatusUnsuccessful, true
+	case errors.Is(err, csv.ErrBadAck):
+		return wire.StatusRequestNotAccepted, true
+	case err != nil:
+		st := mapError(err)
+		if st == wire.StatusUnexpectedIOError {
+			s.log.Warn().Err(err).Msg("lease break acknowledgment")
+		}
+		return st, true
+	}
+	if r != nil && o.tree != nil && o.tree.share.ContinuouslyAvailable {
+		r.detach() // conn.go: persistent opens' records are rewritten
+	}
+	s.durableLeaseAcked(key, state) // records.go
+	s.deliverBreaks(next)
+	return wire.StatusSuccess, true
 }

@@ -104,6 +104,7 @@ func (reg *oplockRegistry) addClientConn(client [16]byte, c *conn) {
 			live = append(live, x)
 		}
 	}
+	c.clientSince = time.Now()
 	reg.clients[client] = append(live, c)
 }
 
@@ -315,8 +316,12 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 		reg.mu.Lock()
 		var o *open
 		var lc *conn
+		var since time.Time // lc's clientSince
 		if b.IsLease {
 			lc = reg.clientConn(b.Key.Client)
+			if lc != nil {
+				since = lc.clientSince
+			}
 			for _, id := range b.OpenIDs {
 				if x := reg.byID[id]; x != nil {
 					o = x
@@ -340,7 +345,7 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 		if lc != nil {
 			c = lc
 		}
-		if c == nil {
+		if c == nil && !b.IsLease {
 			continue
 		}
 		var body []byte
@@ -359,6 +364,9 @@ func (s *Server) deliverBreaks(bs []csv.Break) {
 				n.Flags = wire.LeaseBreakFlagAckRequired
 			}
 			body = n.AppendTo(nil)
+			if s.leaseBreakElsewhere(b.Key.Client, c != nil, since, body) || c == nil { // leaseack.go
+				continue
+			}
 		} else {
 			lvl := wire.OplockLevelNone
 			if b.To&csv.CacheRead != 0 {

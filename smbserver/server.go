@@ -32,6 +32,7 @@ type Server struct {
 	ol        *oplockRegistry // oplock.go
 	dh        durableTable    // durable.go
 	replays   replayTable     // replay.go
+	copies    copyKeys        // fsctl_copy.go
 	ntlm      *ntlm.Server
 	krb5      *krb5.Acceptor // nil: Kerberos is not offered
 	startTime time.Time

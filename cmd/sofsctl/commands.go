@@ -21,8 +21,8 @@ var commands = map[string]map[string]leaf{
 		"": {run: (*cli).clusterShow},
 	},
 	"node": {
-		"list":   {run: (*cli).nodeList},
-		"show":   {nargs: 1, args: "a node ID", run: (*cli).nodeShow},
+		"list": {run: (*cli).nodeList},
+		"show": {nargs: 1, args: "a node ID", run: (*cli).nodeShow},
 		"drain": {nargs: 1, args: "a node ID", flags: func(fs *flag.FlagSet) {
 			fs.Bool("wait", false, "")
 			fs.Duration("max-wait", 10*time.Minute, "")

@@ -308,6 +308,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		},
 		CloseAppInstanceElsewhere: ostate.closeAppInstanceElsewhere,
 		ExpireSessionElsewhere:    locator.expireSessionElsewhere,
+		CopySourceElsewhere:       ostate.copySourceElsewhere,
+		AckLeaseElsewhere:         ostate.ackLeaseElsewhere,
+		LeaseBreakElsewhere:       ostate.leaseBreakElsewhere,
 	})
 	if err != nil {
 		return fmt.Errorf("smb server: %w", err)
@@ -318,6 +321,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	locator.serveYields(srv)
 	drain := drainer{m: mship, loc: locator, srv: srv, log: log}
 	drain.servePulls()
+	ostate.serveCopySources(srv)
+	ostate.serveLeaseAcks(srv)
+	ostate.serveLeaseBreaks(srv)
 	ln, err := net.Listen("tcp", cfg.SMBListen)
 	if err != nil {
 		srv.Close()

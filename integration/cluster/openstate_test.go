@@ -47,6 +47,13 @@ func (c *tc) connect(ctx context.Context, n *harness.ClusterNode) *client {
 	c.t.Helper()
 	var guid [16]byte
 	rand.Read(guid[:])
+	return c.connectAs(ctx, n, guid)
+}
+
+// connectAs is connect with the client's ClientGuid: one client's
+// connections to several nodes share it.
+func (c *tc) connectAs(ctx context.Context, n *harness.ClusterNode, guid [16]byte) *client {
+	c.t.Helper()
 	deadline := time.Now().Add(smbTimeout)
 	for {
 		conn, err := smbtest.Dial(ctx, n.SMBHostPort(), guid)
