@@ -256,6 +256,15 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	handles := etcdhandles.New(etcd.Client(), namespace.Prefix)
 	locator := handleLocator{store: handles, members: members, node: ostate.node, self: cfg.NodeName}
 	handles.GuardClaims(locator.aliveKey(st))
+	// This node's record writes need its membership on its current lease
+	// (the fencing token of the records: csv/etcdhandles GuardWrites).
+	handles.GuardWrites(func() (string, int64, error) {
+		reg := mship.reg.Load()
+		if reg == nil {
+			return "", 0, errNotRegistered
+		}
+		return st.LiveNodeKey(node.ID), int64(reg.Lease()), nil
+	})
 
 	var srvRef atomic.Pointer[smbserver.Server]
 	smbObs := newSMBMetrics(reg, srvRef.Load)

@@ -29,6 +29,34 @@ type Store struct {
 	// owner is alive (its membership key on its etcd lease); Claim from
 	// another owner is conditional on its absence. Set before use.
 	aliveKey func(owner string) (string, bool)
+	// membership names this node's membership key and the lease it must
+	// be attached to; writes of this node's records are conditional on
+	// it (GuardWrites). Set before use.
+	membership func() (key string, lease int64, err error)
+}
+
+// GuardWrites makes every record this node writes (Put, and Claim of its
+// own records) conditional on its membership key still being attached to
+// its current etcd lease: the same key whose absence a survivor's Claim
+// requires. In etcd's serial order, then, no write of a node whose lease
+// has ended (a paused or cut-off node waking up) can land after a
+// survivor adopted its handles and resurrect one. membership returns the
+// key and lease, or an error while the node holds none. Call before the
+// store is used.
+func (s *Store) GuardWrites(membership func() (key string, lease int64, err error)) {
+	s.membership = membership
+}
+
+// fence returns the comparison that guards this node's writes, if any.
+func (s *Store) fence() ([]clientv3.Cmp, error) {
+	if s.membership == nil {
+		return nil, nil
+	}
+	key, lease, err := s.membership()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", csv.ErrFenced, err)
+	}
+	return []clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(key), "=", lease)}, nil
 }
 
 var _ csv.HandleStore = (*Store)(nil)
@@ -72,8 +100,16 @@ func (s *Store) Put(ctx context.Context, r csv.HandleRecord) error {
 	// allocates ids and never reuses a live one), so the key is stable
 	// and a replace is a plain put of the same key.
 	key := s.prefix + handlesDir + r.Owner + "/" + r.Key()
-	if _, err := s.cli.Txn(ctx).Then(clientv3.OpPut(key, string(val))).Commit(); err != nil {
+	cmps, err := s.fence()
+	if err != nil {
 		return fmt.Errorf("etcdhandles: put %s: %w", key, err)
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(val))).Commit()
+	if err != nil {
+		return fmt.Errorf("etcdhandles: put %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("etcdhandles: put %s: %w: this node's membership lease has ended", key, csv.ErrFenced)
 	}
 	return nil
 }
@@ -120,6 +156,13 @@ func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to st
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", 0))
 		}
 	}
+	// And only while the claimer holds its own membership: a node whose
+	// lease ended adopts and hands over nothing.
+	fc, err := s.fence()
+	if err != nil {
+		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
+	}
+	cmps = append(cmps, fc...)
 	ops := []clientv3.Op{clientv3.OpPut(s.prefix+handlesDir+to+"/"+r.Key(), string(val))}
 	if from != to {
 		ops = append(ops, clientv3.OpDelete(string(kv.Key)))

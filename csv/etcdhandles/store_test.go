@@ -122,3 +122,40 @@ func TestFindNamesTheOwner(t *testing.T) {
 		t.Fatalf("FindCreateGUID of a missing guid: ok=%v err=%v", ok, err)
 	}
 }
+
+// A node's record writes are conditional on its membership key being on
+// its lease: once the lease is gone (a paused node waking up after a
+// survivor adopted its handles), a write is refused and changes nothing.
+func TestWritesFencedByMembershipLease(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lease, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const live = "/sofs/v1/nodes/id1"
+	if _, err := cli.Put(ctx, live, "{}", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	s := New(cli, "/sofs/v1")
+	s.GuardWrites(func() (string, int64, error) { return live, int64(lease.ID), nil })
+	r := csv.HandleRecord{Persistent: 7, CreateGUID: [16]byte{1}, Share: "s", Owner: "n1", Timeout: time.Minute}
+	if err := s.Put(ctx, r); err != nil {
+		t.Fatalf("put while holding the lease: %v", err)
+	}
+	if _, err := cli.Revoke(ctx, lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.Persistent = 8
+	if err := s.Put(ctx, r); !errors.Is(err, csv.ErrFenced) {
+		t.Fatalf("put after the lease ended: %v, want ErrFenced", err)
+	}
+	if _, ok, err := s.Claim(ctx, "n1", 7, "n1"); !errors.Is(err, csv.ErrFenced) && (err != nil || ok) {
+		t.Fatalf("claim after the lease ended: ok=%v err=%v", ok, err)
+	}
+	got, err := s.List(ctx, "n1")
+	if err != nil || len(got) != 1 || got[0].Persistent != 7 || got[0].Epoch != 0 {
+		t.Fatalf("records after the fenced writes: %+v %v", got, err)
+	}
+}
