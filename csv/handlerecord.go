@@ -56,6 +56,11 @@ func (g *guidHex) UnmarshalText(b []byte) error {
 	return err
 }
 
+type seqJSON struct {
+	Index uint32 `json:"i"`
+	Seq   uint8  `json:"s"`
+}
+
 type lockJSON struct {
 	Offset    uint64 `json:"off"`
 	Length    uint64 `json:"len"`
@@ -93,6 +98,7 @@ type handleRecordJSON struct {
 	Epoch        uint64     `json:"epoch,omitempty"`
 	Position     int64      `json:"position,omitempty"`
 	CreateAction uint32     `json:"create_action,omitempty"`
+	LockSeqs     []seqJSON  `json:"lock_seq,omitempty"`
 }
 
 // EncodeHandleRecord returns r's stored form. It fails on a record that
@@ -122,6 +128,9 @@ func EncodeHandleRecord(r HandleRecord) ([]byte, error) {
 	}
 	for _, l := range r.Locks {
 		j.Locks = append(j.Locks, lockJSON{Offset: l.Offset, Length: l.Length, Exclusive: l.Exclusive})
+	}
+	for _, q := range r.LockSeqs {
+		j.LockSeqs = append(j.LockSeqs, seqJSON{Index: q.Index, Seq: q.Seq})
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
@@ -181,6 +190,12 @@ func DecodeHandleRecord(b []byte) (HandleRecord, error) {
 	if j.Disconnected != nil {
 		r.Disconnected = j.Disconnected.UTC()
 	}
+	if len(j.LockSeqs) > 64 {
+		return HandleRecord{}, fmt.Errorf("%w: %d lock sequences", ErrBadHandleRecord, len(j.LockSeqs))
+	}
+	for _, q := range j.LockSeqs {
+		r.LockSeqs = append(r.LockSeqs, LockSequence{Index: q.Index, Seq: q.Seq})
+	}
 	if len(j.Locks) > 0 {
 		r.Locks = make([]LockRange, len(j.Locks))
 		for i, l := range j.Locks {
@@ -228,6 +243,8 @@ func (r *HandleRecord) validate() error {
 		return bad("persistent without v2")
 	case len(r.Locks) > maxRecordLocks:
 		return bad("%d locks", len(r.Locks))
+	case len(r.LockSeqs) > 64:
+		return bad("%d lock sequences", len(r.LockSeqs))
 	case r.CreateAction > 3:
 		// FILE_SUPERSEDED .. FILE_OVERWRITTEN ([MS-SMB2] 2.2.14).
 		return bad("create action %d", r.CreateAction)
@@ -237,6 +254,11 @@ func (r *HandleRecord) validate() error {
 	for _, l := range r.Locks {
 		if !l.Valid() {
 			return bad("lock range %d+%d", l.Offset, l.Length)
+		}
+	}
+	for _, q := range r.LockSeqs {
+		if q.Index < 1 || q.Index > 64 {
+			return bad("lock sequence index %d", q.Index)
 		}
 	}
 	return nil

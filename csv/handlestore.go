@@ -64,6 +64,9 @@ type HandleRecord struct {
 	// written before they existed).
 	OpenID    uint64
 	LockOwner uint64
+	// LockSeqs are the open's valid LockSequence buckets, so a LOCK
+	// replayed after the handle moved is not applied twice.
+	LockSeqs []LockSequence
 	// CreateAction is what the CREATE that made the handle answered
 	// (opened, created, overwritten): a replay of that CREATE on another
 	// node must answer the same ([MS-SMB2] 3.3.5.9.10).

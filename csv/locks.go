@@ -416,3 +416,25 @@ func (h *Handle) TransferLocks(ctx context.Context, from uint64) ([]LockRange, e
 	}
 	return lt.TransferLocks(ctx, h.f.id, from, h.owner())
 }
+
+// LockSequence is one valid LockSequence bucket of an open ([MS-SMB2]
+// 3.3.1.10 Open.LockSequenceArray): a resumed handle carries them, so a
+// LOCK replayed after a failover is recognised.
+type LockSequence struct {
+	Index uint32 // 1..64
+	Seq   uint8
+}
+
+// LockSequences returns h's valid buckets.
+func (h *Handle) LockSequences() []LockSequence {
+	ls := &h.lockSeq
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	var out []LockSequence
+	for i := range 64 {
+		if ls.valid&(1<<i) != 0 {
+			out = append(out, LockSequence{Index: uint32(i + 1), Seq: ls.seq[i]})
+		}
+	}
+	return out
+}

@@ -98,8 +98,16 @@ func (c *conn) handleLock(r *request) wire.Status {
 	// as a write does: their holders cache reads the lock may fence off
 	// (smbtorture smb2.oplock.brl1, brl3, smb2.lease.lock1).
 	c.breakOnWrite(r, o)
+	// The sequence is marked before the record is written, so a handle
+	// resumed elsewhere knows this LOCK was done ([MS-SMB2] 3.3.5.14).
+	seqDone := func() {
+		if seq {
+			o.handle.LockSequenceDone(req.LockSequenceIndex, req.LockSequenceNumber)
+		}
+	}
 	wait, err := o.handle.Lock(ctx, ranges)
 	if err == nil {
+		seqDone()
 		c.srv.durableLocked(o, ranges, false) // records.go
 		return done()
 	}
@@ -124,6 +132,7 @@ func (c *conn) handleLock(r *request) wire.Status {
 		}
 		wait, err = o.handle.Lock(ctx, ranges)
 		if err == nil {
+			seqDone()
 			c.srv.durableLocked(o, ranges, false)
 			return done()
 		}

@@ -103,6 +103,7 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 	}
 	if o.handle != nil {
 		rec.OpenID, rec.LockOwner = o.handle.GlobalOpenID(), o.handle.LockOwner()
+		rec.LockSeqs = o.handle.LockSequences()
 	}
 	rec.CreateAction = d.reply.CreateAction
 	// o.mu is a leaf lock: nothing holding it takes s.dh.mu.

@@ -165,6 +165,9 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 	if d.timeout <= 0 {
 		d.timeout = durableV2DefaultTimeout
 	}
+	for _, q := range rec.LockSeqs {
+		h.LockSequenceDone(q.Index, q.Seq)
+	}
 	var moved []csv.LockRange
 	if clusterWide(rec.LockOwner) {
 		// Locks the lost or yielding node's open still holds become
