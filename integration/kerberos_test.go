@@ -33,12 +33,16 @@ type kerberosEnv struct {
 	cc map[string]string
 }
 
-// startKerberos provisions the domain and starts sofs with its keytab.
+// startKerberos provisions the domain (with its LDAP server, for the
+// node's name lookups) and starts sofs with its keytab, pointed at the
+// DC's directory.
 func startKerberos(t *testing.T, extra ...string) *kerberosEnv {
 	t.Helper()
 	harness.RequireTool(t, "smbclient")
-	dc := addc.Start(t)
-	target := harness.StartSofs(t, harness.SofsOptions{ExtraArgs: append([]string{"--keytab", dc.Keytab}, extra...)})
+	dc := addc.StartWith(t, addc.Options{LDAP: true})
+	args := []string{"--keytab", dc.Keytab, "--krb5-conf", dc.Krb5Conf,
+		"--ldap-url", "ldap://" + dc.LDAP, "--ldap-spn", "ldap/" + dc.HostName}
+	target := harness.StartSofs(t, harness.SofsOptions{ExtraArgs: append(args, extra...)})
 	e := &kerberosEnv{dc: dc, target: target, cc: map[string]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -53,11 +57,16 @@ func startKerberos(t *testing.T, extra ...string) *kerberosEnv {
 }
 
 // smbclient runs smbclient as user with Kerberos required (no NTLM
-// fallback) and returns its output and error.
+// fallback) on the node's share and returns its output and error.
 func (e *kerberosEnv) smbclient(ctx context.Context, user string, args ...string) (string, error) {
+	return e.smbclientOn(ctx, e.target.Share, user, args...)
+}
+
+// smbclientOn is smbclient on share.
+func (e *kerberosEnv) smbclientOn(ctx context.Context, share, user string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	base := []string{"//" + addc.Server + "/" + e.target.Share, "-I", e.target.Addr, "-p", strconv.Itoa(e.target.Port),
+	base := []string{"//" + addc.Server + "/" + share, "-I", e.target.Addr, "-p", strconv.Itoa(e.target.Port),
 		"--use-kerberos=required", "-N", "-d", "0"}
 	cmd := exec.CommandContext(ctx, "smbclient", append(base, args...)...)
 	cmd.Env = e.dc.Env(e.cc[user])
@@ -72,8 +81,40 @@ func (e *kerberosEnv) smbclient(ctx context.Context, user string, args ...string
 // (Samba's AD DC) with three clients, and checks that a file ACL naming
 // only a domain group admits its member and refuses a non-member.
 func TestKerberos(t *testing.T) {
-	e := startKerberos(t)
+	// Shares whose permissions name domain accounts by name, resolved to
+	// SIDs through the DC's LDAP when the node starts: a domain group, a
+	// deny on the domain's users (Alice and Bob, not the computer
+	// HV1$), and a user by UPN.
+	byName := map[string]string{
+		"grp":  `allow=` + addc.NetBIOS + `\` + addc.Group + `:full`,
+		"nodu": `deny=` + addc.NetBIOS + `\Domain Users:read,allow=Everyone:full`,
+		"upn":  `allow=` + addc.Bob.Name + `@` + addc.DNSDomain + `:read`,
+	}
+	var extra []string
+	for name, perm := range byName {
+		extra = append(extra, "--share", name+"="+filepath.Join(t.TempDir(), name)+","+perm)
+	}
+	e := startKerberos(t, extra...)
 	ctx := context.Background()
+
+	t.Run("share permission by name", func(t *testing.T) {
+		for _, c := range []struct {
+			share, user string
+			allow       bool
+		}{
+			{"grp", addc.Alice.Name, true}, {"grp", addc.Bob.Name, false},
+			{"nodu", addc.Alice.Name, false}, {"nodu", addc.Bob.Name, false}, {"nodu", addc.HyperV.Name, true},
+			{"upn", addc.Bob.Name, true}, {"upn", addc.Alice.Name, false},
+		} {
+			out, err := e.smbclientOn(ctx, c.share, c.user, "-c", "ls")
+			switch {
+			case c.allow && err != nil:
+				t.Errorf("%s on %s (%s): refused: %v\n%s", c.user, c.share, byName[c.share], err, out)
+			case !c.allow && (err == nil || !strings.Contains(out, "NT_STATUS_ACCESS_DENIED")):
+				t.Errorf("%s on %s (%s): not refused with ACCESS_DENIED: %v\n%s", c.user, c.share, byName[c.share], err, out)
+			}
+		}
+	})
 
 	t.Run("smbclient", func(t *testing.T) {
 		dir := t.TempDir()

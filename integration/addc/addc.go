@@ -1,6 +1,6 @@
 // Package addc runs a throwaway Active Directory domain controller for
 // tests: Samba's AD DC from Debian's packages, provisioned into a temporary
-// directory and serving only its KDC, on 127.0.0.1 and a port of its own.
+// directory and serving its KDC (and LDAP when asked) on 127.0.0.1.
 //
 // Nothing of the machine's Samba or Kerberos configuration is used: the
 // provision writes its own smb.conf, private and state directories, and
@@ -13,7 +13,8 @@
 //
 // Only the KDC runs ("server services = kdc"): accounts are created and the
 // keytab exported by samba-tool working on the directory database itself,
-// so no LDAP server (whose port, 389, cannot be moved) is needed.
+// so no LDAP server (whose port, 389, cannot be moved) is needed, except
+// by tests of directory lookups, which ask for it (Options.LDAP).
 package addc
 
 import (
@@ -111,6 +112,14 @@ type DC struct {
 	// DomainSID is the domain's SID (S-1-5-21-...).
 	DomainSID string
 
+	// LDAP is the DC's LDAP address (host only: Samba serves LDAP on
+	// 389 and LDAPS on 636 and cannot move them), empty unless the DC
+	// was started with Options.LDAP.
+	LDAP string
+	// HostName is the DC's fully qualified name, the host part of its
+	// SPN ldap/<HostName> and the name in its TLS certificate.
+	HostName string
+
 	smbConf string
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -122,6 +131,22 @@ type DC struct {
 // root, the test stops through harness.MissingDependency (a failure in CI).
 func Start(t testing.TB) *DC {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options are the parts of a DC that only some tests need.
+type Options struct {
+	// LDAP also runs the DC's LDAP server, for tests of name lookups.
+	// Samba serves LDAP on 389 and LDAPS on 636 and cannot move them (no
+	// setting does), nor bind an address that no interface carries, so
+	// such a DC holds 127.0.0.1:389 and :636 for its lifetime: one test
+	// binary may run one at a time, and shares it among its tests.
+	LDAP bool
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *DC {
+	t.Helper()
 	for _, tool := range []string{"samba", "samba-tool", "kinit"} {
 		harness.RequireTool(t, tool)
 	}
@@ -132,9 +157,13 @@ func Start(t testing.TB) *DC {
 	if err != nil {
 		t.Fatalf("addc: %v", err)
 	}
-	kdcPort := testport.Loopback(t)
-	kpasswdPort := testport.Loopback(t)
-	dc := &DC{Dir: dir, KDC: kdcPort}
+	const host = "127.0.0.1"
+	kdcPort := testport.On(t, host)
+	kpasswdPort := testport.On(t, host)
+	dc := &DC{Dir: dir, KDC: kdcPort, HostName: dcHostName + "." + DNSDomain}
+	if opts.LDAP {
+		dc.LDAP = host
+	}
 	t.Cleanup(func() {
 		if err := dc.stop(); err != nil {
 			t.Errorf("addc: %v", err)
@@ -146,7 +175,7 @@ func Start(t testing.TB) *DC {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), provisionMax)
 	defer cancel()
-	if err := dc.provision(ctx, kdcPort, kpasswdPort); err != nil {
+	if err := dc.provision(ctx, host, kdcPort, kpasswdPort, opts); err != nil {
 		t.Fatalf("addc: %v", err)
 	}
 	if err := dc.start(ctx); err != nil {
@@ -156,14 +185,14 @@ func Start(t testing.TB) *DC {
 }
 
 // provision creates the domain, its accounts, krb5.conf and the keytab.
-func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
+func (dc *DC) provision(ctx context.Context, host, kdc, kpasswd string, o Options) error {
 	_, kdcPort, _ := net.SplitHostPort(kdc)
 	_, kpwPort, _ := net.SplitHostPort(kpasswd)
 	target := filepath.Join(dc.Dir, "dc")
 	dc.smbConf = filepath.Join(target, "etc", "smb.conf")
 	opts := map[string]string{
 		// Loopback only: the KDC listens on 127.0.0.1 and nowhere else.
-		"interfaces":           "127.0.0.1",
+		"interfaces":           host,
 		"bind interfaces only": "yes",
 		"server services":      "kdc",
 		"krb5 port":            kdcPort,
@@ -174,9 +203,12 @@ func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
 		"ncalrpc dir":               filepath.Join(target, "ncalrpc"),
 		"winbindd socket directory": filepath.Join(target, "winbindd"),
 	}
+	if o.LDAP {
+		opts["server services"] = "kdc, ldap"
+	}
 	args := []string{"domain", "provision", "--targetdir=" + target,
 		"--realm=" + Realm, "--domain=" + NetBIOS, "--adminpass=" + adminPass,
-		"--server-role=dc", "--dns-backend=NONE", "--host-name=" + dcHostName, "--host-ip=127.0.0.1"}
+		"--server-role=dc", "--dns-backend=NONE", "--host-name=" + dcHostName, "--host-ip=" + host}
 	for k, v := range opts {
 		args = append(args, "--option="+k+"="+v)
 	}
@@ -210,6 +242,12 @@ func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
 		{"group", "addmembers", Group, Alice.Name},
 		{"computer", "create", strings.ToUpper(HyperVHost)},
 		{"user", "setpassword", strings.ToUpper(HyperVHost) + "$", "--newpassword=" + machinePass},
+	}
+	if o.LDAP {
+		// A Windows DC registers its ldap/ SPNs itself; Samba's DC does
+		// it from samba_spnupdate, run by the DNS update service that
+		// this DC leaves off.
+		steps = append(steps, []string{"spn", "add", "ldap/" + dc.HostName, strings.ToUpper(dcHostName) + "$"})
 	}
 	create := []string{"computer", "create", strings.ToUpper(Server)}
 	for _, spn := range ServerSPNs() {
@@ -299,6 +337,11 @@ func (dc *DC) start(ctx context.Context) error {
 	defer cancel()
 	if err := harness.WaitForPort(wctx, host, p, dc.exited); err != nil {
 		return fmt.Errorf("KDC on %s: %w\n%s", dc.KDC, err, tail(filepath.Join(dc.Dir, "samba.out")))
+	}
+	if dc.LDAP != "" {
+		if err := harness.WaitForPort(wctx, dc.LDAP, 636, dc.exited); err != nil {
+			return fmt.Errorf("LDAPS on %s:636: %w\n%s", dc.LDAP, err, tail(filepath.Join(dc.Dir, "samba.out")))
+		}
 	}
 	return nil
 }
