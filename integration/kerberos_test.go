@@ -116,6 +116,47 @@ func TestKerberos(t *testing.T) {
 		}
 	})
 
+	t.Run("constrained delegation", func(t *testing.T) {
+		// SVC1$ gets tickets to cifs/sofs1 in Alice's and Bob's names
+		// (S4U2Self, then S4U2Proxy, [MS-SFU] 3.1.5.1, 3.2.5.2) with
+		// MIT's kvno; each logs on to sofs as the impersonated user: the
+		// PAC is the user's, so the group share admits only Alice and
+		// the UPN share only Bob (SVC1$ itself is in neither).
+		//
+		// impacket's getST.py -impersonate (0.10) would do as well, but
+		// against Samba 4.17's KDC its S4U2Self fails with
+		// KRB_AP_ERR_INAPP_CKSUM whether given a password or an NT hash
+		// (it signs PA-FOR-USER with HMAC-MD5 only); MIT's client also
+		// sends PA-S4U-X509-USER and is accepted.
+		svc, err := e.dc.Kinit(ctx, addc.Delegate.Name, addc.Delegate.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			user, admits, refuses string
+		}{{addc.Alice.Name, "grp", "upn"}, {addc.Bob.Name, "upn", "grp"}} {
+			out := filepath.Join(t.TempDir(), "s4u.cc")
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			cmd := exec.CommandContext(cctx, "kvno", "-I", c.user, "-P", "--out-cache", "FILE:"+out, "cifs/"+addc.Server)
+			cmd.Env = e.dc.Env(svc)
+			b, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil {
+				t.Fatalf("kvno -I %s -P cifs/%s as %s: %v\n%s", c.user, addc.Server, addc.Delegate.Name, err, b)
+			}
+			// The cache holds the delegated ticket and no TGT, so
+			// smbclient cannot get a ticket of its own: the logon is
+			// the delegated one.
+			e.cc["s4u-"+c.user] = out
+			if o, err := e.smbclientOn(ctx, c.admits, "s4u-"+c.user, "-c", "ls"); err != nil {
+				t.Errorf("delegated %s on %s: %v\n%s", c.user, c.admits, err, o)
+			}
+			if o, err := e.smbclientOn(ctx, c.refuses, "s4u-"+c.user, "-c", "ls"); err == nil || !strings.Contains(o, "NT_STATUS_ACCESS_DENIED") {
+				t.Errorf("delegated %s on %s: not refused with ACCESS_DENIED: %v\n%s", c.user, c.refuses, err, o)
+			}
+		}
+	})
+
 	t.Run("smbclient", func(t *testing.T) {
 		dir := t.TempDir()
 		data := make([]byte, 3<<20)

@@ -76,6 +76,11 @@ var (
 	// HyperV is the computer account of HyperVHost, logging on as
 	// itself as a Hyper-V host does.
 	HyperV = Account{strings.ToUpper(HyperVHost) + "$", machinePass}
+	// Delegate is a service's computer account (a Hyper-V host's or a
+	// management service's, in Windows terms) allowed to delegate to the
+	// sofs node's cifs/ SPNs with protocol transition (S4U2Self then
+	// S4U2Proxy, [MS-SFU]); created by a DC with Options.LDAP.
+	Delegate = Account{"SVC1$", machinePass}
 )
 
 const (
@@ -139,8 +144,10 @@ type Options struct {
 	// LDAP also runs the DC's LDAP server, for tests of name lookups.
 	// Samba serves LDAP on 389 and LDAPS on 636 and cannot move them (no
 	// setting does), nor bind an address that no interface carries, so
-	// such a DC holds 127.0.0.1:389 and :636 for its lifetime: one test
-	// binary may run one at a time, and shares it among its tests.
+	// such a DC holds 127.0.0.1:389 and :636 for its lifetime, and its
+	// KDC takes port 88: one test binary may run one at a time, and
+	// shares it among its tests. It also has Delegate, a service account
+	// trusted for constrained delegation to the sofs node's cifs/ SPNs.
 	LDAP bool
 }
 
@@ -159,6 +166,11 @@ func StartWith(t testing.TB, opts Options) *DC {
 	}
 	const host = "127.0.0.1"
 	kdcPort := testport.On(t, host)
+	if opts.LDAP {
+		// Tools with their own Kerberos client (impacket) ask port 88
+		// only; the DC that holds LDAP's fixed ports holds this too.
+		kdcPort = net.JoinHostPort(host, "88")
+	}
 	kpasswdPort := testport.On(t, host)
 	dc := &DC{Dir: dir, KDC: kdcPort, HostName: dcHostName + "." + DNSDomain}
 	if opts.LDAP {
@@ -244,6 +256,14 @@ func (dc *DC) provision(ctx context.Context, host, kdc, kpasswd string, o Option
 		{"user", "setpassword", strings.ToUpper(HyperVHost) + "$", "--newpassword=" + machinePass},
 	}
 	if o.LDAP {
+		steps = append(steps,
+			[]string{"computer", "create", "SVC1", "--service-principal-name=http/svc1." + DNSDomain},
+			[]string{"user", "setpassword", Delegate.Name, "--newpassword=" + Delegate.Password},
+			// msDS-AllowedToDelegateTo and TRUSTED_TO_AUTH_FOR_DELEGATION
+			// (the "use any authentication protocol" choice).
+			[]string{"delegation", "add-service", Delegate.Name, "cifs/" + Server},
+			[]string{"delegation", "add-service", Delegate.Name, "cifs/" + Server + "." + DNSDomain},
+			[]string{"delegation", "for-any-protocol", Delegate.Name, "on"})
 		// A Windows DC registers its ldap/ SPNs itself; Samba's DC does
 		// it from samba_spnupdate, run by the DNS update service that
 		// this DC leaves off.
@@ -295,6 +315,10 @@ func (dc *DC) krb5Conf() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[libdefaults]\n\tdefault_realm = %s\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n", Realm)
 	b.WriteString("\trdns = false\n\tdns_canonicalize_hostname = false\n\tudp_preference_limit = 1\n")
+	// Forwardable TGTs, as Windows clients get by default: a service's
+	// S4U2Proxy needs its S4U2Self ticket forwardable, which the KDC
+	// makes it only from a forwardable TGT.
+	b.WriteString("\tforwardable = true\n")
 	fmt.Fprintf(&b, "[realms]\n\t%s = {\n\t\tkdc = %s\n\t}\n", Realm, dc.KDC)
 	fmt.Fprintf(&b, "[domain_realm]\n\t.%s = %s\n\t%s = %s\n\t%s = %s\n", DNSDomain, Realm, DNSDomain, Realm, Server, Realm)
 	return b.String()
