@@ -21,6 +21,7 @@ import (
 
 	"sofs.io/sofs/integration/addc"
 	"sofs.io/sofs/integration/harness"
+	"sofs.io/sofs/internal/testport"
 )
 
 // kerberosEnv is one sofs node joined to a throwaway Samba AD domain: the
@@ -29,6 +30,8 @@ import (
 type kerberosEnv struct {
 	dc     *addc.DC
 	target *harness.Target
+	// api is the node's admin API URL and tokenFile its token.
+	api, tokenFile string
 	// cc holds each fixture account's credential cache (kinit).
 	cc map[string]string
 }
@@ -42,8 +45,11 @@ func startKerberos(t *testing.T, extra ...string) *kerberosEnv {
 	dc := addc.StartWith(t, addc.Options{LDAP: true})
 	args := []string{"--keytab", dc.Keytab, "--krb5-conf", dc.Krb5Conf,
 		"--ldap-url", "ldap://" + dc.LDAP, "--ldap-spn", "ldap/" + dc.HostName}
-	target := harness.StartSofs(t, harness.SofsOptions{ExtraArgs: append(args, extra...)})
-	e := &kerberosEnv{dc: dc, target: target, cc: map[string]string{}}
+	api := testport.Loopback(t)
+	args = append(args, "--api-listen", api)
+	p := harness.StartSofsProcess(t, harness.SofsOptions{ExtraArgs: append(args, extra...)})
+	e := &kerberosEnv{dc: dc, target: p.Target, cc: map[string]string{},
+		api: "http://" + api, tokenFile: filepath.Join(p.Data, "api-token")}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, a := range []addc.Account{addc.Alice, addc.Bob, addc.HyperV} {
@@ -113,6 +119,70 @@ func TestKerberos(t *testing.T) {
 			case !c.allow && (err == nil || !strings.Contains(out, "NT_STATUS_ACCESS_DENIED")):
 				t.Errorf("%s on %s (%s): not refused with ACCESS_DENIED: %v\n%s", c.user, c.share, byName[c.share], err, out)
 			}
+		}
+	})
+
+	t.Run("sofsctl share permission by name", func(t *testing.T) {
+		// Through the admin API, as an operator would: the name is
+		// resolved when the share is saved, the SID shown, and the
+		// share admits the group's member only. A name the directory
+		// does not know, or a directory that cannot be reached, refuses
+		// the save.
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		bin, err := harness.BuildSofsctl(cctx, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctl := func(api, tokenFile string, args ...string) (string, error) {
+			cmd := exec.CommandContext(cctx, bin, append([]string{"--api", api, "--token-file", tokenFile}, args...)...)
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		group := addc.NetBIOS + `\` + addc.Group
+		dir := filepath.Join(t.TempDir(), "ctl")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := ctl(e.api, e.tokenFile, "share", "create", "ctl", "--path", dir, "--allow", group+":change"); err != nil {
+			t.Fatalf("sofsctl share create --allow %s: %v\n%s", group, err, out)
+		}
+		want, err := e.dc.SID(cctx, addc.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ctl(e.api, e.tokenFile, "-o", "json", "share", "show", "ctl")
+		var sh struct {
+			Permissions []struct{ Account, SID string }
+		}
+		if err != nil || json.Unmarshal([]byte(out), &sh) != nil || len(sh.Permissions) != 1 ||
+			sh.Permissions[0].Account != group || sh.Permissions[0].SID != want {
+			t.Fatalf("share show: %v, want %s resolved to %s:\n%s", err, group, want, out)
+		}
+		if o, err := e.smbclientOn(cctx, "ctl", addc.Alice.Name, "-c", "ls"); err != nil {
+			t.Errorf("alice (member) on ctl: %v\n%s", err, o)
+		}
+		if o, err := e.smbclientOn(cctx, "ctl", addc.Bob.Name, "-c", "ls"); err == nil || !strings.Contains(o, "NT_STATUS_ACCESS_DENIED") {
+			t.Errorf("bob (not a member) on ctl: not refused with ACCESS_DENIED: %v\n%s", err, o)
+		}
+		if out, err := ctl(e.api, e.tokenFile, "share", "update", "ctl", "--allow", addc.NetBIOS+`\nosuchuser:read`); err == nil || !strings.Contains(out, "account_not_found") {
+			t.Errorf("an unknown account was not refused with account_not_found: %v\n%s", err, out)
+		}
+		// A second node whose directory is a port nobody listens on.
+		down := testport.Loopback(t)
+		api2 := testport.Loopback(t)
+		p2 := harness.StartSofsProcess(t, harness.SofsOptions{ExtraArgs: []string{"--keytab", e.dc.Keytab, "--krb5-conf", e.dc.Krb5Conf,
+			"--ldap-url", "ldap://" + down, "--ldap-spn", "ldap/" + e.dc.HostName, "--api-listen", api2}})
+		out, err = ctl("http://"+api2, filepath.Join(p2.Data, "api-token"), "share", "create", "down", "--path", dir, "--allow", group+":read")
+		if err == nil || !strings.Contains(out, "directory_unavailable") {
+			t.Errorf("share create with the DC unreachable: %v, want directory_unavailable:\n%s", err, out)
+		}
+		if out, err := ctl("http://"+api2, filepath.Join(p2.Data, "api-token"), "share", "show", "down"); err == nil {
+			t.Errorf("a share refused for an unreachable DC was stored:\n%s", out)
+		}
+		// With the SID the save needs no directory.
+		if out, err := ctl("http://"+api2, filepath.Join(p2.Data, "api-token"), "share", "create", "down", "--path", dir, "--allow", want+":read"); err != nil {
+			t.Errorf("share create by SID with the DC unreachable: %v\n%s", err, out)
 		}
 	})
 
