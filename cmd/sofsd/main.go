@@ -391,7 +391,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
 		Str("crypto_asm", smbcrypto.Accelerations()).Msg("smb listening")
 	if cfg.WitnessListen != "" {
-		stop, err := startWitness(ctx, cfg, st, view, members, node.ID, reg, log)
+		stop, err := startWitness(ctx, cfg, st, view, members, node.ID, reg, keys, log)
 		if err != nil {
 			ln.Close()
 			srv.Close()
