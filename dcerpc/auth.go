@@ -13,10 +13,9 @@ import (
 // NTLMSSP, bare or inside SPNEGO, at authentication levels connect, packet,
 // integrity (signing) and privacy (sealing); Kerberos, bare or inside
 // SPNEGO, in DCE style ([MS-KILE] 3.4.5.1: AP-REQ, AP-REP, the client's
-// AP-REP) up to integrity, each PDU signed with an RFC 4121 MIC token.
-// Kerberos privacy (RFC 4121 wrap tokens over the PDU's parts, DCE
-// style) is not implemented: such binds are refused. One security
-// context per association: sofs does not multiplex security contexts.
+// AP-REP) up to privacy, each PDU signed with an RFC 4121 MIC token or
+// sealed with a DCE-style wrap token. One security context per
+// association: sofs does not multiplex security contexts.
 const (
 	authTypeSPNEGO   = 9  // RPC_C_AUTHN_GSS_NEGOTIATE
 	authTypeNTLM     = 10 // RPC_C_AUTHN_WINNT
@@ -82,8 +81,9 @@ type packetSecurity interface {
 	Verify(signed, sig []byte) error
 	Seal(signed, data []byte) ([]byte, error)
 	Unseal(signed, data, sig []byte) error
-	// SigLen is the length of the auth_value of a protected PDU.
-	SigLen() int
+	// SigLen is the length of the auth_value of a signed (seal false)
+	// or sealed PDU.
+	SigLen(seal bool) int
 }
 
 // ntlmSecurity is NTLM session security as a packetSecurity.
@@ -93,7 +93,7 @@ func (s ntlmSecurity) Sign(signed []byte) ([]byte, error) { return s.Security.Si
 func (s ntlmSecurity) Seal(signed, data []byte) ([]byte, error) {
 	return s.Security.Seal(signed, data), nil
 }
-func (ntlmSecurity) SigLen() int { return ntlm.SignatureLen }
+func (ntlmSecurity) SigLen(bool) int { return ntlm.SignatureLen }
 
 // KerberosAcceptor checks the AP-REQ of a client binding with Kerberos
 // (auth/krb5's Acceptor, adapted where the two are wired: the DCE/RPC
@@ -120,22 +120,31 @@ type KerberosContext interface {
 	Sign(msg []byte) ([]byte, error)
 	VerifyMIC(msg, mic []byte) error
 	MICLen() int
+	// Seal and Unseal protect a PDU at privacy: data, the stub and its
+	// padding inside signed, is encrypted or decrypted in place. SealLen
+	// is their auth_value's length, 0 when the context cannot seal.
+	Seal(signed, data []byte) ([]byte, error)
+	Unseal(signed, data, sig []byte) error
+	SealLen() int
 }
 
 // krbSecurity is a Kerberos context as a packetSecurity: MIC tokens over
-// the PDU (header signing, as Windows and Samba clients negotiate with
-// Kerberos). Sealing is refused at bind, so it never gets here.
+// the PDU when signing (header signing, as Windows and Samba clients
+// negotiate with Kerberos), DCE-style wrap tokens when sealing.
 type krbSecurity struct{ res KerberosContext }
 
 func (s krbSecurity) Sign(signed []byte) ([]byte, error) { return s.res.Sign(signed) }
 func (s krbSecurity) Verify(signed, sig []byte) error    { return s.res.VerifyMIC(signed, sig) }
-func (krbSecurity) Seal([]byte, []byte) ([]byte, error) {
-	return nil, errors.New("rpc: Kerberos privacy is not implemented")
+func (s krbSecurity) Seal(signed, data []byte) ([]byte, error) {
+	return s.res.Seal(signed, data)
 }
-func (krbSecurity) Unseal([]byte, []byte, []byte) error {
-	return errors.New("rpc: Kerberos privacy is not implemented")
+func (s krbSecurity) Unseal(signed, data, sig []byte) error { return s.res.Unseal(signed, data, sig) }
+func (s krbSecurity) SigLen(seal bool) int {
+	if seal {
+		return s.res.SealLen()
+	}
+	return s.res.MICLen()
 }
-func (s krbSecurity) SigLen() int { return s.res.MICLen() }
 
 // authState is an association's security context.
 type authState struct {
@@ -273,18 +282,17 @@ func isKerberosToken(b []byte) bool {
 }
 
 // acceptKerberos checks the client's AP-REQ and returns the AP-REP. RPC
-// clients establish DCE-style contexts; privacy is refused here, before
-// a context exists, since sofs cannot seal with Kerberos.
+// clients establish DCE-style contexts; privacy needs an AES context.
 func (s *authState) acceptKerberos(token []byte) ([]byte, error) {
 	if s.krb5 == nil {
 		return nil, fmt.Errorf("Kerberos is not accepted (no keytab): %w", errAuth)
 	}
-	if s.level == authLevelPrivacy {
-		return nil, fmt.Errorf("Kerberos at packet privacy is not implemented: %w", errAuth)
-	}
 	res, err := s.krb5.Accept(token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errAuth, err)
+	}
+	if s.level == authLevelPrivacy && res.SealLen() == 0 {
+		return nil, fmt.Errorf("Kerberos privacy needs an AES context: %w", errAuth)
 	}
 	if !res.DCEStyle() || res.ResponseToken() == nil || !res.HasMIC() {
 		// A context without the third leg or without MIC tokens (RC4)

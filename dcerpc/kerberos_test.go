@@ -8,10 +8,10 @@ import (
 )
 
 // TestKerberosAuthTypes checks which auth types an association takes and
-// that Kerberos at packet privacy, which sofs cannot seal, and Kerberos
-// tokens that are not AP-REQs are refused before any context exists. The
-// working Kerberos legs are tested with Samba's rpcclient against a real
-// KDC (integration.TestKerberos/witness_RPC).
+// that tokens the acceptor refuses, and Kerberos tokens that are not
+// AP-REQs, fail the bind. The working Kerberos legs, signing and sealing
+// are tested with Samba's rpcclient against a real KDC
+// (integration.TestKerberos/witness_RPC).
 func TestKerberosAuthTypes(t *testing.T) {
 	n := ntlm.NewServer(ntlm.Config{})
 	var k KerberosAcceptor = refuseAll{}
@@ -32,7 +32,7 @@ func TestKerberosAuthTypes(t *testing.T) {
 	}
 	a := &assoc{krb5: k}
 	if _, err := a.authLeg(ptypeBind, verifier{authType: authTypeKerberos, level: authLevelPrivacy, value: []byte{0x6e, 0}}); !errors.Is(err, errAuth) {
-		t.Errorf("Kerberos at privacy: %v, want errAuth", err)
+		t.Errorf("an AP-REQ the acceptor refuses: %v, want errAuth", err)
 	}
 	a = &assoc{krb5: k}
 	if _, err := a.authLeg(ptypeBind, verifier{authType: authTypeKerberos, level: authLevelIntegrity, value: []byte("NTLMSSP\x00")}); !errors.Is(err, errAuth) {

@@ -167,7 +167,7 @@ func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, prot protectio
 	if protect {
 		// Room for padding, sec_trailer and signature; whole blocks of
 		// stub keep every fragment but the last unpadded.
-		sigLen = prot.sec.SigLen()
+		sigLen = prot.sec.SigLen(prot.level == authLevelPrivacy)
 		chunk = (a.xmitFrag - responseFixedLen - authPadAlign - secTrailerLen - sigLen) &^ (authPadAlign - 1)
 	}
 	flags := uint8(pfcFirstFrag)

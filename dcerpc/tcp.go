@@ -42,7 +42,7 @@ type TCPConfig struct {
 	// SPNEGO; without it such binds are refused.
 	NTLM *ntlm.Server
 	// Kerberos, if set, accepts clients that bind with Kerberos, bare
-	// (RPC_C_AUTHN_GSS_KERBEROS) or in SPNEGO, up to packet integrity.
+	// (RPC_C_AUTHN_GSS_KERBEROS) or in SPNEGO, up to packet privacy.
 	Kerberos KerberosAcceptor
 }
 

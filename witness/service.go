@@ -32,7 +32,7 @@ type Config struct {
 	// smbtorture do; unauthenticated clients are served either way.
 	NTLM *ntlm.Server
 	// Kerberos, if set, accepts clients that authenticate at the RPC
-	// level with Kerberos (bare or in SPNEGO, up to packet integrity).
+	// level with Kerberos (bare or in SPNEGO, up to packet privacy).
 	Kerberos dcerpc.KerberosAcceptor
 }
 

@@ -1,6 +1,7 @@
 package krb5
 
 import (
+	"bytes"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -121,5 +122,96 @@ func FuzzAcceptDCEReply(f *testing.F) {
 		if r.AcceptDCEReply(b) == nil && !r.dceDone {
 			t.Fatal("accepted without completing the context")
 		}
+	})
+}
+
+// dceContext returns an established DCE-style context.
+func dceContext(t testing.TB) *Result {
+	t.Helper()
+	kt := testKeytab(t)
+	tkt, skey := ticketFor(t, kt, "SOFS1$", "host/sofs1", time.Now().Add(time.Hour))
+	tok, _ := apReqTokenFlags(t, tkt, skey, true, true, gssDCEStyle, time.Now())
+	res, err := newTestAcceptor(kt, nil).Accept(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.AcceptDCEReply(clientAPRep(t, skey, res.serverSeq)); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// initiatorSeal seals as the client does (its key usage and flags).
+func initiatorSeal(t testing.TB, r *Result, signed, data []byte) []byte {
+	t.Helper()
+	sig, err := r.seal(signed, data, keyusage.GSSAPI_INITIATOR_SEAL, flagSealed|gssapi.MICTokenFlagAcceptorSubkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// TestSealDCE checks sealed PDUs: what the client seals is decrypted in
+// place, and any change to the encrypted stub, the signed header or
+// trailer around it, or the verifier is refused with ErrMIC; the
+// server's own sealed PDUs keep the stub's length and carry SealLen
+// bytes. (That the layout is the one Samba and Windows use is checked
+// with rpcclient in integration.TestKerberos/witness_RPC.)
+func TestSealDCE(t *testing.T) {
+	res := dceContext(t)
+	pdu := []byte("0123456789abcdef" + "stub and pad...." + "trailer!")
+	plain := append([]byte(nil), pdu...)
+	data := pdu[16:32]
+	signed := pdu[:]
+	sig := initiatorSeal(t, res, signed, data)
+	if len(sig) != res.SealLen() || bytes.Equal(data, plain[16:32]) {
+		t.Fatalf("sealed: %d-byte verifier (SealLen %d), stub %q", len(sig), res.SealLen(), data)
+	}
+	sealed := append([]byte(nil), pdu...)
+	if err := res.Unseal(signed, data, sig); err != nil || !bytes.Equal(pdu, plain) {
+		t.Fatalf("Unseal: %v, %q", err, pdu)
+	}
+	for name, change := range map[string]func(p, s []byte){
+		"stub":     func(p, s []byte) { p[20] ^= 1 },
+		"header":   func(p, s []byte) { p[3] ^= 1 },
+		"trailer":  func(p, s []byte) { p[36] ^= 1 },
+		"checksum": func(p, s []byte) { s[16+16+16+3] ^= 1 },
+		"seq":      func(p, s []byte) { s[15] ^= 1 },
+		"rrc":      func(p, s []byte) { s[7]++ },
+	} {
+		p, s := append([]byte(nil), sealed...), append([]byte(nil), sig...)
+		change(p, s)
+		if err := res.Unseal(p, p[16:32], s); !errors.Is(err, ErrMIC) {
+			t.Errorf("changed %s: %v, want ErrMIC", name, err)
+		}
+	}
+	if err := res.Unseal(sealed, sealed[16:32], sig[:40]); !errors.Is(err, ErrMIC) {
+		t.Errorf("short verifier: %v, want ErrMIC", err)
+	}
+	if err := res.Unseal(sealed, []byte("elsewhere"), sig); !errors.Is(err, ErrMalformed) {
+		t.Errorf("data outside the PDU: %v, want ErrMalformed", err)
+	}
+	// The server's own: acceptor flags, in place, SealLen long.
+	out := append([]byte(nil), plain...)
+	ssig, err := res.Seal(out, out[16:32])
+	if err != nil || len(ssig) != res.SealLen() || ssig[2]&gssapi.MICTokenFlagSentByAcceptor == 0 || bytes.Equal(out[16:32], plain[16:32]) {
+		t.Fatalf("Seal: %d bytes, flags %#x, %v", len(ssig), ssig[2], err)
+	}
+	if err := res.Unseal(out, out[16:32], ssig); err == nil {
+		t.Error("the server's own token was taken as the client's")
+	}
+}
+
+// FuzzUnseal feeds arbitrary verifiers and stubs to Unseal: refused with
+// an error, never a panic.
+func FuzzUnseal(f *testing.F) {
+	res := dceContext(f)
+	pdu := []byte("0123456789abcdef" + "stub and pad...." + "trailer!")
+	sig := initiatorSeal(f, res, pdu, pdu[16:32])
+	f.Add(sig, pdu[16:32])
+	f.Add(sig[:20], []byte{})
+	f.Fuzz(func(t *testing.T, sig, stub []byte) {
+		p := append(append([]byte("0123456789abcdef"), stub...), "trailer!"...)
+		_ = res.Unseal(p, p[16:16+len(stub)], sig)
 	})
 }
