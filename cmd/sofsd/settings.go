@@ -47,7 +47,7 @@ var settings = []setting{
 	{"require-signing", kindBool, "true", "require SMB signing on every session"},
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
 	{"multichannel", kindBool, "true", "offer SMB3 multichannel (session binding over several connections)"},
-	{"keytab", kindString, "", "Kerberos keytab with the keys of this node's Active Directory computer account (its cifs/ SPNs); when set, domain users and computers log on with Kerberos and the share and file ACLs see their domain SIDs (docs/operations.md); reread when the file changes"},
+	{"keytab", kindString, "", "Kerberos keytab with the keys of this node's Active Directory computer account (its cifs/ SPNs); when set, domain users and computers log on with Kerberos (SMB, and the witness RPC) and the share and file ACLs see their domain SIDs (docs/operations.md); reread when the file changes"},
 	{"ldap-url", kindString, "", "domain controller to look up domain account names in share permissions (allow=DOMAIN\\name:RIGHT): ldap://DC[:PORT] (bound with Kerberos and signed with its integrity layer) or ldaps://DC[:PORT] (TLS); the node binds as the keytab's computer account (needs keytab and krb5-conf). Names are resolved to SIDs when a share is saved; without it, domain accounts need their SID"},
 	{"ldap-ca", kindString, "", "ldaps: PEM CA certificates that may sign the domain controller's TLS certificate (default: system roots)"},
 	{"ldap-spn", kindString, "", "the domain controller's LDAP service principal, ldap/<DC's DNS name> (empty: ldap/<host of ldap-url>); its host part is also the name its TLS certificate must carry"},
