@@ -57,7 +57,25 @@ type Config struct {
 	// naming "path". The zero value checks only the path's form and the
 	// system directories (namespace.CheckSharePath).
 	SharePaths namespace.SharePathPolicy
+	// Accounts resolves domain account names in share permissions to
+	// SIDs when a share is saved; nil refuses such names unless the
+	// request gives their SID.
+	Accounts AccountResolver
 }
+
+// AccountResolver looks up the SID of a domain account name (DOMAIN\name
+// or name@domain). Its errors wrap ErrAccountNotFound when the directory
+// has no such account and ErrDirectoryUnavailable when it could not be
+// asked.
+type AccountResolver interface {
+	LookupSID(ctx context.Context, account string) (string, error)
+}
+
+// The errors an AccountResolver's failures wrap.
+var (
+	ErrAccountNotFound      = errors.New("no such account")
+	ErrDirectoryUnavailable = errors.New("directory unavailable")
+)
 
 // route is one registered endpoint.
 type route struct {
@@ -119,6 +137,7 @@ type api struct {
 	ready    func() error
 	// sharePaths is Config.SharePaths.
 	sharePaths namespace.SharePathPolicy
+	accounts   AccountResolver
 
 	mux     *http.ServeMux
 	metrics *httpMetrics // nil without a registry
@@ -150,6 +169,7 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		nodeID:     cfg.NodeID,
 		ready:      cfg.Ready,
 		sharePaths: cfg.SharePaths,
+		accounts:   cfg.Accounts,
 		mux:        http.NewServeMux(),
 		createMu:   make(chanMutex, 1),
 	}

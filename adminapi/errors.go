@@ -33,6 +33,8 @@ const (
 	CodeMetricsDisabled       = "metrics_disabled"
 	CodeNotReady              = "not_ready"
 	CodeStoreUnavailable      = "store_unavailable"
+	CodeAccountNotFound       = "account_not_found"
+	CodeDirectoryUnavailable  = "directory_unavailable"
 	CodeInternal              = "internal_error"
 )
 

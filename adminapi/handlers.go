@@ -3,6 +3,7 @@ package adminapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -215,12 +216,40 @@ func checkShare(sh namespace.Share) *apiError {
 		return badValue("permissions", "%d permissions, at most %d", len(sh.Permissions), namespace.MaxSharePermissions)
 	}
 	for _, p := range sh.Permissions {
-		if err := p.Validate(); err != nil {
+		if err := p.ValidateForm(); err != nil {
 			return badValue("permissions", "%v", err)
 		}
 	}
-	if err := sh.Validate(); err != nil {
+	// Domain accounts may still lack their SIDs here: resolveAccounts
+	// looks them up before the share is saved.
+	if err := sh.ValidateForm(); err != nil {
 		return badValue("", "%v", err)
+	}
+	return nil
+}
+
+// resolveAccounts fills in the SID of every domain account in sh's
+// permissions that the request did not give, from the directory. A name
+// the directory does not know is the client's mistake (400); a directory
+// that cannot be asked refuses the save (503) rather than store a
+// permission that would name nobody.
+func (a *api) resolveAccounts(ctx context.Context, sh *namespace.Share) *apiError {
+	for i, p := range sh.Permissions {
+		if p.SID != "" || !namespace.IsDomainAccount(p.Account) {
+			continue
+		}
+		if a.accounts == nil {
+			return badValue("permissions", "%q is a domain account and this node has no directory to look it up (setting ldap-url); give its sid", p.Account)
+		}
+		sid, err := a.accounts.LookupSID(ctx, p.Account)
+		switch {
+		case errors.Is(err, ErrAccountNotFound):
+			return errorf(http.StatusBadRequest, CodeAccountNotFound, "permissions", "%v", err)
+		case err != nil:
+			return &apiError{status: http.StatusServiceUnavailable, code: CodeDirectoryUnavailable, field: "permissions",
+				msg: fmt.Sprintf("cannot look up %q: %v; the share was not saved (give the account's sid to save it without the directory)", p.Account, err), cause: err}
+		}
+		sh.Permissions[i].SID = sid
 	}
 	return nil
 }
@@ -319,6 +348,9 @@ func (a *api) createShare(w http.ResponseWriter, r *http.Request) *apiError {
 	if err := a.sharePaths.Check(sh.Path); err != nil {
 		return badValue("path", "%v", err)
 	}
+	if e := a.resolveAccounts(r.Context(), &sh); e != nil {
+		return e
+	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	// The store's PutShare creates or replaces, so creation is a check
@@ -359,6 +391,9 @@ func (a *api) updateShare(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	if err := a.sharePaths.Check(sh.Path); err != nil {
 		return badValue("path", "%v", err)
+	}
+	if e := a.resolveAccounts(r.Context(), &sh); e != nil {
+		return e
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()

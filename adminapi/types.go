@@ -179,10 +179,13 @@ func shareOut(s namespace.Share) Share {
 
 // SharePermission is one entry of a share's access list: Account is
 // "Everyone", "Authenticated Users", "Users", "Guests", "Administrators",
-// a SID (S-1-...) or a user name; Access is read, change or full; Deny
-// refuses instead of granting.
+// a SID (S-1-...), a user name or a domain account (DOMAIN\name or
+// name@domain); SID is the domain account's SID, looked up in the
+// directory when the share is saved unless given; Access is read, change
+// or full; Deny refuses instead of granting.
 type SharePermission struct {
 	Account string `json:"account"`
+	SID     string `json:"sid,omitempty"`
 	Access  string `json:"access"`
 	Deny    bool   `json:"deny,omitempty"`
 }
@@ -193,7 +196,7 @@ func permissionsOut(ps []namespace.SharePermission) []SharePermission {
 	}
 	out := make([]SharePermission, len(ps))
 	for i, p := range ps {
-		out[i] = SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+		out[i] = SharePermission{Account: p.Account, SID: p.SID, Access: p.Access, Deny: p.Deny}
 	}
 	return out
 }
@@ -204,7 +207,7 @@ func permissionsIn(ps []SharePermission) []namespace.SharePermission {
 	}
 	out := make([]namespace.SharePermission, len(ps))
 	for i, p := range ps {
-		out[i] = namespace.SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+		out[i] = namespace.SharePermission{Account: p.Account, SID: p.SID, Access: p.Access, Deny: p.Deny}
 	}
 	return out
 }

@@ -60,7 +60,7 @@ func (a *assoc) handleBind(h header, pdu []byte) error {
 				return a.emit(fault(h.callID, 0, faultAccessDenied, true))
 			}
 			reason := uint16(nakAuthTypeNotRecognized)
-			if a.ntlm != nil && (v.authType == authTypeNTLM || v.authType == authTypeSPNEGO) {
+			if a.knowsAuthType(v.authType) {
 				reason = nakInvalidChecksum
 			}
 			return a.emit(bindNak(h.callID, reason))

@@ -35,6 +35,8 @@ type assoc struct {
 	local, remote net.Addr
 	// ntlm authenticates RPC clients; nil refuses RPC-level auth.
 	ntlm *ntlm.Server
+	// krb5, if set, accepts Kerberos (bare, auth type 16, or in SPNEGO).
+	krb5 KerberosAcceptor
 	// auth is the association's security context, once a bind asked
 	// for one; headerSign records PFC_SUPPORT_HEADER_SIGN.
 	auth       *authState

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"sofs.io/sofs/auth/ntlm"
-
 	"sofs.io/sofs/dcerpc/ndr"
 	"sofs.io/sofs/dcerpc/srvsvc"
 )
@@ -165,10 +163,12 @@ func (a *assoc) checkRequestAuth(h header, pdu []byte, bodyStart int) ([]byte, e
 func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, prot protection, emit func([]byte) error) error {
 	chunk := (a.xmitFrag - responseFixedLen) &^ 7
 	protect := prot.sec != nil
+	sigLen := 0
 	if protect {
 		// Room for padding, sec_trailer and signature; whole blocks of
 		// stub keep every fragment but the last unpadded.
-		chunk = (a.xmitFrag - responseFixedLen - authPadAlign - secTrailerLen - ntlm.SignatureLen) &^ (authPadAlign - 1)
+		sigLen = prot.sec.SigLen(prot.level == authLevelPrivacy)
+		chunk = (a.xmitFrag - responseFixedLen - authPadAlign - secTrailerLen - sigLen) &^ (authPadAlign - 1)
 	}
 	flags := uint8(pfcFirstFrag)
 	for {
@@ -185,15 +185,19 @@ func (a *assoc) respond(callID uint32, ctxID uint16, stub []byte, prot protectio
 		b := finishPDU(w)
 		if protect {
 			var pad uint8
-			b, pad = appendVerifier(b, responseFixedLen, prot.authType, prot.level, prot.ctxID, ntlm.SignatureLen)
-			signed := b[:len(b)-ntlm.SignatureLen]
+			b, pad = appendVerifier(b, responseFixedLen, prot.authType, prot.level, prot.ctxID, sigLen)
+			signed := b[:len(b)-sigLen]
 			var sig []byte
+			var err error
 			if prot.level == authLevelPrivacy {
-				sig = prot.sec.Seal(signed, b[responseFixedLen:responseFixedLen+n+int(pad)])
+				sig, err = prot.sec.Seal(signed, b[responseFixedLen:responseFixedLen+n+int(pad)])
 			} else {
-				sig = prot.sec.Sign(signed)
+				sig, err = prot.sec.Sign(signed)
 			}
-			copy(b[len(b)-ntlm.SignatureLen:], sig)
+			if err != nil || len(sig) != sigLen {
+				return fmt.Errorf("rpc: protect response: %d-byte verifier, %v", len(sig), err)
+			}
+			copy(b[len(b)-sigLen:], sig)
 		}
 		if err := emit(b); err != nil {
 			return err

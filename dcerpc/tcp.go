@@ -41,6 +41,9 @@ type TCPConfig struct {
 	// NTLM, if set, authenticates clients that bind with NTLMSSP or
 	// SPNEGO; without it such binds are refused.
 	NTLM *ntlm.Server
+	// Kerberos, if set, accepts clients that bind with Kerberos, bare
+	// (RPC_C_AUTHN_GSS_KERBEROS) or in SPNEGO, up to packet privacy.
+	Kerberos KerberosAcceptor
 }
 
 // TCPServer serves DCE/RPC over TCP (ncacn_ip_tcp, [MS-RPCE] 2.1.1.1): the
@@ -121,6 +124,7 @@ func (s *TCPServer) serveConn(ctx context.Context, nc net.Conn, port string) {
 	a := newAssoc(s.cfg.Interfaces, port, rand.Uint32()|1)
 	a.emit = c.write
 	a.ntlm = s.cfg.NTLM
+	a.krb5 = s.cfg.Kerberos
 	a.local, a.remote = nc.LocalAddr(), nc.RemoteAddr()
 
 	calls := make(chan *pendingCall, maxQueuedCalls)

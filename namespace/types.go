@@ -33,8 +33,14 @@ type Share struct {
 // Grant-SmbShareAccess and Block-SmbShareAccess set them.
 type SharePermission struct {
 	// Account is "Everyone", "Authenticated Users", "Users", "Guests",
-	// "Administrators", a SID (S-1-...), or a user name.
+	// "Administrators", a SID (S-1-...), a sofs user name, or a domain
+	// account (DOMAIN\name or name@domain).
 	Account string `json:"account"`
+	// SID is the SID a domain Account resolved to when the permission
+	// was saved (or that the operator gave). Stored so that checking
+	// access never waits on a domain controller; required for a domain
+	// account, empty otherwise.
+	SID string `json:"sid,omitempty"`
 	// Access is "read", "change" or "full".
 	Access string `json:"access"`
 	// Deny refuses the rights instead of granting them.
@@ -48,6 +54,21 @@ const MaxSharePermissions = 64
 
 // Validate reports why p cannot be stored, or nil.
 func (p SharePermission) Validate() error {
+	if err := p.ValidateForm(); err != nil {
+		return err
+	}
+	if p.SID == "" && IsDomainAccount(p.Account) {
+		// Without its SID a domain name would grant or deny nobody;
+		// resolving it at every tree connect would make logons wait on
+		// the DC.
+		return fmt.Errorf("share permission for %q: a domain account needs its SID (resolved through the directory, ldap-url, or given as sid)", p.Account)
+	}
+	return nil
+}
+
+// ValidateForm is Validate without the check that a domain account has
+// its SID: for a permission about to be resolved.
+func (p SharePermission) ValidateForm() error {
 	if p.Account == "" || len(p.Account) > 256 {
 		return fmt.Errorf("share permission: account %q must be 1 to 256 bytes", p.Account)
 	}
@@ -56,7 +77,33 @@ func (p SharePermission) Validate() error {
 	default:
 		return fmt.Errorf("share permission for %q: access %q, want read, change or full", p.Account, p.Access)
 	}
+	if p.SID != "" && !validSID(p.SID) {
+		return fmt.Errorf("share permission for %q: sid %q is not a SID (S-1-...)", p.Account, p.SID)
+	}
 	return nil
+}
+
+// IsDomainAccount reports whether account is written as a domain account
+// name, DOMAIN\name or name@domain, rather than a SID, a well-known name
+// or a sofs user.
+func IsDomainAccount(account string) bool {
+	return strings.ContainsAny(account, `\@`)
+}
+
+// validSID checks the S-1-<authority>-<sub>... form (at most 15
+// subauthorities, [MS-DTYP] 2.4.2); the SID codec in smbserver/secdesc
+// parses it fully when the permission is used.
+func validSID(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || len(parts) > 3+15 || !strings.EqualFold(parts[0], "S") || parts[1] != "1" {
+		return false
+	}
+	for _, p := range parts[2:] {
+		if p == "" || len(p) > 20 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // MaxCommentLen bounds a share comment; srvsvc carries it as a counted
@@ -65,6 +112,20 @@ const MaxCommentLen = 256
 
 // Validate reports why s cannot be stored, or nil.
 func (s Share) Validate() error {
+	if err := s.ValidateForm(); err != nil {
+		return err
+	}
+	for _, p := range s.Permissions {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("share %q: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// ValidateForm is Validate without the check that domain accounts in
+// the permissions have their SIDs.
+func (s Share) ValidateForm() error {
 	if err := ValidateShareName(s.Name); err != nil {
 		return err
 	}
@@ -78,7 +139,7 @@ func (s Share) Validate() error {
 		return fmt.Errorf("share %q: %d permissions, at most %d", s.Name, len(s.Permissions), MaxSharePermissions)
 	}
 	for _, p := range s.Permissions {
-		if err := p.Validate(); err != nil {
+		if err := p.ValidateForm(); err != nil {
 			return fmt.Errorf("share %q: %w", s.Name, err)
 		}
 	}

@@ -92,6 +92,26 @@ func TestSharePermissionsValidate(t *testing.T) {
 			t.Errorf("permission %+v accepted", p)
 		}
 	}
+	// A domain account is stored only with its SID; the form check
+	// (before the directory lookup) lets it through without one.
+	dom := Share{Name: "s", Path: "/p", Permissions: []SharePermission{{Account: `EXAMPLE\Domain Users`, Access: "read"}}}
+	if err := dom.Validate(); err == nil {
+		t.Error("domain account without SID accepted")
+	}
+	if err := dom.ValidateForm(); err != nil {
+		t.Errorf("ValidateForm refused a domain account awaiting its SID: %v", err)
+	}
+	dom.Permissions = append(dom.Permissions, SharePermission{Account: "alice@example.com", Access: "full"})
+	dom.Permissions[0].SID, dom.Permissions[1].SID = "S-1-5-21-1-2-3-513", "s-1-5-21-1-2-3-1104"
+	if err := dom.Validate(); err != nil {
+		t.Errorf("domain accounts with SIDs refused: %v", err)
+	}
+	for _, sid := range []string{"S-1", "S-2-5-21", "S-1-5-", "S-1-5-x", "1-5-21", "S-1-5" + strings.Repeat("-1", 16), "S-1-99999999999999999999999"} {
+		dom.Permissions[0].SID = sid
+		if err := dom.ValidateForm(); err == nil {
+			t.Errorf("sid %q accepted", sid)
+		}
+	}
 	many := Share{Name: "s", Path: "/p", Permissions: make([]SharePermission, MaxSharePermissions+1)}
 	for i := range many.Permissions {
 		many.Permissions[i] = SharePermission{Account: "Everyone", Access: "read"}

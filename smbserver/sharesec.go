@@ -14,8 +14,12 @@ import (
 // MaximalAccess is the share's; 3.3.5.9: CREATE checks both).
 type SharePermission struct {
 	// Account is "Everyone", "Authenticated Users", "Users", "Guests",
-	// "Administrators", a SID in S-1-... form, or a sofs user name.
+	// "Administrators", a SID in S-1-... form, a sofs user name, or a
+	// domain account's name (then SID says who it is).
 	Account string
+	// SID, when set, is the account's SID (resolved from a domain name
+	// when the permission was saved) and wins over Account.
+	SID string
 	// Access is "read", "change" or "full" (case-insensitive).
 	Access string
 	// Deny refuses the rights instead of granting them; deny entries
@@ -69,6 +73,20 @@ func (s *Server) accountSID(account string) (secdesc.SID, bool) {
 	return UserSID(s.cfg.ServerGUID, account), true
 }
 
+// permissionSID is p's SID: the stored one, else its account's.
+func (s *Server) permissionSID(p SharePermission) (secdesc.SID, bool) {
+	if p.SID != "" {
+		sid, err := secdesc.ParseSID(p.SID)
+		return sid, err == nil
+	}
+	if strings.ContainsAny(p.Account, `\@`) {
+		// A domain name that was never resolved names nobody; it must
+		// not fall through to a local user's SID.
+		return secdesc.SID{}, false
+	}
+	return s.accountSID(p.Account)
+}
+
 // shareAccess is the share-level maximal access of tok on sh: everything
 // without permissions, else what the permissions grant tok (a deny entry
 // wins over an allow). Entries that do not resolve are skipped (an
@@ -85,7 +103,7 @@ func (s *Server) shareAccess(sh Share, tok *secdesc.Token) uint32 {
 				continue
 			}
 			mask, err := ShareAccessMask(p.Access)
-			sid, ok := s.accountSID(p.Account)
+			sid, ok := s.permissionSID(p)
 			if err != nil || !ok {
 				continue
 			}

@@ -23,7 +23,7 @@ func (s *Service) Serve(ctx context.Context, witnessLn, epmLn net.Listener) erro
 		go func() {
 			defer wg.Done()
 			defer cancel()
-			srv := dcerpc.NewTCPServer(dcerpc.TCPConfig{Interfaces: ifaces, Log: s.cfg.Log, NTLM: s.cfg.NTLM})
+			srv := dcerpc.NewTCPServer(dcerpc.TCPConfig{Interfaces: ifaces, Log: s.cfg.Log, NTLM: s.cfg.NTLM, Kerberos: s.cfg.Kerberos})
 			errs[i] = srv.Serve(ctx, ln)
 		}()
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	// (NTLMSSP or SPNEGO, up to packet privacy), as Windows clients and
 	// smbtorture do; unauthenticated clients are served either way.
 	NTLM *ntlm.Server
+	// Kerberos, if set, accepts clients that authenticate at the RPC
+	// level with Kerberos (bare or in SPNEGO, up to packet privacy).
+	Kerberos dcerpc.KerberosAcceptor
 }
 
 // Observer receives the witness's events for metrics. Its methods must be

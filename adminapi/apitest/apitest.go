@@ -35,6 +35,8 @@ type Options struct {
 	Witness  adminapi.Witness
 	// SharePaths is the node's share path policy (adminapi.Config).
 	SharePaths namespace.SharePathPolicy
+	// Accounts resolves domain account names (adminapi.Config).
+	Accounts adminapi.AccountResolver
 }
 
 // Server is a running test API.
@@ -79,6 +81,7 @@ func Start(t testing.TB, o Options) *Server {
 		Metrics:    o.Metrics,
 		Witness:    o.Witness,
 		SharePaths: o.SharePaths,
+		Accounts:   o.Accounts,
 	}
 	if cfg.Token == nil {
 		cfg.Token = adminapi.StaticTokens{Token}

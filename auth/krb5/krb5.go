@@ -15,6 +15,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -112,9 +113,23 @@ type Result struct {
 	// carries no PAC (an MIT or Heimdal KDC without one).
 	Identity *Identity
 
+	// DCEStyle is set when the client asked for DCE-style context
+	// establishment (GSS_C_DCE_STYLE, as DCE/RPC clients do): the AP-REP
+	// goes back without GSS-API framing and the client answers with an
+	// AP-REP of its own, checked by AcceptDCEReply, before the context
+	// is ready.
+	DCEStyle bool
+
 	key            types.EncryptionKey
-	acceptorSubkey bool   // key is the AP-REP's subkey
-	serverSeq      uint64 // the acceptor's MIC sequence number (AP-REP seq-number)
+	ticketKey      types.EncryptionKey // the ticket's session key (DCE-style third leg)
+	acceptorSubkey bool                // key is the AP-REP's subkey
+	serverSeq      uint64              // the acceptor's MIC sequence number (AP-REP seq-number)
+	dceDone        bool
+
+	// seqMu guards nextSeq, the acceptor's next sequence number for the
+	// per-message tokens of Sign.
+	seqMu   sync.Mutex
+	nextSeq uint64
 }
 
 // maxSeq bounds the acceptor's initial sequence number: 2^30 keeps it
@@ -182,7 +197,8 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 	}
 	res = &Result{
 		Mech: mech, Client: tp.CName.PrincipalNameString(), Realm: tp.CRealm,
-		EndTime: tp.EndTime, key: tp.Key,
+		EndTime: tp.EndTime, key: tp.Key, ticketKey: tp.Key,
+		DCEStyle: gssFlags&gssDCEStyle != 0,
 	}
 	if auth.SubKey.KeyType != 0 && len(auth.SubKey.KeyValue) > 0 {
 		res.key = auth.SubKey
@@ -201,7 +217,7 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		res.serverSeq = seq
+		res.serverSeq, res.nextSeq = seq, seq
 		// Windows and MIT acceptors answer with a subkey of their own,
 		// of the context key's type, which then keys the context; some
 		// initiators (go-smb2) take the SMB session key from it alone.
@@ -218,6 +234,11 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 			return nil, err
 		}
 		res.ResponseToken = wrapAPRep(rep, mech)
+		if res.DCEStyle {
+			// DCE style answers with the bare AP-REP ([MS-KILE]
+			// 3.4.5.1; Heimdal and Windows acceptors alike).
+			res.ResponseToken = rep
+		}
 		res.key, res.acceptorSubkey = sub, true
 		res.SessionKey = append([]byte(nil), sub.KeyValue...)
 	}
@@ -227,6 +248,8 @@ func (a *Acceptor) Accept(token []byte) (res *Result, err error) {
 // GSS-API context flags in the authenticator checksum (RFC 4121 4.1.1.1).
 const (
 	gssMutual = 2
+	// gssDCEStyle is GSS_C_DCE_STYLE ([MS-KILE] 3.2.5.2, RFC 4757 7.1).
+	gssDCEStyle = 0x1000
 	// gssChecksumType is the authenticator checksum type of GSS-API
 	// (RFC 4121 4.1.1).
 	gssChecksumType = 0x8003

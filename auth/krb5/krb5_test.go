@@ -102,6 +102,13 @@ func apReqToken(t testing.TB, tkt messages.Ticket, skey types.EncryptionKey, sub
 // apReqTokenMutual is apReqToken asking for mutual authentication or not.
 func apReqTokenMutual(t testing.TB, tkt messages.Ticket, skey types.EncryptionKey, subkey, mutual bool, ctime time.Time) ([]byte, types.Authenticator) {
 	t.Helper()
+	return apReqTokenFlags(t, tkt, skey, subkey, mutual, 0, ctime)
+}
+
+// apReqTokenFlags is apReqTokenMutual with extra GSS-API flags (such as
+// DCE style) in the authenticator checksum.
+func apReqTokenFlags(t testing.TB, tkt messages.Ticket, skey types.EncryptionKey, subkey, mutual bool, extra uint32, ctime time.Time) ([]byte, types.Authenticator) {
+	t.Helper()
 	auth, err := types.NewAuthenticator(testRealm, types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +125,8 @@ func apReqTokenMutual(t testing.TB, tkt messages.Ticket, skey types.EncryptionKe
 	if mutual {
 		ck[20] |= byte(gssapi.ContextFlagMutual)
 	}
+	ck[20] |= byte(extra)
+	ck[21] |= byte(extra >> 8)
 	auth.Cksum = types.Checksum{CksumType: chksumtype.GSSAPI, Checksum: ck}
 	req, err := messages.NewAPReq(tkt, skey, auth)
 	if err != nil {

@@ -329,7 +329,13 @@ func (c *cli) printShare(raw []byte, s adminapi.Share) error {
 				if p.Deny {
 					verb = "deny"
 				}
-				parts = append(parts, fmt.Sprintf("%s %s: %s", verb, clean(p.Account), clean(p.Access)))
+				account := clean(p.Account)
+				if p.SID != "" && !strings.EqualFold(p.SID, p.Account) {
+					// The SID a domain name resolved to: what access
+					// checks use.
+					account += " (" + clean(p.SID) + ")"
+				}
+				parts = append(parts, fmt.Sprintf("%s %s: %s", verb, account, clean(p.Access)))
 			}
 			perms = strings.Join(parts, "; ")
 		}

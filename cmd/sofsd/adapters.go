@@ -55,7 +55,7 @@ func toServerPermissions(ps []namespace.SharePermission) []smbserver.SharePermis
 	}
 	out := make([]smbserver.SharePermission, len(ps))
 	for i, p := range ps {
-		out[i] = smbserver.SharePermission{Account: p.Account, Access: p.Access, Deny: p.Deny}
+		out[i] = smbserver.SharePermission{Account: p.Account, SID: p.SID, Access: p.Access, Deny: p.Deny}
 	}
 	return out
 }

@@ -34,7 +34,15 @@ type config struct {
 	// Keytab is the Kerberos keytab file; "" when Kerberos is off.
 	Keytab string
 	// NTLM accepts NTLM logons.
-	NTLM       bool
+	NTLM bool
+	// LDAPURL, LDAPCA, LDAPSPN, LDAPDomain and Krb5Conf configure the
+	// directory that resolves domain account names (directory.go);
+	// LDAPURL is "" when there is none.
+	LDAPURL    string
+	LDAPCA     string
+	LDAPSPN    string
+	LDAPDomain string
+	Krb5Conf   string
 	NodeName   string
 	EtcdClient string
 	EtcdPeer   string
@@ -154,6 +162,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		if c.Keytab, err = filepath.Abs(c.Keytab); err != nil {
 			bad("keytab", err)
 		}
+	}
+	c.LDAPURL, c.LDAPCA, c.LDAPSPN, c.LDAPDomain, c.Krb5Conf = get("ldap-url"), get("ldap-ca"), get("ldap-spn"), get("ldap-domain"), get("krb5-conf")
+	if c.LDAPURL != "" && c.Keytab == "" {
+		bad("ldap-url", errors.New("needs a keytab: the node binds to the directory as its computer account"))
 	}
 	if !c.NTLM && c.Keytab == "" {
 		bad("ntlm", errors.New("false needs a keytab: no one could log on"))
@@ -440,7 +452,9 @@ func parseShareSpec(spec string) (namespace.Share, error) {
 			return namespace.Share{}, fmt.Errorf("share %q: unknown option %q (want ca, encrypt, readonly, guest, abe, allow=ACCOUNT:RIGHT, deny=ACCOUNT:RIGHT or comment=TEXT)", name, opt)
 		}
 	}
-	if err := sh.Validate(); err != nil {
+	// Domain accounts get their SIDs at start, from the directory
+	// (resolveShareAccounts); the rest is checked now.
+	if err := sh.ValidateForm(); err != nil {
 		return namespace.Share{}, err
 	}
 	return sh, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"sofs.io/sofs/auth/directory"
 	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/clusterstate"
@@ -224,6 +225,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	dir, err := newDirectory(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := resolveShareAccounts(ctx, dir, cfg.Shares); err != nil {
+		return err
+	}
 	if err := applyShares(ctx, st, cfg.Shares, cfg.sharePathPolicy(), log); err != nil {
 		return err
 	}
@@ -346,7 +354,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// The API lists the open files of every node (Get-SmbOpenFile).
 	sessions := clusterSessions{sessionSource: sessionSource{srv}, self: node.ID, node: ostate.node}
 	sessions.serveOpenFiles()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, log)
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, dir, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -438,7 +446,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		Stringer("server_guid", cluster.ServerGUID).Int("shares", len(view.Shares())).
 		Str("crypto_asm", smbcrypto.Accelerations()).Msg("smb listening")
 	if cfg.WitnessListen != "" {
-		stop, err := startWitness(ctx, cfg, st, view, members, node.ID, reg, log)
+		stop, err := startWitness(ctx, cfg, st, view, members, node.ID, reg, keys, log)
 		if err != nil {
 			ln.Close()
 			srv.Close()
@@ -513,7 +521,7 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
 func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, sessions adminapi.SessionSource,
-	mship *membership, nodeID string, reg *prometheus.Registry, log zerolog.Logger) (<-chan error, string, error) {
+	mship *membership, nodeID string, reg *prometheus.Registry, dir *directory.Resolver, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
 		return nil, "", nil
@@ -541,6 +549,10 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		return 0
 	}))
 	apiLog := log.With().Str("component", "api").Logger()
+	var accounts adminapi.AccountResolver
+	if dir != nil {
+		accounts = accountResolver{dir}
+	}
 	var wit adminapi.Witness
 	if cfg.WitnessListen != "" {
 		wit = witnessClients{store: st, members: mship.members}
@@ -557,6 +569,7 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Ready:      mship.ready,
 		Metrics:    reg,
 		SharePaths: cfg.sharePathPolicy(),
+		Accounts:   accounts,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)

@@ -13,7 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"sofs.io/sofs/adminapi"
+	"sofs.io/sofs/auth/krb5"
 	"sofs.io/sofs/auth/ntlm"
+	"sofs.io/sofs/dcerpc"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/witness"
 )
@@ -22,7 +24,7 @@ import (
 // them until ctx ends or stop is called; stop waits for the service to
 // end.
 func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, members *namespace.Members,
-	nodeID string, reg *prometheus.Registry, log zerolog.Logger) (stop func(), err error) {
+	nodeID string, reg *prometheus.Registry, keys krb5.KeySource, log zerolog.Logger) (stop func(), err error) {
 	wl, err := net.Listen("tcp", cfg.WitnessListen)
 	if err != nil {
 		return nil, fmt.Errorf("witness listen: %w", err)
@@ -43,8 +45,14 @@ func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *na
 		NetBIOSComputer: strings.ToUpper(name), DNSComputer: strings.ToLower(name),
 		Users: userSource{view},
 	})
+	// Kerberos with the node's keytab, as for SMB; an acceptor of its
+	// own, so its replay cache is the witness's.
+	var kerberos dcerpc.KerberosAcceptor
+	if keys != nil {
+		kerberos = rpcKerberos{krb5.New(krb5.Config{Keys: keys})}
+	}
 	svc := witness.New(witness.Config{Store: st, Members: members, NodeID: nodeID, Log: wlog, NTLM: acceptor,
-		Observer: newWitnessMetrics(reg, st)})
+		Kerberos: kerberos, Observer: newWitnessMetrics(reg, st)})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -161,3 +169,23 @@ func newWitnessMetrics(reg *prometheus.Registry, st *namespace.Store) *witnessMe
 
 func (m *witnessMetrics) Notified(kind string) { m.notified.WithLabelValues(kind).Inc() }
 func (m *witnessMetrics) Waiting(delta int)    { m.waiting.Add(float64(delta)) }
+
+// rpcKerberos adapts auth/krb5's acceptor to the DCE/RPC engine, which
+// imports no acceptor of its own.
+type rpcKerberos struct{ a *krb5.Acceptor }
+
+func (k rpcKerberos) Accept(token []byte) (dcerpc.KerberosContext, error) {
+	res, err := k.a.Accept(token)
+	if err != nil {
+		return nil, err
+	}
+	return rpcKerberosContext{res}, nil
+}
+
+// rpcKerberosContext is a krb5.Result as a dcerpc.KerberosContext.
+type rpcKerberosContext struct{ *krb5.Result }
+
+func (c rpcKerberosContext) DCEStyle() bool        { return c.Result.DCEStyle }
+func (c rpcKerberosContext) ResponseToken() []byte { return c.Result.ResponseToken }
+func (c rpcKerberosContext) Client() string        { return c.Result.Client }
+func (c rpcKerberosContext) HasPAC() bool          { return c.Result.Identity != nil }

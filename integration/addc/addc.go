@@ -1,6 +1,6 @@
 // Package addc runs a throwaway Active Directory domain controller for
 // tests: Samba's AD DC from Debian's packages, provisioned into a temporary
-// directory and serving only its KDC, on 127.0.0.1 and a port of its own.
+// directory and serving its KDC (and LDAP when asked) on 127.0.0.1.
 //
 // Nothing of the machine's Samba or Kerberos configuration is used: the
 // provision writes its own smb.conf, private and state directories, and
@@ -13,7 +13,8 @@
 //
 // Only the KDC runs ("server services = kdc"): accounts are created and the
 // keytab exported by samba-tool working on the directory database itself,
-// so no LDAP server (whose port, 389, cannot be moved) is needed.
+// so no LDAP server (whose port, 389, cannot be moved) is needed, except
+// by tests of directory lookups, which ask for it (Options.LDAP).
 package addc
 
 import (
@@ -75,6 +76,11 @@ var (
 	// HyperV is the computer account of HyperVHost, logging on as
 	// itself as a Hyper-V host does.
 	HyperV = Account{strings.ToUpper(HyperVHost) + "$", machinePass}
+	// Delegate is a service's computer account (a Hyper-V host's or a
+	// management service's, in Windows terms) allowed to delegate to the
+	// sofs node's cifs/ SPNs with protocol transition (S4U2Self then
+	// S4U2Proxy, [MS-SFU]); created by a DC with Options.LDAP.
+	Delegate = Account{"SVC1$", machinePass}
 )
 
 const (
@@ -111,6 +117,14 @@ type DC struct {
 	// DomainSID is the domain's SID (S-1-5-21-...).
 	DomainSID string
 
+	// LDAP is the DC's LDAP address (host only: Samba serves LDAP on
+	// 389 and LDAPS on 636 and cannot move them), empty unless the DC
+	// was started with Options.LDAP.
+	LDAP string
+	// HostName is the DC's fully qualified name, the host part of its
+	// SPN ldap/<HostName> and the name in its TLS certificate.
+	HostName string
+
 	smbConf string
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -122,6 +136,24 @@ type DC struct {
 // root, the test stops through harness.MissingDependency (a failure in CI).
 func Start(t testing.TB) *DC {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options are the parts of a DC that only some tests need.
+type Options struct {
+	// LDAP also runs the DC's LDAP server, for tests of name lookups.
+	// Samba serves LDAP on 389 and LDAPS on 636 and cannot move them (no
+	// setting does), nor bind an address that no interface carries, so
+	// such a DC holds 127.0.0.1:389 and :636 for its lifetime, and its
+	// KDC takes port 88: one test binary may run one at a time, and
+	// shares it among its tests. It also has Delegate, a service account
+	// trusted for constrained delegation to the sofs node's cifs/ SPNs.
+	LDAP bool
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *DC {
+	t.Helper()
 	for _, tool := range []string{"samba", "samba-tool", "kinit"} {
 		harness.RequireTool(t, tool)
 	}
@@ -132,9 +164,18 @@ func Start(t testing.TB) *DC {
 	if err != nil {
 		t.Fatalf("addc: %v", err)
 	}
-	kdcPort := testport.Loopback(t)
-	kpasswdPort := testport.Loopback(t)
-	dc := &DC{Dir: dir, KDC: kdcPort}
+	const host = "127.0.0.1"
+	kdcPort := testport.On(t, host)
+	if opts.LDAP {
+		// Tools with their own Kerberos client (impacket) ask port 88
+		// only; the DC that holds LDAP's fixed ports holds this too.
+		kdcPort = net.JoinHostPort(host, "88")
+	}
+	kpasswdPort := testport.On(t, host)
+	dc := &DC{Dir: dir, KDC: kdcPort, HostName: dcHostName + "." + DNSDomain}
+	if opts.LDAP {
+		dc.LDAP = host
+	}
 	t.Cleanup(func() {
 		if err := dc.stop(); err != nil {
 			t.Errorf("addc: %v", err)
@@ -146,7 +187,7 @@ func Start(t testing.TB) *DC {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), provisionMax)
 	defer cancel()
-	if err := dc.provision(ctx, kdcPort, kpasswdPort); err != nil {
+	if err := dc.provision(ctx, host, kdcPort, kpasswdPort, opts); err != nil {
 		t.Fatalf("addc: %v", err)
 	}
 	if err := dc.start(ctx); err != nil {
@@ -156,14 +197,14 @@ func Start(t testing.TB) *DC {
 }
 
 // provision creates the domain, its accounts, krb5.conf and the keytab.
-func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
+func (dc *DC) provision(ctx context.Context, host, kdc, kpasswd string, o Options) error {
 	_, kdcPort, _ := net.SplitHostPort(kdc)
 	_, kpwPort, _ := net.SplitHostPort(kpasswd)
 	target := filepath.Join(dc.Dir, "dc")
 	dc.smbConf = filepath.Join(target, "etc", "smb.conf")
 	opts := map[string]string{
 		// Loopback only: the KDC listens on 127.0.0.1 and nowhere else.
-		"interfaces":           "127.0.0.1",
+		"interfaces":           host,
 		"bind interfaces only": "yes",
 		"server services":      "kdc",
 		"krb5 port":            kdcPort,
@@ -174,9 +215,12 @@ func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
 		"ncalrpc dir":               filepath.Join(target, "ncalrpc"),
 		"winbindd socket directory": filepath.Join(target, "winbindd"),
 	}
+	if o.LDAP {
+		opts["server services"] = "kdc, ldap"
+	}
 	args := []string{"domain", "provision", "--targetdir=" + target,
 		"--realm=" + Realm, "--domain=" + NetBIOS, "--adminpass=" + adminPass,
-		"--server-role=dc", "--dns-backend=NONE", "--host-name=" + dcHostName, "--host-ip=127.0.0.1"}
+		"--server-role=dc", "--dns-backend=NONE", "--host-name=" + dcHostName, "--host-ip=" + host}
 	for k, v := range opts {
 		args = append(args, "--option="+k+"="+v)
 	}
@@ -210,6 +254,20 @@ func (dc *DC) provision(ctx context.Context, kdc, kpasswd string) error {
 		{"group", "addmembers", Group, Alice.Name},
 		{"computer", "create", strings.ToUpper(HyperVHost)},
 		{"user", "setpassword", strings.ToUpper(HyperVHost) + "$", "--newpassword=" + machinePass},
+	}
+	if o.LDAP {
+		steps = append(steps,
+			[]string{"computer", "create", "SVC1", "--service-principal-name=http/svc1." + DNSDomain},
+			[]string{"user", "setpassword", Delegate.Name, "--newpassword=" + Delegate.Password},
+			// msDS-AllowedToDelegateTo and TRUSTED_TO_AUTH_FOR_DELEGATION
+			// (the "use any authentication protocol" choice).
+			[]string{"delegation", "add-service", Delegate.Name, "cifs/" + Server},
+			[]string{"delegation", "add-service", Delegate.Name, "cifs/" + Server + "." + DNSDomain},
+			[]string{"delegation", "for-any-protocol", Delegate.Name, "on"})
+		// A Windows DC registers its ldap/ SPNs itself; Samba's DC does
+		// it from samba_spnupdate, run by the DNS update service that
+		// this DC leaves off.
+		steps = append(steps, []string{"spn", "add", "ldap/" + dc.HostName, strings.ToUpper(dcHostName) + "$"})
 	}
 	create := []string{"computer", "create", strings.ToUpper(Server)}
 	for _, spn := range ServerSPNs() {
@@ -257,6 +315,10 @@ func (dc *DC) krb5Conf() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[libdefaults]\n\tdefault_realm = %s\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n", Realm)
 	b.WriteString("\trdns = false\n\tdns_canonicalize_hostname = false\n\tudp_preference_limit = 1\n")
+	// Forwardable TGTs, as Windows clients get by default: a service's
+	// S4U2Proxy needs its S4U2Self ticket forwardable, which the KDC
+	// makes it only from a forwardable TGT.
+	b.WriteString("\tforwardable = true\n")
 	fmt.Fprintf(&b, "[realms]\n\t%s = {\n\t\tkdc = %s\n\t}\n", Realm, dc.KDC)
 	fmt.Fprintf(&b, "[domain_realm]\n\t.%s = %s\n\t%s = %s\n\t%s = %s\n", DNSDomain, Realm, DNSDomain, Realm, Server, Realm)
 	return b.String()
@@ -299,6 +361,11 @@ func (dc *DC) start(ctx context.Context) error {
 	defer cancel()
 	if err := harness.WaitForPort(wctx, host, p, dc.exited); err != nil {
 		return fmt.Errorf("KDC on %s: %w\n%s", dc.KDC, err, tail(filepath.Join(dc.Dir, "samba.out")))
+	}
+	if dc.LDAP != "" {
+		if err := harness.WaitForPort(wctx, dc.LDAP, 636, dc.exited); err != nil {
+			return fmt.Errorf("LDAPS on %s:636: %w\n%s", dc.LDAP, err, tail(filepath.Join(dc.Dir, "samba.out")))
+		}
 	}
 	return nil
 }
