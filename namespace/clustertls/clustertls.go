@@ -180,15 +180,37 @@ var DefaultHosts = []string{"127.0.0.1", "::1", "localhost"}
 // CA in dir signed, that covers hosts (plus DefaultHosts), and that is
 // valid for at least 30 more days; otherwise it issues a new one with a
 // new key. It reports whether it issued.
+//
+// A node that joined with a token holds no CA key and cannot issue: for it
+// EnsureNodeCert only checks the certificate it was given, and fails with
+// ErrNeedsCertificate when that no longer fits (a new address, or less
+// than 30 days left), naming what to do.
 func EnsureNodeCert(dir, name string, hosts []string) (bool, error) {
-	ca, err := LoadCA(dir)
-	if err != nil {
-		return false, err
-	}
 	want := append(slices.Clone(DefaultHosts), hosts...)
 	slices.Sort(want)
 	want = slices.Compact(want)
 	p := Paths{dir}
+	if !HasCAKey(dir) {
+		caCert, err := readCert(p.CACert())
+		if err != nil {
+			return false, err
+		}
+		cert, err := readCert(p.Cert())
+		if err != nil {
+			return false, fmt.Errorf("%w: %v", ErrNeedsCertificate, err)
+		}
+		if err := certProblem(cert, caCert, name, want); err != nil {
+			return false, fmt.Errorf("%w: %s: %v", ErrNeedsCertificate, p.Cert(), err)
+		}
+		if _, err := tls.LoadX509KeyPair(p.Cert(), p.Key()); err != nil {
+			return false, fmt.Errorf("%w: %v", ErrNeedsCertificate, err)
+		}
+		return false, nil
+	}
+	ca, err := LoadCA(dir)
+	if err != nil {
+		return false, err
+	}
 	if cert, err := readCert(p.Cert()); err == nil && certFits(cert, ca, name, want) {
 		if _, err := tls.LoadX509KeyPair(p.Cert(), p.Key()); err == nil {
 			return false, nil
@@ -219,21 +241,35 @@ func EnsureNodeCert(dir, name string, hosts []string) (bool, error) {
 	return true, nil
 }
 
+// ErrNeedsCertificate is returned by EnsureNodeCert on a node without the
+// CA key whose certificate no longer fits: it needs a new one from a
+// member that holds the key ('sofsd cert renew' with a join token).
+var ErrNeedsCertificate = errors.New("clustertls: this node needs a new certificate and holds no CA key to issue one")
+
 // certFits says whether cert is name's, signed by ca, covers hosts and
 // has more than renewBefore left.
 func certFits(cert *x509.Certificate, ca *CA, name string, hosts []string) bool {
-	if cert.Subject.CommonName != name || time.Until(cert.NotAfter) < renewBefore {
-		return false
+	return certProblem(cert, ca.Cert, name, hosts) == nil
+}
+
+// certProblem says why cert is not a usable certificate of node name
+// issued by ca for hosts with more than renewBefore left, or nil.
+func certProblem(cert, ca *x509.Certificate, name string, hosts []string) error {
+	if cert.Subject.CommonName != name {
+		return fmt.Errorf("issued to %q, not %q", cert.Subject.CommonName, name)
 	}
-	if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
-		return false
+	if left := time.Until(cert.NotAfter); left < renewBefore {
+		return fmt.Errorf("expires %s (renewed when less than %s remain)", cert.NotAfter.UTC().Format(time.RFC3339), renewBefore)
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return fmt.Errorf("not issued by the cluster CA: %v", err)
 	}
 	for _, h := range hosts {
 		if err := cert.VerifyHostname(h); err != nil {
-			return false
+			return fmt.Errorf("does not name %s", h)
 		}
 	}
-	return true
+	return nil
 }
 
 // Bundle is what a node needs for mutual TLS: its certificate and key,
