@@ -57,6 +57,8 @@ type Config struct {
 	// naming "path". The zero value checks only the path's form and the
 	// system directories (namespace.CheckSharePath).
 	SharePaths namespace.SharePathPolicy
+	// JoinTokens creates join tokens; nil answers 501.
+	JoinTokens JoinTokens
 }
 
 // route is one registered endpoint.
@@ -90,6 +92,7 @@ var routes = []route{
 	{"GET", Prefix + "/open-files", false, (*api).listOpenFiles},
 	{"GET", Prefix + "/witness/clients", false, (*api).listWitnessClients},
 	{"POST", Prefix + "/witness/clients/{id}/move", false, (*api).moveWitnessClient},
+	{"POST", Prefix + "/join-tokens", false, (*api).createJoinToken},
 }
 
 // backend is the part of *namespace.Store the handlers use; an interface
@@ -118,6 +121,7 @@ type api struct {
 	ready    func() error
 	// sharePaths is Config.SharePaths.
 	sharePaths namespace.SharePathPolicy
+	joinTokens JoinTokens
 
 	mux     *http.ServeMux
 	metrics *httpMetrics // nil without a registry
@@ -149,6 +153,7 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		nodeID:     cfg.NodeID,
 		ready:      cfg.Ready,
 		sharePaths: cfg.SharePaths,
+		joinTokens: cfg.JoinTokens,
 		mux:        http.NewServeMux(),
 		createMu:   make(chanMutex, 1),
 	}

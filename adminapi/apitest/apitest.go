@@ -33,6 +33,8 @@ type Options struct {
 	Metrics  *prometheus.Registry
 	Sessions adminapi.SessionSource // default: a *Sessions
 	Witness  adminapi.Witness
+	// JoinTokens creates join tokens; nil answers 501.
+	JoinTokens adminapi.JoinTokens
 	// SharePaths is the node's share path policy (adminapi.Config).
 	SharePaths namespace.SharePathPolicy
 }
@@ -78,6 +80,7 @@ func Start(t testing.TB, o Options) *Server {
 		Ready:      o.Ready,
 		Metrics:    o.Metrics,
 		Witness:    o.Witness,
+		JoinTokens: o.JoinTokens,
 		SharePaths: o.SharePaths,
 	}
 	if cfg.Token == nil {

@@ -49,6 +49,9 @@ var commands = map[string]map[string]leaf{
 		"list": {run: (*cli).witnessList},
 		"move": {nargs: 1, args: "a witness client ID", flags: func(fs *flag.FlagSet) { fs.String("node", "", "") }, run: (*cli).witnessMove},
 	},
+	"token": {
+		"create": {flags: func(fs *flag.FlagSet) { fs.Duration("ttl", adminapi.DefaultJoinTokenTTL, "") }, run: (*cli).tokenCreate},
+	},
 }
 
 func init() {
@@ -60,6 +63,7 @@ func init() {
 	commands["openfiles"] = commands["openfile"]
 	commands["open-file"] = commands["openfile"]
 	commands["open-files"] = commands["openfile"]
+	commands["tokens"] = commands["token"]
 }
 
 func (c *cli) json() bool { return c.g.output == "json" }
@@ -540,4 +544,21 @@ func (c *cli) witnessMove(fs *flag.FlagSet, pos []string) error {
 		return err
 	}
 	return c.say(raw, "witness client %s asked to move to node %s", clean(r.ID), clean(node))
+}
+
+// ---- join tokens ----
+
+// tokenCreate prints the token alone on stdout in table mode, so a script
+// can capture it: TOKEN=$(sofsctl token create --ttl 10m). The expiry goes
+// to the JSON form.
+func (c *cli) tokenCreate(fs *flag.FlagSet, _ []string) error {
+	ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
+	var jt adminapi.JoinToken
+	raw, err := c.client.do("POST", "/join-tokens", adminapi.JoinTokenCreate{TTL: ttl.String()}, &jt)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, clean(jt.Token))
+	})
 }

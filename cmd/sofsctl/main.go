@@ -57,6 +57,8 @@ Commands:
   openfile list                list this node's open files
   witness list                 list the cluster's SMB Witness clients (Get-SmbWitnessClient)
   witness move ID --node N     ask a witness client to move to node N (Move-SmbWitnessClient)
+  token create [--ttl D]       create a single-use join token for a new node (default ttl 15m, at most 24h);
+                               prints the token only (-o json adds its id and expiry)
 
 Global flags (anywhere after the command, or before it):
   --api URL          API address (env SOFS_API; default ` + defaultAPI + `)

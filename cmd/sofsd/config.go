@@ -49,6 +49,12 @@ type config struct {
 	EtcdCACert string
 	EtcdCert   string
 	EtcdKey    string
+	// Join is a member's join endpoint (host:port) and JoinToken the token
+	// to join with; "" and the zero token when not joining.
+	Join      string
+	JoinToken clustertls.JoinToken
+	// JoinListen is this node's join endpoint; "" when off.
+	JoinListen string
 	// PeerListen is the open-state service's node-to-node address.
 	PeerListen string
 	APIListen  string // "" when the API is off
@@ -240,6 +246,34 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	if (c.EtcdCert == "") != (c.EtcdKey == "") {
 		bad("etcd-cert", errors.New("etcd-cert and etcd-key must be given together"))
+	}
+	if c.Join = get("join"); c.Join != "" {
+		if err := checkHostPort(c.Join); err != nil {
+			bad("join", err)
+		}
+		if get("join-token") == "" {
+			bad("join-token", fmt.Errorf("required with join (or set %s)", envName("join-token")))
+		}
+		if c.EtcdInitialCluster != "" || len(c.EtcdEndpoints) > 0 {
+			bad("join", errors.New("excludes etcd-initial-cluster and etcd-endpoints"))
+		}
+		if strings.HasPrefix(c.EtcdClient, "http://") || strings.HasPrefix(c.EtcdPeer, "http://") {
+			bad("join", errors.New("a node that joins with a token speaks mutual TLS: etcd-client-listen and etcd-peer-listen must be https"))
+		}
+	}
+	if v := get("join-token"); v != "" {
+		if c.Join == "" {
+			bad("join-token", errors.New("only applies with join"))
+		}
+		// The value is never echoed: it is a secret.
+		if c.JoinToken, err = clustertls.ParseJoinToken(v); err != nil {
+			bad("join-token", err)
+		}
+	}
+	if c.JoinListen = get("join-listen"); c.JoinListen == "off" {
+		c.JoinListen = ""
+	} else if err := checkHostPort(c.JoinListen); err != nil {
+		bad("join-listen", err)
 	}
 	c.PeerListen = get("peer-listen")
 	if err := checkHostPort(c.PeerListen); err != nil {

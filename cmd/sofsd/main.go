@@ -28,6 +28,7 @@ import (
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/namespace/etcdnode"
+	"sofs.io/sofs/namespace/nodejoin"
 	"sofs.io/sofs/smbserver"
 	"sofs.io/sofs/smbserver/smbcrypto"
 )
@@ -54,6 +55,10 @@ const (
 	exitDamaged = 3
 	// exitStartTimeout: start-up did not finish within start-timeout.
 	exitStartTimeout = 4
+	// exitJoinRefused: the cluster refused this node's join (the token
+	// is unknown, expired or used, or the node name is taken); a new
+	// token or name helps, a restart does not.
+	exitJoinRefused = 5
 )
 
 // startAbandonGrace bounds how long run waits for an abandoned start-up
@@ -148,9 +153,17 @@ func awaitAbandoned(done <-chan error, log zerolog.Logger) {
 // operator what to do about damaged etcd data.
 func exitCode(ctx context.Context, err error, log zerolog.Logger, stderr io.Writer) int {
 	var damaged *etcdnode.DataError
+	var refused *nodejoin.RefusedError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &refused):
+		log.Error().Err(err).Str("code", refused.Code).Msg("join refused")
+		fmt.Fprintf(stderr, "sofsd: %v\n", err)
+		if refused.TokenProblem() {
+			fmt.Fprintf(stderr, "Create a new token on a member (sofsctl token create --ttl 10m) and start this node again with it.\n")
+		}
+		return exitJoinRefused
 	case errors.As(err, &damaged):
 		log.Error().Err(err).Str("file", damaged.Path).Msg("etcd data damaged: restore DATA/etcd from a backup, or remove this member and rejoin")
 		fmt.Fprintf(stderr, "sofsd: %v\n"+
@@ -212,6 +225,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	st := namespace.NewStore(etcd.Client())
 	cluster, err := st.InitCluster(ctx, "sofs")
 	if err != nil {
+		return err
+	}
+	if _, err := startJoinServer(ctx, cfg, st, etcd, log); err != nil {
 		return err
 	}
 	if err := applyShares(ctx, st, cfg.Shares, cfg.sharePathPolicy(), log); err != nil {
@@ -475,6 +491,14 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API token: %w", err)
 	}
+	jt, err := newJoinTokens(cfg, st)
+	if err != nil {
+		return nil, "", err
+	}
+	var joins adminapi.JoinTokens
+	if jt != nil {
+		joins = jt
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sofs_node_lease_held",
@@ -502,6 +526,7 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Ready:      mship.ready,
 		Metrics:    reg,
 		SharePaths: cfg.sharePathPolicy(),
+		JoinTokens: joins,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)

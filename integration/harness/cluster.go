@@ -34,6 +34,12 @@ type ClusterNode struct {
 	// needs it, and copied into the node's DATA/pki before it starts.
 	// Give all nodes of a cluster the same directory.
 	CADir string
+	// Joining skips copying CADir: the node gets its certificate with a
+	// join token given in Args (--join, --join-token).
+	Joining bool
+	// JoinPort is the node's join endpoint (--join-listen), where nodes
+	// that join with a token get their certificates.
+	JoinPort int
 
 	proc   *Process
 	killed bool // the current process was ended by Kill
@@ -43,7 +49,7 @@ type ClusterNode struct {
 // its files under dir.
 func NewClusterNode(name, addr, dir string) (*ClusterNode, error) {
 	n := &ClusterNode{Name: name, Addr: addr, Dir: dir}
-	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort} {
+	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort, &n.JoinPort} {
 		var err error
 		if *p, err = FreePort(addr); err != nil {
 			return nil, err
@@ -140,7 +146,7 @@ func (n *ClusterNode) args() []string {
 	if !n.Witness {
 		// The open-state service's port is advertised in the node's
 		// record, so any free one will do.
-		a = append(a, "--smb-listen", n.SMBHostPort(), "--peer-listen", n.hostPort(0))
+		a = append(a, "--smb-listen", n.SMBHostPort(), "--peer-listen", n.hostPort(0), "--join-listen", n.JoinHostPort())
 	}
 	return append(a, n.Args...)
 }
@@ -159,8 +165,10 @@ func (n *ClusterNode) Start() error {
 	if err != nil {
 		return err
 	}
-	if err := n.provisionCA(); err != nil {
-		return err
+	if !n.Joining {
+		if err := n.provisionCA(); err != nil {
+			return err
+		}
 	}
 	logf, err := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -217,6 +225,23 @@ func (n *ClusterNode) Stop() error {
 		return nil
 	}
 	return n.proc.Stop()
+}
+
+// JoinHostPort is the node's join endpoint.
+func (n *ClusterNode) JoinHostPort() string { return n.hostPort(n.JoinPort) }
+
+// ExitCode waits until the node's process ends or ctx does, and returns
+// its exit code.
+func (n *ClusterNode) ExitCode(ctx context.Context) (int, error) {
+	if n.proc == nil {
+		return 0, fmt.Errorf("harness: node %s not started", n.Name)
+	}
+	select {
+	case <-n.proc.exited:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("harness: node %s still running: %w", n.Name, ctx.Err())
+	}
+	return n.proc.cmd.ProcessState.ExitCode(), nil
 }
 
 // Log returns the end of the node's log.

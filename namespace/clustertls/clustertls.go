@@ -7,15 +7,18 @@
 // Everything lives in one directory, DATA/pki on a node:
 //
 //	ca.crt    the cluster CA's certificate (PEM)
-//	ca.key    its private key (PEM, mode 0600); every member holds it so
-//	          any member can issue certificates
+//	ca.key    its private key (PEM, mode 0600); held by the node that
+//	          created the CA and those it was copied to, which can issue
+//	          certificates; a node that joined with a token has none
 //	node.crt  this node's certificate, signed by the CA, valid for server
 //	          and client authentication, naming the node's addresses
 //	node.key  its private key (PEM, mode 0600)
 //
 // The first node creates the CA (NewCA); the others receive ca.crt and
-// ca.key before their first start. EnsureNodeCert issues or renews the
-// node's certificate at every start. The package depends on nothing else
+// ca.key before their first start, or join with a token (jointoken.go,
+// csr.go) and receive ca.crt and a certificate for a key they made.
+// EnsureNodeCert issues or renews the node's certificate at every start
+// where the CA key is present, and checks it where it is not. The package depends on nothing else
 // in sofs, so any transport can use it.
 package clustertls
 
