@@ -82,6 +82,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if len(args) >= 2 && args[0] == "ca" && args[1] == "init" {
 		return caInit(args[2:], lookupEnv, stdout, stderr)
 	}
+	if len(args) >= 2 && args[0] == "cert" && args[1] == "renew" {
+		return certRenew(ctx, args[2:], lookupEnv, stdout, stderr)
+	}
 	args, witness := witnessCommand(args)
 	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
 	switch {

@@ -301,6 +301,7 @@ func printHelp(w io.Writer) {
 Usage: sofsd --data DIR [settings]
        sofsd witness --data DIR [settings]
        sofsd ca init --data DIR
+       sofsd cert renew --data DIR [settings]
 
 "sofsd witness" runs only a voting embedded etcd member (quorum witness):
 no SMB and no API. Of the settings below it uses data, node-name,
@@ -312,6 +313,10 @@ api-tls-cert/api-tls-key) it serves only GET /healthz and GET /readyz
 "sofsd ca init" creates the cluster CA in DIR/pki, for members that form
 a cluster together: copy DIR/pki/ca.crt and ca.key to every member's
 DATA/pki before its first start. A node started alone creates its own.
+
+"sofsd cert renew" gives the node a new key and certificate now, while it
+runs or not; new connections use it at once. A node without the CA key
+(one that joined with a token) needs join and join-token (a new token).
 
 Every setting can be given as a flag, an environment variable or a key in
 the config file; a flag wins over the environment, which wins over the file.

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -261,4 +262,25 @@ func BuildSofsctl(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("harness: go build ./cmd/sofsctl: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// Sofsd runs the sofsd binary the harness built with args (a subcommand
+// such as "cert renew") and returns its combined output and exit code.
+func Sofsd(ctx context.Context, env []string, args ...string) ([]byte, int, error) {
+	bin, err := sofsdBinary()
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out, 0, nil
+	case errors.As(err, &ee):
+		return out, ee.ExitCode(), nil
+	default:
+		return out, 0, fmt.Errorf("harness: run sofsd %s: %w", strings.Join(args, " "), err)
+	}
 }

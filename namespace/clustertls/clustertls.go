@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -219,29 +220,81 @@ func EnsureNodeCert(dir, name string, hosts []string) (bool, error) {
 			return false, nil
 		}
 	}
+	return true, issueNodeCert(p, ca, name, want)
+}
+
+// RenewNodeCert issues this node a new certificate with a new key, now,
+// whatever the old one's state: the rotation 'sofsd cert renew' does on a
+// node holding the CA key. A running node's listeners and clients present
+// it on their next connection. It returns the new certificate.
+func RenewNodeCert(dir, name string, hosts []string) (*x509.Certificate, error) {
+	ca, err := LoadCA(dir)
+	if err != nil {
+		return nil, err
+	}
+	want := append(slices.Clone(DefaultHosts), hosts...)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	p := Paths{dir}
+	if err := issueNodeCert(p, ca, name, want); err != nil {
+		return nil, err
+	}
+	return readCert(p.Cert())
+}
+
+func issueNodeCert(p Paths, ca *CA, name string, hosts []string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return false, fmt.Errorf("clustertls: node key: %w", err)
+		return fmt.Errorf("clustertls: node key: %w", err)
 	}
-	der, err := ca.Issue(name, want, &key.PublicKey)
+	der, err := ca.Issue(name, hosts, &key.PublicKey)
 	if err != nil {
-		return false, err
+		return err
 	}
-	// Written under temporary names and renamed, so a crash leaves the
-	// old pair or the new one, never a certificate with the wrong key.
+	return replaceNodeCert(p, der, key)
+}
+
+// replaceNodeCert writes a node's certificate and key under temporary
+// names and renames them, the key first, so a crash leaves the old pair
+// or the new one, and a reader that sees the new certificate finds its
+// key (reloader).
+func replaceNodeCert(p Paths, der []byte, key *ecdsa.PrivateKey) error {
 	if err := writeKey(p.Key()+".new", key); err != nil {
-		return false, err
+		return err
 	}
 	if err := writePEM(p.Cert()+".new", "CERTIFICATE", der, 0o644); err != nil {
-		return false, err
+		return err
 	}
 	if err := os.Rename(p.Key()+".new", p.Key()); err != nil {
-		return false, fmt.Errorf("clustertls: %w", err)
+		return fmt.Errorf("clustertls: %w", err)
 	}
 	if err := os.Rename(p.Cert()+".new", p.Cert()); err != nil {
-		return false, fmt.Errorf("clustertls: %w", err)
+		return fmt.Errorf("clustertls: %w", err)
 	}
-	return true, nil
+	return nil
+}
+
+// InstallRenewed replaces the node certificate of dir with certDER, for
+// key, which a member issued ('sofsd cert renew' on a node without the CA
+// key). It refuses a certificate the CA in dir did not issue or that is
+// not for key.
+func InstallRenewed(dir string, certDER []byte, key *ecdsa.PrivateKey) (*x509.Certificate, error) {
+	p := Paths{dir}
+	ca, err := readCert(p.CACert())
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return nil, fmt.Errorf("clustertls: renewed certificate: %w", err)
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return nil, fmt.Errorf("clustertls: renewed certificate is not from this node's CA: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("clustertls: renewed certificate is not for this node's new key")
+	}
+	return cert, replaceNodeCert(p, certDER, key)
 }
 
 // ErrNeedsCertificate is returned by EnsureNodeCert on a node without the
@@ -279,10 +332,39 @@ func certProblem(cert, ca *x509.Certificate, name string, hosts []string) error 
 // and the CA to verify peers with.
 type Bundle struct {
 	Paths Paths
-	Cert  tls.Certificate
-	Pool  *x509.CertPool
+	// Cert is the node certificate as loaded; ServerConfig and
+	// ClientConfig present the current one (see reloader).
+	Cert tls.Certificate
+	Pool *x509.CertPool
 	// CA is the cluster CA's certificate.
 	CA *x509.Certificate
+
+	reload *reloader
+}
+
+// reloader hands out the node certificate on disk, rereading it when the
+// certificate file changes, so a renewal ('sofsd cert renew') reaches
+// every new connection without a restart, as etcd's own listeners reread
+// theirs. A pair that does not load (caught between the key's rename and
+// the certificate's) keeps the previous one until the next change.
+type reloader struct {
+	paths Paths
+	mu    sync.Mutex
+	cert  *tls.Certificate
+	mod   time.Time
+	size  int64
+}
+
+func (r *reloader) get() (*tls.Certificate, error) {
+	st, err := os.Stat(r.paths.Cert())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil && (!st.ModTime().Equal(r.mod) || st.Size() != r.size) {
+		if kp, err := tls.LoadX509KeyPair(r.paths.Cert(), r.paths.Key()); err == nil {
+			r.cert, r.mod, r.size = &kp, st.ModTime(), st.Size()
+		}
+	}
+	return r.cert, nil
 }
 
 // Load reads the node certificate and CA certificate of dir.
@@ -292,13 +374,18 @@ func Load(dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := os.Stat(p.Cert())
+	if err != nil {
+		return nil, fmt.Errorf("clustertls: node certificate in %s: %w", dir, err)
+	}
 	kp, err := tls.LoadX509KeyPair(p.Cert(), p.Key())
 	if err != nil {
 		return nil, fmt.Errorf("clustertls: node certificate in %s: %w", dir, err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return &Bundle{Paths: p, Cert: kp, Pool: pool, CA: ca}, nil
+	r := &reloader{paths: p, cert: &kp, mod: st.ModTime(), size: st.Size()}
+	return &Bundle{Paths: p, Cert: kp, Pool: pool, CA: ca, reload: r}, nil
 }
 
 // LoadNode reads the bundle of the node whose data directory is dataDir
@@ -313,10 +400,10 @@ func LoadNode(dataDir string) (*Bundle, error) {
 // cluster CA issued.
 func (b *Bundle) ServerConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{b.Cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    b.Pool,
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return b.current() },
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      b.Pool,
 	}
 }
 
@@ -326,10 +413,18 @@ func (b *Bundle) ServerConfig() *tls.Config {
 // dialling by a name other than the address).
 func (b *Bundle) ClientConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{b.Cert},
-		RootCAs:      b.Pool,
+		MinVersion:           tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return b.current() },
+		RootCAs:              b.Pool,
 	}
+}
+
+// current is the node certificate to present now.
+func (b *Bundle) current() (*tls.Certificate, error) {
+	if b.reload == nil {
+		return &b.Cert, nil
+	}
+	return b.reload.get()
 }
 
 // Fingerprint is the hex SHA-256 of a certificate's DER bytes, for
