@@ -31,6 +31,11 @@ type config struct {
 	RequireSigning bool
 	Encrypt        bool
 	MultiChannel   bool
+	// Connection hygiene limits (smbserver/hygiene.go).
+	LogonTimeout                time.Duration
+	FrameTimeout                time.Duration
+	MaxUnauthenticated          int
+	MaxUnauthenticatedPerClient int
 	// Keytab is the Kerberos keytab file; "" when Kerberos is off.
 	Keytab string
 	// NTLM accepts NTLM logons.
@@ -155,6 +160,20 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 			bad(name, fmt.Errorf("%q is not true or false", get(name)))
 		}
 		*dst = v
+	}
+	for name, dst := range map[string]*time.Duration{"logon-timeout": &c.LogonTimeout, "frame-timeout": &c.FrameTimeout} {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d < time.Second || d > time.Hour {
+			bad(name, fmt.Errorf("%q is not a duration from 1s to 1h (like 30s or 2m)", get(name)))
+		}
+		*dst = d
+	}
+	for name, dst := range map[string]*int{"max-unauthenticated": &c.MaxUnauthenticated, "max-unauthenticated-per-client": &c.MaxUnauthenticatedPerClient} {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < 1 || n > maxConnLimit {
+			bad(name, fmt.Errorf("%q is not a number from 1 to %d", get(name), maxConnLimit))
+		}
+		*dst = n
 	}
 	if c.Keytab = get("keytab"); c.Keytab != "" {
 		if c.Keytab, err = filepath.Abs(c.Keytab); err != nil {
@@ -329,6 +348,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	return c, errors.Join(errs...)
 }
+
+// maxConnLimit bounds the connection caps one can set: each
+// unauthenticated connection may hold a goroutine and up to 128 KiB of
+// frame, so a million of them is already more memory than a node has.
+const maxConnLimit = 1_000_000
 
 // checkHostPort accepts host:port with a numeric port, as net.Listen does.
 func checkHostPort(s string) error {

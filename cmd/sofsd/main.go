@@ -295,8 +295,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		HandleStore:         etcdhandles.New(etcd.Client(), namespace.Prefix),
 		HandleOwner:         cfg.NodeName,
 		DisableMultiChannel: !cfg.MultiChannel,
-		KerberosKeys:        keys,
-		DisableNTLM:         !cfg.NTLM,
+		// Connection hygiene (docs/operations.md, "Connection limits").
+		LogonTimeout:                cfg.LogonTimeout,
+		FrameTimeout:                cfg.FrameTimeout,
+		MaxUnauthenticated:          cfg.MaxUnauthenticated,
+		MaxUnauthenticatedPerClient: cfg.MaxUnauthenticatedPerClient,
+		KerberosKeys:                keys,
+		DisableNTLM:                 !cfg.NTLM,
 		// Share modes, oplocks and leases, delete pending and byte-range
 		// locks are cluster-wide (docs/architecture.md, cluster open state).
 		OpenState: func(key string) (csv.ObjectTable, csv.LockTable) {
