@@ -59,6 +59,9 @@ type Config struct {
 	SharePaths namespace.SharePathPolicy
 	// JoinTokens creates join tokens; nil answers 501.
 	JoinTokens JoinTokens
+	// RefusedShares lists the shares this node does not serve, for GET
+	// /readyz; nil means none.
+	RefusedShares func() []RefusedShare
 }
 
 // route is one registered endpoint.
@@ -99,7 +102,7 @@ var routes = []route{
 // so the fuzz target can run the handlers over an in-memory fake.
 type backend interface {
 	Cluster(ctx context.Context) (namespace.Cluster, error)
-	ListShares(ctx context.Context) ([]namespace.Share, error)
+	ListShares(ctx context.Context) ([]namespace.Share, []namespace.RefusedShare, error)
 	GetShare(ctx context.Context, name string) (namespace.Share, error)
 	PutShare(ctx context.Context, sh namespace.Share) error
 	DeleteShare(ctx context.Context, name string) error
@@ -122,6 +125,7 @@ type api struct {
 	// sharePaths is Config.SharePaths.
 	sharePaths namespace.SharePathPolicy
 	joinTokens JoinTokens
+	refused    func() []RefusedShare
 
 	mux     *http.ServeMux
 	metrics *httpMetrics // nil without a registry
@@ -154,6 +158,7 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		ready:      cfg.Ready,
 		sharePaths: cfg.SharePaths,
 		joinTokens: cfg.JoinTokens,
+		refused:    cfg.RefusedShares,
 		mux:        http.NewServeMux(),
 		createMu:   make(chanMutex, 1),
 	}

@@ -156,6 +156,9 @@ func TestSpecSchemasMatchTypes(t *testing.T) {
 		"WitnessClientList": adminapi.WitnessClientList{},
 		"WitnessMove":       adminapi.WitnessMove{},
 		"Status":            adminapi.Status{},
+		"RefusedShare":      adminapi.RefusedShare{},
+		"JoinToken":         adminapi.JoinToken{},
+		"JoinTokenCreate":   adminapi.JoinTokenCreate{},
 		"Error":             adminapi.ErrorBody{},
 	} {
 		sc, ok := s.Components.Schemas[name]

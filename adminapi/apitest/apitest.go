@@ -35,6 +35,8 @@ type Options struct {
 	Witness  adminapi.Witness
 	// JoinTokens creates join tokens; nil answers 501.
 	JoinTokens adminapi.JoinTokens
+	// RefusedShares feeds GET /readyz.
+	RefusedShares func() []adminapi.RefusedShare
 	// SharePaths is the node's share path policy (adminapi.Config).
 	SharePaths namespace.SharePathPolicy
 }
@@ -70,18 +72,19 @@ func Start(t testing.TB, o Options) *Server {
 
 	s := &Server{Store: st, View: view}
 	cfg := adminapi.Config{
-		Store:      st,
-		View:       view,
-		Sessions:   o.Sessions,
-		Members:    o.Members,
-		Token:      o.Token,
-		Logger:     log,
-		NodeID:     NodeID,
-		Ready:      o.Ready,
-		Metrics:    o.Metrics,
-		Witness:    o.Witness,
-		JoinTokens: o.JoinTokens,
-		SharePaths: o.SharePaths,
+		Store:         st,
+		View:          view,
+		Sessions:      o.Sessions,
+		Members:       o.Members,
+		Token:         o.Token,
+		Logger:        log,
+		NodeID:        NodeID,
+		Ready:         o.Ready,
+		Metrics:       o.Metrics,
+		Witness:       o.Witness,
+		JoinTokens:    o.JoinTokens,
+		RefusedShares: o.RefusedShares,
+		SharePaths:    o.SharePaths,
 	}
 	if cfg.Token == nil {
 		cfg.Token = adminapi.StaticTokens{Token}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -267,6 +268,10 @@ func (c *cli) shareList(fs *flag.FlagSet, _ []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(s.Name), clean(s.Path), yesNo(s.ContinuouslyAvailable),
 				yesNo(s.EncryptData), yesNo(s.ReadOnly), yesNo(s.Guest), clean(s.Comment))
 		}
+		// Refused records are shown, not hidden: an operator must act.
+		for _, r := range sl.Refused {
+			fmt.Fprintf(w, "%s\t%s\tREFUSED: %s\n", clean(r.Name), orDash(clean(r.Path)), clean(r.Reason))
+		}
 	})
 }
 
@@ -347,7 +352,13 @@ func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
 	}
 	var cur adminapi.Share
 	if _, err := c.client.do("GET", "/shares/"+seg(pos[0]), nil, &cur); err != nil {
-		return err
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.detail.Code != adminapi.CodeShareRefused {
+			return err
+		}
+		// A refused record cannot be read back; the update replaces it
+		// with the settings given, the others at their defaults.
+		cur = adminapi.Share{Name: pos[0]}
 	}
 	req := adminapi.ShareUpdate(cur)
 	if set["path"] {

@@ -79,6 +79,23 @@ func (s shareSource) Shares() []smbserver.Share {
 	return out
 }
 
+// refused lists the shares this node does not serve, for GET /readyz:
+// stored records the namespace refuses (they do not decode, or their path
+// breaks the cluster-wide rule) and shares whose path this node's policy
+// refuses (its data directory, its private files).
+func (s shareSource) refused() []adminapi.RefusedShare {
+	var out []adminapi.RefusedShare
+	for _, r := range s.v.RefusedShares() {
+		out = append(out, adminapi.RefusedShare{Name: r.Name, Path: r.Path, Reason: r.Reason})
+	}
+	for _, sh := range s.v.Shares() {
+		if err := s.policy.Check(sh.Path); err != nil {
+			out = append(out, adminapi.RefusedShare{Name: sh.Name, Path: sh.Path, Reason: "refused on this node: " + err.Error()})
+		}
+	}
+	return out
+}
+
 // userSource serves NT hashes from the live namespace view.
 type userSource struct{ v *namespace.View }
 

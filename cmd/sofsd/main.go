@@ -329,7 +329,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// The API lists the open files of every node (Get-SmbOpenFile).
 	sessions := clusterSessions{sessionSource: sessionSource{srv}, self: node.ID, node: ostate.node}
 	sessions.serveOpenFiles()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, log)
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, newShareSource(view, cfg.sharePathPolicy(), log).refused, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -482,7 +482,7 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
 func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, sessions adminapi.SessionSource,
-	mship *membership, nodeID string, reg *prometheus.Registry, log zerolog.Logger) (<-chan error, string, error) {
+	mship *membership, nodeID string, reg *prometheus.Registry, refused func() []adminapi.RefusedShare, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
 		return nil, "", nil
@@ -535,6 +535,9 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Metrics:    reg,
 		SharePaths: cfg.sharePathPolicy(),
 		JoinTokens: joins,
+		// Readiness names the shares this node refuses while it serves
+		// the others.
+		RefusedShares: refused,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)
