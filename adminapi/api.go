@@ -62,6 +62,8 @@ type Config struct {
 	// RefusedShares lists the shares this node does not serve, for GET
 	// /readyz; nil means none.
 	RefusedShares func() []RefusedShare
+	// Volumes registers and lists cluster shared volumes; nil answers 501.
+	Volumes Volumes
 }
 
 // route is one registered endpoint.
@@ -96,6 +98,8 @@ var routes = []route{
 	{"GET", Prefix + "/witness/clients", false, (*api).listWitnessClients},
 	{"POST", Prefix + "/witness/clients/{id}/move", false, (*api).moveWitnessClient},
 	{"POST", Prefix + "/join-tokens", false, (*api).createJoinToken},
+	{"GET", Prefix + "/volumes", false, (*api).listVolumes},
+	{"POST", Prefix + "/volumes", false, (*api).createVolume},
 }
 
 // backend is the part of *namespace.Store the handlers use; an interface
@@ -126,6 +130,7 @@ type api struct {
 	sharePaths namespace.SharePathPolicy
 	joinTokens JoinTokens
 	refused    func() []RefusedShare
+	volumes    Volumes
 
 	mux     *http.ServeMux
 	metrics *httpMetrics // nil without a registry
@@ -159,6 +164,7 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		sharePaths: cfg.SharePaths,
 		joinTokens: cfg.JoinTokens,
 		refused:    cfg.RefusedShares,
+		volumes:    cfg.Volumes,
 		mux:        http.NewServeMux(),
 		createMu:   make(chanMutex, 1),
 	}

@@ -159,6 +159,9 @@ func TestSpecSchemasMatchTypes(t *testing.T) {
 		"RefusedShare":      adminapi.RefusedShare{},
 		"JoinToken":         adminapi.JoinToken{},
 		"JoinTokenCreate":   adminapi.JoinTokenCreate{},
+		"VolumeInfo":        adminapi.VolumeInfo{},
+		"VolumeList":        adminapi.VolumeList{},
+		"VolumeCreate":      adminapi.VolumeCreate{},
 		"Error":             adminapi.ErrorBody{},
 	} {
 		sc, ok := s.Components.Schemas[name]

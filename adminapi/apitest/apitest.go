@@ -37,6 +37,8 @@ type Options struct {
 	JoinTokens adminapi.JoinTokens
 	// RefusedShares feeds GET /readyz.
 	RefusedShares func() []adminapi.RefusedShare
+	// Volumes manages cluster shared volumes; nil answers 501.
+	Volumes adminapi.Volumes
 	// SharePaths is the node's share path policy (adminapi.Config).
 	SharePaths namespace.SharePathPolicy
 }
@@ -84,6 +86,7 @@ func Start(t testing.TB, o Options) *Server {
 		Witness:       o.Witness,
 		JoinTokens:    o.JoinTokens,
 		RefusedShares: o.RefusedShares,
+		Volumes:       o.Volumes,
 		SharePaths:    o.SharePaths,
 	}
 	if cfg.Token == nil {

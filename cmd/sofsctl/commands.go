@@ -50,6 +50,10 @@ var commands = map[string]map[string]leaf{
 		"list": {run: (*cli).witnessList},
 		"move": {nargs: 1, args: "a witness client ID", flags: func(fs *flag.FlagSet) { fs.String("node", "", "") }, run: (*cli).witnessMove},
 	},
+	"volume": {
+		"list":   {run: (*cli).volumeList},
+		"create": {nargs: 1, args: "a volume NAME", flags: func(fs *flag.FlagSet) { fs.String("path", "", "") }, run: (*cli).volumeCreate},
+	},
 	"token": {
 		"create": {flags: func(fs *flag.FlagSet) { fs.Duration("ttl", adminapi.DefaultJoinTokenTTL, "") }, run: (*cli).tokenCreate},
 	},
@@ -65,6 +69,7 @@ func init() {
 	commands["open-file"] = commands["openfile"]
 	commands["open-files"] = commands["openfile"]
 	commands["tokens"] = commands["token"]
+	commands["volumes"] = commands["volume"]
 }
 
 func (c *cli) json() bool { return c.g.output == "json" }
@@ -572,4 +577,33 @@ func (c *cli) tokenCreate(fs *flag.FlagSet, _ []string) error {
 	return c.emit(raw, func(w io.Writer) {
 		fmt.Fprintln(w, clean(jt.Token))
 	})
+}
+
+// ---- volumes ----
+
+func (c *cli) volumeList(fs *flag.FlagSet, _ []string) error {
+	var vl adminapi.VolumeList
+	raw, err := c.client.do("GET", "/volumes", nil, &vl)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "NAME\tPATH\tVERIFIED\tPROBLEM")
+		for _, v := range vl.Volumes {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", clean(v.Name), clean(v.Path), yesNo(v.Verified), orDash(clean(v.Problem)))
+		}
+	})
+}
+
+func (c *cli) volumeCreate(fs *flag.FlagSet, pos []string) error {
+	p := fs.Lookup("path").Value.String()
+	if p == "" {
+		return usagef("volume create needs --path, the directory where every node mounts the volume")
+	}
+	var v adminapi.VolumeInfo
+	raw, err := c.client.do("POST", "/volumes", adminapi.VolumeCreate{Name: pos[0], Path: p}, &v)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "volume %s registered at %s (id %s)", clean(v.Name), clean(v.Path), clean(v.ID))
 }

@@ -57,6 +57,8 @@ Commands:
   openfile list                list this node's open files
   witness list                 list the cluster's SMB Witness clients (Get-SmbWitnessClient)
   witness move ID --node N     ask a witness client to move to node N (Move-SmbWitnessClient)
+  volume list                  list the cluster shared volumes and whether this node verified each
+  volume create NAME --path P  register a cluster shared volume mounted at P on every node
   token create [--ttl D]       create a single-use join token for a new node (default ttl 15m, at most 24h);
                                prints the token only (-o json adds its id and expiry)
 

@@ -19,17 +19,23 @@ import (
 type shareSource struct {
 	v      *namespace.View
 	policy namespace.SharePathPolicy
+	vols   *volumeChecker // nil: no volume checks
 	log    zerolog.Logger
 }
 
-func newShareSource(v *namespace.View, policy namespace.SharePathPolicy, log zerolog.Logger) shareSource {
-	return shareSource{v: v, policy: policy, log: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})}
+func newShareSource(v *namespace.View, policy namespace.SharePathPolicy, vols *volumeChecker, log zerolog.Logger) shareSource {
+	return shareSource{v: v, policy: policy, vols: vols, log: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})}
 }
 
-// allowed applies the node's share path policy to sh.
+// allowed applies the node's share path policy to sh, and the state of
+// the volume it is on.
 func (s shareSource) allowed(sh namespace.Share) bool {
 	if err := s.policy.Check(sh.Path); err != nil {
 		s.log.Warn().Str("share", sh.Name).Err(err).Msg("share not served: its path is refused on this node")
+		return false
+	}
+	if err := s.vols.shareProblem(sh.Path); err != nil {
+		s.log.Warn().Str("share", sh.Name).Err(err).Msg("share not served: its volume is not verified on this node")
 		return false
 	}
 	return true
@@ -90,6 +96,8 @@ func (s shareSource) refused() []adminapi.RefusedShare {
 	}
 	for _, sh := range s.v.Shares() {
 		if err := s.policy.Check(sh.Path); err != nil {
+			out = append(out, adminapi.RefusedShare{Name: sh.Name, Path: sh.Path, Reason: "refused on this node: " + err.Error()})
+		} else if err := s.vols.shareProblem(sh.Path); err != nil {
 			out = append(out, adminapi.RefusedShare{Name: sh.Name, Path: sh.Path, Reason: "refused on this node: " + err.Error()})
 		}
 	}

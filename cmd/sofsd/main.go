@@ -247,6 +247,18 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return err
 	}
 	defer view.Close()
+	// Shares on a cluster shared volume are served only while this node
+	// sees the volume's identity; checked before SMB serves, then
+	// periodically.
+	vols := newVolumeChecker(st, log)
+	if err := vols.check(ctx); err != nil {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	volCtx, volCancel := context.WithCancel(ctx)
+	volDone := make(chan struct{})
+	go func() { defer close(volDone); vols.run(volCtx) }()
+	defer func() { volCancel(); <-volDone }()
+	shares := newShareSource(view, cfg.sharePathPolicy(), vols, log)
 	members, err := namespace.NewMembers(ctx, st, log)
 	if err != nil {
 		return err
@@ -285,7 +297,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		Logger:         log.With().Str("component", "smb").Logger(),
 		ServerGUID:     cluster.ServerGUID,
 		ServerName:     netbiosName(cfg.NodeName),
-		Shares:         newShareSource(view, cfg.sharePathPolicy(), log),
+		Shares:         shares,
 		Users:          userSource{view},
 		RequireSigning: cfg.RequireSigning,
 		EncryptData:    cfg.Encrypt,
@@ -329,7 +341,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// The API lists the open files of every node (Get-SmbOpenFile).
 	sessions := clusterSessions{sessionSource: sessionSource{srv}, self: node.ID, node: ostate.node}
 	sessions.serveOpenFiles()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, newShareSource(view, cfg.sharePathPolicy(), log).refused, log)
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, shares.refused,
+		volumeAdmin{store: st, check: vols, policy: cfg.sharePathPolicy()}, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -482,7 +495,8 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
 func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, sessions adminapi.SessionSource,
-	mship *membership, nodeID string, reg *prometheus.Registry, refused func() []adminapi.RefusedShare, log zerolog.Logger) (<-chan error, string, error) {
+	mship *membership, nodeID string, reg *prometheus.Registry, refused func() []adminapi.RefusedShare, volumes adminapi.Volumes,
+	log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
 		return nil, "", nil
@@ -538,6 +552,7 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		// Readiness names the shares this node refuses while it serves
 		// the others.
 		RefusedShares: refused,
+		Volumes:       volumes,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)

@@ -38,7 +38,7 @@ func TestShareSourceRefusesPrivatePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(view.Close)
-	src := newShareSource(view, cfg.sharePathPolicy(), log)
+	src := newShareSource(view, cfg.sharePathPolicy(), nil, log)
 	if _, ok := src.Share("good"); !ok {
 		t.Fatal("share inside the data directory not served")
 	}

@@ -38,6 +38,10 @@ type ClusterNode struct {
 	// Joining skips copying CADir: the node gets its certificate with a
 	// join token given in Args (--join, --join-token).
 	Joining bool
+	// Wrap, when set, is a command the node's sofsd runs under: the
+	// binary and its arguments are appended to it (for example unshare,
+	// to give the node its own view of the mounts).
+	Wrap []string
 	// JoinPort is the node's join endpoint (--join-listen), where nodes
 	// that join with a token get their certificates.
 	JoinPort int
@@ -177,7 +181,11 @@ func (n *ClusterNode) Start() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "==== harness: starting %s %s\n", bin, strings.Join(n.args(), " "))
-	cmd := exec.Command(bin, n.args()...)
+	argv := append([]string{bin}, n.args()...)
+	if len(n.Wrap) > 0 {
+		argv = append(append([]string(nil), n.Wrap...), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
