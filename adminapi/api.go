@@ -61,6 +61,13 @@ type Config struct {
 	// SIDs when a share is saved; nil refuses such names unless the
 	// request gives their SID.
 	Accounts AccountResolver
+	// JoinTokens creates join tokens; nil answers 501.
+	JoinTokens JoinTokens
+	// RefusedShares lists the shares this node does not serve, for GET
+	// /readyz; nil means none.
+	RefusedShares func() []RefusedShare
+	// Volumes registers and lists cluster shared volumes; nil answers 501.
+	Volumes Volumes
 }
 
 // AccountResolver looks up the SID of a domain account name (DOMAIN\name
@@ -109,13 +116,16 @@ var routes = []route{
 	{"GET", Prefix + "/witness/clients", false, (*api).listWitnessClients},
 	{"POST", Prefix + "/witness/clients/{id}/move", false, (*api).moveWitnessClient},
 	{"POST", Prefix + "/witness/shares/{name}/move", false, (*api).moveWitnessShare},
+	{"POST", Prefix + "/join-tokens", false, (*api).createJoinToken},
+	{"GET", Prefix + "/volumes", false, (*api).listVolumes},
+	{"POST", Prefix + "/volumes", false, (*api).createVolume},
 }
 
 // backend is the part of *namespace.Store the handlers use; an interface
 // so the fuzz target can run the handlers over an in-memory fake.
 type backend interface {
 	Cluster(ctx context.Context) (namespace.Cluster, error)
-	ListShares(ctx context.Context) ([]namespace.Share, error)
+	ListShares(ctx context.Context) ([]namespace.Share, []namespace.RefusedShare, error)
 	GetShare(ctx context.Context, name string) (namespace.Share, error)
 	PutShare(ctx context.Context, sh namespace.Share) error
 	DeleteShare(ctx context.Context, name string) error
@@ -138,6 +148,9 @@ type api struct {
 	// sharePaths is Config.SharePaths.
 	sharePaths namespace.SharePathPolicy
 	accounts   AccountResolver
+	joinTokens JoinTokens
+	refused    func() []RefusedShare
+	volumes    Volumes
 
 	mux     *http.ServeMux
 	metrics *httpMetrics // nil without a registry
@@ -170,6 +183,9 @@ func newAPI(cfg Config, store backend) (http.Handler, error) {
 		ready:      cfg.Ready,
 		sharePaths: cfg.SharePaths,
 		accounts:   cfg.Accounts,
+		joinTokens: cfg.JoinTokens,
+		refused:    cfg.RefusedShares,
+		volumes:    cfg.Volumes,
 		mux:        http.NewServeMux(),
 		createMu:   make(chanMutex, 1),
 	}

@@ -497,7 +497,7 @@ func TestShareBadRequests(t *testing.T) {
 		t.Fatalf("charset: %d %s", r.status, r.body)
 	}
 	// No bad request reached the store.
-	if list, _ := s.Store.ListShares(t.Context()); len(list) != 1 {
+	if list, _, _ := s.Store.ListShares(t.Context()); len(list) != 1 {
 		t.Fatalf("shares after bad requests: %+v", list)
 	}
 }

@@ -23,6 +23,8 @@ const (
 	CodeMethodNotAllowed      = "method_not_allowed"
 	CodeShareNotFound         = "share_not_found"
 	CodeShareExists           = "share_exists"
+	CodeShareRefused          = "share_refused" // stored, but refused by the rules (its path)
+	CodeVolumeExists          = "volume_exists"
 	CodeUserNotFound          = "user_not_found"
 	CodeUserExists            = "user_exists"
 	CodeNodeNotFound          = "node_not_found"

@@ -42,17 +42,17 @@ func (m *memStore) Cluster(context.Context) (namespace.Cluster, error) {
 	return namespace.Cluster{Name: "mem"}, nil
 }
 
-func (m *memStore) ListShares(context.Context) ([]namespace.Share, error) {
+func (m *memStore) ListShares(context.Context) ([]namespace.Share, []namespace.RefusedShare, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
-		return nil, m.fail
+		return nil, nil, m.fail
 	}
 	var out []namespace.Share
 	for _, s := range m.shares {
 		out = append(out, s)
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func (m *memStore) GetShare(_ context.Context, name string) (namespace.Share, error) {

@@ -24,7 +24,11 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) *apiError {
 			return errorf(http.StatusServiceUnavailable, CodeNotReady, "", "not ready: %v", err)
 		}
 	}
-	writeJSON(w, http.StatusOK, Status{Status: "ready"})
+	st := Status{Status: "ready"}
+	if a.refused != nil {
+		st.RefusedShares = a.refused()
+	}
+	writeJSON(w, http.StatusOK, st)
 	return nil
 }
 
@@ -40,7 +44,7 @@ func (a *api) getCluster(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return storeError(err)
 	}
-	shares, err := a.store.ListShares(ctx)
+	shares, refused, err := a.store.ListShares(ctx)
 	if err != nil {
 		return storeError(err)
 	}
@@ -53,12 +57,13 @@ func (a *api) getCluster(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	info := ClusterInfo{
-		Name:       cl.Name,
-		ServerGUID: cl.ServerGUID.String(),
-		Node:       a.nodeID,
-		Nodes:      len(nodes),
-		Shares:     len(shares),
-		Users:      len(users),
+		Name:          cl.Name,
+		ServerGUID:    cl.ServerGUID.String(),
+		Node:          a.nodeID,
+		Nodes:         len(nodes),
+		Shares:        len(shares),
+		RefusedShares: len(refused),
+		Users:         len(users),
 	}
 	if a.view != nil {
 		info.NamespaceRevision = a.view.Revision()
@@ -269,7 +274,7 @@ func shareNotFound(name string) *apiError {
 func (a *api) listShares(w http.ResponseWriter, r *http.Request) *apiError {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	list, err := a.store.ListShares(ctx)
+	list, refused, err := a.store.ListShares(ctx)
 	if err != nil {
 		return storeError(err)
 	}
@@ -277,8 +282,23 @@ func (a *api) listShares(w http.ResponseWriter, r *http.Request) *apiError {
 	for i, sh := range list {
 		out[i] = shareOut(sh)
 	}
-	writeJSON(w, http.StatusOK, ShareList{Shares: out})
+	sl := ShareList{Shares: out}
+	for _, r := range refused {
+		a.log.Warn().Str("share", r.Name).Str("key", r.Key).Str("path", r.Path).Str("reason", r.Reason).Msg("stored share refused")
+		sl.Refused = append(sl.Refused, RefusedShare{Name: r.Name, Path: r.Path, Reason: r.Reason})
+	}
+	writeJSON(w, http.StatusOK, sl)
 	return nil
+}
+
+// shareRefused answers a request about a stored share the rules refuse.
+func shareRefused(err error) *apiError {
+	var re *namespace.RefusedShareError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	return errorf(http.StatusConflict, CodeShareRefused, "name",
+		"share %q is stored but refused (%s); replace it with PUT or remove it with DELETE", re.Share.Name, re.Share.Reason)
 }
 
 func (a *api) getShare(w http.ResponseWriter, r *http.Request) *apiError {
@@ -291,6 +311,9 @@ func (a *api) getShare(w http.ResponseWriter, r *http.Request) *apiError {
 	sh, err := a.store.GetShare(ctx, name)
 	if errors.Is(err, namespace.ErrNotFound) {
 		return shareNotFound(name)
+	}
+	if e := shareRefused(err); e != nil {
+		return e
 	}
 	if err != nil {
 		return storeError(err)
@@ -365,6 +388,8 @@ func (a *api) createShare(w http.ResponseWriter, r *http.Request) *apiError {
 	switch _, err := a.store.GetShare(ctx, sh.Name); {
 	case err == nil:
 		return errorf(http.StatusConflict, CodeShareExists, "name", "share %q already exists", sh.Name)
+	case errors.Is(err, namespace.ErrShareRefused):
+		return shareRefused(err)
 	case !errors.Is(err, namespace.ErrNotFound):
 		return storeError(err)
 	}
@@ -398,10 +423,18 @@ func (a *api) updateShare(w http.ResponseWriter, r *http.Request) *apiError {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	cur, err := a.store.GetShare(ctx, name)
-	if errors.Is(err, namespace.ErrNotFound) {
+	var refused *namespace.RefusedShareError
+	switch {
+	case errors.Is(err, namespace.ErrNotFound):
 		return shareNotFound(name)
-	}
-	if err != nil {
+	case errors.As(err, &refused):
+		// A PUT is how a refused record is repaired: it is replaced
+		// whole by a share that passes the rules.
+		cur = namespace.Share{Name: name}
+		if n := refused.Share.Name; strings.EqualFold(n, name) {
+			cur.Name = n
+		}
+	case err != nil:
 		return storeError(err)
 	}
 	// Keep the name as it was created; the URL may spell it otherwise.

@@ -156,6 +156,12 @@ func TestSpecSchemasMatchTypes(t *testing.T) {
 		"WitnessClientList": adminapi.WitnessClientList{},
 		"WitnessMove":       adminapi.WitnessMove{},
 		"Status":            adminapi.Status{},
+		"RefusedShare":      adminapi.RefusedShare{},
+		"JoinToken":         adminapi.JoinToken{},
+		"JoinTokenCreate":   adminapi.JoinTokenCreate{},
+		"VolumeInfo":        adminapi.VolumeInfo{},
+		"VolumeList":        adminapi.VolumeList{},
+		"VolumeCreate":      adminapi.VolumeCreate{},
 		"Error":             adminapi.ErrorBody{},
 	} {
 		sc, ok := s.Components.Schemas[name]

@@ -141,7 +141,10 @@ type ClusterInfo struct {
 	Node   string `json:"node"`
 	Nodes  int    `json:"nodes"`
 	Shares int    `json:"shares"`
-	Users  int    `json:"users"`
+	// RefusedShares counts stored share records not served (see
+	// ShareList.Refused).
+	RefusedShares int `json:"refusedShares,omitempty"`
+	Users         int `json:"users"`
 	// NamespaceRevision is the etcd revision this node's live namespace
 	// view reflects; 0 when the node has no view.
 	NamespaceRevision int64 `json:"namespaceRevision"`
@@ -270,6 +273,10 @@ type (
 	}
 	ShareList struct {
 		Shares []Share `json:"shares"`
+		// Refused lists stored share records that are not served (they
+		// do not decode, or their path is now refused); omitted when
+		// there are none.
+		Refused []RefusedShare `json:"refused,omitempty"`
 	}
 	UserList struct {
 		Users []User `json:"users"`
@@ -285,6 +292,17 @@ type (
 // Status is the body of GET /healthz and of GET /readyz when ready.
 type Status struct {
 	Status string `json:"status"`
+	// RefusedShares, in GET /readyz, are the shares this node does not
+	// serve while it serves the others: the node is ready, but these
+	// need an operator.
+	RefusedShares []RefusedShare `json:"refusedShares,omitempty"`
+}
+
+// RefusedShare is a share that is stored but not served, and why.
+type RefusedShare struct {
+	Name   string `json:"name"`
+	Path   string `json:"path,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // ErrorBody is the body of every error response.

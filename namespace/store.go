@@ -86,26 +86,36 @@ func (s *Store) GetShare(ctx context.Context, name string) (Share, error) {
 	if len(resp.Kvs) == 0 {
 		return Share{}, fmt.Errorf("share %q: %w", name, ErrNotFound)
 	}
-	return decodeShare(resp.Kvs[0].Value)
+	kv := resp.Kvs[0]
+	sh, err := decodeShare(kv.Value)
+	if err != nil {
+		return Share{}, &RefusedShareError{refusedShare(string(kv.Key), s.prefix+sharesDir, kv.Value, err)}
+	}
+	return sh, nil
 }
 
-// ListShares returns every share, ordered by lower-cased name. A record
-// that does not decode is an error rather than silently skipped, so an
-// operator notices corruption.
-func (s *Store) ListShares(ctx context.Context) ([]Share, error) {
+// ListShares returns every share, ordered by lower-cased name, and the
+// stored shares it refuses, ordered by key: records that do not decode,
+// or whose values the current rules refuse (a path stored before
+// CheckSharePath existed, or written into etcd by hand). One bad record
+// does not hide the good ones; the caller reports the refused ones
+// (docs/operations.md, "Where shares may live").
+func (s *Store) ListShares(ctx context.Context) ([]Share, []RefusedShare, error) {
 	resp, err := s.cli.Get(ctx, s.prefix+sharesDir, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
-		return nil, fmt.Errorf("list shares: %w", err)
+		return nil, nil, fmt.Errorf("list shares: %w", err)
 	}
 	out := make([]Share, 0, len(resp.Kvs))
+	var refused []RefusedShare
 	for _, kv := range resp.Kvs {
 		sh, err := decodeShare(kv.Value)
 		if err != nil {
-			return nil, fmt.Errorf("key %s: %w", kv.Key, err)
+			refused = append(refused, refusedShare(string(kv.Key), s.prefix+sharesDir, kv.Value, err))
+			continue
 		}
 		out = append(out, sh)
 	}
-	return out, nil
+	return out, refused, nil
 }
 
 // PutUser creates the user name with password. It fails with ErrExists if

@@ -38,7 +38,7 @@ func TestShareCRUD(t *testing.T) {
 	if err := s.PutShare(ctx, vms2); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListShares(ctx)
+	list, _, err := s.ListShares(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestShareCRUD(t *testing.T) {
 	if err := s.DeleteShare(ctx, "vms"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second DeleteShare: %v, want ErrNotFound", err)
 	}
-	if list, _ := s.ListShares(ctx); len(list) != 1 {
+	if list, _, _ := s.ListShares(ctx); len(list) != 1 {
 		t.Fatalf("after delete: %+v", list)
 	}
 }

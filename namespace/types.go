@@ -232,6 +232,50 @@ func decodeShare(b []byte) (Share, error) {
 	return s, nil
 }
 
+// RefusedShare is a stored share record that is not served: it does not
+// decode, or breaks a rule (its path above all). Name and Path are what
+// the record says, as far as it could be read; Reason says what is wrong.
+type RefusedShare struct {
+	Key    string `json:"key"`
+	Name   string `json:"name"`
+	Path   string `json:"path,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// ErrShareRefused is wrapped by RefusedShareError.
+var ErrShareRefused = errors.New("share record refused")
+
+// RefusedShareError is GetShare's error for a refused record.
+type RefusedShareError struct{ Share RefusedShare }
+
+func (e *RefusedShareError) Error() string {
+	return fmt.Sprintf("share %q is refused: %s", e.Share.Name, e.Share.Reason)
+}
+
+func (e *RefusedShareError) Unwrap() error { return ErrShareRefused }
+
+// refusedShare describes the record under key (in dir) that decodeShare
+// refused with err. The name comes from the record if it has a usable
+// one, else from the key.
+func refusedShare(key, dir string, value []byte, err error) RefusedShare {
+	r := RefusedShare{Key: key, Name: strings.TrimPrefix(key, dir), Reason: err.Error()}
+	var raw struct {
+		Name string `json:"name"`
+		Path string `json:"path"`
+	}
+	if json.Unmarshal(value, &raw) == nil {
+		if raw.Name != "" && ValidateShareName(raw.Name) == nil {
+			r.Name = raw.Name
+		}
+		// Bounded: the path is shown to operators, not used.
+		if len(raw.Path) <= 4096 {
+			r.Path = raw.Path
+		}
+	}
+	r.Reason = strings.TrimPrefix(r.Reason, "decode share: ")
+	return r
+}
+
 // decodeUser parses a stored user record and checks its name and hash.
 func decodeUser(b []byte) (userRecord, [16]byte, error) {
 	var r userRecord

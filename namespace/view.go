@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,8 @@ type View struct {
 	// shares and users are keyed by the key's last segment, which the
 	// Store writes as the lower-cased name.
 	shares  map[string]Share
-	users   map[string][16]byte // NT hashes
+	refused map[string]RefusedShare // share records not served, by the same key
+	users   map[string][16]byte     // NT hashes
 	cluster Cluster
 	hasCl   bool
 	changed chan struct{} // closed and replaced on every applied change
@@ -125,6 +127,19 @@ func (v *View) Shares() []Share {
 	return out
 }
 
+// RefusedShares returns the stored share records the view does not serve
+// (they do not decode or break a rule), ordered by key.
+func (v *View) RefusedShares() []RefusedShare {
+	v.mu.RLock()
+	out := make([]RefusedShare, 0, len(v.refused))
+	for _, r := range v.refused {
+		out = append(out, r)
+	}
+	v.mu.RUnlock()
+	slices.SortFunc(out, func(a, b RefusedShare) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
 // NTHash returns the NT hash of user (case-insensitive).
 func (v *View) NTHash(user string) ([16]byte, bool) {
 	v.mu.RLock()
@@ -148,6 +163,7 @@ func (v *View) load(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("namespace view: list %s: %w", v.store.prefix, err)
 	}
 	shares := make(map[string]Share)
+	refused := make(map[string]RefusedShare)
 	users := make(map[string][16]byte)
 	var cl Cluster
 	hasCl := false
@@ -156,7 +172,9 @@ func (v *View) load(ctx context.Context) (int64, error) {
 		switch {
 		case strings.HasPrefix(key, sharesDir):
 			if sh, err := decodeShare(kv.Value); err != nil {
-				v.log.Error().Err(err).Str("key", string(kv.Key)).Msg("ignoring bad share record")
+				r := refusedShare(string(kv.Key), v.store.prefix+sharesDir, kv.Value, err)
+				refused[strings.TrimPrefix(key, sharesDir)] = r
+				v.log.Error().Str("key", r.Key).Str("share", r.Name).Str("path", r.Path).Str("reason", r.Reason).Msg("share refused: not served")
 			} else {
 				shares[strings.TrimPrefix(key, sharesDir)] = sh
 			}
@@ -175,7 +193,7 @@ func (v *View) load(ctx context.Context) (int64, error) {
 		}
 	}
 	v.mu.Lock()
-	v.shares, v.users, v.cluster, v.hasCl = shares, users, cl, hasCl
+	v.shares, v.refused, v.users, v.cluster, v.hasCl = shares, refused, users, cl, hasCl
 	v.rev = resp.Header.Revision
 	v.notifyLocked()
 	v.mu.Unlock()
@@ -261,6 +279,7 @@ func (v *View) apply(events []*clientv3.Event, rev int64) {
 		switch {
 		case strings.HasPrefix(key, sharesDir):
 			id := strings.TrimPrefix(key, sharesDir)
+			delete(v.refused, id)
 			if !put {
 				delete(v.shares, id)
 				continue
@@ -270,7 +289,9 @@ func (v *View) apply(events []*clientv3.Event, rev int64) {
 				// Drop the old value: serving a share whose stored record
 				// is broken would hide the problem.
 				delete(v.shares, id)
-				v.log.Error().Err(err).Str("key", full).Msg("ignoring bad share record")
+				r := refusedShare(full, v.store.prefix+sharesDir, ev.Kv.Value, err)
+				v.refused[id] = r
+				v.log.Error().Str("key", r.Key).Str("share", r.Name).Str("path", r.Path).Str("reason", r.Reason).Msg("share refused: not served")
 				continue
 			}
 			v.shares[id] = sh

@@ -33,6 +33,12 @@ type Options struct {
 	Metrics  *prometheus.Registry
 	Sessions adminapi.SessionSource // default: a *Sessions
 	Witness  adminapi.Witness
+	// JoinTokens creates join tokens; nil answers 501.
+	JoinTokens adminapi.JoinTokens
+	// RefusedShares feeds GET /readyz.
+	RefusedShares func() []adminapi.RefusedShare
+	// Volumes manages cluster shared volumes; nil answers 501.
+	Volumes adminapi.Volumes
 	// SharePaths is the node's share path policy (adminapi.Config).
 	SharePaths namespace.SharePathPolicy
 	// Accounts resolves domain account names (adminapi.Config).
@@ -70,18 +76,21 @@ func Start(t testing.TB, o Options) *Server {
 
 	s := &Server{Store: st, View: view}
 	cfg := adminapi.Config{
-		Store:      st,
-		View:       view,
-		Sessions:   o.Sessions,
-		Members:    o.Members,
-		Token:      o.Token,
-		Logger:     log,
-		NodeID:     NodeID,
-		Ready:      o.Ready,
-		Metrics:    o.Metrics,
-		Witness:    o.Witness,
-		SharePaths: o.SharePaths,
-		Accounts:   o.Accounts,
+		Store:         st,
+		View:          view,
+		Sessions:      o.Sessions,
+		Members:       o.Members,
+		Token:         o.Token,
+		Logger:        log,
+		NodeID:        NodeID,
+		Ready:         o.Ready,
+		Metrics:       o.Metrics,
+		Witness:       o.Witness,
+		JoinTokens:    o.JoinTokens,
+		RefusedShares: o.RefusedShares,
+		Volumes:       o.Volumes,
+		SharePaths:    o.SharePaths,
+		Accounts:      o.Accounts,
 	}
 	if cfg.Token == nil {
 		cfg.Token = adminapi.StaticTokens{Token}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,6 +57,13 @@ var commands = map[string]map[string]leaf{
 			fs.String("client", "", "")
 		}, run: (*cli).witnessMoveShare},
 	},
+	"volume": {
+		"list":   {run: (*cli).volumeList},
+		"create": {nargs: 1, args: "a volume NAME", flags: func(fs *flag.FlagSet) { fs.String("path", "", "") }, run: (*cli).volumeCreate},
+	},
+	"token": {
+		"create": {flags: func(fs *flag.FlagSet) { fs.Duration("ttl", adminapi.DefaultJoinTokenTTL, "") }, run: (*cli).tokenCreate},
+	},
 }
 
 func init() {
@@ -67,6 +75,8 @@ func init() {
 	commands["openfiles"] = commands["openfile"]
 	commands["open-file"] = commands["openfile"]
 	commands["open-files"] = commands["openfile"]
+	commands["tokens"] = commands["token"]
+	commands["volumes"] = commands["volume"]
 }
 
 func (c *cli) json() bool { return c.g.output == "json" }
@@ -308,6 +318,10 @@ func (c *cli) shareList(fs *flag.FlagSet, _ []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(s.Name), clean(s.Path), yesNo(s.ContinuouslyAvailable),
 				yesNo(s.EncryptData), yesNo(s.ReadOnly), yesNo(s.Guest), clean(s.Comment))
 		}
+		// Refused records are shown, not hidden: an operator must act.
+		for _, r := range sl.Refused {
+			fmt.Fprintf(w, "%s\t%s\tREFUSED: %s\n", clean(r.Name), orDash(clean(r.Path)), clean(r.Reason))
+		}
 	})
 }
 
@@ -394,7 +408,13 @@ func (c *cli) shareUpdate(fs *flag.FlagSet, pos []string) error {
 	}
 	var cur adminapi.Share
 	if _, err := c.client.do("GET", "/shares/"+seg(pos[0]), nil, &cur); err != nil {
-		return err
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.detail.Code != adminapi.CodeShareRefused {
+			return err
+		}
+		// A refused record cannot be read back; the update replaces it
+		// with the settings given, the others at their defaults.
+		cur = adminapi.Share{Name: pos[0]}
 	}
 	req := adminapi.ShareUpdate(cur)
 	if set["path"] {
@@ -610,4 +630,50 @@ func (c *cli) witnessMoveShare(fs *flag.FlagSet, pos []string) error {
 	}
 	return c.say(raw, "%d witness client(s) of share %s asked to move it to node %s: %s",
 		len(wl.Clients), clean(pos[0]), clean(node), orDash(strings.Join(ids, ", ")))
+}
+
+// ---- join tokens ----
+
+// tokenCreate prints the token alone on stdout in table mode, so a script
+// can capture it: TOKEN=$(sofsctl token create --ttl 10m). The expiry goes
+// to the JSON form.
+func (c *cli) tokenCreate(fs *flag.FlagSet, _ []string) error {
+	ttl := fs.Lookup("ttl").Value.(flag.Getter).Get().(time.Duration)
+	var jt adminapi.JoinToken
+	raw, err := c.client.do("POST", "/join-tokens", adminapi.JoinTokenCreate{TTL: ttl.String()}, &jt)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, clean(jt.Token))
+	})
+}
+
+// ---- volumes ----
+
+func (c *cli) volumeList(fs *flag.FlagSet, _ []string) error {
+	var vl adminapi.VolumeList
+	raw, err := c.client.do("GET", "/volumes", nil, &vl)
+	if err != nil {
+		return err
+	}
+	return c.emit(raw, func(w io.Writer) {
+		fmt.Fprintln(w, "NAME\tPATH\tVERIFIED\tPROBLEM")
+		for _, v := range vl.Volumes {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", clean(v.Name), clean(v.Path), yesNo(v.Verified), orDash(clean(v.Problem)))
+		}
+	})
+}
+
+func (c *cli) volumeCreate(fs *flag.FlagSet, pos []string) error {
+	p := fs.Lookup("path").Value.String()
+	if p == "" {
+		return usagef("volume create needs --path, the directory where every node mounts the volume")
+	}
+	var v adminapi.VolumeInfo
+	raw, err := c.client.do("POST", "/volumes", adminapi.VolumeCreate{Name: pos[0], Path: p}, &v)
+	if err != nil {
+		return err
+	}
+	return c.say(raw, "volume %s registered at %s (id %s)", clean(v.Name), clean(v.Path), clean(v.ID))
 }

@@ -65,6 +65,10 @@ Commands:
   witness move-share NAME --node N [--client C]
                                ask the witness clients of share NAME (or only
                                client C's) to move it to node N (SHARE_MOVE)
+  volume list                  list the cluster shared volumes and whether this node verified each
+  volume create NAME --path P  register a cluster shared volume mounted at P on every node
+  token create [--ttl D]       create a single-use join token for a new node (default ttl 15m, at most 24h);
+                               prints the token only (-o json adds its id and expiry)
 
 Global flags (anywhere after the command, or before it):
   --api URL          API address (env SOFS_API; default ` + defaultAPI + `)

@@ -266,3 +266,43 @@ func TestWitnessMoveShare(t *testing.T) {
 	expect(t, run("witness", "move-share", "nosuch", "--node", "n2"), 4)
 	expect(t, run("witness", "move-share", "vms", "--node", "n9"), 4)
 }
+
+// TestRefusedShareCommands: a stored share whose path is refused shows in
+// share list as REFUSED with its reason, share show exits 1 with the
+// reason, and share update --path repairs it.
+func TestRefusedShareCommands(t *testing.T) {
+	s := apitest.Start(t, apitest.Options{})
+	run := func(args ...string) result { return sofsctl(t, s.URL, tokenEnv, "", args...) }
+	expect(t, run("share", "create", "good", "--path", "/csv/good"), 0)
+	if _, err := s.Store.Client().Put(t.Context(), namespace.Prefix+"shares/old", `{"name":"old","path":"/etc"}`); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, run("share", "list"), 0, "good", "old", "REFUSED", "system directory /etc")
+	r := run("share", "show", "old")
+	if r.code != 1 || !strings.Contains(r.stderr, "share_refused") {
+		t.Fatalf("share show of a refused share: %+v", r)
+	}
+	expect(t, run("share", "update", "old", "--path", "/csv/old"), 0, "updated")
+	expect(t, run("share", "show", "old"), 0, "/csv/old")
+	if r := run("share", "list"); strings.Contains(r.stdout, "REFUSED") {
+		t.Fatalf("still refused after the update:\n%s", r.stdout)
+	}
+}
+
+type fakeTokens struct{}
+
+func (fakeTokens) CreateJoinToken(_ context.Context, ttl time.Duration) (adminapi.JoinToken, error) {
+	return adminapi.JoinToken{Token: "sofs1.tok-" + ttl.String(), ID: "0a1b2c3d4e5f", Expires: time.Now().Add(ttl)}, nil
+}
+
+// TestTokenCreate: the token alone on stdout, the ttl passed on.
+func TestTokenCreate(t *testing.T) {
+	s := apitest.Start(t, apitest.Options{JoinTokens: fakeTokens{}})
+	r := sofsctl(t, s.URL, tokenEnv, "", "token", "create", "--ttl", "10m")
+	expect(t, r, 0)
+	if r.stdout != "sofs1.tok-10m0s\n" {
+		t.Fatalf("stdout %q, want the token alone", r.stdout)
+	}
+	expect(t, sofsctl(t, s.URL, tokenEnv, "", "token", "create", "--ttl", "48h"), 1)
+	expect(t, sofsctl(t, s.URL, map[string]string{"SOFS_TOKEN": "wrong"}, "", "token", "create"), 3)
+}

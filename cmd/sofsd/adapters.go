@@ -19,17 +19,23 @@ import (
 type shareSource struct {
 	v      *namespace.View
 	policy namespace.SharePathPolicy
+	vols   *volumeChecker // nil: no volume checks
 	log    zerolog.Logger
 }
 
-func newShareSource(v *namespace.View, policy namespace.SharePathPolicy, log zerolog.Logger) shareSource {
-	return shareSource{v: v, policy: policy, log: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})}
+func newShareSource(v *namespace.View, policy namespace.SharePathPolicy, vols *volumeChecker, log zerolog.Logger) shareSource {
+	return shareSource{v: v, policy: policy, vols: vols, log: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})}
 }
 
-// allowed applies the node's share path policy to sh.
+// allowed applies the node's share path policy to sh, and the state of
+// the volume it is on.
 func (s shareSource) allowed(sh namespace.Share) bool {
 	if err := s.policy.Check(sh.Path); err != nil {
 		s.log.Warn().Str("share", sh.Name).Err(err).Msg("share not served: its path is refused on this node")
+		return false
+	}
+	if err := s.vols.shareProblem(sh.Path); err != nil {
+		s.log.Warn().Str("share", sh.Name).Err(err).Msg("share not served: its volume is not verified on this node")
 		return false
 	}
 	return true
@@ -74,6 +80,25 @@ func (s shareSource) Shares() []smbserver.Share {
 	for _, sh := range list {
 		if s.allowed(sh) {
 			out = append(out, toServerShare(sh))
+		}
+	}
+	return out
+}
+
+// refused lists the shares this node does not serve, for GET /readyz:
+// stored records the namespace refuses (they do not decode, or their path
+// breaks the cluster-wide rule) and shares whose path this node's policy
+// refuses (its data directory, its private files).
+func (s shareSource) refused() []adminapi.RefusedShare {
+	var out []adminapi.RefusedShare
+	for _, r := range s.v.RefusedShares() {
+		out = append(out, adminapi.RefusedShare{Name: r.Name, Path: r.Path, Reason: r.Reason})
+	}
+	for _, sh := range s.v.Shares() {
+		if err := s.policy.Check(sh.Path); err != nil {
+			out = append(out, adminapi.RefusedShare{Name: sh.Name, Path: sh.Path, Reason: "refused on this node: " + err.Error()})
+		} else if err := s.vols.shareProblem(sh.Path); err != nil {
+			out = append(out, adminapi.RefusedShare{Name: sh.Name, Path: sh.Path, Reason: "refused on this node: " + err.Error()})
 		}
 	}
 	return out

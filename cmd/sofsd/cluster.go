@@ -33,9 +33,13 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.
 			Logger: log, ReadyTimeout: etcdReadyTimeout, DialOptions: dial,
 		})
 	}
-	tlsDir, err := clusterTLS(cfg, log)
+	tlsDir, joined, err := clusterTLS(ctx, cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	join := cfg.EtcdJoin
+	if len(join) == 0 {
+		join = joined
 	}
 	return etcdnode.Start(ctx, etcdnode.Config{
 		TLSDir:         tlsDir,
@@ -44,7 +48,7 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.
 		ClientURL:      cfg.EtcdClient,
 		PeerURL:        cfg.EtcdPeer,
 		InitialCluster: cfg.EtcdInitialCluster,
-		Join:           cfg.EtcdJoin,
+		Join:           join,
 		Logger:         log,
 		ReadyTimeout:   etcdReadyTimeout,
 		DialOptions:    dial,
@@ -52,58 +56,83 @@ func openEtcd(ctx context.Context, cfg config, log zerolog.Logger, dial ...grpc.
 }
 
 // clusterTLS prepares DATA/pki for an embedded member whose addresses are
-// https (the default): it creates the cluster CA when this node is the
-// cluster's first and only member, and issues or renews the node's
-// certificate for its etcd addresses. It returns the directory, or ""
-// when both addresses are http:// (no TLS, logged as a warning).
-func clusterTLS(cfg config, log zerolog.Logger) (string, error) {
+// https (the default): it joins with a token (join, join-token) or copies
+// the CA from cluster-ca when the directory has none, creates the cluster
+// CA when this node is the cluster's first and only member, and issues or
+// renews the node's certificate for its etcd addresses. It returns the
+// directory, or "" when both addresses are http:// (no TLS, logged as a
+// warning), and the etcd client URLs a token join was told to join
+// through.
+func clusterTLS(ctx context.Context, cfg config, log zerolog.Logger) (string, []string, error) {
 	cu, err := etcdnode.ParseURL(cfg.EtcdClient)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	pu, err := etcdnode.ParseURL(cfg.EtcdPeer)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if cu.Scheme != "https" && pu.Scheme != "https" {
 		log.Warn().Str("client", cu.String()).Str("peer", pu.String()).
 			Msg("etcd without TLS: anyone who can reach these addresses can read every user's NT hash and change the cluster; use https (the default)")
-		return "", nil
+		return "", nil, nil
 	}
 	dir := filepath.Join(cfg.Data, pkiDir)
+	etcdDir := filepath.Join(cfg.Data, "etcd")
+	hosts := []string{cu.Hostname(), pu.Hostname(), cfg.NodeName}
+	var joined []string
+	switch {
+	case cfg.Join != "" && !clustertls.HasCA(dir):
+		if etcdnode.HasData(etcdDir) {
+			return "", nil, fmt.Errorf("join: %s holds etcd member data but %s no cluster CA; restore %s from a backup, or empty %s to join afresh", etcdDir, dir, dir, etcdDir)
+		}
+		if joined, err = joinWithToken(ctx, cfg, dir, hosts, log); err != nil {
+			return "", nil, err
+		}
+	case cfg.Join != "" && !etcdnode.HasData(etcdDir):
+		// A join that got its certificate but stopped before its member
+		// started: the token is spent, so it resumes from what it saved.
+		if joined, err = readJoinURLs(dir); err != nil {
+			return "", nil, err
+		}
+		log.Info().Strs("etcd", joined).Msg("resuming a join: the certificate was fetched before; adding the etcd member")
+	case cfg.Join != "":
+		log.Info().Msg("member data present: join and join-token ignored")
+	}
 	if !clustertls.HasCA(dir) && cfg.ClusterCA != "" {
 		if err := seedCA(cfg.ClusterCA, dir); err != nil {
-			return "", err
+			return "", nil, err
 		}
 		log.Info().Str("from", cfg.ClusterCA).Str("dir", dir).Msg("copied the cluster CA")
 	}
 	if !clustertls.HasCA(dir) {
-		etcdDir := filepath.Join(cfg.Data, "etcd")
 		members, err := etcdnode.DataMembers(etcdDir)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		forming := !etcdnode.HasData(etcdDir) && (cfg.EtcdInitialCluster != "" || len(cfg.EtcdJoin) > 0)
 		if forming || members > 1 {
-			return "", fmt.Errorf("no cluster CA in %s: every member needs the same one. Copy %s and %s from a member's %s "+
-				"(or create them on one node with 'sofsd ca init --data DATA' and copy them to every member) before starting this node, "+
+			return "", nil, fmt.Errorf("no cluster CA in %s: every member needs the same one. Join with a token (join, join-token; 'sofsctl token create' on a member), "+
+				"or copy %s and %s from a member's %s (or create them on one node with 'sofsd ca init --data DATA' and copy them to every member) before starting this node, "+
 				"or give http:// addresses to run etcd without TLS",
 				dir, clustertls.CACertFile, clustertls.CAKeyFile, pkiDir)
 		}
 		if err := clustertls.NewCA(dir, cfg.NodeName); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		log.Info().Str("dir", dir).Msg("created the cluster CA; copy ca.crt and ca.key to nodes that will join")
+		log.Info().Str("dir", dir).Msg("created the cluster CA; add nodes with join tokens (sofsctl token create)")
 	}
-	hosts := []string{cu.Hostname(), pu.Hostname(), cfg.NodeName}
 	issued, err := clustertls.EnsureNodeCert(dir, cfg.NodeName, hosts)
 	if err != nil {
-		return "", err
+		if errors.Is(err, clustertls.ErrNeedsCertificate) {
+			return "", nil, fmt.Errorf("%w; get a new one with 'sofsd cert renew --data DATA --join HOST:PORT --join-token TOKEN' (docs/operations.md, \"Certificate rotation\")", err)
+		}
+		return "", nil, err
 	}
 	if issued {
 		log.Info().Str("dir", dir).Strs("hosts", hosts).Msg("issued this node's cluster certificate")
 	}
-	return dir, nil
+	return dir, joined, nil
 }
 
 // seedCA copies the CA certificate and key from src into dir (0700), the

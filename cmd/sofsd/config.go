@@ -31,6 +31,11 @@ type config struct {
 	RequireSigning bool
 	Encrypt        bool
 	MultiChannel   bool
+	// Connection hygiene limits (smbserver/hygiene.go).
+	LogonTimeout                time.Duration
+	FrameTimeout                time.Duration
+	MaxUnauthenticated          int
+	MaxUnauthenticatedPerClient int
 	// Keytab is the Kerberos keytab file; "" when Kerberos is off.
 	Keytab string
 	// NTLM accepts NTLM logons.
@@ -57,6 +62,12 @@ type config struct {
 	EtcdCACert string
 	EtcdCert   string
 	EtcdKey    string
+	// Join is a member's join endpoint (host:port) and JoinToken the token
+	// to join with; "" and the zero token when not joining.
+	Join      string
+	JoinToken clustertls.JoinToken
+	// JoinListen is this node's join endpoint; "" when off.
+	JoinListen string
 	// PeerListen is the open-state service's node-to-node address.
 	PeerListen string
 	APIListen  string // "" when the API is off
@@ -158,6 +169,20 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 		}
 		*dst = v
 	}
+	for name, dst := range map[string]*time.Duration{"logon-timeout": &c.LogonTimeout, "frame-timeout": &c.FrameTimeout} {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d < time.Second || d > time.Hour {
+			bad(name, fmt.Errorf("%q is not a duration from 1s to 1h (like 30s or 2m)", get(name)))
+		}
+		*dst = d
+	}
+	for name, dst := range map[string]*int{"max-unauthenticated": &c.MaxUnauthenticated, "max-unauthenticated-per-client": &c.MaxUnauthenticatedPerClient} {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < 1 || n > maxConnLimit {
+			bad(name, fmt.Errorf("%q is not a number from 1 to %d", get(name), maxConnLimit))
+		}
+		*dst = n
+	}
 	if c.Keytab = get("keytab"); c.Keytab != "" {
 		if c.Keytab, err = filepath.Abs(c.Keytab); err != nil {
 			bad("keytab", err)
@@ -253,6 +278,34 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	if (c.EtcdCert == "") != (c.EtcdKey == "") {
 		bad("etcd-cert", errors.New("etcd-cert and etcd-key must be given together"))
 	}
+	if c.Join = get("join"); c.Join != "" {
+		if err := checkHostPort(c.Join); err != nil {
+			bad("join", err)
+		}
+		if get("join-token") == "" {
+			bad("join-token", fmt.Errorf("required with join (or set %s)", envName("join-token")))
+		}
+		if c.EtcdInitialCluster != "" || len(c.EtcdEndpoints) > 0 {
+			bad("join", errors.New("excludes etcd-initial-cluster and etcd-endpoints"))
+		}
+		if strings.HasPrefix(c.EtcdClient, "http://") || strings.HasPrefix(c.EtcdPeer, "http://") {
+			bad("join", errors.New("a node that joins with a token speaks mutual TLS: etcd-client-listen and etcd-peer-listen must be https"))
+		}
+	}
+	if v := get("join-token"); v != "" {
+		if c.Join == "" {
+			bad("join-token", errors.New("only applies with join"))
+		}
+		// The value is never echoed: it is a secret.
+		if c.JoinToken, err = clustertls.ParseJoinToken(v); err != nil {
+			bad("join-token", err)
+		}
+	}
+	if c.JoinListen = get("join-listen"); c.JoinListen == "off" {
+		c.JoinListen = ""
+	} else if err := checkHostPort(c.JoinListen); err != nil {
+		bad("join-listen", err)
+	}
 	c.PeerListen = get("peer-listen")
 	if err := checkHostPort(c.PeerListen); err != nil {
 		bad("peer-listen", err)
@@ -307,6 +360,11 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), hostname 
 	}
 	return c, errors.Join(errs...)
 }
+
+// maxConnLimit bounds the connection caps one can set: each
+// unauthenticated connection may hold a goroutine and up to 128 KiB of
+// frame, so a million of them is already more memory than a node has.
+const maxConnLimit = 1_000_000
 
 // checkHostPort accepts host:port with a numeric port, as net.Listen does.
 func checkHostPort(s string) error {

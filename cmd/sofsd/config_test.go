@@ -152,6 +152,16 @@ func TestConfigErrors(t *testing.T) {
 		{"bad initial cluster", []string{"--data=/d", "--etcd-initial-cluster=a"}, nil, "", "--etcd-initial-cluster"},
 		{"bad join", []string{"--data=/d", "--etcd-join=ftp://x:1"}, nil, "", "--etcd-join"},
 		{"join and endpoints", []string{"--data=/d", "--etcd-join=127.0.0.1:1", "--etcd-endpoints=127.0.0.1:2"}, nil, "", "exclude each other"},
+		{"logon timeout too short", []string{"--data=/d", "--logon-timeout=10ms"}, nil, "", "--logon-timeout"},
+		{"frame timeout not a duration", []string{"--data=/d", "--frame-timeout=30"}, nil, "", "--frame-timeout"},
+		{"zero cap", []string{"--data=/d", "--max-unauthenticated=0"}, nil, "", "--max-unauthenticated"},
+		{"per-client cap in env", []string{"--data=/d"}, map[string]string{"SOFS_MAX_UNAUTHENTICATED_PER_CLIENT": "many"}, "", "--max-unauthenticated-per-client"},
+		{"join without token", []string{"--data=/d", "--join=127.0.0.1:4491"}, nil, "", "--join-token: required"},
+		{"token without join", []string{"--data=/d"}, map[string]string{"SOFS_JOIN_TOKEN": goodToken}, "", "only applies with join"},
+		{"bad token", []string{"--data=/d", "--join=127.0.0.1:4491", "--join-token=sofs1.xyz"}, nil, "", "not a sofs join token"},
+		{"join and initial cluster", []string{"--data=/d", "--join=127.0.0.1:4491", "--join-token=" + goodToken, "--etcd-initial-cluster=a=127.0.0.1:1"}, nil, "", "excludes etcd-initial-cluster"},
+		{"join over http", []string{"--data=/d", "--join=127.0.0.1:4491", "--join-token=" + goodToken, "--etcd-client-listen=http://127.0.0.1:1"}, nil, "", "must be https"},
+		{"bad join listen", []string{"--data=/d", "--join-listen=4491"}, nil, "", "--join-listen"},
 		{"cacert without endpoints", []string{"--data=/d", "--etcd-cacert=/ca.pem"}, nil, "", "only applies with etcd-endpoints"},
 		{"cert without key", []string{"--data=/d", "--etcd-endpoints=https://e:1", "--etcd-cert=/c.pem"}, nil, "", "together"},
 		{"debug not loopback", []string{"--data=/d", "--debug-listen=0.0.0.0:6060"}, nil, "", "--debug-listen"},
@@ -213,5 +223,29 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "--data: required") {
 		t.Errorf("usage error output: %s", errOut.String())
+	}
+}
+
+// goodToken is a well-formed join token for the settings tests.
+const goodToken = "sofs1.0a1b2c3d4e5f.00112233445566778899aabbccddeeff.9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+// TestJoinSettings: a join token from the environment is parsed, and a
+// malformed one is refused without echoing it.
+func TestJoinSettings(t *testing.T) {
+	c, err := parseConfig([]string{"--data=/d", "--join=127.0.0.1:4491", "--join-listen=127.0.0.2:4491"},
+		envOf(map[string]string{"SOFS_JOIN_TOKEN": goodToken}), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Join != "127.0.0.1:4491" || c.JoinToken.ID != "0a1b2c3d4e5f" || c.JoinToken.String() != goodToken || c.JoinListen != "127.0.0.2:4491" {
+		t.Fatalf("join settings: %+v", c)
+	}
+	if c, err := parseConfig([]string{"--data=/d"}, envOf(nil), host); err != nil || c.JoinListen != "" {
+		t.Fatalf("default join-listen %q (want off), %v", c.JoinListen, err)
+	}
+	secret := "sofs1.0a1b2c3d4e5f.00112233445566778899aabbccddeefX"
+	_, err = parseConfig([]string{"--data=/d", "--join=127.0.0.1:4491", "--join-token=" + secret}, envOf(nil), host)
+	if err == nil || strings.Contains(err.Error(), "00112233") {
+		t.Fatalf("malformed token: %v (must fail without echoing it)", err)
 	}
 }

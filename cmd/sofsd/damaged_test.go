@@ -247,7 +247,7 @@ func TestCAInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clusterTLS(cfg, zerolog.Nop()); err != nil {
+	if _, _, err := clusterTLS(t.Context(), cfg, zerolog.Nop()); err != nil {
 		t.Fatalf("clusterTLS with --cluster-ca: %v", err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(seeded, pkiDir, clustertls.CAKeyFile)); string(got) != string(caBefore) {

@@ -29,6 +29,7 @@ import (
 	"sofs.io/sofs/csv/etcdhandles"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/namespace/etcdnode"
+	"sofs.io/sofs/namespace/nodejoin"
 	"sofs.io/sofs/smbserver"
 	"sofs.io/sofs/smbserver/smbcrypto"
 )
@@ -59,6 +60,10 @@ const (
 	// is gone, or the open-state coordinator released its opens), so it
 	// must not serve what it held; a restart brings it back clean.
 	exitFenced = 5
+	// exitJoinRefused: the cluster refused this node's join (the token
+	// is unknown, expired or used, or the node name is taken); a new
+	// token or name helps, a restart does not.
+	exitJoinRefused = 6
 )
 
 // startAbandonGrace bounds how long run waits for an abandoned start-up
@@ -81,6 +86,9 @@ func main() {
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	if len(args) >= 2 && args[0] == "ca" && args[1] == "init" {
 		return caInit(args[2:], lookupEnv, stdout, stderr)
+	}
+	if len(args) >= 2 && args[0] == "cert" && args[1] == "renew" {
+		return certRenew(ctx, args[2:], lookupEnv, stdout, stderr)
 	}
 	args, witness := witnessCommand(args)
 	cfg, err := parseConfig(args, lookupEnv, os.Hostname)
@@ -153,9 +161,17 @@ func awaitAbandoned(done <-chan error, log zerolog.Logger) {
 // operator what to do about damaged etcd data.
 func exitCode(ctx context.Context, err error, log zerolog.Logger, stderr io.Writer) int {
 	var damaged *etcdnode.DataError
+	var refused *nodejoin.RefusedError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &refused):
+		log.Error().Err(err).Str("code", refused.Code).Msg("join refused")
+		fmt.Fprintf(stderr, "sofsd: %v\n", err)
+		if refused.TokenProblem() {
+			fmt.Fprintf(stderr, "Create a new token on a member (sofsctl token create --ttl 10m) and start this node again with it.\n")
+		}
+		return exitJoinRefused
 	case errors.As(err, &damaged):
 		log.Error().Err(err).Str("file", damaged.Path).Msg("etcd data damaged: restore DATA/etcd from a backup, or remove this member and rejoin")
 		fmt.Fprintf(stderr, "sofsd: %v\n"+
@@ -225,6 +241,9 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	if _, err := startJoinServer(ctx, cfg, st, etcd, log); err != nil {
+		return err
+	}
 	dir, err := newDirectory(cfg, log)
 	if err != nil {
 		return err
@@ -246,6 +265,18 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return err
 	}
 	defer view.Close()
+	// Shares on a cluster shared volume are served only while this node
+	// sees the volume's identity; checked before SMB serves, then
+	// periodically.
+	vols := newVolumeChecker(st, log)
+	if err := vols.check(ctx); err != nil {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	volCtx, volCancel := context.WithCancel(ctx)
+	volDone := make(chan struct{})
+	go func() { defer close(volDone); vols.run(volCtx) }()
+	defer func() { volCancel(); <-volDone }()
+	shares := newShareSource(view, cfg.sharePathPolicy(), vols, log)
 	members, err := namespace.NewMembers(ctx, st, log)
 	if err != nil {
 		return err
@@ -297,7 +328,7 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		Logger:         log.With().Str("component", "smb").Logger(),
 		ServerGUID:     cluster.ServerGUID,
 		ServerName:     netbiosName(cfg.NodeName),
-		Shares:         newShareSource(view, cfg.sharePathPolicy(), log),
+		Shares:         shares,
 		Users:          userSource{view},
 		RequireSigning: cfg.RequireSigning,
 		EncryptData:    cfg.Encrypt,
@@ -311,8 +342,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		FileIDBase:          uint64(ostate.slot) << 48,
 		Handles:             locator,
 		DisableMultiChannel: !cfg.MultiChannel,
-		KerberosKeys:        keys,
-		DisableNTLM:         !cfg.NTLM,
+		// Connection hygiene (docs/operations.md, "Connection limits").
+		LogonTimeout:                cfg.LogonTimeout,
+		FrameTimeout:                cfg.FrameTimeout,
+		MaxUnauthenticated:          cfg.MaxUnauthenticated,
+		MaxUnauthenticatedPerClient: cfg.MaxUnauthenticatedPerClient,
+		KerberosKeys:                keys,
+		DisableNTLM:                 !cfg.NTLM,
 		// The lease clock: no request, and no system call on a volume,
 		// once this node cannot prove it still holds its etcd lease
 		// (docs/architecture.md, fencing).
@@ -354,7 +390,8 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// The API lists the open files of every node (Get-SmbOpenFile).
 	sessions := clusterSessions{sessionSource: sessionSource{srv}, self: node.ID, node: ostate.node}
 	sessions.serveOpenFiles()
-	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, dir, log)
+	apiDone, apiAddr, err := startAPI(apiCtx, cfg, st, view, sessions, mship, node.ID, reg, dir, shares.refused,
+		volumeAdmin{store: st, check: vols, policy: cfg.sharePathPolicy()}, log)
 	if err != nil {
 		ln.Close()
 		srv.Close()
@@ -521,7 +558,8 @@ func closeBounded(log zerolog.Logger, what string, timeout time.Duration, closeF
 // startAPI opens the admin REST API unless it is switched off. The
 // returned channel yields Serve's result once ctx is cancelled.
 func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namespace.View, sessions adminapi.SessionSource,
-	mship *membership, nodeID string, reg *prometheus.Registry, dir *directory.Resolver, log zerolog.Logger) (<-chan error, string, error) {
+	mship *membership, nodeID string, reg *prometheus.Registry, dir *directory.Resolver, refused func() []adminapi.RefusedShare,
+	volumes adminapi.Volumes, log zerolog.Logger) (<-chan error, string, error) {
 	if cfg.APIListen == "" {
 		log.Info().Msg("admin API disabled")
 		return nil, "", nil
@@ -537,6 +575,14 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 	tokens, err := adminapi.NewTokenFile(cfg.APITokenFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API token: %w", err)
+	}
+	jt, err := newJoinTokens(cfg, st)
+	if err != nil {
+		return nil, "", err
+	}
+	var joins adminapi.JoinTokens
+	if jt != nil {
+		joins = jt
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -570,6 +616,11 @@ func startAPI(ctx context.Context, cfg config, st *namespace.Store, view *namesp
 		Metrics:    reg,
 		SharePaths: cfg.sharePathPolicy(),
 		Accounts:   accounts,
+		JoinTokens: joins,
+		// Readiness names the shares this node refuses while it serves
+		// the others.
+		RefusedShares: refused,
+		Volumes:       volumes,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("admin API: %w", err)

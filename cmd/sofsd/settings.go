@@ -47,6 +47,10 @@ var settings = []setting{
 	{"require-signing", kindBool, "true", "require SMB signing on every session"},
 	{"encrypt", kindBool, "false", "require SMB3 encryption on every share"},
 	{"multichannel", kindBool, "true", "offer SMB3 multichannel (session binding over several connections)"},
+	{"logon-timeout", kindString, "30s", "time a new SMB connection has to complete NEGOTIATE and a successful SESSION_SETUP; past it the connection is closed (metric reason logon_timeout)"},
+	{"frame-timeout", kindString, "30s", "time an SMB frame may take to arrive once its first byte has, plus 1 s per 64 KiB of its length; a slower frame closes the connection (reason frame_timeout). Idle time between frames is not limited"},
+	{"max-unauthenticated", kindString, "512", "SMB connections that have not logged on yet, on this node; more are closed when accepted (reason unauthenticated_total)"},
+	{"max-unauthenticated-per-client", kindString, "64", "SMB connections that have not logged on yet, per client IP address; more are closed when accepted (reason unauthenticated_per_client). Raise it for many clients behind one NAT address"},
 	{"keytab", kindString, "", "Kerberos keytab with the keys of this node's Active Directory computer account (its cifs/ SPNs); when set, domain users and computers log on with Kerberos (SMB, and the witness RPC) and the share and file ACLs see their domain SIDs (docs/operations.md); reread when the file changes"},
 	{"ldap-url", kindString, "", "domain controller to look up domain account names in share permissions (allow=DOMAIN\\name:RIGHT): ldap://DC[:PORT] (bound with Kerberos and signed with its integrity layer) or ldaps://DC[:PORT] (TLS); the node binds as the keytab's computer account (needs keytab and krb5-conf). Names are resolved to SIDs when a share is saved; without it, domain accounts need their SID"},
 	{"ldap-ca", kindString, "", "ldaps: PEM CA certificates that may sign the domain controller's TLS certificate (default: system roots)"},
@@ -60,6 +64,9 @@ var settings = []setting{
 	{"etcd-initial-cluster", kindString, "", "form a new multi-member cluster on first start: NODE-NAME=PEER-URL,... listing every member by node name (this node's entry must match node-name and etcd-peer-listen); give the same value to every member and start them together. Ignored once DATA/etcd holds member data"},
 	{"etcd-join", kindString, "", "join a running cluster on first start: CLIENT-URL[,CLIENT-URL...] of existing members; the node adds itself as a voting member. Ignored once DATA/etcd holds member data"},
 	{"cluster-ca", kindString, "", "directory holding the cluster CA (ca.crt, ca.key) to copy into DATA/pki on a start that finds none there; for deployments that hand every member the same CA (the container set). Not needed by a node started alone, which creates its own"},
+	{"join", kindString, "", "join a running cluster on first start with a join token: HOST:PORT of a member's join-listen. The node fetches its certificate (its key never leaves it) and the cluster CA over TLS pinned by the token, then adds itself as an etcd member through the members the cluster names. Needs join-token; replaces cluster-ca and etcd-join. Ignored once DATA/pki holds the CA"},
+	{"join-token", kindString, "", "join token from 'sofsctl token create' (single-use, short-lived), for join; prefer the environment variable or the config file to the flag, which other users can see in the process list"},
+	{"join-listen", kindString, "off", "TLS address (host:port; port 0 picks a free one) where nodes joining with a join token get their certificate; served only by a node that holds the cluster CA key (DATA/pki/ca.key), so not by nodes that joined with a token themselves; off unless set, so a node opens no port for joins it does not expect"},
 	{"etcd-endpoints", kindString, "", "use an external etcd cluster instead of an embedded member: CLIENT-URL[,CLIENT-URL...] (https:// for TLS); excludes etcd-initial-cluster and etcd-join"},
 	{"etcd-cacert", kindString, "", "external etcd: PEM CA bundle to verify the servers with (default: system roots for https endpoints)"},
 	{"etcd-cert", kindString, "", "external etcd: PEM client certificate (with etcd-key)"},
@@ -303,6 +310,7 @@ func printHelp(w io.Writer) {
 Usage: sofsd --data DIR [settings]
        sofsd witness --data DIR [settings]
        sofsd ca init --data DIR
+       sofsd cert renew --data DIR [settings]
 
 "sofsd witness" runs only a voting embedded etcd member (quorum witness):
 no SMB and no API. Of the settings below it uses data, node-name,
@@ -314,6 +322,10 @@ api-tls-cert/api-tls-key) it serves only GET /healthz and GET /readyz
 "sofsd ca init" creates the cluster CA in DIR/pki, for members that form
 a cluster together: copy DIR/pki/ca.crt and ca.key to every member's
 DATA/pki before its first start. A node started alone creates its own.
+
+"sofsd cert renew" gives the node a new key and certificate now, while it
+runs or not; new connections use it at once. A node without the CA key
+(one that joined with a token) needs join and join-token (a new token).
 
 Every setting can be given as a flag, an environment variable or a key in
 the config file; a flag wins over the environment, which wins over the file.

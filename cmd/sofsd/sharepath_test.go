@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -37,7 +38,7 @@ func TestShareSourceRefusesPrivatePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(view.Close)
-	src := newShareSource(view, cfg.sharePathPolicy(), log)
+	src := newShareSource(view, cfg.sharePathPolicy(), nil, log)
 	if _, ok := src.Share("good"); !ok {
 		t.Fatal("share inside the data directory not served")
 	}
@@ -48,6 +49,26 @@ func TestShareSourceRefusesPrivatePaths(t *testing.T) {
 	}
 	if list := src.Shares(); len(list) != 1 || list[0].Name != "good" {
 		t.Errorf("Shares() = %+v, want only good", list)
+	}
+	// Readiness names every refused share and why: the node's own
+	// refusals here, and a record the cluster-wide rule refuses.
+	if _, err := st.Client().Put(ctx, namespace.Prefix+"shares/etc", `{"name":"etc","path":"/etc"}`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(view.RefusedShares()) == 0 && time.Now().Before(deadline) {
+		select {
+		case <-view.Changed():
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+	got := map[string]string{}
+	for _, r := range src.refused() {
+		got[r.Name] = r.Reason
+	}
+	if len(got) != 4 || !strings.Contains(got["etc"], "system directory") || !strings.Contains(got["etcd"], "refused on this node") ||
+		got["token"] == "" || got["data"] == "" {
+		t.Errorf("refused() = %v", got)
 	}
 }
 

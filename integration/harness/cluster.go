@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,6 +35,16 @@ type ClusterNode struct {
 	// needs it, and copied into the node's DATA/pki before it starts.
 	// Give all nodes of a cluster the same directory.
 	CADir string
+	// Joining skips copying CADir: the node gets its certificate with a
+	// join token given in Args (--join, --join-token).
+	Joining bool
+	// Wrap, when set, is a command the node's sofsd runs under: the
+	// binary and its arguments are appended to it (for example unshare,
+	// to give the node its own view of the mounts).
+	Wrap []string
+	// JoinPort is the node's join endpoint (--join-listen), where nodes
+	// that join with a token get their certificates.
+	JoinPort int
 
 	proc   *Process
 	killed bool // the current process was ended by Kill
@@ -48,7 +59,7 @@ type ClusterNode struct {
 // its files under dir.
 func NewClusterNode(name, addr, dir string) (*ClusterNode, error) {
 	n := &ClusterNode{Name: name, Addr: addr, Dir: dir}
-	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort} {
+	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort, &n.JoinPort} {
 		var err error
 		if *p, err = FreePort(addr); err != nil {
 			return nil, err
@@ -145,7 +156,7 @@ func (n *ClusterNode) args() []string {
 	if !n.Witness {
 		// The open-state service's port is advertised in the node's
 		// record, so any free one will do.
-		a = append(a, "--smb-listen", n.SMBHostPort(), "--peer-listen", n.hostPort(0))
+		a = append(a, "--smb-listen", n.SMBHostPort(), "--peer-listen", n.hostPort(0), "--join-listen", n.JoinHostPort())
 	}
 	return append(a, n.Args...)
 }
@@ -164,8 +175,10 @@ func (n *ClusterNode) Start() error {
 	if err != nil {
 		return err
 	}
-	if err := n.provisionCA(); err != nil {
-		return err
+	if !n.Joining {
+		if err := n.provisionCA(); err != nil {
+			return err
+		}
 	}
 	logf, err := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -173,7 +186,11 @@ func (n *ClusterNode) Start() error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "==== harness: starting %s %s\n", bin, strings.Join(n.args(), " "))
-	cmd := exec.Command(bin, n.args()...)
+	argv := append([]string{bin}, n.args()...)
+	if len(n.Wrap) > 0 {
+		argv = append(append([]string(nil), n.Wrap...), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -229,6 +246,13 @@ func (n *ClusterNode) Stop() error {
 	}
 	return n.proc.Stop()
 }
+
+// JoinHostPort is the node's join endpoint.
+func (n *ClusterNode) JoinHostPort() string { return n.hostPort(n.JoinPort) }
+
+// ExitCode waits until the node's process ends or ctx does, and returns
+// its exit code (WaitExit).
+func (n *ClusterNode) ExitCode(ctx context.Context) (int, error) { return n.WaitExit(ctx) }
 
 // Pause freezes the node with SIGSTOP to its process group, as a VM
 // pause, a swap storm or a stuck kernel would: its sockets stay open and
@@ -290,4 +314,25 @@ func BuildSofsctl(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("harness: go build ./cmd/sofsctl: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// Sofsd runs the sofsd binary the harness built with args (a subcommand
+// such as "cert renew") and returns its combined output and exit code.
+func Sofsd(ctx context.Context, env []string, args ...string) ([]byte, int, error) {
+	bin, err := sofsdBinary()
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out, 0, nil
+	case errors.As(err, &ee):
+		return out, ee.ExitCode(), nil
+	default:
+		return out, 0, fmt.Errorf("harness: run sofsd %s: %w", strings.Join(args, " "), err)
+	}
 }

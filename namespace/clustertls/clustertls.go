@@ -7,15 +7,18 @@
 // Everything lives in one directory, DATA/pki on a node:
 //
 //	ca.crt    the cluster CA's certificate (PEM)
-//	ca.key    its private key (PEM, mode 0600); every member holds it so
-//	          any member can issue certificates
+//	ca.key    its private key (PEM, mode 0600); held by the node that
+//	          created the CA and those it was copied to, which can issue
+//	          certificates; a node that joined with a token has none
 //	node.crt  this node's certificate, signed by the CA, valid for server
 //	          and client authentication, naming the node's addresses
 //	node.key  its private key (PEM, mode 0600)
 //
 // The first node creates the CA (NewCA); the others receive ca.crt and
-// ca.key before their first start. EnsureNodeCert issues or renews the
-// node's certificate at every start. The package depends on nothing else
+// ca.key before their first start, or join with a token (jointoken.go,
+// csr.go) and receive ca.crt and a certificate for a key they made.
+// EnsureNodeCert issues or renews the node's certificate at every start
+// where the CA key is present, and checks it where it is not. The package depends on nothing else
 // in sofs, so any transport can use it.
 package clustertls
 
@@ -37,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -180,70 +184,187 @@ var DefaultHosts = []string{"127.0.0.1", "::1", "localhost"}
 // CA in dir signed, that covers hosts (plus DefaultHosts), and that is
 // valid for at least 30 more days; otherwise it issues a new one with a
 // new key. It reports whether it issued.
+//
+// A node that joined with a token holds no CA key and cannot issue: for it
+// EnsureNodeCert only checks the certificate it was given, and fails with
+// ErrNeedsCertificate when that no longer fits (a new address, or less
+// than 30 days left), naming what to do.
 func EnsureNodeCert(dir, name string, hosts []string) (bool, error) {
-	ca, err := LoadCA(dir)
-	if err != nil {
-		return false, err
-	}
 	want := append(slices.Clone(DefaultHosts), hosts...)
 	slices.Sort(want)
 	want = slices.Compact(want)
 	p := Paths{dir}
+	if !HasCAKey(dir) {
+		caCert, err := readCert(p.CACert())
+		if err != nil {
+			return false, err
+		}
+		cert, err := readCert(p.Cert())
+		if err != nil {
+			return false, fmt.Errorf("%w: %v", ErrNeedsCertificate, err)
+		}
+		if err := certProblem(cert, caCert, name, want); err != nil {
+			return false, fmt.Errorf("%w: %s: %v", ErrNeedsCertificate, p.Cert(), err)
+		}
+		if _, err := tls.LoadX509KeyPair(p.Cert(), p.Key()); err != nil {
+			return false, fmt.Errorf("%w: %v", ErrNeedsCertificate, err)
+		}
+		return false, nil
+	}
+	ca, err := LoadCA(dir)
+	if err != nil {
+		return false, err
+	}
 	if cert, err := readCert(p.Cert()); err == nil && certFits(cert, ca, name, want) {
 		if _, err := tls.LoadX509KeyPair(p.Cert(), p.Key()); err == nil {
 			return false, nil
 		}
 	}
+	return true, issueNodeCert(p, ca, name, want)
+}
+
+// RenewNodeCert issues this node a new certificate with a new key, now,
+// whatever the old one's state: the rotation 'sofsd cert renew' does on a
+// node holding the CA key. A running node's listeners and clients present
+// it on their next connection. It returns the new certificate.
+func RenewNodeCert(dir, name string, hosts []string) (*x509.Certificate, error) {
+	ca, err := LoadCA(dir)
+	if err != nil {
+		return nil, err
+	}
+	want := append(slices.Clone(DefaultHosts), hosts...)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	p := Paths{dir}
+	if err := issueNodeCert(p, ca, name, want); err != nil {
+		return nil, err
+	}
+	return readCert(p.Cert())
+}
+
+func issueNodeCert(p Paths, ca *CA, name string, hosts []string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return false, fmt.Errorf("clustertls: node key: %w", err)
+		return fmt.Errorf("clustertls: node key: %w", err)
 	}
-	der, err := ca.Issue(name, want, &key.PublicKey)
+	der, err := ca.Issue(name, hosts, &key.PublicKey)
 	if err != nil {
-		return false, err
+		return err
 	}
-	// Written under temporary names and renamed, so a crash leaves the
-	// old pair or the new one, never a certificate with the wrong key.
+	return replaceNodeCert(p, der, key)
+}
+
+// replaceNodeCert writes a node's certificate and key under temporary
+// names and renames them, the key first, so a crash leaves the old pair
+// or the new one, and a reader that sees the new certificate finds its
+// key (reloader).
+func replaceNodeCert(p Paths, der []byte, key *ecdsa.PrivateKey) error {
 	if err := writeKey(p.Key()+".new", key); err != nil {
-		return false, err
+		return err
 	}
 	if err := writePEM(p.Cert()+".new", "CERTIFICATE", der, 0o644); err != nil {
-		return false, err
+		return err
 	}
 	if err := os.Rename(p.Key()+".new", p.Key()); err != nil {
-		return false, fmt.Errorf("clustertls: %w", err)
+		return fmt.Errorf("clustertls: %w", err)
 	}
 	if err := os.Rename(p.Cert()+".new", p.Cert()); err != nil {
-		return false, fmt.Errorf("clustertls: %w", err)
+		return fmt.Errorf("clustertls: %w", err)
 	}
-	return true, nil
+	return nil
 }
+
+// InstallRenewed replaces the node certificate of dir with certDER, for
+// key, which a member issued ('sofsd cert renew' on a node without the CA
+// key). It refuses a certificate the CA in dir did not issue or that is
+// not for key.
+func InstallRenewed(dir string, certDER []byte, key *ecdsa.PrivateKey) (*x509.Certificate, error) {
+	p := Paths{dir}
+	ca, err := readCert(p.CACert())
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return nil, fmt.Errorf("clustertls: renewed certificate: %w", err)
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return nil, fmt.Errorf("clustertls: renewed certificate is not from this node's CA: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("clustertls: renewed certificate is not for this node's new key")
+	}
+	return cert, replaceNodeCert(p, certDER, key)
+}
+
+// ErrNeedsCertificate is returned by EnsureNodeCert on a node without the
+// CA key whose certificate no longer fits: it needs a new one from a
+// member that holds the key ('sofsd cert renew' with a join token).
+var ErrNeedsCertificate = errors.New("clustertls: this node needs a new certificate and holds no CA key to issue one")
 
 // certFits says whether cert is name's, signed by ca, covers hosts and
 // has more than renewBefore left.
 func certFits(cert *x509.Certificate, ca *CA, name string, hosts []string) bool {
-	if cert.Subject.CommonName != name || time.Until(cert.NotAfter) < renewBefore {
-		return false
+	return certProblem(cert, ca.Cert, name, hosts) == nil
+}
+
+// certProblem says why cert is not a usable certificate of node name
+// issued by ca for hosts with more than renewBefore left, or nil.
+func certProblem(cert, ca *x509.Certificate, name string, hosts []string) error {
+	if cert.Subject.CommonName != name {
+		return fmt.Errorf("issued to %q, not %q", cert.Subject.CommonName, name)
 	}
-	if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
-		return false
+	if left := time.Until(cert.NotAfter); left < renewBefore {
+		return fmt.Errorf("expires %s (renewed when less than %s remain)", cert.NotAfter.UTC().Format(time.RFC3339), renewBefore)
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return fmt.Errorf("not issued by the cluster CA: %v", err)
 	}
 	for _, h := range hosts {
 		if err := cert.VerifyHostname(h); err != nil {
-			return false
+			return fmt.Errorf("does not name %s", h)
 		}
 	}
-	return true
+	return nil
 }
 
 // Bundle is what a node needs for mutual TLS: its certificate and key,
 // and the CA to verify peers with.
 type Bundle struct {
 	Paths Paths
-	Cert  tls.Certificate
-	Pool  *x509.CertPool
+	// Cert is the node certificate as loaded; ServerConfig and
+	// ClientConfig present the current one (see reloader).
+	Cert tls.Certificate
+	Pool *x509.CertPool
 	// CA is the cluster CA's certificate.
 	CA *x509.Certificate
+
+	reload *reloader
+}
+
+// reloader hands out the node certificate on disk, rereading it when the
+// certificate file changes, so a renewal ('sofsd cert renew') reaches
+// every new connection without a restart, as etcd's own listeners reread
+// theirs. A pair that does not load (caught between the key's rename and
+// the certificate's) keeps the previous one until the next change.
+type reloader struct {
+	paths Paths
+	mu    sync.Mutex
+	cert  *tls.Certificate
+	mod   time.Time
+	size  int64
+}
+
+func (r *reloader) get() (*tls.Certificate, error) {
+	st, err := os.Stat(r.paths.Cert())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil && (!st.ModTime().Equal(r.mod) || st.Size() != r.size) {
+		if kp, err := tls.LoadX509KeyPair(r.paths.Cert(), r.paths.Key()); err == nil {
+			r.cert, r.mod, r.size = &kp, st.ModTime(), st.Size()
+		}
+	}
+	return r.cert, nil
 }
 
 // Load reads the node certificate and CA certificate of dir.
@@ -253,13 +374,18 @@ func Load(dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := os.Stat(p.Cert())
+	if err != nil {
+		return nil, fmt.Errorf("clustertls: node certificate in %s: %w", dir, err)
+	}
 	kp, err := tls.LoadX509KeyPair(p.Cert(), p.Key())
 	if err != nil {
 		return nil, fmt.Errorf("clustertls: node certificate in %s: %w", dir, err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return &Bundle{Paths: p, Cert: kp, Pool: pool, CA: ca}, nil
+	r := &reloader{paths: p, cert: &kp, mod: st.ModTime(), size: st.Size()}
+	return &Bundle{Paths: p, Cert: kp, Pool: pool, CA: ca, reload: r}, nil
 }
 
 // LoadNode reads the bundle of the node whose data directory is dataDir
@@ -274,10 +400,10 @@ func LoadNode(dataDir string) (*Bundle, error) {
 // cluster CA issued.
 func (b *Bundle) ServerConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{b.Cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    b.Pool,
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return b.current() },
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      b.Pool,
 	}
 }
 
@@ -287,10 +413,18 @@ func (b *Bundle) ServerConfig() *tls.Config {
 // dialling by a name other than the address).
 func (b *Bundle) ClientConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{b.Cert},
-		RootCAs:      b.Pool,
+		MinVersion:           tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return b.current() },
+		RootCAs:              b.Pool,
 	}
+}
+
+// current is the node certificate to present now.
+func (b *Bundle) current() (*tls.Certificate, error) {
+	if b.reload == nil {
+		return &b.Cert, nil
+	}
+	return b.reload.get()
 }
 
 // Fingerprint is the hex SHA-256 of a certificate's DER bytes, for

@@ -168,3 +168,70 @@ func TestLoadNode(t *testing.T) {
 		t.Fatal("LoadNode of a data directory without pki succeeded")
 	}
 }
+
+// TestRenewReachesNewConnections: after RenewNodeCert, a bundle loaded
+// before it presents the new certificate on the next handshake, as server
+// and as client, and the old key is no longer used.
+func TestRenewReachesNewConnections(t *testing.T) {
+	dir := t.TempDir()
+	if err := NewCA(dir, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureNodeCert(dir, "n1", []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := newNode(t, dir, "n2")
+	// handshake returns the serials the server and the client presented.
+	handshake := func() (server, client string) {
+		t.Helper()
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		srv := tls.Server(c1, b.ServerConfig())
+		cc := peer.ClientConfig()
+		cc.ServerName = "127.0.0.1"
+		cli := tls.Client(c2, cc)
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Handshake() }()
+		if err := cli.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		server = cli.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		// And b as a client, to peer's server.
+		d1, d2 := net.Pipe()
+		defer d1.Close()
+		defer d2.Close()
+		ps := tls.Server(d1, peer.ServerConfig())
+		bc := b.ClientConfig()
+		bc.ServerName = "127.0.0.1"
+		bcli := tls.Client(d2, bc)
+		go func() { errc <- bcli.Handshake() }()
+		if err := ps.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		client = ps.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		return server, client
+	}
+	s1, c1 := handshake()
+	if s1 != b.Cert.Leaf.SerialNumber.String() || c1 != s1 {
+		t.Fatalf("before renewal: server %s client %s, want %s", s1, c1, b.Cert.Leaf.SerialNumber)
+	}
+	cert, err := RenewNodeCert(dir, "n1", []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, c2 := handshake()
+	if want := cert.SerialNumber.String(); s2 != want || c2 != want || want == s1 {
+		t.Fatalf("after renewal: server %s client %s, want the new %s (old %s)", s2, c2, want, s1)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -392,7 +393,7 @@ func addMember(ctx context.Context, endpoints []string, name, peerURL string, tb
 		}
 	}
 	if selfID == 0 {
-		resp, err := cli.MemberAdd(ctx, []string{peerURL})
+		resp, err := memberAdd(ctx, cli, peerURL, log)
 		if err != nil {
 			return "", fmt.Errorf("etcdnode: join: add member with peer URL %s through %v: %w", peerURL, eps, err)
 		}
@@ -415,6 +416,30 @@ func addMember(ctx context.Context, endpoints []string, name, peerURL string, tb
 		}
 	}
 	return strings.Join(parts, ","), nil
+}
+
+// memberAdd adds peerURL as a voting member. etcd refuses a membership
+// change as "unhealthy cluster" until its leader has been connected to a
+// quorum for a few seconds (a cluster that has just started, or just lost
+// a member), which is a reason to wait, not to fail: it retries that
+// refusal until ctx ends.
+func memberAdd(ctx context.Context, cli *clientv3.Client, peerURL string, log zerolog.Logger) (*clientv3.MemberAddResponse, error) {
+	backoff := 250 * time.Millisecond
+	for {
+		resp, err := cli.MemberAdd(ctx, []string{peerURL})
+		if err == nil || !errors.Is(rpctypes.Error(err), rpctypes.ErrUnhealthy) {
+			return resp, err
+		}
+		log.Info().Err(err).Dur("retry_in", backoff).Msg("the cluster refuses new members until it has been healthy for a while; retrying")
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (still refused when the join timed out: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 // ClientConfig configures a client of an external etcd cluster.
