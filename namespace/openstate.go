@@ -177,7 +177,19 @@ func (e *Election) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			// Without a round's revision a watch would start from now and
+			// could miss the key another node just wrote, leaving this
+			// node without a coordinator until the next change: read the
+			// key again instead.
 			e.log.Warn().Err(err).Msg("open-state election")
+			t := time.NewTimer(electionRetry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
 		}
 		if err := e.watchUntilGone(ctx, key, rev); err != nil && ctx.Err() == nil {
 			e.log.Debug().Err(err).Msg("election watch ended")

@@ -212,12 +212,31 @@ func (rw *rollingClient) run(ctx context.Context, stop <-chan struct{}) {
 // errDropped: the connection went away while a request waited.
 var errDropped = errors.New("connection dropped")
 
+// callTimeout bounds one request: a server that neither answers nor
+// drops the connection leaves a client hanging, which is a failure.
+const callTimeout = 30 * time.Second
+
+// call sends one request, telling a dropped connection (to reconnect
+// from) from one left hanging (a failure).
+func (rw *rollingClient) call(ctx context.Context, cmd wire.Command, body smbtest.Appender, flags wire.HeaderFlags) (smbtest.Response, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := rw.s.c.Call(cctx, cmd, rw.s.tid, body, flags)
+	switch {
+	case err == nil:
+		return resp, nil
+	case cctx.Err() != nil && ctx.Err() == nil:
+		return resp, fmt.Errorf("%v through %s not answered in %v", cmd, rw.c.Nodes[rw.node].Name, callTimeout)
+	}
+	return resp, fmt.Errorf("%w: %w", errDropped, err)
+}
+
 // step writes block i and reads block i-1 back.
 func (rw *rollingClient) step(ctx context.Context, i int, flags wire.HeaderFlags) error {
 	w := &wire.WriteRequest{FileID: rw.fid, Offset: uint64(i) * blockSize, Data: block(i), Flags: wire.WriteFlagWriteThrough}
-	resp, err := rw.s.c.Call(ctx, wire.CmdWrite, rw.s.tid, w, flags)
+	resp, err := rw.call(ctx, wire.CmdWrite, w, flags)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errDropped, err)
+		return err
 	}
 	if resp.Status() != wire.StatusSuccess {
 		return fmt.Errorf("WRITE: %v", resp.Status())
@@ -226,9 +245,9 @@ func (rw *rollingClient) step(ctx context.Context, i int, flags wire.HeaderFlags
 		return nil
 	}
 	r := &wire.ReadRequest{FileID: rw.fid, Offset: uint64(i-1) * blockSize, Length: blockSize}
-	resp, err = rw.s.c.Call(ctx, wire.CmdRead, rw.s.tid, r, 0)
+	resp, err = rw.call(ctx, wire.CmdRead, r, 0)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errDropped, err)
+		return err
 	}
 	if resp.Status() != wire.StatusSuccess {
 		return fmt.Errorf("READ: %v", resp.Status())
@@ -248,10 +267,16 @@ func (rw *rollingClient) reconnect(ctx context.Context) error {
 	var last error
 	for time.Now().Before(deadline) {
 		rw.node = (rw.node + 1) % len(rw.c.Nodes)
-		s, err := dialSession(ctx, nodeTarget(rw.c.Target, rw.c.Nodes[rw.node]), rw.clientGUID)
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		s, err := dialSession(cctx, nodeTarget(rw.c.Target, rw.c.Nodes[rw.node]), rw.clientGUID)
 		if err == nil {
 			var rc wire.CreateResponse
-			rc, err = s.c.Create(ctx, s.tid, smbtest.PersistentReconnect(rw.name, rw.fid, rw.createGUID, rw.leaseKey))
+			rc, err = s.c.Create(cctx, s.tid, smbtest.PersistentReconnect(rw.name, rw.fid, rw.createGUID, rw.leaseKey))
+			cancel()
+			if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+				s.c.Close()
+				return fmt.Errorf("DH2C through %s not answered in %v", rw.c.Nodes[rw.node].Name, callTimeout)
+			}
 			if err == nil {
 				rw.s, rw.fid = s, rc.FileID
 				rw.csn++
@@ -260,6 +285,8 @@ func (rw *rollingClient) reconnect(ctx context.Context) error {
 				return nil
 			}
 			s.c.Close()
+		} else {
+			cancel()
 		}
 		last = err
 		select {
@@ -318,6 +345,7 @@ func waitWrites(ctx context.Context, t *testing.T, rws []*rollingClient, n int) 
 			failed := rw.failed
 			rw.mu.Unlock()
 			if failed != nil {
+				dumpNodes(t, rws[0].c)
 				t.Fatalf("client %d stopped: %v", i, failed)
 			}
 		}
@@ -374,4 +402,22 @@ func nodeID(ctx context.Context, t *testing.T, api *harness.ClusterNode, name st
 	}
 	t.Fatalf("no node %s in %+v", name, list.Nodes)
 	return ""
+}
+
+// dumpNodes makes every node write its goroutines' stacks to its log and
+// keeps the logs in SOFS_TEST_LOGS (if set), for a client found hanging.
+func dumpNodes(t *testing.T, c *harness.SofsCluster) {
+	dir := os.Getenv("SOFS_TEST_LOGS")
+	for _, n := range c.Nodes {
+		n.DumpStacks()
+		if dir == "" {
+			continue
+		}
+		if b, err := os.ReadFile(n.LogPath()); err == nil {
+			p := filepath.Join(dir, t.Name()+"-"+n.Name+".log")
+			if err := os.WriteFile(p, b, 0o644); err == nil {
+				t.Logf("%s's log with its stacks: %s", n.Name, p)
+			}
+		}
+	}
 }

@@ -222,6 +222,18 @@ func (n *ClusterNode) Wait(ctx context.Context) error {
 	return nil
 }
 
+// DumpStacks ends the node with SIGQUIT, so that the Go runtime writes
+// every goroutine's stack to its log (a test that found it hanging), and
+// waits for it to exit.
+func (n *ClusterNode) DumpStacks() {
+	if n.proc == nil {
+		return
+	}
+	n.killed = true
+	_ = syscall.Kill(n.proc.cmd.Process.Pid, syscall.SIGQUIT)
+	<-n.proc.exited
+}
+
 // Kill ends the node with SIGKILL (a crash) and waits for it to exit.
 func (n *ClusterNode) Kill() {
 	if n.proc == nil {
