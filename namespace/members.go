@@ -738,3 +738,28 @@ func (m *Members) follow(ctx context.Context, rev int64) (int64, error) {
 	}
 	return rev, errors.New("watch channel closed")
 }
+
+// EndDeadNode revokes the etcd lease of node id, whose process is known
+// to be gone, so that its membership ends now instead of when the lease
+// expires: its handles are adopted at once. It acts only while the node's
+// live record still names peerAddr (the process that was seen gone: a
+// restarted process registers a new record, on a new lease, which this
+// never touches). It reports whether it revoked a lease.
+func (s *Store) EndDeadNode(ctx context.Context, id, peerAddr string) (bool, error) {
+	resp, err := s.cli.Get(ctx, s.liveNodeKey(id))
+	if err != nil {
+		return false, fmt.Errorf("namespace: read node %s: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return false, nil
+	}
+	kv := resp.Kvs[0]
+	rec, err := decodeNode(kv.Value)
+	if err != nil || rec.PeerAddress != peerAddr || kv.Lease == 0 {
+		return false, err
+	}
+	if _, err := s.cli.Revoke(ctx, clientv3.LeaseID(kv.Lease)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return false, fmt.Errorf("namespace: end node %s: %w", id, err)
+	}
+	return true, nil
+}

@@ -469,6 +469,12 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 		return fmt.Errorf("restore handles: %w", err)
 	}
 	log.Info().Int("restored", restored.Restored).Int("removed", restored.Removed).Int("failed", restored.Failed).Msg("durable handles restored")
+	// A node whose process is gone ends at once, not when its lease
+	// expires (deathwatch.go).
+	deathCtx, deathCancel := context.WithCancel(ctx)
+	deathDone := make(chan struct{})
+	go func() { defer close(deathDone); watchDeaths(deathCtx, st, members, node.ID, log) }()
+	defer func() { deathCancel(); <-deathDone }()
 	// Lost nodes' handles: adopted by the survivors, this one included.
 	adoptCtx, adoptCancel := context.WithCancel(ctx)
 	adoptDone := make(chan struct{})

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"sync"
@@ -186,7 +187,13 @@ func (t *transport) serveConn(raw net.Conn) {
 	defer tc.Close()
 	from, err := t.acceptAuth(tc)
 	if err != nil {
-		t.log.Warn().Err(err).Str("remote", raw.RemoteAddr().String()).Msg("refused a node-to-node connection")
+		ev := t.log.Warn()
+		if errors.Is(err, io.EOF) {
+			// A connection closed before it said anything: another
+			// node's death watch probing this port (cmd/sofsd).
+			ev = t.log.Debug()
+		}
+		ev.Err(err).Str("remote", raw.RemoteAddr().String()).Msg("refused a node-to-node connection")
 		return
 	}
 	t.mu.Lock()

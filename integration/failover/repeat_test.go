@@ -47,6 +47,11 @@ func TestRepeatedFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(kills)*time.Minute+2*time.Minute)
 	defer cancel()
 	c := harness.StartSofsCluster(t, 3, harness.SofsOptions{CA: true})
+	t.Cleanup(func() {
+		if t.Failed() {
+			keepLogs(t, c)
+		}
+	})
 
 	const perKill = 64 // blocks written around each kill
 	total := kills * perKill
@@ -206,13 +211,18 @@ func reconnect(ctx context.Context, t *testing.T, target *harness.Target, n *har
 	deadline := time.Now().Add(time.Minute)
 	var last error
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
-		s := connect(ctx, t, nodeTarget(target, n), clientGUID)
-		rc, err := s.c.Create(ctx, s.tid, smbtest.PersistentReconnect(name, fid, createGUID, leaseKey))
+		// A client retries its logon as it retries the DH2C.
+		s, err := dialSession(ctx, nodeTarget(target, n), clientGUID)
 		if err == nil {
-			return s, rc
+			var rc wire.CreateResponse
+			rc, err = s.c.Create(ctx, s.tid, smbtest.PersistentReconnect(name, fid, createGUID, leaseKey))
+			if err == nil {
+				t.Cleanup(func() { s.c.Close() })
+				return s, rc
+			}
+			s.c.Close()
 		}
 		last = err
-		s.c.Close()
 		select {
 		case <-ctx.Done():
 			t.Fatal(ctx.Err())

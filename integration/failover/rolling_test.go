@@ -407,16 +407,23 @@ func nodeID(ctx context.Context, t *testing.T, api *harness.ClusterNode, name st
 // dumpNodes makes every node write its goroutines' stacks to its log and
 // keeps the logs in SOFS_TEST_LOGS (if set), for a client found hanging.
 func dumpNodes(t *testing.T, c *harness.SofsCluster) {
-	dir := os.Getenv("SOFS_TEST_LOGS")
 	for _, n := range c.Nodes {
 		n.DumpStacks()
+	}
+	keepLogs(t, c)
+}
+
+// keepLogs copies the nodes' logs to SOFS_TEST_LOGS, if set.
+func keepLogs(t *testing.T, c *harness.SofsCluster) {
+	dir := os.Getenv("SOFS_TEST_LOGS")
+	for _, n := range c.Nodes {
 		if dir == "" {
 			continue
 		}
 		if b, err := os.ReadFile(n.LogPath()); err == nil {
 			p := filepath.Join(dir, t.Name()+"-"+n.Name+".log")
 			if err := os.WriteFile(p, b, 0o644); err == nil {
-				t.Logf("%s's log with its stacks: %s", n.Name, p)
+				t.Logf("%s's log: %s", n.Name, p)
 			}
 		}
 	}
