@@ -217,3 +217,41 @@ func TestLeaseLostForGood(t *testing.T) {
 		t.Fatal("OnLost called twice")
 	}
 }
+
+// TestEndDeadNode: the death watch's revocation ends a node's membership
+// only while its live record names the node-to-node address that was
+// seen refusing, never a later registration's.
+func TestEndDeadNode(t *testing.T) {
+	cli := startEtcd(t)
+	ctx := testCtx(t)
+	st := NewStore(cli)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel)
+	lost := make(chan error, 1)
+	reg, err := st.Register(ctx, NodeRecord{ID: "n4", PeerAddress: "127.0.0.9:4490"}, RegisterOptions{
+		TTL: 30 * time.Second, Logger: log, OnLost: func(err error) { lost <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { reg.cancel(); <-reg.done }()
+	if ok, err := st.EndDeadNode(ctx, "n4", "127.0.0.9:9999"); err != nil || ok {
+		t.Fatalf("EndDeadNode with another process's address: %v %v", ok, err)
+	}
+	if resp, err := cli.Get(ctx, st.LiveNodeKey("n4")); err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("live record after a refused end: %v %v", resp, err)
+	}
+	if ok, err := st.EndDeadNode(ctx, "n4", "127.0.0.9:4490"); err != nil || !ok {
+		t.Fatalf("EndDeadNode: %v %v", ok, err)
+	}
+	if resp, err := cli.Get(ctx, st.LiveNodeKey("n4")); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("live record after the end: %v %v", resp, err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node was not told its lease is gone")
+	}
+	if ok, err := st.EndDeadNode(ctx, "n4", "127.0.0.9:4490"); err != nil || ok {
+		t.Fatalf("EndDeadNode of a node already gone: %v %v", ok, err)
+	}
+}
