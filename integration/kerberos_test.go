@@ -350,8 +350,12 @@ func TestKerberos(t *testing.T) {
 
 	t.Run("NTLM off", func(t *testing.T) {
 		// A second node with the same keytab that refuses NTLM.
+		// Its witness, on an address of its own, must refuse NTLM too.
+		const onlyWitnessHost = "127.0.137.10"
+		onlyWit := testport.On(t, onlyWitnessHost)
 		only := &kerberosEnv{dc: e.dc, cc: e.cc,
-			target: harness.StartSofs(t, harness.SofsOptions{ExtraArgs: []string{"--keytab", e.dc.Keytab, "--ntlm=false"}})}
+			target: harness.StartSofs(t, harness.SofsOptions{ExtraArgs: []string{"--keytab", e.dc.Keytab, "--ntlm=false",
+				"--witness-listen", onlyWit, "--epm-listen", onlyWitnessHost + ":135"}})}
 		if out, err := only.smbclient(ctx, addc.Alice.Name, "-c", "ls"); err != nil {
 			t.Errorf("Kerberos logon with NTLM off: %v\n%s", err, out)
 		}
@@ -361,6 +365,11 @@ func TestKerberos(t *testing.T) {
 			"-U", only.target.User+"%"+only.target.Password, "--use-kerberos=off", "-c", "ls")
 		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("NTLM logon of %s succeeded with --ntlm=false:\n%s", only.target.User, out)
+		}
+		rpc := exec.CommandContext(cctx, harness.RequireTool(t, "rpcclient"), "-U", only.target.User+"%"+only.target.Password,
+			"--use-kerberos=off", "ncacn_ip_tcp:"+onlyWitnessHost+"[sign]", "-c", "GetInterfaceList")
+		if out, err := rpc.CombinedOutput(); err == nil || strings.Contains(string(out), " V2") {
+			t.Errorf("NTLM bind to the witness succeeded with --ntlm=false: %v\n%s", err, out)
 		}
 	})
 

@@ -40,11 +40,15 @@ func startWitness(ctx context.Context, cfg config, st *namespace.Store, view *na
 	// The witness authenticates RPC clients against the same users as SMB,
 	// with the node's NetBIOS name in the challenge.
 	name := netbiosName(cfg.NodeName)
-	acceptor := ntlm.NewServer(ntlm.Config{
-		NetBIOSDomain: "WORKGROUP", DNSDomain: "workgroup",
-		NetBIOSComputer: strings.ToUpper(name), DNSComputer: strings.ToLower(name),
-		Users: userSource{view},
-	})
+	// With ntlm off, NTLM binds are refused here as SMB logons are.
+	var acceptor *ntlm.Server
+	if cfg.NTLM {
+		acceptor = ntlm.NewServer(ntlm.Config{
+			NetBIOSDomain: "WORKGROUP", DNSDomain: "workgroup",
+			NetBIOSComputer: strings.ToUpper(name), DNSComputer: strings.ToLower(name),
+			Users: userSource{view},
+		})
+	}
 	// Kerberos with the node's keytab, as for SMB; an acceptor of its
 	// own, so its replay cache is the witness's.
 	var kerberos dcerpc.KerberosAcceptor
