@@ -164,19 +164,31 @@ func (c *conn) lookupOpen(r *request, id wire.FileID) (*open, wire.Status) {
 }
 
 // closeOpen releases an open's storage handle or pipe. It is idempotent.
-func (s *Server) closeOpen(o *open) {
+// retire marks o closed and takes it off this server's tables (the
+// durable table too, unless durable is false: a handed-over open whose
+// record has moved); false if it was already closed.
+func (s *Server) retire(o *open, durable bool) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return
+		return false
 	}
 	o.closed = true
 	o.mu.Unlock()
 	s.opens.remove(o.id.Volatile)
 	s.oplockClosed(o)
-	s.durableClosed(o)  // durable.go
+	if durable {
+		s.durableClosed(o) // durable.go
+	}
 	s.replayClosed(o)   // replay.go
 	forgetResiliency(o) // fsctl_misc.go
+	return true
+}
+
+func (s *Server) closeOpen(o *open) {
+	if !s.retire(o, true) {
+		return
+	}
 	if o.pipe != nil {
 		o.pipe.Close()
 	}

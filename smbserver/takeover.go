@@ -289,17 +289,9 @@ func (s *Server) forgetDurableLocked(d *durableOpen) {
 // tables forget it and its file descriptor closes, but its entry, lease
 // and locks stay in the cluster's tables for the adopter.
 func (s *Server) detachOpen(o *open) {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
+	if !s.retire(o, false) {
 		return
 	}
-	o.closed = true
-	o.mu.Unlock()
-	s.opens.remove(o.id.Volatile)
-	s.oplockClosed(o)
-	s.replayClosed(o)
-	forgetResiliency(o)
 	if o.handle != nil {
 		if err := o.handle.Detach(); err != nil {
 			s.log.Warn().Err(err).Str("path", o.name).Msg("detach failed")

@@ -128,11 +128,7 @@ func TestJoinWithToken(t *testing.T) {
 	}
 	// The token's secret is nowhere in etcd.
 	secret := strings.Split(jt.Token, ".")[2]
-	tlsCfg, err := n1.EtcdTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n1.ClientURL()}, TLS: tlsCfg, DialTimeout: 5 * time.Second})
+	cli, err := n1.EtcdClient()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,6 +142,41 @@ func (w *writer) reap(ctx context.Context, t *testing.T, i int) error {
 	return nil
 }
 
+// replay sends again, with SMB2_FLAGS_REPLAY_OPERATION, the writes whose
+// answers were lost, and requires every answer.
+func (w *writer) replay(ctx context.Context, t *testing.T, unacked []int) {
+	t.Helper()
+	for _, i := range unacked {
+		if err := w.send(ctx, i, wire.FlagReplayOperation); err != nil {
+			t.Fatalf("replay of WRITE %d: %v", i, err)
+		}
+	}
+	for _, i := range unacked {
+		if err := w.reap(ctx, t, i); err != nil {
+			t.Fatalf("replay of WRITE %d: %v", i, err)
+		}
+	}
+}
+
+// writeRange writes blocks [from, to), window at a time, and requires
+// every answer.
+func (w *writer) writeRange(ctx context.Context, t *testing.T, from, to int) {
+	t.Helper()
+	next, oldest := from, from
+	for oldest < to {
+		for next < to && next-oldest < window {
+			if err := w.send(ctx, next, 0); err != nil {
+				t.Fatalf("WRITE %d: %v", next, err)
+			}
+			next++
+		}
+		if err := w.reap(ctx, t, oldest); err != nil {
+			t.Fatalf("WRITE %d: %v", oldest, err)
+		}
+		oldest++
+	}
+}
+
 // TestKill9DuringWrites is issue #3's failover test on one node: a
 // persistent handle with a lease on a CA share, WRITE_THROUGH writes in
 // flight, SIGKILL, restart on the same data, DH2C reconnect, replay of
@@ -257,30 +292,9 @@ func TestKill9DuringWrites(t *testing.T) {
 	// 3.2.4.1.1), and the writes whose fate is unknown are replayed.
 	s2.c.SetChannelSequence(1)
 	w.s, w.fid = s2, rc.FileID
-	for _, i := range unacked {
-		if err := w.send(ctx, i, wire.FlagReplayOperation); err != nil {
-			t.Fatalf("replay of WRITE %d: %v", i, err)
-		}
-	}
-	for _, i := range unacked {
-		if err := w.reap(ctx, t, i); err != nil {
-			t.Fatalf("replay of WRITE %d: %v", i, err)
-		}
-	}
+	w.replay(ctx, t, unacked)
 	// The rest of the file, as before.
-	oldest = next
-	for oldest < blocks {
-		for next < blocks && next-oldest < window {
-			if err := w.send(ctx, next, 0); err != nil {
-				t.Fatalf("WRITE %d: %v", next, err)
-			}
-			next++
-		}
-		if err := w.reap(ctx, t, oldest); err != nil {
-			t.Fatalf("WRITE %d after the restart: %v", oldest, err)
-		}
-		oldest++
-	}
+	w.writeRange(ctx, t, next, blocks)
 	if err := s2.c.CloseFile(ctx, s2.tid, rc.FileID); err != nil {
 		t.Fatal(err)
 	}

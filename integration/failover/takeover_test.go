@@ -41,11 +41,7 @@ func nodeTarget(t *harness.Target, n *harness.ClusterNode) *harness.Target {
 // node n.
 func handleOwners(ctx context.Context, t *testing.T, n *harness.ClusterNode) []string {
 	t.Helper()
-	tc, err := n.EtcdTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.ClientURL()}, TLS: tc, DialTimeout: 5 * time.Second})
+	cli, err := n.EtcdClient()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,29 +197,8 @@ func TestTakeoverReconnectThroughAnotherNode(t *testing.T) {
 
 	s2.c.SetChannelSequence(1)
 	w.s, w.fid = s2, rc.FileID
-	for _, i := range unacked {
-		if err := w.send(ctx, i, wire.FlagReplayOperation); err != nil {
-			t.Fatalf("replay of WRITE %d: %v", i, err)
-		}
-	}
-	for _, i := range unacked {
-		if err := w.reap(ctx, t, i); err != nil {
-			t.Fatalf("replay of WRITE %d: %v", i, err)
-		}
-	}
-	oldest = next
-	for oldest < blocks {
-		for next < blocks && next-oldest < window {
-			if err := w.send(ctx, next, 0); err != nil {
-				t.Fatalf("WRITE %d: %v", next, err)
-			}
-			next++
-		}
-		if err := w.reap(ctx, t, oldest); err != nil {
-			t.Fatalf("WRITE %d after the takeover: %v", oldest, err)
-		}
-		oldest++
-	}
+	w.replay(ctx, t, unacked)
+	w.writeRange(ctx, t, next, blocks)
 	// The handle still holds its lock after the hand-over.
 	b2 := connect(ctx, t, nodeTarget(c.Target, adopter), otherGUID)
 	bcr, err = b2.c.Create(ctx, b2.tid, &ro)

@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"sofs.io/sofs/namespace/clustertls"
 )
@@ -88,6 +90,16 @@ func (n *ClusterNode) EtcdTLS() (*tls.Config, error) {
 		return nil, err
 	}
 	return b.ClientConfig(), nil
+}
+
+// EtcdClient is an etcd client of the node's member, with the node's own
+// certificate (tests that look at what sofs keeps in etcd). Close it.
+func (n *ClusterNode) EtcdClient() (*clientv3.Client, error) {
+	tc, err := n.EtcdTLS()
+	if err != nil {
+		return nil, err
+	}
+	return clientv3.New(clientv3.Config{Endpoints: []string{n.ClientURL()}, TLS: tc, DialTimeout: 5 * time.Second})
 }
 
 // provisionCA copies the cluster CA from CADir (creating it there first if
