@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -96,6 +97,13 @@ func startJoinServer(ctx context.Context, cfg config, st *namespace.Store, etcd 
 		return "", fmt.Errorf("join endpoint: %w", err)
 	}
 	b, err := clustertls.Load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A CA but no certificate of its own: the node uses an external
+		// etcd without TLS, and a join (which adds an etcd member) has
+		// nothing to join.
+		log.Info().Msg("join endpoint not served: this node has no node certificate (external etcd without TLS)")
+		return "", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("join endpoint: %w", err)
 	}
