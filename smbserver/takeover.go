@@ -88,9 +88,16 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 		case err != nil:
 			log.Debug().Err(err).Msg("reconnect: locating the handle")
 		case !found:
+			log.Debug().Msg("reconnect: no node has the handle")
 			return false
 		case owner == s.handleOwner():
-			// Adopted here meanwhile, or being restored: look again.
+			// Adopted here meanwhile (look again), or a record this node
+			// claimed but could not restore yet: try again.
+			if attempt > 0 && !s.HasDurable(id) {
+				if _, err := s.adoptOne(ctx, owner, id); err != nil {
+					log.Debug().Err(err).Msg("reconnect: restoring this node's own record")
+				}
+			}
 		case !alive:
 			ok, err := s.adoptOne(ctx, owner, id)
 			if err != nil {
@@ -102,6 +109,7 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 		default:
 			err := loc.Yield(ctx, owner, id)
 			if errors.Is(err, ErrHandleBusy) && time.Now().After(busyUntil) {
+				log.Info().Str("owner", owner).Msg("reconnect: the handle's client is still connected on its node; not handed over")
 				return false
 			}
 			if errors.Is(err, ErrHandleBusy) {
@@ -128,7 +136,11 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 		}
 		select {
 		case <-ctx.Done():
-			return s.HasDurable(id)
+			ok := s.HasDurable(id)
+			if !ok {
+				log.Info().Dur("waited", reconnectWait).Msg("reconnect: the handle did not reach this node in time")
+			}
+			return ok
 		case <-time.After(backoffFor(attempt)):
 		}
 	}
@@ -199,13 +211,22 @@ func (s *Server) adoptOne(ctx context.Context, owner string, id uint64) (bool, e
 		log.Info().Str("from", owner).Uint64("epoch", rec.Epoch).Bool("persistent", rec.IsPersistent).Msg("handle adopted; waiting for its client")
 		return true, nil
 	}
-	log.Info().Err(err).Str("reason", reason).Msg("adopted handle not restored; removing its record")
-	dctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	if derr := store.Delete(dctx, s.handleOwner(), id); derr != nil {
-		return false, fmt.Errorf("remove unusable record: %w", derr)
+	switch reason {
+	case "expired", "share gone", "file gone":
+		// Nothing a client could come back to.
+		log.Info().Err(err).Str("reason", reason).Msg("adopted handle not restored; removing its record")
+		dctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+		if derr := store.Delete(dctx, s.handleOwner(), id); derr != nil {
+			return false, fmt.Errorf("remove unusable record: %w", derr)
+		}
+		return false, nil
 	}
-	return false, nil
+	// Perhaps only for now (the open state rebuilding, a conflict that
+	// a break will resolve): the record stays here, and the next
+	// reconnect or adoption round tries again.
+	log.Warn().Err(err).Str("reason", reason).Msg("adopted handle not restored yet; its record is kept")
+	return false, fmt.Errorf("restore %016x: %s: %w", id, reason, err)
 }
 
 // Yield hands durable handle id over to node to, for its client's
@@ -244,7 +265,10 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 	t.mu.Unlock()
 	if !still {
 		mu.Unlock()
-		return ErrHandleBusy
+		if s.HasDurable(id) && !s.disconnectedDurable(id) {
+			return ErrHandleBusy // its client came back here meanwhile
+		}
+		return nil // handed to another node meanwhile: the asker looks again
 	}
 	_, ok, err := s.handleStore().Claim(ctx, s.handleOwner(), id, to)
 	d.stored = false
@@ -264,6 +288,16 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 	s.detachOpen(d.o)
 	s.log.Info().Uint64("file_id", id).Str("to", to).Msg("handle handed over for its client's reconnect")
 	return nil
+}
+
+// disconnectedDurable reports whether durable handle id is here and waits
+// for its client.
+func (s *Server) disconnectedDurable(id uint64) bool {
+	t := &s.dh
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.byPersistent[id]
+	return d != nil && d.disconnected
 }
 
 // forgetDurableLocked removes d from the durable table. Call with s.dh.mu
