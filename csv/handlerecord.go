@@ -99,6 +99,7 @@ type handleRecordJSON struct {
 	Position     int64      `json:"position,omitempty"`
 	CreateAction uint32     `json:"create_action,omitempty"`
 	LockSeqs     []seqJSON  `json:"lock_seq,omitempty"`
+	ChannelSeq   uint16     `json:"channel_seq,omitempty"`
 }
 
 // EncodeHandleRecord returns r's stored form. It fails on a record that
@@ -116,7 +117,7 @@ func EncodeHandleRecord(r HandleRecord) ([]byte, error) {
 		LeaseVersion: r.LeaseVersion, LeaseEpoch: r.LeaseEpoch,
 		TimeoutMS: r.Timeout.Milliseconds(), Owner: r.Owner,
 		V2: r.V2, IsPersistent: r.IsPersistent,
-		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch, Position: r.Position, CreateAction: r.CreateAction,
+		OpenID: r.OpenID, LockOwner: r.LockOwner, Epoch: r.Epoch, Position: r.Position, CreateAction: r.CreateAction, ChannelSeq: r.ChannelSequence,
 	}
 	if r.HasLeaseParent {
 		p := guidHex(r.LeaseParent)
@@ -182,7 +183,7 @@ func DecodeHandleRecord(b []byte) (HandleRecord, error) {
 		LeaseVersion: j.LeaseVersion, LeaseEpoch: j.LeaseEpoch,
 		Timeout: time.Duration(j.TimeoutMS) * time.Millisecond, Owner: j.Owner,
 		V2: j.V2, IsPersistent: j.IsPersistent,
-		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch, Position: j.Position, CreateAction: j.CreateAction,
+		OpenID: j.OpenID, LockOwner: j.LockOwner, Epoch: j.Epoch, Position: j.Position, CreateAction: j.CreateAction, ChannelSequence: j.ChannelSeq,
 	}
 	if j.LeaseParent != nil {
 		r.LeaseParent, r.HasLeaseParent = *j.LeaseParent, true

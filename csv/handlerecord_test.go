@@ -17,7 +17,7 @@ func sampleRecord() HandleRecord {
 		Timeout: 120 * time.Second, Owner: "node-a", Disconnected: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
 		V2: true, IsPersistent: true,
 		Locks:  []LockRange{{Offset: 0, Length: 10, Exclusive: true}, {Offset: 1 << 63, Length: 0}},
-		OpenID: 3<<48 | 17, LockOwner: 3<<48 | 18, Epoch: 4, LockSeqs: []LockSequence{{Index: 1, Seq: 3}, {Index: 64, Seq: 15}},
+		OpenID: 3<<48 | 17, LockOwner: 3<<48 | 18, Epoch: 4, LockSeqs: []LockSequence{{Index: 1, Seq: 3}, {Index: 64, Seq: 15}}, ChannelSequence: 9,
 	}
 }
 

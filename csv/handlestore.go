@@ -67,6 +67,11 @@ type HandleRecord struct {
 	// LockSeqs are the open's valid LockSequence buckets, so a LOCK
 	// replayed after the handle moved is not applied twice.
 	LockSeqs []LockSequence
+	// ChannelSequence is the open's Open.ChannelSequence ([MS-SMB2]
+	// 3.3.1.10) when the record was written: a resumed handle goes on
+	// from it, so a request from before the move with an older sequence
+	// is still told apart.
+	ChannelSequence uint16
 	// CreateAction is what the CREATE that made the handle answered
 	// (opened, created, overwritten): a replay of that CREATE on another
 	// node must answer the same ([MS-SMB2] 3.3.5.9.10).

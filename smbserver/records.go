@@ -106,6 +106,7 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 		rec.LockSeqs = o.handle.LockSequences()
 	}
 	rec.CreateAction = d.reply.CreateAction
+	rec.ChannelSequence = uint16(o.csn.Load())
 	// o.mu is a leaf lock: nothing holding it takes s.dh.mu.
 	o.mu.Lock()
 	rec.Position = o.position

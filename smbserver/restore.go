@@ -145,6 +145,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 	s.deliverBreaks(g.Breaks)
 
 	o := &open{sess: s.orphanSession(), handle: h, access: rec.Access, options: rec.Options, name: rec.Path, position: rec.Position}
+	o.csn.Store(uint32(rec.ChannelSequence))
 	if !s.opens.addRestored(o, rec.Persistent) {
 		h.Close()
 		return "duplicate", errors.New("file id in use")
