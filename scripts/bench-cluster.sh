@@ -69,15 +69,19 @@ mkdir -p "$OUT/one/data" "$OUT/one/share" "$OUT/cluster/share"
 PIDS+=($!)
 wait_port 127.0.0.1 4701 "${PIDS[-1]}" || { tail -30 "$OUT/one/sofsd.log" >&2; exit 1; }
 
-# Three nodes over one directory.
-IC="c1=http://127.0.0.11:4713,c2=http://127.0.0.12:4713,c3=http://127.0.0.13:4713"
+# Three nodes over one directory, with one cluster CA (etcd and the node-to-node channel use
+# TLS, as in production).
+IC="c1=https://127.0.0.11:4713,c2=https://127.0.0.12:4713,c3=https://127.0.0.13:4713"
+mkdir -p "$OUT/cluster/ca"
+"$OUT/bin/sofsd" ca init --data "$OUT/cluster/ca" >"$OUT/cluster/ca.log" 2>&1 || { cat "$OUT/cluster/ca.log" >&2; exit 1; }
+CADIR="$(dirname "$(find "$OUT/cluster/ca" -name ca.crt | head -1)")"
 for i in 1 2 3; do
     a="127.0.0.1$i"
     mkdir -p "$OUT/cluster/c$i"
     "$OUT/bin/sofsd" --data "$OUT/cluster/c$i" --node-name "c$i" --smb-listen "$a:4711" \
         --share "share=$OUT/cluster/share" --user test:test123 --require-signing=false \
         --etcd-client-listen "$a:4712" --etcd-peer-listen "$a:4713" --etcd-initial-cluster "$IC" \
-        --peer-listen "$a:4714" --api-listen "$a:4715" --log-level info >"$OUT/cluster/c$i.log" 2>&1 &
+        --peer-listen "$a:4714" --api-listen "$a:4715" --cluster-ca "$CADIR" --log-level info >"$OUT/cluster/c$i.log" 2>&1 &
     PIDS+=($!)
 done
 for i in 1 2 3; do
