@@ -88,6 +88,8 @@ type Node struct {
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
+	dl delegations // objects this node owns (delegate.go)
+
 	onFenced   func()
 	fencedOnce sync.Once
 
@@ -226,6 +228,12 @@ func (n *Node) SetView(v View) {
 	close(n.changed)
 	n.changed = make(chan struct{})
 	n.mu.Unlock()
+	if v.Epoch != old.Epoch || v.Coordinator != old.Coordinator || old.live(n.self) && !v.live(n.self) {
+		// Delegations end with their coordinator's term; their state
+		// goes to the next one with this node's replicas. A node that
+		// is no longer a member applies nothing alone either.
+		n.endDelegations(v.Epoch)
+	}
 	for slot := range old.Members {
 		if !v.live(slot) {
 			n.tr.dropPeer(slot)
@@ -506,6 +514,12 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 			return nil, err
 		}
 		return n.gotCast(ctx, req)
+	case methodRecall:
+		var req recallRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		return n.recalled(from, req)
 	case methodRejoin:
 		var req rejoinRequest
 		if err := decodeBody(body, &req); err != nil {
@@ -598,6 +612,9 @@ func (n *Node) mayCache(vol string, obj uint64) bool {
 	n.mu.Unlock()
 	if coord {
 		return true
+	}
+	if _, o := n.dl.lookup(vol, obj); o != nil {
+		return true // the local table answers, without a round trip
 	}
 	n.repMu.Lock()
 	defer n.repMu.Unlock()
