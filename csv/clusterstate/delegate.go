@@ -61,6 +61,34 @@ type delegations struct {
 	// recalled are delegations recalled before their grant arrived: the
 	// grant must then not be installed.
 	recalled map[uint64]struct{}
+	// returning are idle delegations handed back whose hand-back the
+	// coordinator has not confirmed: a recall of one answers it empty.
+	returning map[uint64]struct{}
+	count     int    // delegations held
+	sweeping  bool   // a hand-back of idle delegations is under way
+	swept     func() // tests: called after each sweep
+}
+
+// maxDelegated bounds the delegations a node holds. A delegation stays
+// after its object's last close here, so that the next open is local too
+// (a user reopening their files, a benchmark's open/close); beyond this
+// many, idle ones (no open, no lock) are handed back, half at a time, and
+// their next open pays one round trip again. The coordinator keeps a copy
+// of each delegated object's state, so this also bounds its memory:
+// 8192 objects per node is a generous working set of files used through
+// one node alone, and a few MiB at the coordinator per node.
+const maxDelegated = 8192
+
+// giveBackRequest hands idle delegations back to the coordinator.
+type giveBackRequest struct {
+	Epoch int64          `json:"epoch"`
+	Vol   string         `json:"vol"`
+	Objs  []giveBackItem `json:"objs"`
+}
+
+type giveBackItem struct {
+	Obj  uint64 `json:"obj"`
+	Dgen uint64 `json:"dgen"`
 }
 
 // delegVol holds one volume's delegated objects in the same memory tables
@@ -209,6 +237,126 @@ func (n *Node) takeDelegation(epoch int64, vol string, rep *opReply) {
 		o.keys[l.Key] = true
 	}
 	dv.objs[r.Obj] = o
+	d.count++
+	if d.count > n.maxDeleg && !d.sweeping {
+		d.sweeping = true
+		go n.returnIdle(epoch, n.maxDeleg/2)
+	}
+}
+
+// returnIdle hands idle delegations back until at most keep remain (or
+// no idle one is left), then ends the sweep.
+func (n *Node) returnIdle(epoch int64, keep int) {
+	defer func() {
+		n.dl.mu.Lock()
+		n.dl.sweeping = false
+		hook := n.dl.swept
+		n.dl.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+	}()
+	d := &n.dl
+	d.mu.Lock()
+	if d.epoch != epoch {
+		d.mu.Unlock()
+		return
+	}
+	excess := d.count - keep
+	type cand struct {
+		vol string
+		dv  *delegVol
+		obj uint64
+		o   *delegObj
+	}
+	var cands []cand
+	for vol, dv := range d.vols {
+		for obj, o := range dv.objs {
+			if len(cands) >= excess {
+				break
+			}
+			// Looks idle (checked again under the object's lock).
+			if dv.objects.Gen(obj) == 0 && len(dv.locks.Snapshot(obj)) == 0 {
+				cands = append(cands, cand{vol, dv, obj, o})
+			}
+		}
+	}
+	d.mu.Unlock()
+	byVol := make(map[string][]giveBackItem)
+	for _, c := range cands {
+		c.o.mu.Lock()
+		_, open := c.dv.objects.Snapshot(c.obj)
+		idle := !open && len(c.dv.locks.Snapshot(c.obj)) == 0 && !c.o.gone.Load()
+		if idle {
+			d.mu.Lock()
+			if d.epoch == epoch && c.dv.objs[c.obj] == c.o {
+				delete(c.dv.objs, c.obj)
+				d.count--
+				if d.returning == nil {
+					d.returning = make(map[uint64]struct{})
+				}
+				d.returning[c.o.dgen] = struct{}{}
+				c.o.gone.Store(true)
+				byVol[c.vol] = append(byVol[c.vol], giveBackItem{Obj: c.obj, Dgen: c.o.dgen})
+			}
+			d.mu.Unlock()
+		}
+		c.o.mu.Unlock()
+	}
+	for vol, items := range byVol {
+		err := n.sendGiveBack(epoch, giveBackRequest{Epoch: epoch, Vol: vol, Objs: items})
+		if err != nil {
+			// The recall of one answers it empty until the epoch ends.
+			n.log.Debug().Err(err).Int("objects", len(items)).Msg("handing idle delegations back failed")
+			continue
+		}
+		d.mu.Lock()
+		for _, it := range items {
+			delete(d.returning, it.Dgen)
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (n *Node) sendGiveBack(epoch int64, req giveBackRequest) error {
+	n.mu.Lock()
+	v := n.view
+	n.mu.Unlock()
+	if v.Epoch != epoch {
+		return errWrongEpoch
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, pushTimeout)
+	defer cancel()
+	if v.Coordinator == n.self {
+		return errWrongEpoch // this node does not delegate to itself
+	}
+	p, err := n.tr.peer(ctx, v.Coordinator, v.Members[v.Coordinator])
+	if err != nil {
+		return err
+	}
+	return p.do(ctx, methodGiveBack, req, nil)
+}
+
+// gaveBack takes idle delegations back: each that is still the current
+// delegation of its object leaves the coordinator's tables entirely (its
+// delegate holds nothing of it). One already recalled was answered empty.
+func (c *coordinator) gaveBack(from uint16, req giveBackRequest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cv := c.vol(req.Vol)
+	for _, it := range req.Objs {
+		if d, ok := cv.deleg[it.Obj]; !ok || d.slot != from || d.dgen != it.Dgen {
+			continue
+		}
+		delete(cv.deleg, it.Obj)
+		if err := cv.objects.Install(it.Obj, csv.FileState{}); err != nil {
+			c.n.log.Error().Err(err).Uint64("object", it.Obj).Msg("emptying an object handed back")
+		}
+		cv.locks.Install(it.Obj, nil)
+		delete(cv.holders, it.Obj)
+		delete(cv.removers, it.Obj)
+		delete(cv.version, it.Obj)
+	}
 }
 
 // giveBack removes o from dv under o.mu and returns its state; the
@@ -281,6 +429,12 @@ func (n *Node) recalled(from uint16, req recallRequest) (recallReply, error) {
 	if dv != nil {
 		o = dv.objs[req.Obj]
 	}
+	if _, ok := d.returning[req.Dgen]; ok && o == nil {
+		// Handed back idle, and the coordinator has not seen it yet.
+		delete(d.returning, req.Dgen)
+		d.mu.Unlock()
+		return recallReply{Held: true}, nil
+	}
 	if o == nil || o.dgen != req.Dgen {
 		// The grant has not arrived: it must not be installed when it
 		// does. (A delegation is recalled before the object is
@@ -299,6 +453,7 @@ func (n *Node) recalled(from uint16, req recallRequest) (recallReply, error) {
 		return recallReply{}, nil
 	}
 	delete(dv.objs, req.Obj)
+	d.count--
 	d.mu.Unlock()
 	return n.giveBack(req.Vol, dv, req.Obj, o, req.Epoch, o.ver), nil
 }
@@ -310,7 +465,7 @@ func (n *Node) endDelegations(epoch int64) {
 	d := &n.dl
 	d.mu.Lock()
 	old, vols := d.epoch, d.vols
-	d.epoch, d.vols, d.recalled = epoch, nil, nil
+	d.epoch, d.vols, d.recalled, d.returning, d.count = epoch, nil, nil, nil, 0
 	d.mu.Unlock()
 	for vol, dv := range vols {
 		for obj, o := range dv.objs {

@@ -369,3 +369,88 @@ func TestPersistentOpenNeverDelegated(t *testing.T) {
 		}
 	}
 }
+
+// Idle delegations beyond the bound go back to the coordinator, which
+// then forgets them; busy ones stay.
+func TestIdleDelegationsHandedBack(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	n2 := tc.nodes[1]
+	tab := tc.table(2)
+	// Object 200 stays open; 201..209 are opened and closed.
+	if _, err := tab.Acquire(ctx, 200, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatal(err)
+	}
+	for obj := uint64(201); obj < 210; obj++ {
+		if _, err := tab.Acquire(ctx, obj, &csv.OpenEntry{ID: obj, Access: rw, ShareAccess: shareAll}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tab.Release(ctx, obj, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !tc.delegated(2, 205) {
+		t.Fatal("an idle delegation within the bound was not kept")
+	}
+	n2.returnIdle(1, 2)
+	n2.dl.mu.Lock()
+	held := n2.dl.count
+	n2.dl.mu.Unlock()
+	if held != 2 {
+		t.Fatalf("%d delegations kept, want 2", held)
+	}
+	if !tc.delegated(2, 200) {
+		t.Fatal("the open object's delegation was handed back")
+	}
+	c := tc.nodes[0].coord
+	c.mu.Lock()
+	cv := c.vols["/vol"]
+	coordDeleg, coordObjs := len(cv.deleg), len(cv.objects.Objects())
+	c.mu.Unlock()
+	if coordDeleg != 2 || coordObjs > 2 {
+		t.Fatalf("coordinator: %d delegations, %d objects; want 2 and at most 2", coordDeleg, coordObjs)
+	}
+	// What was handed back is nobody's: another node opens it at once,
+	// and the share-none open of 200 still holds.
+	for obj := uint64(201); obj < 210; obj++ {
+		if _, err := tc.table(3).Acquire(ctx, obj, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+			t.Fatalf("object %d after the hand-back: %v", obj, err)
+		}
+	}
+	if _, err := tc.table(3).Acquire(ctx, 200, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+		t.Fatalf("open of the object still open share-none on node 2: %v", err)
+	}
+}
+
+// A sweep is started by the grant that passes the bound.
+func TestDelegationBoundStartsSweep(t *testing.T) {
+	tc := startCluster(t, 2)
+	ctx := testCtx(t)
+	n2 := tc.nodes[1]
+	n2.maxDeleg = 4
+	swept := make(chan struct{}, 100)
+	n2.dl.mu.Lock()
+	n2.dl.swept = func() { swept <- struct{}{} }
+	n2.dl.mu.Unlock()
+	cc := &callCounter{}
+	tc.watch(2, cc)
+	for obj := uint64(300); obj < 320; obj++ {
+		if _, err := tc.table(2).Acquire(ctx, obj, &csv.OpenEntry{ID: obj, Access: rw, ShareAccess: shareAll}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := tc.table(2).Release(ctx, obj, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-swept:
+	case <-ctx.Done():
+		t.Fatal("no sweep after passing the bound")
+	}
+	n2.dl.mu.Lock()
+	held := n2.dl.count
+	n2.dl.mu.Unlock()
+	if cc.count("give_back") == 0 || held >= 20 {
+		t.Fatalf("%d delegations held after %d hand-backs", held, cc.count("give_back"))
+	}
+}

@@ -88,7 +88,8 @@ type Node struct {
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
-	dl delegations // objects this node owns (delegate.go)
+	dl       delegations // objects this node owns (delegate.go)
+	maxDeleg int         // maxDelegated; smaller in tests
 
 	onFenced   func()
 	fencedOnce sync.Once
@@ -127,6 +128,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if n.limit == 0 {
 		n.limit = 30 * time.Second
 	}
+	n.maxDeleg = maxDelegated
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	tr, err := newTransport(cfg.Slot, cfg.Secret, n.log, n.handle)
 	if err != nil {
@@ -520,6 +522,17 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 			return nil, err
 		}
 		return n.recalled(from, req)
+	case methodGiveBack:
+		var req giveBackRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		c, err := n.coordinatorFrom(req.Epoch, from)
+		if err != nil {
+			return nil, err
+		}
+		c.gaveBack(from, req)
+		return empty{}, nil
 	case methodRejoin:
 		var req rejoinRequest
 		if err := decodeBody(body, &req); err != nil {

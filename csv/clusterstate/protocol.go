@@ -23,6 +23,7 @@ const (
 	methodCast                       // a request to every node (cast.go)
 	methodDirLeases                  // coordinator → every node: a volume may hold directory leases (dirlease.go)
 	methodRecall                     // coordinator → delegate: give an object back (delegate.go)
+	methodGiveBack                   // delegate → coordinator: idle delegations handed back (delegate.go)
 	methodLimit
 )
 
@@ -31,6 +32,7 @@ var methodNames = [methodLimit]string{
 	methodHello: "hello", methodOp: "op", methodWait: "wait", methodLockWait: "lock_wait",
 	methodPush: "push", methodRejoin: "rejoin", methodInterest: "interest", methodEvents: "events",
 	methodQuery: "query", methodCast: "cast", methodDirLeases: "dir_leases", methodRecall: "recall",
+	methodGiveBack: "give_back",
 }
 
 // Op kinds: one per ObjectTable and LockTable method that changes or
