@@ -153,3 +153,15 @@ func (t *MemoryObjectTable) LeaseObject(key LeaseKey) (uint64, bool) {
 	id, ok := t.leases[key]
 	return id, ok
 }
+
+// StartGenerations makes the table's generations continue from base when
+// it is above the current one: two tables whose objects move between
+// them (csv/clusterstate's coordinator and delegates) use disjoint
+// ranges, so a generation read from one never matches the other's.
+func (t *MemoryObjectTable) StartGenerations(base uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if base > t.gen {
+		t.gen = base
+	}
+}

@@ -79,6 +79,10 @@ type delegations struct {
 // one node alone, and a few MiB at the coordinator per node.
 const maxDelegated = 8192
 
+// delegGenBase starts a delegate's object generations far above any the
+// coordinator's table reaches (it counts one per transition).
+const delegGenBase = 1 << 62
+
 // giveBackRequest hands idle delegations back to the coordinator.
 type giveBackRequest struct {
 	Epoch int64          `json:"epoch"`
@@ -217,6 +221,11 @@ func (n *Node) takeDelegation(epoch int64, vol string, rep *opReply) {
 	dv := d.vols[vol]
 	if dv == nil {
 		dv = &delegVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(), objs: make(map[uint64]*delegObj)}
+		// Generations disjoint from the coordinator's: a caller that
+		// waits on one table with the other's generation (a break wait
+		// that crossed a grant or a recall) wakes at once and retries,
+		// instead of waiting for an unrelated change.
+		dv.objects.StartGenerations(delegGenBase)
 		d.vols[vol] = dv
 	}
 	if old := dv.objs[r.Obj]; old != nil {
@@ -298,6 +307,9 @@ func (n *Node) returnIdle(epoch int64, keep int) {
 				d.returning[c.o.dgen] = struct{}{}
 				c.o.gone.Store(true)
 				byVol[c.vol] = append(byVol[c.vol], giveBackItem{Obj: c.obj, Dgen: c.o.dgen})
+				// The replica of the grant is stale: no rejoin may
+				// carry it.
+				n.putReplica(replica{Vol: c.vol, Obj: c.obj})
 			}
 			d.mu.Unlock()
 		}

@@ -402,6 +402,12 @@ func TestIdleDelegationsHandedBack(t *testing.T) {
 	if !tc.delegated(2, 200) {
 		t.Fatal("the open object's delegation was handed back")
 	}
+	n2.repMu.Lock()
+	stale := n2.reps["/vol"][205]
+	n2.repMu.Unlock()
+	if stale != nil {
+		t.Fatalf("node 2 keeps the grant's replica of an object it handed back: %+v", stale)
+	}
 	c := tc.nodes[0].coord
 	c.mu.Lock()
 	cv := c.vols["/vol"]
