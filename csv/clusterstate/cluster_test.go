@@ -74,8 +74,9 @@ func TestConformanceOnCoordinator(t *testing.T) {
 	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, 1).table(1) })
 }
 
-// Every call from a node that does not coordinate crosses the network,
-// in clusters of two and three nodes.
+// Through a node that does not coordinate, in clusters of two and three
+// nodes: each object's first call crosses the network, and the node then
+// owns the object and applies the rest (delegate.go).
 func TestConformanceThroughAnotherNode(t *testing.T) {
 	for _, nodes := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%dNodes", nodes), func(t *testing.T) {
@@ -83,6 +84,18 @@ func TestConformanceThroughAnotherNode(t *testing.T) {
 			csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, nodes).table(nodes) })
 		})
 	}
+}
+
+// Without delegation every call from a node that does not coordinate
+// crosses the network.
+func TestConformanceThroughAnotherNodeWithoutDelegation(t *testing.T) {
+	start := func(t *testing.T) *Table {
+		tc := startCluster(t, 2)
+		tc.nodes[0].noDeleg = true
+		return tc.table(2)
+	}
+	csvtest.TestObjectTable(t, func(t *testing.T) csv.ObjectTable { return start(t) })
+	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return start(t) })
 }
 
 const (

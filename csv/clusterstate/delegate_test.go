@@ -402,11 +402,21 @@ func TestIdleDelegationsHandedBack(t *testing.T) {
 	if !tc.delegated(2, 200) {
 		t.Fatal("the open object's delegation was handed back")
 	}
-	n2.repMu.Lock()
-	stale := n2.reps["/vol"][205]
-	n2.repMu.Unlock()
-	if stale != nil {
-		t.Fatalf("node 2 keeps the grant's replica of an object it handed back: %+v", stale)
+	returned := 0
+	for obj := uint64(201); obj < 210; obj++ {
+		if tc.delegated(2, obj) {
+			continue // the one idle delegation kept
+		}
+		returned++
+		n2.repMu.Lock()
+		stale := n2.reps["/vol"][obj]
+		n2.repMu.Unlock()
+		if stale != nil {
+			t.Fatalf("node 2 keeps the grant's replica of object %d, which it handed back: %+v", obj, stale)
+		}
+	}
+	if returned != 8 {
+		t.Fatalf("%d idle delegations handed back, want 8", returned)
 	}
 	c := tc.nodes[0].coord
 	c.mu.Lock()

@@ -90,6 +90,9 @@ type Node struct {
 
 	dl       delegations // objects this node owns (delegate.go)
 	maxDeleg int         // maxDelegated; smaller in tests
+	// noDeleg: as coordinator, delegate nothing (tests of the remote
+	// path).
+	noDeleg bool
 
 	onFenced   func()
 	fencedOnce sync.Once
