@@ -55,7 +55,9 @@ const maxTombstones = 4096
 
 // delegations are the objects delegated to this node, in one epoch.
 type delegations struct {
-	mu    sync.Mutex
+	// mu guards the maps and counters; lookups (every local transition
+	// and every READ/WRITE's I/O check) only read.
+	mu    sync.RWMutex
 	epoch int64
 	vols  map[string]*delegVol
 	// recalled are delegations recalled before their grant arrived: the
@@ -118,8 +120,8 @@ type delegObj struct {
 }
 
 func (d *delegations) lookup(vol string, obj uint64) (*delegVol, *delegObj) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	dv := d.vols[vol]
 	if dv == nil {
 		return nil, nil
@@ -266,9 +268,9 @@ func (n *Node) returnIdle(epoch int64, keep int) {
 		}
 	}()
 	d := &n.dl
-	d.mu.Lock()
+	d.mu.RLock()
 	if d.epoch != epoch {
-		d.mu.Unlock()
+		d.mu.RUnlock()
 		return
 	}
 	excess := d.count - keep
@@ -290,7 +292,7 @@ func (n *Node) returnIdle(epoch int64, keep int) {
 			}
 		}
 	}
-	d.mu.Unlock()
+	d.mu.RUnlock()
 	byVol := make(map[string][]giveBackItem)
 	for _, c := range cands {
 		c.o.mu.Lock()
