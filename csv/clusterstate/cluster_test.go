@@ -26,7 +26,7 @@ type testCluster struct {
 	breaks []chan []csv.Break // per node, what its break handler got
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	tc := &testCluster{addrs: make(map[uint16]string)}
 	for i := 0; i < n; i++ {
@@ -52,7 +52,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 // setView gives every node in members the same view and waits until each
 // may call the coordinator.
-func (tc *testCluster) setView(t *testing.T, epoch int64, coord uint16, members map[uint16]string) {
+func (tc *testCluster) setView(t testing.TB, epoch int64, coord uint16, members map[uint16]string) {
 	t.Helper()
 	v := View{Epoch: epoch, Coordinator: coord, Members: members}
 	for s := range members {

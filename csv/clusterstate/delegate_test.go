@@ -1,6 +1,7 @@
 package clusterstate
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -468,5 +469,33 @@ func TestDelegationBoundStartsSweep(t *testing.T) {
 	n2.dl.mu.Unlock()
 	if cc.count("give_back") == 0 || held >= 20 {
 		t.Fatalf("%d delegations held after %d hand-backs", held, cc.count("give_back"))
+	}
+}
+
+// BenchmarkOpenClose measures an Acquire and Release of one object
+// through a node that does not coordinate, with the object delegated to
+// it and without delegation (a round trip each).
+func BenchmarkOpenClose(b *testing.B) {
+	for _, deleg := range []bool{true, false} {
+		name := "Delegated"
+		if !deleg {
+			name = "Remote"
+		}
+		b.Run(name, func(b *testing.B) {
+			tc := startCluster(b, 2)
+			tc.nodes[0].noDeleg = !deleg
+			tab := tc.table(2)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				id := uint64(i + 1)
+				if _, err := tab.Acquire(ctx, 1, &csv.OpenEntry{ID: id, Access: rw, ShareAccess: shareAll}); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := tab.Release(ctx, 1, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
