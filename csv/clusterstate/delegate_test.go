@@ -3,7 +3,10 @@ package clusterstate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,5 +500,95 @@ func BenchmarkOpenClose(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A recall that overtakes its grant leaves a tombstone: the late grant is
+// not installed, since the coordinator went on from its own copy.
+func TestRecallBeforeGrantArrives(t *testing.T) {
+	tc := startCluster(t, 2)
+	n2 := tc.nodes[1]
+	rep, err := n2.recalled(1, recallRequest{Epoch: 1, Vol: "/vol", Obj: 400, Dgen: 99})
+	if err != nil || rep.Held {
+		t.Fatalf("recall of a delegation not installed: %+v %v, want not held", rep, err)
+	}
+	st := csv.FileState{Opens: 1, Entries: []csv.OpenRecord{{ID: n2.global(1), Access: rw, ShareAccess: shareAll}}}
+	n2.takeDelegation(1, "/vol", &opReply{Deleg: 99, Replica: &replica{Vol: "/vol", Obj: 400, Epoch: 1, Version: 1, State: &st}})
+	if tc.delegated(2, 400) {
+		t.Fatal("a grant recalled before it arrived was installed")
+	}
+	n2.takeDelegation(1, "/vol", &opReply{Deleg: 100, Replica: &replica{Vol: "/vol", Obj: 400, Epoch: 1, Version: 2, State: &st}})
+	if !tc.delegated(2, 400) {
+		t.Fatal("the next grant was not installed")
+	}
+	if _, err := n2.recalled(2, recallRequest{Epoch: 1, Vol: "/vol", Obj: 400, Dgen: 100}); !errors.Is(err, errWrongEpoch) {
+		t.Fatalf("recall from a node that does not coordinate: %v", err)
+	}
+}
+
+// Opens that exclude each other, from goroutines on two nodes, move the
+// object back and forth between them (each becomes its only user in
+// turn): never two at once, and nothing left at the end.
+func TestDelegationUnderContention(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	const perNode, rounds = 3, 40
+	cc := &callCounter{}
+	tc.watch(1, cc)
+	var inside atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*perNode)
+	for slot := 2; slot <= 3; slot++ {
+		for g := range perNode {
+			wg.Add(1)
+			go func(tab *Table, base uint64) {
+				defer wg.Done()
+				for i := range uint64(rounds) {
+					id := base + i
+					for {
+						if ctx.Err() != nil {
+							errs <- ctx.Err()
+							return
+						}
+						_, err := tab.Acquire(ctx, 500, &csv.OpenEntry{ID: id, Access: rw, ShareAccess: shareNone})
+						if errors.Is(err, csv.ErrSharingViolation) {
+							runtime.Gosched()
+							continue
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+						break
+					}
+					if n := inside.Add(1); n != 1 {
+						errs <- fmt.Errorf("%d share-none opens at once", n)
+						return
+					}
+					inside.Add(-1)
+					if _, _, err := tab.Release(ctx, 500, id); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(tc.table(slot), uint64(g+1)*1000)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if cc.count("recall") == 0 {
+		t.Fatal("the object never moved between the nodes")
+	}
+	t.Logf("%d recalls", cc.count("recall"))
+	for slot := 1; slot <= 3; slot++ {
+		if _, err := tc.table(slot).Acquire(ctx, 500, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
+			t.Fatalf("share-none open on node %d after every close: %v", slot, err)
+		}
+		if _, _, err := tc.table(slot).Release(ctx, 500, 9); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
