@@ -101,6 +101,18 @@ done
 other=$(( coord % 3 + 1 ))
 log "coordinator c$coord; measuring through c$coord and c$other"
 
+# peercalls: how many node-to-node calls the three nodes have made so far (their /metrics).
+peercalls() {
+    local total=0 i tok v
+    for i in 1 2 3; do
+        tok="$(head -1 "$OUT/cluster/c$i/api-token" 2>/dev/null || true)"
+        v=$(curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1$i:4715/metrics" 2>/dev/null \
+            | awk '/^sofs_peer_requests_total\{/ {s += $NF} END {printf "%d", s}')
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
 JSONS=()
 run() { # label addr
     local j="$OUT/$1-$2.json"
@@ -110,8 +122,12 @@ run() { # label addr
 }
 for r in $(seq 1 "$REPEAT"); do
     log "round $r: one node"; run one-node "$r" 127.0.0.1:4701
+    c0=$(peercalls)
     log "round $r: cluster via the coordinator"; run cluster-coordinator "$r" "127.0.0.1$coord:4711"
+    c1=$(peercalls)
     log "round $r: cluster via another node"; run cluster-other "$r" "127.0.0.1$other:4711"
+    c2=$(peercalls)
+    log "round $r: node-to-node calls: $((c1 - c0)) via the coordinator, $((c2 - c1)) via another node (all workloads)"
 done
 for s in cluster-coordinator cluster-other; do
     "$OUT/bin/sofsbench" compare -subject "$s" -reference one-node "${JSONS[@]}" | tee "$OUT/compare-$s.md"
