@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,13 @@ func TestOpenCloseCost(t *testing.T) {
 			}
 		}
 		return total
+	}
+	// Which node coordinates the open state: the one that logged its
+	// rebuild as coordinator.
+	for _, n := range nodes {
+		if b, err := os.ReadFile(n.LogPath()); err == nil && strings.Contains(string(b), `"message":"open-state coordinator ready"`) {
+			t.Logf("%s coordinates the open state", n.Name)
+		}
 	}
 	const rounds = 200
 	openClose := func(cl *client, name string) time.Duration {
