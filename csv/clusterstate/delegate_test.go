@@ -592,3 +592,32 @@ func TestDelegationUnderContention(t *testing.T) {
 		}
 	}
 }
+
+// A node the coordinator released stops applying transitions of the
+// objects it owned as soon as it learns it (ErrFenced), even if its view
+// still shows it a member.
+func TestFencedNodeDropsDelegations(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	if _, err := tc.table(3).Acquire(ctx, 600, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatal(err)
+	}
+	if !tc.delegated(3, 600) {
+		t.Fatal("not delegated")
+	}
+	tc.nodes[2].onFenced = func() {}
+	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
+	if _, err := tc.table(2).Acquire(ctx, 600, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
+		t.Fatalf("open after node 3 was dropped: %v", err)
+	}
+	tc.setView(t, 1, 1, tc.addrs)
+	if _, err := tc.table(3).Acquire(ctx, 601, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("call from the node that came back: %v, want ErrFenced", err)
+	}
+	if tc.delegated(3, 600) {
+		t.Fatal("a fenced node still owns an object the coordinator gave to another node")
+	}
+	if _, err := tc.table(3).Acquire(ctx, 600, &csv.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err == nil {
+		t.Fatal("a fenced node opened share-none a file another node holds share-none")
+	}
+}

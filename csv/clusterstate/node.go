@@ -304,6 +304,9 @@ func (n *Node) fenced(err error) {
 	}
 	n.fencedOnce.Do(func() {
 		n.log.Error().Msg("the open-state coordinator released this node's opens (the node left the cluster): it must restart")
+		// The coordinator dropped what this node owned: it must not
+		// apply anything alone either (epoch -1 takes no new grant).
+		n.endDelegations(-1)
 		if n.onFenced != nil {
 			n.onFenced()
 		}
