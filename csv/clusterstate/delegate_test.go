@@ -621,3 +621,72 @@ func TestFencedNodeDropsDelegations(t *testing.T) {
 		t.Fatal("a fenced node opened share-none a file another node holds share-none")
 	}
 }
+
+// A break the delegate started alone crosses a recall: the break came
+// back to the delegate's caller (its own open's lease), its waiter wakes
+// at the recall, the other node's open waits for the same
+// acknowledgment, and the acknowledgment, now at the coordinator, lets
+// both through.
+func TestLocalBreakCrossesRecall(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	tab := tc.table(2)
+	k := leaseKey(3)
+	if _, err := tab.Acquire(ctx, 700, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll,
+		Lease: &csv.LeaseRequest{Key: k, State: rwh, Version: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if !tc.delegated(2, 700) {
+		t.Fatal("not delegated")
+	}
+	cc := &callCounter{}
+	tc.watch(2, cc)
+	// A writer without a lease on node 2 breaks the lease's write
+	// caching there, with no round trip, and waits for it.
+	_, err := tab.Acquire(ctx, 700, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll})
+	var bw *csv.BreakWait
+	if !errors.As(err, &bw) {
+		t.Fatalf("writer on node 2: %v, want a break wait", err)
+	}
+	if len(bw.Breaks) != 1 || !bw.Breaks[0].IsLease || bw.Breaks[0].Key != k {
+		t.Fatalf("the break of node 2's own lease: %+v", bw.Breaks)
+	}
+	if n := cc.count("op"); n != 0 {
+		t.Fatalf("%d calls for a break on a delegated object", n)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- tab.Wait(ctx, 700, bw.Gen) }()
+	// Node 3's reader recalls the object and waits for the same break.
+	_, err = tc.table(3).Acquire(ctx, 700, &csv.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll})
+	var bw3 *csv.BreakWait
+	if !errors.As(err, &bw3) {
+		t.Fatalf("reader on node 3 during node 2's break: %v, want a break wait", err)
+	}
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("node 2's local break wait was not woken by the recall")
+	}
+	waited3 := make(chan error, 1)
+	go func() { waited3 <- tc.table(3).Wait(ctx, 700, bw3.Gen) }()
+	if _, err := tab.AckLease(ctx, 700, k, csv.CacheRead|csv.CacheHandle); err != nil {
+		t.Fatalf("acknowledgment after the recall: %v", err)
+	}
+	select {
+	case err := <-waited3:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("node 3's wait was not woken by the acknowledgment")
+	}
+	if _, err := tab.Acquire(ctx, 700, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Retry: true}); err != nil {
+		t.Fatalf("node 2's writer after the acknowledgment: %v", err)
+	}
+	if _, err := tc.table(3).Acquire(ctx, 700, &csv.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
+		t.Fatalf("node 3's reader after the acknowledgment: %v", err)
+	}
+}
