@@ -604,7 +604,7 @@ func (c *coordinator) dropDelegated(cv *coordVol, obj uint64) {
 // held, after distribute (rep.Replica is the state the delegate gets).
 func (c *coordinator) maybeDelegate(req *opRequest, cv *coordVol, from uint16, rep *opReply) {
 	obj := req.Obj
-	if from == c.n.self || rep.Replica == nil || c.n.noDeleg {
+	if from == c.n.self || !req.CanOwn || rep.Replica == nil || c.n.noDeleg {
 		return
 	}
 	if _, ok := cv.deleg[obj]; ok {

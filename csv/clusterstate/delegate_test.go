@@ -690,3 +690,24 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 		t.Fatalf("node 3's reader after the acknowledgment: %v", err)
 	}
 }
+
+// A node that does not say it can own objects (an earlier version,
+// during a rolling upgrade) is never given one: it would not answer the
+// recall.
+func TestNoDelegationToNodeThatCannotOwn(t *testing.T) {
+	tc := startCluster(t, 2)
+	c := tc.nodes[0].coord
+	e := &csv.OpenEntry{ID: tc.nodes[1].global(1), Access: rw, ShareAccess: shareAll}
+	rep, err := c.apply(testCtx(t), 2, &opRequest{Epoch: 1, Vol: "/vol", Kind: opAcquire, Obj: 800, Entry: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleg != 0 {
+		t.Fatalf("delegation %d granted to a node that did not ask", rep.Deleg)
+	}
+	e2 := &csv.OpenEntry{ID: tc.nodes[1].global(2), Access: rw, ShareAccess: shareAll}
+	rep, err = c.apply(testCtx(t), 2, &opRequest{Epoch: 1, Vol: "/vol", Kind: opAcquire, Obj: 801, Entry: e2, CanOwn: true})
+	if err != nil || rep.Deleg == 0 {
+		t.Fatalf("no delegation to a node that can own: %+v %v", rep, err)
+	}
+}

@@ -77,6 +77,10 @@ type opRequest struct {
 	Ranges []csv.LockRange `json:"ranges,omitempty"`
 	// To is the new lock owner of opTransferLocks (Owner the old one).
 	To uint64 `json:"to,omitempty"`
+	// CanOwn says the caller can take delegated objects (delegate.go): a
+	// node of an earlier version, during a rolling upgrade, does not
+	// send it and is never given one.
+	CanOwn bool `json:"canOwn,omitempty"`
 }
 
 // opReply is the coordinator's answer. Breaks addressed to the caller's

@@ -37,6 +37,7 @@ func (t *Table) op(ctx context.Context, req *opRequest) (*opReply, error) {
 	if rep, ok, err := n.localOp(ctx, req); ok {
 		return rep, err
 	}
+	req.CanOwn = true
 	deadline := time.Now().Add(n.limit)
 	for attempt := 0; ; attempt++ {
 		v, err := n.current(ctx, deadline)
