@@ -143,3 +143,25 @@ func (t *MemoryObjectTable) Gen(id uint64) uint64 {
 	}
 	return 0
 }
+
+// LeaseObject returns the object that holds lease key, if any: the
+// cluster open-state service asks it before it lets a node that owns an
+// object grant a new lease key on it alone.
+func (t *MemoryObjectTable) LeaseObject(key LeaseKey) (uint64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id, ok := t.leases[key]
+	return id, ok
+}
+
+// StartGenerations makes the table's generations continue from base when
+// it is above the current one: two tables whose objects move between
+// them (csv/clusterstate's coordinator and delegates) use disjoint
+// ranges, so a generation read from one never matches the other's.
+func (t *MemoryObjectTable) StartGenerations(base uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if base > t.gen {
+		t.gen = base
+	}
+}

@@ -69,15 +69,19 @@ mkdir -p "$OUT/one/data" "$OUT/one/share" "$OUT/cluster/share"
 PIDS+=($!)
 wait_port 127.0.0.1 4701 "${PIDS[-1]}" || { tail -30 "$OUT/one/sofsd.log" >&2; exit 1; }
 
-# Three nodes over one directory.
-IC="c1=http://127.0.0.11:4713,c2=http://127.0.0.12:4713,c3=http://127.0.0.13:4713"
+# Three nodes over one directory, with one cluster CA (etcd and the node-to-node channel use
+# TLS, as in production).
+IC="c1=https://127.0.0.11:4713,c2=https://127.0.0.12:4713,c3=https://127.0.0.13:4713"
+mkdir -p "$OUT/cluster/ca"
+"$OUT/bin/sofsd" ca init --data "$OUT/cluster/ca" >"$OUT/cluster/ca.log" 2>&1 || { cat "$OUT/cluster/ca.log" >&2; exit 1; }
+CADIR="$(dirname "$(find "$OUT/cluster/ca" -name ca.crt | head -1)")"
 for i in 1 2 3; do
     a="127.0.0.1$i"
     mkdir -p "$OUT/cluster/c$i"
     "$OUT/bin/sofsd" --data "$OUT/cluster/c$i" --node-name "c$i" --smb-listen "$a:4711" \
         --share "share=$OUT/cluster/share" --user test:test123 --require-signing=false \
         --etcd-client-listen "$a:4712" --etcd-peer-listen "$a:4713" --etcd-initial-cluster "$IC" \
-        --peer-listen "$a:4714" --api-listen "$a:4715" --log-level info >"$OUT/cluster/c$i.log" 2>&1 &
+        --peer-listen "$a:4714" --api-listen "$a:4715" --cluster-ca "$CADIR" --log-level info >"$OUT/cluster/c$i.log" 2>&1 &
     PIDS+=($!)
 done
 for i in 1 2 3; do
@@ -97,6 +101,18 @@ done
 other=$(( coord % 3 + 1 ))
 log "coordinator c$coord; measuring through c$coord and c$other"
 
+# peercalls: how many node-to-node calls the three nodes have made so far (their /metrics).
+peercalls() {
+    local total=0 i tok v
+    for i in 1 2 3; do
+        tok="$(head -1 "$OUT/cluster/c$i/api-token" 2>/dev/null || true)"
+        v=$(curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1$i:4715/metrics" 2>/dev/null \
+            | awk '/^sofs_peer_requests_total\{/ {s += $NF} END {printf "%d", s}')
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
 JSONS=()
 run() { # label addr
     local j="$OUT/$1-$2.json"
@@ -106,8 +122,12 @@ run() { # label addr
 }
 for r in $(seq 1 "$REPEAT"); do
     log "round $r: one node"; run one-node "$r" 127.0.0.1:4701
+    c0=$(peercalls)
     log "round $r: cluster via the coordinator"; run cluster-coordinator "$r" "127.0.0.1$coord:4711"
+    c1=$(peercalls)
     log "round $r: cluster via another node"; run cluster-other "$r" "127.0.0.1$other:4711"
+    c2=$(peercalls)
+    log "round $r: node-to-node calls: $((c1 - c0)) via the coordinator, $((c2 - c1)) via another node (all workloads)"
 done
 for s in cluster-coordinator cluster-other; do
     "$OUT/bin/sofsbench" compare -subject "$s" -reference one-node "${JSONS[@]}" | tee "$OUT/compare-$s.md"

@@ -26,7 +26,7 @@ type testCluster struct {
 	breaks []chan []csv.Break // per node, what its break handler got
 }
 
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	tc := &testCluster{addrs: make(map[uint16]string)}
 	for i := 0; i < n; i++ {
@@ -52,7 +52,7 @@ func startCluster(t *testing.T, n int) *testCluster {
 
 // setView gives every node in members the same view and waits until each
 // may call the coordinator.
-func (tc *testCluster) setView(t *testing.T, epoch int64, coord uint16, members map[uint16]string) {
+func (tc *testCluster) setView(t testing.TB, epoch int64, coord uint16, members map[uint16]string) {
 	t.Helper()
 	v := View{Epoch: epoch, Coordinator: coord, Members: members}
 	for s := range members {
@@ -74,8 +74,9 @@ func TestConformanceOnCoordinator(t *testing.T) {
 	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, 1).table(1) })
 }
 
-// Every call from a node that does not coordinate crosses the network,
-// in clusters of two and three nodes.
+// Through a node that does not coordinate, in clusters of two and three
+// nodes: each object's first call crosses the network, and the node then
+// owns the object and applies the rest (delegate.go).
 func TestConformanceThroughAnotherNode(t *testing.T) {
 	for _, nodes := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%dNodes", nodes), func(t *testing.T) {
@@ -83,6 +84,18 @@ func TestConformanceThroughAnotherNode(t *testing.T) {
 			csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, nodes).table(nodes) })
 		})
 	}
+}
+
+// Without delegation every call from a node that does not coordinate
+// crosses the network.
+func TestConformanceThroughAnotherNodeWithoutDelegation(t *testing.T) {
+	start := func(t *testing.T) *Table {
+		tc := startCluster(t, 2)
+		tc.nodes[0].noDeleg = true
+		return tc.table(2)
+	}
+	csvtest.TestObjectTable(t, func(t *testing.T) csv.ObjectTable { return start(t) })
+	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return start(t) })
 }
 
 const (

@@ -35,6 +35,8 @@ type coordinator struct {
 	mu   sync.Mutex
 	vmu  sync.Mutex
 	vols map[string]*coordVol
+	// nextDgen numbers delegations (delegate.go); guarded by mu.
+	nextDgen uint64
 
 	// gone are the slots this coordinator released because they left;
 	// their calls are refused (ErrFenced) if they come back.
@@ -67,6 +69,8 @@ type coordVol struct {
 	// pending, the node that removes it from the disk and then forgets
 	// it; if that node is lost first, the object is forgotten for it.
 	removers map[uint64]uint16
+	// deleg names the objects delegated to a node (delegate.go).
+	deleg map[uint64]delegRec
 }
 
 func newCoordinator(n *Node, epoch int64) *coordinator {
@@ -100,7 +104,8 @@ func (c *coordinator) vol(key string) *coordVol {
 	cv := c.vols[key]
 	if cv == nil {
 		cv = &coordVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(),
-			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64), removers: make(map[uint64]uint16)}
+			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64), removers: make(map[uint64]uint16),
+			deleg: make(map[uint64]delegRec)}
 		c.vols[key] = cv
 	}
 	return cv
@@ -163,32 +168,33 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv := c.vol(req.Vol)
+	// An object delegated to a node comes back before anything else
+	// touches it (delegate.go).
+	recalled, skip, err := c.recallFor(ctx, req, cv)
+	if err != nil {
+		return nil, err
+	}
+	if skip != nil {
+		c.noteDirLeases(ctx, req.Vol, cv, skip)
+		return skip, nil
+	}
 	gen0 := cv.objects.Gen(req.Obj)
 	before := make(map[uint16]bool)
 	for s := range cv.holders[req.Obj] {
 		before[s] = true
 	}
 	rep := &opReply{}
-	var err error
-	var breaks []csv.Break
 	obj := req.Obj
+	var superseded bool
+	if req.Kind == opAcquire && req.Entry != nil && req.Entry.Supersedes != 0 {
+		superseded = cv.hasEntry(obj, req.Entry.Supersedes)
+	}
+	var breaks []csv.Break
+	var lockCh <-chan struct{}
+	breaks, lockCh, err = applyOp(ctx, cv.objects, cv.locks, req, rep)
 	switch req.Kind {
 	case opAcquire:
-		var superseded bool
-		if req.Entry != nil && req.Entry.Supersedes != 0 {
-			superseded = cv.hasEntry(obj, req.Entry.Supersedes)
-		}
-		g, e := cv.objects.Acquire(ctx, obj, req.Entry)
-		var bw *csv.BreakWait
-		switch {
-		case errors.As(e, &bw):
-			rep.Wait = &breakWait{Object: bw.Object, Gen: bw.Gen}
-			breaks = bw.Breaks
-		case e != nil:
-			err = e
-		default:
-			breaks, g.Breaks = g.Breaks, nil
-			rep.Grant = g
+		if err == nil && rep.Wait == nil {
 			cv.hold(obj, from, 1)
 			if superseded {
 				// The adopted entry's node (live when a handle is
@@ -198,55 +204,18 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 			}
 		}
 	case opRelease:
-		rep.Last, rep.Pending, err = cv.objects.Release(ctx, obj, req.OpenID)
 		if err == nil {
 			cv.hold(obj, from, -1)
 			if rep.Last && rep.Pending {
 				cv.removers[obj] = from
 			}
 		}
-	case opSetDeletePending:
-		err = cv.objects.SetDeletePending(ctx, obj, req.On, req.By)
-	case opState:
-		rep.State, err = cv.objects.State(ctx, obj)
 	case opForget:
-		err = cv.objects.Forget(ctx, obj)
 		delete(cv.removers, obj)
-	case opAckOplock:
-		rep.Level, err = cv.objects.AckOplock(ctx, obj, req.OpenID, req.Level)
-	case opAckLease:
-		breaks, err = cv.objects.AckLease(ctx, obj, req.Key, req.State)
-	case opBreakRead:
-		breaks, err = cv.objects.BreakRead(ctx, obj, req.OpenID)
-	case opBreakHandle:
-		breaks, rep.Waiting, rep.Gen, err = cv.objects.BreakHandle(ctx, obj, req.OpenID)
-	case opBreakHandleAll:
-		breaks, rep.Waiting, rep.Gen, err = cv.objects.BreakHandleAll(ctx, obj, req.OpenID)
-	case opExpireBreaks:
-		err = cv.objects.ExpireBreaks(ctx, obj, req.Cutoff)
-	case opBreakPending:
-		rep.Held, err = cv.objects.BreakPending(ctx, obj, req.OpenID)
-	case opBreakParent:
-		breaks, err = cv.objects.BreakParent(ctx, obj, req.By)
-	case opLeaseState:
-		rep.Lease, rep.Held, err = cv.objects.LeaseState(ctx, obj, req.Key)
 	case opLock:
-		var ch <-chan struct{}
-		ch, err = cv.locks.Lock(ctx, obj, req.Owner, req.Ranges)
-		if errors.Is(err, csv.ErrLockConflict) && ch != nil {
-			rep.LockWaiter = c.addWaiter(ch)
+		if errors.Is(err, csv.ErrLockConflict) && lockCh != nil {
+			rep.LockWaiter = c.addWaiter(lockCh)
 		}
-	case opUnlock:
-		if len(req.Ranges) != 1 {
-			return nil, csv.ErrInvalidParameter
-		}
-		err = cv.locks.Unlock(ctx, obj, req.Owner, req.Ranges[0])
-	case opReleaseOwner:
-		err = cv.locks.ReleaseOwner(ctx, obj, req.Owner)
-	case opTransferLocks:
-		rep.Ranges, err = cv.locks.TransferLocks(ctx, obj, req.Owner, req.To)
-	default:
-		return nil, fmt.Errorf("%w: op kind %d", errFrame, req.Kind)
 	}
 	if errors.Is(err, csv.ErrLockConflict) {
 		// A refused lock is an answer, not a failure: its waiter must
@@ -258,7 +227,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	}
 	// Replicas go to every node that held opens before or holds them
 	// now; breaks to the node of the open they name.
-	changed := cv.objects.Gen(req.Obj) != gen0
+	changed := cv.objects.Gen(req.Obj) != gen0 || recalled
 	switch req.Kind {
 	case opLock, opUnlock, opReleaseOwner, opTransferLocks:
 		changed = changed || err == nil
@@ -267,6 +236,9 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	}
 	if changed || len(breaks) > 0 {
 		breaks = c.distribute(ctx, req, cv, obj, from, before, breaks, rep)
+	}
+	if req.Kind == opAcquire && rep.Wait == nil {
+		c.maybeDelegate(req, cv, from, rep)
 	}
 	c.noteDirLeases(ctx, req.Vol, cv, rep)
 	switch {
@@ -708,6 +680,14 @@ func (c *coordinator) releaseDead(v View, keep bool) {
 	}
 	c.vmu.Unlock()
 	for vol, cv := range vols {
+		// Objects delegated to a lost node: only it held them, and its
+		// opens of them are not persistent, so they go entirely; the
+		// coordinator's copy is stale and must not come back.
+		for obj, d := range cv.deleg {
+			if !v.live(d.slot) {
+				c.dropDelegated(cv, obj)
+			}
+		}
 		touched := make(map[uint64]bool)
 		for obj, h := range cv.holders {
 			for s := range h {
@@ -791,4 +771,70 @@ func decodeBody(b []byte, v any) error {
 		return fmt.Errorf("%w: %v", errFrame, err)
 	}
 	return nil
+}
+
+// applyOp applies one transition to a pair of tables (the coordinator's,
+// or a delegate's: delegate.go) and fills rep. It returns the breaks the
+// transition started and, for a refused Lock, the channel that closes on
+// the next release of the object.
+func applyOp(ctx context.Context, objects *csv.MemoryObjectTable, locks *csv.MemoryLockTable, req *opRequest, rep *opReply) ([]csv.Break, <-chan struct{}, error) {
+	var err error
+	var breaks []csv.Break
+	var ch <-chan struct{}
+	obj := req.Obj
+	switch req.Kind {
+	case opAcquire:
+		g, e := objects.Acquire(ctx, obj, req.Entry)
+		var bw *csv.BreakWait
+		switch {
+		case errors.As(e, &bw):
+			rep.Wait = &breakWait{Object: bw.Object, Gen: bw.Gen}
+			breaks = bw.Breaks
+		case e != nil:
+			err = e
+		default:
+			breaks, g.Breaks = g.Breaks, nil
+			rep.Grant = g
+		}
+	case opRelease:
+		rep.Last, rep.Pending, err = objects.Release(ctx, obj, req.OpenID)
+	case opSetDeletePending:
+		err = objects.SetDeletePending(ctx, obj, req.On, req.By)
+	case opState:
+		rep.State, err = objects.State(ctx, obj)
+	case opForget:
+		err = objects.Forget(ctx, obj)
+	case opAckOplock:
+		rep.Level, err = objects.AckOplock(ctx, obj, req.OpenID, req.Level)
+	case opAckLease:
+		breaks, err = objects.AckLease(ctx, obj, req.Key, req.State)
+	case opBreakRead:
+		breaks, err = objects.BreakRead(ctx, obj, req.OpenID)
+	case opBreakHandle:
+		breaks, rep.Waiting, rep.Gen, err = objects.BreakHandle(ctx, obj, req.OpenID)
+	case opBreakHandleAll:
+		breaks, rep.Waiting, rep.Gen, err = objects.BreakHandleAll(ctx, obj, req.OpenID)
+	case opExpireBreaks:
+		err = objects.ExpireBreaks(ctx, obj, req.Cutoff)
+	case opBreakPending:
+		rep.Held, err = objects.BreakPending(ctx, obj, req.OpenID)
+	case opBreakParent:
+		breaks, err = objects.BreakParent(ctx, obj, req.By)
+	case opLeaseState:
+		rep.Lease, rep.Held, err = objects.LeaseState(ctx, obj, req.Key)
+	case opLock:
+		ch, err = locks.Lock(ctx, obj, req.Owner, req.Ranges)
+	case opUnlock:
+		if len(req.Ranges) != 1 {
+			return nil, nil, csv.ErrInvalidParameter
+		}
+		err = locks.Unlock(ctx, obj, req.Owner, req.Ranges[0])
+	case opReleaseOwner:
+		err = locks.ReleaseOwner(ctx, obj, req.Owner)
+	case opTransferLocks:
+		rep.Ranges, err = locks.TransferLocks(ctx, obj, req.Owner, req.To)
+	default:
+		return nil, nil, fmt.Errorf("%w: op kind %d", errFrame, req.Kind)
+	}
+	return breaks, ch, err
 }

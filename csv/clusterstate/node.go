@@ -88,6 +88,12 @@ type Node struct {
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
 
+	dl       delegations // objects this node owns (delegate.go)
+	maxDeleg int         // maxDelegated; smaller in tests
+	// noDeleg: as coordinator, delegate nothing (tests of the remote
+	// path).
+	noDeleg bool
+
 	onFenced   func()
 	fencedOnce sync.Once
 
@@ -125,6 +131,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if n.limit == 0 {
 		n.limit = 30 * time.Second
 	}
+	n.maxDeleg = maxDelegated
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	tr, err := newTransport(cfg.Slot, cfg.Secret, n.log, n.handle)
 	if err != nil {
@@ -226,6 +233,12 @@ func (n *Node) SetView(v View) {
 	close(n.changed)
 	n.changed = make(chan struct{})
 	n.mu.Unlock()
+	if v.Epoch != old.Epoch || v.Coordinator != old.Coordinator || old.live(n.self) && !v.live(n.self) {
+		// Delegations end with their coordinator's term; their state
+		// goes to the next one with this node's replicas. A node that
+		// is no longer a member applies nothing alone either.
+		n.endDelegations(v.Epoch)
+	}
 	for slot := range old.Members {
 		if !v.live(slot) {
 			n.tr.dropPeer(slot)
@@ -291,6 +304,9 @@ func (n *Node) fenced(err error) {
 	}
 	n.fencedOnce.Do(func() {
 		n.log.Error().Msg("the open-state coordinator released this node's opens (the node left the cluster): it must restart")
+		// The coordinator dropped what this node owned: it must not
+		// apply anything alone either (epoch -1 takes no new grant).
+		n.endDelegations(-1)
 		if n.onFenced != nil {
 			n.onFenced()
 		}
@@ -506,6 +522,23 @@ func (n *Node) handle(ctx context.Context, from uint16, method uint8, body []byt
 			return nil, err
 		}
 		return n.gotCast(ctx, req)
+	case methodRecall:
+		var req recallRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		return n.recalled(from, req)
+	case methodGiveBack:
+		var req giveBackRequest
+		if err := decodeBody(body, &req); err != nil {
+			return nil, err
+		}
+		c, err := n.coordinatorFrom(req.Epoch, from)
+		if err != nil {
+			return nil, err
+		}
+		c.gaveBack(from, req)
+		return empty{}, nil
 	case methodRejoin:
 		var req rejoinRequest
 		if err := decodeBody(body, &req); err != nil {
@@ -598,6 +631,9 @@ func (n *Node) mayCache(vol string, obj uint64) bool {
 	n.mu.Unlock()
 	if coord {
 		return true
+	}
+	if _, o := n.dl.lookup(vol, obj); o != nil {
+		return true // the local table answers, without a round trip
 	}
 	n.repMu.Lock()
 	defer n.repMu.Unlock()

@@ -22,6 +22,8 @@ const (
 	methodQuery                      // a question about another node's opens (remote.go)
 	methodCast                       // a request to every node (cast.go)
 	methodDirLeases                  // coordinator → every node: a volume may hold directory leases (dirlease.go)
+	methodRecall                     // coordinator → delegate: give an object back (delegate.go)
+	methodGiveBack                   // delegate → coordinator: idle delegations handed back (delegate.go)
 	methodLimit
 )
 
@@ -29,7 +31,8 @@ const (
 var methodNames = [methodLimit]string{
 	methodHello: "hello", methodOp: "op", methodWait: "wait", methodLockWait: "lock_wait",
 	methodPush: "push", methodRejoin: "rejoin", methodInterest: "interest", methodEvents: "events",
-	methodQuery: "query", methodCast: "cast", methodDirLeases: "dir_leases",
+	methodQuery: "query", methodCast: "cast", methodDirLeases: "dir_leases", methodRecall: "recall",
+	methodGiveBack: "give_back",
 }
 
 // Op kinds: one per ObjectTable and LockTable method that changes or
@@ -74,6 +77,10 @@ type opRequest struct {
 	Ranges []csv.LockRange `json:"ranges,omitempty"`
 	// To is the new lock owner of opTransferLocks (Owner the old one).
 	To uint64 `json:"to,omitempty"`
+	// CanOwn says the caller can take delegated objects (delegate.go): a
+	// node of an earlier version, during a rolling upgrade, does not
+	// send it and is never given one.
+	CanOwn bool `json:"canOwn,omitempty"`
 }
 
 // opReply is the coordinator's answer. Breaks addressed to the caller's
@@ -104,6 +111,14 @@ type opReply struct {
 	// Replica is the object's state after the transition when the
 	// caller holds opens of it (push).
 	Replica *replica `json:"replica,omitempty"`
+	// Deleg, when not 0, delegates the object to the caller (an
+	// Acquire's answer; delegate.go): Replica is its state.
+	Deleg uint64 `json:"deleg,omitempty"`
+
+	// local marks an answer applied on this node to a delegated object;
+	// localCh is then a refused Lock's wake-up channel.
+	local   bool
+	localCh <-chan struct{}
 }
 
 type breakWait struct {

@@ -34,6 +34,10 @@ func (n *Node) Table(key string) *Table { return &Table{n: n, vol: key} }
 func (t *Table) op(ctx context.Context, req *opRequest) (*opReply, error) {
 	n := t.n
 	req.Vol = t.vol
+	if rep, ok, err := n.localOp(ctx, req); ok {
+		return rep, err
+	}
+	req.CanOwn = true
 	deadline := time.Now().Add(n.limit)
 	for attempt := 0; ; attempt++ {
 		v, err := n.current(ctx, deadline)
@@ -64,6 +68,9 @@ func (t *Table) op(ctx context.Context, req *opRequest) (*opReply, error) {
 		}
 		if err == nil && rep != nil && v.Coordinator != n.self {
 			n.dirs.learn(v.Epoch, t.vol, rep.DirVer, rep.DirOn)
+			if rep.Deleg != 0 {
+				n.takeDelegation(v.Epoch, t.vol, rep)
+			}
 		}
 		return rep, err
 	}
@@ -228,6 +235,14 @@ func (t *Table) LeaseState(ctx context.Context, id uint64, key csv.LeaseKey) (cs
 // early: the caller retries its transition, which waits for the new one.
 func (t *Table) Wait(ctx context.Context, id uint64, gen uint64) error {
 	n := t.n
+	if dv, o := n.dl.lookup(t.vol, id); o != nil && !o.gone.Load() {
+		// A recall changes the local generation, which ends this wait;
+		// the caller's retry then goes to the coordinator.
+		if err := dv.objects.Wait(ctx, id, gen); ctx.Err() != nil {
+			return err
+		}
+		return nil
+	}
 	v, err := n.current(ctx, time.Now().Add(n.limit))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -265,6 +280,16 @@ func (t *Table) Lock(ctx context.Context, id, owner uint64, ranges []csv.LockRan
 		return nil, err
 	}
 	err = csv.ErrLockConflict
+	if rep.local {
+		// A delegated object: its own table's wake-up, which a recall
+		// also fires (the retry then goes to the coordinator).
+		if rep.localCh != nil {
+			return rep.localCh, err
+		}
+		ch := make(chan struct{})
+		close(ch)
+		return ch, err
+	}
 	ch := make(chan struct{})
 	if rep == nil || rep.LockWaiter == 0 {
 		close(ch)
@@ -308,6 +333,9 @@ func (t *Table) ReleaseOwner(ctx context.Context, id, owner uint64) error {
 func (t *Table) CheckIO(id, owner uint64, offset, length uint64, write bool) error {
 	n := t.n
 	g := n.global(owner)
+	if ok, err := n.delegatedCheckIO(t.vol, id, g, offset, length, write); ok {
+		return err
+	}
 	n.mu.Lock()
 	c := n.coord
 	n.mu.Unlock()
