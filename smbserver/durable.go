@@ -629,15 +629,16 @@ func (s *Server) durableExpired(d *durableOpen) {
 	}
 }
 
-// durableClosed forgets a closing open (hook in closeOpen); a persistent
+// durableClosed forgets a closing open (hook in closeOpen) and reports
+// whether it was durable; a persistent
 // open's record goes with it (close or scavenge).
-func (s *Server) durableClosed(o *open) {
+func (s *Server) durableClosed(o *open) bool {
 	t := &s.dh
 	t.mu.Lock()
 	d := t.byOpen[o]
 	if d == nil {
 		t.mu.Unlock()
-		return
+		return false
 	}
 	if d.timer != nil {
 		d.timer.Stop()
@@ -653,9 +654,7 @@ func (s *Server) durableClosed(o *open) {
 	}
 	t.mu.Unlock()
 	s.closedRecord(d) // records.go: outside t.mu, with etcd a round trip
-	t.mu.Lock()
-	t.event("close")
-	t.mu.Unlock()
+	return true
 }
 
 // durableBreak handles a break aimed at disconnected durable opens: with

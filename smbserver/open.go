@@ -166,27 +166,29 @@ func (c *conn) lookupOpen(r *request, id wire.FileID) (*open, wire.Status) {
 // closeOpen releases an open's storage handle or pipe. It is idempotent.
 // retire marks o closed and takes it off this server's tables (the
 // durable table too, unless durable is false: a handed-over open whose
-// record has moved); false if it was already closed.
-func (s *Server) retire(o *open, durable bool) bool {
+// record has moved); ok is false if it was already closed, wasDurable
+// tells whether it was in the durable table.
+func (s *Server) retire(o *open, durable bool) (ok, wasDurable bool) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return false
+		return false, false
 	}
 	o.closed = true
 	o.mu.Unlock()
 	s.opens.remove(o.id.Volatile)
 	s.oplockClosed(o)
 	if durable {
-		s.durableClosed(o) // durable.go
+		wasDurable = s.durableClosed(o) // durable.go
 	}
 	s.replayClosed(o)   // replay.go
 	forgetResiliency(o) // fsctl_misc.go
-	return true
+	return true, wasDurable
 }
 
 func (s *Server) closeOpen(o *open) {
-	if !s.retire(o, true) {
+	ok, durable := s.retire(o, true)
+	if !ok {
 		return
 	}
 	if o.pipe != nil {
@@ -196,5 +198,12 @@ func (s *Server) closeOpen(o *open) {
 		if err := o.handle.Close(); err != nil {
 			s.log.Warn().Err(err).Str("path", o.name).Msg("close failed")
 		}
+	}
+	if durable {
+		// After the handle: a test waiting for it may open the file at
+		// once, and must not meet the closed open's oplock or lease.
+		s.dh.mu.Lock()
+		s.dh.event("close")
+		s.dh.mu.Unlock()
 	}
 }

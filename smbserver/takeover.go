@@ -323,7 +323,7 @@ func (s *Server) forgetDurableLocked(d *durableOpen) {
 // tables forget it and its file descriptor closes, but its entry, lease
 // and locks stay in the cluster's tables for the adopter.
 func (s *Server) detachOpen(o *open) {
-	if !s.retire(o, false) {
+	if ok, _ := s.retire(o, false); !ok {
 		return
 	}
 	if o.handle != nil {
