@@ -404,24 +404,7 @@ func (n *Node) giveBack(vol string, dv *delegVol, obj uint64, o *delegObj, epoch
 func (n *Node) putReplica(r replica) {
 	n.repMu.Lock()
 	defer n.repMu.Unlock()
-	objs := n.reps[r.Vol]
-	ownLocks := false
-	for _, l := range r.Locks {
-		if slotOf(l.Owner) == n.self {
-			ownLocks = true
-		}
-	}
-	if r.Holders[n.self] == 0 && !ownLocks {
-		if objs != nil {
-			delete(objs, r.Obj)
-		}
-		return
-	}
-	if objs == nil {
-		objs = make(map[uint64]*replica)
-		n.reps[r.Vol] = objs
-	}
-	objs[r.Obj] = &r
+	n.putReplicaLocked(r)
 }
 
 // recalled serves the coordinator's recall of an object.

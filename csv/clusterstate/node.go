@@ -400,10 +400,17 @@ func (n *Node) replicaBatches() [][]replica {
 func (n *Node) storeReplica(r replica) {
 	n.repMu.Lock()
 	defer n.repMu.Unlock()
-	objs := n.reps[r.Vol]
-	if cur := objs[r.Obj]; cur != nil && (cur.Epoch > r.Epoch || cur.Epoch == r.Epoch && cur.Version >= r.Version) {
+	if cur := n.reps[r.Vol][r.Obj]; cur != nil && (cur.Epoch > r.Epoch || cur.Epoch == r.Epoch && cur.Version >= r.Version) {
 		return
 	}
+	n.putReplicaLocked(r)
+}
+
+// putReplicaLocked keeps r as this node's replica of its object, or drops
+// the replica when this node holds neither opens nor locks of it. Call
+// with repMu held.
+func (n *Node) putReplicaLocked(r replica) {
+	objs := n.reps[r.Vol]
 	ownLocks := false
 	for _, l := range r.Locks {
 		if slotOf(l.Owner) == n.self {

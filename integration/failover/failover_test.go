@@ -142,6 +142,24 @@ func (w *writer) reap(ctx context.Context, t *testing.T, i int) error {
 	return nil
 }
 
+// verify checks that every block is where it belongs, with its own
+// bytes, and that the file is exactly as long as the writes made it.
+func (w *writer) verify(t *testing.T, path string) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != blocks*blockSize {
+		t.Fatalf("file is %d bytes, want %d", len(got), blocks*blockSize)
+	}
+	for i := range blocks {
+		if !bytes.Equal(got[i*blockSize:(i+1)*blockSize], block(i)) {
+			t.Fatalf("block %d (acknowledged before the kill: %v) does not hold its data: %s", i, w.acked[i] && i < killAfter, describe(got[i*blockSize:]))
+		}
+	}
+}
+
 // replay sends again, with SMB2_FLAGS_REPLAY_OPERATION, the writes whose
 // answers were lost, and requires every answer.
 func (w *writer) replay(ctx context.Context, t *testing.T, unacked []int) {
@@ -299,20 +317,7 @@ func TestKill9DuringWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Every block is where it belongs, with its own bytes, and the file
-	// is exactly as long as the writes made it.
-	got, err := os.ReadFile(filepath.Join(target.ShareDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != blocks*blockSize {
-		t.Fatalf("file is %d bytes, want %d", len(got), blocks*blockSize)
-	}
-	for i := range blocks {
-		if !bytes.Equal(got[i*blockSize:(i+1)*blockSize], block(i)) {
-			t.Fatalf("block %d (acknowledged before the kill: %v) does not hold its data: %s", i, w.acked[i] && i < killAfter, describe(got[i*blockSize:]))
-		}
-	}
+	w.verify(t, filepath.Join(target.ShareDir, name))
 	if keys := handleKeys(ctx, t, p); len(keys) != 0 {
 		t.Fatalf("handle records left after CLOSE: %v", keys)
 	}

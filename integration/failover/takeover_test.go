@@ -1,11 +1,9 @@
 package failover
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,18 +213,7 @@ func TestTakeoverReconnectThroughAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := os.ReadFile(filepath.Join(c.Target.ShareDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != blocks*blockSize {
-		t.Fatalf("file is %d bytes, want %d", len(got), blocks*blockSize)
-	}
-	for i := range blocks {
-		if !bytes.Equal(got[i*blockSize:(i+1)*blockSize], block(i)) {
-			t.Fatalf("block %d (acknowledged before the kill: %v) does not hold its data: %s", i, w.acked[i] && i < killAfter, describe(got[i*blockSize:]))
-		}
-	}
+	w.verify(t, filepath.Join(c.Target.ShareDir, name))
 	if owners := handleOwners(ctx, t, n2); len(owners) != 0 {
 		t.Fatalf("handle records left after CLOSE: %v", owners)
 	}
