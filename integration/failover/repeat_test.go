@@ -34,19 +34,66 @@ import (
 // pause (last acknowledged WRITE before the kill to the first after),
 // p50 and p99.
 func TestRepeatedFailover(t *testing.T) {
-	kills := 20
-	if v := os.Getenv("SOFS_FAILOVER_KILLS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("SOFS_FAILOVER_KILLS=%q: want a positive count", v)
-		}
-		kills = n
+	kills := killCount(t, 20)
+	runFailover(t, kills, harness.SofsOptions{CA: true}, failoverClient{
+		// A client that saw its connection drop reconnects at once, here
+		// through a random survivor.
+		lost: func(ctx context.Context, victim *harness.ClusterNode, killed time.Time, survivors []*harness.ClusterNode) *harness.ClusterNode {
+			return survivors[mrand.IntN(len(survivors))]
+		},
+	})
+}
+
+// killCount is SOFS_FAILOVER_KILLS, or def when it is not set.
+func killCount(t *testing.T, def int) int {
+	v := os.Getenv("SOFS_FAILOVER_KILLS")
+	if v == "" {
+		return def
 	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("SOFS_FAILOVER_KILLS=%q: want a positive count", v)
+	}
+	return n
+}
+
+// failoverClient is how the client of runFailover learns that its node
+// is gone and where it goes.
+type failoverClient struct {
+	// on, if set, is called whenever the client's handle is (again) open
+	// through node cur, one of the cluster's nodes, before the next kill.
+	on func(ctx context.Context, nodes []*harness.ClusterNode, cur *harness.ClusterNode)
+	// lost is called once the client's node (victim) was killed (at
+	// killed) and the writes in flight have their fate; it returns when
+	// the client decides to reconnect, with the node it reconnects
+	// through.
+	lost func(ctx context.Context, victim *harness.ClusterNode, killed time.Time, survivors []*harness.ClusterNode) *harness.ClusterNode
+}
+
+// failoverResult is what runFailover measured.
+type failoverResult struct {
+	// pauses: per kill, from the last WRITE acknowledged before the kill
+	// to the first acknowledged after it.
+	pauses []time.Duration
+}
+
+// runFailover is the body of the repeated-failover tests: one client
+// writes through one persistent handle (RWH lease, CA share) on a
+// three-node cluster started with opts, while the node it is connected
+// to is killed with SIGKILL at a random moment, kills times. After each
+// kill the client reconnects as fc says (DH2C), replays the writes whose
+// answers it lost, and carries on; once it is back, the killed node
+// restarts and rejoins before the next kill. At the end every block is
+// checked byte for byte and no handle record may be left in etcd; the
+// summary line (FAILOVER-SUMMARY, read by scripts/failover-soak.sh) gives
+// the pauses.
+func runFailover(t *testing.T, kills int, opts harness.SofsOptions, fc failoverClient) failoverResult {
+	t.Helper()
 	// Per kill: the lease TTL, the takeover, a node restart and 64
 	// writes; a minute each is far more than a loaded machine needs.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(kills)*time.Minute+2*time.Minute)
 	defer cancel()
-	c := harness.StartSofsCluster(t, 3, harness.SofsOptions{CA: true})
+	c := harness.StartSofsCluster(t, 3, opts)
 	t.Cleanup(func() {
 		if t.Failed() {
 			keepLogs(t, c)
@@ -72,10 +119,13 @@ func TestRepeatedFailover(t *testing.T) {
 	}
 	fid := cr.FileID
 	w := &writer{s: s, fid: fid, acked: make([]bool, total), inflight: make(map[int]*smbtest.Pending)}
-	var pauses []time.Duration
+	var res failoverResult
 	csn := uint16(0)
 
 	for k := 0; k < kills; k++ {
+		if fc.on != nil {
+			fc.on(ctx, c.Nodes, cur)
+		}
 		base := k * perKill
 		// Kill after a random number of this round's writes are
 		// answered, with a full window in flight.
@@ -96,6 +146,7 @@ func TestRepeatedFailover(t *testing.T) {
 			oldest++
 		}
 		victim := cur
+		killed := time.Now()
 		victim.Kill()
 		for ; oldest < next; oldest++ {
 			if err := w.reap(ctx, t, oldest); err != nil && !errors.Is(err, smbtest.ErrClosed) {
@@ -106,16 +157,15 @@ func TestRepeatedFailover(t *testing.T) {
 			}
 		}
 
-		// Reconnect at once through a random survivor, as a client that
-		// saw its connection drop does, and retry the DH2C while the
-		// cluster has not yet declared the node lost.
 		var survivors []*harness.ClusterNode
 		for _, n := range c.Nodes {
 			if n != victim {
 				survivors = append(survivors, n)
 			}
 		}
-		cur = survivors[mrand.IntN(len(survivors))]
+		cur = fc.lost(ctx, victim, killed, survivors)
+		// Retry the DH2C while the cluster has not yet declared the node
+		// lost.
 		s2, rc := reconnect(ctx, t, c.Target, cur, clientGUID, name, fid, createGUID, leaseKey)
 		if rc.FileID.Persistent != fid.Persistent {
 			t.Fatalf("kill %d: reclaimed FileId %#x, want %#x", k, rc.FileID.Persistent, fid.Persistent)
@@ -145,7 +195,7 @@ func TestRepeatedFailover(t *testing.T) {
 				t.Fatalf("kill %d: replay of WRITE %d: %v", k, i, err)
 			}
 			if first {
-				pauses = append(pauses, time.Since(lastAck))
+				res.pauses = append(res.pauses, time.Since(lastAck))
 				first = false
 			}
 		}
@@ -161,7 +211,7 @@ func TestRepeatedFailover(t *testing.T) {
 				t.Fatalf("kill %d: WRITE %d after the takeover: %v", k, oldest, err)
 			}
 			if first {
-				pauses = append(pauses, time.Since(lastAck))
+				res.pauses = append(res.pauses, time.Since(lastAck))
 				first = false
 			}
 			oldest++
@@ -169,7 +219,7 @@ func TestRepeatedFailover(t *testing.T) {
 		if err := <-rejoined; err != nil {
 			t.Fatalf("kill %d: %s did not rejoin: %v", k, victim.Name, err)
 		}
-		t.Logf("kill %d of %s: %d writes replayed, client back through %s, pause %v", k, victim.Name, len(unacked), cur.Name, pauses[len(pauses)-1].Round(time.Millisecond))
+		t.Logf("kill %d of %s: %d writes replayed, client back through %s, pause %v", k, victim.Name, len(unacked), cur.Name, res.pauses[len(res.pauses)-1].Round(time.Millisecond))
 	}
 	if err := w.s.c.CloseFile(ctx, w.s.tid, w.fid); err != nil {
 		t.Fatal(err)
@@ -187,11 +237,10 @@ func TestRepeatedFailover(t *testing.T) {
 		}
 	}
 	orphans := handleOwners(ctx, t, c.Nodes[0])
-	slices.Sort(pauses)
-	p50, p99 := pauses[len(pauses)/2], pauses[min(len(pauses)-1, len(pauses)*99/100)]
+	p50, p99, pmax := percentiles(res.pauses)
 	// The soak script greps this line.
 	t.Logf("FAILOVER-SUMMARY kills=%d acked_bytes_lost=%d orphaned_records=%d pause_p50=%v pause_p99=%v pause_max=%v",
-		kills, lost, len(orphans), p50.Round(time.Millisecond), p99.Round(time.Millisecond), pauses[len(pauses)-1].Round(time.Millisecond))
+		kills, lost, len(orphans), p50, p99, pmax)
 	if lost != 0 {
 		t.Fatalf("%d bytes of acknowledged writes lost", lost)
 	}
@@ -201,6 +250,18 @@ func TestRepeatedFailover(t *testing.T) {
 	if len(orphans) != 0 {
 		t.Fatalf("handle records left after CLOSE: %v", orphans)
 	}
+	return res
+}
+
+// percentiles returns the median, the 99th percentile and the maximum of
+// ds (sorted in place), rounded to the millisecond.
+func percentiles(ds []time.Duration) (p50, p99, pmax time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	return r(ds[len(ds)/2]), r(ds[min(len(ds)-1, len(ds)*99/100)]), r(ds[len(ds)-1])
 }
 
 // reconnect logs on through node n and reclaims the persistent handle

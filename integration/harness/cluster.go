@@ -47,6 +47,9 @@ type ClusterNode struct {
 	// JoinPort is the node's join endpoint (--join-listen), where nodes
 	// that join with a token get their certificates.
 	JoinPort int
+	// SWNPort is the node's SMB Witness service port, used when the
+	// cluster runs the witness service (SofsOptions.WitnessService).
+	SWNPort int
 
 	proc   *Process
 	killed bool // the current process was ended by Kill
@@ -61,7 +64,7 @@ type ClusterNode struct {
 // its files under dir.
 func NewClusterNode(name, addr, dir string) (*ClusterNode, error) {
 	n := &ClusterNode{Name: name, Addr: addr, Dir: dir}
-	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort, &n.JoinPort} {
+	for _, p := range []*int{&n.SMBPort, &n.APIPort, &n.EtcdClientPort, &n.EtcdPeerPort, &n.JoinPort, &n.SWNPort} {
 		var err error
 		if *p, err = FreePort(addr); err != nil {
 			return nil, err

@@ -38,6 +38,11 @@ type SofsOptions struct {
 	// Dir is the working directory for data, share and log; a fresh
 	// temporary directory when empty (StartSofs uses t.TempDir()).
 	Dir string
+	// WitnessService runs the SMB Witness service on every node of a
+	// StartSofsCluster cluster, on the node's SWNPort, without the
+	// endpoint mapper (clients bind to the port directly, so tests need
+	// not own port 135).
+	WitnessService bool
 }
 
 // Sofs test credentials, the same as samba-ref.sh's so that one test body

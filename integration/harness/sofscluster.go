@@ -85,6 +85,9 @@ func StartSofsCluster(t testing.TB, nodes int, opts SofsOptions) *SofsCluster {
 		if opts.LogLevel != "" {
 			n.Args = append(n.Args, "--log-level", opts.LogLevel)
 		}
+		if opts.WitnessService {
+			n.Args = append(n.Args, "--witness-listen", n.hostPort(n.SWNPort), "--epm-listen", "off")
+		}
 		n.Args = append(n.Args, opts.ExtraArgs...)
 		if err := n.Start(); err != nil {
 			t.Fatal(err)
