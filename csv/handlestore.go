@@ -98,6 +98,10 @@ func (r *HandleRecord) Key() string {
 //
 // so that a restarting node lists its own records with one range read
 // and a surviving node can take over a failed node's records by owner.
+// etcdhandles also keeps two index entries per record, written and
+// deleted with it, <prefix>/handle-ids/<id> and
+// <prefix>/handle-guids/<CreateGuid>, each naming the record's key, so
+// that finding a record by id or CreateGuid reads one key.
 type HandleStore interface {
 	// Put commits a record (create or replace). It returns only once the
 	// record is durable.

@@ -462,6 +462,13 @@ func serve(ctx context.Context, cfg config, log zerolog.Logger, stdout io.Writer
 	// must find its handle, and new opens must meet the restored share
 	// modes, leases and locks. Restoring goes through the open-state
 	// service, so it comes after the node has joined it.
+	// Records written before the handle store kept its indexes get them
+	// first, so other nodes can find them for reconnects.
+	if n, err := handles.Reindex(ctx, cfg.NodeName); err != nil {
+		log.Warn().Err(err).Msg("indexing this node's handle records")
+	} else if n > 0 {
+		log.Info().Int("entries", n).Msg("indexed this node's handle records")
+	}
 	restored, err := srv.RestoreHandles(ctx)
 	if err != nil {
 		ln.Close()

@@ -20,6 +20,19 @@ import (
 // for the whole layout).
 const handlesDir = "handles/"
 
+// The two indexes, beside the records: idsDir + <persistent id, 16 hex
+// digits> and guidsDir + <CreateGuid, 32 hex digits>, each holding the
+// record's key below handlesDir ("<owner>/<id>/<CreateGuid>"). Every
+// write of a record writes its index entries in the same transaction, so
+// Find and FindCreateGUID read one key instead of every record's: a
+// persistent CREATE asks FindCreateGUID each time, and a failover's
+// reconnects ask Find once each, so a scan would cost O(records) per
+// open.
+const (
+	idsDir   = "handle-ids/"
+	guidsDir = "handle-guids/"
+)
+
 // Store is a csv.HandleStore over an etcd client. It holds no state but
 // the client and prefix, and is safe for concurrent use.
 type Store struct {
@@ -88,6 +101,37 @@ func (s *Store) idPrefix(owner string, id uint64) string {
 	return fmt.Sprintf("%s%016x/", s.ownerPrefix(owner), id)
 }
 
+// idIndex and guidIndex are the index keys of a persistent id and of a
+// CreateGuid.
+func (s *Store) idIndex(id uint64) string {
+	return fmt.Sprintf("%s%s%016x", s.prefix, idsDir, id)
+}
+
+func (s *Store) guidIndex(guid [16]byte) string {
+	return s.prefix + guidsDir + hex.EncodeToString(guid[:])
+}
+
+// indexOps are the puts of r's index entries; the value is r's key below
+// handlesDir.
+func (s *Store) indexOps(r csv.HandleRecord) []clientv3.Op {
+	v := r.Owner + "/" + r.Key()
+	return []clientv3.Op{clientv3.OpPut(s.idIndex(r.Persistent), v), clientv3.OpPut(s.guidIndex(r.CreateGUID), v)}
+}
+
+// parseIndex splits an index value into owner, persistent id and
+// CreateGuid (hex), refusing anything a record key cannot be.
+func parseIndex(v string) (owner string, id uint64, guid string, err error) {
+	parts := strings.Split(v, "/")
+	if len(parts) == 3 && len(parts[1]) == 16 && len(parts[2]) == 32 && checkOwner(parts[0]) == nil {
+		if id, err = strconv.ParseUint(parts[1], 16, 64); err == nil {
+			if _, herr := hex.DecodeString(parts[2]); herr == nil {
+				return parts[0], id, parts[2], nil
+			}
+		}
+	}
+	return "", 0, "", fmt.Errorf("%w: index value %q", csv.ErrBadHandleRecord, v)
+}
+
 // Put implements csv.HandleStore: one transaction, which etcd answers
 // only once it is committed to a quorum's WAL (fsynced), so the record
 // survives a crash of this node and of etcd members alike.
@@ -104,7 +148,8 @@ func (s *Store) Put(ctx context.Context, r csv.HandleRecord) error {
 	if err != nil {
 		return fmt.Errorf("etcdhandles: put %s: %w", key, err)
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(clientv3.OpPut(key, string(val))).Commit()
+	ops := append([]clientv3.Op{clientv3.OpPut(key, string(val))}, s.indexOps(r)...)
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("etcdhandles: put %s: %w", key, err)
 	}
@@ -163,7 +208,7 @@ func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to st
 		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
 	}
 	cmps = append(cmps, fc...)
-	ops := []clientv3.Op{clientv3.OpPut(s.prefix+handlesDir+to+"/"+r.Key(), string(val))}
+	ops := append([]clientv3.Op{clientv3.OpPut(s.prefix+handlesDir+to+"/"+r.Key(), string(val))}, s.indexOps(r)...)
 	if from != to {
 		ops = append(ops, clientv3.OpDelete(string(kv.Key)))
 	}
@@ -177,13 +222,34 @@ func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to st
 	return r, true, nil
 }
 
-// Delete implements csv.HandleStore.
+// Delete implements csv.HandleStore. The index entries go with the
+// record only while they still name it (read first, compared in the
+// transaction): a record another node claimed meanwhile keeps its index,
+// and deleting a record that is no longer this owner's deletes nothing.
 func (s *Store) Delete(ctx context.Context, owner string, persistent uint64) error {
 	if err := checkOwner(owner); err != nil {
 		return err
 	}
 	p := s.idPrefix(owner, persistent)
-	if _, err := s.cli.Delete(ctx, p, clientv3.WithPrefix()); err != nil {
+	idx := s.idIndex(persistent)
+	resp, err := s.cli.Get(ctx, idx)
+	if err != nil {
+		return fmt.Errorf("etcdhandles: delete %s: %w", p, err)
+	}
+	ops := []clientv3.Op{clientv3.OpDelete(p, clientv3.WithPrefix())}
+	var cmps []clientv3.Cmp
+	if len(resp.Kvs) == 1 {
+		v := string(resp.Kvs[0].Value)
+		if o, _, guid, perr := parseIndex(v); perr == nil && o == owner {
+			gidx := s.prefix + guidsDir + guid
+			cmps = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(idx), "=", resp.Kvs[0].ModRevision)}
+			ops = append(ops, clientv3.OpDelete(idx),
+				clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.Value(gidx), "=", v)}, []clientv3.Op{clientv3.OpDelete(gidx)}, nil))
+		}
+	}
+	// If the index changed since it was read (a claim), only the record
+	// under this owner goes, which is all that is this owner's.
+	if _, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(ops[0]).Commit(); err != nil {
 		return fmt.Errorf("etcdhandles: delete %s: %w", p, err)
 	}
 	return nil
@@ -236,47 +302,60 @@ func checkOwner(owner string) error {
 	return nil
 }
 
-// Find returns the owner of the record of persistent id, scanning the
-// keys (not the values) of every owner's records: a reconnect that
-// reaches a node other than its handle's asks this once. found is false
-// when no owner has it.
+// Find returns the owner of the record of persistent id from its index
+// entry (one key): a reconnect that reaches a node other than its
+// handle's asks this once. found is false when no owner has it.
 func (s *Store) Find(ctx context.Context, id uint64) (owner string, found bool, err error) {
-	p := s.prefix + handlesDir
-	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := s.cli.Get(ctx, s.idIndex(id))
 	if err != nil {
 		return "", false, fmt.Errorf("etcdhandles: find %016x: %w", id, err)
 	}
-	seg := fmt.Sprintf("/%016x/", id)
-	for _, kv := range resp.Kvs {
-		rest := string(kv.Key)[len(p):]
-		o, tail, ok := strings.Cut(rest, "/")
-		if ok && strings.HasPrefix("/"+tail, seg) {
-			return o, true, nil
-		}
+	if len(resp.Kvs) == 0 {
+		return "", false, nil
 	}
-	return "", false, nil
+	o, n, _, err := parseIndex(string(resp.Kvs[0].Value))
+	if err != nil || n != id {
+		return "", false, fmt.Errorf("etcdhandles: find %016x: %w", id, errors.Join(err, csv.ErrBadHandleRecord))
+	}
+	return o, true, nil
 }
 
 // FindCreateGUID returns the owner and persistent id of the record whose
 // CreateGuid is guid (a replayed CREATE, or a second one with a CreateGuid
-// in use, reaching a node other than the handle's), scanning keys only.
+// in use, reaching a node other than the handle's), from its index entry.
 func (s *Store) FindCreateGUID(ctx context.Context, guid [16]byte) (owner string, id uint64, found bool, err error) {
-	p := s.prefix + handlesDir
-	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := s.cli.Get(ctx, s.guidIndex(guid))
 	if err != nil {
 		return "", 0, false, fmt.Errorf("etcdhandles: find create guid: %w", err)
 	}
-	want := hex.EncodeToString(guid[:])
-	for _, kv := range resp.Kvs {
-		parts := strings.Split(string(kv.Key)[len(p):], "/")
-		if len(parts) != 3 || parts[2] != want {
-			continue
-		}
-		n, err := strconv.ParseUint(parts[1], 16, 64)
-		if err != nil {
-			continue
-		}
-		return parts[0], n, true, nil
+	if len(resp.Kvs) == 0 {
+		return "", 0, false, nil
 	}
-	return "", 0, false, nil
+	o, n, g, err := parseIndex(string(resp.Kvs[0].Value))
+	if err != nil || g != hex.EncodeToString(guid[:]) {
+		return "", 0, false, fmt.Errorf("etcdhandles: find create guid: %w", errors.Join(err, csv.ErrBadHandleRecord))
+	}
+	return o, n, true, nil
+}
+
+// Reindex writes the index entries of owner's records that have none
+// (records written before the store kept indexes), leaving entries that
+// exist alone. A node calls it for its own records at start, before it
+// serves; it returns how many entries it wrote.
+func (s *Store) Reindex(ctx context.Context, owner string) (int, error) {
+	recs, err := s.List(ctx, owner)
+	n := 0
+	for _, r := range recs {
+		for _, op := range s.indexOps(r) {
+			k := string(op.KeyBytes())
+			resp, terr := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(op).Commit()
+			if terr != nil {
+				return n, fmt.Errorf("etcdhandles: reindex %s: %w", k, terr)
+			}
+			if resp.Succeeded {
+				n++
+			}
+		}
+	}
+	return n, err
 }

@@ -3,6 +3,7 @@ package etcdhandles
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +159,94 @@ func TestWritesFencedByMembershipLease(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Persistent != 7 || got[0].Epoch != 0 {
 		t.Fatalf("records after the fenced writes: %+v %v", got, err)
 	}
+}
+
+// The index entries follow their record through Put, Claim and Delete;
+// a stale owner's Delete leaves the new owner's entries; Find and
+// FindCreateGUID read the entries, not the records (a record written
+// without them is found only once Reindex wrote them); a damaged entry is
+// an error.
+func TestIndexFollowsRecords(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := New(cli, "/sofs/v1")
+	guid := [16]byte{0x30, 1}
+	r := csv.HandleRecord{Persistent: 0x30, CreateGUID: guid, Share: "s", Owner: "n1", Timeout: time.Minute}
+	if err := s.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	want := func(what, owner string) {
+		t.Helper()
+		o, ok, err := s.Find(ctx, 0x30)
+		if err != nil || ok != (owner != "") || o != owner {
+			t.Fatalf("%s: Find = %q %v %v, want %q", what, o, ok, err, owner)
+		}
+		o, id, ok, err := s.FindCreateGUID(ctx, guid)
+		if err != nil || ok != (owner != "") || o != owner || (ok && id != 0x30) {
+			t.Fatalf("%s: FindCreateGUID = %q %#x %v %v, want %q", what, o, id, ok, err, owner)
+		}
+	}
+	want("after Put", "n1")
+	if _, ok, err := s.Claim(ctx, "n1", 0x30, "n2"); err != nil || !ok {
+		t.Fatalf("Claim: %v %v", ok, err)
+	}
+	want("after Claim", "n2")
+	if err := s.Delete(ctx, "n1", 0x30); err != nil {
+		t.Fatal(err)
+	}
+	want("after the old owner's Delete", "n2")
+	if err := s.Delete(ctx, "n2", 0x30); err != nil {
+		t.Fatal(err)
+	}
+	want("after Delete", "")
+	for _, dir := range []string{idsDir, guidsDir} {
+		resp, err := cli.Get(ctx, "/sofs/v1/"+dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil || resp.Count != 0 {
+			t.Fatalf("%s entries left after Delete: %d %v", dir, resp.Count, err)
+		}
+	}
+
+	// A record as an earlier version wrote it: no index entries.
+	r.Owner = "n3"
+	val, err := csv.EncodeHandleRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/sofs/v1/handles/n3/"+r.Key(), string(val)); err != nil {
+		t.Fatal(err)
+	}
+	want("a record without index entries", "")
+	if n, err := s.Reindex(ctx, "n3"); err != nil || n != 2 {
+		t.Fatalf("Reindex = %d %v, want 2 entries", n, err)
+	}
+	want("after Reindex", "n3")
+	if n, err := s.Reindex(ctx, "n3"); err != nil || n != 0 {
+		t.Fatalf("second Reindex = %d %v, want 0", n, err)
+	}
+
+	if _, err := cli.Put(ctx, "/sofs/v1/"+idsDir+"0000000000000031", "n1/../x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Find(ctx, 0x31); !errors.Is(err, csv.ErrBadHandleRecord) {
+		t.Fatalf("Find of a damaged entry: %v", err)
+	}
+}
+
+// FuzzParseIndex: an index entry read from etcd is accepted only when it
+// is exactly a record key (owner, 16 hex digits, 32 hex digits), and
+// what is accepted spells the entry back.
+func FuzzParseIndex(f *testing.F) {
+	f.Add("n1/0000000000000030/30010000000000000000000000000000")
+	f.Add("n1/../x")
+	f.Add("/0000000000000030/30010000000000000000000000000000")
+	f.Fuzz(func(t *testing.T, v string) {
+		owner, id, guid, err := parseIndex(v)
+		if err != nil {
+			return
+		}
+		if back := fmt.Sprintf("%s/%016x/%s", owner, id, guid); !strings.EqualFold(back, v) {
+			t.Fatalf("parseIndex(%q) accepted %q", v, back)
+		}
+	})
 }
