@@ -89,14 +89,27 @@ func CheckVolumeStamp(root, name, id string) error {
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrVolumeUnverified, err)
 	}
-	var s volumeStamp
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := parseVolumeStamp(b)
+	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrVolumeUnverified, VolumeStampPath(root), err)
 	}
 	if s.ID != id || s.Name != name {
 		return fmt.Errorf("%w: %s holds volume %q (id %s), not %q (id %s): another or an older file system is mounted there", ErrVolumeUnverified, root, s.Name, s.ID, name, id)
 	}
 	return nil
+}
+
+// parseVolumeStamp decodes an identity record: a name and an id, neither
+// empty (a record without them identifies nothing).
+func parseVolumeStamp(b []byte) (volumeStamp, error) {
+	var s volumeStamp
+	if err := json.Unmarshal(b, &s); err != nil {
+		return volumeStamp{}, err
+	}
+	if s.Name == "" || s.ID == "" {
+		return volumeStamp{}, errors.New("identity record without a name or an id")
+	}
+	return s, nil
 }
 
 func readSmall(path string, limit int64) ([]byte, error) {

@@ -1,6 +1,7 @@
 package csv
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -45,4 +46,25 @@ func TestVolumeStamp(t *testing.T) {
 	if err := StampVolume(root+"/missing", "vms", "id1"); err == nil {
 		t.Fatal("stamped a missing directory")
 	}
+}
+
+// FuzzParseVolumeStamp: a damaged identity record is refused or names a
+// volume, and round-trips.
+func FuzzParseVolumeStamp(f *testing.F) {
+	good, _ := json.Marshal(volumeStamp{Name: "vol1", ID: "0123456789abcdef0123456789abcdef"})
+	f.Add(good)
+	f.Add([]byte(`{"name":"v"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseVolumeStamp(b)
+		if err != nil {
+			return
+		}
+		if s.Name == "" || s.ID == "" {
+			t.Fatalf("accepted %+v", s)
+		}
+		enc, _ := json.Marshal(s)
+		if s2, err := parseVolumeStamp(enc); err != nil || s2 != s {
+			t.Fatalf("does not round-trip: %+v -> %s -> %+v (%v)", s, enc, s2, err)
+		}
+	})
 }

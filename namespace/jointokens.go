@@ -2,6 +2,7 @@ package namespace
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,26 @@ type JoinTokenRecord struct {
 	// UsedBy and UsedAt are set by the one join that consumed the token.
 	UsedBy string     `json:"usedBy,omitempty"`
 	UsedAt *time.Time `json:"usedAt,omitempty"`
+}
+
+// decodeJoinToken decodes a stored token record: a SHA-256 in hex, an
+// expiry, and a use time with any node that used it.
+func decodeJoinToken(b []byte) (JoinTokenRecord, error) {
+	var rec JoinTokenRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return JoinTokenRecord{}, err
+	}
+	if len(rec.SecretHash) != 2*sha256.Size || !isHex(rec.SecretHash) {
+		return JoinTokenRecord{}, errors.New("secret hash is not a SHA-256 in hex")
+	}
+	if rec.Expires.IsZero() {
+		return JoinTokenRecord{}, errors.New("no expiry")
+	}
+	if rec.UsedBy != "" && rec.UsedAt == nil {
+		// Half a use: it must not read as unused.
+		return JoinTokenRecord{}, errors.New("used by a node, with no time")
+	}
+	return rec, nil
 }
 
 func (s *Store) joinTokenKey(id string) string { return s.prefix + joinTokensDir + id }
@@ -103,8 +124,8 @@ func (s *Store) ConsumeJoinToken(ctx context.Context, id string, secret []byte, 
 		return ErrTokenUnknown
 	}
 	kv := resp.Kvs[0]
-	var rec JoinTokenRecord
-	if err := json.Unmarshal(kv.Value, &rec); err != nil {
+	rec, err := decodeJoinToken(kv.Value)
+	if err != nil {
 		return fmt.Errorf("join token %s: stored record: %w", id, err)
 	}
 	if !clustertls.SecretMatches(secret, rec.SecretHash) {

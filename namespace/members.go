@@ -78,6 +78,25 @@ func (s *Store) liveNodeKey(id string) string { return s.prefix + liveNodesDir +
 func (s *Store) LiveNodeKey(id string) string   { return s.liveNodeKey(id) }
 func (s *Store) nodeRecordKey(id string) string { return s.prefix + nodeRecordsDir + id }
 
+// maxNodeID bounds a node id (a GUID, 36 characters).
+const maxNodeID = 64
+
+// keyID reports whether id, at most maxLen bytes of printable ASCII with
+// no slash, can stand as the last part of a key.
+func keyID(id string, maxLen int) bool {
+	if id == "" || len(id) > maxLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' || id[i] == '/' {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeNode decodes a node's live or persistent record: an id that can
+// be part of a key, and one of the node states.
 func decodeNode(b []byte) (NodeRecord, error) {
 	var n NodeRecord
 	if err := json.Unmarshal(b, &n); err != nil {
@@ -85,6 +104,14 @@ func decodeNode(b []byte) (NodeRecord, error) {
 	}
 	if n.ID == "" {
 		return NodeRecord{}, errors.New("decode node record: no id")
+	}
+	if !keyID(n.ID, maxNodeID) {
+		return NodeRecord{}, fmt.Errorf("decode node record: id %q", n.ID)
+	}
+	switch n.State {
+	case NodeJoining, NodeUp, NodeDraining, NodeDown:
+	default:
+		return NodeRecord{}, fmt.Errorf("decode node record %s: unknown state %q", n.ID, n.State)
 	}
 	return n, nil
 }
@@ -149,6 +176,10 @@ func (s *Store) foldNode(live, records map[string]NodeRecord, key string, val []
 		return
 	}
 	n, err := decodeNode(val)
+	if err == nil && n.ID != id {
+		// A record under another node's key would speak for that node.
+		err = fmt.Errorf("decode node record: id %q under the key of %q", n.ID, id)
+	}
 	if err != nil {
 		delete(m, id)
 		log.Error().Err(err).Str("key", key).Msg("ignoring bad node record")

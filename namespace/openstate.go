@@ -51,7 +51,7 @@ func (s *Store) NextSlot(ctx context.Context) (uint16, error) {
 		var cur uint64
 		cmp := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 		if len(resp.Kvs) > 0 {
-			if cur, err = strconv.ParseUint(string(resp.Kvs[0].Value), 10, 16); err != nil {
+			if cur, err = parseSlotCounter(resp.Kvs[0].Value); err != nil {
 				return 0, fmt.Errorf("open-state slot counter: bad value %q", resp.Kvs[0].Value)
 			}
 			cmp = clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)
@@ -89,11 +89,43 @@ func (s *Store) ClusterSecret(ctx context.Context) ([]byte, error) {
 	if len(kvs) == 0 {
 		return nil, errors.New("cluster secret: vanished during the transaction")
 	}
-	sec, err := base64.StdEncoding.DecodeString(string(kvs[0].Value))
+	return decodeClusterSecret(kvs[0].Value)
+}
+
+// maxClusterSecret bounds the stored secret (32 bytes are made).
+const maxClusterSecret = 1024
+
+// decodeClusterSecret decodes the stored secret: base64 of 16 bytes at
+// least, maxClusterSecret at most.
+func decodeClusterSecret(b []byte) ([]byte, error) {
+	if base64.StdEncoding.DecodedLen(len(b)) > maxClusterSecret {
+		return nil, errors.New("cluster secret: stored value is too long")
+	}
+	sec, err := base64.StdEncoding.DecodeString(string(b))
 	if err != nil || len(sec) < 16 {
 		return nil, errors.New("cluster secret: stored value is not a secret of at least 16 bytes")
 	}
 	return sec, nil
+}
+
+// parseSlotCounter parses the stored slot counter: the last slot given,
+// 0 to maxSlot, in decimal.
+func parseSlotCounter(b []byte) (uint64, error) {
+	n, err := strconv.ParseUint(string(b), 10, 16)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// parseCoordinatorSlot parses the coordinator key's value: the slot of
+// the elected node, 1 to maxSlot (0 is no node's).
+func parseCoordinatorSlot(b []byte) (uint16, error) {
+	n, err := strconv.ParseUint(string(b), 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("bad coordinator value %q", b)
+	}
+	return uint16(n), nil
 }
 
 // Coordinator is the elected open-state coordinator.
@@ -230,11 +262,11 @@ func (e *Election) round(ctx context.Context, key string) (int64, error) {
 	if len(kvs) == 0 {
 		return resp.Header.Revision + 1, nil
 	}
-	n, err := strconv.ParseUint(string(kvs[0].Value), 10, 16)
+	n, err := parseCoordinatorSlot(kvs[0].Value)
 	if err != nil {
-		return resp.Header.Revision + 1, fmt.Errorf("bad coordinator value %q", kvs[0].Value)
+		return resp.Header.Revision + 1, err
 	}
-	e.set(Coordinator{Slot: uint16(n), Epoch: kvs[0].CreateRevision})
+	e.set(Coordinator{Slot: n, Epoch: kvs[0].CreateRevision})
 	return resp.Header.Revision + 1, nil
 }
 
@@ -265,8 +297,8 @@ func (e *Election) watchUntilGone(ctx context.Context, key string, rev int64) er
 					e.set(Coordinator{})
 					return nil
 				}
-				if n, err := strconv.ParseUint(string(ev.Kv.Value), 10, 16); err == nil {
-					e.set(Coordinator{Slot: uint16(n), Epoch: ev.Kv.CreateRevision})
+				if n, err := parseCoordinatorSlot(ev.Kv.Value); err == nil {
+					e.set(Coordinator{Slot: n, Epoch: ev.Kv.CreateRevision})
 				}
 			}
 		}

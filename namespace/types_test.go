@@ -1,11 +1,16 @@
 package namespace
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/md4"
 )
@@ -57,28 +62,183 @@ func TestGUIDString(t *testing.T) {
 	}
 }
 
-// FuzzDecodeRecords feeds arbitrary bytes to the record decoders, which
-// read whatever is stored in etcd (possibly hand-edited): they must never
-// panic, and anything accepted must satisfy validation.
+// fuzzLease is the lease the fuzzed witness registrations' keys are
+// attached to.
+const fuzzLease = 0x1234
+
+// recordDecoder is one decoder of values read back from etcd, with the
+// invariants anything it accepts must satisfy and its encoder.
+type recordDecoder struct {
+	name   string
+	decode func([]byte) (any, error)
+	check  func(any) error
+	encode func(any) ([]byte, error)
+}
+
+func jsonEncode(v any) ([]byte, error) { return json.Marshal(v) }
+
+var recordDecoders = []recordDecoder{
+	{"share", func(b []byte) (any, error) { return decodeShare(b) }, func(v any) error { return v.(Share).Validate() }, jsonEncode},
+	{"user", func(b []byte) (any, error) { r, _, err := decodeUser(b); return r, err }, func(v any) error {
+		r := v.(userRecord)
+		if err := ValidateUserName(r.Name); err != nil {
+			return err
+		}
+		_, err := r.hash()
+		return err
+	}, jsonEncode},
+	{"cluster", func(b []byte) (any, error) { return decodeCluster(b) }, func(any) error { return nil }, jsonEncode},
+	{"volume", func(b []byte) (any, error) { return decodeVolume(b) }, func(v any) error { return v.(Volume).Validate() }, jsonEncode},
+	{"join-token", func(b []byte) (any, error) { return decodeJoinToken(b) }, func(v any) error {
+		r := v.(JoinTokenRecord)
+		if len(r.SecretHash) != 64 || !isHex(r.SecretHash) || r.Expires.IsZero() || (r.UsedBy != "" && r.UsedAt == nil) {
+			return errors.New("accepted a bad hash, no expiry or half a use")
+		}
+		return nil
+	}, jsonEncode},
+	{"witness", func(b []byte) (any, error) { return decodeWitness(b, 7, fuzzLease) }, func(v any) error {
+		r := v.(WitnessRegistration)
+		if r.Lease != fuzzLease || r.ID == "" || strings.ContainsAny(r.ID, "/ ") || len(r.ID) > maxWitnessID || r.rev != 7 {
+			return errors.New("accepted another lease or a bad id")
+		}
+		return nil
+	}, jsonEncode},
+	{"node", func(b []byte) (any, error) { return decodeNode(b) }, func(v any) error {
+		n := v.(NodeRecord)
+		if n.ID == "" || strings.ContainsAny(n.ID, "/ ") || len(n.ID) > maxNodeID {
+			return errors.New("accepted a bad id")
+		}
+		switch n.State {
+		case NodeJoining, NodeUp, NodeDraining, NodeDown:
+			return nil
+		}
+		return errors.New("accepted an unknown state")
+	}, jsonEncode},
+	{"secret", func(b []byte) (any, error) { return decodeClusterSecret(b) }, func(v any) error {
+		if n := len(v.([]byte)); n < 16 || n > maxClusterSecret {
+			return errors.New("accepted a secret of a bad size")
+		}
+		return nil
+	}, func(v any) ([]byte, error) { return []byte(base64.StdEncoding.EncodeToString(v.([]byte))), nil }},
+	{"slot-counter", func(b []byte) (any, error) { return parseSlotCounter(b) }, func(v any) error {
+		if v.(uint64) > maxSlot {
+			return errors.New("accepted a counter beyond the last slot")
+		}
+		return nil
+	}, func(v any) ([]byte, error) { return []byte(strconv.FormatUint(v.(uint64), 10)), nil }},
+	{"coordinator", func(b []byte) (any, error) { return parseCoordinatorSlot(b) }, func(v any) error {
+		if v.(uint16) == 0 {
+			return errors.New("accepted slot 0")
+		}
+		return nil
+	}, func(v any) ([]byte, error) { return []byte(strconv.Itoa(int(v.(uint16)))), nil }},
+}
+
+// recordSeeds are valid values of every record kind, as the store
+// writes them.
+func recordSeeds(t testing.TB) [][]byte {
+	when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	vol, err := NewVolume("vol1", "/srv/vol1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol.Created = when
+	var out [][]byte
+	for _, v := range []any{
+		Share{Name: "share", Path: "/srv/share", Comment: "c", ContinuouslyAvailable: true},
+		userRecord{Name: "test", NTHash: "a4f49c406510bdcab6824ee7c30fd852", Created: when},
+		Cluster{Name: "sofs", ServerGUID: GUID{1, 2, 3}},
+		vol,
+		JoinTokenRecord{SecretHash: strings.Repeat("ab", 32), Created: when, Expires: when.Add(time.Hour)},
+		JoinTokenRecord{SecretHash: strings.Repeat("cd", 32), Created: when, Expires: when.Add(time.Hour), UsedBy: "n3", UsedAt: &when},
+		WitnessRegistration{ID: "6b29fc40-ca47-1067-b31d-00dd010662da", Version: 0x20000, NetName: "SOFS", IPAddress: "10.0.0.1",
+			NodeID: "n1", Client: "CLIENT1", Via: "n1", Since: when, Reported: WitnessAvailable, Addresses: []string{"10.0.0.1"}, Lease: fuzzLease},
+		NodeRecord{ID: "6b29fc40-ca47-1067-b31d-00dd010662da", Name: "node-a", SMBAddresses: []string{"10.0.0.1:445"}, State: NodeUp,
+			StartedAt: when, Slot: 3, PeerAddress: "10.0.0.1:7946", Draining: true},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return append(out, []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))), []byte("65535"), []byte("3"))
+}
+
+// FuzzDecodeRecords feeds arbitrary bytes to every decoder of values read
+// back from etcd (possibly damaged or hand-edited): none panics, what one
+// accepts satisfies its validation, and its encoding decodes to the same
+// encoding again.
 func FuzzDecodeRecords(f *testing.F) {
-	f.Add([]byte(`{"name":"share","path":"/srv/share","comment":"c","continuouslyAvailable":true}`))
-	f.Add([]byte(`{"name":"test","ntHash":"a4f49c406510bdcab6824ee7c30fd852","created":"2026-01-01T00:00:00Z"}`))
-	f.Add([]byte(`{"name":"sofs","serverGuid":"6b29fc40-ca47-1067-b31d-00dd010662da"}`))
+	for _, b := range recordSeeds(f) {
+		f.Add(b)
+	}
 	f.Add([]byte(`{"name":"IPC$","path":"/x"}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if sh, err := decodeShare(b); err == nil {
-			if err := sh.Validate(); err != nil {
-				t.Fatalf("decodeShare accepted invalid share: %v", err)
+		for _, d := range recordDecoders {
+			v, err := d.decode(b)
+			if err != nil {
+				continue
+			}
+			if err := d.check(v); err != nil {
+				t.Fatalf("%s: accepted %q: %v", d.name, b, err)
+			}
+			enc, err := d.encode(v)
+			if err != nil {
+				continue // a time outside years 0..9999 decodes but does not encode
+			}
+			v2, err := d.decode(enc)
+			if err != nil {
+				t.Fatalf("%s: its own encoding %s refused: %v", d.name, enc, err)
+			}
+			if enc2, _ := d.encode(v2); !bytes.Equal(enc, enc2) {
+				t.Fatalf("%s: does not round-trip: %s then %s", d.name, enc, enc2)
 			}
 		}
-		if rec, _, err := decodeUser(b); err == nil {
-			if err := ValidateUserName(rec.Name); err != nil {
-				t.Fatalf("decodeUser accepted invalid name: %v", err)
-			}
-		}
-		decodeCluster(b)
 	})
+}
+
+// TestRecordSeedsAccepted: the store's own encodings decode.
+func TestRecordSeedsAccepted(t *testing.T) {
+	seeds := recordSeeds(t)
+	at := []int{0, 1, 2, 3, 4, 6, 7, 8, 9, 10}
+	for i, d := range recordDecoders {
+		if _, err := d.decode(seeds[at[i]]); err != nil {
+			t.Errorf("%s refused %s: %v", d.name, seeds[at[i]], err)
+		}
+	}
+}
+
+// TestDamagedRecordsRefused lists stored values that must not be acted
+// on.
+func TestDamagedRecordsRefused(t *testing.T) {
+	byName := map[string]recordDecoder{}
+	for _, d := range recordDecoders {
+		byName[d.name] = d
+	}
+	for _, c := range []struct{ decoder, value string }{
+		{"witness", `{"id":"x","lease":1}`},        // another lease than the key's
+		{"witness", `{"id":"","lease":4660}`},      // no id
+		{"witness", `{"id":"a/b","lease":4660}`},   // an id that is a path
+		{"node", `{"id":"n1","state":"exploded"}`}, // an unknown state
+		{"node", `{"id":"n1/x","state":"up"}`},
+		{"node", `{"state":"up"}`},
+		{"join-token", `{"secretHash":"zz","expires":"2026-01-01T00:00:00Z"}`},
+		{"join-token", `{"secretHash":"` + strings.Repeat("ab", 32) + `"}`},
+		{"join-token", `{"secretHash":"` + strings.Repeat("ab", 32) + `","expires":"2026-01-01T00:00:00Z","usedBy":"n3"}`},
+		{"volume", `{"name":"v","path":"/srv/v","id":"nothex"}`},
+		{"secret", `c2hvcnQ=`},
+		{"secret", strings.Repeat("A", 4*maxClusterSecret)},
+		{"slot-counter", `65536`},
+		{"slot-counter", `-1`},
+		{"coordinator", `0`},
+		{"coordinator", ` 3`},
+	} {
+		if _, err := byName[c.decoder].decode([]byte(c.value)); err == nil {
+			t.Errorf("%s accepted %s", c.decoder, c.value)
+		}
+	}
 }
 
 func TestSharePermissionsValidate(t *testing.T) {

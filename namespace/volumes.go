@@ -57,6 +57,18 @@ func isHex(s string) bool {
 	return err == nil
 }
 
+// decodeVolume decodes a stored volume record and checks it.
+func decodeVolume(b []byte) (Volume, error) {
+	var v Volume
+	if err := json.Unmarshal(b, &v); err != nil {
+		return Volume{}, err
+	}
+	if err := v.Validate(); err != nil {
+		return Volume{}, err
+	}
+	return v, nil
+}
+
 // NewVolume returns a volume record with a fresh id, not yet stored.
 func NewVolume(name, p string) (Volume, error) {
 	var id [16]byte
@@ -99,12 +111,8 @@ func (s *Store) ListVolumes(ctx context.Context) ([]Volume, []error, error) {
 	var out []Volume
 	var bad []error
 	for _, kv := range resp.Kvs {
-		var v Volume
-		if err := json.Unmarshal(kv.Value, &v); err != nil {
-			bad = append(bad, fmt.Errorf("volume record %s: %w", kv.Key, err))
-			continue
-		}
-		if err := v.Validate(); err != nil {
+		v, err := decodeVolume(kv.Value)
+		if err != nil {
 			bad = append(bad, fmt.Errorf("volume record %s: %w", kv.Key, err))
 			continue
 		}

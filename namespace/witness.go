@@ -116,13 +116,28 @@ func (s *Store) GetWitnessRegistration(ctx context.Context, id string) (WitnessR
 	if len(resp.Kvs) == 0 {
 		return WitnessRegistration{}, fmt.Errorf("witness registration %s: %w", id, ErrNotFound)
 	}
-	return decodeWitness(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
+	return decodeWitness(resp.Kvs[0].Value, resp.Kvs[0].ModRevision, resp.Kvs[0].Lease)
 }
 
-func decodeWitness(b []byte, rev int64) (WitnessRegistration, error) {
+// maxWitnessID bounds a registration id (a context handle UUID, 36
+// characters).
+const maxWitnessID = 64
+
+// decodeWitness decodes the registration stored with lease. The record's
+// Lease is what the registration renews, rewrites with and revokes, so it
+// must be the lease the key is attached to: a damaged record naming
+// another lease (a node's membership lease) would keep that alive or end
+// it.
+func decodeWitness(b []byte, rev, lease int64) (WitnessRegistration, error) {
 	var r WitnessRegistration
 	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("decode witness registration: %w", err)
+		return WitnessRegistration{}, fmt.Errorf("decode witness registration: %w", err)
+	}
+	if !keyID(r.ID, maxWitnessID) {
+		return WitnessRegistration{}, fmt.Errorf("decode witness registration: id %q", r.ID)
+	}
+	if r.Lease == 0 || r.Lease != lease {
+		return WitnessRegistration{}, fmt.Errorf("decode witness registration %s: lease %x, but the key is attached to %x", r.ID, r.Lease, lease)
 	}
 	r.rev = rev
 	return r, nil
@@ -138,7 +153,7 @@ func (s *Store) DeleteWitnessRegistration(ctx context.Context, id string) error 
 	if resp.Deleted == 0 {
 		return fmt.Errorf("witness registration %s: %w", id, ErrNotFound)
 	}
-	if r, err := decodeWitness(resp.PrevKvs[0].Value, 0); err == nil && r.Lease != 0 {
+	if r, err := decodeWitness(resp.PrevKvs[0].Value, 0, resp.PrevKvs[0].Lease); err == nil && r.Lease != 0 {
 		// The key is gone; a failed revoke only leaves an empty lease
 		// that expires on its own.
 		s.cli.Revoke(ctx, clientv3.LeaseID(r.Lease))
@@ -154,7 +169,7 @@ func (s *Store) ListWitnessRegistrations(ctx context.Context) ([]WitnessRegistra
 	}
 	out := make([]WitnessRegistration, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		r, err := decodeWitness(kv.Value, kv.ModRevision)
+		r, err := decodeWitness(kv.Value, kv.ModRevision, kv.Lease)
 		if err != nil {
 			return nil, err
 		}

@@ -33,6 +33,10 @@ type CopySourceQuery struct {
 	Ranges []CopyRange `json:"ranges,omitempty"`
 }
 
+// MaxCopyRanges bounds CopySourceQuery.Ranges: a copychunk's chunks
+// ([MS-SMB2] 3.3.5.15.6, this server's ChunksWritten limit).
+const MaxCopyRanges = copyMaxChunks
+
 // CopyRange is one source range of a copy.
 type CopyRange struct {
 	Off uint64 `json:"off"`

@@ -24,8 +24,8 @@ func (o *openState) copySourceElsewhere(ctx context.Context, q smbserver.CopySou
 	}
 	replies, gerr := o.node.Gather(ctx, castCopySource, body)
 	for _, b := range replies {
-		var cs smbserver.CopySource
-		if err := json.Unmarshal(b, &cs); err != nil {
+		cs, err := decodeCopySource(b, q)
+		if err != nil {
 			return smbserver.CopySource{}, fmt.Errorf("a node's copy source: %w", err)
 		}
 		if cs.Found {
@@ -41,9 +41,9 @@ func (o *openState) copySourceElsewhere(ctx context.Context, q smbserver.CopySou
 // this node's keys.
 func (o *openState) serveCopySources(srv *smbserver.Server) {
 	o.node.HandleGather(castCopySource, func(_ context.Context, body []byte) ([]byte, error) {
-		var q smbserver.CopySourceQuery
-		if err := json.Unmarshal(body, &q); err != nil {
-			return nil, fmt.Errorf("copy-source gather: %w", err)
+		q, err := decodeCopySourceQuery(body)
+		if err != nil {
+			return nil, err
 		}
 		return json.Marshal(srv.ResolveCopySource(q))
 	})

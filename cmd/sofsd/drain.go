@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -43,12 +42,9 @@ type drainer struct {
 // servePulls answers other nodes' requests to take their handles.
 func (d drainer) servePulls() {
 	d.loc.node.HandleGather(castPullHandle, func(ctx context.Context, body []byte) ([]byte, error) {
-		var c pullCall
-		if err := json.Unmarshal(body, &c); err != nil {
-			return nil, fmt.Errorf("pull-handle call: %w", err)
-		}
-		if c.ID == 0 || c.From == "" {
-			return nil, errors.New("pull-handle call: missing id or node")
+		c, err := decodePullCall(body, d.loc.self)
+		if err != nil {
+			return nil, err
 		}
 		ok, err := d.srv.Pull(ctx, c.From, c.ID)
 		if err != nil {

@@ -53,8 +53,8 @@ func (o *openState) ackLeaseElsewhere(ctx context.Context, a smbserver.LeaseAck)
 	if err != nil {
 		return 0, false, fmt.Errorf("lease break acknowledgment through node %d: %w", holder, err)
 	}
-	var r leaseAckReply
-	if err := json.Unmarshal(rep, &r); err != nil {
+	r, err := decodeLeaseAckReply(rep)
+	if err != nil {
 		return 0, false, fmt.Errorf("node %d's lease acknowledgment: %w", holder, err)
 	}
 	return r.Status, r.Found, nil
@@ -64,16 +64,16 @@ func (o *openState) ackLeaseElsewhere(ctx context.Context, a smbserver.LeaseAck)
 // applies the acknowledgments they forward.
 func (o *openState) serveLeaseAcks(srv *smbserver.Server) {
 	o.node.HandleGather(castLeaseHolders, func(_ context.Context, body []byte) ([]byte, error) {
-		var a smbserver.LeaseAck
-		if err := json.Unmarshal(body, &a); err != nil {
-			return nil, fmt.Errorf("lease-holders gather: %w", err)
+		a, err := decodeLeaseAck(body)
+		if err != nil {
+			return nil, err
 		}
 		return json.Marshal(srv.HoldsLease(a.Client, a.Key))
 	})
 	o.node.HandleGather(castLeaseAck, func(ctx context.Context, body []byte) ([]byte, error) {
-		var a smbserver.LeaseAck
-		if err := json.Unmarshal(body, &a); err != nil {
-			return nil, fmt.Errorf("lease-ack cast: %w", err)
+		a, err := decodeLeaseAck(body)
+		if err != nil {
+			return nil, err
 		}
 		st, found := srv.AckLease(ctx, a)
 		return json.Marshal(leaseAckReply{Found: found, Status: st})
@@ -109,8 +109,8 @@ func (o *openState) leaseBreakElsewhere(ctx context.Context, client [16]byte, lo
 	var best uint16
 	var found bool
 	for s, b := range replies {
-		var r clientSinceReply
-		if json.Unmarshal(b, &r) != nil || !r.Found {
+		r, err := decodeClientSinceReply(b)
+		if err != nil || !r.Found {
 			continue
 		}
 		if (!local && !found) || r.Since.Before(since) {
@@ -138,17 +138,17 @@ func (o *openState) leaseBreakElsewhere(ctx context.Context, client [16]byte, lo
 // client connections and sends the lease breaks they route here.
 func (o *openState) serveLeaseBreaks(srv *smbserver.Server) {
 	o.node.HandleGather(castClientSince, func(_ context.Context, body []byte) ([]byte, error) {
-		var client [16]byte
-		if err := json.Unmarshal(body, &client); err != nil {
-			return nil, fmt.Errorf("client-since gather: %w", err)
+		client, err := decodeClientSince(body)
+		if err != nil {
+			return nil, err
 		}
 		since, ok := srv.ClientSince(client)
 		return json.Marshal(clientSinceReply{Found: ok, Since: since})
 	})
 	o.node.HandleGather(castSendLeaseBreak, func(_ context.Context, body []byte) ([]byte, error) {
-		var m leaseBreakCast
-		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, fmt.Errorf("send-lease-break cast: %w", err)
+		m, err := decodeLeaseBreakCast(body)
+		if err != nil {
+			return nil, err
 		}
 		return json.Marshal(srv.SendLeaseBreak(m.Client, m.Body))
 	})

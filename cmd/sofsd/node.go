@@ -31,13 +31,9 @@ func loadOrCreateNode(dataDir, name string) (nodeInfo, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		var n nodeInfo
-		if err := json.Unmarshal(b, &n); err != nil {
+		n, err := decodeNodeInfo(b)
+		if err != nil {
 			return nodeInfo{}, fmt.Errorf("%s: %w", path, err)
-		}
-		var g namespace.GUID
-		if err := g.UnmarshalText([]byte(n.ID)); err != nil {
-			return nodeInfo{}, fmt.Errorf("%s: id: %w", path, err)
 		}
 		if n.Name == name {
 			return n, nil
@@ -54,6 +50,19 @@ func loadOrCreateNode(dataDir, name string) (nodeInfo, error) {
 	default:
 		return nodeInfo{}, fmt.Errorf("read node identity: %w", err)
 	}
+}
+
+// decodeNodeInfo decodes DATA/node.json: its id must be a GUID.
+func decodeNodeInfo(b []byte) (nodeInfo, error) {
+	var n nodeInfo
+	if err := json.Unmarshal(b, &n); err != nil {
+		return nodeInfo{}, err
+	}
+	var g namespace.GUID
+	if err := g.UnmarshalText([]byte(n.ID)); err != nil {
+		return nodeInfo{}, fmt.Errorf("id: %w", err)
+	}
+	return n, nil
 }
 
 // writeFileAtomic writes v as JSON through a temporary file and a rename,

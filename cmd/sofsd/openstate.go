@@ -141,9 +141,9 @@ func (o *openState) closeAppInstanceElsewhere(ctx context.Context, share, path s
 // instance when another node asks.
 func (o *openState) serveAppInstanceCasts(srv *smbserver.Server, log zerolog.Logger) {
 	o.node.HandleCast(castCloseAppInstance, func(_ context.Context, body []byte) error {
-		var m appInstanceCast
-		if err := json.Unmarshal(body, &m); err != nil {
-			return fmt.Errorf("close-app-instance cast: %w", err)
+		m, err := decodeAppInstanceCast(body)
+		if err != nil {
+			return err
 		}
 		if n := srv.CloseAppInstance(m.Share, m.Path, m.App); n > 0 {
 			log.Info().Int("opens", n).Str("share", m.Share).Str("path", m.Path).Msg("closed an application instance's opens for another node")
@@ -183,8 +183,8 @@ func (c clusterSessions) ClusterOpenFiles(ctx context.Context) ([]adminapi.OpenF
 		return nil, err
 	}
 	for _, b := range replies {
-		var theirs []adminapi.OpenFileInfo
-		if err := json.Unmarshal(b, &theirs); err != nil {
+		theirs, err := decodeOpenFiles(b)
+		if err != nil {
 			return nil, fmt.Errorf("a node's open files: %w", err)
 		}
 		out = append(out, theirs...)

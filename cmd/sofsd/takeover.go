@@ -88,6 +88,9 @@ func (l handleLocator) Locate(ctx context.Context, id uint64) (string, bool, boo
 		n, ok := l.member(owner)
 		return owner, ok && n.Live, true, nil
 	}
+	if id == 0 {
+		return "", false, false, nil // no handle has id 0: none to ask about
+	}
 	body, err := json.Marshal(yieldCall{ID: id})
 	if err != nil {
 		return "", false, false, err
@@ -146,33 +149,30 @@ func (l handleLocator) aliveKey(st *namespace.Store) func(owner string) (string,
 // serveYields answers other nodes' hand-over calls.
 func (l handleLocator) serveYields(srv *smbserver.Server) {
 	l.node.HandleGather(castYieldHandle, func(ctx context.Context, body []byte) ([]byte, error) {
-		var c yieldCall
-		if err := json.Unmarshal(body, &c); err != nil {
-			return nil, fmt.Errorf("yield-handle call: %w", err)
+		c, err := decodeYieldCall(body, l.self)
+		if err != nil {
+			return nil, err
 		}
-		if c.To == "" || c.ID == 0 {
-			return nil, errors.New("yield-handle call: missing id or node")
-		}
-		err := srv.Yield(ctx, c.ID, c.To)
+		err = srv.Yield(ctx, c.ID, c.To)
 		if errors.Is(err, smbserver.ErrHandleBusy) {
 			return []byte(yieldBusy), nil
 		}
 		return nil, err
 	})
 	l.node.HandleCast(castExpireSession, func(_ context.Context, body []byte) error {
-		var c expireCall
-		if err := json.Unmarshal(body, &c); err != nil {
-			return fmt.Errorf("expire-session call: %w", err)
+		c, err := decodeExpireCall(body)
+		if err != nil {
+			return err
 		}
 		srv.ExpirePrevious(c.ID, c.User)
 		return nil
 	})
 	l.node.HandleGather(castHasHandle, func(_ context.Context, body []byte) ([]byte, error) {
-		var c yieldCall
-		if err := json.Unmarshal(body, &c); err != nil {
-			return nil, fmt.Errorf("has-handle call: %w", err)
+		id, err := decodeHasHandle(body)
+		if err != nil {
+			return nil, err
 		}
-		if srv.HasDurable(c.ID) {
+		if srv.HasDurable(id) {
 			return []byte(l.self), nil
 		}
 		return nil, nil

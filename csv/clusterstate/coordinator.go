@@ -765,10 +765,16 @@ func (c *coordinator) releaseDead(v View, keep bool) {
 	c.push(c.n.ctx, pushes)
 }
 
-// decodeBody decodes a JSON body strictly.
+// decodeBody decodes a JSON body strictly, and checks a request that
+// can check itself (validate.go).
 func decodeBody(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %v", errFrame, err)
+	}
+	if c, ok := v.(validator); ok {
+		if err := c.validate(); err != nil {
+			return fmt.Errorf("%w: %T: %v", errFrame, v, err)
+		}
 	}
 	return nil
 }
