@@ -71,6 +71,10 @@ type coordVol struct {
 	removers map[uint64]uint16
 	// deleg names the objects delegated to a node (delegate.go).
 	deleg map[uint64]delegRec
+	// standby names, for each object with a persistent handle's entry
+	// that no live node but this one would otherwise have a copy of, the
+	// node that keeps its replica (standbyFor).
+	standby map[uint64]uint16
 }
 
 func newCoordinator(n *Node, epoch int64) *coordinator {
@@ -105,7 +109,7 @@ func (c *coordinator) vol(key string) *coordVol {
 	if cv == nil {
 		cv = &coordVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(),
 			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64), removers: make(map[uint64]uint16),
-			deleg: make(map[uint64]delegRec)}
+			deleg: make(map[uint64]delegRec), standby: make(map[uint64]uint16)}
 		c.vols[key] = cv
 	}
 	return cv
@@ -157,10 +161,61 @@ func (c *coordinator) replica(vol string, cv *coordVol, obj uint64) replica {
 			r.Holders[k] = v
 		}
 	}
+	r.Standby = cv.standby[obj]
 	if r.State == nil && len(r.Locks) == 0 && len(r.Holders) == 0 {
 		delete(cv.version, obj)
 	}
 	return r
+}
+
+// standbyFor keeps the entries of persistent handles alive beyond this
+// coordinator. A replica lives on the nodes that hold opens of its
+// object; the coordinator's own opens therefore have no copy elsewhere,
+// and a persistent handle held through the coordinator would lose its
+// share mode, lease and locks with it, for the moments until a survivor
+// adopts the handle from its record (any other open could get in
+// meanwhile). So while obj has a persistent entry and no live node other
+// than this one holds opens of it, one other live node, its standby,
+// keeps the replica (replica.Standby; the rebuild after this node's loss
+// keeps the persistent entries it finds, as it does for any lost node's).
+// standbyFor updates obj's standby after a change and adds to want the
+// nodes that must get the new replica for it: the standby, and a former
+// standby, which then drops its copy. Call with c.mu held.
+func (c *coordinator) standbyFor(cv *coordVol, obj uint64, want map[uint16]bool) {
+	self := c.n.self
+	c.n.mu.Lock()
+	v := c.n.view
+	c.n.mu.Unlock()
+	old := cv.standby[obj]
+	sb := uint16(0)
+	if st, ok := cv.objects.Snapshot(obj); ok && hasPersistentEntry(replica{State: &st}) {
+		covered := false
+		for s := range cv.holders[obj] {
+			if s != self && v.live(s) {
+				covered = true
+			}
+		}
+		if !covered {
+			if old != 0 && old != self && v.live(old) {
+				sb = old
+			} else {
+				for s := range v.Members {
+					if s != self && (sb == 0 || s < sb) {
+						sb = s
+					}
+				}
+			}
+		}
+	}
+	if sb != 0 {
+		cv.standby[obj] = sb
+		want[sb] = true
+	} else {
+		delete(cv.standby, obj)
+	}
+	if old != 0 && old != sb && old != self && v.live(old) {
+		want[old] = true
+	}
 }
 
 // apply runs one transition for node from.
@@ -268,6 +323,7 @@ func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordV
 		want[s] = true
 	}
 	want[from] = true
+	c.standbyFor(cv, obj, want)
 	delete(want, self)
 	var r *replica
 	if len(want) > 0 {
@@ -546,9 +602,21 @@ func (c *coordinator) install(v View) {
 			for s, k := range r.Holders {
 				cv.hold(obj, s, k)
 			}
+			// A persistent entry kept from a lost node (the old
+			// coordinator's, from its standby's copy) needs a standby
+			// here too; the node that kept the copy learns whether it
+			// still does.
+			if r.Standby != 0 {
+				cv.standby[obj] = r.Standby
+			}
+			want := make(map[uint16]bool)
+			c.standbyFor(cv, obj, want)
 			nr := c.replica(vol, cv, obj)
 			objects++
 			for s := range nr.Holders {
+				want[s] = true
+			}
+			for s := range want {
 				if s == c.n.self {
 					continue
 				}
@@ -715,6 +783,11 @@ func (c *coordinator) releaseDead(v View, keep bool) {
 				}
 			}
 		}
+		for obj, s := range cv.standby {
+			if !v.live(s) {
+				touched[obj] = true // a new standby
+			}
+		}
 		for obj, s := range cv.removers {
 			if !v.live(s) {
 				// Lost between the last close and the removal: the
@@ -747,8 +820,13 @@ func (c *coordinator) releaseDead(v View, keep bool) {
 			for s, k := range r.Holders {
 				cv.hold(obj, s, k)
 			}
+			want := make(map[uint16]bool)
+			c.standbyFor(cv, obj, want)
 			nr := c.replica(vol, cv, obj)
 			for s := range nr.Holders {
+				want[s] = true
+			}
+			for s := range want {
 				if s == c.n.self {
 					continue
 				}

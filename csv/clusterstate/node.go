@@ -417,7 +417,7 @@ func (n *Node) putReplicaLocked(r replica) {
 			ownLocks = true
 		}
 	}
-	if r.Holders[n.self] == 0 && !ownLocks {
+	if r.Holders[n.self] == 0 && !ownLocks && !(r.Standby == n.self && hasPersistentEntry(r)) {
 		if objs != nil {
 			delete(objs, r.Obj)
 		}
@@ -428,6 +428,20 @@ func (n *Node) putReplicaLocked(r replica) {
 		n.reps[r.Vol] = objs
 	}
 	objs[r.Obj] = &r
+}
+
+// hasPersistentEntry reports whether r's state has the entry of a
+// persistent handle.
+func hasPersistentEntry(r replica) bool {
+	if r.State == nil {
+		return false
+	}
+	for _, e := range r.State.Entries {
+		if e.Persistent {
+			return true
+		}
+	}
+	return false
 }
 
 // replicaLocks returns the locks of a replica (for CheckIO off the

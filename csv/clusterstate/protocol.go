@@ -149,6 +149,11 @@ type replica struct {
 	State   *csv.FileState `json:"state,omitempty"`
 	Locks   []csv.HeldLock `json:"locks,omitempty"`
 	Holders map[uint16]int `json:"holders,omitempty"`
+	// Standby names the node that keeps this replica although it holds
+	// no opens of the object: the object has a persistent handle's entry
+	// that no live node but the coordinator holds a copy of, and it must
+	// outlive the coordinator too (coordinator.go, standbyFor). 0: none.
+	Standby uint16 `json:"standby,omitempty"`
 }
 
 // pushRequest carries replicas and breaks from the coordinator to a

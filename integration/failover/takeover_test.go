@@ -119,6 +119,10 @@ func TestTakeoverReconnectThroughAnotherNode(t *testing.T) {
 		}
 		next++
 	}
+	// n1 started first and usually coordinates the open state as well:
+	// the handle's share mode, lease and lock then outlive the
+	// coordinator through its standby's copy (docs/architecture.md,
+	// "Takeover").
 	killed := time.Now()
 	n1.Kill()
 	for ; oldest < next; oldest++ {
@@ -150,17 +154,11 @@ func TestTakeoverReconnectThroughAnotherNode(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	t.Logf("handle adopted by %s %v after the kill", owner, time.Since(killed).Round(time.Millisecond))
 	adopter, other := n2, n3
 	if owner == n3.Name {
 		adopter, other = n3, n2
 	}
-	// The record moves first; the adopter then reopens the file
-	// superseding the lost node's entry. Probe once the adopter serves
-	// the handle: here n1 coordinated the open state too, so no kept
-	// entry guards the file between the record's move and that reopen
-	// (docs/architecture.md, Takeover, "Limits").
-	waitDisconnectedOn(ctx, t, adopter, name)
-	t.Logf("handle adopted by %s %v after the kill", owner, time.Since(killed).Round(time.Millisecond))
 
 	// While its client is away, the adopted handle keeps its share mode
 	// and its lock against everyone, through either survivor.
@@ -226,37 +224,5 @@ func TestTakeoverReconnectThroughAnotherNode(t *testing.T) {
 	// Once closed, the file is free for a writer.
 	if resp, err := b2.c.Call(ctx, wire.CmdCreate, b2.tid, rw, 0); err != nil || resp.Status() != wire.StatusSuccess {
 		t.Fatalf("a writer's open after the handle closed: %v %v", resp.Status(), err)
-	}
-}
-
-// waitDisconnectedOn waits, for at most a minute, until node n lists the
-// persistent handle of name among its open files as disconnected: the
-// node has restored it and holds it for its client.
-func waitDisconnectedOn(ctx context.Context, t *testing.T, n *harness.ClusterNode, name string) {
-	t.Helper()
-	id := nodeID(ctx, t, n, n.Name)
-	for deadline := time.Now().Add(time.Minute); ; {
-		var ol struct {
-			OpenFiles []struct {
-				Node         string
-				Path         string
-				Persistent   bool
-				Disconnected bool
-			} `json:"openFiles"`
-		}
-		apiCall(ctx, t, n, "GET", "/api/v1/open-files", &ol)
-		for _, f := range ol.OpenFiles {
-			if f.Node == id && f.Path == name && f.Persistent && f.Disconnected {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not hold %s's handle a minute after taking its record: %+v", n.Name, name, ol.OpenFiles)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
