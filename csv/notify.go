@@ -28,13 +28,14 @@ import (
 //
 // Paths in events are on-disk paths relative to the volume root, "/"
 // separated, the same on every node mounting the shared file system, so
-// that a cluster version can publish events that other nodes report (via
-// etcd) into the same watches: Publish does not care where an event came
-// from. Changes made to the backing directory behind sofs's back are not
-// reported (no inotify): on the shared file systems sofs targets (NFS,
-// CephFS, GlusterFS) inotify does not see other clients' changes anyway,
-// a recursive inotify watch costs a kernel watch per directory, and every
-// change sofs makes itself would be reported twice.
+// that events made through other nodes (relayed by csv/clusterstate,
+// NotifyRelay) are published into the same watches: Publish does not care
+// where an event came from. Changes made to the backing directory behind
+// sofs's back are not reported (no inotify): on the shared file systems
+// sofs targets (NFS, CephFS, GlusterFS) inotify does not see other
+// clients' changes anyway, a recursive inotify watch costs a kernel watch
+// per directory, and every change sofs makes itself would be reported
+// twice.
 //
 // Lock order: nsMu -> Volume.watches.mu -> Volume.mu -> Watch.mu.
 
@@ -71,6 +72,20 @@ const (
 	ActionModifiedStream NotifyAction = 8
 )
 
+// Delete pending of a watched directory concerns its watches whatever
+// their filters, and may be set through another node than theirs: every
+// watch is announced to the other nodes with notifyWatched, a bit no
+// client's change falls under, and a node that sets or clears delete
+// pending on a directory forwards an event with one of these actions and
+// that filter, naming the directory by Object, to the nodes that watch.
+// The actions are never reported as FILE_NOTIFY_INFORMATION.
+const (
+	notifyWatched uint32 = 1 << 31
+
+	actionDeletePending NotifyAction = 0x80000001
+	actionDeleteCleared NotifyAction = 0x80000002
+)
+
 // Event is one change to the volume.
 type Event struct {
 	// Dir is the directory holding the changed object: its on-disk path
@@ -82,6 +97,15 @@ type Event struct {
 	// Filter holds the completion filter bits the change falls under; a
 	// watch reports it when its filter has any of them.
 	Filter uint32
+	// Object is the directory whose delete pending changed, for
+	// actionDeletePending and actionDeleteCleared.
+	Object uint64 `json:",omitempty"`
+}
+
+// deletePending reports whether e is a change of a directory's delete
+// pending state rather than a change to report.
+func (e *Event) deletePending() bool {
+	return e.Action == actionDeletePending || e.Action == actionDeleteCleared
 }
 
 // Change is one reported change: Name is relative to the watched
@@ -120,6 +144,10 @@ const (
 type notifyHub struct {
 	n       atomic.Int32  // len(watches): the publishers' fast path
 	filters atomic.Uint32 // union of the watches' filters
+	// remote is the union of the filters the volume's watches on other
+	// nodes have (NotifyRelay): a change made through this node under
+	// one of them is reported, for them, even when nothing here watches.
+	remote  atomic.Uint32
 	mu      sync.Mutex
 	watches map[*Watch]struct{}
 }
@@ -179,11 +207,13 @@ func (h *Handle) Watch(ctx context.Context, filter uint32, recursive bool, budge
 	if h.watch != nil {
 		return h.watch, nil
 	}
-	if len(hub.watches) == 0 && h.v.relay != nil {
-		// The volume's first watch: the other nodes must send this
-		// node their changes before the watch counts as armed, or a
-		// change made through them right after could be missed.
-		if err := h.v.relay.Watching(ctx, true); err != nil {
+	if h.v.relay != nil {
+		// The other nodes must send this node their changes under the
+		// watch's filter before the watch counts as armed, or a change
+		// made through them right after could be missed. They are told
+		// only when the node's filters gain a bit (the relay counts).
+		if err := h.v.relay.Watching(ctx, filter|notifyWatched, true); err != nil {
+			h.v.relayUnwatched(filter | notifyWatched)
 			return nil, fmt.Errorf("csv: watch %q: %w", h.Path(), err)
 		}
 	}
@@ -333,12 +363,19 @@ func (w *Watch) close() {
 	w.deliverLocked()
 }
 
-// watching reports whether any handle of the volume is watched: the cheap
-// test every event source makes first.
-func (v *Volume) watching() bool { return v.watches.n.Load() > 0 }
+// watching reports whether any handle of the volume is watched, on this
+// node or another: the cheap test every event source makes first.
+func (v *Volume) watching() bool { return v.watches.n.Load() > 0 || v.watches.remote.Load() != 0 }
 
-// watchingFor reports whether some watch has a bit of filter.
-func (v *Volume) watchingFor(filter uint32) bool { return v.watches.filters.Load()&filter != 0 }
+// watchingFor reports whether some watch, on this node or another, has a
+// bit of filter.
+func (v *Volume) watchingFor(filter uint32) bool {
+	return (v.watches.filters.Load()|v.watches.remote.Load())&filter != 0
+}
+
+// watchedRemotely records the union of the filters the volume's watches
+// on other nodes have (NotifyRelay.Subscribe).
+func (v *Volume) watchedRemotely(filter uint32) { v.watches.remote.Store(filter) }
 
 // emit reports changes made through this volume on this node: to the
 // local watches, and through the relay to the other nodes that watch,
@@ -353,17 +390,22 @@ func (v *Volume) emit(events ...Event) {
 // NotifyRelay carries change notifications between the nodes that serve
 // one volume (csv/clusterstate implements it). Changes made through a
 // node are published to its own watches and forwarded to the other
-// nodes, which publish them to theirs.
+// nodes whose watches' filters they fall under, which publish them to
+// theirs. A node that makes a change must know what the others watch for
+// even when it watches nothing itself: its event sources test the union
+// of every node's filters before they compute an event at all.
 type NotifyRelay interface {
 	// Subscribe registers the function that publishes changes made
-	// through other nodes to this volume's watches (Volume.Publish).
-	Subscribe(publish func(...Event))
-	// Watching says that the volume has watches on this node (on) or no
-	// longer has any. With on it returns once every other node will
-	// forward its changes here.
-	Watching(ctx context.Context, on bool) error
+	// through other nodes to this volume's watches (Volume.Publish), and
+	// the one told the union of the completion filters the other nodes'
+	// watches of the volume have, at once and whenever it changes.
+	Subscribe(publish func(...Event), watched func(filter uint32))
+	// Watching says that a watch with completion filter filter was armed
+	// on this node (on) or ended. With on it returns once every other
+	// node will forward its changes under filter here.
+	Watching(ctx context.Context, filter uint32, on bool) error
 	// Forward sends changes made through this node to the nodes that
-	// watch the volume. It must not wait for them.
+	// watch the volume for them. It must not wait for them.
 	Forward(events []Event)
 }
 
@@ -372,8 +414,13 @@ type NotifyRelay interface {
 // new name arrive in one answer), and calls reach every watch in the
 // order they were made. Callers may hold nsMu, not mu.
 func (v *Volume) Publish(events ...Event) {
-	if !v.watching() || len(events) == 0 {
+	if v.watches.n.Load() == 0 || len(events) == 0 {
 		return
+	}
+	for i := range events {
+		if e := &events[i]; e.deletePending() {
+			v.deletePendingChanged(e.Object, e.Action == actionDeletePending)
+		}
 	}
 	type hit struct {
 		w  *Watch
@@ -388,7 +435,7 @@ func (v *Volume) Publish(events ...Event) {
 		dir := w.h.f.disk
 		var cs []Change
 		for _, e := range events {
-			if e.Filter&w.filter == 0 {
+			if e.Filter&w.filter == 0 || e.deletePending() {
 				continue
 			}
 			if name, ok := relName(dir, e.Dir, e.Name, w.recursive); ok {
@@ -426,10 +473,23 @@ func relName(watch, dir, name string, recursive bool) (string, bool) {
 	return smbPath(rest) + `\` + name, true
 }
 
-// notifyDeletePending tells the watches on object id that its delete
-// pending state changed.
+// notifyDeletePending tells the watches on directory id, on this node
+// and the others, that its delete pending state changed.
 func (v *Volume) notifyDeletePending(id uint64, on bool) {
-	if !v.watching() {
+	v.deletePendingChanged(id, on)
+	if v.relay != nil && v.watches.remote.Load()&notifyWatched != 0 {
+		a := actionDeleteCleared
+		if on {
+			a = actionDeletePending
+		}
+		v.relay.Forward([]Event{{Action: a, Filter: notifyWatched, Object: id}})
+	}
+}
+
+// deletePendingChanged tells this node's watches on directory id that its
+// delete pending state changed.
+func (v *Volume) deletePendingChanged(id uint64, on bool) {
+	if v.watches.n.Load() == 0 {
 		return
 	}
 	var ws []*Watch
@@ -451,25 +511,28 @@ func (h *Handle) unwatch() {
 	hub := &h.v.watches
 	hub.mu.Lock()
 	w := h.watch
-	last := false
 	if w != nil {
 		delete(hub.watches, w)
 		hub.updateLocked()
 		h.watch = nil
-		last = len(hub.watches) == 0
 	}
 	hub.mu.Unlock()
-	if last && h.v.relay != nil {
-		// Nothing waits for this: a change sent to a node that no longer
-		// watches is dropped there.
-		ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
-		if err := h.v.relay.Watching(ctx, false); err != nil {
-			h.v.log.Debug().Err(err).Msg("telling the other nodes this one no longer watches")
-		}
-		cancel()
+	if w != nil && h.v.relay != nil {
+		h.v.relayUnwatched(w.filter | notifyWatched)
 	}
 	if w != nil {
 		w.close()
+	}
+}
+
+// relayUnwatched tells the relay that a watch with filter ended. Nothing
+// waits for this: a change sent to a node that no longer watches for it
+// is dropped there.
+func (v *Volume) relayUnwatched(filter uint32) {
+	ctx, cancel := context.WithTimeout(context.Background(), relayTimeout)
+	defer cancel()
+	if err := v.relay.Watching(ctx, filter, false); err != nil {
+		v.log.Debug().Err(err).Msg("telling the other nodes this one no longer watches")
 	}
 }
 

@@ -153,7 +153,7 @@ func OpenVolume(root string, opt Options) (*Volume, error) {
 		return nil, err
 	}
 	if v.relay != nil {
-		v.relay.Subscribe(v.Publish)
+		v.relay.Subscribe(v.Publish, v.watchedRemotely)
 	}
 	if v.remote != nil {
 		v.remote.SubscribeOpens(v)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,14 +354,24 @@ func TestChangesReachWatchingNodes(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	got := make(chan []csv.Event, 4)
-	tc.table(2).Subscribe(func(evs ...csv.Event) { got <- evs })
+	tc.table(2).Subscribe(func(evs ...csv.Event) { got <- evs }, func(uint32) {})
 	unwatched := make(chan []csv.Event, 4)
-	tc.table(1).Subscribe(func(evs ...csv.Event) { unwatched <- evs })
-	if err := tc.table(2).Watching(ctx, true); err != nil {
+	tc.table(1).Subscribe(func(evs ...csv.Event) { unwatched <- evs }, func(uint32) {})
+	var remote atomic.Uint32 // what node 3 is told the others watch for
+	tc.table(3).Subscribe(func(...csv.Event) {}, remote.Store)
+	if err := tc.table(2).Watching(ctx, csv.NotifyFileName, true); err != nil {
 		t.Fatal(err)
 	}
+	// Node 3 watches nothing itself but must know what node 2 watches
+	// for, as soon as node 2's watch is armed.
+	if f := remote.Load(); f != csv.NotifyFileName {
+		t.Fatalf("node 3 was told the others watch for %#x, want %#x", f, csv.NotifyFileName)
+	}
 	ev := csv.Event{Dir: "d", Name: "new.txt", Action: csv.ActionAdded, Filter: csv.NotifyFileName}
-	tc.table(3).Forward([]csv.Event{ev})
+	attr := csv.Event{Dir: "d", Name: "new.txt", Action: csv.ActionModified, Filter: csv.NotifyAttributes}
+	// Only what node 2 watches for is sent to it.
+	tc.table(3).Forward([]csv.Event{attr})
+	tc.table(3).Forward([]csv.Event{attr, ev})
 	select {
 	case evs := <-got:
 		if len(evs) != 1 || evs[0] != ev {
@@ -369,13 +380,39 @@ func TestChangesReachWatchingNodes(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("a change made through node 3 never reached node 2, which watches")
 	}
-	// Node 1 does not watch: nothing is sent to it. Stop watching on
-	// node 2: later changes are not sent there either.
-	if err := tc.table(2).Watching(ctx, false); err != nil {
+	// A second watch on node 2 with another filter widens what it is
+	// sent; its end narrows it again.
+	if err := tc.table(2).Watching(ctx, csv.NotifyAttributes|csv.NotifyFileName, true); err != nil {
 		t.Fatal(err)
 	}
+	if f := remote.Load(); f != csv.NotifyFileName|csv.NotifyAttributes {
+		t.Fatalf("node 3 was told %#x after a second watch, want %#x", f, csv.NotifyFileName|csv.NotifyAttributes)
+	}
+	tc.table(3).Forward([]csv.Event{attr})
+	select {
+	case evs := <-got:
+		if len(evs) != 1 || evs[0] != attr {
+			t.Fatalf("node 2 got %+v, want %+v", evs, attr)
+		}
+	case <-ctx.Done():
+		t.Fatal("an attribute change never reached node 2's second watch")
+	}
+	if err := tc.table(2).Watching(ctx, csv.NotifyAttributes|csv.NotifyFileName, false); err != nil {
+		t.Fatal(err)
+	}
+	if f := remote.Load(); f != csv.NotifyFileName {
+		t.Fatalf("node 3 was told %#x after the second watch ended, want %#x", f, csv.NotifyFileName)
+	}
+	// Node 1 does not watch: nothing is sent to it. Stop watching on
+	// node 2: later changes are not sent there either.
+	if err := tc.table(2).Watching(ctx, csv.NotifyFileName, false); err != nil {
+		t.Fatal(err)
+	}
+	if f := remote.Load(); f != 0 {
+		t.Fatalf("node 3 was told %#x once nothing watches, want 0", f)
+	}
 	tc.table(3).Forward([]csv.Event{ev})
-	if err := tc.table(2).Watching(ctx, true); err != nil {
+	if err := tc.table(2).Watching(ctx, csv.NotifyFileName, true); err != nil {
 		t.Fatal(err)
 	}
 	ev2 := ev

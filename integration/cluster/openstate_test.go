@@ -250,6 +250,106 @@ func TestOpenStateAcrossNodes(t *testing.T) {
 		a.c.CloseFile(ctx, a.tid, fd)
 	})
 
+	t.Run("ChangeNotifyFixedFilter", func(t *testing.T) {
+		// smbtorture smb2.notify.mask-change across nodes: the first
+		// CHANGE_NOTIFY on an open fixes its completion filter and
+		// WATCH_TREE ([MS-FSA] 2.1.5.10: later requests on the open use
+		// the existing watch), so later requests asking for more still
+		// get only attribute changes, and each queued request gets the
+		// next one. The changes are made through n2: it must forward
+		// what a watch on n1 asked for, whatever n2 itself watches.
+		dir := openReq("maskwatch", 0x00100001, smbtest.ShareAll) // FILE_LIST_DIRECTORY | SYNCHRONIZE
+		dir.CreateOptions = 0x1                                   // FILE_DIRECTORY_FILE
+		dir.FileAttributes = 0x10
+		fd := a.mustCreate(t, ctx, dir)
+		defer a.c.CloseFile(ctx, a.tid, fd)
+		notify := func(filter uint32, flags uint16) *smbtest.Pending {
+			t.Helper()
+			p, err := a.c.Send(ctx, wire.CmdChangeNotify, a.tid, &wire.ChangeNotifyRequest{
+				Flags: flags, FileID: fd, OutputBufferLength: 1000, CompletionFilter: filter}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-p.Interim():
+			case <-ctx.Done():
+				t.Fatal("CHANGE_NOTIFY never went async")
+			}
+			return p
+		}
+		// made creates name through n2, renames it to renamed and closes
+		// it: the name changes fall under FILE_NOTIFY_CHANGE_FILE_NAME
+		// only, the close of a renamed file is an attribute change.
+		made := func(name, renamed string) {
+			t.Helper()
+			req := openReq(`maskwatch\`+name, smbtest.AccessReadWrite|accessDelete, smbtest.ShareAll)
+			fb := b.mustCreate(t, ctx, req)
+			if st := b.rename(t, ctx, fb, `maskwatch\`+renamed); st != wire.StatusSuccess {
+				t.Fatalf("rename on n2: %v", st)
+			}
+			if err := b.c.CloseFile(ctx, b.tid, fb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first := notify(wire.FileNotifyChangeAttributes, wire.WatchTree)
+		setHidden := b.mustCreate(t, ctx, openReq(`maskwatch\attr.txt`, smbtest.AccessReadWrite, smbtest.ShareAll))
+		// FileBasicInformation: times unchanged, FILE_ATTRIBUTE_HIDDEN.
+		basic := make([]byte, 40)
+		binary.LittleEndian.PutUint32(basic[32:], 0x2)
+		r, err := b.c.Call(ctx, wire.CmdSetInfo, b.tid, &wire.SetInfoRequest{InfoType: 1, FileInfoClass: 4, Buffer: basic, FileID: setHidden}, 0)
+		if err != nil || r.Status() != wire.StatusSuccess {
+			t.Fatalf("set attributes on n2: %v %v", r.Status(), err)
+		}
+		b.c.CloseFile(ctx, b.tid, setHidden)
+		wantNotify(t, ctx, first, "the attribute change made through n2", notifyEntry{3, "attr.txt"})
+
+		// The mask asked for now includes name changes: ignored.
+		wider := wire.FileNotifyChangeFileName | wire.FileNotifyChangeDirName | wire.FileNotifyChangeAttributes | wire.FileNotifyChangeCreation
+		second := notify(wider, wire.WatchTree)
+		third := notify(wider, 0)
+		made("sub.txt", "sub-r.txt")
+		wantNotify(t, ctx, second, "the second request, after a create, rename and close through n2", notifyEntry{3, "sub-r.txt"})
+		made("two.txt", "two-r.txt")
+		wantNotify(t, ctx, third, "the third request, queued behind the second", notifyEntry{3, "two-r.txt"})
+	})
+
+	t.Run("ChangeNotifyDeletePending", func(t *testing.T) {
+		// smbtorture smb2.notify.rmdir3: delete pending set through n2
+		// on a directory watched through n1 completes the watch with
+		// STATUS_DELETE_PENDING, whatever its filter.
+		dir := openReq("rmwatch", 0x001F01FF, smbtest.ShareAll) // FILE_ALL_ACCESS
+		dir.CreateOptions = 0x1                                 // FILE_DIRECTORY_FILE
+		dir.FileAttributes = 0x10
+		fd := a.mustCreate(t, ctx, dir)
+		defer a.c.CloseFile(ctx, a.tid, fd)
+		watch, err := a.c.Send(ctx, wire.CmdChangeNotify, a.tid, &wire.ChangeNotifyRequest{
+			FileID: fd, OutputBufferLength: 1000, CompletionFilter: wire.FileNotifyChangeFileName | wire.FileNotifyChangeDirName}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-watch.Interim():
+		case <-ctx.Done():
+			t.Fatal("CHANGE_NOTIFY never went async")
+		}
+		fb := b.mustCreate(t, ctx, dir)
+		// FileDispositionInformation: DeletePending.
+		r, err := b.c.Call(ctx, wire.CmdSetInfo, b.tid, &wire.SetInfoRequest{InfoType: 1, FileInfoClass: 13, Buffer: []byte{1}, FileID: fb}, 0)
+		if err != nil || r.Status() != wire.StatusSuccess {
+			t.Fatalf("set delete pending on n2: %v %v", r.Status(), err)
+		}
+		b.c.CloseFile(ctx, b.tid, fb)
+		wctx, wcancel := context.WithTimeout(ctx, smbTimeout)
+		defer wcancel()
+		r, err = watch.Wait(wctx)
+		if err != nil {
+			t.Fatalf("the watch on n1 never completed once n2 set delete pending: %v", err)
+		}
+		if r.Status() != wire.StatusDeletePending {
+			t.Fatalf("CHANGE_NOTIFY on n1 after n2 set delete pending: %v, want STATUS_DELETE_PENDING", r.Status())
+		}
+	})
+
 	t.Run("RenameAndStreamChecks", func(t *testing.T) {
 		mkdir := openReq("rdir", 0x00100001, smbtest.ShareAll)
 		mkdir.CreateOptions, mkdir.FileAttributes = 0x1, 0x10
@@ -602,6 +702,48 @@ func TestOpenStateSurvivesNodeLoss(t *testing.T) {
 		// next kill).
 		c.start(victim)
 		c.waitState(keeper, victim.Name, "up", upWithin)
+	}
+}
+
+// notifyEntry is one FILE_NOTIFY_INFORMATION entry ([MS-FSCC] 2.7.1).
+type notifyEntry struct {
+	action uint32
+	name   string
+}
+
+// wantNotify waits for the CHANGE_NOTIFY p and checks that it succeeded
+// with exactly the entries want.
+func wantNotify(t *testing.T, ctx context.Context, p *smbtest.Pending, what string, want ...notifyEntry) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, smbTimeout)
+	defer cancel()
+	r, err := p.Wait(wctx)
+	if err != nil {
+		t.Fatalf("CHANGE_NOTIFY on n1 never completed with %s: %v", what, err)
+	}
+	var resp wire.ChangeNotifyResponse
+	if r.Status() != wire.StatusSuccess || resp.Decode(r.Msg) != nil {
+		t.Fatalf("CHANGE_NOTIFY on n1 after %s: %v", what, r.Status())
+	}
+	var got []notifyEntry
+	for b := resp.Buffer; len(b) >= 12; {
+		next := binary.LittleEndian.Uint32(b)
+		n := binary.LittleEndian.Uint32(b[8:])
+		if 12+int(n) > len(b) {
+			t.Fatalf("CHANGE_NOTIFY on n1: entry of %d name bytes in %d", n, len(b))
+		}
+		var name []rune
+		for i := 12; i+1 < 12+int(n); i += 2 {
+			name = append(name, rune(binary.LittleEndian.Uint16(b[i:])))
+		}
+		got = append(got, notifyEntry{binary.LittleEndian.Uint32(b[4:]), string(name)})
+		if next == 0 || int(next) > len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("CHANGE_NOTIFY on n1 after %s: %v, want %v (action 3 is FILE_ACTION_MODIFIED)", what, got, want)
 	}
 }
 

@@ -18,7 +18,8 @@ const clusterNodes = 3
 
 // clusterBudget caps TestSmbtortureCluster as totalBudget caps
 // TestSmbtorture: its suites took 12.3 minutes through a healthy
-// cluster (each starts a fresh one); a cluster that hangs suites until
+// cluster (each starts a fresh one), before smb2.notify joined them
+// (94-98 s more); a cluster that hangs suites until
 // their per-suite deadlines stops at 20, and suites left then are
 // reported as errors.
 const clusterBudget = 20 * time.Minute
