@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"sofs.io/sofs/csv/openstate"
 )
 
 // Sentinel errors. Every error a Volume or Handle returns wraps at most one
@@ -34,7 +36,7 @@ var (
 	ErrStreamsUnsupported = errors.New("csv: alternate data streams not supported")
 	// ErrDeletePending means the object (or the directory it would be
 	// created in) has delete pending.
-	ErrDeletePending = errors.New("csv: delete pending")
+	ErrDeletePending = openstate.ErrDeletePending
 	// ErrReadOnly means the volume is read-only.
 	ErrReadOnly = errors.New("csv: volume is read-only")
 	// ErrNoSpace means the backing file system is full or over quota.
@@ -48,7 +50,7 @@ var (
 	// go together (for example Directory and NonDirectory). It is an
 	// extension of the original contract; the server maps it to
 	// STATUS_INVALID_PARAMETER.
-	ErrInvalidParameter = errors.New("csv: invalid parameter")
+	ErrInvalidParameter = openstate.ErrInvalidParameter
 	// ErrClosed means the Volume or Handle has been closed.
 	ErrClosed = errors.New("csv: closed")
 	// ErrFenced means the volume's Guard refused the operation: this node

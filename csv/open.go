@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sofs.io/sofs/csv/openstate"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -327,27 +328,27 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, st *unix.Statx_t, d
 		// Windows refuses it (CreateFile, CREATE_ALWAYS: ACCESS_DENIED).
 		return nil, 0, newErr("open", req.Path, ErrAccessDenied)
 	}
-	if req.Entry != nil && req.Entry.Access&accDelete != 0 {
+	if req.Entry != nil && req.Entry.Access&openstate.AccessDelete != 0 {
 		if err := v.checkStreamsShareDelete(ctx, st.Ino, req.Path); err != nil {
 			return nil, 0, err
 		}
 	}
-	pk := parentOf(req.Entry)
+	pk := openstate.ParentOf(req.Entry)
 	f, g, err := v.acquire(ctx, st.Ino, disk, isDir, req.Path, req.Entry, true)
 	if err != nil {
 		return nil, 0, err
 	}
-	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: entryID(req.Entry), grant: g, parent: pk}
+	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: openstate.EntryID(req.Entry), grant: g, parent: pk}
 	if err := statFD(fd, st); err == nil && st.Nlink == 0 {
 		// Deleted (a delete-pending close) between our lookup and the
 		// acquire: the object is gone, not open.
-		v.releaseOpen(ctx, f, entryID(req.Entry))
+		v.releaseOpen(ctx, f, openstate.EntryID(req.Entry))
 		return nil, 0, newErr("open", req.Path, ErrNotFound)
 	}
 	act = Opened
 	if overwrite {
 		if err := v.overwrite(fd, st, m, req); err != nil {
-			v.releaseOpen(ctx, f, entryID(req.Entry))
+			v.releaseOpen(ctx, f, openstate.EntryID(req.Entry))
 			return nil, 0, err
 		}
 		act = Overwritten
@@ -482,12 +483,12 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 		v.cache.added(&d.st, &after, name)
 		d.st = after
 	}
-	pk := parentOf(req.Entry)
+	pk := openstate.ParentOf(req.Entry)
 	f, g, err := v.acquire(ctx, st.Ino, joinDisk(d.disk, name), req.Directory, req.Path, req.Entry, false)
 	if err != nil {
 		return fail(err)
 	}
-	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory, openID: entryID(req.Entry), grant: g, parent: pk}
+	h := &Handle{v: v, f: f, fd: fd, isDir: req.Directory, writable: req.Write && !req.Directory, openID: openstate.EntryID(req.Entry), grant: g, parent: pk}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	v.emit(Event{Dir: d.disk, Name: name, Action: ActionAdded, Filter: nameFilter(req.Directory)})
 	h.created = v.breakParent(ctx, d.st.Ino, pk)
@@ -499,7 +500,7 @@ func (v *Volume) createLocked(ctx context.Context, d *dirRef, name string, req O
 func (v *Volume) acquire(ctx context.Context, id uint64, disk string, isDir bool, path string, e *OpenEntry, existed bool) (*file, Grant, error) {
 	if e != nil {
 		e.Directory, e.Existed = isDir, existed
-		e.directoryRules()
+		e.DirectoryRules()
 	}
 	g, err := v.objects.Acquire(ctx, id, e)
 	if err != nil {

@@ -3,6 +3,7 @@ package csv
 import (
 	"context"
 	"errors"
+	"sofs.io/sofs/csv/openstate"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -80,7 +81,7 @@ func (h *Handle) RenameContext(ctx context.Context, newPath string, replaceIfExi
 		return err
 	} else if os.DeletePending {
 		return newErr(op, newPath, ErrDeletePending)
-	} else if os.Access&accDelete != 0 {
+	} else if os.Access&openstate.AccessDelete != 0 {
 		// The destination directory is open for DELETE: Windows refuses
 		// the rename with a sharing violation (Samba does too).
 		return newErr(op, newPath, ErrSharingViolation)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sofs.io/sofs/csv/openstate"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -334,7 +335,7 @@ func (v *Volume) finishStream(ctx context.Context, bh *Handle, fd int, stored st
 	if err := statFD(fd, &st); err != nil {
 		return nil, sysErr("open", req.Path, err)
 	}
-	pk := parentOf(req.Entry)
+	pk := openstate.ParentOf(req.Entry)
 	f, g, err := v.acquire(ctx, st.Ino, "", false, req.Path, req.Entry, existed)
 	if err != nil {
 		return nil, err
@@ -352,17 +353,17 @@ func (v *Volume) finishStream(ctx context.Context, bh *Handle, fd int, stored st
 	}
 	if existed && overwrite {
 		if err := unix.Ftruncate(fd, 0); err != nil {
-			v.releaseOpen(ctx, f, entryID(req.Entry))
+			v.releaseOpen(ctx, f, openstate.EntryID(req.Entry))
 			return nil, sysErr("overwrite", req.Path, err)
 		}
 	}
 	if act == Created || (existed && overwrite) {
 		if err := preallocate(fd, req.AllocationSize, req.Path); err != nil {
-			v.releaseOpen(ctx, f, entryID(req.Entry))
+			v.releaseOpen(ctx, f, openstate.EntryID(req.Entry))
 			return nil, err
 		}
 	}
-	h := &Handle{v: v, f: f, fd: fd, writable: req.Write, openID: entryID(req.Entry), grant: g, base: bh, parent: pk}
+	h := &Handle{v: v, f: f, fd: fd, writable: req.Write, openID: openstate.EntryID(req.Entry), grant: g, base: bh, parent: pk}
 	h.deleteOnClose.Store(req.DeleteOnClose)
 	return h, nil
 }

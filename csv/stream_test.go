@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sofs.io/sofs/csv/openstate"
 	"testing"
 )
 
@@ -117,6 +118,7 @@ func TestStreamOnDirectory(t *testing.T) {
 func TestStreamShareModesAndDelete(t *testing.T) {
 	v, root := newVolume(t, Options{})
 	ctx := context.Background()
+	const accWriteData = 0x2 // FILE_WRITE_DATA
 	e := func(id uint64, access, share uint32) *OpenEntry {
 		return &OpenEntry{ID: id, Access: access, ShareAccess: share}
 	}
@@ -128,7 +130,7 @@ func TestStreamShareModesAndDelete(t *testing.T) {
 	wantErr(t, "same stream", err, ErrSharingViolation)
 	// A stream open without FILE_SHARE_DELETE keeps the file from being
 	// opened for DELETE.
-	_, _, err = v.Open(ctx, OpenRequest{Path: `f`, Disposition: Open, Entry: e(4, accDelete, 7)})
+	_, _, err = v.Open(ctx, OpenRequest{Path: `f`, Disposition: Open, Entry: e(4, openstate.AccessDelete, 7)})
 	wantErr(t, "base for delete", err, ErrSharingViolation)
 	closeH(t, s1)
 
@@ -136,7 +138,7 @@ func TestStreamShareModesAndDelete(t *testing.T) {
 	if _, err := s1.WriteAt([]byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := open(t, v, OpenRequest{Path: `f`, Disposition: Open, DeleteOnClose: true, Entry: e(6, accDelete, 7)})
+	b, _ := open(t, v, OpenRequest{Path: `f`, Disposition: Open, DeleteOnClose: true, Entry: e(6, openstate.AccessDelete, 7)})
 	closeH(t, b)
 	// Delete pending until the stream closes: name-based access fails.
 	_, _, err = v.Open(ctx, OpenRequest{Path: `f:one`, Disposition: OpenIf})

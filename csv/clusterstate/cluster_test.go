@@ -13,6 +13,7 @@ import (
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/csvtest"
+	"sofs.io/sofs/csv/openstate"
 	"sofs.io/sofs/namespace/clustertls"
 )
 
@@ -24,7 +25,7 @@ var testSecret = []byte("0123456789abcdef-test-cluster-secret")
 type testCluster struct {
 	nodes  []*Node
 	addrs  map[uint16]string
-	breaks []chan []csv.Break // per node, what its break handler got
+	breaks []chan []openstate.Break // per node, what its break handler got
 }
 
 func startCluster(t testing.TB, n int) *testCluster {
@@ -40,8 +41,8 @@ func startCluster(t testing.TB, n int) *testCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ch := make(chan []csv.Break, 64)
-		node.SetBreakHandler(func(bs []csv.Break) { ch <- bs })
+		ch := make(chan []openstate.Break, 64)
+		node.SetBreakHandler(func(bs []openstate.Break) { ch <- bs })
 		tc.nodes = append(tc.nodes, node)
 		tc.breaks = append(tc.breaks, ch)
 		tc.addrs[uint16(i+1)] = ln.Addr().String()
@@ -71,8 +72,8 @@ func (tc *testCluster) setView(t testing.TB, epoch int64, coord uint16, members 
 func (tc *testCluster) table(slot int) *Table { return tc.nodes[slot-1].Table("/vol") }
 
 func TestConformanceOnCoordinator(t *testing.T) {
-	csvtest.TestObjectTable(t, func(t *testing.T) csv.ObjectTable { return startCluster(t, 1).table(1) })
-	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, 1).table(1) })
+	csvtest.TestObjectTable(t, func(t *testing.T) openstate.ObjectTable { return startCluster(t, 1).table(1) })
+	csvtest.TestLockTable(t, func(t *testing.T) openstate.LockTable { return startCluster(t, 1).table(1) })
 }
 
 // Through a node that does not coordinate, in clusters of two and three
@@ -81,8 +82,8 @@ func TestConformanceOnCoordinator(t *testing.T) {
 func TestConformanceThroughAnotherNode(t *testing.T) {
 	for _, nodes := range []int{2, 3} {
 		t.Run(fmt.Sprintf("%dNodes", nodes), func(t *testing.T) {
-			csvtest.TestObjectTable(t, func(t *testing.T) csv.ObjectTable { return startCluster(t, nodes).table(nodes) })
-			csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return startCluster(t, nodes).table(nodes) })
+			csvtest.TestObjectTable(t, func(t *testing.T) openstate.ObjectTable { return startCluster(t, nodes).table(nodes) })
+			csvtest.TestLockTable(t, func(t *testing.T) openstate.LockTable { return startCluster(t, nodes).table(nodes) })
 		})
 	}
 }
@@ -95,14 +96,14 @@ func TestConformanceThroughAnotherNodeWithoutDelegation(t *testing.T) {
 		tc.nodes[0].noDeleg = true
 		return tc.table(2)
 	}
-	csvtest.TestObjectTable(t, func(t *testing.T) csv.ObjectTable { return start(t) })
-	csvtest.TestLockTable(t, func(t *testing.T) csv.LockTable { return start(t) })
+	csvtest.TestObjectTable(t, func(t *testing.T) openstate.ObjectTable { return start(t) })
+	csvtest.TestLockTable(t, func(t *testing.T) openstate.LockTable { return start(t) })
 }
 
 const (
 	rw          = 0x1 | 0x2 // FILE_READ_DATA | FILE_WRITE_DATA
 	shareNone   = 0
-	shareAll    = csv.ShareRead | csv.ShareWrite | csv.ShareDelete
+	shareAll    = openstate.ShareRead | openstate.ShareWrite | openstate.ShareDelete
 	testTimeout = 10 * time.Second
 )
 
@@ -115,19 +116,19 @@ func testCtx(t *testing.T) context.Context {
 func TestShareModesAcrossNodes(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(2).Acquire(ctx, 7, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 7, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 7, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 7, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open on node 3 of a file open share-none on node 2: %v, want sharing violation", err)
 	}
-	if _, err := tc.table(1).Acquire(ctx, 7, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(1).Acquire(ctx, 7, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open on the coordinator: %v, want sharing violation", err)
 	}
 	if _, _, err := tc.table(2).Release(ctx, 7, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 7, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 7, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatalf("open after the last close elsewhere: %v", err)
 	}
 }
@@ -136,14 +137,14 @@ func TestDeletePendingAcrossNodes(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	for slot := 2; slot <= 3; slot++ {
-		if _, err := tc.table(slot).Acquire(ctx, 9, &csv.OpenEntry{ID: 5, Access: 0x10000, ShareAccess: shareAll}); err != nil {
+		if _, err := tc.table(slot).Acquire(ctx, 9, &openstate.OpenEntry{ID: 5, Access: 0x10000, ShareAccess: shareAll}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tc.table(2).SetDeletePending(ctx, 9, true, csv.ParentKey{}); err != nil {
+	if err := tc.table(2).SetDeletePending(ctx, 9, true, openstate.ParentKey{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(1).Acquire(ctx, 9, &csv.OpenEntry{ID: 6, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrDeletePending) {
+	if _, err := tc.table(1).Acquire(ctx, 9, &openstate.OpenEntry{ID: 6, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrDeletePending) {
 		t.Fatalf("open of a delete-pending file through another node: %v", err)
 	}
 	last, pending, err := tc.table(2).Release(ctx, 9, 5)
@@ -160,27 +161,27 @@ func TestLocksAcrossNodes(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	for slot := 1; slot <= 3; slot++ {
-		if _, err := tc.table(slot).Acquire(ctx, 11, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); err != nil {
+		if _, err := tc.table(slot).Acquire(ctx, 11, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	excl := []csv.LockRange{{Offset: 0, Length: 10, Exclusive: true}}
+	excl := []openstate.LockRange{{Offset: 0, Length: 10, Exclusive: true}}
 	if _, err := tc.table(2).Lock(ctx, 11, 40, excl); err != nil {
 		t.Fatal(err)
 	}
 	// READ/WRITE checks never leave the node: node 3 answers from its
 	// replica, the coordinator from its table.
-	if err := tc.table(3).CheckIO(11, 40, 5, 1, true); !errors.Is(err, csv.ErrLockConflict) {
+	if err := tc.table(3).CheckIO(11, 40, 5, 1, true); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("write on node 3 under node 2's exclusive lock: %v", err)
 	}
-	if err := tc.table(1).CheckIO(11, 40, 5, 1, false); !errors.Is(err, csv.ErrLockConflict) {
+	if err := tc.table(1).CheckIO(11, 40, 5, 1, false); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("read on the coordinator under node 2's exclusive lock: %v", err)
 	}
 	if err := tc.table(2).CheckIO(11, 40, 5, 1, true); err != nil {
 		t.Fatalf("the lock's own open: %v", err)
 	}
-	ch, err := tc.table(3).Lock(ctx, 11, 40, []csv.LockRange{{Offset: 5, Length: 1, Exclusive: true}})
-	if !errors.Is(err, csv.ErrLockConflict) || ch == nil {
+	ch, err := tc.table(3).Lock(ctx, 11, 40, []openstate.LockRange{{Offset: 5, Length: 1, Exclusive: true}})
+	if !errors.Is(err, openstate.ErrLockConflict) || ch == nil {
 		t.Fatalf("conflicting lock on node 3: %v", err)
 	}
 	select {
@@ -196,13 +197,13 @@ func TestLocksAcrossNodes(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("an unlock on node 2 did not wake the blocking lock on node 3")
 	}
-	if _, err := tc.table(3).Lock(ctx, 11, 40, []csv.LockRange{{Offset: 5, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tc.table(3).Lock(ctx, 11, 40, []openstate.LockRange{{Offset: 5, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatalf("retry after the wake: %v", err)
 	}
 	if err := tc.table(3).CheckIO(11, 40, 5, 1, true); err != nil {
 		t.Fatalf("node 3's own lock: %v", err)
 	}
-	if err := tc.table(2).CheckIO(11, 40, 5, 1, false); !errors.Is(err, csv.ErrLockConflict) {
+	if err := tc.table(2).CheckIO(11, 40, 5, 1, false); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("node 2 under node 3's lock: %v", err)
 	}
 }
@@ -210,19 +211,19 @@ func TestLocksAcrossNodes(t *testing.T) {
 func TestBreakGoesToTheHolderNode(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	g, err := tc.table(2).Acquire(ctx, 13, &csv.OpenEntry{ID: 21, Access: rw, ShareAccess: shareAll, Oplock: csv.OplockBatch})
-	if err != nil || g.Oplock != csv.OplockBatch {
+	g, err := tc.table(2).Acquire(ctx, 13, &openstate.OpenEntry{ID: 21, Access: rw, ShareAccess: shareAll, Oplock: openstate.OplockBatch})
+	if err != nil || g.Oplock != openstate.OplockBatch {
 		t.Fatalf("batch oplock on node 2: %+v %v", g, err)
 	}
-	_, err = tc.table(3).Acquire(ctx, 13, &csv.OpenEntry{ID: 22, Access: rw, ShareAccess: shareAll})
-	var bw *csv.BreakWait
+	_, err = tc.table(3).Acquire(ctx, 13, &openstate.OpenEntry{ID: 22, Access: rw, ShareAccess: shareAll})
+	var bw *openstate.BreakWait
 	if !errors.As(err, &bw) {
 		t.Fatalf("conflicting open on node 3: %v, want a break wait", err)
 	}
 	if len(bw.Breaks) != 0 {
 		t.Fatalf("node 3 got breaks for node 2's open: %+v", bw.Breaks)
 	}
-	var got []csv.Break
+	var got []openstate.Break
 	select {
 	case got = <-tc.breaks[1]:
 	case <-ctx.Done():
@@ -233,13 +234,13 @@ func TestBreakGoesToTheHolderNode(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- tc.table(3).Wait(ctx, 13, bw.Gen) }()
-	if _, err := tc.table(2).AckOplock(ctx, 13, 21, csv.OplockLevelII); err != nil {
+	if _, err := tc.table(2).AckOplock(ctx, 13, 21, openstate.OplockLevelII); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-waited; err != nil {
 		t.Fatalf("wait on node 3 after node 2's acknowledgment: %v", err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 13, &csv.OpenEntry{ID: 22, Access: rw, ShareAccess: shareAll, Retry: true}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 13, &openstate.OpenEntry{ID: 22, Access: rw, ShareAccess: shareAll, Retry: true}); err != nil {
 		t.Fatalf("retry after the acknowledgment: %v", err)
 	}
 }
@@ -249,21 +250,21 @@ func TestCoordinatorLossKeepsSurvivorsState(t *testing.T) {
 	ctx := testCtx(t)
 	// Node 2 holds file 20 exclusively, node 3 a lock on file 21, the
 	// coordinator (node 1) file 22 exclusively.
-	if _, err := tc.table(2).Acquire(ctx, 20, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 20, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
 	for slot := 2; slot <= 3; slot++ {
-		if _, err := tc.table(slot).Acquire(ctx, 21, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); err != nil {
+		if _, err := tc.table(slot).Acquire(ctx, 21, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := tc.table(3).Lock(ctx, 21, 77, []csv.LockRange{{Offset: 100, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tc.table(3).Lock(ctx, 21, 77, []openstate.LockRange{{Offset: 100, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(1).Acquire(ctx, 22, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(1).Acquire(ctx, 22, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(1).Lock(ctx, 21, 78, []csv.LockRange{{Offset: 200, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tc.table(1).Lock(ctx, 21, 78, []openstate.LockRange{{Offset: 200, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -271,13 +272,13 @@ func TestCoordinatorLossKeepsSurvivorsState(t *testing.T) {
 	survivors := map[uint16]string{2: tc.addrs[2], 3: tc.addrs[3]}
 	tc.setView(t, 2, 2, survivors)
 
-	if _, err := tc.table(3).Acquire(ctx, 20, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 20, &openstate.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("node 2's exclusive open after the coordinator's loss: %v, want sharing violation", err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 22, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 22, &openstate.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("the lost node's exclusive open was not released: %v", err)
 	}
-	if err := tc.table(2).CheckIO(21, 2, 100, 1, true); !errors.Is(err, csv.ErrLockConflict) {
+	if err := tc.table(2).CheckIO(21, 2, 100, 1, true); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("node 3's lock after the coordinator's loss, seen from the new coordinator: %v", err)
 	}
 	if err := tc.table(3).CheckIO(21, 2, 200, 1, true); err != nil {
@@ -288,18 +289,18 @@ func TestCoordinatorLossKeepsSurvivorsState(t *testing.T) {
 func TestLostMemberReleased(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(3).Acquire(ctx, 30, &csv.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 30, &openstate.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Lock(ctx, 30, 4, []csv.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tc.table(3).Lock(ctx, 30, 4, []openstate.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
 	tc.nodes[2].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
-	if _, err := tc.table(2).Acquire(ctx, 30, &csv.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 30, &openstate.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open of a file held by a node that left: %v", err)
 	}
-	if _, err := tc.table(2).Lock(ctx, 30, 4, []csv.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tc.table(2).Lock(ctx, 30, 4, []openstate.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatalf("lock held by a node that left: %v", err)
 	}
 }
@@ -469,16 +470,16 @@ func TestDirectoryLeaseHintAcrossNodes(t *testing.T) {
 		t.Fatal("a node that has heard nothing must assume directory leases")
 	}
 	// Any answer from the coordinator tells node 3 there are none.
-	if _, err := tc.table(3).Acquire(ctx, 50, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 50, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
 	if tc.table(3).MayHoldDirectoryLeases() {
 		t.Fatal("node 3 still assumes directory leases after the coordinator said there are none")
 	}
-	var key csv.LeaseKey
+	var key openstate.LeaseKey
 	key.Key[0] = 9
-	g, err := tc.table(2).Acquire(ctx, 51, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: shareAll,
-		Lease: &csv.LeaseRequest{Key: key, State: csv.CacheRead | csv.CacheHandle, Version: 2, AllowDirectory: true}, Directory: true})
+	g, err := tc.table(2).Acquire(ctx, 51, &openstate.OpenEntry{ID: 2, Access: 0x1, ShareAccess: shareAll,
+		Lease: &openstate.LeaseRequest{Key: key, State: openstate.CacheRead | openstate.CacheHandle, Version: 2, AllowDirectory: true}, Directory: true})
 	if err != nil || g.Lease == nil || g.Lease.State == 0 {
 		t.Fatalf("directory lease on node 2: %+v %v", g, err)
 	}
@@ -493,10 +494,10 @@ func TestDirectoryLeaseHintAcrossNodes(t *testing.T) {
 func TestLostRemoverForgotten(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(3).Acquire(ctx, 60, &csv.OpenEntry{ID: 1, Access: 0x10000, ShareAccess: shareAll}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 60, &openstate.OpenEntry{ID: 1, Access: 0x10000, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tc.table(3).SetDeletePending(ctx, 60, true, csv.ParentKey{}); err != nil {
+	if err := tc.table(3).SetDeletePending(ctx, 60, true, openstate.ParentKey{}); err != nil {
 		t.Fatal(err)
 	}
 	if last, pending, err := tc.table(3).Release(ctx, 60, 1); err != nil || !last || !pending {
@@ -504,7 +505,7 @@ func TestLostRemoverForgotten(t *testing.T) {
 	}
 	tc.nodes[2].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
-	if _, err := tc.table(2).Acquire(ctx, 60, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 60, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatalf("open after the remover was lost: %v, want the object forgotten", err)
 	}
 }
@@ -514,7 +515,7 @@ func TestLostRemoverForgotten(t *testing.T) {
 func TestReleasedNodeIsFenced(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(3).Acquire(ctx, 70, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 70, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
 	fenced := make(chan struct{})
@@ -522,11 +523,11 @@ func TestReleasedNodeIsFenced(t *testing.T) {
 	// Node 3 is cut off: the others drop it (its opens are released),
 	// then it reappears with the same slot.
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
-	if _, err := tc.table(2).Acquire(ctx, 70, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 70, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open after node 3 was dropped: %v", err)
 	}
 	tc.setView(t, 1, 1, tc.addrs)
-	_, err := tc.table(3).Acquire(ctx, 71, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll})
+	_, err := tc.table(3).Acquire(ctx, 71, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll})
 	if !errors.Is(err, ErrFenced) {
 		t.Fatalf("call from the node that came back: %v, want ErrFenced", err)
 	}
@@ -606,15 +607,15 @@ func TestMutualTLSWithClusterCA(t *testing.T) {
 func TestWriteBreaksOwnLevelIIThroughAnotherNode(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	g, err := tc.table(3).Acquire(ctx, 80, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll, Oplock: csv.OplockLevelII})
-	if err != nil || g.Oplock != csv.OplockLevelII {
+	g, err := tc.table(3).Acquire(ctx, 80, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll, Oplock: openstate.OplockLevelII})
+	if err != nil || g.Oplock != openstate.OplockLevelII {
 		t.Fatalf("level II oplock: %+v %v", g, err)
 	}
 	bs, err := tc.table(3).BreakRead(ctx, 80, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bs) != 1 || bs[0].OpenID != 1 || bs[0].To != csv.CacheNone {
+	if len(bs) != 1 || bs[0].OpenID != 1 || bs[0].To != openstate.CacheNone {
 		t.Fatalf("write through node 3 by the holder itself: breaks %+v, want its own level II broken to none", bs)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // coordinator holds the authoritative open state of every object of the
@@ -57,8 +57,8 @@ type lockWaiter struct {
 const lockWaiterTTL = 10 * time.Minute
 
 type coordVol struct {
-	objects *csv.MemoryObjectTable
-	locks   *csv.MemoryLockTable
+	objects *openstate.MemoryObjectTable
+	locks   *openstate.MemoryLockTable
 	holders map[uint64]map[uint16]int
 	version map[uint64]uint64
 	// dirOn and dirVer are the volume's directory-lease flag as the
@@ -107,7 +107,7 @@ func (c *coordinator) vol(key string) *coordVol {
 	defer c.vmu.Unlock()
 	cv := c.vols[key]
 	if cv == nil {
-		cv = &coordVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(),
+		cv = &coordVol{objects: openstate.NewMemoryObjectTable(), locks: openstate.NewMemoryLockTable(),
 			holders: make(map[uint64]map[uint16]int), version: make(map[uint64]uint64), removers: make(map[uint64]uint16),
 			deleg: make(map[uint64]delegRec), standby: make(map[uint64]uint16)}
 		c.vols[key] = cv
@@ -244,7 +244,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	if req.Kind == opAcquire && req.Entry != nil && req.Entry.Supersedes != 0 {
 		superseded = cv.hasEntry(obj, req.Entry.Supersedes)
 	}
-	var breaks []csv.Break
+	var breaks []openstate.Break
 	var lockCh <-chan struct{}
 	breaks, lockCh, err = applyOp(ctx, cv.objects, cv.locks, req, rep)
 	switch req.Kind {
@@ -268,11 +268,11 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 	case opForget:
 		delete(cv.removers, obj)
 	case opLock:
-		if errors.Is(err, csv.ErrLockConflict) && lockCh != nil {
+		if errors.Is(err, openstate.ErrLockConflict) && lockCh != nil {
 			rep.LockWaiter = c.addWaiter(lockCh)
 		}
 	}
-	if errors.Is(err, csv.ErrLockConflict) {
+	if errors.Is(err, openstate.ErrLockConflict) {
 		// A refused lock is an answer, not a failure: its waiter must
 		// reach the caller (methodLockWait).
 		rep.Conflict, err = true, nil
@@ -313,7 +313,7 @@ func (c *coordinator) apply(ctx context.Context, from uint16, req *opRequest) (*
 // storeReplica keeps what it needs), and each break to its open's node.
 // It returns the breaks addressed to the caller. On a node whose opens
 // nobody else shares, it builds no replica at all.
-func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordVol, obj uint64, from uint16, before map[uint16]bool, breaks []csv.Break, rep *opReply) []csv.Break {
+func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordVol, obj uint64, from uint16, before map[uint16]bool, breaks []openstate.Break, rep *opReply) []openstate.Break {
 	self := c.n.self
 	want := make(map[uint16]bool, len(before)+2)
 	for s := range before {
@@ -342,7 +342,7 @@ func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordV
 	for s := range want {
 		add(s).Replicas = []replica{*r}
 	}
-	var mine []csv.Break
+	var mine []openstate.Break
 	for _, b := range breaks {
 		s := breakSlot(b, from)
 		if s == from {
@@ -369,7 +369,7 @@ func (c *coordinator) distribute(ctx context.Context, req *opRequest, cv *coordV
 // breakSlot is the node a break goes to: the node of its oplock's open,
 // or for a lease the caller's node if one of the lease's opens is there,
 // else the node of the first.
-func breakSlot(b csv.Break, from uint16) uint16 {
+func breakSlot(b openstate.Break, from uint16) uint16 {
 	if !b.IsLease {
 		return slotOf(b.OpenID)
 	}
@@ -652,7 +652,7 @@ func purge(r *replica, v View, keep bool) {
 	if r.State != nil {
 		st := r.State
 		entries := make(map[uint16]int) // a dead node's entries, released or kept
-		for _, e := range append([]csv.OpenRecord(nil), st.Entries...) {
+		for _, e := range append([]openstate.OpenRecord(nil), st.Entries...) {
 			s := slotOf(e.ID)
 			if !dead(s) {
 				continue
@@ -808,7 +808,7 @@ func (c *coordinator) releaseDead(v View, keep bool) {
 				r.Holders[s] = k
 			}
 			purge(&r, v, keep)
-			st := csv.FileState{}
+			st := openstate.FileState{}
 			if r.State != nil {
 				st = *r.State
 			}
@@ -861,15 +861,15 @@ func decodeBody(b []byte, v any) error {
 // or a delegate's: delegate.go) and fills rep. It returns the breaks the
 // transition started and, for a refused Lock, the channel that closes on
 // the next release of the object.
-func applyOp(ctx context.Context, objects *csv.MemoryObjectTable, locks *csv.MemoryLockTable, req *opRequest, rep *opReply) ([]csv.Break, <-chan struct{}, error) {
+func applyOp(ctx context.Context, objects *openstate.MemoryObjectTable, locks *openstate.MemoryLockTable, req *opRequest, rep *opReply) ([]openstate.Break, <-chan struct{}, error) {
 	var err error
-	var breaks []csv.Break
+	var breaks []openstate.Break
 	var ch <-chan struct{}
 	obj := req.Obj
 	switch req.Kind {
 	case opAcquire:
 		g, e := objects.Acquire(ctx, obj, req.Entry)
-		var bw *csv.BreakWait
+		var bw *openstate.BreakWait
 		switch {
 		case errors.As(e, &bw):
 			rep.Wait = &breakWait{Object: bw.Object, Gen: bw.Gen}
@@ -910,7 +910,7 @@ func applyOp(ctx context.Context, objects *csv.MemoryObjectTable, locks *csv.Mem
 		ch, err = locks.Lock(ctx, obj, req.Owner, req.Ranges)
 	case opUnlock:
 		if len(req.Ranges) != 1 {
-			return nil, nil, csv.ErrInvalidParameter
+			return nil, nil, openstate.ErrInvalidParameter
 		}
 		err = locks.Unlock(ctx, obj, req.Owner, req.Ranges[0])
 	case opReleaseOwner:

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // Delegation: an object whose only user is one node is owned by that node
@@ -43,9 +43,9 @@ type recallRequest struct {
 // or could not be installed): it applied nothing, so the coordinator's
 // frozen copy is the state.
 type recallReply struct {
-	Held  bool           `json:"held"`
-	State *csv.FileState `json:"state,omitempty"`
-	Locks []csv.HeldLock `json:"locks,omitempty"`
+	Held  bool                 `json:"held"`
+	State *openstate.FileState `json:"state,omitempty"`
+	Locks []openstate.HeldLock `json:"locks,omitempty"`
 }
 
 // maxTombstones bounds the recalls remembered whose grant had not
@@ -100,8 +100,8 @@ type giveBackItem struct {
 // delegVol holds one volume's delegated objects in the same memory tables
 // the coordinator uses, so the transitions are the same code.
 type delegVol struct {
-	objects *csv.MemoryObjectTable
-	locks   *csv.MemoryLockTable
+	objects *openstate.MemoryObjectTable
+	locks   *openstate.MemoryLockTable
 	objs    map[uint64]*delegObj
 }
 
@@ -116,7 +116,7 @@ type delegObj struct {
 	// keys are the lease keys the coordinator's frozen copy shows on the
 	// object: a conflicting use of one elsewhere makes the coordinator
 	// recall the object, so this node may grant them here alone.
-	keys map[csv.LeaseKey]bool
+	keys map[openstate.LeaseKey]bool
 }
 
 func (d *delegations) lookup(vol string, obj uint64) (*delegVol, *delegObj) {
@@ -179,7 +179,7 @@ func (n *Node) localOp(ctx context.Context, req *opRequest) (rep *opReply, ok bo
 	}
 	rep = &opReply{local: true}
 	breaks, ch, err := applyOp(ctx, dv.objects, dv.locks, req, rep)
-	if errors.Is(err, csv.ErrLockConflict) {
+	if errors.Is(err, openstate.ErrLockConflict) {
 		rep.Conflict, rep.localCh, err = true, ch, nil
 	}
 	if err != nil {
@@ -222,7 +222,7 @@ func (n *Node) takeDelegation(epoch int64, vol string, rep *opReply) {
 	}
 	dv := d.vols[vol]
 	if dv == nil {
-		dv = &delegVol{objects: csv.NewMemoryObjectTable(), locks: csv.NewMemoryLockTable(), objs: make(map[uint64]*delegObj)}
+		dv = &delegVol{objects: openstate.NewMemoryObjectTable(), locks: openstate.NewMemoryLockTable(), objs: make(map[uint64]*delegObj)}
 		// Generations disjoint from the coordinator's: a caller that
 		// waits on one table with the other's generation (a break wait
 		// that crossed a grant or a recall) wakes at once and retries,
@@ -243,7 +243,7 @@ func (n *Node) takeDelegation(epoch int64, vol string, rep *opReply) {
 		return
 	}
 	dv.locks.Install(r.Obj, r.Locks)
-	o := &delegObj{dgen: rep.Deleg, ver: r.Version, keys: make(map[csv.LeaseKey]bool)}
+	o := &delegObj{dgen: rep.Deleg, ver: r.Version, keys: make(map[openstate.LeaseKey]bool)}
 	for _, l := range r.State.Leases {
 		o.keys[l.Key] = true
 	}
@@ -363,7 +363,7 @@ func (c *coordinator) gaveBack(from uint16, req giveBackRequest) {
 			continue
 		}
 		delete(cv.deleg, it.Obj)
-		if err := cv.objects.Install(it.Obj, csv.FileState{}); err != nil {
+		if err := cv.objects.Install(it.Obj, openstate.FileState{}); err != nil {
 			c.n.log.Error().Err(err).Uint64("object", it.Obj).Msg("emptying an object handed back")
 		}
 		cv.locks.Install(it.Obj, nil)
@@ -393,7 +393,7 @@ func (n *Node) giveBack(vol string, dv *delegVol, obj uint64, o *delegObj, epoch
 	}
 	n.putReplica(r)
 	o.gone.Store(true)
-	if err := dv.objects.Install(obj, csv.FileState{}); err != nil {
+	if err := dv.objects.Install(obj, openstate.FileState{}); err != nil {
 		n.log.Error().Err(err).Uint64("object", obj).Msg("emptying a delegated object")
 	}
 	dv.locks.Install(obj, nil)
@@ -546,13 +546,13 @@ func (c *coordinator) recall(ctx context.Context, vol string, cv *coordVol, obj 
 	if !rep.Held {
 		return nil // the frozen copy is the state
 	}
-	st := csv.FileState{}
+	st := openstate.FileState{}
 	if rep.State != nil {
 		st = *rep.State
 	}
 	if err := cv.objects.Install(obj, st); err != nil {
 		c.n.log.Error().Err(err).Uint64("object", obj).Msg("recalled object has a lease key held elsewhere; object dropped")
-		st = csv.FileState{}
+		st = openstate.FileState{}
 		_ = cv.objects.Install(obj, st)
 	}
 	cv.locks.Install(obj, rep.Locks)
@@ -572,7 +572,7 @@ func (c *coordinator) recall(ctx context.Context, vol string, cv *coordVol, obj 
 // is gone. Call with c.mu held.
 func (c *coordinator) dropDelegated(cv *coordVol, obj uint64) {
 	delete(cv.deleg, obj)
-	if err := cv.objects.Install(obj, csv.FileState{}); err != nil {
+	if err := cv.objects.Install(obj, openstate.FileState{}); err != nil {
 		c.n.log.Error().Err(err).Uint64("object", obj).Msg("dropping an object of a lost delegate")
 	}
 	cv.locks.Install(obj, nil)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // callCounter counts a node's calls to other nodes, by method.
@@ -52,13 +52,13 @@ func (tc *testCluster) delegated(slot int, obj uint64) bool {
 	return o != nil && !o.gone.Load()
 }
 
-func leaseKey(b byte) csv.LeaseKey {
-	var k csv.LeaseKey
+func leaseKey(b byte) openstate.LeaseKey {
+	var k openstate.LeaseKey
 	k.Key[0] = b
 	return k
 }
 
-const rwh = csv.CacheRead | csv.CacheWrite | csv.CacheHandle
+const rwh = openstate.CacheRead | openstate.CacheWrite | openstate.CacheHandle
 
 // After its first open, an object used through one node only is owned
 // there: opens, closes, locks and I/O checks cost no call to another node.
@@ -68,9 +68,11 @@ func TestDelegationToSoleUser(t *testing.T) {
 	tab := tc.table(2)
 	// Read and write caching: a conflicting open is refused at once (with
 	// handle caching it would wait for the break of H first).
-	const rw2 = csv.CacheRead | csv.CacheWrite
-	lease := func() *csv.LeaseRequest { return &csv.LeaseRequest{Key: leaseKey(1), State: rw2, Version: 2} }
-	g, err := tab.Acquire(ctx, 100, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: csv.ShareRead, Lease: lease()})
+	const rw2 = openstate.CacheRead | openstate.CacheWrite
+	lease := func() *openstate.LeaseRequest {
+		return &openstate.LeaseRequest{Key: leaseKey(1), State: rw2, Version: 2}
+	}
+	g, err := tab.Acquire(ctx, 100, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: openstate.ShareRead, Lease: lease()})
 	if err != nil || g.Lease == nil || g.Lease.State != rw2 {
 		t.Fatalf("first open: %+v %v", g, err)
 	}
@@ -83,15 +85,15 @@ func TestDelegationToSoleUser(t *testing.T) {
 		if _, _, err := tab.Release(ctx, 100, i-1); err != nil {
 			t.Fatal(err)
 		}
-		g, err := tab.Acquire(ctx, 100, &csv.OpenEntry{ID: i, Access: rw, ShareAccess: csv.ShareRead, Lease: lease()})
+		g, err := tab.Acquire(ctx, 100, &openstate.OpenEntry{ID: i, Access: rw, ShareAccess: openstate.ShareRead, Lease: lease()})
 		if err != nil || g.Lease == nil || g.Lease.State != rw2 {
 			t.Fatalf("open %d: %+v %v", i, g, err)
 		}
-		r := csv.LockRange{Offset: 0, Length: 10, Exclusive: true}
-		if _, err := tab.Lock(ctx, 100, i, []csv.LockRange{r}); err != nil {
+		r := openstate.LockRange{Offset: 0, Length: 10, Exclusive: true}
+		if _, err := tab.Lock(ctx, 100, i, []openstate.LockRange{r}); err != nil {
 			t.Fatal(err)
 		}
-		if err := tab.CheckIO(100, i+100, 5, 1, false); !errors.Is(err, csv.ErrLockConflict) {
+		if err := tab.CheckIO(100, i+100, 5, 1, false); !errors.Is(err, openstate.ErrLockConflict) {
 			t.Fatalf("read through another open under the lock: %v", err)
 		}
 		if err := tab.Unlock(ctx, 100, i, r); err != nil {
@@ -103,14 +105,14 @@ func TestDelegationToSoleUser(t *testing.T) {
 	}
 	// The state is the cluster's: a share-mode conflict through another
 	// node recalls it and is refused.
-	if _, err := tc.table(3).Acquire(ctx, 100, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 100, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("write open through node 3 of a file node 2 opened sharing read only: %v", err)
 	}
 	if tc.delegated(2, 100) {
 		t.Fatal("still delegated after another node's open")
 	}
 	// The lease key is the cluster's too.
-	if _, err := tc.table(3).Acquire(ctx, 101, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Lease: lease()}); !errors.Is(err, csv.ErrLeaseKeyInUse) {
+	if _, err := tc.table(3).Acquire(ctx, 101, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Lease: lease()}); !errors.Is(err, openstate.ErrLeaseKeyInUse) {
 		t.Fatalf("the lease key of node 2's object on another object: %v, want ErrLeaseKeyInUse", err)
 	}
 }
@@ -122,23 +124,23 @@ func TestRecallWithLeaseBreakInProgress(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	tab := tc.table(2)
-	if _, err := tab.Acquire(ctx, 110, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll,
-		Lease: &csv.LeaseRequest{Key: leaseKey(1), State: rwh, Version: 2}}); err != nil {
+	if _, err := tab.Acquire(ctx, 110, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll,
+		Lease: &openstate.LeaseRequest{Key: leaseKey(1), State: rwh, Version: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(2, 110) {
 		t.Fatal("not delegated")
 	}
 	// A second lease on node 2 breaks the first one there: locally.
-	_, err := tab.Acquire(ctx, 110, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll,
-		Lease: &csv.LeaseRequest{Key: leaseKey(1), State: csv.CacheRead, Version: 2}})
+	_, err := tab.Acquire(ctx, 110, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll,
+		Lease: &openstate.LeaseRequest{Key: leaseKey(1), State: openstate.CacheRead, Version: 2}})
 	if err != nil {
 		// The same key: no break. Use another key below.
 		t.Fatal(err)
 	}
-	_, err = tab.Acquire(ctx, 110, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll,
-		Lease: &csv.LeaseRequest{Key: leaseKey(2), State: csv.CacheRead, Version: 2}})
-	var bw *csv.BreakWait
+	_, err = tab.Acquire(ctx, 110, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll,
+		Lease: &openstate.LeaseRequest{Key: leaseKey(2), State: openstate.CacheRead, Version: 2}})
+	var bw *openstate.BreakWait
 	if err == nil || !errors.As(err, &bw) {
 		// A new key is checked by the coordinator (recall, then a new
 		// delegation is impossible while the break is in progress).
@@ -153,14 +155,14 @@ func TestRecallWithLeaseBreakInProgress(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- tab.Wait(ctx, 110, bw.Gen) }()
 	// Node 3's open waits for the same break.
-	_, err = tc.table(3).Acquire(ctx, 110, &csv.OpenEntry{ID: 4, Access: 0x1, ShareAccess: shareAll})
-	var bw3 *csv.BreakWait
+	_, err = tc.table(3).Acquire(ctx, 110, &openstate.OpenEntry{ID: 4, Access: 0x1, ShareAccess: shareAll})
+	var bw3 *openstate.BreakWait
 	if !errors.As(err, &bw3) {
 		t.Fatalf("node 3's open during node 2's break: %v, want a break wait", err)
 	}
 	waited3 := make(chan error, 1)
 	go func() { waited3 <- tc.table(3).Wait(ctx, 110, bw3.Gen) }()
-	if _, err := tab.AckLease(ctx, 110, leaseKey(1), csv.CacheRead|csv.CacheHandle); err != nil {
+	if _, err := tab.AckLease(ctx, 110, leaseKey(1), openstate.CacheRead|openstate.CacheHandle); err != nil {
 		t.Fatalf("acknowledgment: %v", err)
 	}
 	for i, ch := range []chan error{waited, waited3} {
@@ -173,7 +175,7 @@ func TestRecallWithLeaseBreakInProgress(t *testing.T) {
 			t.Fatalf("waiter %d not woken by the acknowledgment", i)
 		}
 	}
-	if _, err := tc.table(3).Acquire(ctx, 110, &csv.OpenEntry{ID: 4, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 110, &openstate.OpenEntry{ID: 4, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
 		t.Fatalf("node 3's retry: %v", err)
 	}
 }
@@ -185,27 +187,27 @@ func TestRecallOnSecondNodeOpen(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	tab := tc.table(2)
-	if _, err := tab.Acquire(ctx, 120, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: csv.ShareRead,
-		Lease: &csv.LeaseRequest{Key: leaseKey(7), State: csv.CacheRead | csv.CacheWrite, Version: 2}}); err != nil {
+	if _, err := tab.Acquire(ctx, 120, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: openstate.ShareRead,
+		Lease: &openstate.LeaseRequest{Key: leaseKey(7), State: openstate.CacheRead | openstate.CacheWrite, Version: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tab.Acquire(ctx, 120, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: csv.ShareRead | csv.ShareWrite,
-		Lease: &csv.LeaseRequest{Key: leaseKey(7), State: csv.CacheRead | csv.CacheWrite, Version: 2}}); err != nil {
+	if _, err := tab.Acquire(ctx, 120, &openstate.OpenEntry{ID: 2, Access: 0x1, ShareAccess: openstate.ShareRead | openstate.ShareWrite,
+		Lease: &openstate.LeaseRequest{Key: leaseKey(7), State: openstate.CacheRead | openstate.CacheWrite, Version: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(2, 120) {
 		t.Fatal("not delegated")
 	}
-	r := csv.LockRange{Offset: 0, Length: 10, Exclusive: true}
-	if _, err := tab.Lock(ctx, 120, 1, []csv.LockRange{r}); err != nil {
+	r := openstate.LockRange{Offset: 0, Length: 10, Exclusive: true}
+	if _, err := tab.Lock(ctx, 120, 1, []openstate.LockRange{r}); err != nil {
 		t.Fatal(err)
 	}
-	ch, err := tab.Lock(ctx, 120, 2, []csv.LockRange{r})
-	if !errors.Is(err, csv.ErrLockConflict) || ch == nil {
+	ch, err := tab.Lock(ctx, 120, 2, []openstate.LockRange{r})
+	if !errors.Is(err, openstate.ErrLockConflict) || ch == nil {
 		t.Fatalf("conflicting lock on the delegate: %v", err)
 	}
 	// Node 3 asks for write access, which node 2 does not share.
-	if _, err := tc.table(3).Acquire(ctx, 120, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 120, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("write open through node 3: %v, want sharing violation", err)
 	}
 	select {
@@ -215,8 +217,8 @@ func TestRecallOnSecondNodeOpen(t *testing.T) {
 	}
 	// Node 3's read open breaks node 2's write caching; node 2 gets the
 	// break from the coordinator.
-	_, err = tc.table(3).Acquire(ctx, 120, &csv.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll})
-	var bw *csv.BreakWait
+	_, err = tc.table(3).Acquire(ctx, 120, &openstate.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll})
+	var bw *openstate.BreakWait
 	if !errors.As(err, &bw) {
 		t.Fatalf("read open through node 3: %v, want a break wait", err)
 	}
@@ -228,19 +230,19 @@ func TestRecallOnSecondNodeOpen(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("node 2 never got the break")
 	}
-	if _, err := tab.AckLease(ctx, 120, leaseKey(7), csv.CacheRead); err != nil {
+	if _, err := tab.AckLease(ctx, 120, leaseKey(7), openstate.CacheRead); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 120, &csv.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 120, &openstate.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
 		t.Fatalf("node 3's retry: %v", err)
 	}
 	// The lock taken on the delegate holds everywhere; the waiter, now
 	// waiting through the coordinator, wakes on the unlock.
-	if err := tc.table(3).CheckIO(120, 3, 5, 1, false); !errors.Is(err, csv.ErrLockConflict) {
+	if err := tc.table(3).CheckIO(120, 3, 5, 1, false); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("read through node 3 under the lock taken on the delegate: %v", err)
 	}
-	ch, err = tab.Lock(ctx, 120, 2, []csv.LockRange{r})
-	if !errors.Is(err, csv.ErrLockConflict) || ch == nil {
+	ch, err = tab.Lock(ctx, 120, 2, []openstate.LockRange{r})
+	if !errors.Is(err, openstate.ErrLockConflict) || ch == nil {
 		t.Fatalf("conflicting lock after the recall: %v", err)
 	}
 	if err := tab.Unlock(ctx, 120, 1, r); err != nil {
@@ -251,7 +253,7 @@ func TestRecallOnSecondNodeOpen(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the blocking lock was not woken by the unlock")
 	}
-	if _, err := tab.Lock(ctx, 120, 2, []csv.LockRange{r}); err != nil {
+	if _, err := tab.Lock(ctx, 120, 2, []openstate.LockRange{r}); err != nil {
 		t.Fatalf("lock after the wake: %v", err)
 	}
 }
@@ -262,23 +264,23 @@ func TestCoordinatorLossWhileDelegated(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	tab := tc.table(2)
-	if _, err := tab.Acquire(ctx, 130, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tab.Acquire(ctx, 130, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(2, 130) {
 		t.Fatal("not delegated")
 	}
 	// Applied on node 2 alone: the coordinator has never seen these.
-	if _, err := tab.Acquire(ctx, 130, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tab.Acquire(ctx, 130, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("share-none open over a read-write open: %v", err)
 	}
 	if _, _, err := tab.Release(ctx, 130, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tab.Acquire(ctx, 130, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tab.Acquire(ctx, 130, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tab.Lock(ctx, 130, 2, []csv.LockRange{{Offset: 50, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tab.Lock(ctx, 130, 2, []openstate.LockRange{{Offset: 50, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
 	tc.nodes[0].Close()
@@ -286,10 +288,10 @@ func TestCoordinatorLossWhileDelegated(t *testing.T) {
 	if tc.delegated(2, 130) {
 		t.Fatal("still delegated in the new epoch")
 	}
-	if _, err := tc.table(3).Acquire(ctx, 130, &csv.OpenEntry{ID: 9, Access: 0x1, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 130, &openstate.OpenEntry{ID: 9, Access: 0x1, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open after the coordinator's loss of a file node 2 holds share-none: %v", err)
 	}
-	if err := tc.table(3).CheckIO(130, 9, 50, 1, false); !errors.Is(err, csv.ErrLockConflict) {
+	if err := tc.table(3).CheckIO(130, 9, 50, 1, false); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("node 2's lock on the new coordinator: %v", err)
 	}
 	if _, _, err := tab.Release(ctx, 130, 2); err != nil {
@@ -298,7 +300,7 @@ func TestCoordinatorLossWhileDelegated(t *testing.T) {
 	if err := tab.ReleaseOwner(ctx, 130, 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 130, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 130, &openstate.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open after node 2's close: %v", err)
 	}
 }
@@ -309,27 +311,27 @@ func TestDelegateLossReleasesOpens(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	tab := tc.table(3)
-	if _, err := tab.Acquire(ctx, 140, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tab.Acquire(ctx, 140, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(3, 140) {
 		t.Fatal("not delegated")
 	}
-	if _, err := tab.Acquire(ctx, 140, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tab.Acquire(ctx, 140, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tab.Lock(ctx, 140, 2, []csv.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tab.Lock(ctx, 140, 2, []openstate.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tab.SetDeletePending(ctx, 140, true, csv.ParentKey{}); err != nil {
+	if err := tab.SetDeletePending(ctx, 140, true, openstate.ParentKey{}); err != nil {
 		t.Fatal(err)
 	}
 	tc.nodes[2].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
-	if _, err := tc.table(2).Acquire(ctx, 140, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 140, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open of a file owned by a node that left: %v", err)
 	}
-	if _, err := tc.table(2).Lock(ctx, 140, 1, []csv.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
+	if _, err := tc.table(2).Lock(ctx, 140, 1, []openstate.LockRange{{Offset: 0, Length: 1, Exclusive: true}}); err != nil {
 		t.Fatalf("lock held by a node that left: %v", err)
 	}
 }
@@ -341,25 +343,25 @@ func TestPersistentOpenNeverDelegated(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
 	tab := tc.table(3)
-	if _, err := tab.Acquire(ctx, 150, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
+	if _, err := tab.Acquire(ctx, 150, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
 		t.Fatal(err)
 	}
 	if tc.delegated(3, 150) {
 		t.Fatal("an object with a persistent open was delegated")
 	}
-	if _, err := tab.Acquire(ctx, 151, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); err != nil {
+	if _, err := tab.Acquire(ctx, 151, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(3, 151) {
 		t.Fatal("not delegated")
 	}
-	if _, err := tab.Acquire(ctx, 151, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Persistent: true}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tab.Acquire(ctx, 151, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Persistent: true}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("persistent share-none open over a read-write open: %v", err)
 	}
 	if _, _, err := tab.Release(ctx, 151, 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tab.Acquire(ctx, 151, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
+	if _, err := tab.Acquire(ctx, 151, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
 		t.Fatal(err)
 	}
 	if tc.delegated(3, 151) {
@@ -368,7 +370,7 @@ func TestPersistentOpenNeverDelegated(t *testing.T) {
 	tc.nodes[2].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
 	for _, obj := range []uint64{150, 151} {
-		if _, err := tc.table(2).Acquire(ctx, obj, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+		if _, err := tc.table(2).Acquire(ctx, obj, &openstate.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 			t.Fatalf("object %d: open over the lost node's persistent handle: %v, want sharing violation", obj, err)
 		}
 	}
@@ -382,11 +384,11 @@ func TestIdleDelegationsHandedBack(t *testing.T) {
 	n2 := tc.nodes[1]
 	tab := tc.table(2)
 	// Object 200 stays open; 201..209 are opened and closed.
-	if _, err := tab.Acquire(ctx, 200, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tab.Acquire(ctx, 200, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
 	for obj := uint64(201); obj < 210; obj++ {
-		if _, err := tab.Acquire(ctx, obj, &csv.OpenEntry{ID: obj, Access: rw, ShareAccess: shareAll}); err != nil {
+		if _, err := tab.Acquire(ctx, obj, &openstate.OpenEntry{ID: obj, Access: rw, ShareAccess: shareAll}); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := tab.Release(ctx, obj, obj); err != nil {
@@ -433,11 +435,11 @@ func TestIdleDelegationsHandedBack(t *testing.T) {
 	// What was handed back is nobody's: another node opens it at once,
 	// and the share-none open of 200 still holds.
 	for obj := uint64(201); obj < 210; obj++ {
-		if _, err := tc.table(3).Acquire(ctx, obj, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+		if _, err := tc.table(3).Acquire(ctx, obj, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 			t.Fatalf("object %d after the hand-back: %v", obj, err)
 		}
 	}
-	if _, err := tc.table(3).Acquire(ctx, 200, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 200, &openstate.OpenEntry{ID: 2, Access: 0x1, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open of the object still open share-none on node 2: %v", err)
 	}
 }
@@ -455,7 +457,7 @@ func TestDelegationBoundStartsSweep(t *testing.T) {
 	cc := &callCounter{}
 	tc.watch(2, cc)
 	for obj := uint64(300); obj < 320; obj++ {
-		if _, err := tc.table(2).Acquire(ctx, obj, &csv.OpenEntry{ID: obj, Access: rw, ShareAccess: shareAll}); err != nil {
+		if _, err := tc.table(2).Acquire(ctx, obj, &openstate.OpenEntry{ID: obj, Access: rw, ShareAccess: shareAll}); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := tc.table(2).Release(ctx, obj, obj); err != nil {
@@ -492,7 +494,7 @@ func BenchmarkOpenClose(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				id := uint64(i + 1)
-				if _, err := tab.Acquire(ctx, 1, &csv.OpenEntry{ID: id, Access: rw, ShareAccess: shareAll}); err != nil {
+				if _, err := tab.Acquire(ctx, 1, &openstate.OpenEntry{ID: id, Access: rw, ShareAccess: shareAll}); err != nil {
 					b.Fatal(err)
 				}
 				if _, _, err := tab.Release(ctx, 1, id); err != nil {
@@ -512,7 +514,7 @@ func TestRecallBeforeGrantArrives(t *testing.T) {
 	if err != nil || rep.Held {
 		t.Fatalf("recall of a delegation not installed: %+v %v, want not held", rep, err)
 	}
-	st := csv.FileState{Opens: 1, Entries: []csv.OpenRecord{{ID: n2.global(1), Access: rw, ShareAccess: shareAll}}}
+	st := openstate.FileState{Opens: 1, Entries: []openstate.OpenRecord{{ID: n2.global(1), Access: rw, ShareAccess: shareAll}}}
 	n2.takeDelegation(1, "/vol", &opReply{Deleg: 99, Replica: &replica{Vol: "/vol", Obj: 400, Epoch: 1, Version: 1, State: &st}})
 	if tc.delegated(2, 400) {
 		t.Fatal("a grant recalled before it arrived was installed")
@@ -550,8 +552,8 @@ func TestDelegationUnderContention(t *testing.T) {
 							errs <- ctx.Err()
 							return
 						}
-						_, err := tab.Acquire(ctx, 500, &csv.OpenEntry{ID: id, Access: rw, ShareAccess: shareNone})
-						if errors.Is(err, csv.ErrSharingViolation) {
+						_, err := tab.Acquire(ctx, 500, &openstate.OpenEntry{ID: id, Access: rw, ShareAccess: shareNone})
+						if errors.Is(err, openstate.ErrSharingViolation) {
 							runtime.Gosched()
 							continue
 						}
@@ -584,7 +586,7 @@ func TestDelegationUnderContention(t *testing.T) {
 	}
 	t.Logf("%d recalls", cc.count("recall"))
 	for slot := 1; slot <= 3; slot++ {
-		if _, err := tc.table(slot).Acquire(ctx, 500, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
+		if _, err := tc.table(slot).Acquire(ctx, 500, &openstate.OpenEntry{ID: 9, Access: rw, ShareAccess: shareNone}); err != nil {
 			t.Fatalf("share-none open on node %d after every close: %v", slot, err)
 		}
 		if _, _, err := tc.table(slot).Release(ctx, 500, 9); err != nil {
@@ -599,7 +601,7 @@ func TestDelegationUnderContention(t *testing.T) {
 func TestFencedNodeDropsDelegations(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(3).Acquire(ctx, 600, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 600, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(3, 600) {
@@ -607,17 +609,17 @@ func TestFencedNodeDropsDelegations(t *testing.T) {
 	}
 	tc.nodes[2].onFenced = func() {}
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
-	if _, err := tc.table(2).Acquire(ctx, 600, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 600, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open after node 3 was dropped: %v", err)
 	}
 	tc.setView(t, 1, 1, tc.addrs)
-	if _, err := tc.table(3).Acquire(ctx, 601, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, ErrFenced) {
+	if _, err := tc.table(3).Acquire(ctx, 601, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, ErrFenced) {
 		t.Fatalf("call from the node that came back: %v, want ErrFenced", err)
 	}
 	if tc.delegated(3, 600) {
 		t.Fatal("a fenced node still owns an object the coordinator gave to another node")
 	}
-	if _, err := tc.table(3).Acquire(ctx, 600, &csv.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err == nil {
+	if _, err := tc.table(3).Acquire(ctx, 600, &openstate.OpenEntry{ID: 4, Access: rw, ShareAccess: shareNone}); err == nil {
 		t.Fatal("a fenced node opened share-none a file another node holds share-none")
 	}
 }
@@ -632,8 +634,8 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 	ctx := testCtx(t)
 	tab := tc.table(2)
 	k := leaseKey(3)
-	if _, err := tab.Acquire(ctx, 700, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll,
-		Lease: &csv.LeaseRequest{Key: k, State: rwh, Version: 2}}); err != nil {
+	if _, err := tab.Acquire(ctx, 700, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll,
+		Lease: &openstate.LeaseRequest{Key: k, State: rwh, Version: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	if !tc.delegated(2, 700) {
@@ -643,8 +645,8 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 	tc.watch(2, cc)
 	// A writer without a lease on node 2 breaks the lease's write
 	// caching there, with no round trip, and waits for it.
-	_, err := tab.Acquire(ctx, 700, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll})
-	var bw *csv.BreakWait
+	_, err := tab.Acquire(ctx, 700, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll})
+	var bw *openstate.BreakWait
 	if !errors.As(err, &bw) {
 		t.Fatalf("writer on node 2: %v, want a break wait", err)
 	}
@@ -657,8 +659,8 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 	waited := make(chan error, 1)
 	go func() { waited <- tab.Wait(ctx, 700, bw.Gen) }()
 	// Node 3's reader recalls the object and waits for the same break.
-	_, err = tc.table(3).Acquire(ctx, 700, &csv.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll})
-	var bw3 *csv.BreakWait
+	_, err = tc.table(3).Acquire(ctx, 700, &openstate.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll})
+	var bw3 *openstate.BreakWait
 	if !errors.As(err, &bw3) {
 		t.Fatalf("reader on node 3 during node 2's break: %v, want a break wait", err)
 	}
@@ -672,7 +674,7 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 	}
 	waited3 := make(chan error, 1)
 	go func() { waited3 <- tc.table(3).Wait(ctx, 700, bw3.Gen) }()
-	if _, err := tab.AckLease(ctx, 700, k, csv.CacheRead|csv.CacheHandle); err != nil {
+	if _, err := tab.AckLease(ctx, 700, k, openstate.CacheRead|openstate.CacheHandle); err != nil {
 		t.Fatalf("acknowledgment after the recall: %v", err)
 	}
 	select {
@@ -683,10 +685,10 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("node 3's wait was not woken by the acknowledgment")
 	}
-	if _, err := tab.Acquire(ctx, 700, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Retry: true}); err != nil {
+	if _, err := tab.Acquire(ctx, 700, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Retry: true}); err != nil {
 		t.Fatalf("node 2's writer after the acknowledgment: %v", err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 700, &csv.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 700, &openstate.OpenEntry{ID: 3, Access: 0x1, ShareAccess: shareAll, Retry: true}); err != nil {
 		t.Fatalf("node 3's reader after the acknowledgment: %v", err)
 	}
 }
@@ -697,7 +699,7 @@ func TestLocalBreakCrossesRecall(t *testing.T) {
 func TestNoDelegationToNodeThatCannotOwn(t *testing.T) {
 	tc := startCluster(t, 2)
 	c := tc.nodes[0].coord
-	e := &csv.OpenEntry{ID: tc.nodes[1].global(1), Access: rw, ShareAccess: shareAll}
+	e := &openstate.OpenEntry{ID: tc.nodes[1].global(1), Access: rw, ShareAccess: shareAll}
 	rep, err := c.apply(testCtx(t), 2, &opRequest{Epoch: 1, Vol: "/vol", Kind: opAcquire, Obj: 800, Entry: e})
 	if err != nil {
 		t.Fatal(err)
@@ -705,7 +707,7 @@ func TestNoDelegationToNodeThatCannotOwn(t *testing.T) {
 	if rep.Deleg != 0 {
 		t.Fatalf("delegation %d granted to a node that did not ask", rep.Deleg)
 	}
-	e2 := &csv.OpenEntry{ID: tc.nodes[1].global(2), Access: rw, ShareAccess: shareAll}
+	e2 := &openstate.OpenEntry{ID: tc.nodes[1].global(2), Access: rw, ShareAccess: shareAll}
 	rep, err = c.apply(testCtx(t), 2, &opRequest{Epoch: 1, Vol: "/vol", Kind: opAcquire, Obj: 801, Entry: e2, CanOwn: true})
 	if err != nil || rep.Deleg == 0 {
 		t.Fatalf("no delegation to a node that can own: %+v %v", rep, err)

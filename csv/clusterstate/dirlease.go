@@ -4,12 +4,12 @@ import (
 	"context"
 	"sync"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // Directory leases are rare, and while none is held a change to a file
 // need not look its directory up nor ask the coordinator to break
-// anything (csv.DirectoryLeaseHint). A node that does not coordinate
+// anything (openstate.DirectoryLeaseHint). A node that does not coordinate
 // learns whether a volume may hold directory leases from the coordinator:
 // every answer carries the volume's flag with a version, and the first
 // directory lease of a volume is announced to every node before the
@@ -61,7 +61,7 @@ func (d *dirFlags) may(epoch int64, vol string) bool {
 	return d.epoch != epoch || !ok || f.on
 }
 
-// MayHoldDirectoryLeases implements csv.DirectoryLeaseHint.
+// MayHoldDirectoryLeases implements openstate.DirectoryLeaseHint.
 func (t *Table) MayHoldDirectoryLeases() bool {
 	n := t.n
 	n.mu.Lock()
@@ -76,7 +76,7 @@ func (t *Table) MayHoldDirectoryLeases() bool {
 	return n.dirs.may(epoch, t.vol)
 }
 
-var _ csv.DirectoryLeaseHint = (*Table)(nil)
+var _ openstate.DirectoryLeaseHint = (*Table)(nil)
 
 // noteDirLeases records in rep the volume's flag after a transition and,
 // when the volume has just got its first directory lease, tells every

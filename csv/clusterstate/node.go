@@ -11,7 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // View is the cluster as the open-state service needs it: the live
@@ -83,7 +83,7 @@ type Node struct {
 	ready   bool          // rejoined the coordinator of view.Epoch
 	changed chan struct{} // closed when view or ready changes
 	coord   *coordinator  // set while this node coordinates
-	deliver func([]csv.Break)
+	deliver func([]openstate.Break)
 
 	repMu sync.Mutex
 	reps  map[string]map[uint64]*replica // vol → object → replica
@@ -103,7 +103,7 @@ type Node struct {
 	// casts are the handlers of cast.go, guarded by nf.mu.
 	casts map[string]func(context.Context, []byte) ([]byte, error)
 
-	breaks chan []csv.Break // local deliveries of pushed breaks, in order
+	breaks chan []openstate.Break // local deliveries of pushed breaks, in order
 	// ctx is the root of the node's own background work (rejoins,
 	// rebuilds, releases of lost members' opens); Close cancels it.
 	ctx    context.Context
@@ -126,7 +126,7 @@ func NewNode(cfg Config) (*Node, error) {
 	n := &Node{
 		self: cfg.Slot, log: cfg.Logger.With().Str("component", "openstate").Uint16("slot", cfg.Slot).Logger(),
 		limit: cfg.RetryLimit, changed: make(chan struct{}),
-		reps: make(map[string]map[uint64]*replica), nf: newNotifier(), breaks: make(chan []csv.Break, 1024), stop: make(chan struct{}),
+		reps: make(map[string]map[uint64]*replica), nf: newNotifier(), breaks: make(chan []openstate.Break, 1024), stop: make(chan struct{}),
 	}
 	if n.limit == 0 {
 		n.limit = 30 * time.Second
@@ -166,7 +166,7 @@ func (n *Node) Close() {
 
 // SetBreakHandler sets where breaks for this node's opens that another
 // node's change started are delivered (the SMB server's break delivery).
-func (n *Node) SetBreakHandler(f func([]csv.Break)) {
+func (n *Node) SetBreakHandler(f func([]openstate.Break)) {
 	n.mu.Lock()
 	n.deliver = f
 	n.mu.Unlock()
@@ -198,7 +198,7 @@ func (n *Node) deliverLoop() {
 // must cost the breaks, not stall every node. A break that is dropped is
 // never acknowledged; the open waiting for it proceeds at the break
 // timeout, as when a client does not answer.
-func (n *Node) queueBreaks(bs []csv.Break) {
+func (n *Node) queueBreaks(bs []openstate.Break) {
 	if len(bs) == 0 {
 		return
 	}
@@ -446,7 +446,7 @@ func hasPersistentEntry(r replica) bool {
 
 // replicaLocks returns the locks of a replica (for CheckIO off the
 // coordinator).
-func (n *Node) replicaLocks(vol string, obj uint64) []csv.HeldLock {
+func (n *Node) replicaLocks(vol string, obj uint64) []openstate.HeldLock {
 	n.repMu.Lock()
 	defer n.repMu.Unlock()
 	if r := n.reps[vol][obj]; r != nil {
@@ -626,8 +626,8 @@ func (n *Node) localID(id uint64) uint64 {
 }
 
 // localBreaks translates breaks addressed to this node's opens.
-func (n *Node) localBreaks(bs []csv.Break) []csv.Break {
-	out := make([]csv.Break, 0, len(bs))
+func (n *Node) localBreaks(bs []openstate.Break) []openstate.Break {
+	out := make([]openstate.Break, 0, len(bs))
 	for _, b := range bs {
 		b.OpenID = n.localID(b.OpenID)
 		ids := make([]uint64, 0, len(b.OpenIDs))
@@ -666,12 +666,12 @@ func (n *Node) mayCache(vol string, obj uint64) bool {
 	// its own level II oplock too ([MS-FSA] 2.1.4.12; smbtorture
 	// smb2.oplock.levelii500, brl1).
 	for _, e := range r.State.Entries {
-		if e.Oplock != csv.OplockNone || e.Breaking {
+		if e.Oplock != openstate.OplockNone || e.Breaking {
 			return true
 		}
 	}
 	for _, l := range r.State.Leases {
-		if l.State&csv.CacheRead != 0 || l.Breaking {
+		if l.State&openstate.CacheRead != 0 || l.Breaking {
 			return true
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // Methods of the node-to-node protocol.
@@ -61,20 +61,20 @@ const (
 // opRequest is one transition, sent to the coordinator. IDs of opens and
 // lock owners are cluster-wide (global ids: the slot in the top bits).
 type opRequest struct {
-	Epoch  int64           `json:"epoch"`
-	Vol    string          `json:"vol"`
-	Kind   int             `json:"kind"`
-	Obj    uint64          `json:"obj"`
-	OpenID uint64          `json:"open,omitempty"`
-	Entry  *csv.OpenEntry  `json:"entry,omitempty"`
-	Level  uint8           `json:"level,omitempty"`
-	Key    csv.LeaseKey    `json:"key"`
-	State  uint32          `json:"state,omitempty"`
-	Cutoff time.Time       `json:"cutoff"`
-	On     bool            `json:"on,omitempty"`
-	By     csv.ParentKey   `json:"by"`
-	Owner  uint64          `json:"owner,omitempty"`
-	Ranges []csv.LockRange `json:"ranges,omitempty"`
+	Epoch  int64                 `json:"epoch"`
+	Vol    string                `json:"vol"`
+	Kind   int                   `json:"kind"`
+	Obj    uint64                `json:"obj"`
+	OpenID uint64                `json:"open,omitempty"`
+	Entry  *openstate.OpenEntry  `json:"entry,omitempty"`
+	Level  uint8                 `json:"level,omitempty"`
+	Key    openstate.LeaseKey    `json:"key"`
+	State  uint32                `json:"state,omitempty"`
+	Cutoff time.Time             `json:"cutoff"`
+	On     bool                  `json:"on,omitempty"`
+	By     openstate.ParentKey   `json:"by"`
+	Owner  uint64                `json:"owner,omitempty"`
+	Ranges []openstate.LockRange `json:"ranges,omitempty"`
 	// To is the new lock owner of opTransferLocks (Owner the old one).
 	To uint64 `json:"to,omitempty"`
 	// CanOwn says the caller can take delegated objects (delegate.go): a
@@ -86,24 +86,24 @@ type opRequest struct {
 // opReply is the coordinator's answer. Breaks addressed to the caller's
 // opens come back here; those of other nodes' opens went to them.
 type opReply struct {
-	Grant   csv.Grant       `json:"grant"`
-	Wait    *breakWait      `json:"wait,omitempty"`
-	Breaks  []csv.Break     `json:"breaks,omitempty"`
-	Last    bool            `json:"last,omitempty"`
-	Pending bool            `json:"pending,omitempty"`
-	Level   uint8           `json:"level,omitempty"`
-	Waiting bool            `json:"waiting,omitempty"`
-	Gen     uint64          `json:"gen,omitempty"`
-	State   csv.ObjectState `json:"objstate"`
-	Lease   csv.LeaseGrant  `json:"lease"`
-	Held    bool            `json:"held,omitempty"`
+	Grant   openstate.Grant       `json:"grant"`
+	Wait    *breakWait            `json:"wait,omitempty"`
+	Breaks  []openstate.Break     `json:"breaks,omitempty"`
+	Last    bool                  `json:"last,omitempty"`
+	Pending bool                  `json:"pending,omitempty"`
+	Level   uint8                 `json:"level,omitempty"`
+	Waiting bool                  `json:"waiting,omitempty"`
+	Gen     uint64                `json:"gen,omitempty"`
+	State   openstate.ObjectState `json:"objstate"`
+	Lease   openstate.LeaseGrant  `json:"lease"`
+	Held    bool                  `json:"held,omitempty"`
 	// LockWaiter names the release wait of a refused Lock
 	// (methodLockWait).
 	LockWaiter uint64 `json:"lockWaiter,omitempty"`
-	// Conflict: the Lock was refused (csv.ErrLockConflict).
+	// Conflict: the Lock was refused (openstate.ErrLockConflict).
 	Conflict bool `json:"conflict,omitempty"`
 	// Ranges are the locks opTransferLocks moved.
-	Ranges []csv.LockRange `json:"ranges,omitempty"`
+	Ranges []openstate.LockRange `json:"ranges,omitempty"`
 	// DirVer and DirOn are the volume's directory-lease flag
 	// (dirlease.go).
 	DirVer uint64 `json:"dirVer,omitempty"`
@@ -122,9 +122,9 @@ type opReply struct {
 }
 
 type breakWait struct {
-	Object uint64      `json:"object"`
-	Gen    uint64      `json:"gen"`
-	Breaks []csv.Break `json:"breaks,omitempty"`
+	Object uint64            `json:"object"`
+	Gen    uint64            `json:"gen"`
+	Breaks []openstate.Break `json:"breaks,omitempty"`
 }
 
 type waitRequest struct {
@@ -142,13 +142,13 @@ type lockWaitRequest struct {
 // replica is a copy of one object's coordinator state, held by every node
 // with opens of it (see the package documentation).
 type replica struct {
-	Vol     string         `json:"vol"`
-	Obj     uint64         `json:"obj"`
-	Epoch   int64          `json:"epoch"`
-	Version uint64         `json:"version"`
-	State   *csv.FileState `json:"state,omitempty"`
-	Locks   []csv.HeldLock `json:"locks,omitempty"`
-	Holders map[uint16]int `json:"holders,omitempty"`
+	Vol     string               `json:"vol"`
+	Obj     uint64               `json:"obj"`
+	Epoch   int64                `json:"epoch"`
+	Version uint64               `json:"version"`
+	State   *openstate.FileState `json:"state,omitempty"`
+	Locks   []openstate.HeldLock `json:"locks,omitempty"`
+	Holders map[uint16]int       `json:"holders,omitempty"`
 	// Standby names the node that keeps this replica although it holds
 	// no opens of the object: the object has a persistent handle's entry
 	// that no live node but the coordinator holds a copy of, and it must
@@ -160,9 +160,9 @@ type replica struct {
 // holder. The coordinator answers its caller only after every push of
 // the transition has been acknowledged.
 type pushRequest struct {
-	Epoch    int64       `json:"epoch"`
-	Replicas []replica   `json:"replicas,omitempty"`
-	Breaks   []csv.Break `json:"breaks,omitempty"`
+	Epoch    int64             `json:"epoch"`
+	Replicas []replica         `json:"replicas,omitempty"`
+	Breaks   []openstate.Break `json:"breaks,omitempty"`
 }
 
 type rejoinRequest struct {
@@ -195,16 +195,16 @@ const (
 )
 
 var codeErrors = map[int]error{
-	codeSharingViolation: csv.ErrSharingViolation,
-	codeDeletePending:    csv.ErrDeletePending,
-	codeLeaseKeyInUse:    csv.ErrLeaseKeyInUse,
-	codeNotBreaking:      csv.ErrNotBreaking,
-	codeBadAck:           csv.ErrBadAck,
-	codeNoLease:          csv.ErrNoLease,
-	codeLockConflict:     csv.ErrLockConflict,
-	codeRangeNotLocked:   csv.ErrRangeNotLocked,
-	codeInvalidLockRange: csv.ErrInvalidLockRange,
-	codeInvalidParameter: csv.ErrInvalidParameter,
+	codeSharingViolation: openstate.ErrSharingViolation,
+	codeDeletePending:    openstate.ErrDeletePending,
+	codeLeaseKeyInUse:    openstate.ErrLeaseKeyInUse,
+	codeNotBreaking:      openstate.ErrNotBreaking,
+	codeBadAck:           openstate.ErrBadAck,
+	codeNoLease:          openstate.ErrNoLease,
+	codeLockConflict:     openstate.ErrLockConflict,
+	codeRangeNotLocked:   openstate.ErrRangeNotLocked,
+	codeInvalidLockRange: openstate.ErrInvalidLockRange,
+	codeInvalidParameter: openstate.ErrInvalidParameter,
 	codeWrongEpoch:       errWrongEpoch,
 	codeNotReady:         errNotReady,
 	codeCanceled:         context.Canceled,

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"time"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // Table is one volume's cluster-wide open state as csv sees it: it
-// implements csv.ObjectTable, csv.LockTable and csv.LeaseStateReader by
+// implements openstate.ObjectTable, openstate.LockTable and openstate.LeaseStateReader by
 // sending each transition to the coordinator (a local call when this node
 // coordinates). Volumes are named by a key every node agrees on (the
 // share's backing path).
@@ -19,11 +19,11 @@ type Table struct {
 }
 
 var (
-	_ csv.GlobalIDs        = (*Table)(nil)
-	_ csv.LockTransferrer  = (*Table)(nil)
-	_ csv.ObjectTable      = (*Table)(nil)
-	_ csv.LockTable        = (*Table)(nil)
-	_ csv.LeaseStateReader = (*Table)(nil)
+	_ openstate.GlobalIDs        = (*Table)(nil)
+	_ openstate.LockTransferrer  = (*Table)(nil)
+	_ openstate.ObjectTable      = (*Table)(nil)
+	_ openstate.LockTable        = (*Table)(nil)
+	_ openstate.LeaseStateReader = (*Table)(nil)
 )
 
 // Table returns the open-state table of volume key.
@@ -82,8 +82,8 @@ func retryable(err error) bool {
 	return errors.Is(err, errWrongEpoch) || errors.Is(err, errNotReady) || errors.Is(err, errPeerLost)
 }
 
-// Acquire implements csv.ObjectTable.
-func (t *Table) Acquire(ctx context.Context, id uint64, e *csv.OpenEntry) (csv.Grant, error) {
+// Acquire implements openstate.ObjectTable.
+func (t *Table) Acquire(ctx context.Context, id uint64, e *openstate.OpenEntry) (openstate.Grant, error) {
 	req := &opRequest{Kind: opAcquire, Obj: id}
 	if e != nil {
 		ge := *e
@@ -96,23 +96,23 @@ func (t *Table) Acquire(ctx context.Context, id uint64, e *csv.OpenEntry) (csv.G
 	}
 	rep, err := t.op(ctx, req)
 	if err != nil {
-		return csv.Grant{}, err
+		return openstate.Grant{}, err
 	}
 	if rep.Wait != nil {
-		return csv.Grant{}, &csv.BreakWait{Object: rep.Wait.Object, Gen: rep.Wait.Gen, Breaks: t.n.localBreaks(rep.Wait.Breaks)}
+		return openstate.Grant{}, &openstate.BreakWait{Object: rep.Wait.Object, Gen: rep.Wait.Gen, Breaks: t.n.localBreaks(rep.Wait.Breaks)}
 	}
 	g := rep.Grant
 	g.Breaks = t.n.localBreaks(g.Breaks)
 	return g, nil
 }
 
-// Global implements csv.GlobalIDs: the cluster-wide form of an entry id
+// Global implements openstate.GlobalIDs: the cluster-wide form of an entry id
 // or lock owner this node chose.
 func (t *Table) Global(local uint64) uint64 { return t.n.global(local) }
 
-// TransferLocks implements csv.LockTransferrer; from is a cluster-wide
+// TransferLocks implements openstate.LockTransferrer; from is a cluster-wide
 // owner (of another node's open, or a lost one's), to this node's.
-func (t *Table) TransferLocks(ctx context.Context, id, from, to uint64) ([]csv.LockRange, error) {
+func (t *Table) TransferLocks(ctx context.Context, id, from, to uint64) ([]openstate.LockRange, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opTransferLocks, Obj: id, Owner: from, To: t.n.global(to)})
 	if err != nil {
 		return nil, err
@@ -120,7 +120,7 @@ func (t *Table) TransferLocks(ctx context.Context, id, from, to uint64) ([]csv.L
 	return rep.Ranges, nil
 }
 
-// Release implements csv.ObjectTable.
+// Release implements openstate.ObjectTable.
 func (t *Table) Release(ctx context.Context, id uint64, openID uint64) (bool, bool, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opRelease, Obj: id, OpenID: t.n.global(openID)})
 	if err != nil {
@@ -129,28 +129,28 @@ func (t *Table) Release(ctx context.Context, id uint64, openID uint64) (bool, bo
 	return rep.Last, rep.Pending, nil
 }
 
-// SetDeletePending implements csv.ObjectTable.
-func (t *Table) SetDeletePending(ctx context.Context, id uint64, on bool, by csv.ParentKey) error {
+// SetDeletePending implements openstate.ObjectTable.
+func (t *Table) SetDeletePending(ctx context.Context, id uint64, on bool, by openstate.ParentKey) error {
 	_, err := t.op(ctx, &opRequest{Kind: opSetDeletePending, Obj: id, On: on, By: by})
 	return err
 }
 
-// State implements csv.ObjectTable.
-func (t *Table) State(ctx context.Context, id uint64) (csv.ObjectState, error) {
+// State implements openstate.ObjectTable.
+func (t *Table) State(ctx context.Context, id uint64) (openstate.ObjectState, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opState, Obj: id})
 	if err != nil {
-		return csv.ObjectState{}, err
+		return openstate.ObjectState{}, err
 	}
 	return rep.State, nil
 }
 
-// Forget implements csv.ObjectTable.
+// Forget implements openstate.ObjectTable.
 func (t *Table) Forget(ctx context.Context, id uint64) error {
 	_, err := t.op(ctx, &opRequest{Kind: opForget, Obj: id})
 	return err
 }
 
-// AckOplock implements csv.ObjectTable.
+// AckOplock implements openstate.ObjectTable.
 func (t *Table) AckOplock(ctx context.Context, id, openID uint64, level uint8) (uint8, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opAckOplock, Obj: id, OpenID: t.n.global(openID), Level: level})
 	if err != nil {
@@ -159,8 +159,8 @@ func (t *Table) AckOplock(ctx context.Context, id, openID uint64, level uint8) (
 	return rep.Level, nil
 }
 
-// AckLease implements csv.ObjectTable.
-func (t *Table) AckLease(ctx context.Context, id uint64, key csv.LeaseKey, state uint32) ([]csv.Break, error) {
+// AckLease implements openstate.ObjectTable.
+func (t *Table) AckLease(ctx context.Context, id uint64, key openstate.LeaseKey, state uint32) ([]openstate.Break, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opAckLease, Obj: id, Key: key, State: state})
 	if err != nil {
 		return nil, err
@@ -168,8 +168,8 @@ func (t *Table) AckLease(ctx context.Context, id uint64, key csv.LeaseKey, state
 	return t.n.localBreaks(rep.Breaks), nil
 }
 
-// BreakRead implements csv.ObjectTable.
-func (t *Table) BreakRead(ctx context.Context, id, openID uint64) ([]csv.Break, error) {
+// BreakRead implements openstate.ObjectTable.
+func (t *Table) BreakRead(ctx context.Context, id, openID uint64) ([]openstate.Break, error) {
 	if !t.n.mayCache(t.vol, id) {
 		return nil, nil
 	}
@@ -180,17 +180,17 @@ func (t *Table) BreakRead(ctx context.Context, id, openID uint64) ([]csv.Break, 
 	return t.n.localBreaks(rep.Breaks), nil
 }
 
-// BreakHandle implements csv.ObjectTable.
-func (t *Table) BreakHandle(ctx context.Context, id, openID uint64) ([]csv.Break, bool, uint64, error) {
+// BreakHandle implements openstate.ObjectTable.
+func (t *Table) BreakHandle(ctx context.Context, id, openID uint64) ([]openstate.Break, bool, uint64, error) {
 	return t.breakHandle(ctx, opBreakHandle, id, openID)
 }
 
-// BreakHandleAll implements csv.ObjectTable.
-func (t *Table) BreakHandleAll(ctx context.Context, id, openID uint64) ([]csv.Break, bool, uint64, error) {
+// BreakHandleAll implements openstate.ObjectTable.
+func (t *Table) BreakHandleAll(ctx context.Context, id, openID uint64) ([]openstate.Break, bool, uint64, error) {
 	return t.breakHandle(ctx, opBreakHandleAll, id, openID)
 }
 
-func (t *Table) breakHandle(ctx context.Context, kind int, id, openID uint64) ([]csv.Break, bool, uint64, error) {
+func (t *Table) breakHandle(ctx context.Context, kind int, id, openID uint64) ([]openstate.Break, bool, uint64, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: kind, Obj: id, OpenID: t.n.global(openID)})
 	if err != nil {
 		return nil, false, 0, err
@@ -198,13 +198,13 @@ func (t *Table) breakHandle(ctx context.Context, kind int, id, openID uint64) ([
 	return t.n.localBreaks(rep.Breaks), rep.Waiting, rep.Gen, nil
 }
 
-// ExpireBreaks implements csv.ObjectTable.
+// ExpireBreaks implements openstate.ObjectTable.
 func (t *Table) ExpireBreaks(ctx context.Context, id uint64, cutoff time.Time) error {
 	_, err := t.op(ctx, &opRequest{Kind: opExpireBreaks, Obj: id, Cutoff: cutoff})
 	return err
 }
 
-// BreakPending implements csv.ObjectTable.
+// BreakPending implements openstate.ObjectTable.
 func (t *Table) BreakPending(ctx context.Context, id, openID uint64) (bool, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opBreakPending, Obj: id, OpenID: t.n.global(openID)})
 	if err != nil {
@@ -213,8 +213,8 @@ func (t *Table) BreakPending(ctx context.Context, id, openID uint64) (bool, erro
 	return rep.Held, nil
 }
 
-// BreakParent implements csv.ObjectTable.
-func (t *Table) BreakParent(ctx context.Context, id uint64, exclude csv.ParentKey) ([]csv.Break, error) {
+// BreakParent implements openstate.ObjectTable.
+func (t *Table) BreakParent(ctx context.Context, id uint64, exclude openstate.ParentKey) ([]openstate.Break, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opBreakParent, Obj: id, By: exclude})
 	if err != nil {
 		return nil, err
@@ -222,16 +222,16 @@ func (t *Table) BreakParent(ctx context.Context, id uint64, exclude csv.ParentKe
 	return t.n.localBreaks(rep.Breaks), nil
 }
 
-// LeaseState implements csv.LeaseStateReader.
-func (t *Table) LeaseState(ctx context.Context, id uint64, key csv.LeaseKey) (csv.LeaseGrant, bool, error) {
+// LeaseState implements openstate.LeaseStateReader.
+func (t *Table) LeaseState(ctx context.Context, id uint64, key openstate.LeaseKey) (openstate.LeaseGrant, bool, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opLeaseState, Obj: id, Key: key})
 	if err != nil {
-		return csv.LeaseGrant{}, false, err
+		return openstate.LeaseGrant{}, false, err
 	}
 	return rep.Lease, rep.Held, nil
 }
 
-// Wait implements csv.ObjectTable. A lost coordinator ends the wait
+// Wait implements openstate.ObjectTable. A lost coordinator ends the wait
 // early: the caller retries its transition, which waits for the new one.
 func (t *Table) Wait(ctx context.Context, id uint64, gen uint64) error {
 	n := t.n
@@ -271,15 +271,15 @@ func (t *Table) Wait(ctx context.Context, id uint64, gen uint64) error {
 	return nil
 }
 
-// Lock implements csv.LockTable. The channel of a refused Lock closes
+// Lock implements openstate.LockTable. The channel of a refused Lock closes
 // when the coordinator sees a release on the object (or is lost, or ctx
 // ends): the blocking caller retries either way.
-func (t *Table) Lock(ctx context.Context, id, owner uint64, ranges []csv.LockRange) (<-chan struct{}, error) {
+func (t *Table) Lock(ctx context.Context, id, owner uint64, ranges []openstate.LockRange) (<-chan struct{}, error) {
 	rep, err := t.op(ctx, &opRequest{Kind: opLock, Obj: id, Owner: t.n.global(owner), Ranges: ranges})
 	if err != nil || !rep.Conflict {
 		return nil, err
 	}
-	err = csv.ErrLockConflict
+	err = openstate.ErrLockConflict
 	if rep.local {
 		// A delegated object: its own table's wake-up, which a recall
 		// also fires (the retry then goes to the coordinator).
@@ -315,19 +315,19 @@ func (t *Table) Lock(ctx context.Context, id, owner uint64, ranges []csv.LockRan
 	return ch, err
 }
 
-// Unlock implements csv.LockTable.
-func (t *Table) Unlock(ctx context.Context, id, owner uint64, r csv.LockRange) error {
-	_, err := t.op(ctx, &opRequest{Kind: opUnlock, Obj: id, Owner: t.n.global(owner), Ranges: []csv.LockRange{r}})
+// Unlock implements openstate.LockTable.
+func (t *Table) Unlock(ctx context.Context, id, owner uint64, r openstate.LockRange) error {
+	_, err := t.op(ctx, &opRequest{Kind: opUnlock, Obj: id, Owner: t.n.global(owner), Ranges: []openstate.LockRange{r}})
 	return err
 }
 
-// ReleaseOwner implements csv.LockTable.
+// ReleaseOwner implements openstate.LockTable.
 func (t *Table) ReleaseOwner(ctx context.Context, id, owner uint64) error {
 	_, err := t.op(ctx, &opRequest{Kind: opReleaseOwner, Obj: id, Owner: t.n.global(owner)})
 	return err
 }
 
-// CheckIO implements csv.LockTable without leaving the node: the
+// CheckIO implements openstate.LockTable without leaving the node: the
 // coordinator checks its own table, every other node the replica the
 // coordinator keeps current on each node holding opens of the object.
 func (t *Table) CheckIO(id, owner uint64, offset, length uint64, write bool) error {
@@ -348,8 +348,8 @@ func (t *Table) CheckIO(id, owner uint64, offset, length uint64, write bool) err
 		}
 		return cv.locks.CheckIO(id, g, offset, length, write)
 	}
-	if csv.IOConflict(n.replicaLocks(t.vol, id), g, offset, length, write) {
-		return csv.ErrLockConflict
+	if openstate.IOConflict(n.replicaLocks(t.vol, id), g, offset, length, write) {
+		return openstate.ErrLockConflict
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // A lost node's persistent handle keeps its share mode, lease and locks
@@ -13,17 +13,17 @@ import (
 func TestPersistentEntryOutlivesItsNodeUntilAdopted(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	lease := &csv.LeaseRequest{Key: csv.LeaseKey{Key: [16]byte{7}}, State: csv.CacheRead | csv.CacheHandle | csv.CacheWrite, Version: 2}
+	lease := &openstate.LeaseRequest{Key: openstate.LeaseKey{Key: [16]byte{7}}, State: openstate.CacheRead | openstate.CacheHandle | openstate.CacheWrite, Version: 2}
 	// Node 3: a persistent exclusive open of file 40 with an RWH lease
 	// and a lock; also an ordinary open of file 41.
-	g, err := tc.table(3).Acquire(ctx, 40, &csv.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true})
+	g, err := tc.table(3).Acquire(ctx, 40, &openstate.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true})
 	if err != nil || g.Lease == nil {
 		t.Fatalf("persistent open: %v %+v", err, g)
 	}
-	if _, err := tc.table(3).Lock(ctx, 40, 6, []csv.LockRange{{Offset: 10, Length: 5, Exclusive: true}}); err != nil {
+	if _, err := tc.table(3).Lock(ctx, 40, 6, []openstate.LockRange{{Offset: 10, Length: 5, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 41, &csv.OpenEntry{ID: 8, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 41, &openstate.OpenEntry{ID: 8, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
 	oldOpen, oldOwner := tc.table(3).Global(5), tc.table(3).Global(6)
@@ -31,28 +31,28 @@ func TestPersistentEntryOutlivesItsNodeUntilAdopted(t *testing.T) {
 	tc.nodes[2].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
 
-	if _, err := tc.table(2).Acquire(ctx, 41, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 41, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("the lost node's ordinary open was not released: %v", err)
 	}
 	// The conflicting open meets the handle's lease first (a break
 	// nobody can acknowledge) and its share mode behind it.
-	var bw *csv.BreakWait
-	if _, err := tc.table(2).Acquire(ctx, 40, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+	var bw *openstate.BreakWait
+	if _, err := tc.table(2).Acquire(ctx, 40, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open against the lost node's persistent handle: %v, want a break wait or sharing violation", err)
 	}
-	if _, err := tc.table(2).Acquire(ctx, 40, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Retry: true}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(2).Acquire(ctx, 40, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll, Retry: true}); !errors.As(err, &bw) && !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("second try against the lost node's persistent handle: %v, want a break wait or sharing violation", err)
 	}
-	if _, err := tc.table(2).Lock(ctx, 40, 99, []csv.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, csv.ErrLockConflict) {
+	if _, err := tc.table(2).Lock(ctx, 40, 99, []openstate.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("the lost node's persistent handle's lock: %v, want conflict", err)
 	}
 
 	// Node 2 adopts it: same lease key, superseding the old entry.
-	g, err = tc.table(2).Acquire(ctx, 40, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true, Supersedes: oldOpen})
+	g, err = tc.table(2).Acquire(ctx, 40, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true, Supersedes: oldOpen})
 	if err != nil {
 		t.Fatalf("adoption: %v", err)
 	}
-	if g.Lease == nil || g.Lease.State&csv.CacheHandle == 0 {
+	if g.Lease == nil || g.Lease.State&openstate.CacheHandle == 0 {
 		t.Fatalf("adopted lease %+v, want it to keep handle caching", g.Lease)
 	}
 	moved, err := tc.table(2).TransferLocks(ctx, 40, oldOwner, 4)
@@ -62,10 +62,10 @@ func TestPersistentEntryOutlivesItsNodeUntilAdopted(t *testing.T) {
 	if err := tc.table(2).CheckIO(40, tc.table(2).Global(4), 12, 1, true); err != nil {
 		t.Fatalf("the adopter's own lock: %v", err)
 	}
-	if _, err := tc.table(1).Lock(ctx, 40, 98, []csv.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, csv.ErrLockConflict) {
+	if _, err := tc.table(1).Lock(ctx, 40, 98, []openstate.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, openstate.ErrLockConflict) {
 		t.Fatalf("the adopted lock seen from node 1: %v, want conflict", err)
 	}
-	if _, err := tc.table(1).Acquire(ctx, 40, &csv.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(1).Acquire(ctx, 40, &openstate.OpenEntry{ID: 9, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open against the adopted handle: %v, want a break wait or sharing violation", err)
 	}
 	// The adopted open closes like any other: the file is free.
@@ -75,7 +75,7 @@ func TestPersistentEntryOutlivesItsNodeUntilAdopted(t *testing.T) {
 	if _, _, err := tc.table(2).Release(ctx, 40, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(1).Acquire(ctx, 40, &csv.OpenEntry{ID: 10, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(1).Acquire(ctx, 40, &openstate.OpenEntry{ID: 10, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open after the adopted handle closed: %v", err)
 	}
 }
@@ -85,15 +85,15 @@ func TestPersistentEntryOutlivesItsNodeUntilAdopted(t *testing.T) {
 func TestLostNodeLeavesSharedObjectsOpen(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(3).Acquire(ctx, 50, &csv.OpenEntry{ID: 1, Access: 0x1, ShareAccess: shareAll}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 50, &openstate.OpenEntry{ID: 1, Access: 0x1, ShareAccess: shareAll}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(2).Acquire(ctx, 50, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: csv.ShareRead}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 50, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: openstate.ShareRead}); err != nil {
 		t.Fatal(err)
 	}
 	tc.nodes[2].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
-	if _, err := tc.table(1).Acquire(ctx, 50, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(1).Acquire(ctx, 50, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("the survivor's open lost its share mode with the other node: %v", err)
 	}
 }
@@ -106,15 +106,15 @@ func TestLostNodeLeavesSharedObjectsOpen(t *testing.T) {
 func TestCoordinatorsPersistentEntryOutlivesIt(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	lease := &csv.LeaseRequest{Key: csv.LeaseKey{Key: [16]byte{8}}, State: csv.CacheRead | csv.CacheHandle | csv.CacheWrite, Version: 2}
-	if _, err := tc.table(1).Acquire(ctx, 60, &csv.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true}); err != nil {
+	lease := &openstate.LeaseRequest{Key: openstate.LeaseKey{Key: [16]byte{8}}, State: openstate.CacheRead | openstate.CacheHandle | openstate.CacheWrite, Version: 2}
+	if _, err := tc.table(1).Acquire(ctx, 60, &openstate.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(1).Lock(ctx, 60, 6, []csv.LockRange{{Offset: 10, Length: 5, Exclusive: true}}); err != nil {
+	if _, err := tc.table(1).Lock(ctx, 60, 6, []openstate.LockRange{{Offset: 10, Length: 5, Exclusive: true}}); err != nil {
 		t.Fatal(err)
 	}
 	// An ordinary exclusive open through the coordinator goes with it.
-	if _, err := tc.table(1).Acquire(ctx, 61, &csv.OpenEntry{ID: 7, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(1).Acquire(ctx, 61, &openstate.OpenEntry{ID: 7, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatal(err)
 	}
 	oldOpen, oldOwner := tc.table(1).Global(5), tc.table(1).Global(6)
@@ -122,21 +122,21 @@ func TestCoordinatorsPersistentEntryOutlivesIt(t *testing.T) {
 	tc.nodes[0].Close()
 	tc.setView(t, 2, 3, map[uint16]string{2: tc.addrs[2], 3: tc.addrs[3]})
 
-	if _, err := tc.table(2).Acquire(ctx, 61, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 61, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("the lost coordinator's ordinary open was not released: %v", err)
 	}
-	var bw *csv.BreakWait
+	var bw *openstate.BreakWait
 	for slot := 2; slot <= 3; slot++ {
-		if _, err := tc.table(slot).Acquire(ctx, 60, &csv.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, csv.ErrSharingViolation) {
+		if _, err := tc.table(slot).Acquire(ctx, 60, &openstate.OpenEntry{ID: 2, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) && !errors.Is(err, openstate.ErrSharingViolation) {
 			t.Fatalf("open through node %d against the lost coordinator's persistent handle: %v, want a break wait or sharing violation", slot, err)
 		}
-		if _, err := tc.table(slot).Lock(ctx, 60, 99, []csv.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, csv.ErrLockConflict) {
+		if _, err := tc.table(slot).Lock(ctx, 60, 99, []openstate.LockRange{{Offset: 12, Length: 1}}); !errors.Is(err, openstate.ErrLockConflict) {
 			t.Fatalf("lock through node %d against the lost coordinator's persistent handle: %v, want conflict", slot, err)
 		}
 	}
 
 	// Node 2 adopts it, superseding the kept entry, and takes its lock.
-	if _, err := tc.table(2).Acquire(ctx, 60, &csv.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true, Supersedes: oldOpen}); err != nil {
+	if _, err := tc.table(2).Acquire(ctx, 60, &openstate.OpenEntry{ID: 3, Access: rw, ShareAccess: shareNone, Lease: lease, Persistent: true, Supersedes: oldOpen}); err != nil {
 		t.Fatalf("adoption: %v", err)
 	}
 	if moved, err := tc.table(2).TransferLocks(ctx, 60, oldOwner, 4); err != nil || len(moved) != 1 {
@@ -149,7 +149,7 @@ func TestCoordinatorsPersistentEntryOutlivesIt(t *testing.T) {
 	if _, _, err := tc.table(2).Release(ctx, 60, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.table(3).Acquire(ctx, 60, &csv.OpenEntry{ID: 10, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 60, &openstate.OpenEntry{ID: 10, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open after the adopted handle closed: %v", err)
 	}
 }
@@ -160,7 +160,7 @@ func TestCoordinatorsPersistentEntryOutlivesIt(t *testing.T) {
 func TestStandbyCopyDroppedWithTheHandle(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(1).Acquire(ctx, 70, &csv.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
+	if _, err := tc.table(1).Acquire(ctx, 70, &openstate.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
 		t.Fatal(err)
 	}
 	held := func() int {
@@ -185,7 +185,7 @@ func TestStandbyCopyDroppedWithTheHandle(t *testing.T) {
 	}
 	tc.nodes[0].Close()
 	tc.setView(t, 2, 2, map[uint16]string{2: tc.addrs[2], 3: tc.addrs[3]})
-	if _, err := tc.table(3).Acquire(ctx, 70, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
+	if _, err := tc.table(3).Acquire(ctx, 70, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareNone}); err != nil {
 		t.Fatalf("open after the coordinator's loss: %v", err)
 	}
 }
@@ -196,14 +196,14 @@ func TestStandbyCopyDroppedWithTheHandle(t *testing.T) {
 func TestStandbyReplacedWhenLost(t *testing.T) {
 	tc := startCluster(t, 3)
 	ctx := testCtx(t)
-	if _, err := tc.table(1).Acquire(ctx, 80, &csv.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
+	if _, err := tc.table(1).Acquire(ctx, 80, &openstate.OpenEntry{ID: 5, Access: rw, ShareAccess: shareNone, Persistent: true}); err != nil {
 		t.Fatal(err)
 	}
 	tc.nodes[1].Close()
 	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 3: tc.addrs[3]})
 	tc.nodes[0].Close()
 	tc.setView(t, 2, 3, map[uint16]string{3: tc.addrs[3]})
-	if _, err := tc.table(3).Acquire(ctx, 80, &csv.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, csv.ErrSharingViolation) {
+	if _, err := tc.table(3).Acquire(ctx, 80, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.Is(err, openstate.ErrSharingViolation) {
 		t.Fatalf("open after the standby and then the coordinator were lost: %v, want sharing violation", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // requestKinds are the bodies of every method a node serves, each as a
@@ -85,12 +86,12 @@ func checkRequest(v any) error {
 // requestSeeds are real bodies of every method, as the senders encode
 // them.
 func requestSeeds(t testing.TB) [][]byte {
-	st := csv.FileState{Opens: 1}
-	entry := &csv.OpenEntry{ID: 0x0003000000000001, Access: 1, ShareAccess: 7}
+	st := openstate.FileState{Opens: 1}
+	entry := &openstate.OpenEntry{ID: 0x0003000000000001, Access: 1, ShareAccess: 7}
 	vals := []any{
 		opRequest{Epoch: 5, Vol: "/vol", Kind: opAcquire, Obj: 9, Entry: entry, CanOwn: true},
-		opRequest{Epoch: 5, Vol: "/vol", Kind: opLock, Obj: 9, Owner: 3, Ranges: []csv.LockRange{{Offset: 0, Length: 10, Exclusive: true}}},
-		opRequest{Epoch: 5, Vol: "/vol", Kind: opUnlock, Obj: 9, Owner: 3, Ranges: []csv.LockRange{{Offset: 0, Length: 10}}},
+		opRequest{Epoch: 5, Vol: "/vol", Kind: opLock, Obj: 9, Owner: 3, Ranges: []openstate.LockRange{{Offset: 0, Length: 10, Exclusive: true}}},
+		opRequest{Epoch: 5, Vol: "/vol", Kind: opUnlock, Obj: 9, Owner: 3, Ranges: []openstate.LockRange{{Offset: 0, Length: 10}}},
 		opRequest{Epoch: 5, Vol: "/vol", Kind: opExpireBreaks, Obj: 9, Cutoff: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 		waitRequest{Epoch: 5, Vol: "/vol", Obj: 9, Gen: 2},
 		lockWaitRequest{Epoch: 5, Waiter: 4},

@@ -8,26 +8,26 @@ import (
 	"testing"
 	"time"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // TestHandleStore checks the HandleStore contract on stores made by
 // newStore (each call must return an empty store). The in-memory store
 // runs it in csv's tests, the etcd store in csv/etcdhandles.
-func TestHandleStore(t *testing.T, newStore func(t *testing.T) csv.HandleStore) {
+func TestHandleStore(t *testing.T, newStore func(t *testing.T) openstate.HandleStore) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rec := func(owner string, id uint64) csv.HandleRecord {
-		return csv.HandleRecord{
+	rec := func(owner string, id uint64) openstate.HandleRecord {
+		return openstate.HandleRecord{
 			Persistent: id, CreateGUID: [16]byte{byte(id), 0xc}, ClientGUID: [16]byte{0xd},
 			Share: "vms", Path: fmt.Sprintf(`dir\f%d.vhdx`, id), User: "test",
 			Access: 0x12019f, ShareAccess: 7, HasLease: true, LeaseKey: [16]byte{byte(id)},
-			LeaseState: csv.CacheRead | csv.CacheHandle, LeaseVersion: 2, LeaseEpoch: 1,
+			LeaseState: openstate.CacheRead | openstate.CacheHandle, LeaseVersion: 2, LeaseEpoch: 1,
 			Timeout: time.Minute, Owner: owner, V2: true, IsPersistent: true,
-			Locks: []csv.LockRange{{Offset: id, Length: 1, Exclusive: true}},
+			Locks: []openstate.LockRange{{Offset: id, Length: 1, Exclusive: true}},
 		}
 	}
-	list := func(t *testing.T, s csv.HandleStore, owner string) []csv.HandleRecord {
+	list := func(t *testing.T, s openstate.HandleStore, owner string) []openstate.HandleRecord {
 		t.Helper()
 		got, err := s.List(ctx, owner)
 		if err != nil {
@@ -35,7 +35,7 @@ func TestHandleStore(t *testing.T, newStore func(t *testing.T) csv.HandleStore) 
 		}
 		return got
 	}
-	put := func(t *testing.T, s csv.HandleStore, r csv.HandleRecord) {
+	put := func(t *testing.T, s openstate.HandleStore, r openstate.HandleRecord) {
 		t.Helper()
 		if err := s.Put(ctx, r); err != nil {
 			t.Fatalf("Put(%s %d): %v", r.Owner, r.Persistent, err)
@@ -48,7 +48,7 @@ func TestHandleStore(t *testing.T, newStore func(t *testing.T) csv.HandleStore) 
 		}
 		// Out of order, and a 16-digit id that sorts after 0x2 only
 		// numerically if the key pads it.
-		for _, r := range []csv.HandleRecord{rec("a", 0x100), rec("a", 2), rec("b", 2), rec("ab", 7)} {
+		for _, r := range []openstate.HandleRecord{rec("a", 0x100), rec("a", 2), rec("b", 2), rec("ab", 7)} {
 			put(t, s, r)
 		}
 		got := list(t, s, "a")
@@ -80,8 +80,8 @@ func TestHandleStore(t *testing.T, newStore func(t *testing.T) csv.HandleStore) 
 		r := rec("a", 5)
 		put(t, s, r)
 		r.Disconnected = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-		r.Locks = append(r.Locks, csv.LockRange{Offset: 100, Length: 50})
-		r.LeaseState = csv.CacheRead
+		r.Locks = append(r.Locks, openstate.LockRange{Offset: 100, Length: 50})
+		r.LeaseState = openstate.CacheRead
 		put(t, s, r)
 		got := list(t, s, "a")
 		if len(got) != 1 || !reflect.DeepEqual(got[0], r) {

@@ -7,15 +7,15 @@ import (
 	"errors"
 	"testing"
 
-	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
 // TestObjectTable checks the ObjectTable contract on tables made by
 // newTable (each call must return an empty table). The in-memory table
 // runs it in csv's tests; an etcd-backed table must run it too.
-func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) {
+func TestObjectTable(t *testing.T, newTable func(t *testing.T) openstate.ObjectTable) {
 	ctx := context.Background()
-	acq := func(tb csv.ObjectTable, id uint64) error {
+	acq := func(tb openstate.ObjectTable, id uint64) error {
 		_, err := tb.Acquire(ctx, id, nil)
 		return err
 	}
@@ -36,7 +36,7 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		if last, pending, err := tb.Release(ctx, id, 0); err != nil || !last || pending {
 			t.Fatalf("second Release: last=%v pending=%v err=%v", last, pending, err)
 		}
-		if st, err := tb.State(ctx, id); err != nil || st != (csv.ObjectState{}) {
+		if st, err := tb.State(ctx, id); err != nil || st != (openstate.ObjectState{}) {
 			t.Fatalf("State after last close = %+v, %v", st, err)
 		}
 		if _, _, err := tb.Release(ctx, id, 0); err == nil {
@@ -46,15 +46,15 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 	t.Run("DeletePending", func(t *testing.T) {
 		tb := newTable(t)
 		const id = 7
-		if err := tb.SetDeletePending(ctx, id, true, csv.ParentKey{}); err == nil {
+		if err := tb.SetDeletePending(ctx, id, true, openstate.ParentKey{}); err == nil {
 			t.Fatal("SetDeletePending on an object that is not open succeeded")
 		}
 		acq(tb, id)
 		acq(tb, id)
-		if err := tb.SetDeletePending(ctx, id, true, csv.ParentKey{}); err != nil {
+		if err := tb.SetDeletePending(ctx, id, true, openstate.ParentKey{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := acq(tb, id); !errors.Is(err, csv.ErrDeletePending) {
+		if err := acq(tb, id); !errors.Is(err, openstate.ErrDeletePending) {
 			t.Fatalf("Acquire while delete pending: %v", err)
 		}
 		if last, pending, _ := tb.Release(ctx, id, 0); last || !pending {
@@ -64,7 +64,7 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 			t.Fatalf("last Release: last=%v pending=%v", last, pending)
 		}
 		// Until Forget, the deleted object still refuses opens.
-		if err := acq(tb, id); !errors.Is(err, csv.ErrDeletePending) {
+		if err := acq(tb, id); !errors.Is(err, openstate.ErrDeletePending) {
 			t.Fatalf("Acquire before Forget: %v", err)
 		}
 		if err := tb.Forget(ctx, id); err != nil {
@@ -77,8 +77,8 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 	t.Run("ClearPending", func(t *testing.T) {
 		tb := newTable(t)
 		acq(tb, 1)
-		tb.SetDeletePending(ctx, 1, true, csv.ParentKey{})
-		tb.SetDeletePending(ctx, 1, false, csv.ParentKey{})
+		tb.SetDeletePending(ctx, 1, true, openstate.ParentKey{})
+		tb.SetDeletePending(ctx, 1, false, openstate.ParentKey{})
 		if err := acq(tb, 1); err != nil {
 			t.Fatalf("Acquire after clearing: %v", err)
 		}
@@ -91,7 +91,7 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		tb := newTable(t)
 		acq(tb, 1)
 		acq(tb, 2)
-		tb.SetDeletePending(ctx, 1, true, csv.ParentKey{})
+		tb.SetDeletePending(ctx, 1, true, openstate.ParentKey{})
 		if st, _ := tb.State(ctx, 2); st.DeletePending || st.Opens != 1 {
 			t.Fatalf("object 2 affected: %+v", st)
 		}
@@ -101,8 +101,8 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		// file for DELETE (csv/stream.go).
 		tb := newTable(t)
 		const id = 9
-		e1 := &csv.OpenEntry{ID: 1, Access: 0x1, ShareAccess: csv.ShareRead | csv.ShareWrite | csv.ShareDelete}
-		e2 := &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: csv.ShareRead | csv.ShareDelete}
+		e1 := &openstate.OpenEntry{ID: 1, Access: 0x1, ShareAccess: openstate.ShareRead | openstate.ShareWrite | openstate.ShareDelete}
+		e2 := &openstate.OpenEntry{ID: 2, Access: 0x1, ShareAccess: openstate.ShareRead | openstate.ShareDelete}
 		if _, err := tb.Acquire(ctx, id, e1); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		if _, err := tb.Acquire(ctx, id, e2); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := tb.State(ctx, id); st.Denied != csv.ShareWrite {
+		if st, _ := tb.State(ctx, id); st.Denied != openstate.ShareWrite {
 			t.Fatalf("Denied = %#x, want FILE_SHARE_WRITE", st.Denied)
 		}
 		tb.Release(ctx, id, 2)

@@ -1,5 +1,5 @@
 // Package etcdhandles keeps durable and persistent handle records
-// (csv.HandleStore) in etcd, so that they outlive the process and the
+// (openstate.HandleStore) in etcd, so that they outlive the process and the
 // node that serves the handles.
 package etcdhandles
 
@@ -14,9 +14,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"sofs.io/sofs/csv"
+	"sofs.io/sofs/csv/openstate"
 )
 
-// handlesDir is the segment under the store's prefix (see csv.HandleStore
+// handlesDir is the segment under the store's prefix (see openstate.HandleStore
 // for the whole layout).
 const handlesDir = "handles/"
 
@@ -33,7 +34,7 @@ const (
 	guidsDir = "handle-guids/"
 )
 
-// Store is a csv.HandleStore over an etcd client. It holds no state but
+// Store is a openstate.HandleStore over an etcd client. It holds no state but
 // the client and prefix, and is safe for concurrent use.
 type Store struct {
 	cli    *clientv3.Client
@@ -72,7 +73,7 @@ func (s *Store) fence() ([]clientv3.Cmp, error) {
 	return []clientv3.Cmp{clientv3.Compare(clientv3.LeaseValue(key), "=", lease)}, nil
 }
 
-var _ csv.HandleStore = (*Store)(nil)
+var _ openstate.HandleStore = (*Store)(nil)
 
 // New returns a store keeping its records under prefix (the cluster's
 // key prefix, ending in '/'): prefix + "handles/<owner>/<id>/<CreateGuid>".
@@ -113,7 +114,7 @@ func (s *Store) guidIndex(guid [16]byte) string {
 
 // indexOps are the puts of r's index entries; the value is r's key below
 // handlesDir.
-func (s *Store) indexOps(r csv.HandleRecord) []clientv3.Op {
+func (s *Store) indexOps(r openstate.HandleRecord) []clientv3.Op {
 	v := r.Owner + "/" + r.Key()
 	return []clientv3.Op{clientv3.OpPut(s.idIndex(r.Persistent), v), clientv3.OpPut(s.guidIndex(r.CreateGUID), v)}
 }
@@ -129,14 +130,14 @@ func parseIndex(v string) (owner string, id uint64, guid string, err error) {
 			}
 		}
 	}
-	return "", 0, "", fmt.Errorf("%w: index value %q", csv.ErrBadHandleRecord, v)
+	return "", 0, "", fmt.Errorf("%w: index value %q", openstate.ErrBadHandleRecord, v)
 }
 
-// Put implements csv.HandleStore: one transaction, which etcd answers
+// Put implements openstate.HandleStore: one transaction, which etcd answers
 // only once it is committed to a quorum's WAL (fsynced), so the record
 // survives a crash of this node and of etcd members alike.
-func (s *Store) Put(ctx context.Context, r csv.HandleRecord) error {
-	val, err := csv.EncodeHandleRecord(r)
+func (s *Store) Put(ctx context.Context, r openstate.HandleRecord) error {
+	val, err := openstate.EncodeHandleRecord(r)
 	if err != nil {
 		return err
 	}
@@ -159,41 +160,41 @@ func (s *Store) Put(ctx context.Context, r csv.HandleRecord) error {
 	return nil
 }
 
-// Claim implements csv.HandleStore: one transaction that deletes the
+// Claim implements openstate.HandleStore: one transaction that deletes the
 // record under from, puts it (epoch plus one) under to, and commits only
 // if the record is unchanged since it was read and, when from is another
 // owner, that owner's membership key is absent. So a survivor can never
 // adopt the handle of a node that is still (or again) registered, and a
 // restarting node that claims its own records first wins over survivors
 // racing it, or sees that they won.
-func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to string) (csv.HandleRecord, bool, error) {
+func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to string) (openstate.HandleRecord, bool, error) {
 	if err := checkOwner(from); err != nil {
-		return csv.HandleRecord{}, false, err
+		return openstate.HandleRecord{}, false, err
 	}
 	if err := checkOwner(to); err != nil {
-		return csv.HandleRecord{}, false, err
+		return openstate.HandleRecord{}, false, err
 	}
 	p := s.idPrefix(from, persistent)
 	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix())
 	if err != nil {
-		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", p, err)
+		return openstate.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", p, err)
 	}
 	if len(resp.Kvs) != 1 {
-		return csv.HandleRecord{}, false, nil
+		return openstate.HandleRecord{}, false, nil
 	}
 	kv := resp.Kvs[0]
-	r, err := csv.DecodeHandleRecord(kv.Value)
+	r, err := openstate.DecodeHandleRecord(kv.Value)
 	if err == nil {
 		err = checkKey(string(kv.Key)[len(s.ownerPrefix(from)):], r)
 	}
 	if err != nil {
-		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
+		return openstate.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
 	}
 	r.Owner = to
 	r.Epoch++
-	val, err := csv.EncodeHandleRecord(r)
+	val, err := openstate.EncodeHandleRecord(r)
 	if err != nil {
-		return csv.HandleRecord{}, false, err
+		return openstate.HandleRecord{}, false, err
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)}
 	if from != to && s.aliveKey != nil {
@@ -205,7 +206,7 @@ func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to st
 	// lease ended adopts and hands over nothing.
 	fc, err := s.fence()
 	if err != nil {
-		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
+		return openstate.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
 	}
 	cmps = append(cmps, fc...)
 	ops := append([]clientv3.Op{clientv3.OpPut(s.prefix+handlesDir+to+"/"+r.Key(), string(val))}, s.indexOps(r)...)
@@ -214,15 +215,15 @@ func (s *Store) Claim(ctx context.Context, from string, persistent uint64, to st
 	}
 	tr, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return csv.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
+		return openstate.HandleRecord{}, false, fmt.Errorf("etcdhandles: claim %s: %w", kv.Key, err)
 	}
 	if !tr.Succeeded {
-		return csv.HandleRecord{}, false, nil
+		return openstate.HandleRecord{}, false, nil
 	}
 	return r, true, nil
 }
 
-// Delete implements csv.HandleStore. The index entries go with the
+// Delete implements openstate.HandleStore. The index entries go with the
 // record only while they still name it (read first, compared in the
 // transaction): a record another node claimed meanwhile keeps its index,
 // and deleting a record that is no longer this owner's deletes nothing.
@@ -255,11 +256,11 @@ func (s *Store) Delete(ctx context.Context, owner string, persistent uint64) err
 	return nil
 }
 
-// List implements csv.HandleStore. A record that does not decode is an
+// List implements openstate.HandleStore. A record that does not decode is an
 // error naming its key: the caller (restore) must not silently drop a
 // handle a client may still come back for, and an operator can remove
 // the key by hand.
-func (s *Store) List(ctx context.Context, owner string) ([]csv.HandleRecord, error) {
+func (s *Store) List(ctx context.Context, owner string) ([]openstate.HandleRecord, error) {
 	if err := checkOwner(owner); err != nil {
 		return nil, err
 	}
@@ -268,10 +269,10 @@ func (s *Store) List(ctx context.Context, owner string) ([]csv.HandleRecord, err
 	if err != nil {
 		return nil, fmt.Errorf("etcdhandles: list %s: %w", p, err)
 	}
-	out := make([]csv.HandleRecord, 0, len(resp.Kvs))
+	out := make([]openstate.HandleRecord, 0, len(resp.Kvs))
 	var errs []error
 	for _, kv := range resp.Kvs {
-		r, err := csv.DecodeHandleRecord(kv.Value)
+		r, err := openstate.DecodeHandleRecord(kv.Value)
 		if err == nil {
 			err = checkKey(string(kv.Key)[len(p):], r)
 		}
@@ -286,18 +287,18 @@ func (s *Store) List(ctx context.Context, owner string) ([]csv.HandleRecord, err
 
 // checkKey verifies that a record sits under its own key, so a record
 // copied to another owner or id is refused rather than restored twice.
-func checkKey(rest string, r csv.HandleRecord) error {
+func checkKey(rest string, r openstate.HandleRecord) error {
 	id, guid, ok := strings.Cut(rest, "/")
 	n, err := strconv.ParseUint(id, 16, 64)
 	if !ok || err != nil || len(id) != 16 || n != r.Persistent || rest != r.Key() || guid == "" {
-		return fmt.Errorf("%w: key does not match record %s", csv.ErrBadHandleRecord, r.Key())
+		return fmt.Errorf("%w: key does not match record %s", openstate.ErrBadHandleRecord, r.Key())
 	}
 	return nil
 }
 
 func checkOwner(owner string) error {
 	if owner == "" || strings.ContainsAny(owner, "/\x00") {
-		return fmt.Errorf("%w: owner %q", csv.ErrBadHandleRecord, owner)
+		return fmt.Errorf("%w: owner %q", openstate.ErrBadHandleRecord, owner)
 	}
 	return nil
 }
@@ -315,7 +316,7 @@ func (s *Store) Find(ctx context.Context, id uint64) (owner string, found bool, 
 	}
 	o, n, _, err := parseIndex(string(resp.Kvs[0].Value))
 	if err != nil || n != id {
-		return "", false, fmt.Errorf("etcdhandles: find %016x: %w", id, errors.Join(err, csv.ErrBadHandleRecord))
+		return "", false, fmt.Errorf("etcdhandles: find %016x: %w", id, errors.Join(err, openstate.ErrBadHandleRecord))
 	}
 	return o, true, nil
 }
@@ -333,7 +334,7 @@ func (s *Store) FindCreateGUID(ctx context.Context, guid [16]byte) (owner string
 	}
 	o, n, g, err := parseIndex(string(resp.Kvs[0].Value))
 	if err != nil || g != hex.EncodeToString(guid[:]) {
-		return "", 0, false, fmt.Errorf("etcdhandles: find create guid: %w", errors.Join(err, csv.ErrBadHandleRecord))
+		return "", 0, false, fmt.Errorf("etcdhandles: find create guid: %w", errors.Join(err, openstate.ErrBadHandleRecord))
 	}
 	return o, n, true, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/csvtest"
+	"sofs.io/sofs/csv/openstate"
 	"sofs.io/sofs/internal/testetcd"
 )
 
@@ -24,7 +25,7 @@ func startEtcd(t *testing.T) *clientv3.Client {
 func TestStoreConformance(t *testing.T) {
 	cli := startEtcd(t)
 	n := 0
-	csvtest.TestHandleStore(t, func(*testing.T) csv.HandleStore {
+	csvtest.TestHandleStore(t, func(*testing.T) openstate.HandleStore {
 		n++ // an empty store per sub-test: a fresh prefix
 		return New(cli, "/test/"+strings.Repeat("x", n)+"/")
 	})
@@ -35,7 +36,7 @@ func TestStoreLayout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	s := New(cli, "/sofs/v1")
-	r := csv.HandleRecord{Persistent: 0xab, CreateGUID: [16]byte{0xcd}, Share: "s", Owner: "node1", Timeout: time.Minute}
+	r := openstate.HandleRecord{Persistent: 0xab, CreateGUID: [16]byte{0xcd}, Share: "s", Owner: "node1", Timeout: time.Minute}
 	if err := s.Put(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestStoreLayout(t *testing.T) {
 	if len(resp.Kvs) != 1 || string(resp.Kvs[0].Key) != key {
 		t.Fatalf("keys %v, want %s", resp.Kvs, key)
 	}
-	got, err := csv.DecodeHandleRecord(resp.Kvs[0].Value)
+	got, err := openstate.DecodeHandleRecord(resp.Kvs[0].Value)
 	if err != nil || got.Persistent != 0xab {
 		t.Fatalf("stored value %q: %v", resp.Kvs[0].Value, err)
 	}
@@ -61,7 +62,7 @@ func TestStoreLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := s.List(ctx, "node1")
-	if !errors.Is(err, csv.ErrBadHandleRecord) || !strings.Contains(err.Error(), "0000000000000001") || !strings.Contains(err.Error(), "0000000000000002") {
+	if !errors.Is(err, openstate.ErrBadHandleRecord) || !strings.Contains(err.Error(), "0000000000000001") || !strings.Contains(err.Error(), "0000000000000002") {
 		t.Fatalf("List error %v, want both bad keys named", err)
 	}
 	if len(list) != 1 || list[0].Persistent != 0xab {
@@ -77,7 +78,7 @@ func TestClaimRefusedWhileOwnerAlive(t *testing.T) {
 	defer cancel()
 	s := New(cli, "/sofs/v1")
 	s.GuardClaims(func(owner string) (string, bool) { return "/sofs/v1/nodes/" + owner, true })
-	r := csv.HandleRecord{Persistent: 9, CreateGUID: [16]byte{1}, Share: "s", Owner: "n1", Timeout: time.Minute}
+	r := openstate.HandleRecord{Persistent: 9, CreateGUID: [16]byte{1}, Share: "s", Owner: "n1", Timeout: time.Minute}
 	if err := s.Put(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestFindNamesTheOwner(t *testing.T) {
 	defer cancel()
 	s := New(cli, "/sofs/v1")
 	for i, owner := range []string{"n1", "n2"} {
-		r := csv.HandleRecord{Persistent: uint64(0x10 + i), CreateGUID: [16]byte{1}, Share: "s", Owner: owner, Timeout: time.Minute}
+		r := openstate.HandleRecord{Persistent: uint64(0x10 + i), CreateGUID: [16]byte{1}, Share: "s", Owner: owner, Timeout: time.Minute}
 		if err := s.Put(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +114,7 @@ func TestFindNamesTheOwner(t *testing.T) {
 	if _, ok, err := s.Find(ctx, 0x12); err != nil || ok {
 		t.Fatalf("Find of a missing id: ok=%v err=%v", ok, err)
 	}
-	if err := s.Put(ctx, csv.HandleRecord{Persistent: 0x20, CreateGUID: [16]byte{9, 9}, Share: "s", Owner: "n3", Timeout: time.Minute}); err != nil {
+	if err := s.Put(ctx, openstate.HandleRecord{Persistent: 0x20, CreateGUID: [16]byte{9, 9}, Share: "s", Owner: "n3", Timeout: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	if o, id, ok, err := s.FindCreateGUID(ctx, [16]byte{9, 9}); err != nil || !ok || o != "n3" || id != 0x20 {
@@ -141,7 +142,7 @@ func TestWritesFencedByMembershipLease(t *testing.T) {
 	}
 	s := New(cli, "/sofs/v1")
 	s.GuardWrites(func() (string, int64, error) { return live, int64(lease.ID), nil })
-	r := csv.HandleRecord{Persistent: 7, CreateGUID: [16]byte{1}, Share: "s", Owner: "n1", Timeout: time.Minute}
+	r := openstate.HandleRecord{Persistent: 7, CreateGUID: [16]byte{1}, Share: "s", Owner: "n1", Timeout: time.Minute}
 	if err := s.Put(ctx, r); err != nil {
 		t.Fatalf("put while holding the lease: %v", err)
 	}
@@ -172,7 +173,7 @@ func TestIndexFollowsRecords(t *testing.T) {
 	defer cancel()
 	s := New(cli, "/sofs/v1")
 	guid := [16]byte{0x30, 1}
-	r := csv.HandleRecord{Persistent: 0x30, CreateGUID: guid, Share: "s", Owner: "n1", Timeout: time.Minute}
+	r := openstate.HandleRecord{Persistent: 0x30, CreateGUID: guid, Share: "s", Owner: "n1", Timeout: time.Minute}
 	if err := s.Put(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestIndexFollowsRecords(t *testing.T) {
 
 	// A record as an earlier version wrote it: no index entries.
 	r.Owner = "n3"
-	val, err := csv.EncodeHandleRecord(r)
+	val, err := openstate.EncodeHandleRecord(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestIndexFollowsRecords(t *testing.T) {
 	if _, err := cli.Put(ctx, "/sofs/v1/"+idsDir+"0000000000000031", "n1/../x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Find(ctx, 0x31); !errors.Is(err, csv.ErrBadHandleRecord) {
+	if _, _, err := s.Find(ctx, 0x31); !errors.Is(err, openstate.ErrBadHandleRecord) {
 		t.Fatalf("Find of a damaged entry: %v", err)
 	}
 }

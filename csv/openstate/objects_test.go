@@ -1,15 +1,15 @@
-package csv_test
+package openstate_test
 
 import (
 	"context"
 	"testing"
 
-	"sofs.io/sofs/csv"
 	"sofs.io/sofs/csv/csvtest"
+	"sofs.io/sofs/csv/openstate"
 )
 
 func TestMemoryObjectTable(t *testing.T) {
-	csvtest.TestObjectTable(t, func(*testing.T) csv.ObjectTable { return csv.NewMemoryObjectTable() })
+	csvtest.TestObjectTable(t, func(*testing.T) openstate.ObjectTable { return openstate.NewMemoryObjectTable() })
 }
 
 // TestBreakReadNoHolderAllocs checks that the WRITE path's read-caching
@@ -17,9 +17,9 @@ func TestMemoryObjectTable(t *testing.T) {
 // still breaks a level II oplock once one exists.
 func TestBreakReadNoHolderAllocs(t *testing.T) {
 	ctx := context.Background()
-	tb := csv.NewMemoryObjectTable()
+	tb := openstate.NewMemoryObjectTable()
 	const id = 7
-	if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: 0x3, ShareAccess: 7}); err != nil {
+	if _, err := tb.Acquire(ctx, id, &openstate.OpenEntry{ID: 1, Access: 0x3, ShareAccess: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if n := testing.AllocsPerRun(100, func() {
@@ -29,11 +29,11 @@ func TestBreakReadNoHolderAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("BreakRead with no read holders: %v allocations, want 0", n)
 	}
-	if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: 7, Oplock: csv.OplockLevelII}); err != nil {
+	if _, err := tb.Acquire(ctx, id, &openstate.OpenEntry{ID: 2, Access: 0x1, ShareAccess: 7, Oplock: openstate.OplockLevelII}); err != nil {
 		t.Fatal(err)
 	}
 	bs, err := tb.BreakRead(ctx, id, 1)
-	if err != nil || len(bs) != 1 || bs[0].OpenID != 2 || bs[0].To != csv.CacheNone {
+	if err != nil || len(bs) != 1 || bs[0].OpenID != 2 || bs[0].To != openstate.CacheNone {
 		t.Fatalf("BreakRead with a level II holder: %+v %v", bs, err)
 	}
 	if _, err := tb.BreakRead(ctx, 99, 1); err == nil {

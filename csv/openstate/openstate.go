@@ -1,4 +1,4 @@
-package csv
+package openstate
 
 import (
 	"errors"
@@ -42,13 +42,13 @@ const (
 	accExecute      uint32 = 0x00000020
 	accReadAttrs    uint32 = 0x00000080
 	accWriteAttrs   uint32 = 0x00000100
-	accDelete       uint32 = 0x00010000
+	AccessDelete    uint32 = 0x00010000
 	accReadControl  uint32 = 0x00020000
 	accSynchronize  uint32 = 0x00100000
 	ShareRead       uint32 = 0x1
 	ShareWrite      uint32 = 0x2
 	ShareDelete     uint32 = 0x4
-	conflictingMask        = accReadData | accWriteData | accAppendData | accExecute | accDelete
+	conflictingMask        = accReadData | accWriteData | accAppendData | accExecute | AccessDelete
 )
 
 // Errors of the open-state transitions.
@@ -152,7 +152,7 @@ type OpenEntry struct {
 	Supersedes uint64
 }
 
-// directoryRules applies what a directory open may be granted: never an
+// DirectoryRules applies what a directory open may be granted: never an
 // oplock ([MS-FSA] 2.1.5.17), a lease only where the connection allows
 // directory leases, and then read and handle caching only. Windows drops
 // write caching from a directory lease request (RWH is granted RH, RW is
@@ -161,7 +161,7 @@ type OpenEntry struct {
 // server. Dropping W from the request itself, not only from the grant,
 // keeps a later open of the same key able to upgrade the lease (the
 // upgrade rule compares the grant with the request). It is idempotent.
-func (e *OpenEntry) directoryRules() {
+func (e *OpenEntry) DirectoryRules() {
 	if e == nil || !e.Directory {
 		return
 	}
@@ -338,8 +338,8 @@ func ShareConflict(eAccess, eShare, access, share uint32) bool {
 		check(eAccess, accWriteData|accAppendData, share, ShareWrite) ||
 		check(access, accReadData|accExecute, eShare, ShareRead) ||
 		check(eAccess, accReadData|accExecute, share, ShareRead) ||
-		check(access, accDelete, eShare, ShareDelete) ||
-		check(eAccess, accDelete, share, ShareDelete)
+		check(access, AccessDelete, eShare, ShareDelete) ||
+		check(eAccess, AccessDelete, share, ShareDelete)
 }
 
 // Acquire applies a new open to s. On success the open is recorded and the
@@ -387,7 +387,7 @@ func (s *FileState) acquire(e *OpenEntry, now time.Time) (Grant, error) {
 		s.Opens++
 		return Grant{}, nil
 	}
-	e.directoryRules()
+	e.DirectoryRules()
 	if e.Directory {
 		s.Directory = true
 	}

@@ -1,4 +1,4 @@
-package csv
+package openstate
 
 import "context"
 
@@ -25,19 +25,4 @@ func (t *MemoryObjectTable) LeaseState(_ context.Context, id uint64, key LeaseKe
 		return LeaseGrant{}, false, nil
 	}
 	return LeaseGrant{State: l.State, Epoch: l.Epoch, Breaking: l.Breaking, ParentKey: l.ParentKey, HasParent: l.HasParent, Version: l.Version}, true, nil
-}
-
-// CurrentLease returns the current state of lease key on h's object, or
-// the state granted when h was opened when the object table cannot tell.
-// It returns nil when the lease is gone.
-func (h *Handle) CurrentLease(ctx context.Context, key LeaseKey) (*LeaseGrant, error) {
-	r, ok := h.v.objects.(LeaseStateReader)
-	if !ok {
-		return h.grant.Lease, nil
-	}
-	g, held, err := r.LeaseState(ctx, h.f.id, key)
-	if err != nil || !held {
-		return nil, err
-	}
-	return &g, nil
 }

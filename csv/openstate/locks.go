@@ -1,4 +1,4 @@
-package csv
+package openstate
 
 import (
 	"context"
@@ -275,104 +275,6 @@ func (t *MemoryLockTable) CheckIO(id, owner uint64, offset, length uint64, write
 	return nil
 }
 
-// lockOwners hands out the lock owners of this process's handles.
-var lockOwners atomic.Uint64
-
-// owner returns h's lock owner, assigning it on first use.
-func (h *Handle) owner() uint64 {
-	if o := h.lockOwner.Load(); o != 0 {
-		return o
-	}
-	h.lockOwner.CompareAndSwap(0, lockOwners.Add(1))
-	return h.lockOwner.Load()
-}
-
-// hasLocks reports whether h may hold locks (so Close must release them).
-func (h *Handle) hasLocks() bool { return h.lockOwner.Load() != 0 }
-
-// Lock takes ranges through h, all or none (see LockTable.Lock). On
-// ErrLockConflict the channel is closed when a lock on the object is next
-// released.
-func (h *Handle) Lock(ctx context.Context, ranges []LockRange) (<-chan struct{}, error) {
-	if h.closed.Load() {
-		return nil, ErrClosed
-	}
-	ch, err := h.v.locks.Lock(ctx, h.f.id, h.owner(), ranges)
-	if err == nil && h.closed.Load() {
-		// Close ran concurrently and may have released before we took
-		// them: release again so nothing outlives the open.
-		h.v.locks.ReleaseOwner(ctx, h.f.id, h.owner())
-		return nil, ErrClosed
-	}
-	return ch, err
-}
-
-// Unlock releases h's lock with exactly r's offset and length.
-func (h *Handle) Unlock(ctx context.Context, r LockRange) error {
-	if h.closed.Load() {
-		return ErrClosed
-	}
-	return h.v.locks.Unlock(ctx, h.f.id, h.owner(), r)
-}
-
-// CheckIO returns ErrLockConflict when a read (or write) of length bytes
-// at offset through h conflicts with a byte-range lock.
-func (h *Handle) CheckIO(offset, length uint64, write bool) error {
-	return h.v.locks.CheckIO(h.f.id, h.lockOwner.Load(), offset, length, write)
-}
-
-// releaseLocks drops h's locks; Close calls it.
-func (h *Handle) releaseLocks(ctx context.Context) {
-	if !h.hasLocks() {
-		return
-	}
-	if err := h.v.locks.ReleaseOwner(ctx, h.f.id, h.owner()); err != nil {
-		h.v.log.Warn().Err(err).Str("path", h.Path()).Msg("releasing byte-range locks")
-	}
-}
-
-// lockSequences is an open's LockSequenceArray ([MS-SMB2] 3.3.1.10,
-// 3.3.5.14): for each of the 64 buckets, the sequence number of the last
-// successful LOCK that named it. Later: a cluster-wide table must carry
-// it with the durable handle so that a replay on another node is seen.
-type lockSequences struct {
-	mu    sync.Mutex
-	valid uint64 // bit i-1: bucket i holds a sequence number
-	seq   [64]uint8
-}
-
-// LockReplayed implements the replay check of [MS-SMB2] 3.3.5.14 for
-// bucket index (1..64; others are ignored) and sequence number seq: it
-// reports true when the bucket holds seq (the LOCK was already done and
-// succeeds again without effect); otherwise the bucket is invalidated
-// until LockSequenceDone.
-func (h *Handle) LockReplayed(index uint32, seq uint8) bool {
-	if index < 1 || index > 64 {
-		return false
-	}
-	ls := &h.lockSeq
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	bit := uint64(1) << (index - 1)
-	if ls.valid&bit != 0 && ls.seq[index-1] == seq {
-		return true
-	}
-	ls.valid &^= bit
-	return false
-}
-
-// LockSequenceDone records a successful LOCK's bucket and sequence.
-func (h *Handle) LockSequenceDone(index uint32, seq uint8) {
-	if index < 1 || index > 64 {
-		return
-	}
-	ls := &h.lockSeq
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.valid |= uint64(1) << (index - 1)
-	ls.seq[index-1] = seq
-}
-
 // LockTransferrer is implemented by lock tables that can hand every lock
 // of one owner to another in one step: the adoption of a persistent
 // handle keeps its byte ranges locked throughout ([MS-SMB2] 3.3.5.14:
@@ -400,41 +302,10 @@ func (t *MemoryLockTable) TransferLocks(_ context.Context, id, from, to uint64) 
 	return moved, nil
 }
 
-// LockOwner is the owner of h's byte-range locks as its lock table knows
-// it (the cluster-wide value where the table is a cluster's).
-func (h *Handle) LockOwner() uint64 {
-	return h.v.globalID(h.owner())
-}
-
-// TransferLocks gives the locks that owner from (a LockOwner of an open
-// that h replaces) holds on h's object to h, and returns their ranges;
-// none where the lock table cannot transfer.
-func (h *Handle) TransferLocks(ctx context.Context, from uint64) ([]LockRange, error) {
-	lt, ok := h.v.locks.(LockTransferrer)
-	if !ok || from == 0 {
-		return nil, nil
-	}
-	return lt.TransferLocks(ctx, h.f.id, from, h.owner())
-}
-
 // LockSequence is one valid LockSequence bucket of an open ([MS-SMB2]
 // 3.3.1.10 Open.LockSequenceArray): a resumed handle carries them, so a
 // LOCK replayed after a failover is recognised.
 type LockSequence struct {
 	Index uint32 // 1..64
 	Seq   uint8
-}
-
-// LockSequences returns h's valid buckets.
-func (h *Handle) LockSequences() []LockSequence {
-	ls := &h.lockSeq
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	var out []LockSequence
-	for i := range 64 {
-		if ls.valid&(1<<i) != 0 {
-			out = append(out, LockSequence{Index: uint32(i + 1), Seq: ls.seq[i]})
-		}
-	}
-	return out
 }
