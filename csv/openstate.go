@@ -362,9 +362,40 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 		}
 	}
 	if s.DeletePending {
+		if e != nil && (s.Opens == 0 || e.Retry && s.breaking()) {
+			// A close is under way, and one server shows none of it:
+			// there the last handle's cleanup removes a delete-pending
+			// file at once, and an open waiting for a holder's break
+			// meets the holder's close as a whole. Here the close is
+			// three transitions (delete pending, release, forget after
+			// the removal; csv.Handle.Close), made on the holder's node
+			// while this open's node is woken by each. So an open waits
+			// for the outcome instead of failing: for the removal when
+			// the last open is gone (Opens == 0 only between Release and
+			// Forget), and, when it already waited for a break, for that
+			// break to end (an acknowledgment, the holder's release or
+			// the break timeout) before delete pending refuses it.
+			return Grant{}, &BreakWait{Gen: s.Gen}
+		}
 		return Grant{}, ErrDeletePending
 	}
 	return s.acquire(e, now)
+}
+
+// breaking reports whether a break of an oplock or lease of s waits for
+// its acknowledgment.
+func (s *FileState) breaking() bool {
+	for i := range s.Entries {
+		if !s.Entries[i].HasLease && s.Entries[i].Breaking {
+			return true
+		}
+	}
+	for i := range s.Leases {
+		if s.Leases[i].Breaking {
+			return true
+		}
+	}
+	return false
 }
 
 // supersede removes entry id, keeping its lease record for the open that

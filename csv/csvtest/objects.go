@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"sofs.io/sofs/csv"
 )
@@ -72,6 +73,84 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) csv.ObjectTable) 
 		}
 		if err := acq(tb, id); err != nil {
 			t.Fatalf("Acquire of a new object with a reused id: %v", err)
+		}
+	})
+	t.Run("CloseUnderWay", func(t *testing.T) {
+		// A holder's close of a delete-on-close open is three
+		// transitions (delete pending, release, forget after the
+		// removal); an open that waits for the holder's break sees
+		// none of them, as on one server, where the close is one step.
+		tb := newTable(t)
+		const id = 11
+		const all = 0x001f01ff // FILE_ALL_ACCESS
+		holder := &csv.OpenEntry{ID: 1, Access: all, Oplock: csv.OplockBatch}
+		if _, err := tb.Acquire(ctx, id, holder); err != nil {
+			t.Fatal(err)
+		}
+		e := &csv.OpenEntry{ID: 2, Access: all, Oplock: csv.OplockBatch}
+		var bw *csv.BreakWait
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) || len(bw.Breaks) != 1 {
+			t.Fatalf("conflicting open of a batch holder: %v, want a break to wait for", err)
+		}
+		if err := tb.SetDeletePending(ctx, id, true, csv.ParentKey{}); err != nil {
+			t.Fatal(err)
+		}
+		e.Retry = true
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) || len(bw.Breaks) != 0 {
+			t.Fatalf("retry while the broken holder closes: %v, want to wait", err)
+		}
+		stat := &csv.OpenEntry{ID: 3, Access: 0x80, ShareAccess: csv.ShareRead | csv.ShareWrite | csv.ShareDelete}
+		if _, err := tb.Acquire(ctx, id, stat); !errors.Is(err, csv.ErrDeletePending) {
+			t.Fatalf("new open while delete pending with an open left: %v", err)
+		}
+		if last, pending, err := tb.Release(ctx, id, holder.ID); err != nil || !last || !pending {
+			t.Fatalf("Release: last=%v pending=%v err=%v", last, pending, err)
+		}
+		for _, o := range []*csv.OpenEntry{e, stat} {
+			if _, err := tb.Acquire(ctx, id, o); !errors.As(err, &bw) || len(bw.Breaks) != 0 {
+				t.Fatalf("open %d between the last release and Forget: %v, want to wait", o.ID, err)
+			}
+		}
+		if err := acq(tb, id); !errors.Is(err, csv.ErrDeletePending) {
+			t.Fatalf("open without an entry before Forget: %v", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- tb.Wait(wctx, id, bw.Gen) }()
+		if err := tb.Forget(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil || wctx.Err() != nil {
+			t.Fatalf("Wait across Forget: %v (context: %v)", err, wctx.Err())
+		}
+	})
+	t.Run("DeletePendingAfterBreak", func(t *testing.T) {
+		// The holder acknowledges the break and keeps the object open
+		// delete pending: the waiting open is refused then.
+		tb := newTable(t)
+		const id = 12
+		const all = 0x001f01ff
+		if _, err := tb.Acquire(ctx, id, &csv.OpenEntry{ID: 1, Access: all, ShareAccess: csv.ShareRead | csv.ShareWrite | csv.ShareDelete, Oplock: csv.OplockBatch}); err != nil {
+			t.Fatal(err)
+		}
+		e := &csv.OpenEntry{ID: 2, Access: 0x1, ShareAccess: csv.ShareRead | csv.ShareWrite | csv.ShareDelete, Overwrite: true}
+		var bw *csv.BreakWait
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) || len(bw.Breaks) != 1 {
+			t.Fatalf("overwrite of a batch holder's file: %v, want a break to wait for", err)
+		}
+		if err := tb.SetDeletePending(ctx, id, true, csv.ParentKey{}); err != nil {
+			t.Fatal(err)
+		}
+		e.Retry = true
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) {
+			t.Fatalf("retry while the break is out: %v, want to wait", err)
+		}
+		if _, err := tb.AckOplock(ctx, id, 1, csv.OplockNone); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.Acquire(ctx, id, e); !errors.Is(err, csv.ErrDeletePending) {
+			t.Fatalf("retry after the acknowledgment: %v, want delete pending", err)
 		}
 	})
 	t.Run("ClearPending", func(t *testing.T) {
