@@ -212,6 +212,9 @@ func (t *MemoryObjectTable) Release(_ context.Context, id uint64, openID uint64)
 			delete(t.leases, *lease)
 		}
 		last, pending = s.Opens == 0, s.DeletePending
+		if last && pending {
+			s.RemovalStarted = t.now().Round(0) // no monotonic reading: it travels in replicas
+		}
 		return nil
 	})
 	if err != nil {
