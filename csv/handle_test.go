@@ -155,6 +155,49 @@ func TestMetadata(t *testing.T) {
 	}
 }
 
+// removedBeforeAcquire is an object table whose first Acquire finds
+// that the file was removed meanwhile: another node's last close of the
+// delete-pending file unlinked it (and forgot it in the table) between
+// this open's lookup and its acquire.
+type removedBeforeAcquire struct {
+	*MemoryObjectTable
+	path string
+	done bool
+}
+
+func (t *removedBeforeAcquire) Acquire(ctx context.Context, id uint64, e *OpenEntry) (Grant, error) {
+	if !t.done {
+		t.done = true
+		if err := os.Remove(t.path); err != nil {
+			return Grant{}, err
+		}
+	}
+	return t.MemoryObjectTable.Acquire(ctx, id, e)
+}
+
+// TestOpenIfAfterRemoval: an open-if whose file is deleted between the
+// lookup and the acquire creates a new file, as on one server, where the
+// name and the object go in one step (it was STATUS_OBJECT_NAME_NOT_FOUND;
+// smb2.durable-open.delete_on_close1 through a cluster met it).
+func TestOpenIfAfterRemoval(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "share")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "f"), "old")
+	tb := &removedBeforeAcquire{MemoryObjectTable: NewMemoryObjectTable(), path: filepath.Join(root, "f")}
+	v := openAt(t, root, Options{Objects: tb})
+	h, act, err := v.Open(bg, OpenRequest{Path: "f", Disposition: OpenIf, Write: true, Entry: &OpenEntry{ID: 1, Access: 0x12019f}})
+	if err != nil || act != Created {
+		t.Fatalf("open-if of a file removed before its acquire: action %v, %v; want a new file", act, err)
+	}
+	if fi, err := h.Stat(); err != nil || fi.EndOfFile != 0 {
+		t.Fatalf("the new file: %+v %v, want it empty", fi, err)
+	}
+	closeH(t, h)
+}
+
 func TestDeletePending(t *testing.T) {
 	v, root := newVolume(t, Options{})
 	p := filepath.Join(root, "f")

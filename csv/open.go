@@ -138,7 +138,23 @@ func (v *Volume) Open(ctx context.Context, req OpenRequest) (*Handle, Action, er
 	return h, act, err
 }
 
+// errGone reports that the object the name led to was deleted before
+// its open was registered; open looks the name up again.
+var errGone = errors.New("csv: object deleted during the open")
+
 func (v *Volume) open(ctx context.Context, req OpenRequest) (*Handle, Action, error) {
+	for attempt := 1; ; attempt++ {
+		h, act, err := v.openOnce(ctx, req)
+		if err != errGone {
+			return h, act, err
+		}
+		if attempt == maxOpenAttempts {
+			return nil, 0, newErr("open", req.Path, ErrNotFound)
+		}
+	}
+}
+
+func (v *Volume) openOnce(ctx context.Context, req OpenRequest) (*Handle, Action, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -340,10 +356,13 @@ func (v *Volume) finishExisting(ctx context.Context, fd int, st *unix.Statx_t, d
 	}
 	h = &Handle{v: v, f: f, fd: fd, isDir: isDir, writable: req.Write && !isDir, openID: openstate.EntryID(req.Entry), grant: g, parent: pk}
 	if err := statFD(fd, st); err == nil && st.Nlink == 0 {
-		// Deleted (a delete-pending close) between our lookup and the
-		// acquire: the object is gone, not open.
+		// Deleted (a delete-pending close, maybe through another node)
+		// between our lookup and the acquire: the object is gone, not
+		// open, and the name is looked up again (one server creates a
+		// new file for an open-if here, as the removal and the name's
+		// disappearance are one step there).
 		v.releaseOpen(ctx, f, openstate.EntryID(req.Entry))
-		return nil, 0, newErr("open", req.Path, ErrNotFound)
+		return nil, 0, errGone
 	}
 	act = Opened
 	if overwrite {

@@ -510,6 +510,90 @@ func TestLostRemoverForgotten(t *testing.T) {
 	}
 }
 
+// TestCloseUnderWayAcrossNodes: an open through node 3 waits for the
+// batch oplock of node 2's open; node 2's client is gone, so node 2
+// closes that open, delete-on-close: delete pending, release, removal,
+// forget, each a transition that wakes node 3's wait. Node 3's open
+// must wait through all of them and never be refused with delete
+// pending, as on one server, where the close is one step
+// (smb2.durable-open.delete_on_close1 through a cluster).
+func TestCloseUnderWayAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	holder, opener := tc.table(2), tc.table(3)
+	const obj = 61
+	if _, err := holder.Acquire(ctx, obj, &openstate.OpenEntry{ID: 1, Access: rw | 0x10000, Oplock: openstate.OplockBatch}); err != nil {
+		t.Fatal(err)
+	}
+	e := &openstate.OpenEntry{ID: 1, Access: rw | 0x10000, Oplock: openstate.OplockBatch}
+	var bw *openstate.BreakWait
+	if _, err := opener.Acquire(ctx, obj, e); !errors.As(err, &bw) {
+		t.Fatalf("open of a file node 2 holds with a batch oplock, share none: %v, want a break wait", err)
+	}
+	e.Retry = true
+	wait := func(step string) {
+		t.Helper()
+		if _, err := opener.Acquire(ctx, obj, e); !errors.As(err, &bw) || len(bw.Breaks) != 0 {
+			t.Fatalf("retry through node 3 after %s: %v, want to keep waiting", step, err)
+		}
+	}
+	if err := holder.SetDeletePending(ctx, obj, true, openstate.ParentKey{}); err != nil {
+		t.Fatal(err)
+	}
+	wait("the holder's delete on close")
+	if last, pending, err := holder.Release(ctx, obj, 1); err != nil || !last || !pending {
+		t.Fatalf("the holder's close: last=%v pending=%v err=%v", last, pending, err)
+	}
+	wait("the holder's release")
+	done := make(chan error, 1)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	go func() { done <- opener.Wait(wctx, obj, bw.Gen) }()
+	if err := holder.Forget(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || wctx.Err() != nil {
+		t.Fatalf("node 3's wait across node 2's Forget: %v (context: %v)", err, wctx.Err())
+	}
+	if _, err := opener.Acquire(ctx, obj, e); err != nil {
+		t.Fatalf("open through node 3 once the removal is done: %v", err)
+	}
+}
+
+// TestRemovalWaitEndsWithLostRemover: an open waiting for a removal
+// another node has under way is woken when that node is lost before it
+// forgets the object (the coordinator forgets it then).
+func TestRemovalWaitEndsWithLostRemover(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := testCtx(t)
+	const obj = 62
+	if _, err := tc.table(3).Acquire(ctx, obj, &openstate.OpenEntry{ID: 1, Access: 0x10000, ShareAccess: shareAll}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.table(3).SetDeletePending(ctx, obj, true, openstate.ParentKey{}); err != nil {
+		t.Fatal(err)
+	}
+	if last, pending, err := tc.table(3).Release(ctx, obj, 1); err != nil || !last || !pending {
+		t.Fatalf("last close: %v %v %v", last, pending, err)
+	}
+	var bw *openstate.BreakWait
+	if _, err := tc.table(2).Acquire(ctx, obj, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); !errors.As(err, &bw) {
+		t.Fatalf("open while node 3 removes the object: %v, want to wait", err)
+	}
+	done := make(chan error, 1)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	go func() { done <- tc.table(2).Wait(wctx, obj, bw.Gen) }()
+	tc.nodes[2].Close()
+	tc.setView(t, 1, 1, map[uint16]string{1: tc.addrs[1], 2: tc.addrs[2]})
+	if err := <-done; err != nil || wctx.Err() != nil {
+		t.Fatalf("wait across the remover's loss: %v (context: %v)", err, wctx.Err())
+	}
+	if _, err := tc.table(2).Acquire(ctx, obj, &openstate.OpenEntry{ID: 1, Access: rw, ShareAccess: shareAll}); err != nil {
+		t.Fatalf("open after the remover was lost: %v, want the object forgotten", err)
+	}
+}
+
 // A node the coordinator released (it left the view) is refused when it
 // comes back with its old opens, and told to restart.
 func TestReleasedNodeIsFenced(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"sofs.io/sofs/csv/openstate"
 )
@@ -72,6 +73,84 @@ func TestObjectTable(t *testing.T, newTable func(t *testing.T) openstate.ObjectT
 		}
 		if err := acq(tb, id); err != nil {
 			t.Fatalf("Acquire of a new object with a reused id: %v", err)
+		}
+	})
+	t.Run("CloseUnderWay", func(t *testing.T) {
+		// A holder's close of a delete-on-close open is three
+		// transitions (delete pending, release, forget after the
+		// removal); an open that waits for the holder's break sees
+		// none of them, as on one server, where the close is one step.
+		tb := newTable(t)
+		const id = 11
+		const all = 0x001f01ff // FILE_ALL_ACCESS
+		holder := &openstate.OpenEntry{ID: 1, Access: all, Oplock: openstate.OplockBatch}
+		if _, err := tb.Acquire(ctx, id, holder); err != nil {
+			t.Fatal(err)
+		}
+		e := &openstate.OpenEntry{ID: 2, Access: all, Oplock: openstate.OplockBatch}
+		var bw *openstate.BreakWait
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) || len(bw.Breaks) != 1 {
+			t.Fatalf("conflicting open of a batch holder: %v, want a break to wait for", err)
+		}
+		if err := tb.SetDeletePending(ctx, id, true, openstate.ParentKey{}); err != nil {
+			t.Fatal(err)
+		}
+		e.Retry = true
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) || len(bw.Breaks) != 0 {
+			t.Fatalf("retry while the broken holder closes: %v, want to wait", err)
+		}
+		stat := &openstate.OpenEntry{ID: 3, Access: 0x80, ShareAccess: openstate.ShareRead | openstate.ShareWrite | openstate.ShareDelete}
+		if _, err := tb.Acquire(ctx, id, stat); !errors.Is(err, openstate.ErrDeletePending) {
+			t.Fatalf("new open while delete pending with an open left: %v", err)
+		}
+		if last, pending, err := tb.Release(ctx, id, holder.ID); err != nil || !last || !pending {
+			t.Fatalf("Release: last=%v pending=%v err=%v", last, pending, err)
+		}
+		for _, o := range []*openstate.OpenEntry{e, stat} {
+			if _, err := tb.Acquire(ctx, id, o); !errors.As(err, &bw) || len(bw.Breaks) != 0 {
+				t.Fatalf("open %d between the last release and Forget: %v, want to wait", o.ID, err)
+			}
+		}
+		if err := acq(tb, id); !errors.Is(err, openstate.ErrDeletePending) {
+			t.Fatalf("open without an entry before Forget: %v", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- tb.Wait(wctx, id, bw.Gen) }()
+		if err := tb.Forget(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil || wctx.Err() != nil {
+			t.Fatalf("Wait across Forget: %v (context: %v)", err, wctx.Err())
+		}
+	})
+	t.Run("DeletePendingAfterBreak", func(t *testing.T) {
+		// The holder acknowledges the break and keeps the object open
+		// delete pending: the waiting open is refused then.
+		tb := newTable(t)
+		const id = 12
+		const all = 0x001f01ff
+		if _, err := tb.Acquire(ctx, id, &openstate.OpenEntry{ID: 1, Access: all, ShareAccess: openstate.ShareRead | openstate.ShareWrite | openstate.ShareDelete, Oplock: openstate.OplockBatch}); err != nil {
+			t.Fatal(err)
+		}
+		e := &openstate.OpenEntry{ID: 2, Access: 0x1, ShareAccess: openstate.ShareRead | openstate.ShareWrite | openstate.ShareDelete, Overwrite: true}
+		var bw *openstate.BreakWait
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) || len(bw.Breaks) != 1 {
+			t.Fatalf("overwrite of a batch holder's file: %v, want a break to wait for", err)
+		}
+		if err := tb.SetDeletePending(ctx, id, true, openstate.ParentKey{}); err != nil {
+			t.Fatal(err)
+		}
+		e.Retry = true
+		if _, err := tb.Acquire(ctx, id, e); !errors.As(err, &bw) {
+			t.Fatalf("retry while the break is out: %v, want to wait", err)
+		}
+		if _, err := tb.AckOplock(ctx, id, 1, openstate.OplockNone); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.Acquire(ctx, id, e); !errors.Is(err, openstate.ErrDeletePending) {
+			t.Fatalf("retry after the acknowledgment: %v, want delete pending", err)
 		}
 	})
 	t.Run("ClearPending", func(t *testing.T) {

@@ -43,15 +43,19 @@ type ObjectTable interface {
 	// It fails with ErrDeletePending when delete is pending on id, so that
 	// no new open can be made of an object about to disappear ([MS-FSA]
 	// 2.1.5.1.2: STATUS_DELETE_PENDING), and with ErrLeaseKeyInUse when
-	// the entry's lease key names a lease on another object.
+	// the entry's lease key names a lease on another object. An open with
+	// an entry waits (a *BreakWait without breaks) instead of failing
+	// while a close is under way: after the last Release of a
+	// delete-pending object, until Forget, and, on a retry, while a
+	// break it may have waited for is still out (FileState.Acquire).
 	Acquire(ctx context.Context, id uint64, e *OpenEntry) (Grant, error)
 	// Release drops open openID (0 for one acquired without an entry) of
 	// id, with its oplock and, if it was the lease's last open, its lease.
 	// It reports whether it was the last open and whether delete was
 	// pending then. When both are true the entry stays (still delete
-	// pending, so Acquire keeps failing) until Forget, which the caller
-	// calls once the object is gone from the disk; this closes the window
-	// in which a new open could slip in before removal.
+	// pending, so Acquire keeps failing or waiting) until Forget, which
+	// the caller calls once the object is gone from the disk; this closes
+	// the window in which a new open could slip in before removal.
 	Release(ctx context.Context, id uint64, openID uint64) (last, deletePending bool, err error)
 	// SetDeletePending sets or clears delete pending on an open object;
 	// by is the ParentLeaseKey of the open that does it (ObjectState's
@@ -208,6 +212,9 @@ func (t *MemoryObjectTable) Release(_ context.Context, id uint64, openID uint64)
 			delete(t.leases, *lease)
 		}
 		last, pending = s.Opens == 0, s.DeletePending
+		if last && pending {
+			s.RemovalStarted = t.now().Round(0) // no monotonic reading: it travels in replicas
+		}
 		return nil
 	})
 	if err != nil {

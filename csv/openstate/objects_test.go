@@ -2,7 +2,9 @@ package openstate_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"sofs.io/sofs/csv/csvtest"
 	"sofs.io/sofs/csv/openstate"
@@ -38,5 +40,25 @@ func TestBreakReadNoHolderAllocs(t *testing.T) {
 	}
 	if _, err := tb.BreakRead(ctx, 99, 1); err == nil {
 		t.Error("BreakRead of an object that is not open succeeded")
+	}
+}
+
+// TestStuckRemovalRefuses: opens wait for a removal under way only so
+// long; an object its remover never forgot refuses them with delete
+// pending again, as before the wait existed.
+func TestStuckRemovalRefuses(t *testing.T) {
+	start := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	s := openstate.FileState{Opens: 0, DeletePending: true, RemovalStarted: start}
+	e := &openstate.OpenEntry{ID: 1, Access: 0x80}
+	var bw *openstate.BreakWait
+	if _, err := s.Acquire(e, start.Add(time.Second)); !errors.As(err, &bw) {
+		t.Fatalf("open a second into the removal: %v, want to wait", err)
+	}
+	if _, err := s.Acquire(e, start.Add(time.Minute)); !errors.Is(err, openstate.ErrDeletePending) {
+		t.Fatalf("open a minute into the removal: %v, want delete pending", err)
+	}
+	s.RemovalStarted = time.Time{}
+	if _, err := s.Acquire(e, start); !errors.Is(err, openstate.ErrDeletePending) {
+		t.Fatalf("open of a removal whose start is unknown (an earlier version's state): %v, want delete pending", err)
 	}
 }

@@ -278,7 +278,17 @@ type FileState struct {
 	// is spared the break if the last closer carries the same key
 	// (dirlease.go).
 	DeleteParent ParentKey
+	// RemovalStarted is when the last open of the delete-pending object
+	// was released: its removal is under way until Forget. Zero when
+	// unknown (a table of an earlier version).
+	RemovalStarted time.Time `json:",omitzero"`
 }
+
+// removalWait bounds how long opens wait for a removal under way (see
+// Acquire): the removal is an unlink and one Forget, so an object still
+// there after this is stuck (its remover failed to forget it), and opens
+// are refused with delete pending again rather than wait for ever.
+const removalWait = 10 * time.Second
 
 func (s *FileState) clone() *FileState {
 	c := *s
@@ -362,9 +372,42 @@ func (s *FileState) Acquire(e *OpenEntry, now time.Time) (Grant, error) {
 		}
 	}
 	if s.DeletePending {
+		removing := s.Opens == 0 && !s.RemovalStarted.IsZero() && now.Sub(s.RemovalStarted) < removalWait
+		if e != nil && (removing || e.Retry && s.breaking()) {
+			// A close is under way, and one server shows none of it:
+			// there the last handle's cleanup removes a delete-pending
+			// file at once, and an open waiting for a holder's break
+			// meets the holder's close as a whole. Here the close is
+			// three transitions (delete pending, release, forget after
+			// the removal; csv.Handle.Close), made on the holder's node
+			// while this open's node is woken by each. So an open waits
+			// for the outcome instead of failing: for the removal when
+			// the last open is gone (Opens == 0 only between Release and
+			// Forget; bounded by removalWait), and, when it already
+			// waited for a break, for that
+			// break to end (an acknowledgment, the holder's release or
+			// the break timeout) before delete pending refuses it.
+			return Grant{}, &BreakWait{Gen: s.Gen}
+		}
 		return Grant{}, ErrDeletePending
 	}
 	return s.acquire(e, now)
+}
+
+// breaking reports whether a break of an oplock or lease of s waits for
+// its acknowledgment.
+func (s *FileState) breaking() bool {
+	for i := range s.Entries {
+		if !s.Entries[i].HasLease && s.Entries[i].Breaking {
+			return true
+		}
+	}
+	for i := range s.Leases {
+		if s.Leases[i].Breaking {
+			return true
+		}
+	}
+	return false
 }
 
 // supersede removes entry id, keeping its lease record for the open that
