@@ -2,6 +2,7 @@ package csv
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,7 +35,7 @@ func TestConcurrentHandles(t *testing.T) {
 		buf := make([]byte, 4096)
 		for range rounds {
 			r.ReadAt(buf, 0)
-			if _, err := r.Stat(); err != nil {
+			if _, err := r.Stat(context.Background()); err != nil {
 				t.Error(err)
 				return
 			}
@@ -51,7 +52,7 @@ func TestConcurrentHandles(t *testing.T) {
 			if i%2 == 1 {
 				to = "f"
 			}
-			if err := mv.Rename(to, false); err != nil {
+			if err := mv.Rename(context.Background(), to, false); err != nil {
 				t.Error(err)
 				return
 			}
@@ -72,7 +73,7 @@ func TestConcurrentHandles(t *testing.T) {
 func TestConcurrentDeletePending(t *testing.T) {
 	v, root := newVolume(t, Options{})
 	h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create})
-	if err := h.SetDeletePending(true); err != nil {
+	if err := h.SetDeletePending(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

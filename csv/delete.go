@@ -13,7 +13,7 @@ import (
 // a read-only object or the root and ErrNotEmpty for a non-empty
 // directory. The object is removed when its last handle closes; until
 // then new opens fail with ErrDeletePending.
-func (h *Handle) SetDeletePending(on bool) error {
+func (h *Handle) SetDeletePending(ctx context.Context, on bool) error {
 	if err := h.checkWrite("set delete pending"); err != nil {
 		return err
 	}
@@ -23,7 +23,7 @@ func (h *Handle) SetDeletePending(on bool) error {
 			return err
 		}
 	}
-	if err := h.v.objects.SetDeletePending(context.Background(), h.f.id, on, h.parent); err != nil {
+	if err := h.v.objects.SetDeletePending(ctx, h.f.id, on, h.parent); err != nil {
 		return err
 	}
 	if h.isDir {
@@ -81,6 +81,10 @@ func (h *Handle) Close() error {
 	if !h.closed.CompareAndSwap(false, true) {
 		return newErr("close", h.Path(), ErrClosed)
 	}
+	// A close is a teardown: it runs to its end whoever asked for it (a
+	// client's CLOSE, a dropped connection, a scavenged durable handle),
+	// so it takes no caller's cancellation; the open-state calls it makes
+	// are bounded by their own timeouts.
 	ctx := context.Background()
 	v := h.v
 	h.unwatch()

@@ -129,8 +129,8 @@ func (v *Volume) deliverParentBreaks(bs []Break) {
 
 // childChanged breaks and delivers the leases of the directory holding
 // h's object after a change of the object's metadata through h.
-func (h *Handle) childChanged() {
-	h.v.deliverParentBreaks(h.v.breakParentOf(context.Background(), h.diskPath(), h.parent))
+func (h *Handle) childChanged(ctx context.Context) {
+	h.v.deliverParentBreaks(h.v.breakParentOf(ctx, h.diskPath(), h.parent))
 }
 
 // markModified notes a change of the data through h: its close breaks

@@ -133,19 +133,19 @@ func TestDirectoryLeaseParentBreaks(t *testing.T) {
 	f.wantBreak("overwrite", true)
 
 	// Metadata set through the child's handle.
-	if err := h.SetBasicInfo(time.Time{}, time.Time{}, time.Now(), time.Time{}, 0); err != nil {
+	if err := h.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Now(), time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("basic info", true)
-	if err := h.SetBasicInfo(time.Time{}, time.Time{}, time.Time{}, time.Time{}, 0); err != nil {
+	if err := h.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Time{}, time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("basic info that sets nothing", false)
-	if err := h.SetEndOfFile(10); err != nil {
+	if err := h.SetEndOfFile(context.Background(), 10); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("end of file", true)
-	if err := h.SetAllocationSize(1 << 20); err != nil {
+	if err := h.SetAllocationSize(context.Background(), 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("allocation", true)
@@ -160,40 +160,40 @@ func TestDirectoryLeaseParentBreaks(t *testing.T) {
 
 	// The same through a handle naming the directory's lease: nothing.
 	h = f.open(OpenRequest{Path: `d\old`, Disposition: Open, Write: true}, child(5, &dk))
-	h.SetBasicInfo(time.Time{}, time.Time{}, time.Now(), time.Time{}, 0)
-	h.SetEndOfFile(3)
+	h.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Now(), time.Time{}, 0)
+	h.SetEndOfFile(context.Background(), 3)
 	h.WriteAt([]byte("x"), 0)
 	closeH(t, h)
 	f.wantBreak("changes through an open with the directory's key", false)
 
 	// Changes below a subdirectory are not changes of d's children.
 	h = f.open(OpenRequest{Path: `d\sub\deep`, Disposition: Open, Write: true}, nil)
-	h.SetEndOfFile(1)
+	h.SetEndOfFile(context.Background(), 1)
 	closeH(t, h)
 	f.wantBreak("change of a grandchild", false)
 	// Nor is a change to d itself (its parent, the root, holds no lease).
-	if err := f.dir.SetBasicInfo(time.Time{}, time.Time{}, time.Now(), time.Time{}, 0); err != nil {
+	if err := f.dir.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Now(), time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("basic info of the directory itself", false)
 
 	// Renames: within d with its key, out of d, into d.
 	h = f.open(OpenRequest{Path: `d\old`, Disposition: Open}, child(6, &dk))
-	if err := h.Rename(`d\renamed`, false); err != nil {
+	if err := h.Rename(context.Background(), `d\renamed`, false); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("rename within with the directory's key", false)
-	if err := h.Rename(`d\renamed2`, false); err != nil {
+	if err := h.Rename(context.Background(), `d\renamed2`, false); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("rename within with the directory's key, again", false)
 	closeH(t, h)
 	h = f.open(OpenRequest{Path: `d\renamed2`, Disposition: Open}, child(7, nil))
-	if err := h.Rename(`e\moved`, false); err != nil {
+	if err := h.Rename(context.Background(), `e\moved`, false); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("rename out of d", true)
-	if err := h.Rename(`d\back`, false); err != nil {
+	if err := h.Rename(context.Background(), `d\back`, false); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("rename into d", true)
@@ -201,7 +201,7 @@ func TestDirectoryLeaseParentBreaks(t *testing.T) {
 
 	// A removal breaks when it takes effect, at the last close.
 	h = f.open(OpenRequest{Path: `d\victim`, Disposition: Open}, child(8, nil))
-	if err := h.SetDeletePending(true); err != nil {
+	if err := h.SetDeletePending(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	f.wantBreak("delete pending set", false)
@@ -230,7 +230,7 @@ func TestDirectoryLeaseRemovalKey(t *testing.T) {
 			f := newDirLeaseFixture(t, CacheRead|CacheHandle)
 			setter := f.open(OpenRequest{Path: `d\victim`, Disposition: Open}, child(1, c.setter))
 			closer := f.open(OpenRequest{Path: `d\victim`, Disposition: Open}, child(2, c.last))
-			if err := setter.SetDeletePending(true); err != nil {
+			if err := setter.SetDeletePending(context.Background(), true); err != nil {
 				t.Fatal(err)
 			}
 			first, second := closer, setter
@@ -267,7 +267,7 @@ func TestNoDirectoryLeaseNoParentLookup(t *testing.T) {
 	var calls atomic.Int32
 	v, _ := newVolume(t, Options{ParentBreaks: func([]Break) { calls.Add(1) }})
 	h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create, Write: true})
-	h.SetEndOfFile(5)
+	h.SetEndOfFile(context.Background(), 5)
 	h.WriteAt([]byte("x"), 0)
 	closeH(t, h)
 	if tb := v.objects.(DirectoryLeaseHint); tb.MayHoldDirectoryLeases() {

@@ -169,7 +169,7 @@ func testHiddenAreaUnreachable(t *testing.T, fallback bool) {
 	}
 	rootH, _ := open(t, v, OpenRequest{Path: "", Disposition: Open, Directory: true})
 	defer closeH(t, rootH)
-	ents, err := rootH.ReadDir()
+	ents, err := rootH.ReadDir(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func testHiddenAreaUnreachable(t *testing.T, fallback bool) {
 		for _, d := range []Disposition{Open, OpenIf, Create} {
 			h, _, err := v.Open(ctx, OpenRequest{Path: p, Disposition: d})
 			if err == nil {
-				info, _ := h.Stat()
+				info, _ := h.Stat(ctx)
 				h.Close()
 				// Only a fresh object of the client's own (a short-name
 				// spelling that named nothing) may come back.
@@ -208,7 +208,7 @@ func testHiddenAreaUnreachable(t *testing.T, fallback bool) {
 	f, _ := open(t, v, OpenRequest{Path: "f", Disposition: Open})
 	defer closeH(t, f)
 	for _, p := range []string{".sofs", `.SOFS\x`} {
-		if err := f.Rename(p, true); err == nil {
+		if err := f.Rename(ctx, p, true); err == nil {
 			t.Fatalf("rename to %q succeeded", p)
 		}
 	}

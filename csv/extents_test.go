@@ -2,6 +2,7 @@ package csv
 
 import (
 	"bytes"
+	"context"
 	"testing"
 )
 
@@ -24,7 +25,7 @@ func TestExtents(t *testing.T) {
 	if err != nil || more || len(rs) != 1 || rs[0] != (Range{0, size}) {
 		t.Fatalf("not sparse: %+v %v %v", rs, more, err)
 	}
-	wantErr(t, "sparse", a.SetSparse(true), nil)
+	wantErr(t, "sparse", a.SetSparse(context.Background(), true), nil)
 	rs, _, _ = a.AllocatedRanges(0, 1<<40, 10)
 	if len(rs) != 2 || rs[0] != (Range{0, int64(len(data))}) || rs[1] != (Range{1 << 20, int64(len(data))}) {
 		t.Fatalf("sparse: %+v", rs)
@@ -41,7 +42,7 @@ func TestExtents(t *testing.T) {
 		t.Fatal("zeroed range not zero")
 	}
 	wantErr(t, "zero past eof", a.ZeroRange(size, size+100), nil)
-	if fi, _ := a.Stat(); fi.EndOfFile != size {
+	if fi, _ := a.Stat(context.Background()); fi.EndOfFile != size {
 		t.Fatalf("zeroing changed the size to %d", fi.EndOfFile)
 	}
 	wantErr(t, "zero backwards", a.ZeroRange(10, 5), ErrInvalidParameter)

@@ -1,6 +1,7 @@
 package csv
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,10 +18,10 @@ func TestPerComponentFallback(t *testing.T) {
 	if act != Created || h.Path() != `A\B\New` {
 		t.Fatalf("create: %v %q", act, h.Path())
 	}
-	if err := h.Rename(`a\Moved`, false); err != nil {
+	if err := h.Rename(context.Background(), `a\Moved`, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetDeletePending(true); err != nil {
+	if err := h.SetDeletePending(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	closeH(t, h)

@@ -1,6 +1,7 @@
 package csv
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -36,12 +37,12 @@ func TestGuardFences(t *testing.T) {
 	_, err = h.ReadAt(make([]byte, 6), 0)
 	wantErr(t, "read", err, ErrFenced)
 	wantErr(t, "sync", h.Sync(), ErrFenced)
-	wantErr(t, "set end of file", h.SetEndOfFile(0), ErrFenced)
-	wantErr(t, "set sparse", h.SetSparse(true), ErrFenced)
+	wantErr(t, "set end of file", h.SetEndOfFile(context.Background(), 0), ErrFenced)
+	wantErr(t, "set sparse", h.SetSparse(context.Background(), true), ErrFenced)
 	wantErr(t, "zero", h.ZeroRange(0, 3), ErrFenced)
-	_, err = h.Stat()
+	_, err = h.Stat(context.Background())
 	wantErr(t, "stat", err, ErrFenced)
-	wantErr(t, "rename", h.Rename("g", false), ErrFenced)
+	wantErr(t, "rename", h.Rename(context.Background(), "g", false), ErrFenced)
 	_, _, err = v.Open(t.Context(), OpenRequest{Path: "new", Disposition: Create, Write: true})
 	wantErr(t, "create", err, ErrFenced)
 	_, _, err = v.Open(t.Context(), OpenRequest{Path: "f", Disposition: Overwrite, Write: true})

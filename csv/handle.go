@@ -97,18 +97,18 @@ func (h *Handle) checkWrite(op string) error {
 }
 
 // Stat describes the open object.
-func (h *Handle) Stat() (FileInfo, error) {
+func (h *Handle) Stat(ctx context.Context) (FileInfo, error) {
 	if err := h.check("stat"); err != nil {
 		return FileInfo{}, err
 	}
 	defer h.release()
 	_, name := splitDisk(h.diskPath())
 	if h.base == nil {
-		return h.v.infoFD(context.Background(), h.fd, name)
+		return h.v.infoFD(ctx, h.fd, name)
 	}
 	// A named stream shares the base file's times, attributes and
 	// FileId; only its size is its own ([MS-FSA] 2.1.5.12).
-	fi, err := h.v.infoFD(context.Background(), h.base.fd, name)
+	fi, err := h.v.infoFD(ctx, h.base.fd, name)
 	if err != nil {
 		return fi, err
 	}
@@ -254,7 +254,7 @@ func (h *Handle) checkData(op string, size int64) error {
 
 // SetEndOfFile truncates or extends the file ([MS-FSCC] 2.4.14
 // FileEndOfFileInformation); extension leaves a hole.
-func (h *Handle) SetEndOfFile(size int64) error {
+func (h *Handle) SetEndOfFile(ctx context.Context, size int64) error {
 	if err := h.checkData("set end of file", size); err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 		return sysErr("set end of file", h.Path(), err)
 	}
 	h.notifyData(NotifySize | NotifyLastWrite)
-	h.childChanged() // dirlease.go
+	h.childChanged(ctx) // dirlease.go
 	return nil
 }
 
@@ -272,7 +272,7 @@ func (h *Handle) SetEndOfFile(size int64) error {
 // current allocation it preallocates without changing the size. Shrinking
 // an allocation that lies beyond the end of file is not done: it would
 // need a truncate to a size read earlier, which races with writers.
-func (h *Handle) SetAllocationSize(size int64) error {
+func (h *Handle) SetAllocationSize(ctx context.Context, size int64) error {
 	if err := h.checkData("set allocation", size); err != nil {
 		return err
 	}
@@ -286,14 +286,14 @@ func (h *Handle) SetAllocationSize(size int64) error {
 			return sysErr("set allocation", h.Path(), err)
 		}
 		h.notifyData(NotifySize | NotifyLastWrite)
-		h.childChanged() // dirlease.go
+		h.childChanged(ctx) // dirlease.go
 		return nil
 	}
 	if size > int64(st.Blocks)*512 {
 		if err := preallocate(h.fd, size, h.Path()); err != nil {
 			return err
 		}
-		h.childChanged()
+		h.childChanged(ctx)
 	}
 	return nil
 }
@@ -310,7 +310,7 @@ func (h *Handle) SetAllocationSize(size int64) error {
 // here (only SetSparse, for FSCTL_SET_SPARSE, does); DIRECTORY on a file
 // or TEMPORARY on a directory is ErrInvalidParameter ([MS-FSA]
 // 2.1.5.14.2).
-func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attributes uint32) (err error) {
+func (h *Handle) SetBasicInfo(ctx context.Context, creation, access, write, change time.Time, attributes uint32) (err error) {
 	if err := h.checkWrite("set basic info"); err != nil {
 		return err
 	}
@@ -319,7 +319,7 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 		if err == nil {
 			h.notifyObject(ActionModified, basicInfoFilter(!creation.IsZero(), !access.IsZero(), !write.IsZero(), attributes))
 			if !creation.IsZero() || !access.IsZero() || !write.IsZero() || !change.IsZero() || attributes != 0 {
-				h.childChanged() // dirlease.go
+				h.childChanged(ctx) // dirlease.go
 			}
 		}
 	}()
@@ -368,7 +368,7 @@ func (h *Handle) SetBasicInfo(creation, access, write, change time.Time, attribu
 
 // SetSparse sets or clears FILE_ATTRIBUTE_SPARSE_FILE (FSCTL_SET_SPARSE,
 // [MS-FSCC] 2.3.64). The bit is only recorded: holes are never inferred.
-func (h *Handle) SetSparse(on bool) error {
+func (h *Handle) SetSparse(ctx context.Context, on bool) error {
 	if err := h.checkWrite("set sparse"); err != nil {
 		return err
 	}
@@ -385,7 +385,7 @@ func (h *Handle) SetSparse(on bool) error {
 	})
 	if err == nil {
 		h.notifyObject(ActionModified, NotifyAttributes)
-		h.childChanged() // dirlease.go
+		h.childChanged(ctx) // dirlease.go
 	}
 	return err
 }

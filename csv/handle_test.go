@@ -38,26 +38,26 @@ func TestReadWrite(t *testing.T) {
 		t.Fatalf("%v allocations per ReadAt+WriteAt", allocs)
 	}
 
-	wantErr(t, "truncate", h.SetEndOfFile(4), nil)
-	if fi, _ := h.Stat(); fi.EndOfFile != 4 {
+	wantErr(t, "truncate", h.SetEndOfFile(context.Background(), 4), nil)
+	if fi, _ := h.Stat(context.Background()); fi.EndOfFile != 4 {
 		t.Fatalf("size after truncate %d", fi.EndOfFile)
 	}
-	wantErr(t, "extend", h.SetEndOfFile(1<<20), nil)
-	if fi, _ := h.Stat(); fi.EndOfFile != 1<<20 || fi.AllocationSize >= 1<<20 {
+	wantErr(t, "extend", h.SetEndOfFile(context.Background(), 1<<20), nil)
+	if fi, _ := h.Stat(context.Background()); fi.EndOfFile != 1<<20 || fi.AllocationSize >= 1<<20 {
 		t.Fatalf("extend leaves a hole: %+v", fi)
 	}
-	if fi, _ := h.Stat(); fi.Attributes&AttrSparseFile != 0 {
+	if fi, _ := h.Stat(context.Background()); fi.Attributes&AttrSparseFile != 0 {
 		t.Fatal("SPARSE inferred from holes")
 	}
-	wantErr(t, "shrink alloc", h.SetAllocationSize(10), nil)
-	if fi, _ := h.Stat(); fi.EndOfFile != 10 {
+	wantErr(t, "shrink alloc", h.SetAllocationSize(context.Background(), 10), nil)
+	if fi, _ := h.Stat(context.Background()); fi.EndOfFile != 10 {
 		t.Fatalf("allocation below EOF must truncate: %d", fi.EndOfFile)
 	}
-	wantErr(t, "grow alloc", h.SetAllocationSize(1<<20), nil)
-	if fi, _ := h.Stat(); fi.EndOfFile != 10 || fi.AllocationSize < 1<<20 {
+	wantErr(t, "grow alloc", h.SetAllocationSize(context.Background(), 1<<20), nil)
+	if fi, _ := h.Stat(context.Background()); fi.EndOfFile != 10 || fi.AllocationSize < 1<<20 {
 		t.Fatalf("grow allocation: %+v", fi)
 	}
-	wantErr(t, "negative size", h.SetEndOfFile(-1), ErrInvalidParameter)
+	wantErr(t, "negative size", h.SetEndOfFile(context.Background(), -1), ErrInvalidParameter)
 	if st, _ := os.Stat(filepath.Join(root, "f")); st.Size() != 10 {
 		t.Fatalf("on-disk size %d", st.Size())
 	}
@@ -65,7 +65,7 @@ func TestReadWrite(t *testing.T) {
 	r, _ := open(t, v, OpenRequest{Path: "f", Disposition: Open})
 	_, err = r.WriteAt(buf, 0)
 	wantErr(t, "write on read handle", err, ErrAccessDenied)
-	wantErr(t, "eof on read handle", r.SetEndOfFile(0), ErrAccessDenied)
+	wantErr(t, "eof on read handle", r.SetEndOfFile(context.Background(), 0), ErrAccessDenied)
 	closeH(t, r)
 	wantErr(t, "double close", r.Close(), ErrClosed)
 	_, err = r.ReadAt(buf, 0)
@@ -76,7 +76,7 @@ func TestAllocationOnCreate(t *testing.T) {
 	v, _ := newVolume(t, Options{})
 	h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create, Write: true, AllocationSize: 1 << 20})
 	defer closeH(t, h)
-	fi, _ := h.Stat()
+	fi, _ := h.Stat(context.Background())
 	if fi.EndOfFile != 0 || fi.AllocationSize < 1<<20 {
 		t.Fatalf("preallocation: %+v", fi)
 	}
@@ -88,7 +88,7 @@ func TestMetadata(t *testing.T) {
 		v.xattrs = xattrs
 		before := time.Now().Add(-time.Second)
 		h, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create, Write: true, Attributes: AttrHidden | AttrSystem})
-		fi, _ := h.Stat()
+		fi, _ := h.Stat(context.Background())
 		if fi.CreationTime.Before(before) || fi.CreationTime.After(time.Now()) {
 			t.Fatalf("xattrs=%v creation time %v", xattrs, fi.CreationTime)
 		}
@@ -102,18 +102,18 @@ func TestMetadata(t *testing.T) {
 		created := time.Date(2010, 1, 2, 3, 4, 5, 600, time.UTC)
 		access := time.Date(2011, 1, 1, 0, 0, 0, 100, time.UTC)
 		write := time.Date(2012, 1, 1, 0, 0, 0, 200, time.UTC)
-		wantErr(t, "basic", h.SetBasicInfo(created, access, write, time.Now(), AttrReadonly|AttrSparseFile), nil)
-		fi, _ = h.Stat()
+		wantErr(t, "basic", h.SetBasicInfo(context.Background(), created, access, write, time.Now(), AttrReadonly|AttrSparseFile), nil)
+		fi, _ = h.Stat(context.Background())
 		if !fi.LastAccessTime.Equal(access) || !fi.LastWriteTime.Equal(write) {
 			t.Fatalf("times: %+v", fi)
 		}
 		if xattrs && (!fi.CreationTime.Equal(created) || fi.Attributes != AttrReadonly) {
 			t.Fatalf("creation/attributes not persisted (SPARSE must need SetSparse): %+v", fi)
 		}
-		wantErr(t, "dir bit on file", h.SetBasicInfo(time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrDirectory), ErrInvalidParameter)
+		wantErr(t, "dir bit on file", h.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrDirectory), ErrInvalidParameter)
 		// Zero values leave everything alone.
-		wantErr(t, "noop", h.SetBasicInfo(time.Time{}, time.Time{}, time.Time{}, time.Time{}, 0), nil)
-		if fi2, _ := h.Stat(); !fi2.LastWriteTime.Equal(write) || fi2.Attributes != fi.Attributes {
+		wantErr(t, "noop", h.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Time{}, time.Time{}, 0), nil)
+		if fi2, _ := h.Stat(context.Background()); !fi2.LastWriteTime.Equal(write) || fi2.Attributes != fi.Attributes {
 			t.Fatalf("zero SetBasicInfo changed something: %+v", fi2)
 		}
 		closeH(t, h)
@@ -128,14 +128,14 @@ func TestMetadata(t *testing.T) {
 		_, _, err = v.Open(bg, OpenRequest{Path: "f", Disposition: Open, DeleteOnClose: true})
 		wantErr(t, "doc readonly", err, ErrCannotDelete)
 		h, _ = open(t, v, OpenRequest{Path: "f", Disposition: Open})
-		wantErr(t, "delete readonly", h.SetDeletePending(true), ErrCannotDelete)
-		wantErr(t, "sparse", h.SetSparse(true), nil)
-		wantErr(t, "clear attrs", h.SetBasicInfo(time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrNormal), nil)
-		if fi, _ := h.Stat(); fi.Attributes != AttrSparseFile {
+		wantErr(t, "delete readonly", h.SetDeletePending(context.Background(), true), ErrCannotDelete)
+		wantErr(t, "sparse", h.SetSparse(context.Background(), true), nil)
+		wantErr(t, "clear attrs", h.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrNormal), nil)
+		if fi, _ := h.Stat(context.Background()); fi.Attributes != AttrSparseFile {
 			t.Fatalf("after NORMAL+sparse: %#x", fi.Attributes)
 		}
-		wantErr(t, "unsparse", h.SetSparse(false), nil)
-		if fi, _ := h.Stat(); fi.Attributes != AttrNormal {
+		wantErr(t, "unsparse", h.SetSparse(context.Background(), false), nil)
+		if fi, _ := h.Stat(context.Background()); fi.Attributes != AttrNormal {
 			t.Fatalf("NORMAL only when nothing else: %#x", fi.Attributes)
 		}
 		closeH(t, h)
@@ -192,7 +192,7 @@ func TestOpenIfAfterRemoval(t *testing.T) {
 	if err != nil || act != Created {
 		t.Fatalf("open-if of a file removed before its acquire: action %v, %v; want a new file", act, err)
 	}
-	if fi, err := h.Stat(); err != nil || fi.EndOfFile != 0 {
+	if fi, err := h.Stat(context.Background()); err != nil || fi.EndOfFile != 0 {
 		t.Fatalf("the new file: %+v %v, want it empty", fi, err)
 	}
 	closeH(t, h)
@@ -203,8 +203,8 @@ func TestDeletePending(t *testing.T) {
 	p := filepath.Join(root, "f")
 	h1, _ := open(t, v, OpenRequest{Path: "f", Disposition: Create, Write: true})
 	h2, _ := open(t, v, OpenRequest{Path: "F", Disposition: Open})
-	wantErr(t, "set", h1.SetDeletePending(true), nil)
-	if fi, _ := h2.Stat(); !fi.DeletePending {
+	wantErr(t, "set", h1.SetDeletePending(context.Background(), true), nil)
+	if fi, _ := h2.Stat(context.Background()); !fi.DeletePending {
 		t.Fatal("delete pending not visible through the other handle")
 	}
 	_, _, err := v.Open(bg, OpenRequest{Path: "f", Disposition: OpenIf})
@@ -219,8 +219,8 @@ func TestDeletePending(t *testing.T) {
 	}
 	// Clearing delete pending keeps the file.
 	h1, _ = open(t, v, OpenRequest{Path: "g", Disposition: Create})
-	wantErr(t, "set", h1.SetDeletePending(true), nil)
-	wantErr(t, "clear", h1.SetDeletePending(false), nil)
+	wantErr(t, "set", h1.SetDeletePending(context.Background(), true), nil)
+	wantErr(t, "clear", h1.SetDeletePending(context.Background(), false), nil)
 	closeH(t, h1)
 	if !exists(filepath.Join(root, "g")) {
 		t.Fatal("cleared delete pending still deleted")
@@ -238,10 +238,10 @@ func TestDeletePending(t *testing.T) {
 	// Directories: not while non-empty; no creates inside once pending.
 	d, _ := open(t, v, OpenRequest{Path: "d", Disposition: Create, Directory: true})
 	c, _ := open(t, v, OpenRequest{Path: `d\c`, Disposition: Create})
-	wantErr(t, "non-empty", d.SetDeletePending(true), ErrNotEmpty)
-	wantErr(t, "child", c.SetDeletePending(true), nil)
+	wantErr(t, "non-empty", d.SetDeletePending(context.Background(), true), ErrNotEmpty)
+	wantErr(t, "child", c.SetDeletePending(context.Background(), true), nil)
 	closeH(t, c)
-	wantErr(t, "empty now", d.SetDeletePending(true), nil)
+	wantErr(t, "empty now", d.SetDeletePending(context.Background(), true), nil)
 	_, _, err = v.Open(bg, OpenRequest{Path: `d\new`, Disposition: Create})
 	wantErr(t, "create in pending dir", err, ErrDeletePending)
 	closeH(t, d)
@@ -268,38 +268,38 @@ func TestRename(t *testing.T) {
 	writeFile(t, filepath.Join(root, "other"), "o")
 	h1, _ := open(t, v, OpenRequest{Path: "a", Disposition: Create, Write: true})
 	h2, _ := open(t, v, OpenRequest{Path: "A", Disposition: Open})
-	wantErr(t, "exists", h1.Rename("OTHER", false), ErrExists)
-	wantErr(t, "onto dir", h1.Rename("adir", true), ErrAccessDenied)
-	wantErr(t, "bad name", h1.Rename(`sub\x:y`, false), ErrStreamsUnsupported)
-	wantErr(t, "missing parent", h1.Rename(`nope\x`, false), ErrPathNotFound)
-	wantErr(t, "move", h1.Rename(`SUB\b`, false), nil)
+	wantErr(t, "exists", h1.Rename(context.Background(), "OTHER", false), ErrExists)
+	wantErr(t, "onto dir", h1.Rename(context.Background(), "adir", true), ErrAccessDenied)
+	wantErr(t, "bad name", h1.Rename(context.Background(), `sub\x:y`, false), ErrStreamsUnsupported)
+	wantErr(t, "missing parent", h1.Rename(context.Background(), `nope\x`, false), ErrPathNotFound)
+	wantErr(t, "move", h1.Rename(context.Background(), `SUB\b`, false), nil)
 	if h1.Path() != `sub\b` || h2.Path() != `sub\b` {
 		t.Fatalf("paths after rename: %q %q", h1.Path(), h2.Path())
 	}
 	if !exists(filepath.Join(root, "sub", "b")) || exists(filepath.Join(root, "a")) {
 		t.Fatal("not moved on disk")
 	}
-	wantErr(t, "case only", h1.Rename(`sub\B`, false), nil)
+	wantErr(t, "case only", h1.Rename(context.Background(), `sub\B`, false), nil)
 	if ents, _ := os.ReadDir(filepath.Join(root, "sub")); len(ents) != 1 || ents[0].Name() != "B" || h2.Path() != `sub\B` {
 		t.Fatalf("case-only rename: %v %q", ents, h2.Path())
 	}
-	wantErr(t, "to itself", h1.Rename(`sub\B`, false), nil)
+	wantErr(t, "to itself", h1.Rename(context.Background(), `sub\B`, false), nil)
 	// Replacing an open target is refused, a closed one is replaced.
 	o, _ := open(t, v, OpenRequest{Path: "other", Disposition: Open})
-	wantErr(t, "open target", h1.Rename("other", true), ErrAccessDenied)
+	wantErr(t, "open target", h1.Rename(context.Background(), "other", true), ErrAccessDenied)
 	closeH(t, o)
-	wantErr(t, "replace", h1.Rename("OTHER", true), nil)
+	wantErr(t, "replace", h1.Rename(context.Background(), "OTHER", true), nil)
 	if h1.Path() != "OTHER" || exists(filepath.Join(root, "other")) || !exists(filepath.Join(root, "OTHER")) {
 		t.Fatalf("replace with case change: %q", h1.Path())
 	}
 	// Directory with an open child cannot move; without one it can.
 	d, _ := open(t, v, OpenRequest{Path: "sub", Disposition: Open, Directory: true})
 	c, _ := open(t, v, OpenRequest{Path: `sub\child`, Disposition: Create})
-	wantErr(t, "dir with open child", d.Rename("moved", false), ErrAccessDenied)
-	wantErr(t, "into itself", d.Rename(`sub\child2`, false), ErrAccessDenied)
+	wantErr(t, "dir with open child", d.Rename(context.Background(), "moved", false), ErrAccessDenied)
+	wantErr(t, "into itself", d.Rename(context.Background(), `sub\child2`, false), ErrAccessDenied)
 	closeH(t, c)
-	wantErr(t, "dir replace", d.Rename("OTHER", true), ErrAccessDenied)
-	wantErr(t, "dir move", d.Rename("moved", false), nil)
+	wantErr(t, "dir replace", d.Rename(context.Background(), "OTHER", true), ErrAccessDenied)
+	wantErr(t, "dir move", d.Rename(context.Background(), "moved", false), nil)
 	c, _ = open(t, v, OpenRequest{Path: `MOVED\CHILD`, Disposition: Open})
 	if c.Path() != `moved\child` {
 		t.Fatalf("child path %q", c.Path())
@@ -307,7 +307,7 @@ func TestRename(t *testing.T) {
 	closeH(t, c)
 	closeH(t, d)
 	// Delete pending follows the new name.
-	wantErr(t, "pending", h2.SetDeletePending(true), nil)
+	wantErr(t, "pending", h2.SetDeletePending(context.Background(), true), nil)
 	closeH(t, h1)
 	closeH(t, h2)
 	if exists(filepath.Join(root, "OTHER")) {
@@ -328,7 +328,7 @@ func TestReadDir(t *testing.T) {
 	writeFile(t, filepath.Join(root, "back\\slash"), "")
 	h, _ := open(t, v, OpenRequest{Path: "", Disposition: Open, Directory: true})
 	defer closeH(t, h)
-	list, err := h.ReadDir()
+	list, err := h.ReadDir(context.Background())
 	wantErr(t, "readdir", err, nil)
 	var names []string
 	for _, fi := range list {
@@ -347,11 +347,11 @@ func TestReadDir(t *testing.T) {
 		t.Fatalf("entry info: %+v", list)
 	}
 	f, _ := open(t, v, OpenRequest{Path: "A", Disposition: Open})
-	_, err = f.ReadDir()
+	_, err = f.ReadDir(context.Background())
 	wantErr(t, "readdir on file", err, ErrNotDirectory)
 	closeH(t, f)
 	// Twice in a row gives the same snapshot (fresh directory position).
-	if again, _ := h.ReadDir(); len(again) != len(list) {
+	if again, _ := h.ReadDir(context.Background()); len(again) != len(list) {
 		t.Fatal("second ReadDir differs")
 	}
 }
@@ -370,7 +370,7 @@ func TestStatChild(t *testing.T) {
 	closeH(t, s)
 	h, _ := open(t, v, OpenRequest{Path: "", Disposition: Open, Directory: true})
 	defer closeH(t, h)
-	list, err := h.ReadDir()
+	list, err := h.ReadDir(ctx)
 	wantErr(t, "readdir", err, nil)
 	for _, want := range list {
 		got, err := h.StatChild(ctx, want.Name)

@@ -100,13 +100,21 @@ func TestNotifyFilters(t *testing.T) {
 		filter uint32
 		op     func() error
 	}{
-		{"attributes", NotifyAttributes, func() error { return fh.SetBasicInfo(time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrHidden) }},
-		{"creation", NotifyCreation, func() error { return fh.SetBasicInfo(now, time.Time{}, time.Time{}, time.Time{}, 0) }},
-		{"last access", NotifyLastAccess, func() error { return fh.SetBasicInfo(time.Time{}, now, time.Time{}, time.Time{}, 0) }},
-		{"last write", NotifyLastWrite, func() error { return fh.SetBasicInfo(time.Time{}, time.Time{}, now, time.Time{}, 0) }},
+		{"attributes", NotifyAttributes, func() error {
+			return fh.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrHidden)
+		}},
+		{"creation", NotifyCreation, func() error {
+			return fh.SetBasicInfo(context.Background(), now, time.Time{}, time.Time{}, time.Time{}, 0)
+		}},
+		{"last access", NotifyLastAccess, func() error {
+			return fh.SetBasicInfo(context.Background(), time.Time{}, now, time.Time{}, time.Time{}, 0)
+		}},
+		{"last write", NotifyLastWrite, func() error {
+			return fh.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, now, time.Time{}, 0)
+		}},
 		{"write extends", NotifySize, func() error { _, err := fh.WriteAt([]byte("x"), 100); return err }},
 		{"write", NotifyLastWrite, func() error { _, err := fh.WriteAt([]byte("y"), 0); return err }},
-		{"truncate", NotifySize, func() error { return fh.SetEndOfFile(1) }},
+		{"truncate", NotifySize, func() error { return fh.SetEndOfFile(context.Background(), 1) }},
 	}
 	for _, tc := range ops {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,17 +151,17 @@ func TestNotifyRename(t *testing.T) {
 	_, attrs := watchDir(t, v, "d", NotifyAttributes, false, 4096)
 
 	fh, _ := open(t, v, OpenRequest{Path: `d\f`, Disposition: Open})
-	if err := fh.Rename(`d\g`, false); err != nil {
+	if err := fh.Rename(context.Background(), `d\g`, false); err != nil {
 		t.Fatal(err)
 	}
 	wantChanges(t, w.Wait(), Change{ActionRenamedOldName, "f"}, Change{ActionRenamedNewName, "g"})
-	if err := fh.Rename(`d\sub\g`, false); err != nil {
+	if err := fh.Rename(context.Background(), `d\sub\g`, false); err != nil {
 		t.Fatal(err)
 	}
 	wantChanges(t, w.Wait(), Change{ActionRemoved, "g"}, Change{ActionAdded, `sub\g`})
 	// Closing a renamed file reports an attribute change (Windows).
 	wa := attrs.Wait()
-	if err := fh.Rename(`d\h`, false); err != nil {
+	if err := fh.Rename(context.Background(), `d\h`, false); err != nil {
 		t.Fatal(err)
 	}
 	pending(t, wa)
@@ -164,7 +172,7 @@ func TestNotifyRename(t *testing.T) {
 	create(t, v, `d\x`, false)
 	w.Wait().Cancel() // drains MODIFIED h and ADDED x
 	xh, _ := open(t, v, OpenRequest{Path: `d\x`, Disposition: Open})
-	if err := xh.Rename(`d\h`, true); err != nil {
+	if err := xh.Rename(context.Background(), `d\h`, true); err != nil {
 		t.Fatal(err)
 	}
 	wantChanges(t, w.Wait(), Change{ActionRemoved, "h"}, Change{ActionRenamedOldName, "x"}, Change{ActionRenamedNewName, "h"})
@@ -190,7 +198,7 @@ func TestNotifyTree(t *testing.T) {
 	_, attrs := watchDir(t, v, `d\a`, NotifyAttributes, true, 4096)
 	wa := attrs.Wait()
 	dh, _ := open(t, v, OpenRequest{Path: `d\a`, Disposition: Open, Directory: true})
-	if err := dh.SetBasicInfo(time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrHidden); err != nil {
+	if err := dh.SetBasicInfo(context.Background(), time.Time{}, time.Time{}, time.Time{}, time.Time{}, AttrHidden); err != nil {
 		t.Fatal(err)
 	}
 	closeH(t, dh)
@@ -267,18 +275,18 @@ func TestNotifyCloseAndDeletePending(t *testing.T) {
 		wt = w.Wait()
 		other, _ := open(t, v, OpenRequest{Path: name, Disposition: Open, Directory: true, DeleteOnClose: doc})
 		if !doc {
-			if err := other.SetDeletePending(true); err != nil {
+			if err := other.SetDeletePending(context.Background(), true); err != nil {
 				t.Fatal(err)
 			}
 			if res := result(t, wt); !res.DeletePending {
 				t.Fatalf("after SetDeletePending: %+v", res)
 			}
-			if err := other.SetDeletePending(false); err != nil {
+			if err := other.SetDeletePending(context.Background(), false); err != nil {
 				t.Fatal(err)
 			}
 			wt = w.Wait()
 			pending(t, wt)
-			if err := other.SetDeletePending(true); err != nil {
+			if err := other.SetDeletePending(context.Background(), true); err != nil {
 				t.Fatal(err)
 			}
 		}

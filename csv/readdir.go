@@ -17,7 +17,7 @@ import (
 // symbolic links, devices, FIFOs and sockets, and names that are not
 // valid SMB names (invalid UTF-8, '\', ':', wildcards, device names).
 // Paging and wildcard matching are the caller's.
-func (h *Handle) ReadDir() ([]FileInfo, error) {
+func (h *Handle) ReadDir(ctx context.Context) ([]FileInfo, error) {
 	if err := h.check("read dir"); err != nil {
 		return nil, err
 	}
@@ -35,7 +35,6 @@ func (h *Handle) ReadDir() ([]FileInfo, error) {
 	if err != nil {
 		return nil, sysErr("read dir", h.Path(), err)
 	}
-	ctx := context.Background()
 	out := make([]FileInfo, 0, len(ents))
 	for _, e := range ents {
 		name := e.Name()

@@ -17,13 +17,7 @@ import (
 // renamed (ErrAccessDenied, as on Windows), which is also what keeps
 // every Handle's Path right. Renames that change only the case of the
 // name work on case-sensitive file systems.
-func (h *Handle) Rename(newPath string, replaceIfExists bool) error {
-	return h.RenameContext(context.Background(), newPath, replaceIfExists)
-}
-
-// RenameContext is Rename with the caller's context, for what it asks the
-// other nodes (open objects below a directory, open streams).
-func (h *Handle) RenameContext(ctx context.Context, newPath string, replaceIfExists bool) error {
+func (h *Handle) Rename(ctx context.Context, newPath string, replaceIfExists bool) error {
 	const op = "rename"
 	if err := h.checkWrite(op); err != nil {
 		return err

@@ -139,7 +139,7 @@ func TestSecurityDescriptorStore(t *testing.T) {
 	// The store is invisible and unreachable through the volume.
 	h, _ := open(t, v2, OpenRequest{Path: "", Disposition: Open, Directory: true})
 	defer closeH(t, h)
-	list, err := h.ReadDir()
+	list, err := h.ReadDir(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

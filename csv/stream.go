@@ -447,7 +447,7 @@ func (h *Handle) Streams() ([]StreamInfo, error) {
 // open may be replaced (NTFS refuses others: ErrInvalidParameter, and
 // ErrSharingViolation when open). Renaming onto the default stream
 // needs an empty default stream and moves the data into it.
-func (h *Handle) RenameStream(newName string, replace bool) error {
+func (h *Handle) RenameStream(ctx context.Context, newName string, replace bool) error {
 	const op = "rename stream"
 	if err := h.checkWrite(op); err != nil {
 		return err
@@ -495,7 +495,7 @@ func (h *Handle) RenameStream(newName string, replace bool) error {
 		if !replace {
 			return newErr(op, newName, ErrExists)
 		}
-		if os, serr := v.objects.State(context.Background(), tst.Ino); serr != nil {
+		if os, serr := v.objects.State(ctx, tst.Ino); serr != nil {
 			return serr
 		} else if os.Opens > 0 {
 			return newErr(op, newName, ErrSharingViolation)

@@ -43,7 +43,7 @@ func TestStreamCreateWriteReadList(t *testing.T) {
 
 	// The base stays empty; the stream keeps its data.
 	b, _ := open(t, v, OpenRequest{Path: "f.txt", Disposition: Open})
-	fi, err := b.Stat()
+	fi, err := b.Stat(context.Background())
 	if err != nil || fi.EndOfFile != 0 {
 		t.Fatalf("base size %d, %v", fi.EndOfFile, err)
 	}
@@ -62,7 +62,7 @@ func TestStreamCreateWriteReadList(t *testing.T) {
 		if n, err := s.ReadAt(buf, 0); (err != nil && err != io.EOF) || string(buf[:n]) != "stream data" {
 			t.Fatalf("%s: read %q, %v", p, buf[:n], err)
 		}
-		fi, err := s.Stat()
+		fi, err := s.Stat(context.Background())
 		if err != nil || fi.EndOfFile != 11 {
 			t.Fatalf("%s: stream size %d, %v", p, fi.EndOfFile, err)
 		}
@@ -148,7 +148,7 @@ func TestStreamShareModesAndDelete(t *testing.T) {
 	if _, err := s1.ReadAt(make([]byte, 1), 0); err != nil {
 		t.Fatalf("read through the open stream: %v", err)
 	}
-	fi, _ := s1.Stat()
+	fi, _ := s1.Stat(ctx)
 	closeH(t, s1)
 	if exists(filepath.Join(root, "f")) {
 		t.Fatal("file not removed after its last stream closed")
@@ -182,7 +182,7 @@ func TestStreamOverwriteBaseDropsStreams(t *testing.T) {
 	if act != Overwritten {
 		t.Fatalf("action %v", act)
 	}
-	if fi, _ := s.Stat(); fi.EndOfFile != 0 {
+	if fi, _ := s.Stat(context.Background()); fi.EndOfFile != 0 {
 		t.Fatalf("overwritten stream has %d bytes", fi.EndOfFile)
 	}
 	closeH(t, s)
@@ -202,8 +202,8 @@ func TestStreamRename(t *testing.T) {
 	s, _ := open(t, v, OpenRequest{Path: `f:a`, Disposition: Open, Write: true})
 	defer closeH(t, s)
 	s.WriteAt([]byte("data"), 0)
-	wantErr(t, "onto existing", s.RenameStream("B:$DATA", false), ErrExists)
-	if err := s.RenameStream("B", true); err != nil { // b is empty: replaced
+	wantErr(t, "onto existing", s.RenameStream(context.Background(), "B:$DATA", false), ErrExists)
+	if err := s.RenameStream(context.Background(), "B", true); err != nil { // b is empty: replaced
 		t.Fatal(err)
 	}
 	if got := streamNames(t, s); !slices.Equal(got, []string{"", "B"}) {
@@ -215,9 +215,9 @@ func TestStreamRename(t *testing.T) {
 	c, _ := open(t, v, OpenRequest{Path: `f:c`, Disposition: Create, Write: true})
 	c.WriteAt([]byte("x"), 0)
 	closeH(t, c)
-	wantErr(t, "onto non-empty", s.RenameStream("c", true), ErrInvalidParameter)
+	wantErr(t, "onto non-empty", s.RenameStream(context.Background(), "c", true), ErrInvalidParameter)
 	// Onto the (empty) default stream: the data moves into the file.
-	if err := s.RenameStream(":$DATA", false); err != nil {
+	if err := s.RenameStream(context.Background(), ":$DATA", false); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := open(t, v, OpenRequest{Path: `f`, Disposition: Open})
@@ -232,9 +232,9 @@ func TestStreamsFollowBaseRenameAndBlockIt(t *testing.T) {
 	v, _ := newVolume(t, Options{})
 	b, _ := open(t, v, OpenRequest{Path: `f`, Disposition: Create})
 	s, _ := open(t, v, OpenRequest{Path: `f:one`, Disposition: Create})
-	wantErr(t, "rename with open stream", b.Rename("g", false), ErrAccessDenied)
+	wantErr(t, "rename with open stream", b.Rename(context.Background(), "g", false), ErrAccessDenied)
 	closeH(t, s)
-	if err := b.Rename("g", false); err != nil {
+	if err := b.Rename(context.Background(), "g", false); err != nil {
 		t.Fatal(err)
 	}
 	closeH(t, b)
@@ -248,7 +248,7 @@ func TestStreamsFollowBaseRenameAndBlockIt(t *testing.T) {
 func TestStaleStreamDirDiscarded(t *testing.T) {
 	v, root := newVolume(t, Options{})
 	s, _ := open(t, v, OpenRequest{Path: `f:one`, Disposition: Create})
-	fi, _ := s.Stat()
+	fi, _ := s.Stat(context.Background())
 	closeH(t, s)
 	// Deleted behind sofs's back: the stream directory stays, and a new
 	// file with the same inode number must not inherit it.
@@ -283,7 +283,7 @@ func TestEAs(t *testing.T) {
 	if err != nil || len(eas) != 1 || eas[0].Name != "USER.ONE" || string(eas[0].Value) != "1" {
 		t.Fatalf("EAs after create: %+v, %v", eas, err)
 	}
-	fi, _ := h.Stat()
+	fi, _ := h.Stat(context.Background())
 	if fi.EASize != uint32(EAListSize(eas)) || fi.EASize == 0 {
 		t.Fatalf("EASize %d, want %d", fi.EASize, EAListSize(eas))
 	}
@@ -314,7 +314,7 @@ func TestEAs(t *testing.T) {
 	if err := h.SetEAs([]EA{{Name: "second"}}); err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := h.Stat(); fi.EASize != 0 {
+	if fi, _ := h.Stat(context.Background()); fi.EASize != 0 {
 		t.Fatalf("EASize %d after deleting all", fi.EASize)
 	}
 	// A stream handle sees and changes its file's EAs.
@@ -359,11 +359,11 @@ func TestStreamNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantChanges(t, w.Wait(), Change{Action: ActionModifiedStream, Name: "f:s1"})
-	if err := s.RenameStream("s2", false); err != nil {
+	if err := s.RenameStream(context.Background(), "s2", false); err != nil {
 		t.Fatal(err)
 	}
 	wantChanges(t, w.Wait(), Change{Action: ActionRemovedStream, Name: "f:s1"}, Change{Action: ActionAddedStream, Name: "f:s2"})
-	if err := s.SetDeletePending(true); err != nil {
+	if err := s.SetDeletePending(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	closeH(t, s)

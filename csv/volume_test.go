@@ -46,7 +46,7 @@ func TestDispositions(t *testing.T) {
 		if act != tt.act {
 			t.Errorf("disp %d exists %v: action %d, want %d", tt.disp, tt.exists, act, tt.act)
 		}
-		fi, err := h.Stat()
+		fi, err := h.Stat(context.Background())
 		wantErr(t, "stat", err, nil)
 		if fi.EndOfFile != tt.size {
 			t.Errorf("disp %d exists %v: size %d, want %d", tt.disp, tt.exists, fi.EndOfFile, tt.size)
@@ -105,7 +105,7 @@ func TestOpenErrors(t *testing.T) {
 func TestCreateDirectoryAndRoot(t *testing.T) {
 	v, root := newVolume(t, Options{})
 	h, act := open(t, v, OpenRequest{Path: "d", Disposition: Create, Directory: true})
-	fi, _ := h.Stat()
+	fi, _ := h.Stat(context.Background())
 	if act != Created || !fi.IsDir || fi.Attributes != AttrDirectory || fi.NumberOfLinks != 1 || fi.Name != "d" {
 		t.Fatalf("created dir: %v %+v", act, fi)
 	}
@@ -114,12 +114,12 @@ func TestCreateDirectoryAndRoot(t *testing.T) {
 		t.Fatal("directory not on disk")
 	}
 	r, _ := open(t, v, OpenRequest{Path: "", Disposition: Open})
-	ri, _ := r.Stat()
+	ri, _ := r.Stat(context.Background())
 	if !ri.IsDir || ri.FileID == 0 || r.Path() != "" {
 		t.Fatalf("root: %+v %q", ri, r.Path())
 	}
-	wantErr(t, "delete root", r.SetDeletePending(true), ErrCannotDelete)
-	wantErr(t, "rename root", r.Rename("x", false), ErrAccessDenied)
+	wantErr(t, "delete root", r.SetDeletePending(context.Background(), true), ErrCannotDelete)
+	wantErr(t, "rename root", r.Rename(context.Background(), "x", false), ErrAccessDenied)
 	closeH(t, r)
 	// The root's id is stable across volume instances.
 	v2 := openAt(t, root, Options{})
@@ -209,7 +209,7 @@ func TestConcurrentCreateCaseVariants(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			fi, _ := h.Stat()
+			fi, _ := h.Stat(context.Background())
 			ids[i] = fi.FileID
 			h.Close()
 		}()
@@ -243,9 +243,9 @@ func TestReadOnlyVolume(t *testing.T) {
 	if act != Opened {
 		t.Fatal(act)
 	}
-	wantErr(t, "delete", h.SetDeletePending(true), ErrReadOnly)
-	wantErr(t, "rename", h.Rename("g", false), ErrReadOnly)
-	wantErr(t, "basic", h.SetBasicInfo(time.Time{}, time.Now(), time.Time{}, time.Time{}, 0), ErrReadOnly)
+	wantErr(t, "delete", h.SetDeletePending(context.Background(), true), ErrReadOnly)
+	wantErr(t, "rename", h.Rename(context.Background(), "g", false), ErrReadOnly)
+	wantErr(t, "basic", h.SetBasicInfo(context.Background(), time.Time{}, time.Now(), time.Time{}, time.Time{}, 0), ErrReadOnly)
 	buf := make([]byte, 4)
 	if n, err := h.ReadAt(buf, 0); n != 4 || err != nil || string(buf) != "data" {
 		t.Fatalf("read: %d %v", n, err)

@@ -96,7 +96,7 @@ func (c *conn) handleCreate(r *request) wire.Status {
 			return st
 		}
 	}
-	info, err := h.Stat()
+	info, err := h.Stat(r.ctx)
 	if err != nil {
 		h.Close()
 		return c.mapErr(err)

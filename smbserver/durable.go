@@ -450,7 +450,7 @@ func (c *conn) reattach(r *request, d *durableOpen, reconnect bool) wire.Status 
 // none: smbtorture durable-open reopen tests).
 func (c *conn) existingOpenResponse(r *request, d *durableOpen) wire.Status {
 	o := d.o
-	info, err := o.handle.Stat()
+	info, err := o.handle.Stat(r.ctx)
 	if err != nil {
 		return c.mapErr(err)
 	}

@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -198,7 +199,7 @@ func (c *conn) queryStreams(r *request, o *open, req *wire.QueryInfoRequest) wir
 // within its file. Windows answers a full-path target that names a
 // stream with STATUS_SHARING_VIOLATION (smb2.streams.rename2) and moves
 // no stream to another file.
-func (c *conn) renameStream(o *open, target string, replace bool) wire.Status {
+func (c *conn) renameStream(ctx context.Context, o *open, target string, replace bool) wire.Status {
 	rest, ok := strings.CutPrefix(target, ":")
 	if !ok {
 		if strings.Contains(target, ":") {
@@ -206,7 +207,7 @@ func (c *conn) renameStream(o *open, target string, replace bool) wire.Status {
 		}
 		return wire.StatusInvalidParameter
 	}
-	if err := o.handle.RenameStream(rest, replace); err != nil {
+	if err := o.handle.RenameStream(ctx, rest, replace); err != nil {
 		if errors.Is(err, csv.ErrIsDirectory) {
 			return wire.StatusInvalidParameter
 		}

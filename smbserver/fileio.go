@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -24,7 +25,7 @@ func (c *conn) handleClose(r *request) wire.Status {
 	}
 	resp := wire.CloseResponse{}
 	if req.Flags&wire.CloseFlagPostQueryAttrib != 0 && o.handle != nil {
-		if info, err := o.handle.Stat(); err == nil {
+		if info, err := o.handle.Stat(r.ctx); err == nil {
 			resp.Flags = wire.CloseFlagPostQueryAttrib
 			resp.CreationTime = fscc.FileTime(info.CreationTime)
 			resp.LastAccessTime = fscc.FileTime(info.LastAccessTime)
@@ -262,7 +263,7 @@ func (c *conn) handleWrite(r *request) wire.Status {
 	if end > maxFileSize {
 		return wire.StatusInvalidParameter
 	}
-	if st := c.checkExtend(o, end); st != wire.StatusSuccess {
+	if st := c.checkExtend(r.ctx, o, end); st != wire.StatusSuccess {
 		return st
 	}
 	n, err := o.handle.WriteAt(req.Data, off)
@@ -291,7 +292,7 @@ func (c *conn) handleWrite(r *request) wire.Status {
 // system would silently create a sparse hole, and a later fill of that
 // hole could fail where Windows had refused up front. The growth is at
 // most end, so the common case costs one statfs and no file Stat.
-func (c *conn) checkExtend(o *open, end int64) wire.Status {
+func (c *conn) checkExtend(ctx context.Context, o *open, end int64) wire.Status {
 	if end <= extendCheckThreshold {
 		return wire.StatusSuccess
 	}
@@ -302,7 +303,7 @@ func (c *conn) checkExtend(o *open, end int64) wire.Status {
 	if end <= fs.AvailableBytes {
 		return wire.StatusSuccess
 	}
-	info, err := o.handle.Stat()
+	info, err := o.handle.Stat(ctx)
 	if err != nil {
 		return c.mapErr(err)
 	}

@@ -176,7 +176,7 @@ func (c *conn) copychunk(r *request, req *wire.IoctlRequest, o *open) wire.Statu
 		if st := ioLockConflict(o, ch.TargetOffset, uint64(ch.Length), true); st != wire.StatusSuccess {
 			return partial(st)
 		}
-		fi, err := src.h.Stat()
+		fi, err := src.h.Stat(r.ctx)
 		if err != nil {
 			return c.mapErr(err)
 		}
@@ -231,7 +231,7 @@ func (c *conn) offloadRead(r *request, req *wire.IoctlRequest, o *open) wire.Sta
 	if in.FileOffset%offloadSector != 0 || in.CopyLength%offloadSector != 0 || int64(in.FileOffset) < 0 || int64(in.CopyLength) < 0 {
 		return wire.StatusInvalidParameter
 	}
-	fi, err := o.handle.Stat()
+	fi, err := o.handle.Stat(r.ctx)
 	if err != nil {
 		return c.mapErr(err)
 	}
@@ -304,7 +304,7 @@ func (c *conn) offloadWrite(r *request, req *wire.IoctlRequest, o *open) wire.St
 		return st
 	}
 	defer src.close()
-	fi, err := src.h.Stat()
+	fi, err := src.h.Stat(r.ctx)
 	if err != nil || fi.EndOfFile != tok.gen.EndOfFile || !fi.LastWriteTime.Equal(tok.gen.LastWriteTime) {
 		return statusInvalidToken // the source changed since the token was made
 	}

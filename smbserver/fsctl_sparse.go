@@ -17,7 +17,7 @@ func (c *conn) setSparse(r *request, req *wire.IoctlRequest, o *open) wire.Statu
 		return wire.StatusAccessDenied
 	}
 	on := len(req.Input) == 0 || req.Input[0] != 0
-	if err := o.handle.SetSparse(on); err != nil {
+	if err := o.handle.SetSparse(r.ctx, on); err != nil {
 		return c.mapErr(err)
 	}
 	ioctlOut(r, req, o, nil)

@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func (c *conn) handleQueryInfo(r *request) wire.Status {
 	var data []byte
 	switch req.InfoType {
 	case infoFile:
-		data, st = c.queryFileInfo(o, req.FileInfoClass)
+		data, st = c.queryFileInfo(r.ctx, o, req.FileInfoClass)
 	case infoFilesystem:
 		data, st = c.queryFSInfo(o, req.FileInfoClass)
 	case infoSecurity:
@@ -94,14 +95,14 @@ func fileClassNeedsReadAttributes(class uint8) bool {
 	return false
 }
 
-func (c *conn) queryFileInfo(o *open, class uint8) ([]byte, wire.Status) {
+func (c *conn) queryFileInfo(ctx context.Context, o *open, class uint8) ([]byte, wire.Status) {
 	if o.pipe != nil {
 		return c.queryPipeInfo(o, class)
 	}
 	if fileClassNeedsReadAttributes(class) && o.access&fileReadAttributes == 0 {
 		return nil, wire.StatusAccessDenied
 	}
-	info, err := o.handle.Stat()
+	info, err := o.handle.Stat(ctx)
 	if err != nil {
 		return nil, c.mapErr(err)
 	}
@@ -273,7 +274,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if bi.FileAttributes != 0 && attrs == 0 {
 			attrs = attrNormal
 		}
-		if err := h.SetBasicInfo(setTime(bi.CreationTime), setTime(bi.LastAccessTime), setTime(bi.LastWriteTime), setTime(bi.ChangeTime), attrs); err != nil {
+		if err := h.SetBasicInfo(r.ctx, setTime(bi.CreationTime), setTime(bi.LastAccessTime), setTime(bi.LastWriteTime), setTime(bi.ChangeTime), attrs); err != nil {
 			return c.mapErr(err)
 		}
 	case fscc.FileEndOfFileInformation:
@@ -293,10 +294,10 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if size > maxFileSize {
 			return wire.StatusInvalidParameter
 		}
-		if st := c.checkExtend(o, size); st != wire.StatusSuccess {
+		if st := c.checkExtend(r.ctx, o, size); st != wire.StatusSuccess {
 			return st
 		}
-		if err := h.SetEndOfFile(size); err != nil {
+		if err := h.SetEndOfFile(r.ctx, size); err != nil {
 			return c.mapErr(err)
 		}
 		c.breakOnWrite(r, o) // oplock.go
@@ -314,7 +315,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if size < 0 {
 			return wire.StatusInvalidParameter
 		}
-		if err := h.SetAllocationSize(size); err != nil {
+		if err := h.SetAllocationSize(r.ctx, size); err != nil {
 			return c.mapErr(err)
 		}
 		c.breakOnWrite(r, o) // oplock.go
@@ -327,7 +328,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 			return wire.StatusInfoLengthMismatch
 		}
 		if di.Delete {
-			info, err := h.Stat()
+			info, err := h.Stat(r.ctx)
 			if err != nil {
 				return c.mapErr(err)
 			}
@@ -338,7 +339,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 				return st
 			}
 		}
-		if err := h.SetDeletePending(di.Delete); err != nil {
+		if err := h.SetDeletePending(r.ctx, di.Delete); err != nil {
 			return c.mapErr(err)
 		}
 	case fscc.FileRenameInformation, fscc.FileRenameInformationEx:
@@ -354,7 +355,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		}
 		target := strings.TrimPrefix(ri.FileName, `\`)
 		if h.IsStream() {
-			return c.renameStream(o, target, ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0) // ea.go
+			return c.renameStream(r.ctx, o, target, ri.ReplaceIfExists || ri.Flags&fscc.RenameReplaceIfExists != 0) // ea.go
 		}
 		if strings.HasPrefix(target, ":") {
 			return wire.StatusNotSupported
@@ -369,7 +370,7 @@ func (c *conn) setFileInfo(r *request, o *open, class uint8, buf []byte) wire.St
 		if st := c.breakForRename(r, o); st != wire.StatusSuccess { // oplock.go
 			return st
 		}
-		if err := h.RenameContext(r.ctx, target, replace); err != nil {
+		if err := h.Rename(r.ctx, target, replace); err != nil {
 			return c.mapErr(err)
 		}
 	case fscc.FilePositionInformation:

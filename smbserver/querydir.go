@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -64,7 +65,7 @@ func (c *conn) handleQueryDirectory(r *request) wire.Status {
 	// directory may have changed since the snapshot: Windows enumerates
 	// the live directory, so a name removed meanwhile is not returned,
 	// and the metadata is current.
-	recheck := !first && o.snapshotStale()
+	recheck := !first && o.snapshotStale(r.ctx)
 	if recheck {
 		r.detach() // a Stat per returned entry
 	}
@@ -135,12 +136,12 @@ const stampTrustAge = time.Second
 
 // snapshotStale reports whether the directory of o may have changed since
 // its snapshot was taken. It costs one Stat of the open directory.
-func (o *open) snapshotStale() bool {
+func (o *open) snapshotStale(ctx context.Context) bool {
 	st := o.dirStamp
 	if st.taken.Sub(st.mtime) < stampTrustAge {
 		return true
 	}
-	cur, err := o.handle.Stat()
+	cur, err := o.handle.Stat(ctx)
 	return err != nil || !cur.LastWriteTime.Equal(st.mtime) || !cur.ChangeTime.Equal(st.ctime)
 }
 
@@ -148,7 +149,7 @@ func (o *open) snapshotStale() bool {
 // Samba return first, and the directory's stamp before the listing.
 func (c *conn) snapshotDir(r *request, o *open) ([]dirEntry, dirStamp, error) {
 	taken := time.Now()
-	self, err := o.handle.Stat()
+	self, err := o.handle.Stat(r.ctx)
 	if err != nil {
 		return nil, dirStamp{}, err
 	}
@@ -159,7 +160,7 @@ func (c *conn) snapshotDir(r *request, o *open) ([]dirEntry, dirStamp, error) {
 			parent = pi
 		}
 	}
-	list, err := o.handle.ReadDir()
+	list, err := o.handle.ReadDir(r.ctx)
 	if err != nil {
 		return nil, dirStamp{}, err
 	}

@@ -192,7 +192,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 		}
 		d.locks = append(d.locks, l)
 	}
-	reply, err := s.restoredReply(d)
+	reply, err := s.restoredReply(ctx, d)
 	if err != nil {
 		s.closeOpen(o)
 		return "stat failed", err
@@ -228,9 +228,9 @@ func (s *Server) orphanSession() *session {
 // restoredReply is the CREATE response a replay of the open's DH2Q gets
 // ([MS-SMB2] 3.3.5.9.10): the original was lost with the process, so it
 // is rebuilt from the open as it stands.
-func (s *Server) restoredReply(d *durableOpen) (wire.CreateResponse, error) {
+func (s *Server) restoredReply(ctx context.Context, d *durableOpen) (wire.CreateResponse, error) {
 	o := d.o
-	info, err := o.handle.Stat()
+	info, err := o.handle.Stat(ctx)
 	if err != nil {
 		return wire.CreateResponse{}, err
 	}
