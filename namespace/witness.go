@@ -18,6 +18,10 @@ import (
 // registration through another node.
 const witnessDir = "witness/"
 
+// ErrDamagedRecord marks a record in etcd that does not decode; a list
+// that meets one returns the others with it.
+var ErrDamagedRecord = errors.New("namespace: damaged record")
+
 // WitnessRegistrationTTL is how long a registration outlives the last sign
 // of its client: each WitnessrAsyncNotify renews its etcd lease, and a
 // registration nobody polls for this long is removed by etcd, so crashed
@@ -161,17 +165,23 @@ func (s *Store) DeleteWitnessRegistration(ctx context.Context, id string) error 
 	return nil
 }
 
-// ListWitnessRegistrations returns every registration, oldest first.
+// ListWitnessRegistrations returns every registration, oldest first. A
+// record that does not decode is left out and named in the error, which
+// then wraps ErrDamagedRecord: one damaged record must not stop the
+// witness's placement for every client, and an operator can still see
+// (and remove) the key.
 func (s *Store) ListWitnessRegistrations(ctx context.Context) ([]WitnessRegistration, error) {
 	resp, err := s.cli.Get(ctx, s.prefix+witnessDir, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("list witness registrations: %w", err)
 	}
 	out := make([]WitnessRegistration, 0, len(resp.Kvs))
+	var damaged []error
 	for _, kv := range resp.Kvs {
 		r, err := decodeWitness(kv.Value, kv.ModRevision, kv.Lease)
 		if err != nil {
-			return nil, err
+			damaged = append(damaged, fmt.Errorf("%w: %s: %w", ErrDamagedRecord, kv.Key, err))
+			continue
 		}
 		out = append(out, r)
 	}
@@ -181,7 +191,7 @@ func (s *Store) ListWitnessRegistrations(ctx context.Context) ([]WitnessRegistra
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, nil
+	return out, errors.Join(damaged...)
 }
 
 // CountWitnessRegistrations returns how many registrations the cluster
@@ -259,7 +269,7 @@ func (s *Store) MoveWitnessClient(ctx context.Context, id, node string) (Witness
 // the registrations it changed; one removed meanwhile is skipped.
 func (s *Store) MoveWitnessShare(ctx context.Context, share, client, node string) ([]WitnessRegistration, error) {
 	regs, err := s.ListWitnessRegistrations(ctx)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrDamagedRecord) {
 		return nil, err
 	}
 	var out []WitnessRegistration

@@ -182,6 +182,10 @@ func (s *Service) owed(ctx context.Context, r *namespace.WitnessRegistration) *N
 		// No move pending: a draining node's clients move to the
 		// placement's pick; others may move to balance the load.
 		regs, err := s.cfg.Store.ListWitnessRegistrations(ctx)
+		if errors.Is(err, namespace.ErrDamagedRecord) {
+			s.cfg.Log.Warn().Err(err).Msg("witness: placing clients without the damaged registrations")
+			err = nil
+		}
 		if err == nil {
 			nodes := s.cfg.Members.Nodes()
 			draining := node.Draining || node.State == namespace.NodeDraining
