@@ -14,7 +14,9 @@
 # With --witness it runs TestWitnessDrivenFailover instead: the client registers with the SMB
 # Witness service of another node (python3-samba's client) and reconnects only when told
 # RESOURCE_CHANGE unavailable; the summary adds how long the notification took after the kill.
-# The full log is kept in $SOAK_OUT (default /tmp/sofs-failover-soak.<pid>.log).
+# The full log is kept in $SOAK_OUT (default /tmp/sofs-failover-soak.<pid>.log); with
+# SOFS_KEEP_LOGS=1 and SOFS_TEST_LOGS=DIR the nodes' own logs are copied to DIR even when the
+# test passes (the witness test's lines give each kill's time, to find a slow round there).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

@@ -95,7 +95,9 @@ func runFailover(t *testing.T, kills int, opts harness.SofsOptions, fc failoverC
 	defer cancel()
 	c := harness.StartSofsCluster(t, 3, opts)
 	t.Cleanup(func() {
-		if t.Failed() {
+		// The soak script's long runs keep the logs when asked, to look
+		// into a slow round.
+		if t.Failed() || os.Getenv("SOFS_KEEP_LOGS") == "1" {
 			keepLogs(t, c)
 		}
 	})

@@ -61,7 +61,7 @@ func TestWitnessDrivenFailover(t *testing.T) {
 		lost: func(ctx context.Context, victim *harness.ClusterNode, killed time.Time, survivors []*harness.ClusterNode) *harness.ClusterNode {
 			at, _ := wc.await(ctx, "^resource "+regexp.QuoteMeta(victim.Addr)+" unavailable$", time.Minute)
 			notified = append(notified, at.Sub(killed))
-			t.Logf("RESOURCE_CHANGE: %s unavailable %v after SIGKILL (through the witness of %s)", victim.Name, at.Sub(killed).Round(time.Millisecond), wc.witness.Name)
+			t.Logf("RESOURCE_CHANGE: %s unavailable %v after SIGKILL at %s (through the witness of %s)", victim.Name, at.Sub(killed).Round(time.Millisecond), killed.UTC().Format("15:04:05.000"), wc.witness.Name)
 			return survivors[mrand.IntN(len(survivors))]
 		},
 	})
