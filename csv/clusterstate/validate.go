@@ -41,11 +41,29 @@ func checkEpoch(e int64) error {
 	return nil
 }
 
-func (r *opRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
+// checkEpochVol checks the epoch and volume key most requests carry.
+func checkEpochVol(e int64, vol string) error {
+	if err := checkEpoch(e); err != nil {
 		return err
 	}
-	if err := checkVol(r.Vol); err != nil {
+	return checkVol(vol)
+}
+
+// checkReplicas checks a push's or a rejoin's epoch and replicas.
+func checkReplicas(e int64, rs []replica) error {
+	if err := checkEpoch(e); err != nil {
+		return err
+	}
+	for i := range rs {
+		if err := rs[i].validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *opRequest) validate() error {
+	if err := checkEpochVol(r.Epoch, r.Vol); err != nil {
 		return err
 	}
 	if r.Kind < opAcquire || r.Kind > opTransferLocks {
@@ -64,10 +82,7 @@ func (r *opRequest) validate() error {
 }
 
 func (r *waitRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
-		return err
-	}
-	return checkVol(r.Vol)
+	return checkEpochVol(r.Epoch, r.Vol)
 }
 
 func (r *lockWaitRequest) validate() error {
@@ -98,27 +113,11 @@ func (r *replica) validate() error {
 }
 
 func (r *pushRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
-		return err
-	}
-	for i := range r.Replicas {
-		if err := r.Replicas[i].validate(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkReplicas(r.Epoch, r.Replicas)
 }
 
 func (r *rejoinRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
-		return err
-	}
-	for i := range r.Replicas {
-		if err := r.Replicas[i].validate(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkReplicas(r.Epoch, r.Replicas)
 }
 
 func (r *interestRequest) validate() error { return checkVol(r.Vol) }
@@ -136,10 +135,7 @@ func (r *queryRequest) validate() error {
 }
 
 func (r *dirLeasesRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
-		return err
-	}
-	return checkVol(r.Vol)
+	return checkEpochVol(r.Epoch, r.Vol)
 }
 
 func (r *castRequest) validate() error {
@@ -150,15 +146,9 @@ func (r *castRequest) validate() error {
 }
 
 func (r *recallRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
-		return err
-	}
-	return checkVol(r.Vol)
+	return checkEpochVol(r.Epoch, r.Vol)
 }
 
 func (r *giveBackRequest) validate() error {
-	if err := checkEpoch(r.Epoch); err != nil {
-		return err
-	}
-	return checkVol(r.Vol)
+	return checkEpochVol(r.Epoch, r.Vol)
 }
