@@ -183,12 +183,16 @@ func (c *coordinator) replica(vol string, cv *coordVol, obj uint64) replica {
 // standby, which then drops its copy. Call with c.mu held.
 func (c *coordinator) standbyFor(cv *coordVol, obj uint64, want map[uint16]bool) {
 	self := c.n.self
+	old := cv.standby[obj]
+	persistent := cv.objects.HasPersistent(obj)
+	if old == 0 && !persistent {
+		return // the common case: nothing to keep, nobody to tell
+	}
 	c.n.mu.Lock()
 	v := c.n.view
 	c.n.mu.Unlock()
-	old := cv.standby[obj]
 	sb := uint16(0)
-	if st, ok := cv.objects.Snapshot(obj); ok && hasPersistentEntry(replica{State: &st}) {
+	if persistent {
 		covered := false
 		for s := range cv.holders[obj] {
 			if s != self && v.live(s) {

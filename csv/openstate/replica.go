@@ -87,6 +87,22 @@ func (t *MemoryObjectTable) Snapshot(id uint64) (FileState, bool) {
 	return *o.clone(), true
 }
 
+// HasPersistent reports whether object id has the entry of a persistent
+// handle, without copying its state (the coordinator asks after every
+// transition; clusterstate's standby).
+func (t *MemoryObjectTable) HasPersistent(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if o := t.objects[id]; o != nil {
+		for _, e := range o.Entries {
+			if e.Persistent {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Install replaces object id's state with s (an empty state removes it),
 // gives it a new generation and wakes its waiters. It fails with
 // ErrLeaseKeyInUse, installing nothing, when one of s's leases is held
