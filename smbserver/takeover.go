@@ -126,7 +126,13 @@ func (c *conn) fetchHandle(r *request, id uint64) bool {
 			} else {
 				// The owner may be dead without the cluster knowing
 				// yet: wait for its membership to end.
-				log.Debug().Err(err).Str("owner", owner).Msg("reconnect: owner did not hand the handle over")
+				ev := log.Debug()
+				if attempt%20 == 10 {
+					// Still failing after seconds: worth an operator's
+					// eye (a live owner that will not hand over).
+					ev = log.Warn()
+				}
+				ev.Err(err).Str("owner", owner).Int("attempt", attempt).Msg("reconnect: owner did not hand the handle over")
 			}
 		}
 		if attempt == 3 {
