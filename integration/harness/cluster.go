@@ -293,7 +293,69 @@ func (n *ClusterNode) Pause() error {
 		return fmt.Errorf("harness: pause %s: %w", n.Name, err)
 	}
 	n.paused = true
+	if err := waitStopped(n.proc.cmd.Process.Pid); err != nil {
+		return fmt.Errorf("harness: pause %s: %w", n.Name, err)
+	}
 	return nil
+}
+
+// stopWithin bounds how long Pause waits for every thread of a node to
+// stop.
+const stopWithin = 10 * time.Second
+
+// waitStopped returns once every thread of pid is stopped. kill(2)
+// returns as soon as SIGSTOP is queued, and the kernel stops a process's
+// threads one by one as each is next scheduled: on a busy machine the
+// others go on running for milliseconds, long enough to read, execute
+// and answer a request sent "after" the pause. A test that sends to a
+// paused node must know that nothing of it runs.
+func waitStopped(pid int) error {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	deadline := time.Now().Add(stopWithin)
+	for {
+		running, err := runningThreads(dir)
+		if err != nil {
+			return err
+		}
+		if running == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d threads of process %d still running %s after SIGSTOP", running, pid, stopWithin)
+		}
+		time.Sleep(2 * time.Millisecond) // poll interval; the loop checks the threads' state
+	}
+}
+
+// runningThreads counts the threads under dir (/proc/PID/task) that are
+// neither stopped nor gone.
+func runningThreads(dir string) (int, error) {
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("list threads: %w", err)
+	}
+	running := 0
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread ended
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read thread state: %w", err)
+		}
+		// "tid (comm) S ...": comm may hold spaces and parentheses, so
+		// the state is the first field after the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			return 0, fmt.Errorf("thread %s: unreadable stat %q", t.Name(), b)
+		}
+		switch b[i+2] {
+		case 'T', 't', 'Z', 'X':
+		default:
+			running++
+		}
+	}
+	return running, nil
 }
 
 // Resume continues a paused node (SIGCONT to its process group).
