@@ -118,6 +118,33 @@ type durableTable struct {
 	// recs serialises and retries the writes of handle records
 	// (records.go).
 	recs recordSync
+	// adopting holds the persistent FileIds whose record this server is
+	// claiming or restoring, or handing over without having restored it
+	// (takeover.go): one of these at a time per handle, so a record is
+	// never moved away while its restore here is under way.
+	adopting map[uint64]bool
+}
+
+// beginAdopt marks id as being adopted here, unless it is served here
+// already or another adoption or hand-over of it is under way.
+func (t *durableTable) beginAdopt(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byPersistent[id] != nil || t.adopting[id] {
+		return false
+	}
+	if t.adopting == nil {
+		t.adopting = make(map[uint64]bool)
+	}
+	t.adopting[id] = true
+	return true
+}
+
+// endAdopt ends what beginAdopt began.
+func (t *durableTable) endAdopt(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.adopting, id)
 }
 
 // event reports to a test. Call with t.mu held.

@@ -56,7 +56,13 @@ func (s *Server) RestoreHandles(ctx context.Context) (RestoreStats, error) {
 	now := time.Now()
 	for _, rec := range recs {
 		log := s.log.With().Uint64("file_id", rec.Persistent).Str("share", rec.Share).Str("path", rec.Path).Logger()
+		// Other nodes may already ask for this node's handles (Yield):
+		// none is handed over while its restore is under way.
+		if !s.dh.beginAdopt(rec.Persistent) {
+			continue
+		}
 		reason, err := s.restoreOne(ctx, rec, now)
+		s.dh.endAdopt(rec.Persistent)
 		if err == nil {
 			st.Restored++
 			log.Info().Bool("persistent", rec.IsPersistent).Dur("timeout", rec.Timeout).Msg("handle restored; waiting for its client")

@@ -198,14 +198,48 @@ func (s *Server) Adopt(ctx context.Context, owner string) (RestoreStats, error) 
 	return st, nil
 }
 
+// RestoreClaimed restores the handles whose records name this server but
+// which it does not serve: an adoption or a hand-over claimed the record
+// and its restore failed for a reason that may pass (the cluster's open
+// state being rebuilt, a break not yet resolved). Without another try
+// such a handle would wait for a reconnect through this very node, or
+// for the hand-over a reconnect elsewhere asks for (Yield). sofsd calls
+// it with every adoption round.
+func (s *Server) RestoreClaimed(ctx context.Context) (RestoreStats, error) {
+	var st RestoreStats
+	recs, err := s.handleStore().List(ctx, s.handleOwner())
+	if err != nil && !errors.Is(err, csv.ErrBadHandleRecord) {
+		return st, fmt.Errorf("smbserver: list this node's handle records: %w", err)
+	}
+	for _, rec := range recs {
+		if s.HasDurable(rec.Persistent) || s.opens.get(rec.Persistent) != nil {
+			continue // served here (connected, or being created)
+		}
+		ok, err := s.adoptOne(ctx, s.handleOwner(), rec.Persistent)
+		switch {
+		case err != nil:
+			st.Failed++
+		case ok:
+			st.Restored++
+		}
+	}
+	if st.Restored > 0 || st.Failed > 0 {
+		s.log.Info().Int("restored", st.Restored).Int("failed", st.Failed).Msg("handles this node had claimed but not restored: tried again")
+	}
+	return st, nil
+}
+
 // adoptOne claims the record of handle id from owner (which may be this
 // server, after a hand-over) and restores it. It reports whether the
 // handle is now served here; a record whose handle cannot be restored is
 // removed, as at a restart.
 func (s *Server) adoptOne(ctx context.Context, owner string, id uint64) (bool, error) {
-	if s.HasDurable(id) {
-		return true, nil
+	if !s.dh.beginAdopt(id) {
+		// Served here already, or being adopted or handed over by
+		// another call: that one decides.
+		return s.HasDurable(id), nil
 	}
+	defer s.dh.endAdopt(id)
 	store := s.handleStore()
 	rec, ok, err := store.Claim(ctx, owner, id, s.handleOwner())
 	if err != nil || !ok {
@@ -253,7 +287,7 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 	}
 	t.mu.Unlock()
 	if d == nil {
-		return nil // not here (any more): the asker looks again
+		return s.yieldRecord(ctx, id, to)
 	}
 	// The record must be current before it moves (locks, lease state).
 	mu := t.recs.stripe(id)
@@ -265,8 +299,13 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 	still := t.byOpen[d.o] == d && d.disconnected
 	if still {
 		// Off the table first, so no reconnect or scavenge here races the
-		// move.
+		// move, and marked as moving, so no second hand-over does.
 		s.forgetDurableLocked(d)
+		if t.adopting == nil {
+			t.adopting = make(map[uint64]bool)
+		}
+		t.adopting[id] = true
+		defer t.endAdopt(id)
 	}
 	t.mu.Unlock()
 	if !still {
@@ -293,6 +332,36 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 	}
 	s.detachOpen(d.o)
 	s.log.Info().Uint64("file_id", id).Str("to", to).Msg("handle handed over for its client's reconnect")
+	return nil
+}
+
+// errAdoptingHere: a hand-over asked for a handle whose restore here is
+// under way; the asker asks again.
+var errAdoptingHere = errors.New("smbserver: the handle is being restored on this node")
+
+// yieldRecord is Yield for a handle this server does not serve. Its
+// record may still name this server: an adoption or a hand-over claimed
+// it and the restore failed (a conflict the cluster had not resolved
+// yet, a volume not ready). Nobody else may claim a live node's record,
+// so unless it moves from here the client's reconnect waits in vain
+// however often it asks: the record goes to the asker, which restores it
+// for its client as it restores any handed-over handle. A record of
+// another node is none of this server's business: the asker looks again.
+func (s *Server) yieldRecord(ctx context.Context, id uint64, to string) error {
+	if !s.dh.beginAdopt(id) {
+		// Being restored, or moved, or served here by now: the asker
+		// asks again and meets the outcome.
+		return errAdoptingHere
+	}
+	defer s.dh.endAdopt(id)
+	rec, ok, err := s.handleStore().Claim(ctx, s.handleOwner(), id, to)
+	if err != nil {
+		return fmt.Errorf("move this node's unrestored record to %s: %w", to, err)
+	}
+	if ok {
+		s.log.Info().Uint64("file_id", id).Str("to", to).Str("path", rec.Path).
+			Msg("handed over a handle record this node had claimed but not restored")
+	}
 	return nil
 }
 

@@ -186,6 +186,8 @@ const adoptInterval = 10 * time.Second
 // adoptLost adopts the handles of every node that is down, at start, on
 // every membership change and every adoptInterval, until ctx ends. Every
 // survivor does; each record goes to the one whose claim commits first.
+// Each round also retries the restores of records this node claimed
+// earlier without restoring them.
 func (l handleLocator) adoptLost(ctx context.Context, srv *smbserver.Server, log zerolog.Logger) {
 	tick := time.NewTicker(adoptInterval)
 	defer tick.Stop()
@@ -201,6 +203,14 @@ func (l handleLocator) adoptLost(ctx context.Context, srv *smbserver.Server, log
 			}
 			cancel()
 		}
+		// Records this node claimed (adopted or handed over) whose
+		// restore failed: no other node may claim them while this one
+		// lives, so this one tries again.
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		if _, err := srv.RestoreClaimed(rctx); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("restoring handles this node claimed")
+		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			return
