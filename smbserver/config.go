@@ -170,7 +170,7 @@ type Config struct {
 	// through another node, whose old session's durable opens must become
 	// disconnected so that they can be reclaimed). sofsd calls
 	// ExpirePrevious on every other node.
-	ExpireSessionElsewhere func(ctx context.Context, id uint64, user string) error
+	ExpireSessionElsewhere func(ctx context.Context, id uint64, user, sid string) error
 	// CopySourceElsewhere, if set, asks the other nodes of a cluster
 	// about a copychunk resume key or an offload token this server did
 	// not issue (Server.ResolveCopySource on each) and returns the

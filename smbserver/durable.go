@@ -60,10 +60,13 @@ type durableOpen struct {
 	createGUID [16]byte
 	clientGUID [16]byte
 	user       string
-	share      string
-	timeout    time.Duration
-	lease      bool
-	leaseKey   [16]byte
+	// userSID is the SID of the user that opened it (userSID); empty
+	// for a handle restored from a record written before SIDs were kept.
+	userSID  string
+	share    string
+	timeout  time.Duration
+	lease    bool
+	leaseKey [16]byte
 	// appInstance is the AppInstanceId of the CREATE ([MS-SMB2]
 	// 2.2.13.2.13), zero when none was given.
 	appInstance [16]byte
@@ -429,7 +432,7 @@ func (c *conn) reattach(r *request, d *durableOpen, reconnect bool) wire.Status 
 	r.sess.mu.Lock()
 	user := r.sess.user
 	r.sess.mu.Unlock()
-	if !strings.EqualFold(user, d.user) {
+	if !sameUser(c.srv.userSID(r.sess), user, d.userSID, d.user) {
 		return wire.StatusAccessDenied
 	}
 	if !strings.EqualFold(r.tree.share.Name, d.share) {
@@ -542,7 +545,7 @@ func (c *conn) durableGranted(r *request, o *open, req *wire.CreateRequest, resp
 	r.sess.mu.Lock()
 	user := r.sess.user
 	r.sess.mu.Unlock()
-	d := &durableOpen{o: o, v2: dq.v2, persistent: persistent, clientGUID: c.clientGUID, user: user, share: r.tree.share.Name,
+	d := &durableOpen{o: o, v2: dq.v2, persistent: persistent, clientGUID: c.clientGUID, user: user, userSID: c.srv.userSID(r.sess), share: r.tree.share.Name,
 		timeout: durableV1Timeout, shareAccess: req.ShareAccess}
 	if leased {
 		if lr, _ := c.leaseRequest(req); lr != nil {

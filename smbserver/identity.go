@@ -67,6 +67,25 @@ func UserSID(serverGUID [16]byte, user string) secdesc.SID {
 	return machineSID(serverGUID).WithRID(userRID(user))
 }
 
+// userSID is the SID of a session's user: what a durable handle's owner
+// and a previous session's user are compared by ([MS-SMB2] 3.3.5.9.7 and
+// 3.3.5.5.3 compare security contexts, not names). A name compared
+// without its domain lets a local account "alice" and a domain's
+// "alice", logged on with Kerberos, pass for each other.
+func (s *Server) userSID(sess *session) string {
+	return s.tokenFor(sess).User.String()
+}
+
+// sameUser reports whether a session whose user is named name with SID
+// sid is the owner recorded as ownerSID and ownerName. Records and calls
+// from before SIDs were kept carry only the name.
+func sameUser(sid, name, ownerSID, ownerName string) bool {
+	if ownerSID != "" {
+		return sid == ownerSID
+	}
+	return strings.EqualFold(name, ownerName)
+}
+
 // tokenFor builds the token of a session (see the comment above).
 func (s *Server) tokenFor(sess *session) *secdesc.Token {
 	sess.mu.Lock()

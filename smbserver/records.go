@@ -95,7 +95,7 @@ func (s *Server) record(d *durableOpen) csv.HandleRecord {
 	o := d.o
 	rec := csv.HandleRecord{
 		Persistent: o.id.Persistent, CreateGUID: d.createGUID, ClientGUID: d.clientGUID,
-		AppInstance: d.appInstance, Share: d.share, Path: o.name, User: d.user,
+		AppInstance: d.appInstance, Share: d.share, Path: o.name, User: d.user, UserSID: d.userSID,
 		Access: o.access, ShareAccess: d.shareAccess, Options: o.options,
 		Timeout: d.timeout, Owner: s.handleOwner(), Disconnected: d.disconnectedAt,
 		V2: d.v2, IsPersistent: d.persistent, Locks: slices.Clone(d.locks),

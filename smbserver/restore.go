@@ -164,7 +164,7 @@ func (s *Server) restoreOne(ctx context.Context, rec csv.HandleRecord, now time.
 
 	d := &durableOpen{
 		o: o, v2: rec.V2, persistent: rec.IsPersistent,
-		createGUID: rec.CreateGUID, clientGUID: rec.ClientGUID, user: rec.User, share: sh.Name,
+		createGUID: rec.CreateGUID, clientGUID: rec.ClientGUID, user: rec.User, userSID: rec.UserSID, share: sh.Name,
 		timeout: rec.Timeout, lease: rec.HasLease, leaseKey: rec.LeaseKey,
 		appInstance: rec.AppInstance, shareAccess: rec.ShareAccess,
 		disconnected: true, disconnectedAt: now, stored: true, epoch: rec.Epoch,

@@ -2,7 +2,6 @@ package smbserver
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net"
 	"os"
@@ -78,7 +77,10 @@ func startCA(t *testing.T, dir string, store csv.HandleStore) (*testServer, Rest
 		HandleOwner:        "node1",
 		OplockBreakTimeout: 200 * time.Millisecond,
 	}
-	rand.Read(cfg.ServerGUID[:])
+	// One ServerGuid for every process of the "cluster", as sofsd takes
+	// it from etcd: the SIDs of local accounts derive from it, and a
+	// restored handle belongs to its owner's SID.
+	cfg.ServerGUID = [16]byte{0x5c, 0xa1, 0xe0, 0x75, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -384,5 +386,64 @@ func TestRecordFollowsLeaseBreakAck(t *testing.T) {
 	}
 	if g := d.o.handle.Grant(); g.Lease == nil || g.Lease.State != rh {
 		t.Fatalf("restored lease %+v, want RH", g.Lease)
+	}
+}
+
+// A durable handle belongs to a security identity, not a name ([MS-SMB2]
+// 3.3.5.9.7: the reconnecting session's security context must be the
+// open's). A handle a domain account "test" opened (its record carries
+// the domain SID) is refused to this server's own account "test"; one
+// that account opened is given back to it; and a record from before SIDs
+// were kept falls back to the name.
+func TestDurableOwnerIsTheSID(t *testing.T) {
+	dir := t.TempDir()
+	store := csv.NewMemoryHandleStore()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rwh := csv.CacheRead | csv.CacheWrite | csv.CacheHandle
+	type handle struct {
+		fid      uint64
+		name     string
+		cg, lk   [16]byte
+		userSID  string
+		reclaims bool
+	}
+	handles := []*handle{
+		{fid: 0x71, name: "domain.vhdx", userSID: "S-1-5-21-3623811015-3361044348-30300820-1105"},
+		{fid: 0x72, name: "own.vhdx", reclaims: true},    // SID filled in below, once the server's GUID is known
+		{fid: 0x73, name: "legacy.vhdx", reclaims: true}, // no SID: the name decides
+	}
+	client := guid()
+	ts, _ := startCA(t, dir, store)
+	for _, h := range handles {
+		h.cg, h.lk = guid(), guid()
+		if h.name == "own.vhdx" {
+			h.userSID = UserSID(ts.srv.cfg.ServerGUID, "test").String()
+		}
+		if err := os.WriteFile(filepath.Join(dir, h.name), []byte("disk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rec := csv.HandleRecord{
+			Persistent: h.fid, CreateGUID: h.cg, ClientGUID: client, Share: "share", Path: h.name,
+			User: "test", UserSID: h.userSID, Access: rw, ShareAccess: shareAll, Timeout: time.Minute, Owner: "node0",
+			V2: true, IsPersistent: true, HasLease: true, LeaseKey: h.lk, LeaseState: rwh, LeaseVersion: 2,
+		}
+		if err := store.Put(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := ts.srv.adoptOne(ctx, "node0", h.fid); !ok || err != nil {
+			t.Fatalf("%s: restore: %v %v", h.name, ok, err)
+		}
+	}
+	c := duConnect(t, ts, client) // logs on as this server's "test"
+	for _, h := range handles {
+		c.sendCreate(reconnectCreate(h.name, wire.FileID{Persistent: h.fid, Volatile: h.fid}, h.cg, h.lk))
+		resp := c.recvOne()
+		switch st := status(resp); {
+		case h.reclaims && st != wire.StatusSuccess:
+			t.Errorf("%s (owner SID %q): reconnect by its owner: %v", h.name, h.userSID, st)
+		case !h.reclaims && st != wire.StatusAccessDenied:
+			t.Errorf("%s (owner SID %q): reconnect by another account of the same name: %v, want STATUS_ACCESS_DENIED", h.name, h.userSID, st)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/asn1"
 	"errors"
-	"strings"
 	"time"
 
 	"sofs.io/sofs/auth/krb5"
@@ -226,12 +225,13 @@ func (c *conn) completeSetup(r *request, sess *session, req *wire.SessionSetupRe
 	sess.mu.Unlock()
 
 	if first && prev != 0 && prev != sess.id {
-		if !c.srv.ExpirePrevious(prev, res.User) && c.srv.cfg.ExpireSessionElsewhere != nil {
+		sid := c.srv.userSID(sess)
+		if !c.srv.ExpirePrevious(prev, res.User, sid) && c.srv.cfg.ExpireSessionElsewhere != nil {
 			// The old session may be on another node: it must be gone
 			// before this client reclaims its durable handles.
 			r.detach()
 			ctx, cancel := context.WithTimeout(r.ctx, storeTimeout)
-			if err := c.srv.cfg.ExpireSessionElsewhere(ctx, prev, res.User); err != nil {
+			if err := c.srv.cfg.ExpireSessionElsewhere(ctx, prev, res.User, sid); err != nil {
 				c.log.Debug().Err(err).Uint64("previous_session", prev).Msg("ending the previous session on the other nodes")
 			}
 			cancel()
@@ -262,16 +262,20 @@ func (c *conn) failSetup(sess *session) {
 }
 
 // ExpirePrevious logs off the session a reconnecting client names in
-// PreviousSessionId, if the same user owns it ([MS-SMB2] 3.3.5.5.3), and
+// PreviousSessionId, if the same user owns it ([MS-SMB2] 3.3.5.5.3: the
+// same security context, so the user's SID decides; a caller that knows
+// only the name, a node of an older version, passes an empty sid), and
 // reports whether this server had it.
-func (s *Server) ExpirePrevious(id uint64, user string) bool {
+func (s *Server) ExpirePrevious(id uint64, user, sid string) bool {
 	old := s.sessions.get(id)
 	if old == nil {
 		return false
 	}
+	oldSID := s.userSID(old)
 	old.mu.Lock()
-	same := strings.EqualFold(old.user, user)
+	oldUser := old.user
 	old.mu.Unlock()
+	same := sameUser(oldSID, oldUser, sid, user)
 	if same {
 		s.connLost(old) // durable.go: durable opens survive
 	}

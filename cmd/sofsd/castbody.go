@@ -11,6 +11,7 @@ import (
 	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
+	"sofs.io/sofs/smbserver/secdesc"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -157,6 +158,9 @@ func decodeExpireCall(b []byte) (expireCall, error) {
 	}
 	if len(c.User) > maxCastUser || !utf8.ValidString(c.User) {
 		return expireCall{}, castErr("expire-session call", "user name of %d bytes", len(c.User))
+	}
+	if _, err := secdesc.ParseSID(c.SID); c.SID != "" && err != nil {
+		return expireCall{}, castErr("expire-session call", "user SID %q", c.SID)
 	}
 	return c, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sofs.io/sofs/adminapi"
 	"sofs.io/sofs/namespace"
 	"sofs.io/sofs/smbserver"
+	"sofs.io/sofs/smbserver/secdesc"
 	"sofs.io/sofs/smbserver/wire"
 )
 
@@ -59,6 +60,9 @@ var castDecoders = []castDecoder{
 		c := v.(expireCall)
 		if c.ID == 0 || len(c.User) > maxCastUser || !utf8.ValidString(c.User) {
 			return fail("accepted session 0 or a bad user")
+		}
+		if _, err := secdesc.ParseSID(c.SID); c.SID != "" && err != nil {
+			return fail("accepted a malformed SID")
 		}
 		return nil
 	}},
@@ -141,6 +145,7 @@ func castSeeds(t testing.TB) [][]byte {
 		leaseBreakCast{Client: client, Body: brk},
 		[]adminapi.OpenFileInfo{{FileID: "00ff", Node: "6b29fc40-ca47-1067-b31d-00dd010662da", SessionID: 7, Share: "vms", Path: `a\b`, User: "alice", Access: 1, Durable: true}},
 		true,
+		expireCall{ID: 7, User: "alice", SID: "S-1-5-21-1-2-3-1105"},
 	}
 	out := make([][]byte, 0, len(vals))
 	for _, v := range vals {
@@ -197,6 +202,9 @@ func TestCastBodiesSeedsAccepted(t *testing.T) {
 	want := map[string]int{"pull": 0, "yield": 1, "has-handle": 2, "expire": 3, "app-instance": 4, "copy-query": 5,
 		"copy-source": 7, "lease-ack": 9, "lease-ack-reply": 10, "client-since": 11, "client-since-reply": 12,
 		"lease-break": 13, "open-files": 14}
+	if _, err := decodeExpireCall(seeds[len(seeds)-1]); err != nil {
+		t.Errorf("expire refused a call with a SID %s: %v", seeds[len(seeds)-1], err)
+	}
 	for _, d := range castDecoders {
 		i, ok := want[d.name]
 		if !ok {
@@ -227,6 +235,8 @@ func TestCastBodiesRefused(t *testing.T) {
 		{"has-handle", `{"id":0}`},
 		{"has-handle", `null`},
 		{"expire", `{"id":0,"user":"alice"}`},
+		{"expire", `{"id":1,"user":"alice","sid":"alice"}`},
+		{"expire", `{"id":1,"user":"alice","sid":"S-1-5-x"}`},
 		{"expire", `{"id":1,"user":"` + strings.Repeat("u", maxCastUser+1) + `"}`},
 		{"app-instance", `{"share":"vms","path":"a","app":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}`},
 		{"app-instance", `{"share":"","path":"a","app":[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}`},

@@ -35,11 +35,14 @@ const castExpireSession = "smb.expire-session"
 type expireCall struct {
 	ID   uint64 `json:"id"`
 	User string `json:"user"`
+	// SID is the new session's user SID, which decides; empty from a
+	// node of an older version, where the name does.
+	SID string `json:"sid,omitempty"`
 }
 
 // expireSessionElsewhere is smbserver.Config.ExpireSessionElsewhere.
-func (l handleLocator) expireSessionElsewhere(ctx context.Context, id uint64, user string) error {
-	body, err := json.Marshal(expireCall{ID: id, User: user})
+func (l handleLocator) expireSessionElsewhere(ctx context.Context, id uint64, user, sid string) error {
+	body, err := json.Marshal(expireCall{ID: id, User: user, SID: sid})
 	if err != nil {
 		return err
 	}
@@ -164,7 +167,7 @@ func (l handleLocator) serveYields(srv *smbserver.Server) {
 		if err != nil {
 			return err
 		}
-		srv.ExpirePrevious(c.ID, c.User)
+		srv.ExpirePrevious(c.ID, c.User, c.SID)
 		return nil
 	})
 	l.node.HandleGather(castHasHandle, func(_ context.Context, body []byte) ([]byte, error) {

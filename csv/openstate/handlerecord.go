@@ -77,6 +77,7 @@ type handleRecordJSON struct {
 	Share        string     `json:"share"`
 	Path         string     `json:"path"`
 	User         string     `json:"user"`
+	UserSID      string     `json:"user_sid,omitempty"`
 	Access       uint32     `json:"access"`
 	ShareAccess  uint32     `json:"share_access"`
 	Options      uint32     `json:"options"`
@@ -111,7 +112,7 @@ func EncodeHandleRecord(r HandleRecord) ([]byte, error) {
 	j := handleRecordJSON{
 		Version: handleRecordVersion, Persistent: r.Persistent,
 		CreateGUID: r.CreateGUID, ClientGUID: r.ClientGUID, AppInstance: r.AppInstance,
-		Share: r.Share, Path: r.Path, User: r.User,
+		Share: r.Share, Path: r.Path, User: r.User, UserSID: r.UserSID,
 		Access: r.Access, ShareAccess: r.ShareAccess, Options: r.Options, Oplock: r.Oplock,
 		HasLease: r.HasLease, LeaseKey: r.LeaseKey, LeaseState: r.LeaseState,
 		LeaseVersion: r.LeaseVersion, LeaseEpoch: r.LeaseEpoch,
@@ -177,7 +178,7 @@ func DecodeHandleRecord(b []byte) (HandleRecord, error) {
 	}
 	r := HandleRecord{
 		Persistent: j.Persistent, CreateGUID: j.CreateGUID, ClientGUID: j.ClientGUID, AppInstance: j.AppInstance,
-		Share: j.Share, Path: j.Path, User: j.User,
+		Share: j.Share, Path: j.Path, User: j.User, UserSID: j.UserSID,
 		Access: j.Access, ShareAccess: j.ShareAccess, Options: j.Options, Oplock: j.Oplock,
 		HasLease: j.HasLease, LeaseKey: j.LeaseKey, LeaseState: j.LeaseState,
 		LeaseVersion: j.LeaseVersion, LeaseEpoch: j.LeaseEpoch,
@@ -225,6 +226,8 @@ func (r *HandleRecord) validate() error {
 		return bad("share %q", r.Share)
 	case len(r.User) > maxRecordString:
 		return bad("user of %d bytes", len(r.User))
+	case r.UserSID != "" && !sidShaped(r.UserSID):
+		return bad("user SID %q", r.UserSID)
 	case len(r.Path) > maxRecordPath:
 		return bad("path of %d bytes", len(r.Path))
 	case r.Timeout < 0 || r.Timeout > maxRecordTimeout:
@@ -263,4 +266,30 @@ func (r *HandleRecord) validate() error {
 		}
 	}
 	return nil
+}
+
+// maxSIDString bounds a SID's text: "S-1-" and an authority of up to 48
+// bits, then at most 15 sub-authorities of up to 10 digits ([MS-DTYP]
+// 2.4.2).
+const maxSIDString = 4 + 15 + 15*11
+
+// sidShaped reports whether s looks like a SID's text form: "S-1-", then
+// groups of decimal digits separated by single dashes (the authority may
+// be hexadecimal, "0x..."). The record's reader compares it, nothing
+// more; its shape keeps junk out.
+func sidShaped(s string) bool {
+	rest, ok := strings.CutPrefix(s, "S-1-")
+	if !ok || len(s) > maxSIDString || rest == "" {
+		return false
+	}
+	for i, part := range strings.Split(rest, "-") {
+		digits := "0123456789"
+		if hex, ok := strings.CutPrefix(part, "0x"); ok && i == 0 {
+			part, digits = hex, "0123456789abcdefABCDEF"
+		}
+		if part == "" || len(part) > 15 || strings.Trim(part, digits) != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -11,7 +11,7 @@ import (
 func sampleRecord() HandleRecord {
 	return HandleRecord{
 		Persistent: 0x1234, CreateGUID: [16]byte{1, 2, 3}, ClientGUID: [16]byte{4, 5}, AppInstance: [16]byte{6},
-		Share: "vms", Path: `dir\disk.vhdx`, User: "test", Access: 0x12019f, ShareAccess: 7, Options: 0x40,
+		Share: "vms", Path: `dir\disk.vhdx`, User: "test", UserSID: "S-1-5-21-1-2-3-1105", Access: 0x12019f, ShareAccess: 7, Options: 0x40,
 		HasLease: true, LeaseKey: [16]byte{9, 9}, LeaseState: CacheRead | CacheHandle | CacheWrite,
 		LeaseVersion: 2, LeaseEpoch: 3, LeaseParent: [16]byte{7}, HasLeaseParent: true,
 		Timeout: 120 * time.Second, Owner: "node-a", Disconnected: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC),
@@ -22,7 +22,7 @@ func sampleRecord() HandleRecord {
 }
 
 func TestHandleRecordRoundTrip(t *testing.T) {
-	for _, r := range []HandleRecord{sampleRecord(), {Persistent: 1, Share: "s", Owner: "n"}} {
+	for _, r := range []HandleRecord{sampleRecord(), {Persistent: 1, Share: "s", Owner: "n"}, {Persistent: 2, Share: "s", Owner: "n", UserSID: "S-1-0x123456789ABC-5"}} {
 		b, err := EncodeHandleRecord(r)
 		if err != nil {
 			t.Fatal(err)
@@ -65,6 +65,9 @@ func TestHandleRecordRejects(t *testing.T) {
 		"lease fields":   strings.Replace(string(good), `"has_lease":true,`, "", 1),
 		"persistent v1":  strings.Replace(string(good), `"v2":true,`, "", 1),
 		"too big":        `{"v":1,"path":"` + strings.Repeat("a", MaxHandleRecordSize) + `"}`,
+		"SID junk":       strings.Replace(string(good), `"user_sid":"S-1-5-21-1-2-3-1105"`, `"user_sid":"alice"`, 1),
+		"SID empty part": strings.Replace(string(good), `"user_sid":"S-1-5-21-1-2-3-1105"`, `"user_sid":"S-1-5--1"`, 1),
+		"SID letters":    strings.Replace(string(good), `"user_sid":"S-1-5-21-1-2-3-1105"`, `"user_sid":"S-1-5-21-x"`, 1),
 		"too many locks": `{"v":1,"locks":[` + strings.Repeat(`{"off":1,"len":1},`, maxRecordLocks) + `{"off":1,"len":1}]}`,
 	} {
 		if in == string(good) {

@@ -25,6 +25,10 @@ type HandleRecord struct {
 	Share       string
 	Path        string // relative to the share root, as opened
 	User        string
+	// UserSID is the SID of User's logon ("S-1-5-21-..."): a reconnect
+	// is the owner's only if its session has this SID. Empty in a record
+	// written before SIDs were kept, where the name decides.
+	UserSID     string
 	Access      uint32
 	ShareAccess uint32
 	Options     uint32 // CreateOptions
