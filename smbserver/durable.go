@@ -122,9 +122,10 @@ type durableTable struct {
 	// (records.go).
 	recs recordSync
 	// adopting holds the persistent FileIds whose record this server is
-	// claiming or restoring, or handing over without having restored it
-	// (takeover.go): one of these at a time per handle, so a record is
-	// never moved away while its restore here is under way.
+	// claiming, restoring, handing over or removing after a close
+	// (takeover.go, durableClosed): one of these at a time per handle, so
+	// a record is never moved away while its restore here is under way,
+	// and a closed handle is never restored from its departing record.
 	adopting map[uint64]bool
 }
 
@@ -682,8 +683,22 @@ func (s *Server) durableClosed(o *open) bool {
 	if d.v2 && t.byCreate[k] == d {
 		delete(t.byCreate, k)
 	}
+	// Until its record is gone, the closed handle is off every table but
+	// its record is still this node's: marked, so that no adoption round
+	// restores it and no hand-over moves it (takeover.go).
+	id := o.id.Persistent
+	mark := !t.adopting[id]
+	if mark {
+		if t.adopting == nil {
+			t.adopting = make(map[uint64]bool)
+		}
+		t.adopting[id] = true
+	}
 	t.mu.Unlock()
 	s.closedRecord(d) // records.go: outside t.mu, with etcd a round trip
+	if mark {
+		t.endAdopt(id)
+	}
 	return true
 }
 

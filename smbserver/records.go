@@ -214,6 +214,16 @@ func (s *Server) removeRecord(d *durableOpen, wait time.Duration) {
 	}
 }
 
+// removalPending reports whether the record of handle id is queued for
+// removal: its handle is closed, and the record must not be restored or
+// handed over meanwhile.
+func (rs *recordSync) removalPending(id uint64) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	_, ok := rs.pending[id]
+	return ok
+}
+
 // retryRemovals removes pending records until none is left, backing off
 // while the store fails. It exits when the queue is empty, so an idle
 // server runs no goroutine for it.

@@ -332,9 +332,9 @@ func TestCloseWithSlowStore(t *testing.T) {
 	if store.Len() != 1 {
 		t.Fatalf("%d records after CREATE, want 1", store.Len())
 	}
-	// The CLOSE's attempt hangs, the first retry fails.
+	// The CLOSE's attempt hangs, the retries fail until told otherwise.
 	store.slow.Store(1)
-	store.fail.Store(1)
+	store.fail.Store(1 << 30)
 	start := time.Now()
 	a.close(cr.FileID) // fails the test unless STATUS_SUCCESS within 5 s
 	if d := time.Since(start); d < closeDeleteWait || d > closeDeleteWait+3*time.Second {
@@ -343,6 +343,20 @@ func TestCloseWithSlowStore(t *testing.T) {
 	if n := ts.srv.dh.recs.pendingRemovals(); n != 1 || store.Len() != 1 {
 		t.Fatalf("after CLOSE: %d pending removals, %d records; want 1 and 1", n, store.Len())
 	}
+	// The closed handle's record is still this node's, but nothing may
+	// bring the handle back: not an adoption round, not a hand-over.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if st, err := ts.srv.RestoreClaimed(ctx); err != nil || st.Restored != 0 || ts.srv.HasDurable(cr.FileID.Persistent) {
+		t.Fatalf("adoption round after CLOSE: %+v %v; the closed handle came back", st, err)
+	}
+	if err := ts.srv.Yield(ctx, cr.FileID.Persistent, "node2"); err == nil {
+		t.Fatal("a closed handle's record was handed over")
+	}
+	if recs, _ := store.List(ctx, "node1"); len(recs) != 1 {
+		t.Fatalf("records of node1 after the refused hand-over: %d, want 1", len(recs))
+	}
+	store.fail.Store(0)
 	waitEvent(t, ev, "removed")
 	if n := ts.srv.dh.recs.pendingRemovals(); n != 0 || store.Len() != 0 {
 		t.Fatalf("after the retry: %d pending removals, %d records; want none", n, store.Len())

@@ -240,6 +240,9 @@ func (s *Server) adoptOne(ctx context.Context, owner string, id uint64) (bool, e
 		return s.HasDurable(id), nil
 	}
 	defer s.dh.endAdopt(id)
+	if owner == s.handleOwner() && s.dh.recs.removalPending(id) {
+		return false, nil // closed here; its record is on its way out
+	}
 	store := s.handleStore()
 	rec, ok, err := store.Claim(ctx, owner, id, s.handleOwner())
 	if err != nil || !ok {
@@ -335,9 +338,9 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 	return nil
 }
 
-// errAdoptingHere: a hand-over asked for a handle whose restore here is
-// under way; the asker asks again.
-var errAdoptingHere = errors.New("smbserver: the handle is being restored on this node")
+// errAdoptingHere: a hand-over asked for a handle whose restore, move or
+// close here is under way; the asker asks again.
+var errAdoptingHere = errors.New("smbserver: the handle is being restored, moved or closed on this node")
 
 // yieldRecord is Yield for a handle this server does not serve. Its
 // record may still name this server: an adoption or a hand-over claimed
@@ -349,11 +352,15 @@ var errAdoptingHere = errors.New("smbserver: the handle is being restored on thi
 // another node is none of this server's business: the asker looks again.
 func (s *Server) yieldRecord(ctx context.Context, id uint64, to string) error {
 	if !s.dh.beginAdopt(id) {
-		// Being restored, or moved, or served here by now: the asker
-		// asks again and meets the outcome.
+		// Being restored, moved or closed, or served here by now: the
+		// asker asks again and meets the outcome.
 		return errAdoptingHere
 	}
 	defer s.dh.endAdopt(id)
+	if s.dh.recs.removalPending(id) {
+		// Closed here; its record goes as soon as the store answers.
+		return errAdoptingHere
+	}
 	rec, ok, err := s.handleStore().Claim(ctx, s.handleOwner(), id, to)
 	if err != nil {
 		return fmt.Errorf("move this node's unrestored record to %s: %w", to, err)
