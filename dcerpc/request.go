@@ -104,7 +104,7 @@ func (a *assoc) handleRequest(h header, pdu []byte) (*pendingCall, error) {
 		return nil, a.emit(fault(h.callID, call.ctxID, faultUnknownIf, true))
 	}
 	return &pendingCall{callID: h.callID, ctxID: call.ctxID, iface: iface,
-		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote, User: a.authUser()},
+		call: Call{Opnum: call.opnum, Stub: call.stub, Local: a.local, Remote: a.remote, User: a.authUser(), AuthLevel: a.authLevel()},
 		prot: a.auth.protection()}, nil
 }
 
@@ -113,6 +113,15 @@ func (a *assoc) authUser() string {
 		return ""
 	}
 	return a.auth.user
+}
+
+// authLevel is the level of the association's established security
+// context, 0 without one.
+func (a *assoc) authLevel() uint8 {
+	if a.auth == nil || a.auth.sec == nil {
+		return 0
+	}
+	return a.auth.level
 }
 
 // checkRequestAuth returns a request fragment's stub after checking its

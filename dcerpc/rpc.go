@@ -17,7 +17,9 @@
 // RPC-level authentication (auth.go) is NTLMSSP, bare or in SPNEGO, at the
 // connect, packet, integrity and privacy levels, on transports configured
 // with an NTLM acceptor (TCPConfig.NTLM); unauthenticated binds are still
-// served. On ncacn_np the SMB session has already authenticated the
+// served, and each Interface decides from Call.User and Call.AuthLevel
+// whom it answers (the witness: authenticated users at integrity or
+// privacy; the endpoint mapper: anyone). On ncacn_np the SMB session has already authenticated the
 // client, and PDUs carrying auth verifiers are refused.
 package dcerpc
 
@@ -55,7 +57,18 @@ type Call struct {
 	// User is the name the client authenticated as at the RPC level; ""
 	// for an unauthenticated association.
 	User string
+	// AuthLevel is the association's RPC authentication level once its
+	// security context is established (AuthLevelIntegrity, ...); 0 for
+	// an unauthenticated association.
+	AuthLevel uint8
 }
+
+// RPC authentication levels ([MS-RPCE] 2.2.1.1.8) an Interface may
+// require of a Call.
+const (
+	AuthLevelIntegrity = authLevelIntegrity // RPC_C_AUTHN_LEVEL_PKT_INTEGRITY: every PDU signed
+	AuthLevelPrivacy   = authLevelPrivacy   // RPC_C_AUTHN_LEVEL_PKT_PRIVACY: every PDU sealed
+)
 
 // Errors an Interface returns to ask for a specific fault.
 var (

@@ -54,14 +54,15 @@ type clusapi struct {
 }
 
 // ClusapiInterface returns the MS-CMRP subset as a dcerpc interface. Every
-// call requires RPC-level authentication: it changes cluster state.
+// call requires RPC-level authentication at integrity or privacy, as the
+// witness does: it changes cluster state.
 func (s *Service) ClusapiInterface() *dcerpc.Interface {
 	c := &clusapi{svc: s, handles: map[[16]byte]string{}}
 	return &dcerpc.Interface{Syntax: ClusapiSyntax, Call: c.call}
 }
 
 func (c *clusapi) call(ctx context.Context, call *dcerpc.Call) ([]byte, error) {
-	if call.User == "" {
+	if !authenticated(call) {
 		return nil, dcerpc.FaultAccessDenied
 	}
 	r := ndr.NewReader(call.Stub)

@@ -73,7 +73,20 @@ func (s *Service) Interface() *dcerpc.Interface {
 	return &dcerpc.Interface{Syntax: Syntax, Call: s.call}
 }
 
+// authenticated reports whether a call may use the witness: an
+// authenticated user at packet integrity or privacy. Windows clients
+// always bind so (Kerberos or NTLM through SPNEGO), and Samba's witness
+// refuses anything less. The witness tells the nodes' addresses and
+// states and keeps registrations in the cluster's etcd: nothing of the
+// cluster is for an anonymous caller.
+func authenticated(c *dcerpc.Call) bool {
+	return c.User != "" && c.AuthLevel >= dcerpc.AuthLevelIntegrity
+}
+
 func (s *Service) call(ctx context.Context, c *dcerpc.Call) ([]byte, error) {
+	if !authenticated(c) {
+		return nil, dcerpc.FaultAccessDenied
+	}
 	switch c.Opnum {
 	case OpGetInterfaceList:
 		return MarshalInterfaceList(s.interfaces(), errSuccess), nil

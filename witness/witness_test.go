@@ -127,7 +127,7 @@ func (c *cluster) serve(t *testing.T) {
 func TestRPCClient(t *testing.T) {
 	c := startCluster(t, map[string]string{"a": "127.0.136.1", "b": "127.0.136.2", "c": "127.0.136.3"})
 	c.serve(t)
-	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost, "test", "test123")
 
 	r.Send("GetInterfaceList")
 	got := map[string]string{}
@@ -192,7 +192,7 @@ func (u testUsers) NTHash(user string) ([16]byte, bool) {
 func TestProbeSeesCrashBeforeLease(t *testing.T) {
 	c := startCluster(t, map[string]string{"a": "127.0.136.1", "c": "127.0.136.3"})
 	c.serve(t)
-	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost, "test", "test123")
 	r.Send("RegisterEx --net=sofs --ip=127.0.136.3 --client=probe --timeout=120")
 	h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
 	r.Send("AsyncNotify " + h)
@@ -210,7 +210,9 @@ func TestProbeSeesCrashBeforeLease(t *testing.T) {
 // NTLMSSP and with SPNEGO, at packet integrity (signing) and privacy
 // (sealing) ([MS-RPCE] 3.3.1.5.2): every signature and every sealed stub
 // must verify on both sides for the interface list to come back. A wrong
-// password is refused.
+// password is refused, and so are an anonymous client and one that
+// authenticates only at connect level: the witness serves authenticated
+// users at integrity or privacy, as Samba's does.
 func TestRPCClientAuthLevels(t *testing.T) {
 	c := startCluster(t, map[string]string{"a": "127.0.136.1"})
 	c.serve(t)
@@ -224,6 +226,26 @@ func TestRPCClientAuthLevels(t *testing.T) {
 	out, err := exec.Command(bin, "-U", "test%wrong", "ncacn_ip_tcp:"+epmHost+"[seal]", "-c", "GetInterfaceList").CombinedOutput()
 	if err == nil || strings.Contains(string(out), "127.0.136.1") {
 		t.Errorf("wrong password accepted: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{
+		{"-N", "-U", "", "ncacn_ip_tcp:" + epmHost},
+		{"-U", "test%test123", "ncacn_ip_tcp:" + epmHost + "[connect]"},
+	} {
+		out, err := exec.Command(bin, append(args, "-c", "GetInterfaceList")...).CombinedOutput()
+		if err == nil || strings.Contains(string(out), "127.0.136.1") || !strings.Contains(string(out), "ACCESS_DENIED") {
+			t.Errorf("%v: the witness answered, or not with access denied: %v\n%s", args, err, out)
+		}
+	}
+	// The same rule for every operation, called directly.
+	for _, call := range []dcerpc.Call{
+		{Opnum: OpGetInterfaceList},
+		{Opnum: OpGetInterfaceList, User: "test", AuthLevel: 4}, // packet level: not enough
+		{Opnum: OpRegisterEx, AuthLevel: dcerpc.AuthLevelPrivacy},
+		{Opnum: OpAsyncNotify},
+	} {
+		if _, err := c.svc.call(context.Background(), &call); !errors.Is(err, dcerpc.FaultAccessDenied) {
+			t.Errorf("opnum %d as %q at level %d: %v, want an access-denied fault", call.Opnum, call.User, call.AuthLevel, err)
+		}
 	}
 }
 
@@ -242,29 +264,29 @@ func TestClusapiSubset(t *testing.T) {
 	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("sofs")}); !errors.Is(err, dcerpc.FaultAccessDenied) {
 		t.Fatalf("unauthenticated OpenResource: %v", err)
 	}
-	out, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("nosuch"), User: "test"})
+	out, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("nosuch"), User: "test", AuthLevel: dcerpc.AuthLevelIntegrity})
 	if err != nil || binary.LittleEndian.Uint32(out) != errResourceNotFound {
 		t.Fatalf("unknown resource: %x %v", out, err)
 	}
-	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("SOFS"), User: "test"})
+	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opOpenResource, Stub: name("SOFS"), User: "test", AuthLevel: dcerpc.AuthLevelIntegrity})
 	if err != nil || binary.LittleEndian.Uint32(out) != errSuccess || len(out) != 28 {
 		t.Fatalf("cluster name resource: %x %v", out, err)
 	}
 	h := out[8:28]
-	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOfflineResource, Stub: h, User: "test"}); err != nil {
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOfflineResource, Stub: h, User: "test", AuthLevel: dcerpc.AuthLevelIntegrity}); err != nil {
 		t.Fatal(err)
 	}
 	if off, err := c.store.WitnessResourceOffline(ctx, "sofs"); err != nil || !off {
 		t.Fatalf("cluster resource offline = %v, %v", off, err)
 	}
-	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opGetResourceState, Stub: h, User: "test"})
+	out, err = iface.Call(ctx, &dcerpc.Call{Opnum: opGetResourceState, Stub: h, User: "test", AuthLevel: dcerpc.AuthLevelIntegrity})
 	if err != nil || binary.LittleEndian.Uint32(out) != resourceOffline {
 		t.Fatalf("state %x %v", out, err)
 	}
-	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opCloseResource, Stub: h, User: "test"}); err != nil {
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opCloseResource, Stub: h, User: "test", AuthLevel: dcerpc.AuthLevelIntegrity}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOnlineResource, Stub: h, User: "test"}); !errors.Is(err, dcerpc.FaultContextMismatch) {
+	if _, err := iface.Call(ctx, &dcerpc.Call{Opnum: opOnlineResource, Stub: h, User: "test", AuthLevel: dcerpc.AuthLevelIntegrity}); !errors.Is(err, dcerpc.FaultContextMismatch) {
 		t.Fatalf("closed handle: %v", err)
 	}
 }
@@ -291,8 +313,10 @@ from samba import credentials, param
 lp = param.LoadParm()
 creds = credentials.Credentials()
 creds.guess(lp)
-creds.set_anonymous()
-c = witness.witness("ncacn_ip_tcp:%s[%s]" % (sys.argv[1], sys.argv[2]), lp, creds)
+creds.set_username("test")
+creds.set_password("test123")
+creds.set_kerberos_state(credentials.DONT_USE_KERBEROS)
+c = witness.witness("ncacn_ip_tcp:%s[%s,sign]" % (sys.argv[1], sys.argv[2]), lp, creds)
 l = c.GetInterfaceList()
 for i in l.interfaces:
     print("iface", i.group_name, i.ipv4, i.state, i.flags)
@@ -372,7 +396,7 @@ func TestRebalanceOnJoin(t *testing.T) {
 	c.serve(t)
 	var rs []*harness.RPCClient
 	for i := range 2 {
-		r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost)
+		r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+epmHost, "test", "test123")
 		r.Send("RegisterEx --net=sofs --ip=127.0.136.1 --client=client" + strconv.Itoa(i) + " --timeout=120")
 		h := r.Expect(`^([0-9a-f]+:[0-9a-f-]{36})$`, 30*time.Second)[1]
 		r.Send("AsyncNotify " + h)
@@ -406,7 +430,7 @@ func registerDirect(t *testing.T, s *Service, ex bool, ip string, flags, keepAli
 		op, version = OpRegisterEx, VersionV2
 		stub = registerExStub(version, &n, nil, &ip, &cl, flags, keepAlive)
 	}
-	out, err := s.call(context.Background(), &dcerpc.Call{Opnum: uint16(op), Stub: stub})
+	out, err := s.call(context.Background(), &dcerpc.Call{Opnum: uint16(op), Stub: stub, User: "test", AuthLevel: dcerpc.AuthLevelIntegrity})
 	if err != nil || len(out) != 24 || binary.LittleEndian.Uint32(out[20:]) != errSuccess {
 		t.Fatalf("register: %x %v", out, err)
 	}
@@ -467,8 +491,10 @@ from samba import credentials, param
 lp = param.LoadParm()
 creds = credentials.Credentials()
 creds.guess(lp)
-creds.set_anonymous()
-c = witness.witness("ncacn_ip_tcp:%s[%s]" % (sys.argv[1], sys.argv[2]), lp, creds)
+creds.set_username("test")
+creds.set_password("test123")
+creds.set_kerberos_state(credentials.DONT_USE_KERBEROS)
+c = witness.witness("ncacn_ip_tcp:%s[%s,sign]" % (sys.argv[1], sys.argv[2]), lp, creds)
 h1 = c.RegisterEx(witness.WITNESS_V2, "sofs", sys.argv[4], sys.argv[3], "pyshare", 0, 120)
 h2 = c.RegisterEx(witness.WITNESS_V2, "sofs", None, sys.argv[3], "pyip", witness.WITNESS_REGISTER_IP_NOTIFICATION, 120)
 def show(name, r):
@@ -595,7 +621,7 @@ func TestInterfaceListIPv6(t *testing.T) {
 			t.Fatalf("node six never showed: %+v", c.members.Nodes())
 		}
 	}
-	out, err := c.svc.call(context.Background(), &dcerpc.Call{Opnum: OpGetInterfaceList})
+	out, err := c.svc.call(context.Background(), &dcerpc.Call{Opnum: OpGetInterfaceList, User: "test", AuthLevel: dcerpc.AuthLevelIntegrity})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,9 @@ func TestWitnessRPCClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+n1.Addr)
+	// The witness serves authenticated users only (NTLM at integrity).
+	c.mustCtl(n1, "user", "create", user, "--password", password)
+	r := harness.StartRPCClient(t, "ncacn_ip_tcp:"+n1.Addr, user, password)
 	r.Send("GetInterfaceList")
 	got := map[string]string{}
 	for range 3 {

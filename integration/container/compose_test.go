@@ -500,7 +500,8 @@ func checkWitness(t *testing.T, p *project, nodes ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
 	defer cancel()
 	addr := func(svc string) string { return p.prefix + ".1" + strings.TrimPrefix(svc, "sofs") }
-	out, err := exec.CommandContext(ctx, bin, "-N", "-U", "", "ncacn_ip_tcp:"+addr(nodes[0]), "-c", "GetInterfaceList").CombinedOutput()
+	// The witness serves authenticated users only: NTLM at integrity.
+	out, err := exec.CommandContext(ctx, bin, "--use-kerberos=off", "-U", smbUser+"%"+smbPassword, "ncacn_ip_tcp:"+addr(nodes[0])+"[sign]", "-c", "GetInterfaceList").CombinedOutput()
 	if err != nil {
 		t.Fatalf("rpcclient GetInterfaceList on %s: %v\n%s", nodes[0], err, out)
 	}

@@ -105,13 +105,21 @@ type witnessLine struct {
 	at   time.Time
 }
 
+// witnessClientEnv is testdata/witness_client.py's environment: the
+// account it logs on to the witness with (which serves authenticated
+// users only), and a home of its own that keeps a developer's Samba
+// settings out.
+func witnessClientEnv(t *testing.T) []string {
+	return append(os.Environ(), "HOME="+t.TempDir(),
+		"WITNESS_USER="+harness.DefaultUser, "WITNESS_PASSWORD="+harness.DefaultPassword)
+}
+
 // startWitnessClient registers with the witness service of node w for the
 // node whose address is ip, and returns once the registration is made.
 func startWitnessClient(ctx context.Context, t *testing.T, py string, w *harness.ClusterNode, ip, name string) *witnessClient {
 	t.Helper()
 	cmd := exec.Command(py, "testdata/witness_client.py", w.Addr, strconv.Itoa(w.SWNPort), ip, name)
-	// A home of its own keeps a developer's Samba settings out.
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	cmd.Env = witnessClientEnv(t)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +177,9 @@ func (c *witnessClient) unregister(ctx context.Context) {
 	c.stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, c.py, "testdata/witness_client.py", "unregister", c.witness.Addr, strconv.Itoa(c.witness.SWNPort), c.handle).CombinedOutput()
+	cmd := exec.CommandContext(ctx, c.py, "testdata/witness_client.py", "unregister", c.witness.Addr, strconv.Itoa(c.witness.SWNPort), c.handle)
+	cmd.Env = witnessClientEnv(c.t)
+	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "unregistered" {
 		c.t.Fatalf("witness UnRegister of %s: %v\n%s", c.handle, err, out)
 	}

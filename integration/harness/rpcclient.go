@@ -24,12 +24,16 @@ type RPCClient struct {
 }
 
 // StartRPCClient runs rpcclient with the binding string (such as
-// "ncacn_ip_tcp:127.0.0.1"), anonymously and without RPC authentication.
-// It is killed when the test ends.
-func StartRPCClient(t testing.TB, binding string) *RPCClient {
+// "ncacn_ip_tcp:127.0.0.1"), logged on as user with NTLM at packet
+// integrity ("[sign]" is added to a binding without options), as the
+// witness requires. It is killed when the test ends.
+func StartRPCClient(t testing.TB, binding, user, password string) *RPCClient {
 	t.Helper()
 	bin := RequireTool(t, "rpcclient")
-	cmd := exec.Command(bin, "-N", "-U", "", binding)
+	if !strings.HasSuffix(binding, "]") {
+		binding += "[sign]"
+	}
+	cmd := exec.Command(bin, "--use-kerberos=off", "-U", user+"%"+password, binding)
 	// A home of its own keeps a developer's Samba settings out.
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	stdin, err := cmd.StdinPipe()

@@ -54,6 +54,14 @@ const (
 	loopback        = "127.0.0.1"
 )
 
+// DefaultUser and DefaultPassword are the account every sofs node the
+// harness starts has (Target.User and Target.Password), for clients that
+// need it without a Target at hand (the witness's).
+const (
+	DefaultUser     = defaultUser
+	DefaultPassword = defaultPassword
+)
+
 // Process is a running sofsd started by LaunchSofs.
 type Process struct {
 	Target *Target

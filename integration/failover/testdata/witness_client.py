@@ -1,6 +1,8 @@
 # An SMB Witness client built on python3-samba's own MS-SWN stubs and NDR
 # (code no one in sofs wrote). It binds to the witness at HOST[PORT]
-# directly, without the endpoint mapper.
+# directly, without the endpoint mapper, as the user in $WITNESS_USER
+# (password $WITNESS_PASSWORD) with NTLM at packet integrity, as the
+# witness requires.
 #
 # witness_client.py HOST PORT IP NAME
 #   registers (v2) for the node whose address is IP under client name
@@ -14,6 +16,7 @@
 # witness_client.py unregister HOST PORT UUID
 #   ends that registration (WitnessrUnRegister) and prints "unregistered",
 #   as a client that goes away cleanly does.
+import os
 import sys
 
 from samba import credentials, param
@@ -24,8 +27,10 @@ def connect(host, port):
     lp = param.LoadParm()
     creds = credentials.Credentials()
     creds.guess(lp)
-    creds.set_anonymous()
-    return witness.witness("ncacn_ip_tcp:%s[%s]" % (host, port), lp, creds)
+    creds.set_username(os.environ["WITNESS_USER"])
+    creds.set_password(os.environ["WITNESS_PASSWORD"])
+    creds.set_kerberos_state(credentials.DONT_USE_KERBEROS)
+    return witness.witness("ncacn_ip_tcp:%s[%s,sign]" % (host, port), lp, creds)
 
 
 if sys.argv[1] == "unregister":
