@@ -361,6 +361,13 @@ func (s *Server) yieldRecord(ctx context.Context, id uint64, to string) error {
 		// Closed here; its record goes as soon as the store answers.
 		return errAdoptingHere
 	}
+	if s.opens.get(id) != nil {
+		// An open of this id lives here without being in the durable
+		// table yet: a persistent CREATE between storing its record and
+		// granting the handle. It is this node's; the asker asks again
+		// and then meets the handle itself.
+		return errAdoptingHere
+	}
 	rec, ok, err := s.handleStore().Claim(ctx, s.handleOwner(), id, to)
 	if err != nil {
 		return fmt.Errorf("move this node's unrestored record to %s: %w", to, err)

@@ -146,4 +146,21 @@ func TestUnrestoredClaimedRecord(t *testing.T) {
 	if o := owner(0x78); o != "node2" || srv.HasDurable(0x78) {
 		t.Fatalf("after handing the restored handle over: owner %q, served %v", o, srv.HasDurable(0x78))
 	}
+
+	// A persistent CREATE stores its record before the handle enters the
+	// durable table: in between, the record is this node's and is not
+	// handed over, though nothing serves it as a durable handle yet.
+	put(0x79)
+	if _, ok, err := store.Claim(ctx, "node0", 0x79, "node1"); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if !srv.opens.addRestored(&open{name: "vm.vhdx"}, 0x79) {
+		t.Fatal("could not enter the open being created")
+	}
+	if err := srv.Yield(ctx, 0x79, "node2"); err == nil {
+		t.Fatal("the record of a handle being created was handed over")
+	}
+	if o := owner(0x79); o != "node1" {
+		t.Fatalf("record of the handle being created moved to %q", o)
+	}
 }
