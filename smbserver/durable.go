@@ -134,7 +134,14 @@ type durableTable struct {
 func (t *durableTable) beginAdopt(id uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.byPersistent[id] != nil || t.adopting[id] {
+	return t.byPersistent[id] == nil && t.markLocked(id)
+}
+
+// markLocked marks id as adopted, moved or closed here and reports
+// whether it was not marked already (then the caller ends it with
+// endAdopt). Call with t.mu held.
+func (t *durableTable) markLocked(id uint64) bool {
+	if t.adopting[id] {
 		return false
 	}
 	if t.adopting == nil {
@@ -687,13 +694,7 @@ func (s *Server) durableClosed(o *open) bool {
 	// its record is still this node's: marked, so that no adoption round
 	// restores it and no hand-over moves it (takeover.go).
 	id := o.id.Persistent
-	mark := !t.adopting[id]
-	if mark {
-		if t.adopting == nil {
-			t.adopting = make(map[uint64]bool)
-		}
-		t.adopting[id] = true
-	}
+	mark := t.markLocked(id)
 	t.mu.Unlock()
 	s.closedRecord(d) // records.go: outside t.mu, with etcd a round trip
 	if mark {

@@ -304,11 +304,9 @@ func (s *Server) Yield(ctx context.Context, id uint64, to string) error {
 		// Off the table first, so no reconnect or scavenge here races the
 		// move, and marked as moving, so no second hand-over does.
 		s.forgetDurableLocked(d)
-		if t.adopting == nil {
-			t.adopting = make(map[uint64]bool)
+		if t.markLocked(id) {
+			defer t.endAdopt(id)
 		}
-		t.adopting[id] = true
-		defer t.endAdopt(id)
 	}
 	t.mu.Unlock()
 	if !still {

@@ -11,23 +11,35 @@ import (
 	"sofs.io/sofs/csv"
 )
 
+// vmDir is a share directory holding vm.vhdx.
+func vmDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "vm.vhdx"), []byte("disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// lostRecord is the record of persistent handle id of vm.vhdx, held by
+// node0, a lost node.
+func lostRecord(id uint64) csv.HandleRecord {
+	return csv.HandleRecord{
+		Persistent: id, CreateGUID: [16]byte{byte(id)}, ClientGUID: [16]byte{2}, Share: "share", Path: "vm.vhdx", User: "test",
+		Access: rw, ShareAccess: 1, Timeout: time.Minute, Owner: "node0", V2: true, IsPersistent: true,
+	}
+}
+
 // Two restores of one claimed record racing on one node (a drain's push
 // and a client's reconnect arriving together) leave exactly one open and
 // keep the record: losing the race is not a reason to delete a live
 // handle's record.
 func TestConcurrentAdoptionKeepsTheRecord(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "vm.vhdx"), []byte("disk"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := vmDir(t)
 	store := csv.NewMemoryHandleStore()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rec := csv.HandleRecord{
-		Persistent: 0x77, CreateGUID: [16]byte{1}, ClientGUID: [16]byte{2}, Share: "share", Path: "vm.vhdx", User: "test",
-		Access: rw, ShareAccess: 1, Timeout: time.Minute, Owner: "node0", V2: true, IsPersistent: true,
-	}
-	if err := store.Put(ctx, rec); err != nil {
+	if err := store.Put(ctx, lostRecord(0x77)); err != nil {
 		t.Fatal(err)
 	}
 	ts, _ := startCA(t, dir, store)
@@ -68,10 +80,7 @@ func TestConcurrentAdoptionKeepsTheRecord(t *testing.T) {
 // serves. A later adoption round restores such a record here once the
 // conflict is gone.
 func TestUnrestoredClaimedRecord(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "vm.vhdx"), []byte("disk"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := vmDir(t)
 	store := csv.NewMemoryHandleStore()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -79,11 +88,7 @@ func TestUnrestoredClaimedRecord(t *testing.T) {
 	srv := ts.srv
 	put := func(id uint64) {
 		t.Helper()
-		rec := csv.HandleRecord{
-			Persistent: id, CreateGUID: [16]byte{byte(id)}, ClientGUID: [16]byte{2}, Share: "share", Path: "vm.vhdx", User: "test",
-			Access: rw, ShareAccess: 1, Timeout: time.Minute, Owner: "node0", V2: true, IsPersistent: true,
-		}
-		if err := store.Put(ctx, rec); err != nil {
+		if err := store.Put(ctx, lostRecord(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
